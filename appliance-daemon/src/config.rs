@@ -1,0 +1,161 @@
+//! The daemon's command line and the run-time configuration it selects.
+//!
+//! On the appliance init starts the daemon with no arguments: production paths and ports.
+//! `--dev` runs it on a developer's machine without root: state in a directory, release
+//! information from built-in defaults, no ESP, no port 80 unless asked for.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+usage: appliance-daemon [--listen ADDR] [--http-listen ADDR]
+       appliance-daemon --dev --state-dir DIR [--listen ADDR] [--http-listen ADDR]
+
+  --dev               developer mode: no root needed, nothing outside DIR is touched
+  --state-dir DIR     where state lives (TLS certificate in DIR/tls); default /data
+  --listen ADDR       HTTPS address (default 0.0.0.0:443; with --dev 127.0.0.1:8443)
+  --http-listen ADDR  HTTP address that redirects to HTTPS (default 0.0.0.0:80; none with --dev)
+
+Environment in --dev mode: APPLIANCE_SLOT (default A), APPLIANCE_PROFILE (default vm).
+";
+
+/// Where the daemon runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// On the appliance, started by init as root.
+    Appliance,
+    /// On a developer's machine.
+    Dev,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub mode: Mode,
+    /// Root of persistent state (`/data` on the appliance).
+    pub state_dir: PathBuf,
+    pub https_listen: SocketAddr,
+    pub http_listen: Option<SocketAddr>,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Run(Config),
+    Help,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("unknown argument {0:?}")]
+    Unknown(String),
+    #[error("{0} needs a value")]
+    Missing(&'static str),
+    #[error("{option} value {value:?} is not an address like 127.0.0.1:8443")]
+    Address { option: &'static str, value: String },
+    #[error("--dev needs --state-dir DIR so that nothing outside DIR is written")]
+    DevWithoutStateDir,
+}
+
+impl Config {
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, Error> {
+        let mut dev = false;
+        let mut state_dir = None;
+        let mut https = None;
+        let mut http = None;
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--dev" => dev = true,
+                "--state-dir" => {
+                    state_dir = Some(PathBuf::from(
+                        args.next().ok_or(Error::Missing("--state-dir"))?,
+                    ))
+                }
+                "--listen" => https = Some(address("--listen", args.next())?),
+                "--http-listen" => http = Some(address("--http-listen", args.next())?),
+                "-h" | "--help" => return Ok(Parsed::Help),
+                _ => return Err(Error::Unknown(arg)),
+            }
+        }
+        let config = if dev {
+            Config {
+                mode: Mode::Dev,
+                state_dir: state_dir.ok_or(Error::DevWithoutStateDir)?,
+                https_listen: https.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8443))),
+                http_listen: http,
+            }
+        } else {
+            Config {
+                mode: Mode::Appliance,
+                state_dir: state_dir.unwrap_or_else(|| PathBuf::from("/data")),
+                https_listen: https.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 443))),
+                http_listen: Some(http.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 80)))),
+            }
+        };
+        Ok(Parsed::Run(config))
+    }
+
+    pub fn tls_dir(&self) -> PathBuf {
+        self.state_dir.join("tls")
+    }
+}
+
+fn address(option: &'static str, value: Option<String>) -> Result<SocketAddr, Error> {
+    let value = value.ok_or(Error::Missing(option))?;
+    value.parse().map_err(|_| Error::Address { option, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, Error> {
+        Config::from_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn no_arguments_is_the_appliance() {
+        let Parsed::Run(c) = parse(&[]).unwrap() else {
+            panic!("expected a config")
+        };
+        assert_eq!(c.mode, Mode::Appliance);
+        assert_eq!(c.https_listen.to_string(), "0.0.0.0:443");
+        assert_eq!(c.http_listen.unwrap().to_string(), "0.0.0.0:80");
+        assert_eq!(c.tls_dir(), PathBuf::from("/data/tls"));
+    }
+
+    #[test]
+    fn dev_mode_has_no_port_80_unless_asked() {
+        let Parsed::Run(c) =
+            parse(&["--dev", "--state-dir", "/tmp/x", "--listen", "127.0.0.1:0"]).unwrap()
+        else {
+            panic!("expected a config")
+        };
+        assert_eq!(c.mode, Mode::Dev);
+        assert_eq!(c.http_listen, None);
+        assert_eq!(c.https_listen.port(), 0);
+        let Parsed::Run(c) = parse(&[
+            "--dev",
+            "--state-dir",
+            "d",
+            "--http-listen",
+            "127.0.0.1:8080",
+        ])
+        .unwrap() else {
+            panic!("expected a config")
+        };
+        assert_eq!(c.http_listen.unwrap().port(), 8080);
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        assert_eq!(parse(&["--dev"]), Err(Error::DevWithoutStateDir));
+        assert_eq!(parse(&["--listen"]), Err(Error::Missing("--listen")));
+        assert!(matches!(
+            parse(&["--listen", "443"]),
+            Err(Error::Address { .. })
+        ));
+        assert_eq!(parse(&["-x"]), Err(Error::Unknown("-x".into())));
+        assert_eq!(parse(&["--help"]), Ok(Parsed::Help));
+    }
+}

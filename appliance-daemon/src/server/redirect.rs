@@ -1,0 +1,65 @@
+//! Plain HTTP: every request is answered with a 301 to the same path over HTTPS, so an
+//! operator typing the appliance's address into a browser lands on the admin interface.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::api::ApiError;
+
+/// Serve redirects on `listener` to HTTPS on `https_port`.
+pub async fn serve(listener: TcpListener, https_port: u16) -> std::io::Result<()> {
+    let app = Router::new().fallback(redirect).with_state(https_port);
+    axum::serve(listener, app).await
+}
+
+async fn redirect(State(https_port): State<u16>, headers: HeaderMap, uri: Uri) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok());
+    let Some(host) = host else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "The request has no valid Host header; use https:// and the appliance's address.",
+        )
+        .into_response();
+    };
+    let location = location(host.host(), https_port, &uri);
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(header::LOCATION, location)],
+    )
+        .into_response()
+}
+
+/// `https://host[:port]/path?query`; the port is left out when it is 443.
+pub fn location(host: &str, https_port: u16, uri: &Uri) -> String {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if https_port == 443 {
+        format!("https://{host}{path}")
+    } else {
+        format!("https://{host}:{https_port}{path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_path_and_query_and_drops_the_default_port() {
+        let uri: Uri = "/appliance/network?tab=dns".parse().unwrap();
+        assert_eq!(
+            location("10.0.0.5", 443, &uri),
+            "https://10.0.0.5/appliance/network?tab=dns"
+        );
+        assert_eq!(
+            location("[fe80::1]", 8443, &"/".parse().unwrap()),
+            "https://[fe80::1]:8443/"
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! What the daemon knows about the system it runs on: the release it belongs to and the
+//! slot it was booted from. Later: status, shutdown and reboot via init.
+
+pub mod cmdline;
+pub mod release;
+
+use std::path::Path;
+
+pub use cmdline::BootSlot;
+pub use release::Release;
+
+/// Where the image builder puts the release file (docs/boot.md).
+pub const RELEASE_PATH: &str = "/etc/appliance/release";
+pub const CMDLINE_PATH: &str = "/proc/cmdline";
+
+/// Facts about the running system, read once at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemInfo {
+    pub release: Release,
+    pub slot: BootSlot,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Release {
+        path: String,
+        source: release::Error,
+    },
+    #[error("{path}: {source}")]
+    Cmdline {
+        path: String,
+        source: cmdline::Error,
+    },
+}
+
+impl SystemInfo {
+    /// Read the release file and the kernel command line of the appliance.
+    pub fn load(release_path: &Path, cmdline_path: &Path) -> Result<Self, Error> {
+        let release = Release::parse(&read(release_path)?).map_err(|source| Error::Release {
+            path: release_path.display().to_string(),
+            source,
+        })?;
+        let slot =
+            BootSlot::from_cmdline(&read(cmdline_path)?).map_err(|source| Error::Cmdline {
+                path: cmdline_path.display().to_string(),
+                source,
+            })?;
+        Ok(SystemInfo { release, slot })
+    }
+
+    /// Defaults for a developer's machine: this build's version, the `vm` profile and slot
+    /// A, unless `APPLIANCE_PROFILE` / `APPLIANCE_SLOT` say otherwise.
+    pub fn dev() -> Result<Self, Error> {
+        let mut release = Release {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            profile: "vm".to_string(),
+            kernel: None,
+        };
+        if let Ok(profile) = std::env::var("APPLIANCE_PROFILE") {
+            release.profile = profile;
+        }
+        let slot = match std::env::var("APPLIANCE_SLOT") {
+            Ok(s) => BootSlot::parse(&s).map_err(|source| Error::Cmdline {
+                path: "APPLIANCE_SLOT".to_string(),
+                source,
+            })?,
+            Err(_) => BootSlot::Slot(grubenv::Slot::A),
+        };
+        Ok(SystemInfo { release, slot })
+    }
+}
+
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
