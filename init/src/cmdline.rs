@@ -1,0 +1,109 @@
+//! Kernel command line parsing (pure): which slot GRUB booted.
+
+/// The root slot GRUB chose, from `appliance.slot=A|B`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    A,
+    B,
+}
+
+impl Slot {
+    /// The GPT partition label of this slot (docs/boot.md).
+    pub fn label(self) -> &'static str {
+        match self {
+            Slot::A => "root-a",
+            Slot::B => "root-b",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CmdlineError {
+    #[error("kernel command line has no appliance.slot=A|B")]
+    NoSlot,
+    #[error("kernel command line says appliance.slot={0:?}; only A or B are valid")]
+    BadSlot(String),
+}
+
+/// Split a command line into words; double quotes group words (`a="x y"`), as the kernel does.
+pub fn words(cmdline: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in cmdline.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+/// The value of the last `key=value` word for `key` (later words override earlier ones,
+/// which is how `EXTRA_CMDLINE` appended by GRUB overrides the defaults).
+pub fn value<'a>(words: &'a [String], key: &str) -> Option<&'a str> {
+    words
+        .iter()
+        .rev()
+        .find_map(|w| w.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+}
+
+/// The slot named on the command line.
+pub fn slot(cmdline: &str) -> Result<Slot, CmdlineError> {
+    let w = words(cmdline);
+    match value(&w, "appliance.slot") {
+        None => Err(CmdlineError::NoSlot),
+        Some("A") | Some("a") => Ok(Slot::A),
+        Some("B") | Some("b") => Ok(Slot::B),
+        Some(other) => Err(CmdlineError::BadSlot(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_slot_among_other_words() {
+        let c = "BOOT_IMAGE=/boot/vmlinuz console=tty0 console=ttyS0,115200 appliance.slot=B panic=10\n";
+        assert_eq!(slot(c), Ok(Slot::B));
+        assert_eq!(Slot::B.label(), "root-b");
+        assert_eq!(Slot::A.label(), "root-a");
+    }
+
+    #[test]
+    fn missing_or_bad_slot_is_reported() {
+        assert_eq!(slot("console=ttyS0 quiet"), Err(CmdlineError::NoSlot));
+        assert_eq!(
+            slot("appliance.slot=C"),
+            Err(CmdlineError::BadSlot("C".into()))
+        );
+        // A longer key with the same prefix is not the slot.
+        assert_eq!(slot("appliance.slotx=A"), Err(CmdlineError::NoSlot));
+    }
+
+    #[test]
+    fn last_word_wins_and_quotes_group() {
+        assert_eq!(slot("appliance.slot=A appliance.slot=B"), Ok(Slot::B));
+        let w = words(r#"a="x y" b=1  "c d""#);
+        assert_eq!(w, vec!["a=x y", "b=1", "c d"]);
+        assert_eq!(value(&w, "a"), Some("x y"));
+        assert_eq!(words("  "), Vec::<String>::new());
+    }
+}

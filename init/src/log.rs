@@ -1,0 +1,66 @@
+//! Console logging with boot-time stamps.
+//!
+//! Every line reads `[   3.412] init: <message>`: seconds of CLOCK_BOOTTIME, so the
+//! boot benchmark can line our milestones up with the kernel's own log. Lines go to
+//! stderr, which is /dev/console when we run as PID 1. When [`enable_kmsg`] was called,
+//! each line is also written to /dev/kmsg at debug level (7): it lands in `dmesg` for the
+//! daemon's diagnostics but is not printed on the console a second time.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::Mutex;
+
+static KMSG: Mutex<Option<File>> = Mutex::new(None);
+
+/// Seconds since boot, suspend included.
+pub fn boottime() -> f64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) {
+        Ok(ts) => ts.tv_sec() as f64 + ts.tv_nsec() as f64 / 1e9,
+        Err(_) => 0.0,
+    }
+}
+
+/// The full console line for `msg` stamped at `secs`.
+pub fn format_line(secs: f64, msg: &str) -> String {
+    format!("[{secs:8.3}] init: {msg}\n")
+}
+
+/// Also copy log lines to /dev/kmsg (best effort: a missing /dev/kmsg is not an error).
+pub fn enable_kmsg() {
+    if let Ok(f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        if let Ok(mut k) = KMSG.lock() {
+            *k = Some(f);
+        }
+    }
+}
+
+/// Write one stamped line. Logging never fails the caller: PID 1 must go on without a console.
+pub fn line(msg: &str) {
+    let text = format_line(boottime(), msg);
+    let _ = std::io::stderr().write_all(text.as_bytes());
+    if let Ok(mut k) = KMSG.lock() {
+        if let Some(f) = k.as_mut() {
+            let _ = f.write_all(format!("<7>init: {msg}\n").as_bytes());
+        }
+    }
+}
+
+/// `log!("fmt", args..)`: one stamped line on the console.
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => { $crate::log::line(&format!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_carry_a_right_aligned_stamp_and_prefix() {
+        assert_eq!(
+            format_line(3.4121, "stage1 start"),
+            "[   3.412] init: stage1 start\n"
+        );
+        assert_eq!(format_line(1234.5, "x"), "[1234.500] init: x\n");
+    }
+}

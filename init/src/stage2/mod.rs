@@ -1,0 +1,245 @@
+//! Stage 2, PID 1 of the running system: set the system up, start and supervise the
+//! services, reap zombies, pet the watchdog, answer the control socket, and turn
+//! signals, the power button and control requests into an orderly shutdown.
+//!
+//! One thread, one poll(2) loop over the signalfd, the control socket and the power
+//! buttons, with a timeout for the next restart or watchdog pet.
+
+pub mod control_socket;
+pub mod power_button;
+pub mod process;
+pub mod services;
+pub mod shutdown;
+pub mod signals;
+pub mod supervise;
+pub mod system;
+pub mod watchdog;
+
+use crate::args::Options;
+use crate::log;
+use crate::power::{self, Action};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signalfd::SignalFd;
+use services::ServiceSpec;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+use supervise::{Exit, Service};
+use watchdog::Watchdog;
+
+/// How often to look for a power button that appeared late.
+const BUTTON_RESCAN: Duration = Duration::from_secs(5);
+
+/// What the loop and the shutdown path share.
+pub struct Ctx {
+    pub services: Vec<Service>,
+    pub signals: SignalFd,
+    pub watchdog: Option<Watchdog>,
+    pub system: bool,
+}
+
+fn load_table(opts: &Options) -> Vec<ServiceSpec> {
+    let path = match &opts.services {
+        Some(p) => p.clone(),
+        None if std::path::Path::new(services::TABLE_PATH).exists() => services::TABLE_PATH.into(),
+        None => return services::builtin(),
+    };
+    match std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| services::parse(&t).map_err(|e| e.to_string()))
+    {
+        Ok(t) => {
+            log!("service table {} ({} services)", path.display(), t.len());
+            t
+        }
+        Err(e) => {
+            log!(
+                "service table {} is unusable ({e}); using the built-in table",
+                path.display()
+            );
+            services::builtin()
+        }
+    }
+}
+
+fn start(svc: &mut Service, now: Instant) {
+    match process::spawn(&svc.spec) {
+        Ok(pid) => {
+            svc.started(pid, now);
+            log!("service {} started pid={pid}", svc.spec.name);
+        }
+        Err(e) => {
+            log!(
+                "service {} cannot start {}: {e}",
+                svc.spec.name,
+                svc.spec.argv[0]
+            );
+            let exit = svc.start_failed(now);
+            report(svc, exit);
+        }
+    }
+}
+
+fn report(svc: &Service, exit: Exit) {
+    match exit {
+        Exit::Restart {
+            delay,
+            failure,
+            limit,
+        } => log!(
+            "service {} restart in {:.3} s (failure {failure} of {limit})",
+            svc.spec.name,
+            delay.as_secs_f64()
+        ),
+        Exit::GaveUp { failures } => log!(
+            "service {} failed {failures} times in a row; giving up",
+            svc.spec.name
+        ),
+        Exit::Stopped => {}
+    }
+}
+
+fn reap(ctx: &mut Ctx) {
+    let (ended, _) = process::reap();
+    let now = Instant::now();
+    for e in ended {
+        if let Some(svc) = ctx.services.iter_mut().find(|s| s.pid() == Some(e.pid)) {
+            let ran = match svc.state {
+                supervise::State::Running { since, .. } => now.duration_since(since),
+                _ => Duration::ZERO,
+            };
+            log!(
+                "service {} pid={} {} after {:.1} s",
+                svc.spec.name,
+                e.pid,
+                e.how,
+                ran.as_secs_f64()
+            );
+            let exit = svc.exited(now);
+            report(svc, exit);
+        }
+        // Orphans are reaped silently: that is all PID 1 owes them.
+    }
+}
+
+pub fn run(opts: &Options) -> ! {
+    log!("stage2 start");
+    if opts.system {
+        system::setup();
+    }
+    let signals = match signals::open() {
+        Ok(s) => s,
+        Err(e) => {
+            log!("cannot set up signal handling: {e}; rebooting");
+            power::finish(Action::Reboot);
+        }
+    };
+    let listener = match control_socket::bind(&opts.control_socket) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            log!(
+                "control socket {}: {e}; running without it",
+                opts.control_socket.display()
+            );
+            None
+        }
+    };
+    let now = Instant::now();
+    let mut ctx = Ctx {
+        services: load_table(opts)
+            .into_iter()
+            .map(|s| Service::new(s, now))
+            .collect(),
+        signals,
+        watchdog: if opts.system { Watchdog::open() } else { None },
+        system: opts.system,
+    };
+    let mut buttons = power_button::Buttons::default();
+    let mut next_scan = now;
+
+    loop {
+        let now = Instant::now();
+        for svc in ctx.services.iter_mut().filter(|s| s.due(now)) {
+            start(svc, now);
+        }
+        watchdog::pet(&mut ctx.watchdog);
+        if opts.system && now >= next_scan {
+            buttons.scan();
+            next_scan = now + BUTTON_RESCAN;
+        }
+
+        let mut wake = now + Duration::from_secs(60);
+        wake = ctx
+            .services
+            .iter()
+            .filter_map(Service::deadline)
+            .fold(wake, Instant::min);
+        if let Some(w) = &ctx.watchdog {
+            wake = wake.min(w.next);
+        }
+        if opts.system {
+            wake = wake.min(next_scan);
+        }
+        let ms = wake
+            .saturating_duration_since(now)
+            .as_millis()
+            .clamp(1, 60_000) as u16;
+
+        let (sig_ready, sock_ready, pressed) = {
+            let mut fds = vec![PollFd::new(ctx.signals.as_fd(), PollFlags::POLLIN)];
+            if let Some(l) = &listener {
+                fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+            }
+            let first_button = fds.len();
+            fds.extend(
+                buttons
+                    .files
+                    .iter()
+                    .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN)),
+            );
+            let _ = poll(&mut fds, PollTimeout::from(ms));
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            let sock = listener.is_some() && ready(&fds[1]);
+            let pressed: Vec<usize> = fds[first_button..]
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| ready(f))
+                .map(|(i, _)| i)
+                .collect();
+            (ready(&fds[0]), sock, pressed)
+        };
+
+        let mut action: Option<(Action, String)> = None;
+        if sig_ready {
+            for ev in signals::drain(&mut ctx.signals) {
+                match ev {
+                    signals::Event::Child => {}
+                    signals::Event::Shutdown(a, why) => {
+                        action = action.or(Some((a, why.to_string())));
+                    }
+                    signals::Event::Ignore => {}
+                }
+            }
+        }
+        // Reap on every wake-up, not only on SIGCHLD: signals coalesce.
+        reap(&mut ctx);
+        if sock_ready {
+            if let Some(l) = &listener {
+                let services = &ctx.services;
+                let info = || services.iter().map(Service::info).collect();
+                if let Some(a) = control_socket::serve(l, &info) {
+                    action = action.or(Some((a, "control socket".to_string())));
+                }
+            }
+        }
+        for i in pressed {
+            if buttons.read(i) {
+                action = action.or(Some((Action::PowerOff, "power button".to_string())));
+            }
+        }
+        if let Some((a, why)) = action {
+            drop(listener);
+            let _ = std::fs::remove_file(&opts.control_socket);
+            shutdown::run(&mut ctx, a, &why);
+        }
+    }
+}

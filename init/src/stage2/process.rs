@@ -1,0 +1,59 @@
+//! Starting service processes and reaping every child (services and orphans alike).
+
+use super::services::ServiceSpec;
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+/// Start a service in its own session (so its whole process group can be signalled),
+/// stdin from /dev/null, stdout/stderr on init's console.
+pub fn spawn(spec: &ServiceSpec) -> std::io::Result<i32> {
+    let (prog, args) = spec
+        .argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
+    let mut cmd = Command::new(prog);
+    cmd.args(args).stdin(Stdio::null());
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    // The Child handle is dropped without waiting: init reaps with waitpid(-1).
+    i32::try_from(child.id()).map_err(|_| std::io::Error::other("pid out of range"))
+}
+
+/// A child that ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub pid: i32,
+    pub how: String,
+}
+
+/// Reap every child that has ended. The flag is true when init has no children left.
+pub fn reap() -> (Vec<Ended>, bool) {
+    let mut out = Vec::new();
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return (out, false),
+            Ok(WaitStatus::Exited(pid, code)) => out.push(Ended {
+                pid: pid.as_raw(),
+                how: format!("exited status={code}"),
+            }),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push(Ended {
+                pid: pid.as_raw(),
+                how: format!("killed by {}", sig.as_str()),
+            }),
+            Ok(_) => {}
+            Err(Errno::EINTR) => {}
+            Err(_) => return (out, true),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The orderly shutdown: stop services (SIGTERM, then SIGKILL after their stop timeout),
+//! SIGTERM everything, a grace period, SIGKILL everything, sync, unmount /data, sync,
+//! reboot(2). Every step is logged with its stamp. Short and linear on purpose.
+
+use super::process;
+use super::watchdog;
+use super::Ctx;
+use crate::log;
+use crate::power::{self, Action};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::collections::HashSet;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+const GRACE: Duration = Duration::from_secs(3);
+const AFTER_KILL: Duration = Duration::from_secs(2);
+
+/// Reap and pet until `done` says so (true) or `deadline` passes (false).
+fn wait(
+    ctx: &mut Ctx,
+    deadline: Instant,
+    gone: &mut HashSet<i32>,
+    done: &dyn Fn(&HashSet<i32>, bool) -> bool,
+) -> bool {
+    loop {
+        let (ended, none_left) = process::reap();
+        for e in ended {
+            gone.insert(e.pid);
+        }
+        if done(gone, none_left) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        watchdog::pet(&mut ctx.watchdog);
+        let ms = (deadline - now).min(Duration::from_millis(100)).as_millis() as u16;
+        let mut fds = [PollFd::new(ctx.signals.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(ms.max(1)));
+        super::signals::drain(&mut ctx.signals);
+    }
+}
+
+pub fn run(ctx: &mut Ctx, action: Action, why: &str) -> ! {
+    log!("shutdown requested by {why}: {}", action.describe());
+    watchdog::pet(&mut ctx.watchdog);
+
+    log!("shutdown: stopping services");
+    let mut gone = HashSet::new();
+    let mut stopping: Vec<(String, i32, Duration)> = Vec::new();
+    for s in &mut ctx.services {
+        if let Some(pid) = s.stop() {
+            log!(
+                "shutdown: stopping service {} pid={pid} (SIGTERM)",
+                s.spec.name
+            );
+            // The service leads its own process group: its helpers go with it.
+            let _ = kill(Pid::from_raw(-pid), Signal::SIGTERM);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            stopping.push((s.spec.name.clone(), pid, s.spec.stop_timeout));
+        }
+    }
+    let longest = stopping.iter().map(|s| s.2).max().unwrap_or_default();
+    let start = Instant::now();
+    let pids: Vec<i32> = stopping.iter().map(|s| s.1).collect();
+    let all_gone = |g: &HashSet<i32>, none: bool| none || pids.iter().all(|p| g.contains(p));
+    if !wait(ctx, start + longest, &mut gone, &all_gone) {
+        for (name, pid, timeout) in &stopping {
+            if !gone.contains(pid) {
+                log!(
+                    "shutdown: service {name} pid={pid} did not stop within {:.1} s; SIGKILL",
+                    timeout.as_secs_f64()
+                );
+                let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
+                let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            }
+        }
+        wait(ctx, Instant::now() + AFTER_KILL, &mut gone, &all_gone);
+    }
+
+    log!("shutdown: sending SIGTERM to all processes");
+    let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
+    let no_children = |_: &HashSet<i32>, none: bool| none;
+    if wait(ctx, Instant::now() + GRACE, &mut gone, &no_children) {
+        log!("shutdown: all processes ended");
+    }
+    // Sent even when nothing seems left: a process may be between fork and our wait.
+    log!("shutdown: sending SIGKILL to all processes");
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    wait(ctx, Instant::now() + AFTER_KILL, &mut gone, &no_children);
+
+    log!("shutdown: syncing disks");
+    nix::unistd::sync();
+    watchdog::pet(&mut ctx.watchdog);
+    if ctx.system {
+        unmount_data();
+        nix::unistd::sync();
+    }
+    watchdog::pet(&mut ctx.watchdog);
+    power::finish(action)
+}
+
+/// Unmount /data; if something still holds it, at least make it read-only so the
+/// journal is clean when the power goes.
+fn unmount_data() {
+    log!("shutdown: unmounting /data");
+    for _ in 0..5 {
+        match umount2("/data", MntFlags::empty()) {
+            Ok(()) => return,
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {
+                log!("shutdown: /data is not mounted");
+                return;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    match mount(None::<&str>, "/data", None::<&str>, ro, None::<&str>) {
+        Ok(()) => log!("shutdown: /data is busy; remounted read-only"),
+        Err(e) => log!("shutdown: /data is busy and cannot be remounted read-only: {e}"),
+    }
+}
