@@ -16,10 +16,18 @@ pub fn spawn(spec: &ServiceSpec) -> std::io::Result<i32> {
         .ok_or_else(|| std::io::Error::other("empty command"))?;
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(Stdio::null());
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    // SAFETY: setsid, sigemptyset and sigprocmask are async-signal-safe and touch only
+    // the child's own stack.
     unsafe {
         cmd.pre_exec(|| {
             if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // init blocks the signals it reads through its signalfd; the mask is
+            // inherited across exec, so a service would otherwise ignore SIGTERM.
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

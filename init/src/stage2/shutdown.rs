@@ -64,21 +64,28 @@ pub fn run(ctx: &mut Ctx, action: Action, why: &str) -> ! {
             stopping.push((s.spec.name.clone(), pid, s.spec.stop_timeout));
         }
     }
-    let longest = stopping.iter().map(|s| s.2).max().unwrap_or_default();
     let start = Instant::now();
     let pids: Vec<i32> = stopping.iter().map(|s| s.1).collect();
     let all_gone = |g: &HashSet<i32>, none: bool| none || pids.iter().all(|p| g.contains(p));
-    if !wait(ctx, start + longest, &mut gone, &all_gone) {
-        for (name, pid, timeout) in &stopping {
-            if !gone.contains(pid) {
-                log!(
-                    "shutdown: service {name} pid={pid} did not stop within {:.1} s; SIGKILL",
-                    timeout.as_secs_f64()
-                );
-                let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
-                let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            }
+    // Each service gets its own stop timeout; wait for the next one to expire, kill
+    // whoever is late, repeat.
+    stopping.sort_by_key(|s| s.2);
+    let mut killed = false;
+    for (name, pid, timeout) in &stopping {
+        if wait(ctx, start + *timeout, &mut gone, &all_gone) {
+            break;
         }
+        if !gone.contains(pid) {
+            log!(
+                "shutdown: service {name} pid={pid} did not stop within {:.1} s; SIGKILL",
+                timeout.as_secs_f64()
+            );
+            let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            killed = true;
+        }
+    }
+    if killed {
         wait(ctx, Instant::now() + AFTER_KILL, &mut gone, &all_gone);
     }
 
