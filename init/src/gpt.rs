@@ -87,7 +87,10 @@ impl Header {
             entry_size: le32(sector, 84),
             entries_crc: le32(sector, 88),
         };
-        if h.entry_size < 128 || h.entry_size % 8 != 0 || h.num_entries == 0 || h.num_entries > 4096
+        if h.entry_size < 128
+            || !h.entry_size.is_multiple_of(8)
+            || h.num_entries == 0
+            || h.num_entries > 4096
         {
             return Err(GptError::Malformed("entry array geometry"));
         }

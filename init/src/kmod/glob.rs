@@ -77,9 +77,7 @@ fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
 
 /// The literal text before the first wildcard: a cheap pre-filter before [`matches`].
 pub fn literal_prefix(pattern: &str) -> &str {
-    let end = pattern
-        .find(|c| matches!(c, '*' | '?' | '[' | '\\'))
-        .unwrap_or(pattern.len());
+    let end = pattern.find(['*', '?', '[', '\\']).unwrap_or(pattern.len());
     &pattern[..end]
 }
 
