@@ -1,1 +1,21 @@
-//! QEMU harness.
+//! QEMU harness for end-to-end tests of the built disk images.
+//!
+//! - [`machine`]: start QEMU with a profile's virtual hardware on a copy-on-write overlay of
+//!   an image, forward guest 443 to a free loopback port, power button, power cut, exit.
+//! - [`devices`]: the QEMU arguments of each machine profile (the one place they are listed
+//!   on the Rust side; mirrors `qemu/README.md`).
+//! - [`qmp`]: the QEMU Machine Protocol over a unix socket: commands and events.
+//! - [`console`]: the serial console captured to a file, and waiting for lines on it.
+//! - [`https`]: a small blocking HTTPS client for the appliance's API.
+//! - [`disk`]: locating built images, overlays, raw copies, editing grubenv, reading
+//!   partitions of a disk image.
+
+pub mod console;
+pub mod devices;
+pub mod disk;
+pub mod https;
+pub mod machine;
+pub mod qmp;
+pub mod workdir;
+
+pub use machine::{Machine, MachineSpec};

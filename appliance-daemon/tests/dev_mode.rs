@@ -1,0 +1,142 @@
+//! The daemon binary in dev mode on a random loopback port: real TLS (trusting exactly the
+//! certificate it wrote), the health JSON, 404 JSON, the HTTP redirect, and the certificate
+//! reused by a second start.
+
+use appliance_tests::https::{self, Trust};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Daemon {
+    child: Child,
+    https: SocketAddr,
+    http: Option<SocketAddr>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start the daemon and learn its ports from its log lines.
+fn start(state: &Path, with_http: bool) -> Daemon {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_appliance-daemon"));
+    cmd.args(["--dev", "--state-dir"])
+        .arg(state)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("APPLIANCE_SLOT", "B")
+        .env("APPLIANCE_PROFILE", "box")
+        .stderr(Stdio::piped());
+    if with_http {
+        cmd.args(["--http-listen", "127.0.0.1:0"]);
+    }
+    let mut child = cmd.spawn().expect("start appliance-daemon");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("daemon: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let addr_of =
+        |line: &str| -> SocketAddr { line.split("addr=").nth(1).unwrap().trim().parse().unwrap() };
+    let (mut https, mut http, mut checked) = (None, None, false);
+    while !(https.is_some() && (http.is_some() || !with_http) && checked) {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the daemon logs its addresses and self-check within 20 s");
+        if line.contains("serving HTTPS") {
+            https = Some(addr_of(&line));
+        } else if line.contains("redirecting HTTP") {
+            http = Some(addr_of(&line));
+        } else if line.contains("self-check passed") {
+            checked = true;
+        } else if line.contains("ERROR") {
+            panic!("daemon error: {line}");
+        }
+    }
+    Daemon {
+        child,
+        https: https.unwrap(),
+        http,
+    }
+}
+
+fn state_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("daemon-dev-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const T: Duration = Duration::from_secs(10);
+
+#[test]
+fn health_and_not_found_over_pinned_tls() {
+    let state = state_dir("health");
+    let d = start(&state, true);
+    let trust = Trust::pinned_pem(&state.join("tls/cert.pem")).unwrap();
+
+    let r = https::get(d.https, "/api/v1/health", &trust, T).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.protocol, "TLSv1_3");
+    let v = r.json().unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["slot"], "B");
+    assert_eq!(v["profile"], "box");
+
+    let r = https::get(d.https, "/api/v1/nope", &trust, T).unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v = r.json().unwrap();
+    assert_eq!(v["error"], "not_found");
+    assert!(v["message"].as_str().unwrap().contains("/api/v1/nope"));
+
+    // Another certificate is refused: the pin is real.
+    let other_state = state_dir("other");
+    let other = start(&other_state, false);
+    assert!(https::get(other.https, "/api/v1/health", &trust, T).is_err());
+
+    // Plain HTTP redirects to the same path over HTTPS.
+    let http = d.http.unwrap();
+    let mut s = std::net::TcpStream::connect(http).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(
+        b"GET /appliance?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let r = https::parse_response(&raw).unwrap();
+    assert_eq!(r.status, 301);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://127.0.0.1:{}/appliance?x=1", d.https.port()).as_str())
+    );
+    drop((d, other));
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_dir_all(&other_state);
+}
+
+#[test]
+fn second_start_serves_the_same_certificate() {
+    let state = state_dir("restart");
+    let first = start(&state, false);
+    let r1 = https::get(first.https, "/api/v1/health", &Trust::Any, T).unwrap();
+    drop(first);
+    let pem = std::fs::read(state.join("tls/cert.pem")).unwrap();
+    let second = start(&state, false);
+    let r2 = https::get(second.https, "/api/v1/health", &Trust::Any, T).unwrap();
+    assert_eq!(r1.peer_cert, r2.peer_cert);
+    assert!(r1.peer_cert.is_some());
+    assert_eq!(std::fs::read(state.join("tls/cert.pem")).unwrap(), pem);
+    drop(second);
+    let _ = std::fs::remove_dir_all(&state);
+}

@@ -1,0 +1,221 @@
+//! Disk images from the test's side: finding the built image, making overlays and raw
+//! copies so the built image is never written, and looking inside partitions (grubenv on
+//! the ESP via mtools, the data filesystem's state via dumpe2fs).
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `out/<profile>/disk.img` of the workspace, or under `$APPLIANCE_OUT` when set.
+pub fn built_image(image_profile: &str) -> anyhow::Result<PathBuf> {
+    let out = std::env::var_os("APPLIANCE_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("out"));
+    let path = out.join(image_profile).join("disk.img");
+    if !path.is_file() {
+        bail!(
+            "the {image_profile} image {} does not exist; build it first with \
+             `cargo run --release -p image -- build --profile {image_profile} --out out/{image_profile}` \
+             (tests/run does this before the end-to-end tests)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<Vec<u8>> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// A qcow2 overlay on `base` (raw): writes go to the overlay, `base` stays untouched.
+pub fn create_overlay(base: &Path, overlay: &Path) -> anyhow::Result<()> {
+    let base = base
+        .canonicalize()
+        .with_context(|| format!("{}", base.display()))?;
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(&base)
+        .arg(overlay))?;
+    Ok(())
+}
+
+/// A raw, sparse copy of `src` (raw or qcow2) at `dst`.
+pub fn raw_copy(src: &Path, dst: &Path) -> anyhow::Result<()> {
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw", "-S", "4k"])
+        .arg(src)
+        .arg(dst))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub number: usize,
+    /// GPT partition label.
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// The GPT partitions of a raw disk image, from `sfdisk -J`.
+pub fn partitions(raw: &Path) -> anyhow::Result<Vec<Partition>> {
+    let json = run(Command::new("sfdisk").arg("-J").arg(raw))?;
+    parse_sfdisk(&json)
+}
+
+pub fn parse_sfdisk(json: &[u8]) -> anyhow::Result<Vec<Partition>> {
+    let v: serde_json::Value = serde_json::from_slice(json).context("sfdisk -J output")?;
+    let table = &v["partitiontable"];
+    let sector = table["sectorsize"].as_u64().unwrap_or(512);
+    let parts = table["partitions"]
+        .as_array()
+        .context("no partitions in sfdisk output")?;
+    Ok(parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Partition {
+            number: i + 1,
+            name: p["name"].as_str().unwrap_or("").to_string(),
+            offset: p["start"].as_u64().unwrap_or(0) * sector,
+            size: p["size"].as_u64().unwrap_or(0) * sector,
+        })
+        .collect())
+}
+
+pub fn partition(raw: &Path, label: &str) -> anyhow::Result<Partition> {
+    partitions(raw)?
+        .into_iter()
+        .find(|p| p.name == label)
+        .with_context(|| format!("{} has no partition labelled {label}", raw.display()))
+}
+
+/// `mtools`' image spec for the ESP inside a raw disk: `disk.img@@OFFSET`.
+fn esp_spec(raw: &Path) -> anyhow::Result<String> {
+    let esp = partition(raw, "ESP")?;
+    Ok(format!("{}@@{}", raw.display(), esp.offset))
+}
+
+pub const GRUBENV: &str = "::EFI/BOOT/grubenv";
+
+/// Read the 1024-byte grubenv from the ESP of a raw disk image.
+pub fn read_grubenv(raw: &Path) -> anyhow::Result<grubenv::Env> {
+    let bytes = run(Command::new("mtype")
+        .arg("-i")
+        .arg(esp_spec(raw)?)
+        .arg(GRUBENV))?;
+    Ok(grubenv::Env::parse(&bytes)?)
+}
+
+/// Replace the grubenv on the ESP of a raw disk image.
+pub fn write_grubenv(raw: &Path, env: &grubenv::Env) -> anyhow::Result<()> {
+    let tmp = raw.with_extension("grubenv");
+    std::fs::write(&tmp, env.to_block()?)?;
+    let result = run(Command::new("mcopy")
+        .arg("-o")
+        .arg("-i")
+        .arg(esp_spec(raw)?)
+        .arg(&tmp)
+        .arg(GRUBENV));
+    let _ = std::fs::remove_file(&tmp);
+    result.map(drop)
+}
+
+/// Append kernel arguments through grubenv's `EXTRA_CMDLINE` (docs/boot.md).
+pub fn set_extra_cmdline(raw: &Path, extra: &str) -> anyhow::Result<()> {
+    let mut env = read_grubenv(raw)?;
+    env.set("EXTRA_CMDLINE", extra);
+    write_grubenv(raw, &env)
+}
+
+/// The `dumpe2fs -h` header of the ext4 filesystem in partition `label` of a raw image.
+/// The partition is copied out first: dumpe2fs takes no offset.
+pub fn ext4_header(raw: &Path, label: &str) -> anyhow::Result<String> {
+    let part = partition(raw, label)?;
+    let extracted = raw.with_extension(format!("{label}.img"));
+    run(Command::new("dd")
+        .arg(format!("if={}", raw.display()))
+        .arg(format!("of={}", extracted.display()))
+        .args([
+            "bs=1M",
+            "iflag=skip_bytes,count_bytes",
+            "conv=sparse",
+            "status=none",
+        ])
+        .arg(format!("skip={}", part.offset))
+        .arg(format!("count={}", part.size)))?;
+    let out = run(Command::new("dumpe2fs").arg("-h").arg(&extracted));
+    let _ = std::fs::remove_file(&extracted);
+    Ok(String::from_utf8_lossy(&out?).into_owned())
+}
+
+/// The "Filesystem state:" value of a dumpe2fs header ("clean", "not clean", ...).
+pub fn filesystem_state(header: &str) -> Option<&str> {
+    header
+        .lines()
+        .find_map(|l| l.strip_prefix("Filesystem state:"))
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sfdisk_json() {
+        let json = br#"{"partitiontable": {"label": "gpt", "sectorsize": 512, "partitions": [
+            {"node": "d.img1", "start": 2048, "size": 2048, "type": "21686148-6449-6E6F-744E-656564454649", "name": "bios"},
+            {"node": "d.img2", "start": 4096, "size": 131072, "type": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "name": "ESP"}]}}"#;
+        let parts = parse_sfdisk(json).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            parts[1],
+            Partition {
+                number: 2,
+                name: "ESP".into(),
+                offset: 4096 * 512,
+                size: 64 << 20
+            }
+        );
+    }
+
+    #[test]
+    fn finds_the_filesystem_state() {
+        let h = "Filesystem volume name:   data\nFilesystem state:         clean\nErrors behavior:          Continue\n";
+        assert_eq!(filesystem_state(h), Some("clean"));
+        assert_eq!(
+            filesystem_state("Filesystem state:  not clean with errors\n"),
+            Some("not clean with errors")
+        );
+        assert_eq!(filesystem_state(""), None);
+    }
+
+    #[test]
+    fn a_missing_image_names_the_build_command() {
+        std::env::set_var("APPLIANCE_OUT", "/nonexistent-out");
+        let err = built_image("box").unwrap_err().to_string();
+        std::env::remove_var("APPLIANCE_OUT");
+        assert!(
+            err.contains("cargo run --release -p image -- build --profile box --out out/box"),
+            "{err}"
+        );
+    }
+}
