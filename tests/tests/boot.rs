@@ -1,0 +1,79 @@
+//! Each machine profile boots the built image to a serving API, marks its slot good, and
+//! powers off by itself when the power button is pressed: what an operator sees when they
+//! install the appliance on that hardware and shut it down.
+
+use appliance_tests::devices::{Firmware, Profile};
+use appliance_tests::{disk, Machine, MachineSpec};
+use std::time::{Duration, Instant};
+
+/// Under TCG with two QEMUs sharing two cores; the figures printed show the real times.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+const POWEROFF_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware) {
+    let spec = MachineSpec::image(profile, firmware).unwrap();
+    let mut m = Machine::start(&spec).unwrap();
+
+    let (health, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
+    m.report("boot to health", format!("{:.1}s", t.as_secs_f64()));
+    assert_eq!(health.status, "ok");
+    assert_eq!(health.profile, profile.image_profile());
+    assert_eq!(health.slot, "A");
+    assert_eq!(health.version, env!("CARGO_PKG_VERSION"));
+
+    let r = m.get("/api/v1/no-such-thing").unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json().unwrap()["error"], "not_found");
+
+    // The daemon marks the slot good right after it serves; give it a moment to finish.
+    m.wait_for_console("marked good", Duration::from_secs(60))
+        .unwrap();
+
+    let pressed = Instant::now();
+    m.power_button().unwrap();
+    let status = m.wait_exit(POWEROFF_TIMEOUT).unwrap();
+    m.report(
+        "power button to QEMU exit",
+        format!("{:.1}s", pressed.elapsed().as_secs_f64()),
+    );
+    assert!(status.success(), "QEMU exit status {status}");
+    let shutdown = m
+        .qmp()
+        .events()
+        .iter()
+        .find(|e| e.name == "SHUTDOWN")
+        .cloned();
+    let shutdown = shutdown.expect("QEMU reported a SHUTDOWN event");
+    assert_eq!(shutdown.data["guest"], true, "{:?}", shutdown);
+
+    // GRUB set A_TRY=1 for this boot; the daemon's health gate set it back to 0.
+    let raw = m.dir().join("after.img");
+    disk::raw_copy(m.overlay.as_ref().unwrap(), &raw).unwrap();
+    let env = disk::read_grubenv(&raw).unwrap();
+    assert_eq!(env.get("A_OK"), Some("1"));
+    assert_eq!(
+        env.get("A_TRY"),
+        Some("0"),
+        "slot A still on trial: {env:?}"
+    );
+}
+
+#[test]
+fn box_under_ovmf() {
+    boots_serves_and_powers_off(Profile::Box, Firmware::Uefi);
+}
+
+#[test]
+fn vm_as_vmware_under_seabios() {
+    boots_serves_and_powers_off(Profile::Vm, Firmware::Bios);
+}
+
+#[test]
+fn vm_as_vmware_under_ovmf() {
+    boots_serves_and_powers_off(Profile::Vm, Firmware::Uefi);
+}
+
+#[test]
+fn vm_on_virtio() {
+    boots_serves_and_powers_off(Profile::Virtio, Firmware::Bios);
+}

@@ -1,0 +1,56 @@
+//! A clean power-off leaves the data filesystem cleanly unmounted, and the next boot of the
+//! same disk finds its settings (here: the HTTPS certificate) where it left them.
+
+use appliance_tests::devices::{Firmware, Profile};
+use appliance_tests::workdir::WorkDir;
+use appliance_tests::{disk, Machine, MachineSpec};
+use std::time::Duration;
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+const POWEROFF_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Lines the kernel prints when ext4 had to recover an uncleanly unmounted filesystem.
+const RECOVERY_SIGNS: [&str; 3] = ["recovery complete", "orphan", "was not cleanly unmounted"];
+
+#[test]
+fn power_button_leaves_data_clean_and_state_survives() {
+    let work = WorkDir::new("power").unwrap();
+    let overlay = work.path().join("disk.qcow2");
+    disk::create_overlay(&disk::built_image("box").unwrap(), &overlay).unwrap();
+    let spec = MachineSpec {
+        overlay: Some(overlay.clone()),
+        ..MachineSpec::image(Profile::Box, Firmware::Uefi).unwrap()
+    };
+
+    // First boot: data is created, the certificate made; then the power button.
+    let mut m = Machine::start(&spec).unwrap();
+    let (_, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
+    m.report("first boot to health", format!("{:.1}s", t.as_secs_f64()));
+    let first_cert = m.get("/api/v1/health").unwrap().peer_cert;
+    m.power_button().unwrap();
+    assert!(m.wait_exit(POWEROFF_TIMEOUT).unwrap().success());
+    drop(m);
+
+    let raw = work.path().join("after.img");
+    disk::raw_copy(&overlay, &raw).unwrap();
+    let header = disk::ext4_header(&raw, "data").unwrap();
+    std::fs::remove_file(&raw).unwrap();
+    let state = disk::filesystem_state(&header);
+    eprintln!("[power] data filesystem state after power-off: {state:?}");
+    assert_eq!(state, Some("clean"), "dumpe2fs -h of data:\n{header}");
+
+    // Second boot of the same disk: no recovery, same certificate.
+    let mut m = Machine::start(&spec).unwrap();
+    let (_, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
+    m.report("second boot to health", format!("{:.1}s", t.as_secs_f64()));
+    let console = m.console().text();
+    for sign in RECOVERY_SIGNS {
+        assert!(
+            !console.contains(sign),
+            "console of the second boot shows {sign:?}"
+        );
+    }
+    assert_eq!(m.get("/api/v1/health").unwrap().peer_cert, first_cert);
+    m.power_button().unwrap();
+    assert!(m.wait_exit(POWEROFF_TIMEOUT).unwrap().success());
+}
