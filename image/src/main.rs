@@ -1,1 +1,103 @@
-fn main() {}
+//! `image`: the offline image builder. Builds the disk image of docs/boot.md from Debian's
+//! kernel package, this workspace's programs and the host's GRUB, without root.
+
+mod binaries;
+mod build;
+mod cpio;
+mod disk;
+mod esp;
+mod initramfs;
+mod kernel;
+mod modules;
+mod slot;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(about = "Offline builder of the appliance disk image")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build DIR/disk.img, DIR/slot.sqfs and DIR/build-info.json.
+    Build(BuildArgs),
+    /// Rewrite image/kernel.pin to the kernel Debian's linux-image-amd64 depends on now.
+    PinKernel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    Box,
+    Vm,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Box => "box",
+            Profile::Vm => "vm",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    #[arg(long, value_enum)]
+    profile: Profile,
+    /// Firmware version written to /etc/appliance/release.
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    version: String,
+    #[arg(long)]
+    out: PathBuf,
+    /// Disk image size in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size: u64,
+    /// Download cache for the kernel package (default: <workspace>/out/cache).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Take `init` and `appliance-daemon` from this directory instead of building them.
+    #[arg(long)]
+    binaries: Option<PathBuf>,
+}
+
+/// The workspace this builder belongs to: profiles, GRUB script and pin are read from it.
+fn workspace() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Build(args) => build::run(&workspace(), &args),
+        Cmd::PinKernel => pin_kernel(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("image: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pin_kernel() -> anyhow::Result<()> {
+    let path = workspace().join("image/kernel.pin");
+    let pin = kernel::current_debian_pin()?;
+    std::fs::write(&path, pin.to_text())?;
+    println!(
+        "{}: {} {} sha256 {}",
+        path.display(),
+        pin.package,
+        pin.version,
+        pin.sha256
+    );
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Kernel module selection: which `.ko` files go into the initramfs.
+//!
+//! A profile names the modules it needs (`image/profiles/*.modules`); this module adds
+//! everything they depend on according to the kernel's own `modules.dep`, plus their
+//! `softdep` pre/post modules (resolved through `modules.alias`, e.g. ext4 ->
+//! `crypto-crc32c` -> `crc32c_generic`, `crc32c_intel`). The caller runs `depmod -b` on the
+//! reduced tree afterwards so the shipped `modules.dep`/`.alias`/`.softdep` describe exactly
+//! the shipped files.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Result};
+
+/// Module name as the kernel knows it: file stem with `-` folded to `_`.
+pub fn module_name(path: &str) -> String {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let stem = file.split(".ko").next().unwrap_or(file);
+    stem.replace('-', "_")
+}
+
+/// The parsed `modules.dep`, `modules.softdep`, `modules.alias` and `modules.builtin`.
+#[derive(Debug, Default)]
+pub struct ModuleDb {
+    /// name -> (relative path, dependency paths)
+    deps: BTreeMap<String, (String, Vec<String>)>,
+    /// name -> softdep names (pre and post)
+    softdeps: BTreeMap<String, Vec<String>>,
+    /// exact alias -> module names (glob aliases are for devices and never match a name)
+    aliases: BTreeMap<String, Vec<String>>,
+    builtin: BTreeSet<String>,
+}
+
+impl ModuleDb {
+    pub fn parse(dep: &str, softdep: &str, alias: &str, builtin: &str) -> Self {
+        let mut db = ModuleDb::default();
+        for line in dep.lines() {
+            let Some((path, rest)) = line.split_once(':') else {
+                continue;
+            };
+            let list = rest.split_whitespace().map(str::to_string).collect();
+            db.deps.insert(module_name(path), (path.to_string(), list));
+        }
+        for line in softdep.lines() {
+            let mut words = line.split_whitespace();
+            if words.next() != Some("softdep") {
+                continue;
+            }
+            let Some(name) = words.next() else { continue };
+            let list = words
+                .filter(|w| *w != "pre:" && *w != "post:")
+                .map(str::to_string)
+                .collect::<Vec<_>>();
+            db.softdeps
+                .entry(name.replace('-', "_"))
+                .or_default()
+                .extend(list);
+        }
+        for line in alias.lines() {
+            let mut words = line.split_whitespace();
+            if let (Some("alias"), Some(al), Some(m)) = (words.next(), words.next(), words.next()) {
+                if !al.contains(['*', '?', '[']) {
+                    db.aliases
+                        .entry(al.to_string())
+                        .or_default()
+                        .push(m.replace('-', "_"));
+                }
+            }
+        }
+        db.builtin = builtin.lines().map(module_name).collect();
+        db
+    }
+
+    /// Module names a softdep word may refer to: a module, or an alias of one or more.
+    fn resolve(&self, word: &str) -> Vec<String> {
+        let name = word
+            .strip_prefix("platform:")
+            .unwrap_or(word)
+            .replace('-', "_");
+        if self.deps.contains_key(&name) {
+            return vec![name];
+        }
+        self.aliases.get(word).cloned().unwrap_or_default()
+    }
+
+    /// Relative paths of `wanted` and their closure, sorted. Modules built into the
+    /// kernel are skipped; a name that is neither a module nor built in is an error.
+    pub fn closure(&self, wanted: &[String]) -> Result<BTreeSet<String>> {
+        let mut unknown = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<String> = Vec::new();
+        for w in wanted {
+            let n = w.replace('-', "_");
+            if self.deps.contains_key(&n) {
+                todo.push(n);
+            } else if !self.builtin.contains(&n) {
+                unknown.push(w.clone());
+            }
+        }
+        if !unknown.is_empty() {
+            bail!(
+                "these modules are neither modules nor built into this kernel: {}",
+                unknown.join(", ")
+            );
+        }
+        let mut paths = BTreeSet::new();
+        while let Some(name) = todo.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let Some((path, deps)) = self.deps.get(&name) else {
+                continue;
+            };
+            paths.insert(path.clone());
+            todo.extend(deps.iter().map(|d| module_name(d)));
+            for word in self.softdeps.get(&name).into_iter().flatten() {
+                todo.extend(self.resolve(word));
+            }
+        }
+        Ok(paths)
+    }
+}
+
+/// Module names listed in a profile file: one per line, `#` starts a comment.
+pub fn parse_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEP: &str = "kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/jbd2/jbd2.ko\n\
+kernel/lib/crc16.ko:\n\
+kernel/fs/jbd2/jbd2.ko:\n\
+kernel/crypto/crc32c_generic.ko:\n\
+kernel/arch/x86/crypto/crc32c-intel.ko:\n\
+kernel/fs/fat/vfat.ko: kernel/fs/fat/fat.ko\n\
+kernel/fs/fat/fat.ko:\n";
+    const SOFT: &str =
+        "# comment\nsoftdep ext4 pre: crypto-crc32c\nsoftdep jbd2 pre: crypto-crc32c\n";
+    const ALIAS: &str = "alias crypto-crc32c crc32c_intel\nalias crypto-crc32c crc32c_generic\nalias pci:v*d* fat\n";
+
+    fn db() -> ModuleDb {
+        ModuleDb::parse(DEP, SOFT, ALIAS, "kernel/drivers/tty/serial/8250.ko\n")
+    }
+
+    #[test]
+    fn closure_follows_deps_and_softdeps_through_aliases() {
+        let got = db().closure(&["ext4".into()]).unwrap();
+        let want: BTreeSet<String> = [
+            "kernel/fs/ext4/ext4.ko",
+            "kernel/lib/crc16.ko",
+            "kernel/fs/jbd2/jbd2.ko",
+            "kernel/crypto/crc32c_generic.ko",
+            "kernel/arch/x86/crypto/crc32c-intel.ko",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn dash_and_underscore_are_the_same_name() {
+        let got = db().closure(&["crc32c_intel".into()]).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            module_name("kernel/arch/x86/crypto/crc32c-intel.ko"),
+            "crc32c_intel"
+        );
+    }
+
+    #[test]
+    fn builtin_is_skipped_and_unknown_is_an_error() {
+        assert!(db().closure(&["8250".into()]).unwrap().is_empty());
+        let err = db().closure(&["nosuch".into(), "vfat".into()]).unwrap_err();
+        assert!(err.to_string().contains("nosuch"), "{err}");
+    }
+
+    #[test]
+    fn list_ignores_comments_and_blanks() {
+        assert_eq!(
+            parse_list("# x\nahci  # disk\n\n sd_mod\n"),
+            ["ahci", "sd_mod"]
+        );
+    }
+}
