@@ -170,6 +170,18 @@ pub fn get(
     Ok(response)
 }
 
+/// GET `path` over plain HTTP (the appliance's port 80 only redirects).
+pub fn get_plain(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Result<Response> {
+    let mut tcp =
+        TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connect to {addr}"))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
 /// Parse a complete HTTP/1.1 response (Content-Length, chunked, or read-to-close body).
 pub fn parse_response(raw: &[u8]) -> anyhow::Result<Response> {
     let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {

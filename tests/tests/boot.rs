@@ -3,7 +3,7 @@
 //! install the appliance on that hardware and shut it down.
 
 use appliance_tests::devices::{Firmware, Profile};
-use appliance_tests::{disk, Machine, MachineSpec};
+use appliance_tests::{disk, https, Machine, MachineSpec};
 use std::time::{Duration, Instant};
 
 /// Under TCG with two QEMUs sharing two cores; the figures printed show the real times.
@@ -25,8 +25,16 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware) {
     assert_eq!(r.status, 404);
     assert_eq!(r.json().unwrap()["error"], "not_found");
 
+    // Port 80 sends browsers to HTTPS, same host, same path.
+    let r = https::get_plain(m.http, "/appliance?tab=network", Duration::from_secs(10)).unwrap();
+    assert_eq!(r.status, 301);
+    assert_eq!(
+        r.header("location"),
+        Some("https://127.0.0.1/appliance?tab=network")
+    );
+
     // The daemon marks the slot good right after it serves; give it a moment to finish.
-    m.wait_for_console("marked good", Duration::from_secs(60))
+    m.wait_for_console("slot A marked good", Duration::from_secs(60))
         .unwrap();
 
     let pressed = Instant::now();
