@@ -1,6 +1,128 @@
-//! Stage 1, PID 1 in the initramfs.
+//! Stage 1, PID 1 in the initramfs: API filesystems, kernel modules, the slot GRUB
+//! chose (mounted read-only on /newroot), the data partition (made, grown, checked,
+//! mounted on /newroot/data), then switch_root to the slot's /sbin/init.
+//!
+//! Anything that makes booting this slot impossible is logged in one line and ends in a
+//! reboot: GRUB has already set TRY=1 on this slot, so it boots the other one next.
+
+pub mod block;
+pub mod data;
+pub mod early;
+pub mod grow;
+pub mod switch_root;
+
+use crate::cmdline;
+use crate::kmod::load::Loader;
+use crate::log;
+use crate::power::{self, Action};
+use nix::mount::{mount, MsFlags};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const NEW_ROOT: &str = "/newroot";
+const SLOT_WAIT: Duration = Duration::from_secs(20);
+/// Modules every boot needs whatever the hardware: slot, data and ESP filesystems.
+const ALWAYS: [&str; 5] = ["squashfs", "ext4", "vfat", "nls_cp437", "nls_ascii"];
+
+/// Log why this slot cannot boot, give a person time to read it, reboot.
+fn give_up(why: &str) -> ! {
+    log!("stage1: {why}; rebooting in 5 s so GRUB boots the other slot");
+    std::thread::sleep(Duration::from_secs(5));
+    power::finish(Action::Reboot)
+}
+
+fn load_modules() -> Option<Loader> {
+    let start = Instant::now();
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = Path::new("/lib/modules").join(&release);
+    let mut loader = match Loader::open(&dir) {
+        Ok(l) => l,
+        Err(e) => {
+            log!("stage1: no module index ({e}); continuing with built-in drivers only");
+            return None;
+        }
+    };
+    for m in ALWAYS {
+        loader.load(m);
+    }
+    loader.coldplug_until_settled(Duration::from_millis(300), Duration::from_secs(5));
+    let has_watchdog = Path::new("/dev/watchdog0").exists() || Path::new("/dev/watchdog").exists();
+    if !has_watchdog && loader.load("softdog") > 0 {
+        log!("stage1: no hardware watchdog; using softdog");
+    }
+    log!(
+        "stage1: modules loaded ({} in {:.1} s, {} failed)",
+        loader.loaded,
+        start.elapsed().as_secs_f64(),
+        loader.failed
+    );
+    Some(loader)
+}
 
 pub fn run() -> ! {
-    crate::log!("stage1 start");
-    crate::power::finish(crate::power::Action::Reboot)
+    let problems = early::mount_api_filesystems();
+    early::attach_console();
+    crate::log::enable_kmsg();
+    log!("stage1 start");
+    for p in problems {
+        log!("{p}");
+    }
+    // e2fsck and mke2fs look for mounted filesystems in /etc/mtab.
+    let _ = std::fs::create_dir_all("/etc");
+    let _ = std::os::unix::fs::symlink("/proc/mounts", "/etc/mtab");
+
+    let mut loader = load_modules();
+
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let slot = match cmdline::slot(&cmdline) {
+        Ok(s) => s,
+        Err(e) => give_up(&e.to_string()),
+    };
+    let Some(root) = block::wait_for(slot.label(), None, SLOT_WAIT, &mut loader) else {
+        give_up(&format!(
+            "no partition labelled {} appeared within {} s",
+            slot.label(),
+            SLOT_WAIT.as_secs()
+        ))
+    };
+    log!("stage1: slot {slot:?} is {}", root.dev().display());
+
+    let _ = std::fs::create_dir_all(NEW_ROOT);
+    if let Err(e) = mount(
+        Some(&root.dev()),
+        NEW_ROOT,
+        Some("squashfs"),
+        MsFlags::MS_RDONLY,
+        None::<&str>,
+    ) {
+        give_up(&format!(
+            "cannot mount slot {} ({}) as squashfs: {e}",
+            slot.label(),
+            root.dev().display()
+        ));
+    }
+
+    let data_dir = format!("{NEW_ROOT}/data");
+    let disk = root.disk();
+    match block::wait_for("data", disk.as_deref(), Duration::from_secs(2), &mut loader) {
+        Some(part) => data::prepare(&part, &data_dir),
+        None => {
+            log!("stage1: no partition labelled data on the slot's disk; running with an empty in-memory /data");
+            let _ = mount(
+                Some("tmpfs"),
+                data_dir.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some("mode=0755"),
+            );
+        }
+    }
+
+    log!("stage1 done");
+    match switch_root::switch_root(NEW_ROOT, "/sbin/init") {
+        Ok(never) => match never {},
+        Err(e) => give_up(&format!("switch to the slot failed: {e}")),
+    }
 }

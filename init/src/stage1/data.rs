@@ -1,0 +1,156 @@
+//! The data partition: make the filesystem on first boot, grow partition and
+//! filesystem to the disk, check and repair it, mount it at /newroot/data.
+//!
+//! Customer data is never reformatted automatically: a filesystem e2fsck cannot repair
+//! is left alone and the system runs with an empty tmpfs /data (the daemon reports it).
+
+use super::block::{sysfs_u64, Partition};
+use super::grow;
+use crate::ext4;
+use crate::log;
+use nix::mount::{mount, MsFlags};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const MKE2FS: &str = "/sbin/mke2fs";
+const E2FSCK: &str = "/sbin/e2fsck";
+
+nix::ioctl_write_ptr!(ext4_resize_fs, b'f', 16, u64);
+
+/// Read the ext4 superblock of `dev`, `None` if there is no filesystem.
+fn superblock(dev: &Path) -> Result<Option<ext4::Superblock>, std::io::Error> {
+    let f = std::fs::File::open(dev)?;
+    let mut sb = vec![0u8; ext4::SUPERBLOCK_LEN];
+    f.read_exact_at(&mut sb, ext4::SUPERBLOCK_OFFSET)?;
+    Ok(ext4::parse(&sb))
+}
+
+/// Run a tool on the console; its exit code (None if it could not run or was killed).
+fn run(prog: &str, args: &[&str]) -> Option<i32> {
+    match Command::new(prog).args(args).stdin(Stdio::null()).status() {
+        Ok(st) => st.code(),
+        Err(e) => {
+            log!("stage1: cannot run {prog}: {e}");
+            None
+        }
+    }
+}
+
+/// Check and repair; true when the filesystem is fit to mount.
+fn check(dev: &str) -> bool {
+    match run(E2FSCK, &["-p", dev]) {
+        Some(c) if c < 4 => {
+            if c > 0 {
+                log!("stage1: e2fsck repaired the data filesystem on {dev} (exit code {c})");
+            }
+            true
+        }
+        first => {
+            log!(
+                "stage1: e2fsck -p could not repair {dev} (exit code {first:?}); trying e2fsck -y"
+            );
+            matches!(run(E2FSCK, &["-y", dev]), Some(c) if c < 4)
+        }
+    }
+}
+
+fn mount_tmpfs(target: &str, why: &str) {
+    log!(
+        "stage1: {why}; NOT reformatting it (customer data): running with an empty in-memory /data"
+    );
+    if let Err(e) = mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755"),
+    ) {
+        log!("stage1: cannot mount tmpfs on {target} either: {e}");
+    }
+}
+
+/// Prepare `part` and mount it on `target`. Never fails the boot.
+pub fn prepare(part: &Partition, target: &str) {
+    let dev_path = part.dev();
+    let dev = dev_path.to_string_lossy().into_owned();
+
+    match grow::grow_to_disk_end(part) {
+        Ok(Some((old, new))) => log!(
+            "stage1: data partition {dev} grown from {} MiB to {} MiB",
+            old / 2048,
+            new / 2048
+        ),
+        Ok(None) => {}
+        Err(e) => log!("stage1: data partition not grown: {e}; continuing at its current size"),
+    }
+
+    let sb = match superblock(&dev_path) {
+        Ok(sb) => sb,
+        Err(e) => {
+            return mount_tmpfs(
+                target,
+                &format!("cannot read the data partition {dev}: {e}"),
+            )
+        }
+    };
+    match sb {
+        None => {
+            log!("stage1: no filesystem on {dev}; making ext4 (first boot)");
+            if run(MKE2FS, &["-t", "ext4", "-L", "data", "-q", "-F", &dev]) != Some(0) {
+                return mount_tmpfs(target, &format!("mke2fs failed on {dev}"));
+            }
+        }
+        Some(_) => {
+            if !check(&dev) {
+                return mount_tmpfs(
+                    target,
+                    &format!(
+                        "the data filesystem on {dev} is damaged and e2fsck could not repair it"
+                    ),
+                );
+            }
+        }
+    }
+
+    let flags = MsFlags::MS_NOATIME | MsFlags::MS_NODEV | MsFlags::MS_NOSUID;
+    if let Err(e) = mount(
+        Some(dev.as_str()),
+        target,
+        Some("ext4"),
+        flags,
+        None::<&str>,
+    ) {
+        return mount_tmpfs(target, &format!("cannot mount {dev} as ext4: {e}"));
+    }
+    log!("stage1: data {dev} mounted on {target}");
+    grow_fs(&dev_path, part, target);
+}
+
+/// Grow the mounted filesystem to fill the partition (online, EXT4_IOC_RESIZE_FS).
+fn grow_fs(dev: &Path, part: &Partition, target: &str) {
+    let Ok(Some(sb)) = superblock(dev) else {
+        return;
+    };
+    let Some(sectors) = sysfs_u64(&part.sys.join("size")) else {
+        return;
+    };
+    let want = sectors * 512 / sb.block_size;
+    if want <= sb.blocks {
+        return;
+    }
+    let dir = match std::fs::File::open(target) {
+        Ok(d) => d,
+        Err(e) => return log!("stage1: cannot open {target} to grow it: {e}"),
+    };
+    // SAFETY: the ioctl reads one u64 we own.
+    match unsafe { ext4_resize_fs(dir.as_raw_fd(), &want) } {
+        Ok(_) => log!(
+            "stage1: data filesystem grown from {} MiB to {} MiB",
+            (sb.blocks * sb.block_size) >> 20,
+            (want * sb.block_size) >> 20
+        ),
+        Err(e) => log!("stage1: data filesystem not grown ({e}); it keeps its size"),
+    }
+}
