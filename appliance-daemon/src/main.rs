@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    appliance_daemon::logging::init();
+    appliance_daemon::logging::init(config.mode == appliance_daemon::config::Mode::Dev);
     match appliance_daemon::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
