@@ -9,7 +9,8 @@ use std::time::Duration;
 fn qmp_and_serial_capture_work_with_seabios() {
     let mut m = Machine::start(&MachineSpec::diskless(Profile::Vm, Firmware::Bios)).unwrap();
     let greeting = m.qmp().greeting.clone();
-    assert_eq!(greeting["version"]["qemu"]["major"], 7, "{greeting}");
+    let major = greeting["version"]["qemu"]["major"].as_u64();
+    assert!(major.is_some_and(|m| m >= 7), "{greeting}");
     assert_eq!(m.qmp().status().unwrap(), "running");
 
     let t = m
