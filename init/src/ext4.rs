@@ -41,6 +41,23 @@ pub fn parse(sb: &[u8]) -> Option<Superblock> {
     Some(Superblock { block_size, blocks })
 }
 
+/// Where the first backup superblock lies for each block size mke2fs may have chosen
+/// (group 1 starts at block 8193 for 1 KiB blocks, else at blocks-per-group = 8 x block
+/// size). Used to tell a damaged filesystem from a never-formatted partition.
+pub fn backup_superblock_offsets(partition_bytes: u64) -> Vec<u64> {
+    [(1024u64, 8193u64), (2048, 16384), (4096, 32768)]
+        .iter()
+        .map(|(bs, block)| bs * block)
+        .filter(|off| off + SUPERBLOCK_LEN as u64 <= partition_bytes)
+        .collect()
+}
+
+/// Is there a superblock magic at the start of `sb` (a backup superblock read at one of
+/// [`backup_superblock_offsets`])?
+pub fn has_magic(sb: &[u8]) -> bool {
+    sb.len() >= 0x3a && le16(sb, 0x38) == MAGIC
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +88,20 @@ mod tests {
         assert_eq!(big.blocks, (1 << 32) + 5);
         // Without the 64bit feature the high word is not part of the count.
         assert_eq!(parse(&sb(2, 5, 1, false)).unwrap().blocks, 5);
+    }
+
+    #[test]
+    fn backup_locations_fit_the_partition() {
+        assert_eq!(
+            backup_superblock_offsets(1 << 30),
+            [8193 * 1024, 16384 * 2048, 32768 * 4096]
+        );
+        assert_eq!(
+            backup_superblock_offsets(64 << 20),
+            [8193 * 1024, 16384 * 2048]
+        );
+        assert!(has_magic(&sb(2, 1, 0, false)));
+        assert!(!has_magic(&[0u8; 100]));
     }
 
     #[test]

@@ -27,6 +27,20 @@ fn superblock(dev: &Path) -> Result<Option<ext4::Superblock>, std::io::Error> {
     Ok(ext4::parse(&sb))
 }
 
+/// Does a backup superblock survive? Then the filesystem is damaged, not absent.
+fn has_backup_superblock(dev: &Path, part: &Partition) -> bool {
+    let Ok(f) = std::fs::File::open(dev) else {
+        return false;
+    };
+    let bytes = sysfs_u64(&part.sys.join("size")).unwrap_or(0) * 512;
+    ext4::backup_superblock_offsets(bytes)
+        .into_iter()
+        .any(|off| {
+            let mut sb = vec![0u8; ext4::SUPERBLOCK_LEN];
+            f.read_exact_at(&mut sb, off).is_ok() && ext4::has_magic(&sb)
+        })
+}
+
 /// Run a tool on the console; its exit code (None if it could not run or was killed).
 fn run(prog: &str, args: &[&str]) -> Option<i32> {
     match Command::new(prog).args(args).stdin(Stdio::null()).status() {
@@ -96,6 +110,17 @@ pub fn prepare(part: &Partition, target: &str) {
         }
     };
     match sb {
+        None if has_backup_superblock(&dev_path, part) => {
+            log!("stage1: the data superblock on {dev} is damaged but a backup exists; repairing");
+            if !check(&dev) {
+                return mount_tmpfs(
+                    target,
+                    &format!(
+                        "the data filesystem on {dev} is damaged and e2fsck could not repair it"
+                    ),
+                );
+            }
+        }
         None => {
             log!("stage1: no filesystem on {dev}; making ext4 (first boot)");
             if run(MKE2FS, &["-t", "ext4", "-L", "data", "-q", "-F", &dev]) != Some(0) {

@@ -21,8 +21,16 @@ use std::time::{Duration, Instant};
 
 const NEW_ROOT: &str = "/newroot";
 const SLOT_WAIT: Duration = Duration::from_secs(20);
-/// Modules every boot needs whatever the hardware: slot, data and ESP filesystems.
-const ALWAYS: [&str; 5] = ["squashfs", "ext4", "vfat", "nls_cp437", "nls_ascii"];
+/// Modules every boot needs whatever the hardware: slot, data and ESP filesystems, and
+/// evdev, without which the power button has no /dev/input node.
+const ALWAYS: [&str; 6] = [
+    "squashfs",
+    "ext4",
+    "vfat",
+    "nls_cp437",
+    "nls_ascii",
+    "evdev",
+];
 
 /// Log why this slot cannot boot, give a person time to read it, reboot.
 fn give_up(why: &str) -> ! {
