@@ -6,7 +6,7 @@
 //! init makes `data` at first boot, an update fills `root-b`.
 
 use std::fs;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -112,7 +112,7 @@ pub struct Contents<'a> {
 
 /// Writes the disk image `out` of `size` bytes.
 pub fn build(c: &Contents, out: &Path, size: u64) -> Result<()> {
-    if size < min_disk_size() || size % MIB != 0 {
+    if size < min_disk_size() || !size.is_multiple_of(MIB) {
         bail!(
             "disk size must be a whole number of MiB, at least {} MiB",
             min_disk_size() / MIB
@@ -211,15 +211,6 @@ fn install_bios_boot(c: &Contents, disk: &Path) -> Result<()> {
     })();
     let _ = fs::remove_dir_all(&dir);
     result
-}
-
-/// Reads `len` bytes of `disk` at `offset` (tests and checks).
-pub fn read_at(disk: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
-    let mut f = fs::File::open(disk)?;
-    f.seek(SeekFrom::Start(offset))?;
-    let mut buf = vec![0; len];
-    std::io::Read::read_exact(&mut f, &mut buf)?;
-    Ok(buf)
 }
 
 #[cfg(test)]

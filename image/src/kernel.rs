@@ -25,7 +25,7 @@ pub struct Pin {
 
 impl Pin {
     pub fn parse(text: &str) -> Result<Self> {
-        let mut get = |key: &str| -> Result<String> {
+        let get = |key: &str| -> Result<String> {
             text.lines()
                 .filter_map(|l| l.split_once('='))
                 .find(|(k, _)| k.trim() == key)
