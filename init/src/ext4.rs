@@ -44,16 +44,16 @@ pub fn parse(sb: &[u8]) -> Option<Superblock> {
 /// Where the first backup superblock lies for each block size mke2fs may have chosen
 /// (group 1 starts at block 8193 for 1 KiB blocks, else at blocks-per-group = 8 x block
 /// size). Used to tell a damaged filesystem from a never-formatted partition.
-pub fn backup_superblock_offsets(partition_bytes: u64) -> Vec<u64> {
+/// Returns (block size, block number) pairs, as `e2fsck -B SIZE -b BLOCK` takes them.
+pub fn backup_superblocks(partition_bytes: u64) -> Vec<(u64, u64)> {
     [(1024u64, 8193u64), (2048, 16384), (4096, 32768)]
-        .iter()
-        .map(|(bs, block)| bs * block)
-        .filter(|off| off + SUPERBLOCK_LEN as u64 <= partition_bytes)
+        .into_iter()
+        .filter(|(bs, block)| bs * block + SUPERBLOCK_LEN as u64 <= partition_bytes)
         .collect()
 }
 
 /// Is there a superblock magic at the start of `sb` (a backup superblock read at one of
-/// [`backup_superblock_offsets`])?
+/// [`backup_superblocks`])?
 pub fn has_magic(sb: &[u8]) -> bool {
     sb.len() >= 0x3a && le16(sb, 0x38) == MAGIC
 }
@@ -93,13 +93,10 @@ mod tests {
     #[test]
     fn backup_locations_fit_the_partition() {
         assert_eq!(
-            backup_superblock_offsets(1 << 30),
+            backup_superblocks(1 << 30),
             [8193 * 1024, 16384 * 2048, 32768 * 4096]
         );
-        assert_eq!(
-            backup_superblock_offsets(64 << 20),
-            [8193 * 1024, 16384 * 2048]
-        );
+        assert_eq!(backup_superblocks(64 << 20), [8193 * 1024, 16384 * 2048]);
         assert!(has_magic(&sb(2, 1, 0, false)));
         assert!(!has_magic(&[0u8; 100]));
     }

@@ -27,18 +27,19 @@ fn superblock(dev: &Path) -> Result<Option<ext4::Superblock>, std::io::Error> {
     Ok(ext4::parse(&sb))
 }
 
-/// Does a backup superblock survive? Then the filesystem is damaged, not absent.
-fn has_backup_superblock(dev: &Path, part: &Partition) -> bool {
+/// The backup superblocks that survive, as (block size, block number).
+fn backup_superblocks(dev: &Path, part: &Partition) -> Vec<(u64, u64)> {
     let Ok(f) = std::fs::File::open(dev) else {
-        return false;
+        return Vec::new();
     };
     let bytes = sysfs_u64(&part.sys.join("size")).unwrap_or(0) * 512;
-    ext4::backup_superblock_offsets(bytes)
+    ext4::backup_superblocks(bytes)
         .into_iter()
-        .any(|off| {
+        .filter(|(bs, block)| {
             let mut sb = vec![0u8; ext4::SUPERBLOCK_LEN];
-            f.read_exact_at(&mut sb, off).is_ok() && ext4::has_magic(&sb)
+            f.read_exact_at(&mut sb, bs * block).is_ok() && ext4::has_magic(&sb)
         })
+        .collect()
 }
 
 /// Run a tool on the console; its exit code (None if it could not run or was killed).
@@ -52,22 +53,33 @@ fn run(prog: &str, args: &[&str]) -> Option<i32> {
     }
 }
 
-/// Check and repair; true when the filesystem is fit to mount.
-fn check(dev: &str) -> bool {
-    match run(E2FSCK, &["-p", dev]) {
-        Some(c) if c < 4 => {
-            if c > 0 {
-                log!("stage1: e2fsck repaired the data filesystem on {dev} (exit code {c})");
-            }
-            true
+/// Check and repair; true when the filesystem is fit to mount. Escalates: `-p`
+/// (safe fixes), `-y` (every fix), then `-y` from each surviving backup superblock
+/// (a destroyed primary superblock; e2fsck's own fallback to backups fails when the
+/// journal needs replaying).
+fn check(dev: &str, backups: &[(u64, u64)]) -> bool {
+    let ok = |c: Option<i32>| matches!(c, Some(c) if c < 4);
+    let first = run(E2FSCK, &["-p", dev]);
+    if ok(first) {
+        if first != Some(0) {
+            log!("stage1: e2fsck repaired the data filesystem on {dev} (exit code {first:?})");
         }
-        first => {
-            log!(
-                "stage1: e2fsck -p could not repair {dev} (exit code {first:?}); trying e2fsck -y"
-            );
-            matches!(run(E2FSCK, &["-y", dev]), Some(c) if c < 4)
+        return true;
+    }
+    log!("stage1: e2fsck -p could not repair {dev} (exit code {first:?}); trying e2fsck -y");
+    if ok(run(E2FSCK, &["-y", dev])) {
+        return true;
+    }
+    for (bs, block) in backups {
+        log!("stage1: trying e2fsck -y from the backup superblock at block {block}");
+        let (bs, block) = (bs.to_string(), block.to_string());
+        run(E2FSCK, &["-fy", "-B", &bs, "-b", &block, dev]);
+        // The backup run leaves a rewritten primary; this check says if it is sound.
+        if ok(run(E2FSCK, &["-fy", dev])) {
+            return true;
         }
     }
+    false
 }
 
 fn mount_tmpfs(target: &str, why: &str) {
@@ -109,10 +121,11 @@ pub fn prepare(part: &Partition, target: &str) {
             )
         }
     };
+    let backups = backup_superblocks(&dev_path, part);
     match sb {
-        None if has_backup_superblock(&dev_path, part) => {
+        None if !backups.is_empty() => {
             log!("stage1: the data superblock on {dev} is damaged but a backup exists; repairing");
-            if !check(&dev) {
+            if !check(&dev, &backups) {
                 return mount_tmpfs(
                     target,
                     &format!(
@@ -128,7 +141,7 @@ pub fn prepare(part: &Partition, target: &str) {
             }
         }
         Some(_) => {
-            if !check(&dev) {
+            if !check(&dev, &backups) {
                 return mount_tmpfs(
                     target,
                     &format!(
