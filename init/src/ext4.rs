@@ -94,9 +94,10 @@ mod tests {
     fn backup_locations_fit_the_partition() {
         assert_eq!(
             backup_superblocks(1 << 30),
-            [8193 * 1024, 16384 * 2048, 32768 * 4096]
+            [(1024, 8193), (2048, 16384), (4096, 32768)]
         );
-        assert_eq!(backup_superblocks(64 << 20), [8193 * 1024, 16384 * 2048]);
+        // 64 MiB: group 1 of a 4 KiB-block filesystem would start at 128 MiB.
+        assert_eq!(backup_superblocks(64 << 20), [(1024, 8193), (2048, 16384)]);
         assert!(has_magic(&sb(2, 1, 0, false)));
         assert!(!has_magic(&[0u8; 100]));
     }
