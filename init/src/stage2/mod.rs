@@ -122,6 +122,9 @@ fn reap(ctx: &mut Ctx) {
 }
 
 pub fn run(opts: &Options) -> ! {
+    if opts.system {
+        crate::log::enable_kmsg();
+    }
     log!("stage2 start");
     if opts.system {
         system::setup();
