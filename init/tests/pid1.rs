@@ -70,15 +70,22 @@ fn orphans_are_reaped_and_ctrl_alt_del_reboots() {
     let mut ns = Ns::start(
         &[(
             "spawn.sh",
-            "for i in 1 2 3 4 5 6 7 8; do (sleep 0.3 &) ; done\nexec sleep 1000",
+            "for i in 1 2 3 4 5 6 7 8; do (sleep 0.3 &) ; done\necho orphans spawned\nexec sleep 1000",
         )],
         "spawner @DIR@/spawn.sh\n",
     );
-    assert!(ns.wait_for("service spawner started", T));
-    std::thread::sleep(Duration::from_millis(1500));
-    let states = ns.process_states();
-    // The spawner's sleep is still there; the eight orphans ended and were reaped.
-    assert!(states.iter().any(|&(_, s)| s != 'Z'), "{states:?}");
+    assert!(ns.wait_for("orphans spawned", T), "{}", ns.output());
+    // Wait (bounded) for the eight orphans to end; a zombie never goes away unless
+    // init reaps it, so a broken reaper fails here.
+    let end = std::time::Instant::now() + T;
+    let mut states = ns.process_states();
+    while (states.len() != 1 || states.iter().any(|&(_, s)| s == 'Z'))
+        && std::time::Instant::now() < end
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        states = ns.process_states();
+    }
+    // The spawner's sleep is still there; the orphans ended and were reaped.
     assert!(
         !states.iter().any(|&(_, s)| s == 'Z'),
         "zombies left: {states:?}"
