@@ -175,7 +175,9 @@ fn grow_fs(dev: &Path, part: &Partition, target: &str) {
         return;
     };
     let want = sectors * 512 / sb.block_size;
-    if want <= sb.blocks {
+    // mke2fs may leave a last group too small to be worth having; growing by less than
+    // 16 MiB is not worth a resize (and its log line) on every boot.
+    if want <= sb.blocks + (16 << 20) / sb.block_size {
         return;
     }
     let dir = match std::fs::File::open(target) {
