@@ -7,7 +7,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::{binaries, disk, esp, initramfs, kernel, modules, slot, tools, BuildArgs};
+use crate::{
+    binaries, disk, esp, initramfs, kernel, modules, ova, slot, tools, BuildArgs, Profile,
+};
 
 /// Timestamp of every file in the images when `SOURCE_DATE_EPOCH` is not set.
 const DEFAULT_EPOCH: u64 = 1_704_067_200; // 2024-01-01T00:00:00Z
@@ -114,6 +116,17 @@ pub fn run(ws: &Path, args: &BuildArgs) -> Result<()> {
         &disk_img,
         disk_bytes,
     )?;
+
+    // The virtual appliance also ships as a qcow2 (QEMU/KVM) and an OVA (VMware).
+    if args.profile == Profile::Vm {
+        let a = ova::build(&disk_img, out, &args.version)?;
+        println!(
+            "image: virtual appliance artifacts {}, {}, {}",
+            a.ova.display(),
+            a.vmdk.display(),
+            a.qcow2.display()
+        );
+    }
 
     let slot_bytes = fs::metadata(&slot_img)?.len();
     let info = BuildInfo {

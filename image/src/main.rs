@@ -9,6 +9,7 @@ mod esp;
 mod initramfs;
 mod kernel;
 mod modules;
+mod ova;
 mod slot;
 mod tools;
 

@@ -8,7 +8,7 @@
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -229,7 +229,13 @@ mod tests {
 
     #[test]
     fn descriptor_names_the_disk_and_vmware_hardware() {
-        let x = descriptor("appliance-1.0.0", "1.0.0", "appliance-1.0.0.vmdk", 1234, 1 << 30);
+        let x = descriptor(
+            "appliance-1.0.0",
+            "1.0.0",
+            "appliance-1.0.0.vmdk",
+            1234,
+            1 << 30,
+        );
         assert!(x.contains(r#"ovf:href="appliance-1.0.0.vmdk" ovf:size="1234""#));
         assert!(x.contains(r#"ovf:capacity="1073741824""#));
         assert!(x.contains("<rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType>"));
