@@ -4,7 +4,7 @@
 //! | profile  | machine | firmware                    | disk                | NIC            | watchdog |
 //! |----------|---------|-----------------------------|---------------------|----------------|----------|
 //! | `box`    | q35     | OVMF (always)               | ide-hd on q35 AHCI  | e1000e         | i6300esb |
-//! | `vm`     | pc      | SeaBIOS, or OVMF            | pvscsi + scsi-hd    | vmxnet3        | i6300esb |
+//! | `vm`     | pc      | SeaBIOS, or OVMF            | pvscsi + scsi-hd (SATA under OVMF) | vmxnet3 | i6300esb |
 //! | `virtio` | q35     | SeaBIOS, or OVMF            | virtio-blk-pci      | virtio-net-pci | i6300esb |
 
 use std::path::{Path, PathBuf};
@@ -126,6 +126,14 @@ impl Plan {
             ]);
             match self.profile {
                 Profile::Box => push(&["-device", "ide-hd,drive=disk0,bus=ide.0,bootindex=0"]),
+                // Debian's OVMF has no PVSCSI driver and cannot boot from it (VMware's own
+                // EFI firmware can): under OVMF the VMware VM gets a SATA disk, as in qemu/run.
+                Profile::Vm if self.firmware() == Firmware::Uefi => push(&[
+                    "-device",
+                    "ahci,id=sata0",
+                    "-device",
+                    "ide-hd,drive=disk0,bus=sata0.0,bootindex=0",
+                ]),
                 Profile::Vm => push(&[
                     "-device",
                     "pvscsi,id=scsi0",
@@ -196,6 +204,7 @@ mod tests {
         assert!(!bios.contains("pflash"));
         let uefi = plan(Profile::Vm, Firmware::Uefi).args().join(" ");
         assert!(uefi.contains("pflash") && uefi.contains("/w/vars.fd"));
+        assert!(uefi.contains("ahci,id=sata0") && uefi.contains("vmxnet3"));
         let virtio = plan(Profile::Virtio, Firmware::Bios).args().join(" ");
         assert!(virtio.contains("virtio-blk-pci") && virtio.contains("virtio-net-pci"));
     }
