@@ -5,6 +5,7 @@ pub mod api;
 pub mod boot;
 pub mod config;
 pub mod logging;
+pub mod net;
 pub mod server;
 pub mod system;
 pub mod tls;
@@ -49,6 +50,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if config.mode == Mode::Appliance {
+        // Loopback is up when this returns (the self-check needs it); DHCP carries on in
+        // the background so HTTPS is never held up by a slow or absent DHCP server.
+        if let Err(err) = net::start(net::Options::appliance(hostname.clone())).await {
+            tracing::error!("network bring-up failed, the appliance may be unreachable: {err}");
+        }
+    }
     let tls_dir = config.tls_dir();
     let identity = tls::load_or_create(&tls_dir, &hostname).with_context(|| {
         format!(

@@ -3,7 +3,11 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let config = match appliance_daemon::config::Config::from_args(std::env::args().skip(1)) {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some(appliance_daemon::net::oneshot::FLAG) {
+        return net_only(args.skip(1));
+    }
+    let config = match appliance_daemon::config::Config::from_args(args) {
         Ok(appliance_daemon::config::Parsed::Run(config)) => config,
         Ok(appliance_daemon::config::Parsed::Help) => {
             print!("{}", appliance_daemon::config::USAGE);
@@ -19,6 +23,26 @@ fn main() -> ExitCode {
     };
     appliance_daemon::logging::init(config.mode == appliance_daemon::config::Mode::Dev);
     match appliance_daemon::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The hidden `--net-only` mode (see `net::oneshot`).
+fn net_only(args: impl Iterator<Item = String>) -> ExitCode {
+    use appliance_daemon::net::oneshot;
+    let args = match oneshot::Args::parse(args) {
+        Ok(a) => a,
+        Err(err) => {
+            eprintln!("appliance-daemon: {err}\n\n{}", oneshot::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    appliance_daemon::logging::init(false);
+    match oneshot::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");

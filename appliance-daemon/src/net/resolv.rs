@@ -1,0 +1,144 @@
+//! `/run/resolv.conf`: the name servers and search domains learnt from every interface's
+//! lease, merged in interface-name order. The slot's `/etc/resolv.conf` may point here; the
+//! file lives on tmpfs, so a boot never starts with a stale one.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub const PATH: &str = "/run/resolv.conf";
+
+/// musl and glibc read at most three `nameserver` lines; more would be silently unused.
+const MAX_SERVERS: usize = 3;
+/// glibc's limit for `search` domains.
+const MAX_SEARCH: usize = 6;
+
+/// What one interface contributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    pub servers: Vec<Ipv4Addr>,
+    pub search: Vec<String>,
+}
+
+/// The file's content for these sources.
+pub fn render(sources: &BTreeMap<String, Source>) -> String {
+    let mut servers: Vec<Ipv4Addr> = Vec::new();
+    let mut search: Vec<&str> = Vec::new();
+    for source in sources.values() {
+        for s in &source.servers {
+            if !servers.contains(s) && !s.is_unspecified() {
+                servers.push(*s);
+            }
+        }
+        for d in &source.search {
+            // A domain with blanks would split into several on the `search` line.
+            if !d.is_empty() && !d.contains(char::is_whitespace) && !search.contains(&d.as_str()) {
+                search.push(d);
+            }
+        }
+    }
+    let mut out = String::from("# Written by appliance-daemon from DHCP leases.\n");
+    if !search.is_empty() {
+        let search: Vec<&str> = search.into_iter().take(MAX_SEARCH).collect();
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for s in servers.into_iter().take(MAX_SERVERS) {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    out
+}
+
+/// The file and the sources it was last written from; one per daemon, shared by the
+/// interfaces' DHCP tasks.
+#[derive(Debug)]
+pub struct ResolvConf {
+    path: PathBuf,
+    sources: Mutex<BTreeMap<String, Source>>,
+}
+
+impl ResolvConf {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ResolvConf {
+            path: path.into(),
+            sources: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Record what `iface` contributes (`None`: nothing any more) and rewrite the file if
+    /// its content changes.
+    pub fn update(&self, iface: &str, source: Option<Source>) -> std::io::Result<()> {
+        // A poisoned lock only means another task panicked mid-update; the map is still
+        // whole, so carry on with it.
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let before = render(&sources);
+        match source {
+            Some(s) => sources.insert(iface.to_string(), s),
+            None => sources.remove(iface),
+        };
+        let after = render(&sources);
+        if after == before && self.path.exists() {
+            return Ok(());
+        }
+        write_replacing(&self.path, after.as_bytes())
+    }
+}
+
+/// Readers see the old file or the new one, never a half-written one. No fsync: the
+/// file lives on tmpfs and is rewritten from the leases at every start.
+fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(servers: &[&str], search: &[&str]) -> Source {
+        Source {
+            servers: servers.iter().map(|s| s.parse().unwrap()).collect(),
+            search: search.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn merges_interfaces_in_name_order_without_duplicates_and_within_limits() {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "eth1".into(),
+            src(&["10.1.0.1", "10.0.2.3"], &["b.example"]),
+        );
+        m.insert(
+            "eth0".into(),
+            src(&["10.0.2.3", "0.0.0.0"], &["a.example", "bad name"]),
+        );
+        m.insert("eth2".into(), src(&["10.2.0.1", "10.3.0.1"], &[]));
+        assert_eq!(
+            render(&m),
+            "# Written by appliance-daemon from DHCP leases.\n\
+             search a.example b.example\n\
+             nameserver 10.0.2.3\n\
+             nameserver 10.1.0.1\n\
+             nameserver 10.2.0.1\n"
+        );
+    }
+
+    #[test]
+    fn writes_on_change_and_empties_when_the_lease_goes() {
+        let dir = crate::testdir::TestDir::new("resolv");
+        let conf = ResolvConf::new(dir.path().join("resolv.conf"));
+        conf.update("eth0", Some(src(&["10.0.2.3"], &[]))).unwrap();
+        let text = std::fs::read_to_string(conf.path()).unwrap();
+        assert!(text.ends_with("nameserver 10.0.2.3\n"), "{text}");
+        conf.update("eth0", None).unwrap();
+        let text = std::fs::read_to_string(conf.path()).unwrap();
+        assert!(!text.contains("nameserver"), "{text}");
+    }
+}
