@@ -1,0 +1,403 @@
+//! The network bring-up against a real DHCP server: two network namespaces joined by a
+//! veth pair, dnsmasq serving one end, `appliance-daemon --net-only` bringing up the other.
+//! The kernel's state is then read back with `ip -j` (read-only; the daemon itself uses
+//! rtnetlink only).
+//!
+//! Needs root (namespaces, raw sockets) and Debian's `dnsmasq` and `iproute2`
+//! (image/deps installs them). Without root each test prints why and passes.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SUBNET: &str = "192.168.77";
+
+fn is_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("SKIPPED: needs root for network namespaces and raw sockets");
+    false
+}
+
+/// A server namespace running dnsmasq and a client namespace holding the other end of a
+/// veth pair. Dropping it stops dnsmasq and deletes both namespaces (and so the veth).
+struct Lab {
+    server_ns: String,
+    client_ns: String,
+    client_if: String,
+    server_if: String,
+    dir: PathBuf,
+    dnsmasq: Option<Child>,
+    dnsmasq_log: Arc<Mutex<Vec<String>>>,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ip(args: &[&str]) -> Output {
+    run(Command::new("ip").args(args))
+}
+
+impl Lab {
+    /// `tag` keeps concurrent tests apart; a short one, interface names have 15 bytes.
+    fn new(tag: &str) -> Lab {
+        let id = format!("{tag}{}", std::process::id() % 100_000);
+        let lab = Lab {
+            server_ns: format!("hnet-{id}-s"),
+            client_ns: format!("hnet-{id}-c"),
+            client_if: format!("{id}c"),
+            server_if: format!("{id}s"),
+            dir: std::env::temp_dir().join(format!("net-dhcp-{id}")),
+            dnsmasq: None,
+            dnsmasq_log: Arc::new(Mutex::new(Vec::new())),
+        };
+        let server_if = lab.server_if.clone();
+        let _ = std::fs::remove_dir_all(&lab.dir);
+        std::fs::create_dir_all(&lab.dir).unwrap();
+        ip(&["netns", "add", &lab.server_ns]);
+        ip(&["netns", "add", &lab.client_ns]);
+        ip(&[
+            "link",
+            "add",
+            &server_if,
+            "netns",
+            &lab.server_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &lab.client_if,
+            "netns",
+            &lab.client_ns,
+        ]);
+        let ns = &lab.server_ns;
+        let server_addr = format!("{SUBNET}.1/24");
+        ip(&["-n", ns, "addr", "add", &server_addr, "dev", &server_if]);
+        ip(&["-n", ns, "link", "set", &server_if, "up"]);
+        lab
+    }
+
+    /// Start dnsmasq handing out `lease` (its syntax: `2m`, `1h`) and wait until it listens.
+    fn serve_dhcp(&mut self, lease: &str) {
+        let server_if = &self.server_if;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.server_ns, "dnsmasq", "--no-daemon"])
+            .args([
+                "--conf-file=/dev/null",
+                "--port=0",
+                "--no-ping",
+                "--bind-interfaces",
+            ])
+            .args(["--log-facility=-", "--user=root"])
+            .arg(format!("--interface={server_if}"))
+            .arg(format!(
+                "--dhcp-range={SUBNET}.50,{SUBNET}.60,255.255.255.0,{lease}"
+            ))
+            .arg(format!("--dhcp-option=option:router,{SUBNET}.1"))
+            .arg(format!(
+                "--dhcp-option=option:dns-server,{SUBNET}.1,{SUBNET}.2"
+            ))
+            .arg("--dhcp-option=option:domain-search,lab.example")
+            .arg(format!(
+                "--dhcp-leasefile={}",
+                self.dir.join("leases").display()
+            ))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.join("dnsmasq.pid").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run dnsmasq (apt-get install dnsmasq; image/deps installs it)");
+        let stderr = child.stderr.take().expect("piped stderr");
+        self.dnsmasq = Some(child);
+        let log = self.dnsmasq_log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                log.lock().unwrap().push(line);
+            }
+        });
+        let ready = Instant::now() + Duration::from_secs(10);
+        while !self.dnsmasq_said("sockets bound exclusively") {
+            assert!(Instant::now() < ready, "dnsmasq did not start within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn dnsmasq_said(&self, text: &str) -> bool {
+        self.dnsmasq_log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(text))
+    }
+
+    fn dnsmasq_count(&self, text: &str) -> usize {
+        self.dnsmasq_log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .count()
+    }
+
+    fn resolv_conf(&self) -> PathBuf {
+        self.dir.join("resolv.conf")
+    }
+
+    /// `appliance-daemon --net-only` inside the client namespace; its stderr and status.
+    fn bring_up(&self, extra: &[&str]) -> (bool, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.client_ns])
+            .arg(env!("CARGO_BIN_EXE_appliance-daemon"))
+            .arg("--net-only")
+            .arg("--resolv-conf")
+            .arg(self.resolv_conf())
+            .args(extra)
+            .arg(&self.client_if)
+            .output()
+            .expect("run appliance-daemon --net-only");
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        eprintln!("daemon:\n{log}");
+        (out.status.success(), log)
+    }
+
+    /// `ip -j` inside the client namespace, parsed.
+    fn client_json(&self, args: &[&str]) -> Value {
+        let out = ip(&[&["-j", "-n", &self.client_ns], args].concat());
+        serde_json::from_slice(&out.stdout).expect("ip -j prints JSON")
+    }
+
+    /// (flags, IPv4 addresses as (address/prefix, scope, valid lifetime)) of `dev`.
+    fn link(&self, dev: &str) -> (Vec<String>, Vec<(String, String, u64)>) {
+        let v = self.client_json(&["addr", "show", "dev", dev]);
+        let link = &v[0];
+        let flags = link["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect();
+        let addrs = link["addr_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["family"] == "inet")
+            .map(|a| {
+                (
+                    format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]),
+                    a["scope"].as_str().unwrap().to_string(),
+                    a["valid_life_time"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        (flags, addrs)
+    }
+
+    /// Routes out of the client interface as (dst, gateway, protocol).
+    fn routes(&self) -> Vec<(String, String, String)> {
+        let v = self.client_json(&["route", "show", "dev", &self.client_if]);
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+                (s("dst"), s("gateway"), s("protocol"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.dnsmasq.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in [&self.client_ns, &self.server_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn leased_address(addrs: &[(String, String, u64)]) -> Option<&(String, String, u64)> {
+    addrs
+        .iter()
+        .find(|(a, scope, _)| a.starts_with(&format!("{SUBNET}.")) && scope == "global")
+}
+
+#[test]
+fn first_boot_brings_up_loopback_and_applies_the_lease() {
+    if !is_root() {
+        return;
+    }
+    let mut lab = Lab::new("a");
+    // A fresh namespace starts like a fresh boot: lo down, NIC down, no address.
+    let (lo_flags, _) = lab.link("lo");
+    assert!(!lo_flags.contains(&"UP".to_string()), "lo starts down");
+    lab.serve_dhcp("1h");
+
+    let started = Instant::now();
+    let (ok, log) = lab.bring_up(&["--timeout", "30"]);
+    let took = started.elapsed();
+    assert!(ok, "bring-up failed:\n{log}");
+    eprintln!("bring-up to applied lease: {took:?}");
+
+    let (lo_flags, lo_addrs) = lab.link("lo");
+    assert!(
+        lo_flags.contains(&"UP".to_string()),
+        "lo is up: {lo_flags:?}"
+    );
+    assert!(
+        lo_addrs.iter().any(|(a, _, _)| a == "127.0.0.1/8"),
+        "the kernel gave lo 127.0.0.1/8: {lo_addrs:?}"
+    );
+
+    let (flags, addrs) = lab.link(&lab.client_if);
+    assert!(flags.contains(&"UP".to_string()), "NIC is up: {flags:?}");
+    let (address, _, valid) = leased_address(&addrs)
+        .unwrap_or_else(|| panic!("no leased address on the NIC: {addrs:?}"))
+        .clone();
+    assert!(address.ends_with("/24"), "{address}");
+    assert!(
+        valid > 3000 && valid <= 3600,
+        "the address carries the lease's lifetime: {valid}"
+    );
+    assert!(
+        lab.dnsmasq_said(&format!("DHCPACK({}", lab.server_if)),
+        "dnsmasq acknowledged a lease"
+    );
+
+    let routes = lab.routes();
+    assert!(
+        routes.contains(&("default".into(), format!("{SUBNET}.1"), "dhcp".into())),
+        "default route via the router, marked proto dhcp: {routes:?}"
+    );
+
+    let resolv = std::fs::read_to_string(lab.resolv_conf()).unwrap();
+    assert!(
+        resolv.contains(&format!("nameserver {SUBNET}.1\nnameserver {SUBNET}.2\n")),
+        "{resolv}"
+    );
+    assert!(resolv.contains("search lab.example\n"), "{resolv}");
+
+    let ip_only = address.split('/').next().unwrap();
+    let line = format!(
+        "dhcp: {} leased {ip_only}/24 via {SUBNET}.1 (dns {SUBNET}.1,{SUBNET}.2) for ",
+        lab.client_if
+    );
+    assert!(
+        log.contains(&line),
+        "the operator's lease line {line:?} is logged"
+    );
+}
+
+#[test]
+fn stale_addresses_and_routes_give_way_to_the_lease() {
+    if !is_root() {
+        return;
+    }
+    let mut lab = Lab::new("b");
+    let ns = lab.client_ns.clone();
+    let dev = lab.client_if.clone();
+    // What an earlier lease on another network might have left behind.
+    ip(&["-n", &ns, "addr", "add", "10.9.9.9/24", "dev", &dev]);
+    ip(&["-n", &ns, "link", "set", &dev, "up"]);
+    ip(&[
+        "-n", &ns, "route", "add", "default", "via", "10.9.9.1", "dev", &dev, "proto", "dhcp",
+    ]);
+    // A route someone else owns (not proto dhcp) must stay.
+    ip(&[
+        "-n",
+        &ns,
+        "route",
+        "add",
+        "10.8.0.0/16",
+        "via",
+        "10.9.9.254",
+        "dev",
+        &dev,
+    ]);
+    lab.serve_dhcp("1h");
+
+    let (ok, log) = lab.bring_up(&["--timeout", "30"]);
+    assert!(ok, "bring-up failed:\n{log}");
+
+    let (_, addrs) = lab.link(&dev);
+    assert!(leased_address(&addrs).is_some(), "{addrs:?}");
+    assert!(
+        !addrs.iter().any(|(a, _, _)| a == "10.9.9.9/24"),
+        "the stale address is gone: {addrs:?}"
+    );
+    let routes = lab.routes();
+    assert!(
+        routes.contains(&("default".into(), format!("{SUBNET}.1"), "dhcp".into())),
+        "{routes:?}"
+    );
+    assert!(
+        !routes.iter().any(|(_, gw, _)| gw == "10.9.9.1"),
+        "the stale default route is gone: {routes:?}"
+    );
+}
+
+#[test]
+fn no_server_means_a_clear_failure_and_loopback_still_up() {
+    if !is_root() {
+        return;
+    }
+    let lab = Lab::new("c");
+    let (ok, log) = lab.bring_up(&["--timeout", "3"]);
+    assert!(!ok, "no DHCP server, yet success:\n{log}");
+    assert!(
+        log.contains(&format!("no DHCP lease on {} within 3s", lab.client_if)),
+        "{log}"
+    );
+    let (lo_flags, _) = lab.link("lo");
+    assert!(lo_flags.contains(&"UP".to_string()));
+    let (_, addrs) = lab.link(&lab.client_if);
+    assert!(leased_address(&addrs).is_none(), "{addrs:?}");
+}
+
+/// dnsmasq's shortest lease is two minutes, so T1 comes after a minute: this test waits
+/// that long.
+#[test]
+fn the_lease_is_renewed_at_t1_and_its_lifetime_refreshed() {
+    if !is_root() {
+        return;
+    }
+    let mut lab = Lab::new("d");
+    lab.serve_dhcp("2m");
+    let (ok, log) = lab.bring_up(&["--timeout", "30", "--hold", "75"]);
+    assert!(ok, "bring-up failed:\n{log}");
+    assert!(
+        log.contains(&format!("dhcp: {} renewed {SUBNET}.", lab.client_if)),
+        "a renewal is logged:\n{log}"
+    );
+    assert!(
+        lab.dnsmasq_count("DHCPACK(") >= 2,
+        "dnsmasq acknowledged the first request and the renewal"
+    );
+    let (_, addrs) = lab.link(&lab.client_if);
+    let (_, _, valid) = leased_address(&addrs)
+        .unwrap_or_else(|| panic!("the address survived the renewal: {addrs:?}"))
+        .clone();
+    // 75 s after a 120 s lease began, without renewal 45 s would be left.
+    assert!(valid > 90, "renewal refreshed the lifetime: {valid} s left");
+}
