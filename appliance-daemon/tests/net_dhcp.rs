@@ -3,7 +3,7 @@
 //! The kernel's state is then read back with `ip -j` (read-only; the daemon itself uses
 //! rtnetlink only).
 //!
-//! Needs root (namespaces, raw sockets) and Debian's `dnsmasq` and `iproute2`
+//! Needs root (namespaces, raw sockets) and Debian's `dnsmasq-base` and `iproute2`
 //! (image/deps installs them). Without root each test prints why and passes.
 
 use serde_json::Value;
@@ -123,7 +123,7 @@ impl Lab {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("run dnsmasq (apt-get install dnsmasq; image/deps installs it)");
+            .expect("run dnsmasq (apt-get install dnsmasq-base; image/deps installs it)");
         let stderr = child.stderr.take().expect("piped stderr");
         self.dnsmasq = Some(child);
         let log = self.dnsmasq_log.clone();
