@@ -13,7 +13,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The first veth pair's subnet; pair N uses 192.168.(77+N).
 const SUBNET: &str = "192.168.77";
+
+fn subnet(pair: usize) -> String {
+    format!("192.168.{}", 77 + pair)
+}
 
 fn is_root() -> bool {
     if nix::unistd::geteuid().is_root() {
@@ -23,13 +28,17 @@ fn is_root() -> bool {
     false
 }
 
-/// A server namespace running dnsmasq and a client namespace holding the other end of a
-/// veth pair. Dropping it stops dnsmasq and deletes both namespaces (and so the veth).
+/// A server namespace running dnsmasq and a client namespace, joined by veth pairs (one
+/// per client NIC). Dropping it stops dnsmasq and deletes both namespaces (and so the
+/// veths).
 struct Lab {
     server_ns: String,
     client_ns: String,
+    /// The first pair's ends.
     client_if: String,
     server_if: String,
+    /// Every pair's (client, server) ends, first pair first.
+    pairs: Vec<(String, String)>,
     dir: PathBuf,
     dnsmasq: Option<Child>,
     dnsmasq_log: Arc<Mutex<Vec<String>>>,
@@ -52,63 +61,53 @@ fn ip(args: &[&str]) -> Output {
 }
 
 impl Lab {
-    /// `tag` keeps concurrent tests apart; a short one, interface names have 15 bytes.
     fn new(tag: &str) -> Lab {
+        Lab::with_pairs(tag, 1)
+    }
+
+    /// `tag` keeps concurrent tests apart; a short one, interface names have 15 bytes.
+    fn with_pairs(tag: &str, n: usize) -> Lab {
         let id = format!("{tag}{}", std::process::id() % 100_000);
+        let pairs: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("{id}c{i}"), format!("{id}s{i}")))
+            .collect();
         let lab = Lab {
             server_ns: format!("hnet-{id}-s"),
             client_ns: format!("hnet-{id}-c"),
-            client_if: format!("{id}c"),
-            server_if: format!("{id}s"),
+            client_if: pairs[0].0.clone(),
+            server_if: pairs[0].1.clone(),
+            pairs,
             dir: std::env::temp_dir().join(format!("net-dhcp-{id}")),
             dnsmasq: None,
             dnsmasq_log: Arc::new(Mutex::new(Vec::new())),
         };
-        let server_if = lab.server_if.clone();
         let _ = std::fs::remove_dir_all(&lab.dir);
         std::fs::create_dir_all(&lab.dir).unwrap();
         ip(&["netns", "add", &lab.server_ns]);
         ip(&["netns", "add", &lab.client_ns]);
-        ip(&[
-            "link",
-            "add",
-            &server_if,
-            "netns",
-            &lab.server_ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &lab.client_if,
-            "netns",
-            &lab.client_ns,
-        ]);
-        let ns = &lab.server_ns;
-        let server_addr = format!("{SUBNET}.1/24");
-        ip(&["-n", ns, "addr", "add", &server_addr, "dev", &server_if]);
-        ip(&["-n", ns, "link", "set", &server_if, "up"]);
+        let (sns, cns) = (&lab.server_ns, &lab.client_ns);
+        for (i, (client_if, server_if)) in lab.pairs.iter().enumerate() {
+            ip(&["link", "add", server_if, "netns", sns, "type", "veth"]
+                .into_iter()
+                .chain(["peer", "name", client_if, "netns", cns])
+                .collect::<Vec<_>>());
+            let server_addr = format!("{}.1/24", subnet(i));
+            ip(&["-n", sns, "addr", "add", &server_addr, "dev", server_if]);
+            ip(&["-n", sns, "link", "set", server_if, "up"]);
+        }
         lab
     }
 
-    /// Start dnsmasq handing out `lease` (its syntax: `2m`, `1h`) and wait until it listens.
+    /// Start dnsmasq handing out `lease` (its syntax: `2m`, `1h`) on every pair and wait
+    /// until it listens. Router and first DNS server of each subnet are the server's
+    /// address there (`0.0.0.0` in dnsmasq's syntax); the second DNS is `192.168.77.2`.
     fn serve_dhcp(&mut self, lease: &str) {
-        let server_if = &self.server_if;
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.server_ns, "dnsmasq", "--no-daemon"])
-            .args([
-                "--conf-file=/dev/null",
-                "--port=0",
-                "--no-ping",
-                "--bind-interfaces",
-            ])
-            .args(["--log-facility=-", "--user=root"])
-            .arg(format!("--interface={server_if}"))
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.server_ns, "dnsmasq", "--no-daemon"])
+            .args(["--conf-file=/dev/null", "--port=0", "--no-ping"])
+            .args(["--bind-interfaces", "--log-facility=-", "--user=root"])
             .arg(format!(
-                "--dhcp-range={SUBNET}.50,{SUBNET}.60,255.255.255.0,{lease}"
-            ))
-            .arg(format!("--dhcp-option=option:router,{SUBNET}.1"))
-            .arg(format!(
-                "--dhcp-option=option:dns-server,{SUBNET}.1,{SUBNET}.2"
+                "--dhcp-option=option:dns-server,0.0.0.0,{SUBNET}.2"
             ))
             .arg("--dhcp-option=option:domain-search,lab.example")
             .arg(format!(
@@ -118,7 +117,14 @@ impl Lab {
             .arg(format!(
                 "--pid-file={}",
                 self.dir.join("dnsmasq.pid").display()
-            ))
+            ));
+        for (i, (_, server_if)) in self.pairs.iter().enumerate() {
+            let net = subnet(i);
+            cmd.arg(format!("--interface={server_if}")).arg(format!(
+                "--dhcp-range={net}.50,{net}.60,255.255.255.0,{lease}"
+            ));
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -134,7 +140,8 @@ impl Lab {
             }
         });
         let ready = Instant::now() + Duration::from_secs(10);
-        while !self.dnsmasq_said("sockets bound exclusively") {
+        // dnsmasq binds its sockets before it logs its ranges.
+        while self.dnsmasq_count("DHCP, IP range") < self.pairs.len() {
             assert!(Instant::now() < ready, "dnsmasq did not start within 10 s");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -170,7 +177,7 @@ impl Lab {
             .arg("--resolv-conf")
             .arg(self.resolv_conf())
             .args(extra)
-            .arg(&self.client_if)
+            .args(self.pairs.iter().map(|(c, _)| c))
             .output()
             .expect("run appliance-daemon --net-only");
         let log = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -210,15 +217,24 @@ impl Lab {
         (flags, addrs)
     }
 
-    /// Routes out of the client interface as (dst, gateway, protocol).
+    /// Routes out of the first client interface as (dst, gateway, protocol).
     fn routes(&self) -> Vec<(String, String, String)> {
-        let v = self.client_json(&["route", "show", "dev", &self.client_if]);
+        self.routes_of(&self.client_if)
+            .into_iter()
+            .map(|(dst, gw, proto, _)| (dst, gw, proto))
+            .collect()
+    }
+
+    /// Routes out of `dev` as (dst, gateway, protocol, metric).
+    fn routes_of(&self, dev: &str) -> Vec<(String, String, String, u64)> {
+        let v = self.client_json(&["route", "show", "dev", dev]);
         v.as_array()
             .unwrap()
             .iter()
             .map(|r| {
                 let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
-                (s("dst"), s("gateway"), s("protocol"))
+                let metric = r["metric"].as_u64().unwrap_or(0);
+                (s("dst"), s("gateway"), s("protocol"), metric)
             })
             .collect()
     }
@@ -238,9 +254,16 @@ impl Drop for Lab {
 }
 
 fn leased_address(addrs: &[(String, String, u64)]) -> Option<&(String, String, u64)> {
+    leased_in(addrs, SUBNET)
+}
+
+fn leased_in<'a>(
+    addrs: &'a [(String, String, u64)],
+    subnet: &str,
+) -> Option<&'a (String, String, u64)> {
     addrs
         .iter()
-        .find(|(a, scope, _)| a.starts_with(&format!("{SUBNET}.")) && scope == "global")
+        .find(|(a, scope, _)| a.starts_with(&format!("{subnet}.")) && scope == "global")
 }
 
 #[test]
@@ -373,6 +396,43 @@ fn no_server_means_a_clear_failure_and_loopback_still_up() {
     assert!(lo_flags.contains(&"UP".to_string()));
     let (_, addrs) = lab.link(&lab.client_if);
     assert!(leased_address(&addrs).is_none(), "{addrs:?}");
+}
+
+#[test]
+fn every_nic_gets_its_lease_and_its_own_default_route() {
+    if !is_root() {
+        return;
+    }
+    let mut lab = Lab::with_pairs("e", 2);
+    lab.serve_dhcp("1h");
+    let (ok, log) = lab.bring_up(&["--timeout", "30"]);
+    assert!(ok, "bring-up failed:\n{log}");
+
+    let mut metrics = Vec::new();
+    for (i, (dev, _)) in lab.pairs.iter().enumerate() {
+        let net = subnet(i);
+        let (_, addrs) = lab.link(dev);
+        assert!(leased_in(&addrs, &net).is_some(), "{dev}: {addrs:?}");
+        let defaults: Vec<_> = lab
+            .routes_of(dev)
+            .into_iter()
+            .filter(|(dst, _, proto, _)| dst == "default" && proto == "dhcp")
+            .collect();
+        assert_eq!(defaults.len(), 1, "{dev}: {defaults:?}");
+        assert_eq!(defaults[0].1, format!("{net}.1"));
+        metrics.push(defaults[0].3);
+    }
+    assert!(
+        metrics[0] < metrics[1],
+        "distinct metrics, first NIC preferred: {metrics:?}"
+    );
+    let resolv = std::fs::read_to_string(lab.resolv_conf()).unwrap();
+    assert!(
+        resolv.contains(
+            "nameserver 192.168.77.1\nnameserver 192.168.77.2\nnameserver 192.168.78.1\n"
+        ),
+        "both leases' servers, first NIC first, no duplicate: {resolv}"
+    );
 }
 
 /// dnsmasq's shortest lease is two minutes, so T1 comes after a minute: this test waits

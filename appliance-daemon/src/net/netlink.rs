@@ -18,6 +18,11 @@ use super::plan::{Changes, Current, Ipv4Net, Route};
 /// The kernel's main routing table (RT_TABLE_MAIN).
 const MAIN_TABLE: u32 = 254;
 
+/// Route metric of interface N is this plus N: each NIC's default route has its own
+/// metric, so two NICs with leases both keep one (the same metric would make the second
+/// replace the first), and the first NIC is preferred.
+const METRIC_BASE: u32 = 100;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot open a netlink socket: {0}")]
@@ -305,6 +310,7 @@ fn route_message(index: u32, route: &Route) -> RouteMessage {
     let mut builder = RouteMessageBuilder::<Ipv4Addr>::new()
         .destination_prefix(route.destination.addr, route.destination.prefix_len)
         .output_interface(index)
+        .priority(METRIC_BASE + index)
         .protocol(RouteProtocol::Dhcp);
     builder = match route.gateway {
         Some(gw) => builder.gateway(gw),
