@@ -1,45 +1,21 @@
-//! The `build` command: runs every step in order and writes the outputs and build-info.
+//! The `build` command, the offline path: Debian's kernel package, this workspace's
+//! programs built for musl, the host's e2fsprogs and GRUB. It gathers those parts, then
+//! hands them to the steps it shares with `assemble` (`outputs`).
 
 use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 
-use crate::{
-    binaries, disk, esp, initramfs, kernel, modules, ova, slot, tools, BuildArgs, Profile,
-};
-
-/// Timestamp of every file in the images when `SOURCE_DATE_EPOCH` is not set.
-const DEFAULT_EPOCH: u64 = 1_704_067_200; // 2024-01-01T00:00:00Z
-
-#[derive(Serialize)]
-struct BuildInfo<'a> {
-    version: &'a str,
-    profile: &'a str,
-    kernel: &'a str,
-    kernel_package: String,
-    source_date_epoch: u64,
-    modules: usize,
-    initramfs_bytes: usize,
-    slot_bytes: u64,
-    slot_sha256: String,
-    esp_sha256: String,
-    disk_bytes: u64,
-}
+use crate::outputs::{self, Grub, Parts};
+use crate::rootfs::Root;
+use crate::{binaries, esp, initramfs, kernel, modules, slot, tools, BuildArgs};
 
 pub fn run(ws: &Path, args: &BuildArgs) -> Result<()> {
     let started = Instant::now();
     tools::check()?;
-    let profile = args.profile.name();
-    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number"))?,
-        Err(_) => DEFAULT_EPOCH,
-    };
+    let epoch = outputs::epoch()?;
     let out = &args.out;
     let work = out.join("work");
     fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
@@ -53,109 +29,55 @@ pub fn run(ws: &Path, args: &BuildArgs) -> Result<()> {
     let kernel = kernel::prepare(&pin, &cache)?;
     let bins = binaries::build(ws, args.binaries.as_deref())?;
 
-    let release = format!(
-        "VERSION={}\nPROFILE={profile}\nKERNEL={}\n",
-        args.version, kernel.release
-    );
-    let mut module_list = Vec::new();
-    for name in ["base", profile] {
-        let p = ws.join(format!("image/profiles/{name}.modules"));
-        module_list.extend(modules::parse_list(
-            &fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?,
-        ));
-    }
+    let release = outputs::release_file(&args.version, args.profile, &kernel.release);
+    let module_list = modules::profile_list(args.profile);
     let initrd = initramfs::build(
         &initramfs::Inputs {
-            kernel: &kernel,
             init: &bins.init,
-            module_list: &module_list,
+            modules: Some(initramfs::Modules {
+                dir: &kernel.modules_dir(),
+                release: &kernel.release,
+                list: &module_list,
+            }),
+            tools: &Root::new(Path::new("/")),
             release: &release,
             work: &work.join("modules"),
         },
         epoch as u32,
     )?;
 
-    let slot_img = out.join("slot.sqfs");
-    slot::build(
-        &slot::Contents {
-            vmlinuz: &kernel.vmlinuz(),
-            initrd: &initrd.archive,
+    let staging = work.join("slot");
+    slot::stage_programs(
+        &slot::Programs {
             init: &bins.init,
             daemon: &bins.daemon,
-            release: &release,
         },
-        &work.join("slot"),
-        &slot_img,
-        epoch,
+        &staging,
     )?;
 
     let (efi, core) = (work.join("BOOTX64.EFI"), work.join("core.img"));
     esp::grub_images(&ws.join("image/grub/early.cfg"), &efi, &core)?;
-    let grubenv = grubenv::BootState::factory().env().to_block()?;
-    let esp_img = work.join("esp.img");
-    esp::build(
-        &esp::Files {
-            bootx64: &efi,
-            grub_cfg: &ws.join("image/grub/grub.cfg"),
-            grubenv: &grubenv,
+
+    outputs::write(
+        &Parts {
+            profile: args.profile,
+            version: &args.version,
+            kernel_release: &kernel.release,
+            kernel_source: format!("{}={}", pin.package, pin.version),
+            vmlinuz: &kernel.vmlinuz(),
+            initrd: &initrd,
+            release: &release,
+            staging: &staging,
+            normalise_dirs: true,
+            grub: Grub {
+                efi: &efi,
+                bios_core: &core,
+                bios_boot: Path::new("/usr/lib/grub/i386-pc/boot.img"),
+            },
+            size: args.size,
+            epoch,
         },
-        &work.join("esp"),
-        &esp_img,
-        epoch,
-    )?;
-
-    let disk_img = out.join("disk.img");
-    let disk_bytes = args.size << 20;
-    disk::build(
-        &disk::Contents {
-            esp: &esp_img,
-            slot: &slot_img,
-            bios_boot: Path::new("/usr/lib/grub/i386-pc/boot.img"),
-            bios_core: &core,
-        },
-        &disk_img,
-        disk_bytes,
-    )?;
-
-    // The virtual appliance also ships as a qcow2 (QEMU/KVM) and an OVA (VMware).
-    if args.profile == Profile::Vm {
-        let a = ova::build(&disk_img, out, &args.version)?;
-        println!(
-            "image: virtual appliance artifacts {}, {}, {}",
-            a.ova.display(),
-            a.vmdk.display(),
-            a.qcow2.display()
-        );
-    }
-
-    let slot_bytes = fs::metadata(&slot_img)?.len();
-    let info = BuildInfo {
-        version: &args.version,
-        profile,
-        kernel: &kernel.release,
-        kernel_package: format!("{}={}", pin.package, pin.version),
-        source_date_epoch: epoch,
-        modules: initrd.module_count,
-        initramfs_bytes: initrd.archive.len(),
-        slot_bytes,
-        slot_sha256: kernel::sha256_file(&slot_img)?,
-        esp_sha256: kernel::sha256_file(&esp_img)?,
-        disk_bytes,
-    };
-    fs::write(
-        out.join("build-info.json"),
-        serde_json::to_string_pretty(&info)? + "\n",
-    )?;
-    println!(
-        "image: {profile} {} -> {}: slot {:.1} MiB (sha256 {}), initramfs {:.1} MiB with {} modules, disk {} MiB, {:.1} s",
-        args.version,
-        disk_img.display(),
-        slot_bytes as f64 / 1048576.0,
-        &info.slot_sha256[..16],
-        info.initramfs_bytes as f64 / 1048576.0,
-        info.modules,
-        args.size,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+        out,
+        started,
+    )
 }

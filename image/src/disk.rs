@@ -1,5 +1,5 @@
 //! The GPT disk image: partition table (docs/boot.md, "Disk"), partition contents, and the
-//! legacy-BIOS boot code.
+//! legacy-BIOS boot code (see `bios_boot`).
 //!
 //! The table is written by `sfdisk` on the image file and every GUID is fixed, so two
 //! builds of the same inputs give the same table. `root-b` and `data` stay zero (sparse):
@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::tools;
+use crate::bios_boot;
 
 const SECTOR: u64 = 512;
 const MIB: u64 = 1 << 20;
@@ -176,41 +176,23 @@ fn copy_into(disk: &fs::File, src: &Path, offset: u64) -> Result<()> {
 }
 
 /// Puts GRUB's boot sector into the MBR (keeping the protective partition table) and the
-/// core image into the `bios` partition with `grub-bios-setup`. It probes the directory it
-/// is given; a tmpfs directory holding a file named `tmpfs` satisfies it without root.
+/// core image into the `bios` partition.
 fn install_bios_boot(c: &Contents, disk: &Path) -> Result<()> {
-    let disk = fs::canonicalize(disk)?;
-    let dir = Path::new("/dev/shm").join(format!("appliance-image-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir)?;
-    let result = (|| -> Result<()> {
-        fs::copy(c.bios_boot, dir.join("boot.img"))?;
-        fs::copy(c.bios_core, dir.join("core.img"))?;
-        fs::write(dir.join("tmpfs"), b"")?;
-        fs::write(
-            dir.join("device.map"),
-            format!("(hd0) {}\n", disk.display()),
-        )?;
-        tools::run(
-            Command::new("/usr/lib/grub/i386-pc/grub-bios-setup")
-                .current_dir(&dir)
-                .args([
-                    "-s",
-                    "-m",
-                    "device.map",
-                    "-d",
-                    ".",
-                    "-b",
-                    "boot.img",
-                    "-c",
-                    "core.img",
-                ])
-                .arg(&disk),
-        )?;
-        Ok(())
-    })();
-    let _ = fs::remove_dir_all(&dir);
-    result
+    let read = |p: &Path| fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let (boot, core) = (read(c.bios_boot)?, read(c.bios_core)?);
+    let bios = part("bios");
+    let sectors = bios.size.unwrap_or(0) / SECTOR;
+    let file = fs::OpenOptions::new().read(true).write(true).open(disk)?;
+    bios_boot::install(&file, &boot, &core, bios.offset / SECTOR, sectors as usize).with_context(
+        || {
+            format!(
+                "cannot install GRUB's BIOS boot code ({} and {}) on {}",
+                c.bios_boot.display(),
+                c.bios_core.display(),
+                disk.display()
+            )
+        },
+    )
 }
 
 #[cfg(test)]

@@ -45,6 +45,10 @@ const BIOS_MODULES: &[&str] = &["biosdisk"];
 
 pub const ESP_SIZE: u64 = 64 << 20;
 
+/// The A/B boot script, built into this tool so that `assemble`, run from Buildroot's
+/// host directory, carries the very file the offline build uses.
+pub const GRUB_CFG: &str = include_str!("../grub/grub.cfg");
+
 /// Builds the UEFI and BIOS GRUB images from the early config at `early_cfg`.
 pub fn grub_images(early_cfg: &Path, efi_out: &Path, bios_core_out: &Path) -> Result<()> {
     for (format, dir, out, extra) in [
@@ -77,7 +81,7 @@ pub fn grub_images(early_cfg: &Path, efi_out: &Path, bios_core_out: &Path) -> Re
 
 pub struct Files<'a> {
     pub bootx64: &'a Path,
-    pub grub_cfg: &'a Path,
+    pub grub_cfg: &'a [u8],
     pub grubenv: &'a [u8],
 }
 
@@ -101,7 +105,7 @@ pub fn build(files: &Files, scratch: &Path, out: &Path, epoch: u64) -> Result<()
     let mut staged = Vec::new();
     for (name, data) in [
         ("BOOTX64.EFI", fs::read(files.bootx64)?),
-        ("grub.cfg", fs::read(files.grub_cfg)?),
+        ("grub.cfg", files.grub_cfg.to_vec()),
         ("grubenv", files.grubenv.to_vec()),
     ] {
         let p = scratch.join(name);
@@ -123,4 +127,49 @@ pub fn build(files: &Files, scratch: &Path, out: &Path, epoch: u64) -> Result<()
     tools::run(mtools("mmd").args(["::/EFI", "::/EFI/BOOT"]))?;
     tools::run(mtools("mcopy").arg("-m").args(&staged).arg("::/EFI/BOOT/"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The value of `symbol` in a defconfig, unquoted.
+    fn defconfig_value(text: &str, symbol: &str) -> Option<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{symbol}=")))
+            .map(|v| v.trim().trim_matches('"').to_string())
+    }
+
+    /// Buildroot's GRUB images are made from the defconfigs' module lists and early config:
+    /// they must be the ones `grub_images` uses, or the two builders boot differently.
+    #[test]
+    fn buildroot_defconfigs_build_grub_like_this_builder() {
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let want = |extra: &[&str]| -> BTreeSet<String> {
+            MODULES.iter().chain(extra).map(|m| m.to_string()).collect()
+        };
+        for profile in ["box", "vm"] {
+            let path = ws.join(format!("buildroot/configs/appliance_{profile}_defconfig"));
+            let text = fs::read_to_string(&path).unwrap();
+            for (platform, extra) in [("PC", BIOS_MODULES), ("EFI", EFI_MODULES)] {
+                let symbol = format!("BR2_TARGET_GRUB2_BUILTIN_MODULES_{platform}");
+                let got: BTreeSet<String> = defconfig_value(&text, &symbol)
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                assert_eq!(got, want(extra), "{symbol} in {}", path.display());
+
+                let symbol = format!("BR2_TARGET_GRUB2_BUILTIN_CONFIG_{platform}");
+                let cfg = defconfig_value(&text, &symbol).unwrap_or_default();
+                let cfg = cfg.replace("$(BR2_EXTERNAL_APPLIANCE_PATH)", "buildroot");
+                assert!(
+                    ws.join(&cfg).ends_with("image/grub/early.cfg") && ws.join(&cfg).is_file(),
+                    "{symbol}={cfg} in {} must be image/grub/early.cfg",
+                    path.display()
+                );
+            }
+        }
+    }
 }

@@ -1,5 +1,10 @@
 //! The initramfs: stage 1 of init, the kernel modules it loads, and the e2fsprogs tools it
 //! needs to create, repair and grow `data` (see docs/boot.md, "initramfs contents").
+//!
+//! The same code serves both builders: the tools and their libraries come from a
+//! [`Root`] (the host's `/` offline, Buildroot's target tree in `assemble`), the modules
+//! from a kernel's module tree when it has one (Buildroot's kernel may have every driver
+//! built in and no modules at all).
 
 use std::fs;
 use std::path::Path;
@@ -8,16 +13,26 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::cpio::{Archive, Entry};
-use crate::kernel::Kernel;
+use crate::rootfs::Root;
 use crate::{modules, tools};
 
-/// Host programs copied into the initramfs with their shared libraries.
+/// Programs copied into the initramfs with their shared libraries.
 const E2FS_TOOLS: &[&str] = &["mke2fs", "e2fsck", "resize2fs"];
 
+/// A kernel's loadable modules: `dir` is its `lib/modules/<release>`.
+pub struct Modules<'a> {
+    pub dir: &'a Path,
+    pub release: &'a str,
+    /// Names to ship; their dependencies and softdeps are added.
+    pub list: &'a [String],
+}
+
 pub struct Inputs<'a> {
-    pub kernel: &'a Kernel,
     pub init: &'a Path,
-    pub module_list: &'a [String],
+    /// `None`: the kernel has no modules, the initramfs carries none.
+    pub modules: Option<Modules<'a>>,
+    /// Where `mke2fs`, `e2fsck`, `resize2fs`, their libraries and `/etc/mke2fs.conf` come from.
+    pub tools: &'a Root,
     pub release: &'a str,
     /// Scratch directory, emptied first.
     pub work: &'a Path,
@@ -56,35 +71,39 @@ pub fn build(inp: &Inputs, mtime: u32) -> Result<Built> {
             data: inp.release.as_bytes().to_vec(),
         },
     );
-    if Path::new("/etc/mke2fs.conf").is_file() {
+    let root = inp.tools;
+    if root.is_file("etc/mke2fs.conf") {
         a.insert(
             "etc/mke2fs.conf",
             Entry::File {
                 mode: 0o644,
-                data: read(Path::new("/etc/mke2fs.conf"))?,
+                data: root.read("etc/mke2fs.conf")?,
             },
         );
     }
     for tool in E2FS_TOOLS {
-        let path = tools::find(tool).with_context(|| format!("{tool} not found on this host"))?;
+        let path = root.program(tool)?;
         a.insert(
             &format!("sbin/{tool}"),
             Entry::File {
                 mode: 0o755,
-                data: read(&path)?,
+                data: root.read(&path)?,
             },
         );
-        for lib in shared_libraries(&path)? {
+        for lib in root.shared_libraries(&path)? {
             a.insert(
-                lib.trim_start_matches('/'),
+                &lib,
                 Entry::File {
                     mode: 0o755,
-                    data: read(Path::new(&lib))?,
+                    data: root.read(&lib)?,
                 },
             );
         }
     }
-    let module_count = add_modules(&mut a, inp)?;
+    let module_count = match &inp.modules {
+        Some(m) => add_modules(&mut a, m, inp.work)?,
+        None => 0,
+    };
     Ok(Built {
         archive: a.to_bytes(mtime),
         module_count,
@@ -93,9 +112,8 @@ pub fn build(inp: &Inputs, mtime: u32) -> Result<Built> {
 
 /// Copies the closure of the profile's modules into a scratch tree, runs `depmod` there so
 /// the index files match the shipped set, and adds the tree to the archive.
-fn add_modules(a: &mut Archive, inp: &Inputs) -> Result<usize> {
-    let k = inp.kernel;
-    let src = k.modules_dir();
+fn add_modules(a: &mut Archive, m: &Modules, work: &Path) -> Result<usize> {
+    let src = m.dir;
     let text = |name: &str| {
         fs::read_to_string(src.join(name))
             .with_context(|| format!("cannot read {name} of the kernel"))
@@ -106,11 +124,11 @@ fn add_modules(a: &mut Archive, inp: &Inputs) -> Result<usize> {
         &text("modules.alias")?,
         &text("modules.builtin")?,
     );
-    let closure = db.closure(inp.module_list)?;
+    let closure = db.closure(m.list)?;
 
-    let _ = fs::remove_dir_all(inp.work);
-    let rel = format!("lib/modules/{}", k.release);
-    let dst = inp.work.join(&rel);
+    let _ = fs::remove_dir_all(work);
+    let rel = format!("lib/modules/{}", m.release);
+    let dst = work.join(&rel);
     for path in &closure {
         let to = dst.join(path);
         fs::create_dir_all(to.parent().unwrap_or(&dst))?;
@@ -123,12 +141,7 @@ fn add_modules(a: &mut Archive, inp: &Inputs) -> Result<usize> {
     ] {
         fs::copy(src.join(f), dst.join(f)).with_context(|| format!("cannot copy {f}"))?;
     }
-    tools::run(
-        Command::new("depmod")
-            .arg("-b")
-            .arg(inp.work)
-            .arg(&k.release),
-    )?;
+    tools::run(Command::new("depmod").arg("-b").arg(work).arg(m.release))?;
     add_tree(a, &dst, &rel)?;
     Ok(closure.len())
 }
@@ -153,47 +166,6 @@ fn add_tree(a: &mut Archive, dir: &Path, prefix: &str) -> Result<()> {
     Ok(())
 }
 
-/// Absolute paths of the shared libraries (and the dynamic loader) `program` loads.
-fn shared_libraries(program: &Path) -> Result<Vec<String>> {
-    let out = tools::run(Command::new("ldd").arg(program))?;
-    Ok(parse_ldd(&String::from_utf8_lossy(&out.stdout)))
-}
-
-fn parse_ldd(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let path = match l.split_once("=>") {
-                Some((_, rhs)) => rhs.trim(),
-                None => l,
-            };
-            let path = path.split(" (").next().unwrap_or("").trim();
-            path.starts_with('/').then(|| path.to_string())
-        })
-        .collect()
-}
-
 fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ldd_output_gives_libraries_and_loader_but_not_vdso() {
-        let text = "\tlinux-vdso.so.1 (0x00007f)\n\
-\tlibext2fs.so.2 => /lib/x86_64-linux-gnu/libext2fs.so.2 (0x00007f)\n\
-\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\
-\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
-        assert_eq!(
-            parse_ldd(text),
-            [
-                "/lib/x86_64-linux-gnu/libext2fs.so.2",
-                "/lib/x86_64-linux-gnu/libc.so.6",
-                "/lib64/ld-linux-x86-64.so.2"
-            ]
-        );
-    }
 }

@@ -145,6 +145,25 @@ cargo run --release -p image -- pin-kernel",
     Ok(deb)
 }
 
+/// The release (`uname -r`) of an x86 kernel image, read from its setup header: the
+/// `kernel_version` field (offset 0x20e) points at "RELEASE (builder) #1 SMP ..." 0x200
+/// bytes further on. Buildroot's kernel has no package name or module tree to ask.
+pub fn bzimage_release(image: &[u8]) -> Result<String> {
+    if image.get(0x202..0x206) != Some(b"HdrS") {
+        bail!("not an x86 bzImage (no HdrS setup header)");
+    }
+    let pointer = u16::from_le_bytes([image[0x20e], image[0x20f]]) as usize;
+    let text = image
+        .get(pointer + 0x200..)
+        .and_then(|t| t.split(|b| *b == 0).next())
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    match text.split_whitespace().next() {
+        Some(release) if pointer != 0 => Ok(release.to_string()),
+        _ => bail!("the bzImage names no kernel version"),
+    }
+}
+
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = Sha256::new();
@@ -213,6 +232,18 @@ mod tests {
         let bad = pin.to_text().replace(&pin.sha256, "abc");
         assert!(Pin::parse(&bad).is_err());
         assert!(Pin::parse("package=x\n").is_err());
+    }
+
+    #[test]
+    fn bzimage_release_is_read_from_the_setup_header() {
+        let mut img = vec![0u8; 0x400];
+        img[0x202..0x206].copy_from_slice(b"HdrS");
+        img[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+        img[0x300..0x31e].copy_from_slice(b"6.1.159 (br@host) #1 SMP\0.....");
+        assert_eq!(bzimage_release(&img).unwrap(), "6.1.159");
+        img[0x202] = b'X';
+        assert!(bzimage_release(&img).is_err());
+        assert!(bzimage_release(b"short").is_err());
     }
 
     #[test]

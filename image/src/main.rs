@@ -1,15 +1,22 @@
-//! `image`: the offline image builder. Builds the disk image of docs/boot.md from Debian's
-//! kernel package, this workspace's programs and the host's GRUB, without root.
+//! `image`: builds the disk image of docs/boot.md without root, two ways that share every
+//! step after gathering the parts: `build` (offline: Debian's kernel package, this
+//! workspace's programs, the host's GRUB) and `assemble` (Buildroot's post-image step:
+//! Buildroot's kernel, target tree and GRUB images).
 
+mod assemble;
 mod binaries;
+mod bios_boot;
 mod build;
 mod cpio;
 mod disk;
+mod elf;
 mod esp;
 mod initramfs;
 mod kernel;
 mod modules;
+mod outputs;
 mod ova;
+mod rootfs;
 mod slot;
 mod tools;
 
@@ -29,6 +36,9 @@ struct Cli {
 enum Cmd {
     /// Build DIR/disk.img, DIR/slot.sqfs and DIR/build-info.json.
     Build(BuildArgs),
+    /// Buildroot's post-image step: the same outputs from Buildroot's kernel, target tree
+    /// and GRUB images.
+    Assemble(assemble::AssembleArgs),
     /// Rewrite image/kernel.pin to the kernel Debian's linux-image-amd64 depends on now.
     PinKernel,
 }
@@ -78,6 +88,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Build(args) => build::run(&workspace(), &args),
+        Cmd::Assemble(args) => assemble::run(&args),
         Cmd::PinKernel => pin_kernel(),
     };
     match result {

@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
 
+use crate::Profile;
+
 /// Module name as the kernel knows it: file stem with `-` folded to `_`.
 pub fn module_name(path: &str) -> String {
     let file = path.rsplit('/').next().unwrap_or(path);
@@ -118,6 +120,18 @@ impl ModuleDb {
         }
         Ok(paths)
     }
+}
+
+/// The modules a profile ships: `profiles/base.modules` plus `profiles/<profile>.modules`,
+/// built into this tool so that `assemble` reads the same lists as `build`.
+pub fn profile_list(profile: Profile) -> Vec<String> {
+    let extra = match profile {
+        Profile::Box => include_str!("../profiles/box.modules"),
+        Profile::Vm => include_str!("../profiles/vm.modules"),
+    };
+    let mut list = parse_list(include_str!("../profiles/base.modules"));
+    list.extend(parse_list(extra));
+    list
 }
 
 /// Module names listed in a profile file: one per line, `#` starts a comment.

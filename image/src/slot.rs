@@ -4,49 +4,108 @@
 //! owner root, fixed timestamps, no xattrs.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::tools;
 
-pub struct Contents<'a> {
-    pub vmlinuz: &'a Path,
-    pub initrd: &'a [u8],
+/// Mount points of docs/boot.md every slot has, whatever filled the tree.
+const MOUNT_POINTS: &[&str] = &["proc", "sys", "dev", "run", "tmp", "data"];
+
+/// Buildroot's marker in `TARGET_DIR`; its own file system images leave it out too.
+const NOT_ROOT_MARKER: &str = "THIS_IS_NOT_YOUR_ROOT_FILESYSTEM";
+
+/// What the offline builder puts into a fresh staging tree: our two programs.
+pub struct Programs<'a> {
     pub init: &'a Path,
     pub daemon: &'a Path,
+}
+
+/// What every slot gets on top of its tree.
+pub struct Boot<'a> {
+    pub vmlinuz: &'a Path,
+    pub initrd: &'a [u8],
     pub release: &'a str,
 }
 
-/// Fills `staging` (emptied first) and packs it into `out` with timestamps `epoch`.
-pub fn build(c: &Contents, staging: &Path, out: &Path, epoch: u64) -> Result<()> {
+/// Offline builder: empties `staging` and puts init and the daemon into it. Every
+/// directory gets mode 0755 whatever the umask (see [`pack`]).
+pub fn stage_programs(p: &Programs, staging: &Path) -> Result<()> {
     let _ = fs::remove_dir_all(staging);
-    for dir in [
-        "boot",
-        "sbin",
-        "usr/sbin",
-        "etc/appliance",
-        "proc",
-        "sys",
-        "dev",
-        "run",
-        "tmp",
-        "data",
-    ] {
+    for dir in ["sbin", "usr/sbin"] {
         fs::create_dir_all(staging.join(dir))?;
     }
-    copy(c.vmlinuz, &staging.join("boot/vmlinuz"), 0o644)?;
-    write(&staging.join("boot/initrd.img"), c.initrd, 0o644)?;
-    copy(c.init, &staging.join("sbin/init"), 0o755)?;
-    copy(c.daemon, &staging.join("usr/sbin/appliance-daemon"), 0o755)?;
+    copy(p.init, &staging.join("sbin/init"), 0o755)?;
+    copy(p.daemon, &staging.join("usr/sbin/appliance-daemon"), 0o755)
+}
+
+/// `assemble`: empties `staging` and copies the target tree `rootfs` into it, keeping
+/// modes and symlinks (owners become root when packed).
+pub fn stage_rootfs(rootfs: &Path, staging: &Path) -> Result<()> {
+    let _ = fs::remove_dir_all(staging);
+    fs::create_dir_all(staging)?;
+    fs::set_permissions(staging, fs::metadata(rootfs)?.permissions())?;
+    copy_tree(rootfs, staging, true)
+        .with_context(|| format!("cannot copy {} to {}", rootfs.display(), staging.display()))
+}
+
+fn copy_tree(from: &Path, to: &Path, top: bool) -> Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        if top && e.file_name() == NOT_ROOT_MARKER {
+            continue;
+        }
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let meta = fs::symlink_metadata(&src)?;
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            symlink(fs::read_link(&src)?, &dst)?;
+        } else if kind.is_dir() {
+            fs::create_dir(&dst)?;
+            copy_tree(&src, &dst, false)?;
+            fs::set_permissions(&dst, meta.permissions())?;
+        } else if kind.is_file() {
+            fs::copy(&src, &dst)?;
+            fs::set_permissions(&dst, meta.permissions())?;
+        } else {
+            // Device nodes are made at run time (devtmpfs); a target tree built as a
+            // normal user has none, and a slot must not carry any.
+            bail!(
+                "{} is neither a file, a directory nor a symlink",
+                src.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Adds the boot files, the release file and the mount points to `staging`, then packs it
+/// into `out` with timestamps `epoch`. With `normalise_dirs`, every directory gets 0755
+/// (the offline builder's tree, made under any umask); otherwise the tree's own modes stay
+/// and only the directories made here get theirs. `/tmp` is always 1777.
+pub fn pack(b: &Boot, staging: &Path, normalise_dirs: bool, out: &Path, epoch: u64) -> Result<()> {
+    for dir in ["boot", "etc/appliance"].iter().chain(MOUNT_POINTS) {
+        let d = staging.join(dir);
+        if !d.is_dir() {
+            fs::create_dir_all(&d)?;
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    copy(b.vmlinuz, &staging.join("boot/vmlinuz"), 0o644)?;
+    write(&staging.join("boot/initrd.img"), b.initrd, 0o644)?;
     write(
         &staging.join("etc/appliance/release"),
-        c.release.as_bytes(),
+        b.release.as_bytes(),
         0o644,
     )?;
-    set_dir_modes(staging)?;
+    if normalise_dirs {
+        set_dir_modes(staging)?;
+    }
+    fs::set_permissions(staging.join("tmp"), fs::Permissions::from_mode(0o1777))?;
 
     let _ = fs::remove_file(out);
     let e = epoch.to_string();
@@ -76,6 +135,8 @@ fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {
 }
 
 fn write(to: &Path, data: &[u8], mode: u32) -> Result<()> {
+    // A file (or symlink) of that name from a target tree is replaced, never written through.
+    let _ = fs::remove_file(to);
     fs::write(to, data).with_context(|| format!("cannot write {}", to.display()))?;
     fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
     Ok(())

@@ -8,14 +8,13 @@ use std::process::{Command, Output, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-/// (program or path, Debian package that provides it)
-const REQUIRED: &[(&str, &str)] = &[
+/// (program or path, Debian package that provides it): what `build` runs.
+pub const OFFLINE: &[(&str, &str)] = &[
     ("mksquashfs", "squashfs-tools"),
     ("mkfs.vfat", "dosfstools"),
     ("mcopy", "mtools"),
     ("mmd", "mtools"),
     ("grub-mkimage", "grub-common"),
-    ("/usr/lib/grub/i386-pc/grub-bios-setup", "grub-pc-bin"),
     ("/usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"),
     ("/usr/lib/grub/x86_64-efi/linux.mod", "grub-efi-amd64-bin"),
     ("sfdisk", "fdisk"),
@@ -44,9 +43,26 @@ pub fn find(program: &str) -> Option<std::path::PathBuf> {
     found
 }
 
+/// (program, Buildroot option that provides it): what `assemble` runs on Buildroot's host.
+pub const BUILDROOT: &[(&str, &str)] = &[
+    ("mksquashfs", "BR2_PACKAGE_HOST_SQUASHFS"),
+    ("mkfs.vfat", "BR2_PACKAGE_HOST_DOSFSTOOLS"),
+    ("mcopy", "BR2_PACKAGE_HOST_MTOOLS"),
+    ("mmd", "BR2_PACKAGE_HOST_MTOOLS"),
+    ("sfdisk", "BR2_PACKAGE_HOST_UTIL_LINUX"),
+];
+
 /// Fails with the one `apt-get install` line that provides every missing tool.
 pub fn check() -> Result<()> {
-    let mut packages: Vec<&str> = REQUIRED
+    check_with(
+        OFFLINE,
+        "install them with (or run image/deps):\n  apt-get install -y",
+    )
+}
+
+/// Fails naming every missing program of `required` and, after `hint`, what provides it.
+pub fn check_with(required: &[(&str, &str)], hint: &str) -> Result<()> {
+    let mut packages: Vec<&str> = required
         .iter()
         .filter(|(prog, _)| find(prog).is_none())
         .map(|(_, pkg)| *pkg)
@@ -55,13 +71,13 @@ pub fn check() -> Result<()> {
     if packages.is_empty() {
         return Ok(());
     }
-    let missing: Vec<&str> = REQUIRED
+    let missing: Vec<&str> = required
         .iter()
         .filter(|(prog, _)| find(prog).is_none())
         .map(|(prog, _)| *prog)
         .collect();
     bail!(
-        "missing host tools: {}\ninstall them with (or run image/deps):\n  apt-get install -y {}",
+        "missing host tools: {}\n{hint} {}",
         missing.join(", "),
         packages.join(" ")
     )
