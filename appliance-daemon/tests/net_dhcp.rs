@@ -102,6 +102,11 @@ impl Lab {
     /// until it listens. Router and first DNS server of each subnet are the server's
     /// address there (`0.0.0.0` in dnsmasq's syntax); the second DNS is `192.168.77.2`.
     fn serve_dhcp(&mut self, lease: &str) {
+        self.serve_dhcp_with(lease, &[]);
+    }
+
+    /// [`Lab::serve_dhcp`] with more dnsmasq options.
+    fn serve_dhcp_with(&mut self, lease: &str, extra: &[String]) {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.server_ns, "dnsmasq", "--no-daemon"])
             .args(["--conf-file=/dev/null", "--port=0", "--no-ping"])
@@ -124,6 +129,7 @@ impl Lab {
                 "--dhcp-range={net}.50,{net}.60,255.255.255.0,{lease}"
             ));
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -346,18 +352,13 @@ fn stale_addresses_and_routes_give_way_to_the_lease() {
     ip(&[
         "-n", &ns, "route", "add", "default", "via", "10.9.9.1", "dev", &dev, "proto", "dhcp",
     ]);
-    // A route someone else owns (not proto dhcp) must stay.
-    ip(&[
-        "-n",
-        &ns,
-        "route",
-        "add",
-        "10.8.0.0/16",
-        "via",
-        "10.9.9.254",
-        "dev",
-        &dev,
-    ]);
+    // On-link routes do not depend on any address: only the bring-up can remove them.
+    let on_link = |dst: &str, proto: &str| {
+        ip(&["-n", &ns, "route", "add", dst, "dev", &dev, "proto", proto]);
+    };
+    on_link("10.6.0.0/16", "dhcp");
+    // Someone else's route (not proto dhcp) must stay.
+    on_link("10.5.0.0/16", "boot");
     lab.serve_dhcp("1h");
 
     let (ok, log) = lab.bring_up(&["--timeout", "30"]);
@@ -377,6 +378,51 @@ fn stale_addresses_and_routes_give_way_to_the_lease() {
     assert!(
         !routes.iter().any(|(_, gw, _)| gw == "10.9.9.1"),
         "the stale default route is gone: {routes:?}"
+    );
+    assert!(
+        !routes.iter().any(|(dst, _, _)| dst == "10.6.0.0/16"),
+        "the stale on-link dhcp route is gone: {routes:?}"
+    );
+    assert!(
+        // `ip -j` leaves out the protocol when it is `boot`, the default.
+        routes
+            .iter()
+            .any(|(dst, _, proto)| dst == "10.5.0.0/16" && proto != "dhcp"),
+        "a route the daemon does not own stays: {routes:?}"
+    );
+}
+
+#[test]
+fn a_new_address_in_the_same_subnet_takes_over_without_losing_the_route() {
+    if !is_root() {
+        return;
+    }
+    let mut lab = Lab::new("g");
+    let ns = lab.client_ns.clone();
+    let dev = lab.client_if.clone();
+    let link = lab.client_json(&["link", "show", "dev", &dev]);
+    let mac = link[0]["address"].as_str().unwrap().to_string();
+    // An earlier lease's address in the same subnet, primary on the interface.
+    ip(&[
+        "-n",
+        &ns,
+        "addr",
+        "add",
+        &format!("{SUBNET}.59/24"),
+        "dev",
+        &dev,
+    ]);
+    lab.serve_dhcp_with("1h", &[format!("--dhcp-host={mac},{SUBNET}.55")]);
+
+    let (ok, log) = lab.bring_up(&["--timeout", "30"]);
+    assert!(ok, "bring-up failed:\n{log}");
+    let (_, addrs) = lab.link(&dev);
+    let inet: Vec<&str> = addrs.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(inet, vec![format!("{SUBNET}.55/24")], "{addrs:?}");
+    let routes = lab.routes();
+    assert!(
+        routes.contains(&("default".into(), format!("{SUBNET}.1"), "dhcp".into())),
+        "{routes:?}"
     );
 }
 
@@ -433,6 +479,68 @@ fn every_nic_gets_its_lease_and_its_own_default_route() {
         ),
         "both leases' servers, first NIC first, no duplicate: {resolv}"
     );
+}
+
+/// The server goes away after the first lease; at the end of the (2 minute) lease the
+/// address, the route and the name servers must go. This test waits for that.
+#[test]
+fn an_expired_lease_is_taken_off_the_interface() {
+    if !is_root() {
+        return;
+    }
+    let mut lab = Lab::new("f");
+    lab.serve_dhcp("2m");
+    let mut daemon = Command::new("ip")
+        .args(["netns", "exec", &lab.client_ns])
+        .arg(env!("CARGO_BIN_EXE_appliance-daemon"))
+        .arg("--net-only")
+        .arg("--resolv-conf")
+        .arg(lab.resolv_conf())
+        .args(["--timeout", "30", "--hold", "135", &lab.client_if])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run appliance-daemon --net-only");
+    let stderr = daemon.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("daemon: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains(" leased ")) {
+        log.push(
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("a lease within 30 s"),
+        );
+    }
+    if let Some(mut child) = lab.dnsmasq.take() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let resolv = std::fs::read_to_string(lab.resolv_conf()).unwrap();
+    assert!(resolv.contains("nameserver"), "{resolv}");
+
+    let status = daemon.wait().unwrap();
+    log.extend(rx.try_iter());
+    assert!(status.success(), "{log:?}");
+    assert!(
+        log.iter().any(
+            |l| l.contains(&format!("dhcp: {} lease on {SUBNET}.", lab.client_if))
+                && l.contains("expired; address removed")
+        ),
+        "the expiry is logged: {log:?}"
+    );
+    let (_, addrs) = lab.link(&lab.client_if);
+    assert!(leased_address(&addrs).is_none(), "{addrs:?}");
+    let routes = lab.routes();
+    assert!(
+        !routes.iter().any(|(dst, _, _)| dst == "default"),
+        "{routes:?}"
+    );
+    let resolv = std::fs::read_to_string(lab.resolv_conf()).unwrap();
+    assert!(!resolv.contains("nameserver"), "{resolv}");
 }
 
 /// dnsmasq's shortest lease is two minutes, so T1 comes after a minute: this test waits

@@ -187,15 +187,23 @@ impl Task {
         desired: &Desired,
         lifetime_secs: u32,
     ) -> Result<(), super::netlink::Error> {
-        // The MTU may have changed under us: read the link afresh.
-        self.link = self.netlink.link(&self.link.name).await?;
-        let current = self.netlink.current(&self.link).await?;
-        let changes = plan::diff(&current, desired);
-        if !changes.only_refresh(&current) {
-            tracing::debug!(iface = %self.link.name, ?changes, "applying");
+        // Twice at most: the kernel reacts to some changes on its own (removing an address
+        // takes routes with it), so look again after the first pass and fill the gaps.
+        for pass in 1..=2 {
+            // The MTU may have changed under us: read the link afresh.
+            self.link = self.netlink.link(&self.link.name).await?;
+            let current = self.netlink.current(&self.link).await?;
+            let changes = plan::diff(&current, desired);
+            if pass > 1 && changes.only_refresh(&current) {
+                break;
+            }
+            if !changes.only_refresh(&current) {
+                tracing::debug!(iface = %self.link.name, pass, ?changes, "applying");
+            }
+            self.netlink
+                .apply(&self.link, &changes, lifetime_secs)
+                .await?;
         }
-        self.netlink
-            .apply(&self.link, &changes, lifetime_secs)
-            .await
+        Ok(())
     }
 }

@@ -119,6 +119,7 @@ pub async fn start(options: Options) -> Result<Network, Error> {
                 continue;
             }
         };
+        promote_secondaries(name);
         if let Err(err) = netlink.set_up(&link).await {
             tracing::error!("net: {err}");
             continue;
@@ -133,6 +134,18 @@ pub async fn start(options: Options) -> Result<Network, Error> {
         ));
     }
     Ok(Network { state, interfaces })
+}
+
+/// Let a second address in a subnet become primary when the first is removed, instead of
+/// the kernel removing it too: a lease that moves to another address of the same subnet
+/// adds the new address before removing the old one (see [`plan::Changes`]).
+fn promote_secondaries(iface: &str) {
+    let path = format!("/proc/sys/net/ipv4/conf/{iface}/promote_secondaries");
+    if let Err(err) = std::fs::write(&path, b"1") {
+        tracing::warn!(
+            "net: cannot write {path}: {err}; an address change may drop the link's routes"
+        );
+    }
 }
 
 /// Set `lo` up. The kernel gives it 127.0.0.1/8 as it comes up; should that be missing

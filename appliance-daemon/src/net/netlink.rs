@@ -193,31 +193,17 @@ impl Netlink {
             }
         };
         for route in &changes.remove_routes {
+            // No metric: whatever metric it has (an older release's, another tool's).
             let result = self
                 .handle
                 .route()
-                .del(route_message(link.index, route))
+                .del(route_message(link.index, route, None))
                 .execute()
                 .await;
             // Gone already (e.g. with its address): that is what we wanted.
-            if !matches!(&result, Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -(Errno::ESRCH as i32))
-            {
+            if !already(&result, Errno::ESRCH) {
                 result.map_err(err(format!("removing route {route}")))?;
             }
-        }
-        for net in &changes.remove_addresses {
-            let mut msg = AddressMessage::default();
-            msg.header.family = AddressFamily::Inet;
-            msg.header.index = link.index;
-            msg.header.prefix_len = net.prefix_len;
-            msg.attributes
-                .push(AddressAttribute::Local(IpAddr::V4(net.addr)));
-            self.handle
-                .address()
-                .del(msg)
-                .execute()
-                .await
-                .map_err(err(format!("removing address {net}")))?;
         }
         if let Some(mtu) = changes.set_mtu {
             self.handle
@@ -245,10 +231,27 @@ impl Netlink {
                 .await
                 .map_err(err(format!("adding address {net}")))?;
         }
+        for net in &changes.remove_addresses {
+            let mut msg = AddressMessage::default();
+            msg.header.family = AddressFamily::Inet;
+            msg.header.index = link.index;
+            msg.header.prefix_len = net.prefix_len;
+            msg.attributes
+                .push(AddressAttribute::Local(IpAddr::V4(net.addr)));
+            let result = self.handle.address().del(msg).execute().await;
+            // The kernel may have dropped it itself at the end of its lifetime.
+            if !already(&result, Errno::EADDRNOTAVAIL) {
+                result.map_err(err(format!("removing address {net}")))?;
+            }
+        }
         for route in &changes.add_routes {
             self.handle
                 .route()
-                .add(route_message(link.index, route))
+                .add(route_message(
+                    link.index,
+                    route,
+                    Some(METRIC_BASE + link.index),
+                ))
                 .replace()
                 .execute()
                 .await
@@ -306,12 +309,20 @@ fn route_of(msg: &RouteMessage) -> Option<Route> {
     })
 }
 
-fn route_message(index: u32, route: &Route) -> RouteMessage {
+/// True when `result` failed with `errno`: the change was already there.
+fn already(result: &Result<(), rtnetlink::Error>, errno: Errno) -> bool {
+    matches!(result, Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -(errno as i32))
+}
+
+/// `metric: None` leaves it out, which for a deletion matches any metric.
+fn route_message(index: u32, route: &Route, metric: Option<u32>) -> RouteMessage {
     let mut builder = RouteMessageBuilder::<Ipv4Addr>::new()
         .destination_prefix(route.destination.addr, route.destination.prefix_len)
         .output_interface(index)
-        .priority(METRIC_BASE + index)
         .protocol(RouteProtocol::Dhcp);
+    if let Some(metric) = metric {
+        builder = builder.priority(metric);
+    }
     builder = match route.gateway {
         Some(gw) => builder.gateway(gw),
         // A destination reached without a router is on this link.

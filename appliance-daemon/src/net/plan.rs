@@ -150,15 +150,18 @@ pub struct Current {
     pub mtu: u32,
 }
 
-/// The steps from [`Current`] to [`Desired`], in the order to carry them out: routes go
-/// before the addresses they depend on, and come back after them.
+/// The steps from [`Current`] to [`Desired`], in the order to carry them out: stale routes
+/// go first; new addresses come before stale ones leave, because the kernel flushes every
+/// route of an interface that loses its last IPv4 address (other owners' routes too), and
+/// a new address in the same subnet survives its primary's removal only as a promoted
+/// secondary (`promote_secondaries`, which the bring-up sets); routes come back last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     pub remove_routes: Vec<Route>,
-    pub remove_addresses: Vec<Ipv4Net>,
     pub set_mtu: Option<u32>,
     /// Addresses to add, or to replace so that their lifetime follows the new lease.
     pub put_addresses: Vec<Ipv4Net>,
+    pub remove_addresses: Vec<Ipv4Net>,
     pub add_routes: Vec<Route>,
 }
 
