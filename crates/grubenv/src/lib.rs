@@ -190,7 +190,8 @@ mod tests {
 
     #[test]
     fn parses_a_block_written_by_grub() {
-        let mut block = b"# GRUB Environment Block\nORDER=B A\nA_OK=1\nA_TRY=0\nB_OK=1\nB_TRY=1\n".to_vec();
+        let mut block =
+            b"# GRUB Environment Block\nORDER=B A\nA_OK=1\nA_TRY=0\nB_OK=1\nB_TRY=1\n".to_vec();
         block.resize(BLOCK_SIZE, b'#');
         let st = BootState::from_env(Env::parse(&block).unwrap());
         assert!(st.is_trying(Slot::B));
