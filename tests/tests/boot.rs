@@ -33,6 +33,14 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware) {
         Some("https://127.0.0.1/appliance?tab=network")
     );
 
+    // The console tells an administrator where the admin interface is (QEMU's user network
+    // leases 10.0.2.15).
+    m.wait_for_console(
+        "Admin interface: https://10.0.2.15/appliance",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+
     // The daemon marks the slot good right after it serves; give it a moment to finish.
     m.wait_for_console("slot A marked good", Duration::from_secs(60))
         .unwrap();

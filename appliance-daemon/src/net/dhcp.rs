@@ -158,6 +158,11 @@ impl Task {
             );
         } else {
             tracing::info!("{}", plan::lease_line(iface, lease));
+            // For whoever looks at the console of the box or the VM: where to point a browser.
+            eprintln!(
+                "\nAdmin interface: https://{}/appliance   ({iface})\n",
+                lease.address.addr
+            );
         }
         self.state.set(iface, Some(lease.clone()));
         true
