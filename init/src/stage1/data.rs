@@ -136,7 +136,12 @@ pub fn prepare(part: &Partition, target: &str) {
         }
         None => {
             log!("stage1: no filesystem on {dev}; making ext4 (first boot)");
-            if run(MKE2FS, &["-t", "ext4", "-L", "data", "-q", "-F", &dev]) != Some(0) {
+            // The partition is all zeroes (new disk, or wiped by a factory reset): no need
+            // to discard it or zero the journal and inode tables now; the kernel finishes
+            // inode-table init in the background.
+            let opts = "lazy_itable_init=1,lazy_journal_init=1,nodiscard";
+            let args = ["-t", "ext4", "-L", "data", "-q", "-F", "-E", opts, &dev];
+            if run(MKE2FS, &args) != Some(0) {
                 return mount_tmpfs(target, &format!("mke2fs failed on {dev}"));
             }
         }
