@@ -103,6 +103,11 @@ pub fn prepare(part: &Partition, target: &str) {
     let dev = dev_path.to_string_lossy().into_owned();
 
     match grow::grow_to_disk_end(part) {
+        // Sectors of 512 bytes; a grow into the last alignment gap is under a MiB.
+        Ok(Some((old, new))) if new / 2048 == old / 2048 => log!(
+            "stage1: data partition {dev} grown by {} sectors to the end of the disk",
+            new - old
+        ),
         Ok(Some((old, new))) => log!(
             "stage1: data partition {dev} grown from {} MiB to {} MiB",
             old / 2048,
