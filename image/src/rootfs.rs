@@ -92,17 +92,7 @@ impl Root {
 
     /// The tree path (`sbin/mke2fs`) of a system program.
     pub fn program(&self, name: &str) -> Result<String> {
-        PROGRAM_DIRS
-            .iter()
-            .map(|d| format!("{d}/{name}"))
-            .find(|p| self.is_file(p))
-            .with_context(|| {
-                format!(
-                    "{name} is in none of {} of {}",
-                    PROGRAM_DIRS.join(", "),
-                    self.dir.display()
-                )
-            })
+        self.find_in(PROGRAM_DIRS, name)
     }
 
     /// Tree paths of the loader and every shared library `program` loads, directly or
@@ -145,21 +135,25 @@ impl Root {
         Ok(found)
     }
 
-    fn library(&self, name: &str) -> Result<String> {
-        if name.contains('/') {
-            return Ok(name.trim_start_matches('/').to_string());
-        }
-        LIBRARY_DIRS
-            .iter()
+    /// The tree path of `name` in the first of `dirs` that holds it.
+    fn find_in(&self, dirs: &[&str], name: &str) -> Result<String> {
+        dirs.iter()
             .map(|d| format!("{d}/{name}"))
             .find(|p| self.is_file(p))
             .with_context(|| {
                 format!(
                     "{name} is in none of {} of {}",
-                    LIBRARY_DIRS.join(", "),
+                    dirs.join(", "),
                     self.dir.display()
                 )
             })
+    }
+
+    fn library(&self, name: &str) -> Result<String> {
+        if name.contains('/') {
+            return Ok(name.trim_start_matches('/').to_string());
+        }
+        self.find_in(LIBRARY_DIRS, name)
     }
 }
 
