@@ -2,6 +2,7 @@
 //! slot it was booted from. Later: status, shutdown and reboot via init.
 
 pub mod cmdline;
+pub mod power;
 pub mod release;
 
 use std::path::Path;
