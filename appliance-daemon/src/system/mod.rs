@@ -4,6 +4,7 @@
 pub mod cmdline;
 pub mod power;
 pub mod release;
+pub mod specs;
 
 use std::path::Path;
 

@@ -1,0 +1,154 @@
+//! The system clock and whether the kernel considers it synchronized (adjtimex(2), the
+//! state an NTP client keeps up to date).
+
+use nix::libc;
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockState {
+    /// Current time, RFC 3339 in UTC to the second: "2025-03-14T09:26:53Z".
+    pub utc: String,
+    /// The same instant in seconds since 1970-01-01 UTC.
+    pub unix: u64,
+    /// An NTP client has disciplined the clock and the kernel has not since flagged it
+    /// unsynchronized (no `STA_UNSYNC`, state not `TIME_ERROR`).
+    pub kernel_synchronized: bool,
+    /// The kernel's maximum error bound, in microseconds; None when adjtimex(2) failed.
+    pub max_error_us: Option<i64>,
+    /// The kernel's estimated error, in microseconds; None when adjtimex(2) failed.
+    pub est_error_us: Option<i64>,
+}
+
+pub fn now() -> ClockState {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let kernel = kernel_clock();
+    ClockState {
+        utc: rfc3339(unix),
+        unix,
+        kernel_synchronized: kernel.is_some_and(|k| k.synchronized),
+        max_error_us: kernel.map(|k| k.max_error_us),
+        est_error_us: kernel.map(|k| k.est_error_us),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KernelClock {
+    synchronized: bool,
+    max_error_us: i64,
+    est_error_us: i64,
+}
+
+/// Read, never set: `modes` 0 needs no privilege.
+fn kernel_clock() -> Option<KernelClock> {
+    // SAFETY: timex is plain data, all-zero is a valid value, and with modes == 0
+    // adjtimex(2) only fills it in.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    let state = unsafe { libc::adjtimex(&mut tx) };
+    if state == -1 {
+        tracing::debug!(
+            "clock synchronization not shown in the specs: adjtimex: {}",
+            std::io::Error::last_os_error()
+        );
+        return None;
+    }
+    Some(KernelClock {
+        synchronized: state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0,
+        // c_long: i32 on 32-bit targets.
+        max_error_us: tx.maxerror as i64,
+        est_error_us: tx.esterror as i64,
+    })
+}
+
+/// Seconds since the epoch as "YYYY-MM-DDThh:mm:ssZ".
+pub fn rfc3339(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, http://howardhinnant.github.io/date_algorithms.html).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March first
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_at_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(rfc3339(1_735_689_600), "2025-01-01T00:00:00Z");
+        assert_eq!(rfc3339(4_107_542_400), "2100-03-01T00:00:00Z");
+        assert_eq!(rfc3339(1_741_944_413), "2025-03-14T09:26:53Z");
+    }
+
+    #[test]
+    fn civil_dates_round_a_whole_cycle() {
+        // Every day from 1970 to 2400: consecutive, months and leap years right.
+        let mut prev = civil_from_days(0);
+        assert_eq!(prev, (1970, 1, 1));
+        for days in 1..157_000 {
+            let (y, m, d) = civil_from_days(days);
+            let leap = (prev.0 % 4 == 0 && prev.0 % 100 != 0) || prev.0 % 400 == 0;
+            let len = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            let next = if prev.2 < len[prev.1 as usize - 1] {
+                (prev.0, prev.1, prev.2 + 1)
+            } else if prev.1 < 12 {
+                (prev.0, prev.1 + 1, 1)
+            } else {
+                (prev.0 + 1, 1, 1)
+            };
+            assert_eq!((y, m, d), next, "day {days}");
+            prev = (y, m, d);
+        }
+    }
+
+    #[test]
+    fn reads_the_kernel_clock() {
+        let clock = now();
+        assert!(clock.unix > 1_700_000_000);
+        assert!(
+            clock.utc.ends_with('Z') && clock.utc.len() == 20,
+            "{}",
+            clock.utc
+        );
+        // adjtimex with modes 0 works unprivileged, in containers too.
+        assert!(clock.max_error_us.is_some());
+    }
+}

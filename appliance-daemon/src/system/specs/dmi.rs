@@ -1,0 +1,100 @@
+//! The firmware's idea of the machine (`/sys/class/dmi/id`): maker, product, serial number
+//! and mainboard. Absent on machines without SMBIOS; the serial file is readable by root
+//! only.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dmi {
+    /// `sys_vendor`, e.g. "Supermicro" or "QEMU".
+    pub vendor: Option<String>,
+    /// `product_name`.
+    pub product: Option<String>,
+    /// `product_serial`; None when unreadable or a placeholder.
+    pub serial: Option<String>,
+    /// `board_name`.
+    pub board: Option<String>,
+}
+
+pub fn read(root: &Path) -> Dmi {
+    let dir = root.join("sys/class/dmi/id");
+    if !dir.is_dir() {
+        tracing::debug!(path = %dir.display(), "no DMI information on this machine");
+        return Dmi::default();
+    }
+    let field = |name| super::attr(&dir, name).and_then(|v| meaningful(&v));
+    Dmi {
+        vendor: field("sys_vendor"),
+        product: field("product_name"),
+        serial: field("product_serial"),
+        board: field("board_name"),
+    }
+}
+
+/// The value, trimmed, unless it is one of the fillers board makers leave in SMBIOS.
+pub fn meaningful(value: &str) -> Option<String> {
+    const FILLERS: &[&str] = &[
+        "not specified",
+        "not applicable",
+        "not available",
+        "to be filled by o.e.m.",
+        "default string",
+        "system product name",
+        "system manufacturer",
+        "system serial number",
+        "none",
+        "n/a",
+        "oem",
+        "o.e.m.",
+        "0123456789",
+        "123456789",
+    ];
+    let value = value.trim();
+    let lower = value.to_ascii_lowercase();
+    if FILLERS.contains(&lower.as_str()) {
+        return None;
+    }
+    // Empty, all zeros ("00000000", "0000-0000") or only punctuation ("........").
+    if value
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .all(|c| c == '0')
+    {
+        return None;
+    }
+    Some(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_values_are_kept_trimmed() {
+        assert_eq!(meaningful(" Supermicro \n").as_deref(), Some("Supermicro"));
+        assert_eq!(
+            meaningful("Standard PC (Q35 + ICH9, 2009)").as_deref(),
+            Some("Standard PC (Q35 + ICH9, 2009)")
+        );
+        assert_eq!(meaningful("S0N1234").as_deref(), Some("S0N1234"));
+    }
+
+    #[test]
+    fn fillers_and_zeros_are_dropped() {
+        for filler in [
+            "",
+            "   ",
+            "Not Specified",
+            "To Be Filled By O.E.M.",
+            "Default string",
+            "0",
+            "00000000",
+            "0000-0000-0000",
+            "........",
+            "System Serial Number",
+        ] {
+            assert_eq!(meaningful(filler), None, "{filler:?}");
+        }
+    }
+}
