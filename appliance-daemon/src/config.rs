@@ -12,7 +12,7 @@ usage: appliance-daemon [--listen ADDR] [--http-listen ADDR]
        appliance-daemon --dev --state-dir DIR [--listen ADDR] [--http-listen ADDR]
 
   --dev               developer mode: no root needed, nothing outside DIR is touched
-  --state-dir DIR     where state lives (TLS certificate in DIR/tls); default /data
+  --state-dir DIR     where state lives (settings.redb, TLS certificate in DIR/tls); default /data
   --listen ADDR       HTTPS address (default 0.0.0.0:443; with --dev 127.0.0.1:8443)
   --http-listen ADDR  HTTP address that redirects to HTTPS (default 0.0.0.0:80; none with --dev)
 
@@ -35,6 +35,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub https_listen: SocketAddr,
     pub http_listen: Option<SocketAddr>,
+    /// init's control socket, for reboot and power off (not used in dev mode).
+    pub control_socket: PathBuf,
 }
 
 /// What the command line asks for.
@@ -83,6 +85,7 @@ impl Config {
                 state_dir: state_dir.ok_or(Error::DevWithoutStateDir)?,
                 https_listen: https.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8443))),
                 http_listen: http,
+                control_socket: PathBuf::from(control::SOCKET_PATH),
             }
         } else {
             Config {
@@ -90,6 +93,7 @@ impl Config {
                 state_dir: state_dir.unwrap_or_else(|| PathBuf::from("/data")),
                 https_listen: https.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 443))),
                 http_listen: Some(http.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 80)))),
+                control_socket: PathBuf::from(control::SOCKET_PATH),
             }
         };
         Ok(Parsed::Run(config))
@@ -97,6 +101,11 @@ impl Config {
 
     pub fn tls_dir(&self) -> PathBuf {
         self.state_dir.join("tls")
+    }
+
+    /// The settings database (docs/store.md).
+    pub fn store_path(&self) -> PathBuf {
+        self.state_dir.join("settings.redb")
     }
 }
 

@@ -2,13 +2,16 @@
 //! marks the booted slot good. `main.rs` only parses arguments and calls [`run`].
 
 pub mod api;
+pub mod auth;
 pub mod boot;
 pub mod config;
 pub mod logging;
 pub mod net;
 pub mod server;
+pub mod store;
 pub mod system;
 pub mod tls;
+pub mod web;
 
 #[cfg(test)]
 mod testdir;
@@ -69,7 +72,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         created = identity.created,
         "TLS certificate ready"
     );
-    let tls_config = tls::server_config(&identity, &tls_dir)?;
+    let served = tls::Served::new(&identity)?;
+    let tls_config = tls::server_config(Arc::clone(&served))?;
 
     let listener = TcpListener::bind(config.https_listen).await.with_context(|| {
         format!(
@@ -79,7 +83,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let https_addr = listener.local_addr()?;
     let slot = system.slot;
-    let app = api::router(Arc::new(api::AppState { system }));
+    let app = app(&config, system)?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
 
@@ -96,9 +100,63 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     health_gate(config.mode, https_addr, identity.cert.clone(), slot).await;
+    if config.mode == Mode::Appliance {
+        // After the self-check, which pins the certificate it started with.
+        tokio::spawn(follow_names(tls_dir, served));
+    }
 
     wait_for_stop_signal().await?;
     Ok(())
+}
+
+/// Open the settings store and build the whole HTTP surface: API, web UI, 404s.
+pub fn app(config: &Config, system: SystemInfo) -> anyhow::Result<axum::Router> {
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("cannot create {}", config.state_dir.display()))?;
+    let store = store::Store::open(&config.store_path())?;
+    let identity = store.identity()?;
+    tracing::info!(appliance_id = %identity.appliance_id, "settings store open");
+    let auth = auth::Auth::new(store.clone())?;
+    let state = Arc::new(api::AppState {
+        mode: config.mode,
+        system,
+        store,
+        auth,
+        control_socket: config.control_socket.clone(),
+        sysroot: std::path::PathBuf::from("/"),
+        started: std::time::Instant::now(),
+        going_down: std::sync::atomic::AtomicBool::new(false),
+        specs: api::SpecsCache::default(),
+    });
+    Ok(api::router(Arc::clone(&state))
+        .merge(web::router(state))
+        .fallback(api::not_found))
+}
+
+/// Keep the self-signed certificate naming the current host name and addresses.
+async fn follow_names(dir: std::path::PathBuf, served: Arc<tls::Served>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        let hostname = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = dir.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            tls::refresh(&dir, &hostname, tls::local_addresses())
+        })
+        .await;
+        match result {
+            Ok(Ok(Some(identity))) => match served.replace(&identity) {
+                Ok(()) => tracing::info!(
+                    "HTTPS certificate re-issued for the current host name and addresses"
+                ),
+                Err(err) => tracing::error!("cannot serve the re-issued certificate: {err}"),
+            },
+            Ok(Ok(None)) => {}
+            Ok(Err(err)) => tracing::warn!("cannot re-issue the HTTPS certificate: {err}"),
+            Err(err) => tracing::warn!("certificate refresh did not finish: {err}"),
+        }
+    }
 }
 
 /// Self-check over loopback, then mark the booted slot good (appliance only).

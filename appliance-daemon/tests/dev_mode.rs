@@ -2,77 +2,18 @@
 //! certificate it wrote), the health JSON, 404 JSON, the HTTP redirect, and the certificate
 //! reused by a second start.
 
+use appliance_tests::dev::{state_dir, DevDaemon};
 use appliance_tests::https::{self, Trust};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
 use std::time::Duration;
 
-struct Daemon {
-    child: Child,
-    https: SocketAddr,
-    http: Option<SocketAddr>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start the daemon and learn its ports from its log lines.
-fn start(state: &Path, with_http: bool) -> Daemon {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_appliance-daemon"));
-    cmd.args(["--dev", "--state-dir"])
-        .arg(state)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("APPLIANCE_SLOT", "B")
-        .env("APPLIANCE_PROFILE", "box")
-        .stderr(Stdio::piped());
-    if with_http {
-        cmd.args(["--http-listen", "127.0.0.1:0"]);
-    }
-    let mut child = cmd.spawn().expect("start appliance-daemon");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("daemon: {line}");
-            let _ = tx.send(line);
-        }
-    });
-    let addr_of =
-        |line: &str| -> SocketAddr { line.split("addr=").nth(1).unwrap().trim().parse().unwrap() };
-    let (mut https, mut http, mut checked) = (None, None, false);
-    while !(https.is_some() && (http.is_some() || !with_http) && checked) {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the daemon logs its addresses and self-check within 20 s");
-        if line.contains("serving HTTPS") {
-            https = Some(addr_of(&line));
-        } else if line.contains("redirecting HTTP") {
-            http = Some(addr_of(&line));
-        } else if line.contains("self-check passed") {
-            checked = true;
-        } else if line.contains("ERROR") {
-            panic!("daemon error: {line}");
-        }
-    }
-    Daemon {
-        child,
-        https: https.unwrap(),
-        http,
-    }
-}
-
-fn state_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("daemon-dev-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn start(state: &Path, with_http: bool) -> DevDaemon {
+    DevDaemon::start(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        state,
+        with_http,
+        &[("APPLIANCE_SLOT", "B"), ("APPLIANCE_PROFILE", "box")],
+    )
 }
 
 const T: Duration = Duration::from_secs(10);

@@ -129,6 +129,20 @@ pub fn get(
     trust: &Trust,
     timeout: Duration,
 ) -> anyhow::Result<Response> {
+    request(addr, "GET", path, &[], &[], trust, timeout)
+}
+
+/// One HTTPS request with extra headers and a body (Content-Length is added when the body
+/// is not empty).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    trust: &Trust,
+    timeout: Duration,
+) -> anyhow::Result<Response> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
@@ -144,8 +158,17 @@ pub fn get(
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    tls.write_all(request.as_bytes())
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT") {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    tls.write_all(&bytes)
         .with_context(|| format!("TLS to {addr}"))?;
     let mut raw = Vec::new();
     match tls.read_to_end(&mut raw) {

@@ -6,11 +6,15 @@
 //!   on the Rust side; mirrors `qemu/README.md`).
 //! - [`qmp`]: the QEMU Machine Protocol over a unix socket: commands and events.
 //! - [`console`]: the serial console captured to a file, and waiting for lines on it.
+//! - [`browser`]: headless Chromium through chromedriver, for the web UI.
 //! - [`https`]: a small blocking HTTPS client for the appliance's API.
+//! - [`dev`]: the daemon in dev mode on loopback, for API and browser tests.
 //! - [`disk`]: locating built images, overlays, raw copies, editing grubenv, reading
 //!   partitions of a disk image.
 
+pub mod browser;
 pub mod console;
+pub mod dev;
 pub mod devices;
 pub mod disk;
 pub mod https;

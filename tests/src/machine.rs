@@ -252,6 +252,18 @@ impl Machine {
         https::get(self.https, path, &Trust::Any, Duration::from_secs(10))
     }
 
+    /// One API call to the guest (JSON body, optional Bearer token), accepting its
+    /// self-signed certificate.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> https::Response {
+        crate::dev::api_call(self.https, &Trust::Any, method, path, token, body)
+    }
+
     /// Poll `GET /api/v1/health` until it answers 200; returns the answer and the time
     /// since QEMU started.
     pub fn wait_for_health(&mut self, timeout: Duration) -> anyhow::Result<(Health, Duration)> {

@@ -1,6 +1,6 @@
 //! API errors: a status and `{"error": "<code>", "message": "<human sentence>"}`.
 
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -21,6 +21,16 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// A failure of the appliance itself; the detail goes to the log, not to the client.
+    pub fn internal(what: &str, err: impl std::fmt::Display) -> Self {
+        tracing::error!("{what}: {err}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{what}; the appliance's log has the details."),
+        )
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -29,13 +39,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::store::Error> for ApiError {
+    fn from(err: crate::store::Error) -> Self {
+        ApiError::internal("The settings store failed", err)
+    }
+}
+
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "There is nothing at {}; the API lives under /api/v1.",
+            "There is nothing at {}; the API lives under /api/v1 and the admin interface at /appliance.",
             uri.path()
         ),
+    )
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept {method}.", uri.path()),
     )
 }

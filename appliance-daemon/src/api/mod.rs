@@ -1,25 +1,183 @@
 //! The JSON API under `/api/v1` (contract in DESIGN.md "API core": extend, don't rename).
+//!
+//! Every route is registered through [`Routes`], which keeps the list the OpenAPI document
+//! is checked against (`openapi.json` beside this file, served at `/api/v1/openapi.json`).
 
+mod account;
 mod error;
+pub mod extract;
 mod health;
+mod session;
+mod status;
+mod system;
 
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use error::ApiError;
 pub use health::Health;
+pub use status::{SpecsCache, Status};
 
+use crate::auth::Auth;
+use crate::config::Mode;
+use crate::store::Store;
 use crate::system::SystemInfo;
 
-/// What handlers share. Later: the settings store, sessions, the update engine.
+/// Largest JSON body any API call accepts (uploads have their own limit).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The OpenAPI 3 document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// What handlers share.
 #[derive(Debug)]
 pub struct AppState {
+    pub mode: Mode,
     pub system: SystemInfo,
+    pub store: Store,
+    pub auth: Auth,
+    /// init's control socket (reboot, power off).
+    pub control_socket: PathBuf,
+    /// Root of /proc and /sys for the hardware facts.
+    pub sysroot: PathBuf,
+    pub started: Instant,
+    /// Set once a reboot or power-off has been requested.
+    pub going_down: std::sync::atomic::AtomicBool,
+    pub specs: SpecsCache,
 }
 
+/// The API routes and the list of what they are.
+pub struct Routes {
+    paths: BTreeMap<&'static str, MethodRouter<Arc<AppState>>>,
+    list: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Routes {
+            paths: BTreeMap::new(),
+            list: Vec::new(),
+        }
+    }
+
+    fn add<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
+        let entry = self.paths.remove(path).unwrap_or_default();
+        self.paths.insert(path, entry.on(filter, handler));
+        self.list.push((method, path));
+        self
+    }
+
+    /// Every (method, path) served, in registration order.
+    pub fn list(&self) -> &[(Method, &'static str)] {
+        &self.list
+    }
+
+    fn into_router(self) -> Router<Arc<AppState>> {
+        self.paths
+            .into_iter()
+            .fold(Router::new(), |router, (path, methods)| {
+                router.route(path, methods.fallback(error::method_not_allowed))
+            })
+    }
+}
+
+/// The whole API.
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(Method::GET, "/api/v1/health", health::get)
+        .add(Method::GET, "/api/v1/openapi.json", openapi)
+        .add(Method::POST, "/api/v1/session", session::create)
+        .add(Method::DELETE, "/api/v1/session", session::delete)
+        .add(
+            Method::PUT,
+            "/api/v1/account/password",
+            account::change_password,
+        )
+        .add(Method::GET, "/api/v1/status", status::get)
+        .add(Method::GET, "/api/v1/audit", account::audit)
+        .add(Method::GET, "/api/v1/security/policy", account::get_policy)
+        .add(Method::PUT, "/api/v1/security/policy", account::put_policy)
+        .add(Method::POST, "/api/v1/system/reboot", system::reboot)
+        .add(Method::POST, "/api/v1/system/shutdown", system::shutdown)
+}
+
+/// The API router with its body limit, for the state given.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/api/v1/health", axum::routing::get(health::get))
-        .fallback(error::not_found)
+    routes()
+        .into_router()
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// The 404 handler for everything outside the API and the web UI.
+pub use error::not_found;
+
+async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document names exactly the routes served, with the same methods.
+    #[test]
+    fn openapi_documents_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json parses");
+        assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut documented = Vec::new();
+        for (path, item) in paths {
+            for method in item.as_object().expect("path item").keys() {
+                if ["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                    documented.push(format!("{} /api/v1{path}", method.to_uppercase()));
+                }
+            }
+        }
+        let mut served: Vec<String> = routes()
+            .list()
+            .iter()
+            .map(|(m, p)| format!("{m} {p}"))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(served, documented, "served routes vs openapi.json");
+    }
+
+    #[test]
+    fn every_operation_describes_its_errors() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{method} {path} has no responses"));
+                assert!(!responses.is_empty(), "{method} {path}");
+                let public = path == "/health"
+                    || path == "/openapi.json"
+                    || (path == "/session" && method == "post");
+                if !public {
+                    assert!(
+                        responses.contains_key("401"),
+                        "{method} {path} must document 401"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -2,6 +2,9 @@
 //! requests to the axum router. One task per connection; a bad client only costs itself.
 
 use axum::Router;
+use hyper::service::Service as _;
+
+use crate::api::extract::ClientAddr;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
@@ -40,10 +43,17 @@ pub async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router) {
                     return;
                 }
             };
+            // Handlers see the client's address (audit log) through this extension.
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ClientAddr(peer));
+                    TowerToHyperService::new(app.clone()).call(req)
+                },
+            );
             let result = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                .serve_connection(TokioIo::new(tls), service)
                 .await;
             if let Err(err) = result {
                 tracing::debug!(%peer, "HTTPS connection ended with an error: {err}");

@@ -1,9 +1,11 @@
-//! What the daemon knows about the system it runs on: the release it belongs to and the
-//! slot it was booted from. Later: status, shutdown and reboot via init.
+//! What the daemon knows about the system it runs on: the release it belongs to, the slot
+//! it was booted from, the hardware (`specs`), and restart and power-off through init
+//! (`power`, `shutdown`).
 
 pub mod cmdline;
 pub mod power;
 pub mod release;
+pub mod shutdown;
 pub mod specs;
 
 use std::path::Path;

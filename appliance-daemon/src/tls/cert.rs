@@ -13,7 +13,13 @@ pub struct Generated {
     pub key_pem: String,
 }
 
-pub fn generate(hostname: &str, addresses: &[IpAddr]) -> Result<Generated, rcgen::Error> {
+/// Make a certificate for `hostname` and `addresses`, with a new P-256 key or with the key
+/// of `key_pem` (a re-issue for new names keeps the key, so public-key pins stay valid).
+pub fn generate(
+    hostname: &str,
+    addresses: &[IpAddr],
+    key_pem: Option<&str>,
+) -> Result<Generated, rcgen::Error> {
     let mut names = vec!["localhost".to_string()];
     if !hostname.is_empty() && hostname != "localhost" {
         names.insert(0, hostname.to_string());
@@ -33,7 +39,10 @@ pub fn generate(hostname: &str, addresses: &[IpAddr]) -> Result<Generated, rcgen
     );
     dn.push(DnType::OrganizationName, "Remote Support Appliance");
     params.distinguished_name = dn;
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let key = match key_pem {
+        Some(pem) => KeyPair::from_pem(pem)?,
+        None => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+    };
     let cert = params.self_signed(&key)?;
     Ok(Generated {
         cert_pem: cert.pem(),

@@ -4,6 +4,9 @@
 //! Files: `<state>/tls/cert.pem` (0644) and `<state>/tls/key.pem` (0600), each replaced
 //! atomically. The key is written first; a start that finds only one of them, or a pair
 //! that does not match, makes a new pair (a lost certificate must not lock the operator out).
+//! `names.json` records the host name and addresses the self-signed certificate was made
+//! for: when they change (a DHCP lease, a new host name) [`refresh`] re-issues it with the
+//! same key and [`Served`] swaps it in without a restart.
 
 mod cert;
 mod files;
@@ -11,10 +14,15 @@ pub mod pinned;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::RwLock;
 
 pub use files::write_atomic;
 
@@ -85,19 +93,136 @@ pub fn load_or_create(dir: &Path, hostname: &str) -> Result<Identity, Error> {
     } else if cert_file.exists() || key_file.exists() {
         tracing::warn!(dir = %dir.display(), "only one of cert.pem and key.pem exists; making a new pair");
     }
-    let generated = cert::generate(hostname, &cert::local_addresses())?;
-    for (path, pem, mode) in [
-        (&key_file, &generated.key_pem, 0o600),
-        (&cert_file, &generated.cert_pem, 0o644),
-    ] {
-        write_atomic(path, pem.as_bytes(), mode).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
-    }
+    let names = Names::new(hostname, cert::local_addresses());
+    let generated = cert::generate(&names.hostname, &names.addresses, None)?;
+    write(&key_file, generated.key_pem.as_bytes(), 0o600)?;
+    write(&cert_file, generated.cert_pem.as_bytes(), 0o644)?;
+    names.save(dir)?;
     let mut identity = load(dir)?;
     identity.created = true;
     Ok(identity)
+}
+
+/// What a self-signed certificate names, besides `localhost` and the loopback addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Names {
+    pub hostname: String,
+    pub addresses: Vec<IpAddr>,
+}
+
+impl Names {
+    pub fn new(hostname: &str, mut addresses: Vec<IpAddr>) -> Self {
+        addresses.sort();
+        addresses.dedup();
+        Names {
+            hostname: hostname.to_string(),
+            addresses,
+        }
+    }
+
+    fn path(dir: &Path) -> PathBuf {
+        dir.join("names.json")
+    }
+
+    fn load(dir: &Path) -> Option<Names> {
+        serde_json::from_slice(&std::fs::read(Self::path(dir)).ok()?).ok()
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), Error> {
+        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        write(&Self::path(dir), &json, 0o644)
+    }
+}
+
+/// Marks a certificate installed by an administrator: never re-issued.
+pub fn installed_marker(dir: &Path) -> PathBuf {
+    dir.join("installed")
+}
+
+/// Re-issue the self-signed certificate if the host name or addresses differ from those it
+/// names. Returns the new identity, or None when nothing had to change.
+pub fn refresh(
+    dir: &Path,
+    hostname: &str,
+    addresses: Vec<IpAddr>,
+) -> Result<Option<Identity>, Error> {
+    if installed_marker(dir).exists() {
+        return Ok(None);
+    }
+    let names = Names::new(hostname, addresses);
+    if Names::load(dir).as_ref() == Some(&names) {
+        return Ok(None);
+    }
+    let key_file = key_path(dir);
+    let key_pem = String::from_utf8(read(&key_file)?).map_err(|_| Error::Pem {
+        path: key_file.clone(),
+        what: "private key",
+    })?;
+    let generated = cert::generate(&names.hostname, &names.addresses, Some(&key_pem))?;
+    write(&cert_path(dir), generated.cert_pem.as_bytes(), 0o644)?;
+    names.save(dir)?;
+    load(dir).map(Some)
+}
+
+fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    write_atomic(path, bytes, mode).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The local addresses a self-signed certificate should name now.
+pub fn local_addresses() -> Vec<IpAddr> {
+    cert::local_addresses()
+}
+
+/// The certificate being served; replaced in place when it is re-issued.
+#[derive(Debug)]
+pub struct Served {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Served {
+    pub fn new(identity: &Identity) -> Result<Arc<Self>, Error> {
+        Ok(Arc::new(Served {
+            current: RwLock::new(certified(identity)?),
+        }))
+    }
+
+    pub fn replace(&self, identity: &Identity) -> Result<(), Error> {
+        let new = certified(identity)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = new;
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for Served {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(
+            &self.current.read().unwrap_or_else(|e| e.into_inner()),
+        ))
+    }
+}
+
+/// Certificate and key as rustls serves them; fails if the key is not the certificate's.
+fn certified(identity: &Identity) -> Result<Arc<CertifiedKey>, Error> {
+    let dir = identity
+        .cert_path
+        .parent()
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    let key = CertifiedKey::from_der(
+        vec![identity.cert.clone()],
+        identity.key.clone_key(),
+        &provider(),
+    )
+    .map_err(|source| Error::Rustls {
+        dir: dir.clone(),
+        source,
+    })?;
+    key.keys_match()
+        .map_err(|source| Error::Rustls { dir, source })?;
+    Ok(Arc::new(key))
 }
 
 fn load(dir: &Path) -> Result<Identity, Error> {
@@ -118,8 +243,7 @@ fn load(dir: &Path) -> Result<Identity, Error> {
         cert_path: cert_file,
         created: false,
     };
-    // Building the configuration checks that the key matches the certificate.
-    server_config(&identity, dir)?;
+    certified(&identity)?;
     Ok(identity)
 }
 
@@ -134,19 +258,17 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The server configuration: TLS 1.3 and 1.2 with ring's default (AEAD-only) suites,
-/// HTTP/1.1 by ALPN.
-pub fn server_config(identity: &Identity, dir: &Path) -> Result<Arc<ServerConfig>, Error> {
-    let rustls_err = |source| Error::Rustls {
-        dir: dir.to_path_buf(),
-        source,
-    };
+/// The server configuration: TLS 1.3 and 1.2 with ring's default suites (ECDHE key
+/// exchange with AES-GCM or ChaCha20-Poly1305 only), HTTP/1.1 by ALPN.
+pub fn server_config(served: Arc<Served>) -> Result<Arc<ServerConfig>, Error> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(rustls_err)?
+        .map_err(|source| Error::Rustls {
+            dir: PathBuf::new(),
+            source,
+        })?
         .with_no_client_auth()
-        .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())
-        .map_err(rustls_err)?;
+        .with_cert_resolver(served);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -175,7 +297,31 @@ mod tests {
         let second = load_or_create(&tls, "appliance").unwrap();
         assert!(!second.created);
         assert_eq!(first.cert, second.cert);
-        server_config(&second, &tls).unwrap();
+        server_config(Served::new(&second).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn new_names_reissue_with_the_same_key() {
+        let dir = TestDir::new("tls-refresh");
+        let tls = dir.path().join("tls");
+        let first = load_or_create(&tls, "appliance").unwrap();
+        let key = std::fs::read(key_path(&tls)).unwrap();
+        let names = Names::load(&tls).unwrap();
+        // Same names: nothing to do.
+        assert!(refresh(&tls, &names.hostname, names.addresses.clone())
+            .unwrap()
+            .is_none());
+        let mut more = names.addresses.clone();
+        more.push("192.0.2.7".parse().unwrap());
+        let second = refresh(&tls, "appliance", more.clone()).unwrap().unwrap();
+        assert_ne!(first.cert, second.cert);
+        assert_eq!(std::fs::read(key_path(&tls)).unwrap(), key, "key kept");
+        assert_eq!(Names::load(&tls).unwrap().addresses.len(), more.len());
+        let served = Served::new(&first).unwrap();
+        served.replace(&second).unwrap();
+        // An installed certificate is left alone.
+        std::fs::write(installed_marker(&tls), b"").unwrap();
+        assert!(refresh(&tls, "renamed", vec![]).unwrap().is_none());
     }
 
     #[test]

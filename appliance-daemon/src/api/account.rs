@@ -1,0 +1,116 @@
+//! The caller's account (`PUT /api/v1/account/password`), the audit log and the security
+//! policy (lockout and session limits).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use super::extract::{AnyCaller, Caller, Json};
+use super::session::auth_error;
+use super::{ApiError, AppState};
+use crate::store::{Audit, AuditEntry, SecurityPolicy};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+}
+
+pub async fn change_password(
+    State(state): State<Arc<AppState>>,
+    AnyCaller(caller): AnyCaller,
+    Json(body): Json<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .change_password(
+            &caller.token,
+            &caller.session,
+            &body.current,
+            &body.new,
+            caller.address,
+        )
+        .await
+        .map_err(auth_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+}
+
+pub async fn audit(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<axum::Json<AuditLog>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(axum::Json(AuditLog {
+        entries: state.store.audit_log(limit)?,
+    }))
+}
+
+pub async fn get_policy(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+) -> Result<axum::Json<SecurityPolicy>, ApiError> {
+    Ok(axum::Json(state.store.get::<SecurityPolicy>()?))
+}
+
+pub async fn put_policy(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(policy): Json<SecurityPolicy>,
+) -> Result<axum::Json<SecurityPolicy>, ApiError> {
+    validate_policy(&policy)?;
+    let detail = format!(
+        "lock after {} failures for {} s; sessions {} s idle, {} s at most",
+        policy.max_failed_logins,
+        policy.lockout_seconds,
+        policy.session_idle_seconds,
+        policy.session_max_seconds
+    );
+    state.store.change(
+        Audit::user(
+            &caller.session.user,
+            caller.address,
+            "security.policy",
+            detail,
+        ),
+        |tx| tx.put(&policy),
+    )?;
+    Ok(axum::Json(policy))
+}
+
+fn validate_policy(p: &SecurityPolicy) -> Result<(), ApiError> {
+    let bad = |m: &str| {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_policy",
+            m.to_string(),
+        ))
+    };
+    if p.max_failed_logins > 100 {
+        return bad("max_failed_logins must be between 0 (no lockout) and 100.");
+    }
+    if !(60..=86_400).contains(&p.lockout_seconds) {
+        return bad("lockout_seconds must be between 60 and 86400.");
+    }
+    if !(60..=86_400).contains(&p.session_idle_seconds) {
+        return bad("session_idle_seconds must be between 60 and 86400.");
+    }
+    if !(300..=7 * 86_400).contains(&p.session_max_seconds)
+        || p.session_max_seconds < p.session_idle_seconds
+    {
+        return bad("session_max_seconds must be between 300 and 604800 and not below session_idle_seconds.");
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Request extractors of the API: the authenticated caller, JSON bodies whose rejections are
+//! JSON errors, and the client's address.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use super::{ApiError, AppState};
+use crate::auth::{Kind, Session};
+
+/// The TCP peer of the connection, set by the HTTPS server on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The client's IP address, for the audit log (None in unit tests without a server).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ClientAddr>()
+                .map(|ClientAddr(a)| a.ip()),
+        ))
+    }
+}
+
+/// An API caller with a valid Bearer token whose password needs no change.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub token: String,
+    pub session: Session,
+    pub address: Option<IpAddr>,
+}
+
+/// A caller who may still have to change the password: only for that change and logout.
+#[derive(Debug, Clone)]
+pub struct AnyCaller(pub Caller);
+
+impl FromRequestParts<Arc<AppState>> for AnyCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "This call needs `Authorization: Bearer <token>`; get a token from POST /api/v1/session.",
+            )
+        })?;
+        let session = state.auth.session(&token, Kind::Api).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "The token is not valid or the session has expired; log in again.",
+            )
+        })?;
+        let Peer(address) = Peer::from_request_parts(parts, state)
+            .await
+            .unwrap_or(Peer(None));
+        Ok(AnyCaller(Caller {
+            token,
+            session,
+            address,
+        }))
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let AnyCaller(caller) = AnyCaller::from_request_parts(parts, state).await?;
+        if caller.session.must_change_password {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "must_change_password",
+                "The password must be changed first: PUT /api/v1/account/password.",
+            ));
+        }
+        Ok(caller)
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// `axum::Json` whose failures are the API's JSON errors.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let (code, message) = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => (
+            "unsupported_media_type",
+            "The body must be JSON with `Content-Type: application/json`.".to_string(),
+        ),
+        JsonRejection::JsonSyntaxError(_) => (
+            "malformed_json",
+            format!("The body is not valid JSON: {}", rejection.body_text()),
+        ),
+        JsonRejection::JsonDataError(_) => (
+            "invalid_body",
+            format!(
+                "The JSON does not have the expected fields and types: {}",
+                rejection.body_text()
+            ),
+        ),
+        JsonRejection::BytesRejection(_) if status == StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            format!(
+                "The body is larger than the {} bytes this call accepts.",
+                super::BODY_LIMIT
+            ),
+        ),
+        _ => ("bad_request", rejection.body_text()),
+    };
+    ApiError::new(status, code, message)
+}

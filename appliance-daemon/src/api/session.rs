@@ -1,0 +1,82 @@
+//! `POST /api/v1/session` (log in) and `DELETE /api/v1/session` (log out).
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use super::extract::{AnyCaller, Json, Peer};
+use super::{ApiError, AppState};
+use crate::auth::{AuthError, Kind};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Created {
+    pub token: String,
+    pub must_change_password: bool,
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Peer(address): Peer,
+    Json(body): Json<Credentials>,
+) -> Response {
+    match state
+        .auth
+        .login(&body.username, &body.password, Kind::Api, address)
+        .await
+    {
+        Ok(login) => axum::Json(Created {
+            token: login.token,
+            must_change_password: login.must_change_password,
+        })
+        .into_response(),
+        Err(err) => {
+            let retry = match &err {
+                AuthError::Locked { remaining_seconds } => Some(*remaining_seconds),
+                _ => None,
+            };
+            let mut response = auth_error(err).into_response();
+            if let Some(seconds) = retry {
+                if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            response
+        }
+    }
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    AnyCaller(caller): AnyCaller,
+) -> StatusCode {
+    state.auth.logout(&caller.token);
+    StatusCode::NO_CONTENT
+}
+
+/// How each authentication failure reads in the API.
+pub fn auth_error(err: AuthError) -> ApiError {
+    let message = err.to_string();
+    match err {
+        AuthError::InvalidCredentials => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
+        }
+        AuthError::Locked { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", message),
+        AuthError::WrongPassword => ApiError::new(StatusCode::FORBIDDEN, "wrong_password", message),
+        AuthError::Weak(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", message)
+        }
+        AuthError::NoSession => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message),
+        AuthError::Hash(e) => ApiError::internal("Hashing the password failed", e),
+        AuthError::Store(e) => e.into(),
+        AuthError::Task(e) => ApiError::internal("The password check did not finish", e),
+    }
+}

@@ -1,0 +1,115 @@
+//! `GET /api/v1/status`: Status > Basics and Status > Specs of the admin interface.
+//!
+//! The hardware facts are read at most once a second and shared (reading /proc and /sys
+//! costs about a millisecond; a page refresh or a monitoring script must not multiply it);
+//! the clock and the daemon's own memory are read on every call.
+
+use axum::extract::State;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::extract::Caller;
+use super::{ApiError, AppState};
+use crate::system::specs::{self, Specs};
+
+/// How long one reading of the hardware facts is reused.
+const SPECS_MAX_AGE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// "Bomgar Box" or "Virtual Appliance".
+    pub model: String,
+    pub profile: String,
+    /// The hardware serial number (DMI), when the machine has one.
+    pub serial: Option<String>,
+    /// Random identity made at first boot and remade by a factory reset.
+    pub appliance_id: String,
+    pub hostname: String,
+    /// Version of the running base system.
+    pub version: String,
+    /// Slot the system was booted from: `A`, `B` or `factory`.
+    pub slot: String,
+    pub versions: Versions,
+    pub uptime_seconds: u64,
+    /// UTC, RFC 3339.
+    pub time: String,
+    /// Resident memory of the management daemon.
+    pub daemon_rss_bytes: Option<u64>,
+    pub specs: Specs,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Versions {
+    pub base: String,
+    /// The site package installed on data, if any.
+    pub site: Option<String>,
+}
+
+/// The last reading of the hardware facts.
+#[derive(Debug, Default)]
+pub struct SpecsCache(Mutex<Option<(Instant, Specs)>>);
+
+impl SpecsCache {
+    async fn get(&self, root: &std::path::Path) -> Result<Specs, ApiError> {
+        if let Some((at, specs)) = &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            if at.elapsed() < SPECS_MAX_AGE {
+                return Ok(specs.clone());
+            }
+        }
+        let root = root.to_path_buf();
+        let specs = tokio::task::spawn_blocking(move || specs::gather(&root))
+            .await
+            .map_err(|e| ApiError::internal("Reading the hardware facts failed", e))?;
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), specs.clone()));
+        Ok(specs)
+    }
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+) -> Result<axum::Json<Status>, ApiError> {
+    Ok(axum::Json(Status::gather(&state).await?))
+}
+
+impl Status {
+    pub async fn gather(state: &Arc<AppState>) -> Result<Status, ApiError> {
+        let identity = state.store.identity()?;
+        let mut specs = state.specs.get(&state.sysroot).await?;
+        specs.clock = specs::clock_now();
+        let profile = state.system.release.profile.clone();
+        let model = match profile.as_str() {
+            "box" => "Bomgar Box",
+            _ => "Virtual Appliance",
+        }
+        .to_string();
+        Ok(Status {
+            model,
+            profile,
+            serial: specs.dmi.serial.clone(),
+            appliance_id: identity.appliance_id,
+            hostname: nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            version: state.system.release.version.clone(),
+            slot: state.system.slot.to_string(),
+            versions: Versions {
+                base: state.system.release.version.clone(),
+                site: None,
+            },
+            uptime_seconds: specs.uptime_seconds.unwrap_or(0),
+            time: specs.clock.utc.clone(),
+            daemon_rss_bytes: own_rss(),
+            specs,
+        })
+    }
+}
+
+/// VmRSS of this process.
+fn own_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,0 +1,58 @@
+//! `POST /api/v1/system/reboot` and `/shutdown`: answer first, then ask init.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use std::sync::Arc;
+
+use super::extract::Caller;
+use super::{ApiError, AppState};
+use crate::system::power::PowerAction;
+use crate::system::shutdown::{schedule, ScheduleError};
+
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    pub status: &'static str,
+}
+
+pub async fn reboot(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
+    go_down(&state, &caller, PowerAction::Reboot)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            status: "rebooting",
+        }),
+    ))
+}
+
+pub async fn shutdown(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
+    go_down(&state, &caller, PowerAction::PowerOff)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            status: "powering_off",
+        }),
+    ))
+}
+
+/// Record the request and hand it to init shortly after the answer has gone out.
+pub fn go_down(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    action: PowerAction,
+) -> Result<(), ApiError> {
+    schedule(state, &caller.session.user, caller.address, action).map_err(|e| match e {
+        ScheduleError::AlreadyGoingDown => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_going_down",
+            "A restart or shutdown is already under way.",
+        ),
+        ScheduleError::Store(e) => e.into(),
+    })
+}

@@ -1,0 +1,262 @@
+//! Accounts, logins, lockout and sessions.
+//!
+//! Accounts live in the settings store (argon2id hashes, failure counts, lock times);
+//! sessions live in memory ([`sessions`]). On a fresh store the `admin` account is created
+//! with the factory password and must change it before anything else is allowed.
+
+pub mod lockout;
+pub mod password;
+pub mod sessions;
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::store::{Accounts, Audit, SecurityPolicy, Store, User};
+pub use sessions::{Kind, Session, Sessions};
+
+/// The account an appliance ships with.
+pub const DEFAULT_USER: &str = "admin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the user name or password is wrong")]
+    InvalidCredentials,
+    #[error("too many failed logins: the account is locked for {remaining_seconds} more seconds")]
+    Locked { remaining_seconds: u64 },
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("{0}")]
+    Weak(#[from] password::Weak),
+    #[error("the session has expired or is not valid; log in again")]
+    NoSession,
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("the password check did not finish: {0}")]
+    Task(String),
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub token: String,
+    pub must_change_password: bool,
+}
+
+pub struct Auth {
+    store: Store,
+    sessions: Sessions,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("sessions", &self.sessions.count())
+            .finish()
+    }
+}
+
+impl Auth {
+    /// Wrap the store; create `admin` with the factory password if there is no account.
+    pub fn new(store: Store) -> Result<Self, AuthError> {
+        let accounts: Accounts = store.get()?;
+        if accounts.users.is_empty() {
+            let hash = password::hash(password::FACTORY_PASSWORD)?;
+            store.change(
+                Audit::system("account.create", "admin account with the factory password"),
+                |tx| {
+                    let mut accounts: Accounts = tx.get()?;
+                    if accounts.users.is_empty() {
+                        accounts.users.push(User {
+                            name: DEFAULT_USER.to_string(),
+                            password_hash: hash,
+                            must_change_password: true,
+                            failed_logins: 0,
+                            locked_until: None,
+                            password_changed_at: None,
+                        });
+                        tx.put(&accounts)?;
+                    }
+                    Ok::<_, crate::store::Error>(())
+                },
+            )?;
+        }
+        Ok(Auth {
+            store,
+            sessions: Sessions::default(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn policy(&self) -> Result<SecurityPolicy, AuthError> {
+        Ok(self.store.get()?)
+    }
+
+    /// Check a user name and password and open a session of `kind`.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        kind: Kind,
+        address: Option<IpAddr>,
+    ) -> Result<Login, AuthError> {
+        let now = unix_now();
+        let accounts: Accounts = self.store.get()?;
+        let policy: SecurityPolicy = self.store.get()?;
+        let Some(user) = accounts.users.iter().find(|u| u.name == username).cloned() else {
+            let password = password.to_string();
+            blocking(move || password::verify_dummy(&password)).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        if let lockout::Gate::Locked { remaining_seconds } = lockout::gate(&user, now) {
+            return Err(AuthError::Locked { remaining_seconds });
+        }
+        let (hash, given) = (user.password_hash.clone(), password.to_string());
+        let ok = blocking(move || password::verify(&hash, &given)).await?;
+        let name = user.name.clone();
+        if !ok {
+            let locked = self.store.change(
+                Audit::user(&name, address, "session.failed", "wrong password"),
+                |tx| {
+                    let mut accounts: Accounts = tx.get()?;
+                    let locked = match accounts.users.iter_mut().find(|u| u.name == name) {
+                        Some(u) => lockout::failed(u, now, &policy),
+                        None => false,
+                    };
+                    tx.put(&accounts)?;
+                    Ok::<_, crate::store::Error>(locked)
+                },
+            )?;
+            if locked {
+                tracing::warn!(user = %name, ?address, "account locked after repeated failed logins");
+            }
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.store.change(
+            Audit::user(&name, address, "session.create", kind_name(kind)),
+            |tx| {
+                let mut accounts: Accounts = tx.get()?;
+                if let Some(u) = accounts.users.iter_mut().find(|u| u.name == name) {
+                    lockout::succeeded(u);
+                }
+                tx.put(&accounts)?;
+                Ok::<_, crate::store::Error>(())
+            },
+        )?;
+        let token = self.sessions.create(&name, kind, user.must_change_password);
+        Ok(Login {
+            token,
+            must_change_password: user.must_change_password,
+        })
+    }
+
+    /// The live session behind a token, if any.
+    pub fn session(&self, token: &str, kind: Kind) -> Option<Session> {
+        let policy: SecurityPolicy = self.store.get().unwrap_or_default();
+        let limits = sessions::Limits {
+            idle: Duration::from_secs(policy.session_idle_seconds.max(60)),
+            max: Duration::from_secs(policy.session_max_seconds.max(60)),
+        };
+        self.sessions.get(token, kind, limits)
+    }
+
+    pub fn logout(&self, token: &str) {
+        self.sessions.remove(token);
+    }
+
+    /// Change the password of the session's user; other sessions of that user end.
+    pub async fn change_password(
+        &self,
+        token: &str,
+        session: &Session,
+        current: &str,
+        new: &str,
+        address: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        let accounts: Accounts = self.store.get()?;
+        let user = accounts
+            .users
+            .iter()
+            .find(|u| u.name == session.user)
+            .cloned()
+            .ok_or(AuthError::NoSession)?;
+        let (hash, given) = (user.password_hash.clone(), current.to_string());
+        if !blocking(move || password::verify(&hash, &given)).await? {
+            self.store.change(
+                Audit::user(
+                    &user.name,
+                    address,
+                    "account.password_failed",
+                    "wrong current password",
+                ),
+                |_| Ok::<_, crate::store::Error>(()),
+            )?;
+            return Err(AuthError::WrongPassword);
+        }
+        password::check_new(current, new)?;
+        let new = new.to_string();
+        let hash = blocking(move || password::hash(&new)).await??;
+        let name = user.name.clone();
+        let now = unix_now();
+        self.store.change(
+            Audit::user(&name, address, "account.password", "password changed"),
+            |tx| {
+                let mut accounts: Accounts = tx.get()?;
+                if let Some(u) = accounts.users.iter_mut().find(|u| u.name == name) {
+                    u.password_hash = hash;
+                    u.must_change_password = false;
+                    u.password_changed_at = Some(now);
+                }
+                tx.put(&accounts)?;
+                Ok::<_, crate::store::Error>(())
+            },
+        )?;
+        self.sessions.password_changed(&name, token);
+        tracing::info!(user = %name, ?address, "password changed");
+        Ok(())
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Api => "API session",
+        Kind::Web => "web session",
+    }
+}
+
+/// Password hashing takes tens of milliseconds of CPU: keep it off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AuthError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AuthError::Task(e.to_string()))
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `n` random bytes from the kernel's generator, in lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = vec![0u8; n];
+    // The system generator only fails if the kernel has none; the daemon cannot run then.
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the kernel's random generator failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compare two secrets in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,189 @@
+//! Login sessions, kept in memory: a reboot or a daemon restart logs everyone out.
+//!
+//! A token is 32 random bytes in hex. Sessions expire after a time without use (idle) and
+//! after a fixed lifetime (absolute), both from the security policy, measured on the
+//! monotonic clock so that an NTP step neither ends nor prolongs them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::random_hex;
+
+/// How the session was opened: the API (Bearer token) or the web UI (cookie + CSRF token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Api,
+    Web,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: String,
+    pub kind: Kind,
+    /// The token every form of the web UI must carry (unused by API sessions).
+    pub csrf: String,
+    pub must_change_password: bool,
+    created: Instant,
+    last_used: Instant,
+}
+
+/// Idle and absolute limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub idle: Duration,
+    pub max: Duration,
+}
+
+#[derive(Debug, Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+/// Above this many live sessions the oldest is dropped, so that scripted logins cannot grow
+/// memory without bound.
+const MAX_SESSIONS: usize = 256;
+
+impl Sessions {
+    /// Open a session; returns its token.
+    pub fn create(&self, user: &str, kind: Kind, must_change_password: bool) -> String {
+        let token = random_hex(32);
+        let now = Instant::now();
+        let session = Session {
+            user: user.to_string(),
+            kind,
+            csrf: random_hex(32),
+            must_change_password,
+            created: now,
+            last_used: now,
+        };
+        let mut map = self.lock();
+        if map.len() >= MAX_SESSIONS {
+            if let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(t, _)| t.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(token.clone(), session);
+        token
+    }
+
+    /// The live session of `token` of the given kind, refreshed; expired ones are removed.
+    pub fn get(&self, token: &str, kind: Kind, limits: Limits) -> Option<Session> {
+        self.get_at(token, kind, limits, Instant::now())
+    }
+
+    fn get_at(&self, token: &str, kind: Kind, limits: Limits, now: Instant) -> Option<Session> {
+        let mut map = self.lock();
+        let session = map.get_mut(token)?;
+        let expired = now.duration_since(session.last_used) >= limits.idle
+            || now.duration_since(session.created) >= limits.max;
+        if expired {
+            map.remove(token);
+            return None;
+        }
+        if session.kind != kind {
+            return None;
+        }
+        session.last_used = now;
+        Some(session.clone())
+    }
+
+    pub fn remove(&self, token: &str) {
+        self.lock().remove(token);
+    }
+
+    /// After a password change: end every other session of `user`, clear the flag on `keep`.
+    pub fn password_changed(&self, user: &str, keep: &str) {
+        let mut map = self.lock();
+        map.retain(|t, s| s.user != user || t == keep);
+        if let Some(s) = map.get_mut(keep) {
+            s.must_change_password = false;
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        // A panic while holding the lock cannot leave the map half-updated: recover it.
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        idle: Duration::from_secs(60),
+        max: Duration::from_secs(600),
+    };
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let s = Sessions::default();
+        let a = s.create("admin", Kind::Api, false);
+        let b = s.create("admin", Kind::Api, false);
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(s.count(), 2);
+    }
+
+    #[test]
+    fn idle_and_absolute_expiry() {
+        let s = Sessions::default();
+        let t = s.create("admin", Kind::Api, false);
+        let start = Instant::now();
+        // Used every 50 s: idle never reached, but the absolute limit is.
+        let mut now = start;
+        for _ in 0..11 {
+            now += Duration::from_secs(50);
+            assert!(s.get_at(&t, Kind::Api, LIMITS, now).is_some());
+        }
+        now += Duration::from_secs(50);
+        assert!(s.get_at(&t, Kind::Api, LIMITS, now).is_none());
+        assert_eq!(s.count(), 0, "expired session removed");
+
+        let t = s.create("admin", Kind::Api, false);
+        let later = Instant::now() + Duration::from_secs(61);
+        assert!(s.get_at(&t, Kind::Api, LIMITS, later).is_none());
+    }
+
+    #[test]
+    fn a_token_only_works_for_its_kind() {
+        let s = Sessions::default();
+        let t = s.create("admin", Kind::Web, false);
+        assert!(s.get(&t, Kind::Api, LIMITS).is_none());
+        assert!(s.get(&t, Kind::Web, LIMITS).is_some());
+    }
+
+    #[test]
+    fn password_change_ends_other_sessions() {
+        let s = Sessions::default();
+        let keep = s.create("admin", Kind::Api, true);
+        let other = s.create("admin", Kind::Web, true);
+        let someone = s.create("operator", Kind::Api, false);
+        s.password_changed("admin", &keep);
+        assert!(
+            !s.get(&keep, Kind::Api, LIMITS)
+                .unwrap()
+                .must_change_password
+        );
+        assert!(s.get(&other, Kind::Web, LIMITS).is_none());
+        assert!(s.get(&someone, Kind::Api, LIMITS).is_some());
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let s = Sessions::default();
+        for _ in 0..(MAX_SESSIONS + 10) {
+            s.create("admin", Kind::Api, false);
+        }
+        assert_eq!(s.count(), MAX_SESSIONS);
+    }
+}

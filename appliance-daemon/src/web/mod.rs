@@ -1,0 +1,552 @@
+//! The admin interface at `/appliance`: server-rendered HTML in English and French that works
+//! without JavaScript (only the restart/shutdown progress uses it).
+//!
+//! Sessions are cookies (`HttpOnly; Secure; SameSite=Strict`); every form carries a CSRF
+//! token: the session's own, or before login a random one also set as a cookie (double
+//! submit). Every page is sent with a strict Content-Security-Policy.
+
+pub mod i18n;
+mod pages;
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::api::extract::Peer;
+use crate::api::AppState;
+use crate::auth::{same_secret, AuthError, Kind, Session};
+use i18n::{Lang, Text};
+
+const SESSION_COOKIE: &str = "appliance_session";
+const LOGIN_CSRF_COOKIE: &str = "appliance_login";
+const LANG_COOKIE: &str = "appliance_lang";
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/appliance",
+            get(|| async { Redirect::to("/appliance/status") }),
+        )
+        .route(
+            "/appliance/",
+            get(|| async { Redirect::to("/appliance/status") }),
+        )
+        .route("/appliance/login", get(login_page).post(login))
+        .route("/appliance/logout", post(logout))
+        .route(
+            "/appliance/password",
+            get(password_page).post(change_password),
+        )
+        .route("/appliance/status", get(pages::basics))
+        .route("/appliance/specs", get(pages::specs))
+        .route("/appliance/account", get(pages::account))
+        .route("/appliance/confirm/{action}", get(confirm_page))
+        .route("/appliance/system/{action}", post(power))
+        .route("/appliance/static/app.css", get(css))
+        .route("/appliance/static/progress.js", get(script))
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::api::BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    response
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../static/app.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../static/progress.js"),
+    )
+}
+
+/// What every page needs: the language (and whether the switch just changed it), the
+/// session if any, and the client's address.
+pub struct Ctx {
+    pub lang: Lang,
+    set_lang: bool,
+    pub token: Option<String>,
+    pub session: Option<Session>,
+    pub address: Option<IpAddr>,
+    cookies: Vec<(String, String)>,
+}
+
+impl FromRequestParts<Arc<AppState>> for Ctx {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let cookies = cookies(&parts.headers);
+        let cookie = |name: &str| {
+            cookies
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let switch = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("lang="))
+                .and_then(Lang::parse)
+        });
+        let lang = switch
+            .or_else(|| cookie(LANG_COOKIE).and_then(|c| Lang::parse(&c)))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Lang::from_accept_language)
+            })
+            .unwrap_or(Lang::En);
+        let token = cookie(SESSION_COOKIE);
+        let session = token
+            .as_deref()
+            .and_then(|t| state.auth.session(t, Kind::Web));
+        let Ok(Peer(address)) = Peer::from_request_parts(parts, state).await;
+        Ok(Ctx {
+            lang,
+            set_lang: switch.is_some(),
+            token,
+            session,
+            address,
+            cookies,
+        })
+    }
+}
+
+impl Ctx {
+    pub fn t(&self) -> &'static Text {
+        self.lang.text()
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The common part of a page.
+    pub fn page(&self, title: &str, nav: &'static str) -> pages::Page {
+        pages::Page {
+            t: self.t(),
+            lang: self.lang.code(),
+            title: title.to_string(),
+            user: self.session.as_ref().map(|s| s.user.clone()),
+            csrf: self
+                .session
+                .as_ref()
+                .map(|s| s.csrf.clone())
+                .unwrap_or_default(),
+            nav,
+            notice: None,
+            error: None,
+        }
+    }
+
+    /// Render a template with a status, adding the language cookie if the switch was used.
+    pub fn render(&self, status: StatusCode, template: &impl Template) -> Response {
+        let body = match template.render() {
+            Ok(b) => b,
+            Err(err) => {
+                tracing::error!("rendering a page failed: {err}");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The page could not be rendered.",
+                )
+                    .into_response();
+            }
+        };
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response();
+        self.add_lang_cookie(&mut response);
+        response
+    }
+
+    fn add_lang_cookie(&self, response: &mut Response) {
+        if self.set_lang {
+            append_cookie(
+                response,
+                &format!(
+                    "{LANG_COOKIE}={}; Path=/appliance; Max-Age=31536000; Secure; SameSite=Strict",
+                    self.lang.code()
+                ),
+            );
+        }
+    }
+
+    /// The logged-in session, or a redirect to the login page (or to the forced password
+    /// change when `allow_must_change` is false and the password is still the factory one).
+    // The Err side is the whole answer, returned by the handler at once: boxing it would
+    // only add an allocation.
+    #[allow(clippy::result_large_err)]
+    pub fn require(&self, allow_must_change: bool) -> Result<(&str, &Session), Response> {
+        match (&self.token, &self.session) {
+            (Some(token), Some(session)) => {
+                if session.must_change_password && !allow_must_change {
+                    Err(Redirect::to("/appliance/password").into_response())
+                } else {
+                    Ok((token, session))
+                }
+            }
+            _ => Err(Redirect::to("/appliance/login").into_response()),
+        }
+    }
+
+    /// A form of a logged-in page must carry the session's CSRF token.
+    #[allow(clippy::result_large_err)]
+    pub fn check_csrf(&self, session: &Session, given: &str) -> Result<(), Response> {
+        if !given.is_empty() && same_secret(&session.csrf, given) {
+            Ok(())
+        } else {
+            Err(self.form_expired())
+        }
+    }
+
+    fn form_expired(&self) -> Response {
+        let mut page = self.page(self.t().error, "");
+        page.error = Some(self.t().form_expired.to_string());
+        tracing::warn!(address = ?self.address, "form refused: missing or wrong CSRF token");
+        self.render(
+            StatusCode::FORBIDDEN,
+            &pages::MessagePage {
+                page,
+                back: "/appliance/status".to_string(),
+            },
+        )
+    }
+}
+
+fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn append_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn session_cookie(token: &str) -> String {
+    format!("{SESSION_COOKIE}={token}; Path=/appliance; HttpOnly; Secure; SameSite=Strict")
+}
+
+fn expired_cookie(name: &str) -> String {
+    format!("{name}=; Path=/appliance; Max-Age=0; HttpOnly; Secure; SameSite=Strict")
+}
+
+async fn login_page(ctx: Ctx) -> Response {
+    if ctx.session.is_some() {
+        return Redirect::to("/appliance/status").into_response();
+    }
+    login_form(&ctx, StatusCode::OK, String::new(), None)
+}
+
+fn login_form(ctx: &Ctx, status: StatusCode, username: String, error: Option<String>) -> Response {
+    let csrf = crate::auth::random_hex(32);
+    let mut page = ctx.page(ctx.t().log_in, "");
+    page.csrf = csrf.clone();
+    page.error = error;
+    let mut response = ctx.render(status, &pages::LoginPage { page, username });
+    append_cookie(
+        &mut response,
+        &format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/appliance; HttpOnly; Secure; SameSite=Strict"),
+    );
+    response
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let expected = ctx.cookie(LOGIN_CSRF_COOKIE).unwrap_or("");
+    if form.csrf.is_empty() || !same_secret(expected, &form.csrf) {
+        return ctx.form_expired();
+    }
+    match state
+        .auth
+        .login(&form.username, &form.password, Kind::Web, ctx.address)
+        .await
+    {
+        Ok(login) => {
+            let target = if login.must_change_password {
+                "/appliance/password"
+            } else {
+                "/appliance/status"
+            };
+            let mut response = Redirect::to(target).into_response();
+            append_cookie(&mut response, &session_cookie(&login.token));
+            append_cookie(&mut response, &expired_cookie(LOGIN_CSRF_COOKIE));
+            ctx.add_lang_cookie(&mut response);
+            response
+        }
+        Err(AuthError::InvalidCredentials) => login_form(
+            &ctx,
+            StatusCode::UNAUTHORIZED,
+            form.username,
+            Some(ctx.t().login_failed.to_string()),
+        ),
+        Err(AuthError::Locked { remaining_seconds }) => login_form(
+            &ctx,
+            StatusCode::TOO_MANY_REQUESTS,
+            form.username,
+            Some(
+                ctx.t()
+                    .locked
+                    .replace("{minutes}", &remaining_seconds.div_ceil(60).to_string()),
+            ),
+        ),
+        Err(err) => {
+            tracing::error!("login failed: {err}");
+            login_form(
+                &ctx,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                form.username,
+                Some(err.to_string()),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let (token, session) = match ctx.require(true) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(session, &form.csrf) {
+        return r;
+    }
+    state.auth.logout(token);
+    let mut response = Redirect::to("/appliance/login").into_response();
+    append_cookie(&mut response, &expired_cookie(SESSION_COOKIE));
+    response
+}
+
+async fn password_page(ctx: Ctx) -> Response {
+    let forced = match ctx.require(true) {
+        Ok((_, s)) => s.must_change_password,
+        Err(r) => return r,
+    };
+    password_form(&ctx, StatusCode::OK, forced, None)
+}
+
+fn password_form(ctx: &Ctx, status: StatusCode, forced: bool, error: Option<String>) -> Response {
+    let nav = if forced { "" } else { "account" };
+    let mut page = ctx.page(ctx.t().change_password, nav);
+    page.error = error;
+    ctx.render(status, &pages::PasswordPage { page, forced })
+}
+
+#[derive(Debug, Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn change_password(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let (token, session) = match ctx.require(true) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(session, &form.csrf) {
+        return r;
+    }
+    let forced = session.must_change_password;
+    let t = ctx.t();
+    if form.new != form.confirm {
+        return password_form(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            forced,
+            Some(t.passwords_differ.to_string()),
+        );
+    }
+    match state
+        .auth
+        .change_password(token, session, &form.current, &form.new, ctx.address)
+        .await
+    {
+        Ok(()) => Redirect::to("/appliance/status?changed=password").into_response(),
+        Err(AuthError::WrongPassword) => password_form(
+            &ctx,
+            StatusCode::FORBIDDEN,
+            forced,
+            Some(t.wrong_current.to_string()),
+        ),
+        Err(AuthError::Weak(why)) => password_form(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            forced,
+            Some(format!(
+                "{}: {}",
+                t.weak_password,
+                pages::weak_reason(ctx.lang, &why)
+            )),
+        ),
+        Err(err) => {
+            tracing::error!("password change failed: {err}");
+            password_form(
+                &ctx,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                forced,
+                Some(err.to_string()),
+            )
+        }
+    }
+}
+
+/// `restart` or `shutdown`.
+fn power_action(action: &str) -> Option<crate::system::power::PowerAction> {
+    use crate::system::power::PowerAction;
+    match action {
+        "restart" => Some(PowerAction::Reboot),
+        "shutdown" => Some(PowerAction::PowerOff),
+        _ => None,
+    }
+}
+
+async fn confirm_page(ctx: Ctx, Path(action): Path<String>) -> Response {
+    if let Err(r) = ctx.require(false) {
+        return r;
+    }
+    let t = ctx.t();
+    let (action, title, question) = match action.as_str() {
+        "restart" => ("restart", t.restart, t.confirm_restart),
+        "shutdown" => ("shutdown", t.shut_down, t.confirm_shutdown),
+        _ => {
+            return crate::api::not_found(axum::http::Uri::from_static("/appliance/confirm"))
+                .await
+                .into_response()
+        }
+    };
+    ctx.render(
+        StatusCode::OK,
+        &pages::ConfirmPage {
+            page: ctx.page(title, "basics"),
+            action,
+            question,
+            button: title,
+        },
+    )
+}
+
+async fn power(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Path(action): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let session = match ctx.require(false) {
+        Ok((_, s)) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(session, &form.csrf) {
+        return r;
+    }
+    let Some(what) = power_action(&action) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let t = ctx.t();
+    let (title, text) = match action.as_str() {
+        "restart" => (t.restarting, t.restarting_text),
+        _ => (t.shutting_down, t.shutting_down_text),
+    };
+    let mut page = ctx.page(title, "");
+    let status = match crate::system::shutdown::schedule(&state, &session.user, ctx.address, what) {
+        Ok(()) => StatusCode::ACCEPTED,
+        Err(err) => {
+            page.error = Some(err.to_string());
+            StatusCode::CONFLICT
+        }
+    };
+    ctx.render(
+        status,
+        &pages::GoingDownPage {
+            page,
+            action: if action == "restart" {
+                "restart"
+            } else {
+                "shutdown"
+            },
+            text,
+        },
+    )
+}

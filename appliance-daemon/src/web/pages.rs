@@ -1,0 +1,403 @@
+//! The pages behind a login: Status > Basics, Status > Specs, Security > Account, and the
+//! templates they use.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use std::sync::Arc;
+
+use super::i18n::{Lang, Text};
+use super::Ctx;
+use crate::api::{AppState, Status};
+use crate::auth::password::Weak;
+
+/// The part every page has.
+pub struct Page {
+    pub t: &'static Text,
+    pub lang: &'static str,
+    pub title: String,
+    pub user: Option<String>,
+    pub csrf: String,
+    /// Which menu entry is current; empty hides the menu.
+    pub nav: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub page: Page,
+    pub username: String,
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    pub page: Page,
+    pub forced: bool,
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub page: Page,
+    pub action: &'static str,
+    pub question: &'static str,
+    pub button: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "going_down.html")]
+pub struct GoingDownPage {
+    pub page: Page,
+    pub action: &'static str,
+    pub text: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub page: Page,
+    pub back: String,
+}
+
+/// A page of tables: label/value facts, or a list with column headings.
+#[derive(Template)]
+#[template(path = "table.html")]
+pub struct TablePage {
+    pub page: Page,
+    pub sections: Vec<Section>,
+    pub power_buttons: bool,
+}
+
+pub struct Section {
+    pub id: &'static str,
+    pub heading: String,
+    /// Empty for a label/value table.
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Section {
+    fn facts(id: &'static str, heading: &str, rows: Vec<(&str, String)>) -> Self {
+        Section {
+            id,
+            heading: heading.to_string(),
+            columns: Vec::new(),
+            rows: rows
+                .into_iter()
+                .map(|(k, v)| vec![k.to_string(), v])
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Notice {
+    changed: Option<String>,
+}
+
+async fn status_or_error(state: &Arc<AppState>, ctx: &Ctx) -> Result<Status, Response> {
+    Status::gather(state).await.map_err(|err| {
+        let mut page = ctx.page(ctx.t().error, "basics");
+        page.error = Some(err.message);
+        ctx.render(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &MessagePage {
+                page,
+                back: "/appliance/status".into(),
+            },
+        )
+    })
+}
+
+pub async fn basics(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Query(q): Query<Notice>,
+) -> Response {
+    if let Err(r) = ctx.require(false) {
+        return r;
+    }
+    let status = match status_or_error(&state, &ctx).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let t = ctx.t();
+    let mut page = ctx.page(t.nav_basics, "basics");
+    if q.changed.as_deref() == Some("password") {
+        page.notice = Some(t.password_changed.to_string());
+    }
+    let rows = vec![
+        (t.model, status.model.clone()),
+        (
+            t.serial,
+            status.serial.clone().unwrap_or_else(|| t.none.to_string()),
+        ),
+        (t.appliance_id, status.appliance_id.clone()),
+        (t.hostname, status.hostname.clone()),
+        (t.base_version, status.versions.base.clone()),
+        (
+            t.site_version,
+            status
+                .versions
+                .site
+                .clone()
+                .unwrap_or_else(|| t.none.to_string()),
+        ),
+        (t.slot, status.slot.clone()),
+        (t.uptime, duration(status.uptime_seconds)),
+        (t.time, status.time.clone()),
+    ];
+    ctx.render(
+        StatusCode::OK,
+        &TablePage {
+            page,
+            sections: vec![Section::facts("basics", "", rows)],
+            power_buttons: true,
+        },
+    )
+}
+
+pub async fn specs(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    if let Err(r) = ctx.require(false) {
+        return r;
+    }
+    let status = match status_or_error(&state, &ctx).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let t = ctx.t();
+    let s = &status.specs;
+    let yes_no = |b: bool| {
+        if b {
+            t.synchronized.to_string()
+        } else {
+            t.not_synchronized.to_string()
+        }
+    };
+    let dash = || "—".to_string();
+    let sections = vec![
+        Section::facts(
+            "cpu",
+            t.cpu,
+            vec![
+                (
+                    t.model,
+                    s.cpu
+                        .as_ref()
+                        .and_then(|c| c.model.clone())
+                        .unwrap_or_else(dash),
+                ),
+                (
+                    t.cores,
+                    s.cpu
+                        .as_ref()
+                        .map(|c| c.logical_cores.to_string())
+                        .unwrap_or_else(dash),
+                ),
+            ],
+        ),
+        Section::facts(
+            "memory",
+            t.memory,
+            vec![
+                (
+                    t.total,
+                    s.memory
+                        .as_ref()
+                        .map(|m| bytes(m.total_bytes))
+                        .unwrap_or_else(dash),
+                ),
+                (
+                    t.available,
+                    s.memory
+                        .as_ref()
+                        .map(|m| bytes(m.available_bytes))
+                        .unwrap_or_else(dash),
+                ),
+            ],
+        ),
+        Section {
+            id: "disks",
+            heading: t.disks.to_string(),
+            columns: vec![t.name.into(), t.size.into(), t.disk_model.into()],
+            rows: s
+                .disks
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.name.clone(),
+                        bytes(d.size_bytes),
+                        d.model.clone().unwrap_or_else(dash),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            id: "nics",
+            heading: t.nics.to_string(),
+            columns: vec![
+                t.name.into(),
+                t.mac.into(),
+                t.link.into(),
+                t.speed.into(),
+                t.addresses.into(),
+            ],
+            rows: s
+                .nics
+                .iter()
+                .map(|n| {
+                    vec![
+                        n.name.clone(),
+                        n.mac.clone().unwrap_or_else(dash),
+                        if n.carrier { t.link_up } else { t.link_down }.to_string(),
+                        n.speed_mbps
+                            .map(|m| format!("{m} Mb/s"))
+                            .unwrap_or_else(dash),
+                        n.ipv4
+                            .iter()
+                            .chain(&n.ipv6)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]
+                })
+                .collect(),
+        },
+        Section::facts(
+            "clock",
+            t.clock,
+            vec![
+                (t.time, s.clock.utc.clone()),
+                (t.clock_synchronized, yes_no(s.clock.kernel_synchronized)),
+                (t.base_version, status.versions.base.clone()),
+                (
+                    t.site_version,
+                    status
+                        .versions
+                        .site
+                        .clone()
+                        .unwrap_or_else(|| t.none.to_string()),
+                ),
+            ],
+        ),
+    ];
+    ctx.render(
+        StatusCode::OK,
+        &TablePage {
+            page: ctx.page(t.nav_specs, "specs"),
+            sections,
+            power_buttons: false,
+        },
+    )
+}
+
+pub async fn account(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    let session = match ctx.require(false) {
+        Ok((_, s)) => s,
+        Err(r) => return r,
+    };
+    let audit = state
+        .store
+        .audit_log(20)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            vec![
+                crate::system::specs::rfc3339(e.at),
+                e.actor,
+                format!("{} ({})", e.action, e.detail),
+                e.address.map(|a| a.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    ctx.render(
+        StatusCode::OK,
+        &AccountPage {
+            page: ctx.page(ctx.t().nav_account, "account"),
+            username: session.user.clone(),
+            audit,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub page: Page,
+    pub username: String,
+    pub audit: Vec<Vec<String>>,
+}
+
+/// Why a new password was refused, in the page's language.
+pub fn weak_reason(lang: Lang, why: &Weak) -> String {
+    match lang {
+        Lang::En => why.to_string(),
+        Lang::Fr => match why {
+            Weak::TooShort => format!(
+                "il doit avoir au moins {} caractères",
+                crate::auth::password::MIN_LENGTH
+            ),
+            Weak::TooLong => format!(
+                "il doit avoir au plus {} caractères",
+                crate::auth::password::MAX_LENGTH
+            ),
+            Weak::Unchanged => "il doit différer du mot de passe actuel".to_string(),
+            Weak::Factory => "le mot de passe d'usine ne peut pas être conservé".to_string(),
+        },
+    }
+}
+
+/// 4294967296 -> "4.0 GiB".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// 93784 -> "1 d 2 h 03 min".
+pub fn duration(seconds: u64) -> String {
+    let (d, h, m) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
+    match (d, h) {
+        (0, 0) => format!("{m} min"),
+        (0, _) => format!("{h} h {m:02} min"),
+        _ => format!("{d} d {h} h {m:02} min"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(4 << 30), "4.0 GiB");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(duration(59), "0 min");
+        assert_eq!(duration(3660), "1 h 01 min");
+        assert_eq!(duration(93_784), "1 d 2 h 03 min");
+    }
+
+    #[test]
+    fn french_reasons() {
+        assert!(weak_reason(Lang::Fr, &Weak::TooShort).contains("au moins 8"));
+        assert_eq!(
+            weak_reason(Lang::En, &Weak::TooShort),
+            Weak::TooShort.to_string()
+        );
+    }
+}

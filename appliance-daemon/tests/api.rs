@@ -1,0 +1,304 @@
+//! The API against the real daemon binary in dev mode (real TLS, real store on disk):
+//! first login and the forced password change, lockout, bad input, audit, reboot request,
+//! and the web UI's login form and CSRF refusal.
+
+use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::https::Response;
+use std::path::Path;
+use std::time::Duration;
+
+fn start(tag: &str) -> DevDaemon {
+    DevDaemon::start(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        &state_dir(tag),
+        false,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
+    )
+}
+
+fn json(r: &Response) -> serde_json::Value {
+    r.json()
+        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
+}
+
+fn login(d: &DevDaemon, password: &str) -> Response {
+    d.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&format!(
+            r#"{{"username":"admin","password":"{password}"}}"#
+        )),
+    )
+}
+
+fn token_of(r: &Response) -> String {
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    json(r)["token"].as_str().expect("token").to_string()
+}
+
+/// Log in with the factory password and change it; returns a token of the new password.
+fn change_factory_password(d: &DevDaemon, new: &str) -> String {
+    let token = token_of(&login(d, "password"));
+    let r = d.call(
+        "PUT",
+        "/api/v1/account/password",
+        Some(&token),
+        Some(&format!(r#"{{"current":"password","new":"{new}"}}"#)),
+    );
+    assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.body));
+    token
+}
+
+#[test]
+fn first_login_forces_a_password_change() {
+    let d = start("first-login");
+
+    let r = d.call("GET", "/api/v1/status", None, None);
+    assert_eq!(r.status, 401);
+    assert_eq!(json(&r)["error"], "unauthorized");
+
+    let r = login(&d, "password");
+    assert_eq!(json(&r)["must_change_password"], true);
+    let token = token_of(&r);
+    let other = token_of(&login(&d, "password"));
+
+    let r = d.call("GET", "/api/v1/status", Some(&token), None);
+    assert_eq!(r.status, 403);
+    assert_eq!(json(&r)["error"], "must_change_password");
+
+    let change = |current: &str, new: &str| {
+        d.call(
+            "PUT",
+            "/api/v1/account/password",
+            Some(&token),
+            Some(&format!(r#"{{"current":"{current}","new":"{new}"}}"#)),
+        )
+    };
+    let r = change("not-it", "a-new-secret");
+    assert_eq!(r.status, 403);
+    assert_eq!(json(&r)["error"], "wrong_password");
+    let r = change("password", "short");
+    assert_eq!(r.status, 422);
+    assert_eq!(json(&r)["error"], "weak_password");
+    let r = change("password", "password");
+    assert_eq!(r.status, 422);
+    // Refused changes changed nothing: the factory password still logs in.
+    assert_eq!(login(&d, "password").status, 200);
+
+    assert_eq!(change("password", "a-new-secret").status, 204);
+    let r = d.call("GET", "/api/v1/status", Some(&token), None);
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let status = json(&r);
+    assert_eq!(status["slot"], "A");
+    assert_eq!(status["profile"], "vm");
+    assert_eq!(status["model"], "Virtual Appliance");
+    assert_eq!(status["appliance_id"].as_str().map(str::len), Some(32));
+    assert!(status["specs"]["cpu"]["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(status["specs"]["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert!(status["time"].as_str().unwrap().ends_with('Z'));
+
+    // Sessions opened with the old password are gone; the old password is refused.
+    assert_eq!(
+        d.call("GET", "/api/v1/status", Some(&other), None).status,
+        401
+    );
+    let r = login(&d, "password");
+    assert_eq!(r.status, 401);
+    assert_eq!(json(&r)["error"], "invalid_credentials");
+    let r = login(&d, "a-new-secret");
+    assert_eq!(json(&r)["must_change_password"], false);
+
+    // Logging out ends the token.
+    let t = token_of(&r);
+    assert_eq!(
+        d.call("DELETE", "/api/v1/session", Some(&t), None).status,
+        204
+    );
+    assert_eq!(d.call("GET", "/api/v1/status", Some(&t), None).status, 401);
+}
+
+#[test]
+fn lockout_refuses_even_the_right_password() {
+    let d = start("lockout");
+    for i in 1..=5 {
+        let r = login(&d, "wrong");
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    let r = login(&d, "password");
+    assert_eq!(r.status, 429);
+    assert_eq!(json(&r)["error"], "locked");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((800..=900).contains(&retry), "{retry}");
+    // Unknown users are refused the same way as wrong passwords.
+    let r = d.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(r#"{"username":"nobody","password":"password"}"#),
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(json(&r)["error"], "invalid_credentials");
+}
+
+#[test]
+fn bad_input_gets_the_right_error_and_changes_nothing() {
+    let d = start("bad-input");
+    let session = |body: &str| d.call("POST", "/api/v1/session", None, Some(body));
+
+    let r = session("{not json");
+    assert_eq!(r.status, 400);
+    assert_eq!(json(&r)["error"], "malformed_json");
+    let r = session(r#"{"username":1,"password":"x"}"#);
+    assert_eq!(r.status, 422);
+    assert_eq!(json(&r)["error"], "invalid_body");
+    let r = session(r#"{"username":"admin"}"#);
+    assert_eq!(r.status, 422);
+    let r = session(r#"{"username":"admin","password":"password","extra":1}"#);
+    assert_eq!(r.status, 422, "unknown fields are refused");
+
+    let big = format!(
+        r#"{{"username":"admin","password":"{}"}}"#,
+        "x".repeat(100_000)
+    );
+    let r = session(&big);
+    assert_eq!(r.status, 413);
+    assert_eq!(json(&r)["error"], "body_too_large");
+
+    let r = appliance_tests::https::request(
+        d.https,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "text/plain")],
+        br#"{"username":"admin","password":"password"}"#,
+        &d.trust(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(r.status, 415);
+    assert_eq!(json(&r)["error"], "unsupported_media_type");
+
+    let r = d.call("GET", "/api/v1/nothing-here", None, None);
+    assert_eq!(r.status, 404);
+    assert_eq!(json(&r)["error"], "not_found");
+    let r = d.call("DELETE", "/api/v1/health", None, None);
+    assert_eq!(r.status, 405);
+    assert_eq!(json(&r)["error"], "method_not_allowed");
+    let r = d.call("GET", "/api/v1/status", Some("forged"), None);
+    assert_eq!(r.status, 401);
+
+    // None of that counted as a failed login or changed the account.
+    let r = login(&d, "password");
+    assert_eq!(json(&r)["must_change_password"], true);
+}
+
+#[test]
+fn audit_policy_reboot_and_openapi() {
+    let d = start("audit");
+    let token = change_factory_password(&d, "audited-secret");
+
+    let r = d.call("GET", "/api/v1/audit?limit=10", Some(&token), None);
+    assert_eq!(r.status, 200);
+    let entries = json(&r)["entries"].as_array().unwrap().clone();
+    let change = entries
+        .iter()
+        .find(|e| e["action"] == "account.password")
+        .expect("the password change is audited");
+    assert_eq!(change["actor"], "admin");
+    assert_eq!(change["address"], "127.0.0.1");
+    let body = serde_json::to_string(&entries).unwrap();
+    assert!(
+        !body.contains("audited-secret"),
+        "no secret in the audit log"
+    );
+
+    let r = d.call("GET", "/api/v1/security/policy", Some(&token), None);
+    assert_eq!(json(&r)["max_failed_logins"], 5);
+    assert_eq!(json(&r)["lockout_seconds"], 900);
+    let r = d.call(
+        "PUT",
+        "/api/v1/security/policy",
+        Some(&token),
+        Some(r#"{"max_failed_logins":3,"lockout_seconds":5,"session_idle_seconds":600,"session_max_seconds":3600}"#),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(json(&r)["error"], "invalid_policy");
+    let r = d.call(
+        "PUT",
+        "/api/v1/security/policy",
+        Some(&token),
+        Some(r#"{"max_failed_logins":3,"lockout_seconds":600,"session_idle_seconds":600,"session_max_seconds":3600}"#),
+    );
+    assert_eq!(r.status, 200);
+    let r = d.call("GET", "/api/v1/security/policy", Some(&token), None);
+    assert_eq!(json(&r)["max_failed_logins"], 3);
+
+    let r = d.call("POST", "/api/v1/system/reboot", Some(&token), None);
+    assert_eq!(r.status, 202);
+    assert_eq!(json(&r)["status"], "rebooting");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = d
+            .log
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("the daemon logs the dev-mode reboot");
+        if line.contains("dev mode: init is not asked") {
+            break;
+        }
+    }
+
+    let r = d.call("GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(r.status, 200);
+    assert!(json(&r)["paths"]["/status"]["get"].is_object());
+}
+
+#[test]
+fn web_login_page_and_csrf() {
+    let d = start("web");
+    let r = d.call("GET", "/appliance", None, None);
+    assert_eq!(r.status, 303);
+    let r = d.call("GET", "/appliance/status", None, None);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/appliance/login"));
+    let r = d.call("GET", "/appliance/login", None, None);
+    assert_eq!(r.status, 200);
+    let html = String::from_utf8_lossy(&r.body);
+    assert!(html.contains(r#"type="password""#), "{html}");
+    assert!(r
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("Secure")
+            && cookie.contains("SameSite=Strict")
+    );
+
+    // A login form without its CSRF token is refused and opens no session.
+    let r = appliance_tests::https::request(
+        d.https,
+        "POST",
+        "/appliance/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"username=admin&password=password",
+        &d.trust(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(r.status, 403);
+    assert!(r.header("set-cookie").is_none());
+
+    // French by Accept-Language.
+    let r = appliance_tests::https::request(
+        d.https,
+        "GET",
+        "/appliance/login",
+        &[("Accept-Language", "fr-FR,fr;q=0.9")],
+        b"",
+        &d.trust(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(String::from_utf8_lossy(&r.body).contains("Mot de passe"));
+}

@@ -1,0 +1,113 @@
+//! The management API on the booted virtual appliance: first login and the forced password
+//! change, bad input, the web UI's login page, restart through the API (the guest really
+//! comes back, the new password still works), lockout, and shutdown through the API (QEMU
+//! exits by itself).
+
+use appliance_tests::devices::{Firmware, Profile};
+use appliance_tests::https::Response;
+use appliance_tests::{Machine, MachineSpec};
+use std::time::Duration;
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn json(r: &Response) -> serde_json::Value {
+    r.json()
+        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
+}
+
+fn login(m: &Machine, password: &str) -> Response {
+    m.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&format!(
+            r#"{{"username":"admin","password":"{password}"}}"#
+        )),
+    )
+}
+
+#[test]
+fn accounts_restart_lockout_and_shutdown_through_the_api() {
+    let spec = MachineSpec {
+        no_reboot: false,
+        ..MachineSpec::image(Profile::Vm, Firmware::Bios).unwrap()
+    };
+    let mut m = Machine::start(&spec).unwrap();
+    let (health, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
+    m.report("boot to health", format!("{:.1}s", t.as_secs_f64()));
+    assert_eq!(health.slot, "A");
+
+    assert_eq!(m.call("GET", "/api/v1/status", None, None).status, 401);
+    let r = login(&m, "password");
+    assert_eq!(r.status, 200);
+    assert_eq!(json(&r)["must_change_password"], true);
+    let token = json(&r)["token"].as_str().unwrap().to_string();
+    let r = m.call("GET", "/api/v1/status", Some(&token), None);
+    assert_eq!(r.status, 403);
+    assert_eq!(json(&r)["error"], "must_change_password");
+
+    let change = |current: &str, new: &str| {
+        m.call(
+            "PUT",
+            "/api/v1/account/password",
+            Some(&token),
+            Some(&format!(r#"{{"current":"{current}","new":"{new}"}}"#)),
+        )
+    };
+    let r = change("wrong-current", "guest-secret-1");
+    assert!((400..500).contains(&r.status), "{}", r.status);
+    assert_eq!(change("password", "guest-secret-1").status, 204);
+    assert_eq!(login(&m, "password").status, 401);
+
+    let r = m.call("GET", "/api/v1/status", Some(&token), None);
+    assert_eq!(r.status, 200);
+    let status = json(&r);
+    assert_eq!(status["model"], "Virtual Appliance");
+    assert_eq!(status["slot"], "A");
+    let nics = status["specs"]["nics"].as_array().unwrap();
+    assert!(
+        nics.iter().any(|n| n["name"] == "eth0"),
+        "{}",
+        status["specs"]["nics"]
+    );
+
+    let r = m.call("GET", "/appliance/login", None, None);
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains(r#"type="password""#));
+    assert_eq!(m.call("GET", "/nothing/here", None, None).status, 404);
+    let r = m.call("POST", "/api/v1/session", None, Some("{oops"));
+    assert!(r.status == 400 || r.status == 422, "{}", r.status);
+
+    // Restart through the API: the answer comes first, then the guest really restarts.
+    let r = m.call("POST", "/api/v1/system/reboot", Some(&token), None);
+    assert_eq!(r.status, 202);
+    m.wait_for_console_count("init: stage2 start", 2, BOOT_TIMEOUT)
+        .unwrap();
+    let (_, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
+    m.report(
+        "back after the API restart",
+        format!("{:.1}s", t.as_secs_f64()),
+    );
+    assert_eq!(
+        m.call("GET", "/api/v1/status", Some(&token), None).status,
+        401,
+        "sessions end with a restart"
+    );
+    let r = login(&m, "guest-secret-1");
+    assert_eq!(json(&r)["must_change_password"], false, "password kept");
+    let token = json(&r)["token"].as_str().unwrap().to_string();
+
+    // Five wrong passwords lock the account: the right one is refused too.
+    for _ in 0..5 {
+        assert_eq!(login(&m, "not-it").status, 401);
+    }
+    let r = login(&m, "guest-secret-1");
+    assert_eq!(r.status, 429);
+    assert_eq!(json(&r)["error"], "locked");
+
+    // Shutdown through the API: QEMU exits by itself.
+    let r = m.call("POST", "/api/v1/system/shutdown", Some(&token), None);
+    assert_eq!(r.status, 202);
+    let status = m.wait_exit(Duration::from_secs(120)).unwrap();
+    assert!(status.success(), "{status:?}");
+}
