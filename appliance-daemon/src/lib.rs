@@ -7,6 +7,7 @@ pub mod config;
 pub mod logging;
 pub mod net;
 pub mod server;
+pub mod store;
 pub mod system;
 pub mod tls;
 
