@@ -1,0 +1,264 @@
+//! The settings store: one redb database (`<state>/settings.redb`) holding typed records,
+//! the schema version and the audit log. Every change is one write transaction that also
+//! appends its audit entry, committed with an fsync: a change that returned `Ok` survives a
+//! crash or a power cut, and a change that failed left nothing behind, audit entry included.
+//!
+//! Calls block. Reads are memory-speed and may be made from async code directly; a change
+//! waits for an fsync, so async code uses [`Store::change_async`] (a `spawn_blocking`).
+//! See docs/store.md for the file layout, encoding and how to add a migration.
+
+mod audit;
+mod create;
+mod records;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use redb::{Database, ReadableDatabase, WriteTransaction};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use audit::{Audit, AuditEntry, AUDIT_KEEP};
+pub use records::{Accounts, Identity, SecurityPolicy, User};
+pub use schema::SCHEMA_VERSION;
+
+/// Page cache of the database; the file holds a few MB at most.
+const CACHE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A typed value stored under one key of the `settings` table, JSON-encoded.
+///
+/// `Default` is what [`Store::get`] returns while the record was never written. A field added
+/// later takes `#[serde(default)]` and needs no migration; a renamed or reshaped one does.
+pub trait Record: Serialize + DeserializeOwned + Default {
+    /// The record's key. Part of the file format: changing it needs a migration.
+    const KEY: &'static str;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open the settings database at {path}: {source}")]
+    Open { path: PathBuf, source: redb::Error },
+    #[error(
+        "the settings database at {path} has schema {found}, newer than this firmware knows \
+         ({known}): it was written by a newer firmware and is left untouched"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: u64,
+        known: u64,
+    },
+    #[error("the settings database at {path} has no valid schema version ({detail})")]
+    InvalidSchema { path: PathBuf, detail: String },
+    #[error("cannot migrate the settings database from schema {from} to {}: {source}", from + 1)]
+    Migration { from: u64, source: Box<Error> },
+    #[error("corrupt record {key}: {source}")]
+    Corrupt {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("cannot encode record {key}: {source}")]
+    Encode {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("settings database error: {0}")]
+    Database(#[from] redb::Error),
+    #[error("cannot keep a copy of the settings database as {path}: {source}")]
+    Copy {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the system random number generator failed")]
+    Random,
+    #[error("the settings change was cancelled because the daemon is stopping")]
+    Cancelled,
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(err: $t) -> Self {
+                Error::Database(err.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// The open settings database. Cloning is cheap (shared handle); it is `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    path: Arc<Path>,
+    audit_keep: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it at the current schema if absent. An older
+    /// schema is first copied to `<path>.schema-<N>`, then migrated. A database from a newer
+    /// firmware is refused and left untouched.
+    pub fn open(path: &Path) -> Result<Store, Error> {
+        Self::open_with(path, schema::MIGRATIONS)
+    }
+
+    fn open_with(path: &Path, migrations: &[schema::Migration]) -> Result<Store, Error> {
+        create::if_absent(path, migrations)?;
+        let mut store = Self::open_file(path)?;
+        let known = 1 + migrations.len() as u64;
+        if let Some(found @ 1..) = store.stored_version()?.filter(|v| *v < known) {
+            // The file as the older firmware left it: for support, and for going back to
+            // that firmware, which cannot read the migrated one.
+            drop(store);
+            create::keep_copy(path, found)?;
+            store = Self::open_file(path)?;
+        }
+        store.prepare(migrations)?;
+        Ok(store)
+    }
+
+    fn open_file(path: &Path) -> Result<Store, Error> {
+        // The integrity check reads the whole (small) file at each open, so a file damaged
+        // outside redb is reported as an error instead of trusted.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_check_integrity_on_open(true)
+            .create(path)
+            .map_err(|err| Error::Open {
+                path: path.to_owned(),
+                source: err.into(),
+            })?;
+        Ok(Store {
+            db: Arc::new(db),
+            path: Arc::from(path),
+            audit_keep: AUDIT_KEEP as u64,
+        })
+    }
+
+    fn stored_version(&self) -> Result<Option<u64>, Error> {
+        let txn = self.db.begin_read()?;
+        match txn.open_table(schema::META) {
+            Ok(table) => schema::version(&table),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Creates or migrates the schema in one transaction: a crash midway leaves the old one.
+    fn prepare(&self, migrations: &[schema::Migration]) -> Result<(), Error> {
+        let txn = self.db.begin_write()?;
+        let audit = match schema::prepare(&txn, &self.path, migrations)? {
+            schema::Prepared::Current => return Ok(txn.abort()?),
+            schema::Prepared::Created(version) => Audit::system(
+                "store.create",
+                format!("settings database created at schema {version}"),
+            ),
+            schema::Prepared::Migrated { from, to } => Audit::system(
+                "store.migrate",
+                format!("settings schema migrated from {from} to {to}"),
+            ),
+        };
+        audit::append(&txn, &audit, self.audit_keep)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version stored in the database.
+    pub fn schema_version(&self) -> Result<u64, Error> {
+        self.stored_version()?.ok_or_else(|| Error::InvalidSchema {
+            path: self.path.to_path_buf(),
+            detail: "version missing".into(),
+        })
+    }
+
+    /// The record of type `T`, or `T::default()` if it was never written.
+    pub fn get<T: Record>(&self) -> Result<T, Error> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(schema::SETTINGS)?;
+        Ok(schema::decode(&table, T::KEY)?.unwrap_or_default())
+    }
+
+    /// Runs `f` in a write transaction and commits what it put together with `audit`. If `f`
+    /// fails, nothing is written, not even the audit entry. Blocks until the commit is on
+    /// disk (one fsync); from async code use [`Store::change_async`].
+    pub fn change<R, E>(
+        &self,
+        audit: Audit,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R, E>,
+    ) -> Result<R, E>
+    where
+        E: From<Error>,
+    {
+        let txn = self.db.begin_write().map_err(Error::from)?;
+        let out = match f(&mut Tx { txn: &txn }) {
+            Ok(out) => out,
+            Err(err) => {
+                // Dropping would abort too; aborting here frees the pages at once. Its own
+                // failure matters less than the caller's error.
+                if let Err(abort) = txn.abort() {
+                    tracing::warn!("cannot abort a failed settings change: {abort}");
+                }
+                return Err(err);
+            }
+        };
+        audit::append(&txn, &audit, self.audit_keep)?;
+        txn.commit().map_err(Error::from)?;
+        Ok(out)
+    }
+
+    /// [`Store::change`] on tokio's blocking pool, for async callers.
+    pub async fn change_async<R, E, F>(&self, audit: Audit, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || store.change(audit, f)).await {
+            Ok(result) => result,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => Err(Error::Cancelled.into()),
+        }
+    }
+
+    /// The latest `limit` audit entries, newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+        let txn = self.db.begin_read()?;
+        audit::latest(&txn.open_table(schema::AUDIT)?, limit)
+    }
+}
+
+/// The open write transaction of one [`Store::change`].
+pub struct Tx<'a> {
+    txn: &'a WriteTransaction,
+}
+
+impl Tx<'_> {
+    /// The record as this transaction sees it (including its own puts), or its default.
+    pub fn get<T: Record>(&self) -> Result<T, Error> {
+        let table = self.txn.open_table(schema::SETTINGS)?;
+        Ok(schema::decode(&table, T::KEY)?.unwrap_or_default())
+    }
+
+    /// Replaces the record; written when the change commits.
+    pub fn put<T: Record>(&mut self, value: &T) -> Result<(), Error> {
+        schema::encode(self.txn, T::KEY, value)
+    }
+}
