@@ -47,6 +47,9 @@ pub struct Login {
 pub struct Auth {
     store: Store,
     sessions: Sessions,
+    /// One password check at a time: a burst of parallel guesses cannot overtake the
+    /// lockout, and argon2's memory is needed once, not once per connection.
+    checking: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -85,6 +88,7 @@ impl Auth {
         Ok(Auth {
             store,
             sessions: Sessions::default(),
+            checking: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -104,6 +108,7 @@ impl Auth {
         kind: Kind,
         address: Option<IpAddr>,
     ) -> Result<Login, AuthError> {
+        let _one_at_a_time = self.checking.lock().await;
         let now = unix_now();
         let accounts: Accounts = self.store.get()?;
         let policy: SecurityPolicy = self.store.get()?;
@@ -119,34 +124,41 @@ impl Auth {
         let ok = blocking(move || password::verify(&hash, &given)).await?;
         let name = user.name.clone();
         if !ok {
-            let locked = self.store.change(
-                Audit::user(&name, address, "session.failed", "wrong password"),
-                |tx| {
-                    let mut accounts: Accounts = tx.get()?;
-                    let locked = match accounts.users.iter_mut().find(|u| u.name == name) {
-                        Some(u) => lockout::failed(u, now, &policy),
-                        None => false,
-                    };
-                    tx.put(&accounts)?;
-                    Ok::<_, crate::store::Error>(locked)
-                },
-            )?;
+            let who = name.clone();
+            let locked = self
+                .store
+                .change_async(
+                    Audit::user(&name, address, "session.failed", "wrong password"),
+                    move |tx| {
+                        let mut accounts: Accounts = tx.get()?;
+                        let locked = match accounts.users.iter_mut().find(|u| u.name == who) {
+                            Some(u) => lockout::failed(u, now, &policy),
+                            None => false,
+                        };
+                        tx.put(&accounts)?;
+                        Ok::<_, crate::store::Error>(locked)
+                    },
+                )
+                .await?;
             if locked {
                 tracing::warn!(user = %name, ?address, "account locked after repeated failed logins");
             }
             return Err(AuthError::InvalidCredentials);
         }
-        self.store.change(
-            Audit::user(&name, address, "session.create", kind_name(kind)),
-            |tx| {
-                let mut accounts: Accounts = tx.get()?;
-                if let Some(u) = accounts.users.iter_mut().find(|u| u.name == name) {
-                    lockout::succeeded(u);
-                }
-                tx.put(&accounts)?;
-                Ok::<_, crate::store::Error>(())
-            },
-        )?;
+        let who = name.clone();
+        self.store
+            .change_async(
+                Audit::user(&name, address, "session.create", kind_name(kind)),
+                move |tx| {
+                    let mut accounts: Accounts = tx.get()?;
+                    if let Some(u) = accounts.users.iter_mut().find(|u| u.name == who) {
+                        lockout::succeeded(u);
+                    }
+                    tx.put(&accounts)?;
+                    Ok::<_, crate::store::Error>(())
+                },
+            )
+            .await?;
         let token = self.sessions.create(&name, kind, user.must_change_password);
         Ok(Login {
             token,
@@ -177,6 +189,7 @@ impl Auth {
         new: &str,
         address: Option<IpAddr>,
     ) -> Result<(), AuthError> {
+        let _one_at_a_time = self.checking.lock().await;
         let accounts: Accounts = self.store.get()?;
         let user = accounts
             .users
@@ -186,15 +199,17 @@ impl Auth {
             .ok_or(AuthError::NoSession)?;
         let (hash, given) = (user.password_hash.clone(), current.to_string());
         if !blocking(move || password::verify(&hash, &given)).await? {
-            self.store.change(
-                Audit::user(
-                    &user.name,
-                    address,
-                    "account.password_failed",
-                    "wrong current password",
-                ),
-                |_| Ok::<_, crate::store::Error>(()),
-            )?;
+            self.store
+                .change_async(
+                    Audit::user(
+                        &user.name,
+                        address,
+                        "account.password_failed",
+                        "wrong current password",
+                    ),
+                    |_| Ok::<_, crate::store::Error>(()),
+                )
+                .await?;
             return Err(AuthError::WrongPassword);
         }
         password::check_new(current, new)?;
@@ -202,19 +217,22 @@ impl Auth {
         let hash = blocking(move || password::hash(&new)).await??;
         let name = user.name.clone();
         let now = unix_now();
-        self.store.change(
-            Audit::user(&name, address, "account.password", "password changed"),
-            |tx| {
-                let mut accounts: Accounts = tx.get()?;
-                if let Some(u) = accounts.users.iter_mut().find(|u| u.name == name) {
-                    u.password_hash = hash;
-                    u.must_change_password = false;
-                    u.password_changed_at = Some(now);
-                }
-                tx.put(&accounts)?;
-                Ok::<_, crate::store::Error>(())
-            },
-        )?;
+        let who = name.clone();
+        self.store
+            .change_async(
+                Audit::user(&name, address, "account.password", "password changed"),
+                move |tx| {
+                    let mut accounts: Accounts = tx.get()?;
+                    if let Some(u) = accounts.users.iter_mut().find(|u| u.name == who) {
+                        u.password_hash = hash;
+                        u.must_change_password = false;
+                        u.password_changed_at = Some(now);
+                    }
+                    tx.put(&accounts)?;
+                    Ok::<_, crate::store::Error>(())
+                },
+            )
+            .await?;
         self.sessions.password_changed(&name, token);
         tracing::info!(user = %name, ?address, "password changed");
         Ok(())
