@@ -78,15 +78,19 @@ pub async fn put_policy(
         policy.session_idle_seconds,
         policy.session_max_seconds
     );
-    state.store.change(
-        Audit::user(
-            &caller.session.user,
-            caller.address,
-            "security.policy",
-            detail,
-        ),
-        |tx| tx.put(&policy),
-    )?;
+    state
+        .auth
+        .set_policy(
+            policy.clone(),
+            Audit::user(
+                &caller.session.user,
+                caller.address,
+                "security.policy",
+                detail,
+            ),
+        )
+        .await
+        .map_err(super::session::auth_error)?;
     Ok(axum::Json(policy))
 }
 

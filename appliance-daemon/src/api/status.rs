@@ -46,23 +46,20 @@ pub struct Versions {
     pub site: Option<String>,
 }
 
-/// The last reading of the hardware facts.
+/// The last status, reused for up to a second except for its clock.
 #[derive(Debug, Default)]
-pub struct SpecsCache(Mutex<Option<(Instant, Specs)>>);
+pub struct SpecsCache(Mutex<Option<(Instant, Arc<Status>)>>);
 
 impl SpecsCache {
-    async fn get(&self, root: &std::path::Path) -> Result<Specs, ApiError> {
-        if let Some((at, specs)) = &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
-            if at.elapsed() < SPECS_MAX_AGE {
-                return Ok(specs.clone());
-            }
+    fn fresh(&self) -> Option<Arc<Status>> {
+        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((at, status)) if at.elapsed() < SPECS_MAX_AGE => Some(Arc::clone(status)),
+            _ => None,
         }
-        let root = root.to_path_buf();
-        let specs = tokio::task::spawn_blocking(move || specs::gather(&root))
-            .await
-            .map_err(|e| ApiError::internal("Reading the hardware facts failed", e))?;
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), specs.clone()));
-        Ok(specs)
+    }
+
+    fn keep(&self, status: Arc<Status>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), status));
     }
 }
 
@@ -74,10 +71,28 @@ pub async fn get(
 }
 
 impl Status {
+    /// The status now: hardware facts at most a second old, the clock read now.
     pub async fn gather(state: &Arc<AppState>) -> Result<Status, ApiError> {
+        let cached = match state.specs.fresh() {
+            Some(status) => status,
+            None => {
+                let status = Arc::new(Status::read(state).await?);
+                state.specs.keep(Arc::clone(&status));
+                status
+            }
+        };
+        let mut status = (*cached).clone();
+        status.specs.clock = specs::clock_now();
+        status.time = status.specs.clock.utc.clone();
+        Ok(status)
+    }
+
+    async fn read(state: &Arc<AppState>) -> Result<Status, ApiError> {
         let identity = state.store.identity()?;
-        let mut specs = state.specs.get(&state.sysroot).await?;
-        specs.clock = specs::clock_now();
+        let root = state.sysroot.clone();
+        let specs = tokio::task::spawn_blocking(move || specs::gather(&root))
+            .await
+            .map_err(|e| ApiError::internal("Reading the hardware facts failed", e))?;
         let profile = state.system.release.profile.clone();
         let model = match profile.as_str() {
             "box" => "Bomgar Box",

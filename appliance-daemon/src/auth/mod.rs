@@ -50,6 +50,9 @@ pub struct Auth {
     /// One password check at a time: a burst of parallel guesses cannot overtake the
     /// lockout, and argon2's memory is needed once, not once per connection.
     checking: tokio::sync::Mutex<()>,
+    /// The store's policy, read on every authenticated request: kept here, replaced by
+    /// [`Auth::set_policy`].
+    policy: std::sync::RwLock<SecurityPolicy>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -85,7 +88,9 @@ impl Auth {
                 },
             )?;
         }
+        let policy = store.get()?;
         Ok(Auth {
+            policy: std::sync::RwLock::new(policy),
             store,
             sessions: Sessions::default(),
             checking: tokio::sync::Mutex::new(()),
@@ -96,8 +101,14 @@ impl Auth {
         &self.store
     }
 
-    pub fn policy(&self) -> Result<SecurityPolicy, AuthError> {
-        Ok(self.store.get()?)
+    /// Store a new policy (audited) and apply it to the sessions at once.
+    pub async fn set_policy(&self, policy: SecurityPolicy, audit: Audit) -> Result<(), AuthError> {
+        let stored = policy.clone();
+        self.store
+            .change_async(audit, move |tx| tx.put(&stored))
+            .await?;
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+        Ok(())
     }
 
     /// Check a user name and password and open a session of `kind`.
@@ -168,7 +179,11 @@ impl Auth {
 
     /// The live session behind a token, if any.
     pub fn session(&self, token: &str, kind: Kind) -> Option<Session> {
-        let policy: SecurityPolicy = self.store.get().unwrap_or_default();
+        let policy = self
+            .policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let limits = sessions::Limits {
             idle: Duration::from_secs(policy.session_idle_seconds.max(60)),
             max: Duration::from_secs(policy.session_max_seconds.max(60)),
