@@ -11,6 +11,8 @@
 //! Nothing here touches a disk: [`Env::parse`] and [`Env::to_block`] convert bytes, and the
 //! transitions on [`BootState`] change memory only. The caller writes the block once.
 
+mod machine;
+pub use machine::{Choice, Rollback};
 use std::fmt;
 
 pub const BLOCK_SIZE: usize = 1024;
@@ -167,9 +169,13 @@ impl BootState {
     }
 
     /// The booted slot passed its health gate: it stays bootable and is no longer on trial.
+    /// A confirmed slot also re-arms GRUB's one more try for slots that fail later.
     pub fn mark_successful_boot(&mut self, slot: Slot) {
         self.env.set(&format!("{slot}_OK"), "1");
         self.env.set(&format!("{slot}_TRY"), "0");
+        if self.env.get("TRY_RESET") == Some("1") {
+            self.env.set("TRY_RESET", "0");
+        }
     }
 }
 
