@@ -1,0 +1,358 @@
+//! `appliancectl`: the administrator's command line for the appliance's HTTPS API.
+//! See docs/appliancectl.md.
+
+mod args;
+mod hosts;
+mod render;
+mod tty;
+
+use appliancectl::{blocking, format_fingerprint, parse_fingerprint, Endpoint, Method, Trust};
+use args::{Command, Options, TrustChoice};
+use hosts::{HostRecord, HostStore};
+use std::io::Write;
+use std::process::ExitCode;
+
+const MUST_CHANGE: &str = "The password must be changed first: run `appliancectl passwd`.";
+
+/// Why the command did not do its job; decides the exit status.
+enum Failure {
+    /// Exit 2: the command line is wrong.
+    Usage(String),
+    /// Exit 1: the appliance refused, or could not be reached, or a local file failed.
+    Failed(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Failed(message)
+    }
+}
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("appliancectl: {message}\nRun `appliancectl --help` for usage.");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("appliancectl: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
+    let options = args::parse(argv).map_err(|e| Failure::Usage(e.0))?;
+    match options.command {
+        Command::Help => {
+            print!("{}", args::USAGE);
+            return Ok(());
+        }
+        Command::Version => {
+            println!("appliancectl {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        _ => {}
+    }
+    let host = options
+        .host
+        .clone()
+        .or_else(|| {
+            std::env::var("APPLIANCE_HOST")
+                .ok()
+                .filter(|h| !h.is_empty())
+        })
+        .ok_or_else(|| {
+            Failure::Usage(
+                "no appliance given: pass --host HOST[:PORT] or set APPLIANCE_HOST".into(),
+            )
+        })?;
+    let endpoint = Endpoint::parse(&host).map_err(|e| Failure::Usage(e.to_string()))?;
+    let store = HostStore::from_env()?;
+    let mut cli = Cli {
+        record: store.load(&endpoint)?,
+        store,
+        endpoint,
+        options,
+    };
+    match cli.options.command.clone() {
+        Command::Login { user } => cli.login(&user),
+        Command::Passwd => cli.passwd(),
+        Command::Status => cli.status(),
+        Command::Health => cli.health(),
+        Command::Reboot { yes } => cli.power(Power::Reboot, yes),
+        Command::Shutdown { yes } => cli.power(Power::Shutdown, yes),
+        Command::Logout => cli.logout(),
+        Command::Fingerprint => cli.fingerprint(),
+        Command::Help | Command::Version => Ok(()),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Power {
+    Reboot,
+    Shutdown,
+}
+
+struct Cli {
+    options: Options,
+    endpoint: Endpoint,
+    store: HostStore,
+    record: HostRecord,
+}
+
+impl Cli {
+    fn save(&self) -> Result<(), Failure> {
+        Ok(self.store.save(&self.endpoint, &self.record)?)
+    }
+
+    /// The trust for this call: the command line's, else the remembered one, else (after a
+    /// person checked the fingerprint) a new pin, remembered at once.
+    fn trust(&mut self) -> Result<Trust, Failure> {
+        match &self.options.trust {
+            TrustChoice::Pin(sha256) => return Ok(Trust::Pinned { sha256: *sha256 }),
+            TrustChoice::Ca(path) => return Ok(Trust::CaFile(path.clone())),
+            TrustChoice::Insecure => {
+                eprintln!(
+                    "appliancectl: warning: --insecure: the certificate of {} is not checked; \
+                     anyone on the network path can read the password and use the session",
+                    self.endpoint
+                );
+                return Ok(Trust::InsecureAcceptAny);
+            }
+            TrustChoice::Remembered => {}
+        }
+        if let Some(text) = &self.record.fingerprint {
+            let sha256 = parse_fingerprint(text).map_err(|e| {
+                Failure::Failed(format!(
+                    "{}: {e}",
+                    self.store.path(&self.endpoint).display()
+                ))
+            })?;
+            return Ok(Trust::Pinned { sha256 });
+        }
+        if let Some(path) = &self.record.ca_file {
+            return Ok(Trust::CaFile(path.clone()));
+        }
+        let seen = blocking::fetch_fingerprint(&self.endpoint).map_err(client_error)?;
+        let shown = format_fingerprint(&seen);
+        if !tty::available() {
+            return Err(Failure::Failed(format!(
+                "the certificate of {} is not pinned yet. It presents SHA-256 fingerprint {shown}; \
+                 check that this is the appliance's own, then run again with --pin {shown}",
+                self.endpoint
+            )));
+        }
+        eprintln!(
+            "First contact with {}. Its certificate's SHA-256 fingerprint is:\n  {shown}\n\
+             Compare it with the fingerprint the appliance shows before you trust it.",
+            self.endpoint
+        );
+        if !tty::confirm("Trust this certificate for this appliance?")? {
+            return Err(Failure::Failed(format!(
+                "the certificate of {} was not trusted; nothing was sent",
+                self.endpoint
+            )));
+        }
+        self.record.fingerprint = Some(shown);
+        self.save()?;
+        Ok(Trust::Pinned { sha256: seen })
+    }
+
+    fn client(&mut self) -> Result<blocking::Client, Failure> {
+        let trust = self.trust()?;
+        let mut client =
+            blocking::Client::new(self.endpoint.clone(), &trust).map_err(client_error)?;
+        client.set_token(self.record.token.clone());
+        Ok(client)
+    }
+
+    /// A client with the session token, or the advice to log in.
+    fn session_client(&mut self) -> Result<blocking::Client, Failure> {
+        if self.record.token.is_none() {
+            return Err(Failure::Failed(format!(
+                "not logged in to {}: run `appliancectl --host {} login` first",
+                self.endpoint, self.endpoint
+            )));
+        }
+        self.client()
+    }
+
+    fn login(&mut self, user: &str) -> Result<(), Failure> {
+        let mut client = self.client()?;
+        let password = match env_secret("APPLIANCE_PASSWORD") {
+            Some(p) => p,
+            None => tty::password(&format!("Password for {user} on {}: ", self.endpoint))?,
+        };
+        let session = client.login(user, &password).map_err(client_error)?;
+        match &self.options.trust {
+            TrustChoice::Pin(sha256) => {
+                self.record.fingerprint = Some(format_fingerprint(sha256));
+                self.record.ca_file = None;
+            }
+            TrustChoice::Ca(path) => {
+                self.record.ca_file = Some(path.clone());
+                self.record.fingerprint = None;
+            }
+            TrustChoice::Insecure | TrustChoice::Remembered => {}
+        }
+        self.record.user = Some(user.to_string());
+        self.record.token = Some(session.token);
+        self.save()?;
+        if self.options.json {
+            // The token stays in the private file; it is not printed.
+            let answer = serde_json::json!({"must_change_password": session.must_change_password});
+            println!("{answer}");
+        } else {
+            println!("Logged in to {} as {user}.", self.endpoint);
+        }
+        if session.must_change_password {
+            eprintln!("{MUST_CHANGE}");
+        }
+        Ok(())
+    }
+
+    fn passwd(&mut self) -> Result<(), Failure> {
+        let client = self.session_client()?;
+        let current = match env_secret("APPLIANCE_PASSWORD") {
+            Some(p) => p,
+            None => tty::password("Current password: ")?,
+        };
+        let new = match env_secret("APPLIANCE_NEW_PASSWORD") {
+            Some(p) => p,
+            None => {
+                let first = tty::password("New password: ")?;
+                let again = tty::password("New password again: ")?;
+                if first != again {
+                    return Err(Failure::Failed(
+                        "the two new passwords differ; nothing was changed".to_string(),
+                    ));
+                }
+                first
+            }
+        };
+        let body = serde_json::json!({"current": current, "new": new});
+        let answer = client
+            .call(Method::PUT, "/api/v1/account/password", Some(&body))
+            .map_err(client_error)?;
+        if self.options.json {
+            print_raw(&answer.body)?;
+        } else {
+            println!("Password changed.");
+        }
+        Ok(())
+    }
+
+    fn status(&mut self) -> Result<(), Failure> {
+        let client = self.session_client()?;
+        let answer = client
+            .call(Method::GET, "/api/v1/status", None)
+            .map_err(client_error)?;
+        if self.options.json {
+            return print_raw(&answer.body);
+        }
+        let status = answer.json().map_err(client_error)?;
+        print!("{}", render::status(&status));
+        Ok(())
+    }
+
+    fn health(&mut self) -> Result<(), Failure> {
+        let client = self.client()?;
+        let answer = client
+            .call(Method::GET, "/api/v1/health", None)
+            .map_err(client_error)?;
+        if self.options.json {
+            return print_raw(&answer.body);
+        }
+        let health = answer.json().map_err(client_error)?;
+        print!("{}", render::health(&health));
+        Ok(())
+    }
+
+    fn power(&mut self, action: Power, yes: bool) -> Result<(), Failure> {
+        let (verb, path, done) = match action {
+            Power::Reboot => ("Reboot", "/api/v1/system/reboot", "is rebooting"),
+            Power::Shutdown => ("Power off", "/api/v1/system/shutdown", "is powering off"),
+        };
+        let client = self.session_client()?;
+        if !yes {
+            if !tty::available() {
+                return Err(Failure::Usage(format!(
+                    "no terminal to confirm on: add --yes to {} {} without asking",
+                    verb.to_lowercase(),
+                    self.endpoint
+                )));
+            }
+            if !tty::confirm(&format!("{verb} the appliance at {}?", self.endpoint))? {
+                println!("Nothing done.");
+                return Ok(());
+            }
+        }
+        let answer = client
+            .call(Method::POST, path, None)
+            .map_err(client_error)?;
+        if self.options.json {
+            print_raw(&answer.body)
+        } else {
+            println!("The appliance at {} {done}.", self.endpoint);
+            Ok(())
+        }
+    }
+
+    fn logout(&mut self) -> Result<(), Failure> {
+        if self.record.token.take().is_none() {
+            println!("Not logged in to {}.", self.endpoint);
+            return Ok(());
+        }
+        self.save()?;
+        println!(
+            "Logged out of {}: its session token is forgotten.",
+            self.endpoint
+        );
+        Ok(())
+    }
+
+    fn fingerprint(&mut self) -> Result<(), Failure> {
+        let seen = blocking::fetch_fingerprint(&self.endpoint).map_err(client_error)?;
+        let shown = format_fingerprint(&seen);
+        if self.options.json {
+            println!("{}", serde_json::json!({"sha256": shown}));
+        } else {
+            println!("{shown}");
+        }
+        Ok(())
+    }
+}
+
+/// A password from the environment, for scripts; unset or empty means "ask".
+fn env_secret(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The API's body exactly as received, ending with a new line.
+fn print_raw(body: &[u8]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let result = if body.is_empty() {
+        Ok(())
+    } else if body.ends_with(b"\n") {
+        out.write_all(body)
+    } else {
+        out.write_all(body).and_then(|()| out.write_all(b"\n"))
+    };
+    result
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Failed(format!("cannot write to standard output: {e}")))
+}
+
+fn client_error(err: appliancectl::Error) -> Failure {
+    if err.is_must_change_password() {
+        return Failure::Failed(MUST_CHANGE.to_string());
+    }
+    if err.is_unauthorized() {
+        return Failure::Failed(format!(
+            "the session is missing or has expired ({err}): run `appliancectl login`"
+        ));
+    }
+    Failure::Failed(err.to_string())
+}

@@ -1,0 +1,390 @@
+//! The HTTPS client: one TCP + TLS connection and one HTTP/1.1 request per call.
+
+use crate::api::{Health, PowerAction, Session, Status};
+use crate::tls::{client_config, fingerprint, PinMismatch, Trust};
+use crate::{Endpoint, Error, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{
+    HeaderValue, ACCEPT, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, USER_AGENT,
+};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// How long one call (connect, handshake, request, whole answer) may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const USER_AGENT_VALUE: &str = concat!("appliancectl/", env!("CARGO_PKG_VERSION"));
+
+/// A client of one appliance, with its trust and (after [`Client::login`]) a session token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    endpoint: Endpoint,
+    tls: Arc<ClientConfig>,
+    token: Option<String>,
+    timeout: Duration,
+}
+
+/// An answer as received: status and raw body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: StatusCode,
+    pub body: Bytes,
+    endpoint: String,
+    method: Method,
+    path: String,
+}
+
+impl Response {
+    /// The body as JSON; an empty body reads as `null`.
+    pub fn json_value(&self) -> Result<Value> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        self.json()
+    }
+
+    /// The body as `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| self.unexpected(format!("{e}")))
+    }
+
+    /// `Ok(self)` for a 2xx status, else the API's error (or [`Error::Response`] when the
+    /// body is not an API error).
+    pub fn error_for_status(self) -> Result<Self> {
+        if self.status.is_success() {
+            return Ok(self);
+        }
+        #[derive(serde::Deserialize)]
+        struct ApiError {
+            error: String,
+            #[serde(default)]
+            message: String,
+        }
+        match serde_json::from_slice::<ApiError>(&self.body) {
+            Ok(e) => Err(Error::Api {
+                status: self.status,
+                message: if e.message.is_empty() {
+                    format!(
+                        "The appliance refused the request with HTTP {}.",
+                        self.status
+                    )
+                } else {
+                    e.message
+                },
+                code: e.error,
+            }),
+            Err(_) => {
+                let text = String::from_utf8_lossy(&self.body);
+                let excerpt: String = text.chars().take(200).collect();
+                Err(self.unexpected(format!("the body is not an API error: {excerpt:?}")))
+            }
+        }
+    }
+
+    fn unexpected(&self, reason: String) -> Error {
+        Error::Response {
+            endpoint: self.endpoint.clone(),
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            status: self.status,
+            reason,
+        }
+    }
+}
+
+impl Client {
+    pub fn new(endpoint: Endpoint, trust: &Trust) -> Result<Self> {
+        Ok(Client {
+            endpoint,
+            tls: client_config(trust)?,
+            token: None,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The session token sent as `Authorization: Bearer`, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.token = token;
+    }
+
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// `GET /api/v1/health`.
+    pub async fn health(&self) -> Result<Health> {
+        self.call(Method::GET, "/api/v1/health", None).await?.json()
+    }
+
+    /// `POST /api/v1/session`; on success the client keeps the token for later calls.
+    pub async fn login(&mut self, username: &str, password: &str) -> Result<Session> {
+        let body = json!({"username": username, "password": password});
+        let session: Session = self
+            .call(Method::POST, "/api/v1/session", Some(&body))
+            .await?
+            .json()?;
+        self.token = Some(session.token.clone());
+        Ok(session)
+    }
+
+    /// `PUT /api/v1/account/password`.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
+        let body = json!({"current": current, "new": new});
+        self.call(Method::PUT, "/api/v1/account/password", Some(&body))
+            .await?;
+        Ok(())
+    }
+
+    /// `GET /api/v1/status`.
+    pub async fn status(&self) -> Result<Status> {
+        self.call(Method::GET, "/api/v1/status", None).await?.json()
+    }
+
+    /// `POST /api/v1/system/reboot`.
+    pub async fn reboot(&self) -> Result<PowerAction> {
+        self.call(Method::POST, "/api/v1/system/reboot", None)
+            .await?
+            .json()
+    }
+
+    /// `POST /api/v1/system/shutdown`.
+    pub async fn shutdown(&self) -> Result<PowerAction> {
+        self.call(Method::POST, "/api/v1/system/shutdown", None)
+            .await?
+            .json()
+    }
+
+    /// Any call, whatever status comes back: the status and the body as JSON (`null` when
+    /// empty). Transport failures and non-JSON bodies are errors.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value)> {
+        let response = self.send(method, path, body.as_ref()).await?;
+        Ok((response.status, response.json_value()?))
+    }
+
+    /// Any call; a status other than 2xx becomes [`Error::Api`].
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Response> {
+        self.send(method, path, body).await?.error_for_status()
+    }
+
+    /// Any call, whatever status comes back, with the raw body.
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Response> {
+        let endpoint = self.endpoint.to_string();
+        let request = self.build_request(&method, path, body)?;
+        let exchange = async {
+            let tls = connect(&self.endpoint, &self.tls).await?;
+            let http_error = |source| Error::Http {
+                endpoint: endpoint.clone(),
+                source,
+            };
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                .await
+                .map_err(http_error)?;
+            let driver = AbortOnDrop(tokio::spawn(async move {
+                // Its failures surface as the request's error below.
+                let _ = connection.await;
+            }));
+            let answer = sender.send_request(request).await.map_err(http_error)?;
+            let status = answer.status();
+            let body = answer
+                .into_body()
+                .collect()
+                .await
+                .map_err(http_error)?
+                .to_bytes();
+            drop(driver);
+            Ok::<_, Error>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| Error::Timeout {
+                endpoint: endpoint.clone(),
+                seconds: self.timeout.as_secs(),
+            })??;
+        Ok(Response {
+            status,
+            body,
+            endpoint,
+            method,
+            path: path.to_string(),
+        })
+    }
+
+    fn build_request(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Request<Full<Bytes>>> {
+        let request_error = |reason: String| Error::Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            reason,
+        };
+        let mut builder = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(HOST, self.endpoint.authority())
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header(ACCEPT, "application/json")
+            .header(CONNECTION, "close");
+        if let Some(token) = &self.token {
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| request_error("the session token is not a valid header".into()))?;
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        let bytes = match body {
+            Some(body) => {
+                builder = builder.header(CONTENT_TYPE, "application/json");
+                Bytes::from(serde_json::to_vec(body).map_err(|e| request_error(e.to_string()))?)
+            }
+            None => Bytes::new(),
+        };
+        builder
+            .body(Full::new(bytes))
+            .map_err(|e| request_error(e.to_string()))
+    }
+}
+
+/// The SHA-256 fingerprint of the certificate the server at `endpoint` presents, read
+/// without trusting it: for trust on first use, to be compared by a person with the one the
+/// appliance shows.
+pub async fn fetch_fingerprint(endpoint: &Endpoint) -> Result<[u8; 32]> {
+    let config = client_config(&Trust::InsecureAcceptAny)?;
+    let seen = tokio::time::timeout(DEFAULT_TIMEOUT, async {
+        let tls = connect(endpoint, &config).await?;
+        let (_, connection) = tls.get_ref();
+        connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| fingerprint(leaf.as_ref()))
+            .ok_or_else(|| Error::Tls {
+                endpoint: endpoint.to_string(),
+                source: std::io::Error::other("the server presented no certificate"),
+            })
+    })
+    .await
+    .map_err(|_| Error::Timeout {
+        endpoint: endpoint.to_string(),
+        seconds: DEFAULT_TIMEOUT.as_secs(),
+    })??;
+    Ok(seen)
+}
+
+/// TCP to the first address of `endpoint` that answers, then the TLS handshake.
+async fn connect(endpoint: &Endpoint, tls: &Arc<ClientConfig>) -> Result<TlsStream<TcpStream>> {
+    let name = endpoint.to_string();
+    let addresses: Vec<_> = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+        .await
+        .map_err(|source| Error::Resolve {
+            host: endpoint.host.clone(),
+            source,
+        })?
+        .collect();
+    let mut last_error =
+        std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address");
+    let mut tcp = None;
+    for address in addresses {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => {
+                tcp = Some(stream);
+                break;
+            }
+            Ok(Err(err)) => last_error = err,
+            Err(_) => {
+                last_error = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no answer from {address} within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                )
+            }
+        }
+    }
+    let tcp = tcp.ok_or(Error::Connect {
+        endpoint: name.clone(),
+        source: last_error,
+    })?;
+    // A pin holds for any name; with a CA file the name is what gets verified.
+    let server_name = match endpoint.host.parse::<IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(endpoint.host.clone()).map_err(|_| Error::InvalidHost {
+            input: endpoint.host.clone(),
+            reason: "not a valid DNS name".to_string(),
+        })?,
+    };
+    TlsConnector::from(tls.clone())
+        .connect(server_name, tcp)
+        .await
+        .map_err(|err| tls_error(name, err))
+}
+
+/// Say which certificate was refused and why, when that is the cause.
+fn tls_error(endpoint: String, err: std::io::Error) -> Error {
+    let rustls_error = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match rustls_error {
+        Some(inner) => {
+            if let Some(mismatch) = PinMismatch::from_rustls(inner) {
+                Error::CertificateMismatch {
+                    endpoint,
+                    seen: mismatch.seen,
+                    expected: mismatch.expected,
+                }
+            } else if matches!(inner, rustls::Error::InvalidCertificate(_)) {
+                Error::CertificateRejected {
+                    endpoint,
+                    reason: inner.clone(),
+                }
+            } else {
+                Error::Tls {
+                    endpoint,
+                    source: err,
+                }
+            }
+        }
+        None => Error::Tls {
+            endpoint,
+            source: err,
+        },
+    }
+}
+
+/// Stops the connection task when the call ends, on every path (timeouts included).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

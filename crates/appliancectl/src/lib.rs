@@ -1,0 +1,23 @@
+//! Client of the appliance's HTTPS API (`/api/v1`), used by the `appliancectl` command and by
+//! the end-to-end tests.
+//!
+//! One request per connection: HTTP/1.1 on hyper over rustls over TCP. The appliance's
+//! certificate is self-signed, so the usual way to trust it is to pin its SHA-256
+//! fingerprint ([`Trust::Pinned`]), learnt once with [`fetch_fingerprint`] and checked by a
+//! person. [`Client`] is async (tokio); [`blocking::Client`] wraps it for synchronous callers.
+
+pub mod api;
+pub mod blocking;
+mod client;
+mod endpoint;
+mod error;
+pub mod tls;
+
+pub use api::{Health, PowerAction, Session, Status};
+pub use client::{fetch_fingerprint, Client, Response, DEFAULT_TIMEOUT};
+pub use endpoint::{Endpoint, DEFAULT_PORT};
+pub use error::Error;
+pub use hyper::{Method, StatusCode};
+pub use tls::{format_fingerprint, parse_fingerprint, Trust};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

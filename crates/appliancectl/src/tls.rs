@@ -1,0 +1,341 @@
+//! Which server certificate to trust, and the rustls client configuration for it.
+//!
+//! The appliance makes a self-signed certificate at first boot, so the normal trust is a
+//! pin: the SHA-256 of the leaf certificate, whatever names it carries. [`PinnedVerifier`]
+//! is the one implementation of that pin for the whole product (the CLI, the daemon's
+//! self-check and the end-to-end tests).
+
+use crate::Error;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
+use rustls::{OtherError, SignatureScheme};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How the client decides that it talks to the right appliance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Accept only a leaf certificate with this SHA-256 (DER), for any host name.
+    Pinned { sha256: [u8; 32] },
+    /// Normal WebPKI verification of the chain and the host name against the CA
+    /// certificates in this PEM file (for appliances given a certificate by a site CA).
+    CaFile(PathBuf),
+    /// Accept any certificate. Only for an explicit operator choice (`--insecure`): anyone
+    /// on the path can read the password and the session.
+    InsecureAcceptAny,
+}
+
+/// The SHA-256 of a certificate's DER bytes: what [`Trust::Pinned`] compares.
+pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert_der);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// `AB:CD:…` (uppercase pairs), as `openssl x509 -noout -fingerprint -sha256` prints it.
+pub fn format_fingerprint(sha256: &[u8; 32]) -> String {
+    let pairs: Vec<String> = sha256.iter().map(|b| format!("{b:02X}")).collect();
+    pairs.join(":")
+}
+
+/// Read a fingerprint as 64 hexadecimal digits, in either case, with or without ':' (or
+/// spaces) between pairs; an `sha256:` or `SHA256 Fingerprint=` prefix is allowed.
+pub fn parse_fingerprint(input: &str) -> Result<[u8; 32], Error> {
+    let invalid = || Error::InvalidFingerprint {
+        input: input.to_string(),
+    };
+    let mut text = input.trim();
+    for prefix in ["sha256 fingerprint=", "sha256:", "sha256="] {
+        if text
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        {
+            text = &text[prefix.len()..];
+        }
+    }
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|b| *b != b':' && !b.is_ascii_whitespace())
+        .collect();
+    if digits.len() != 64 {
+        return Err(invalid());
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in digits.chunks(2).enumerate() {
+        let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+        out[i] = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+    }
+    Ok(out)
+}
+
+/// The crypto the client uses: ring, as in the daemon.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls client configuration for `trust` (TLS 1.2 and 1.3, no client certificate).
+pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, Error> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::TlsSetup(e.to_string()))?;
+    let config = match trust {
+        Trust::Pinned { sha256 } => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedVerifier::with_provider(
+                *sha256, provider,
+            )))
+            .with_no_client_auth(),
+        Trust::InsecureAcceptAny => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyVerifier { provider }))
+            .with_no_client_auth(),
+        Trust::CaFile(path) => {
+            let ca_error = |reason: String| Error::CaFile {
+                path: path.clone(),
+                reason,
+            };
+            let mut roots = RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| ca_error(e.to_string()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| ca_error(e.to_string()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| ca_error(format!("unusable certificate: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(ca_error("it holds no PEM certificate".to_string()));
+            }
+            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ca_error(e.to_string()))?;
+            builder.with_webpki_verifier(verifier).with_no_client_auth()
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// The server presented a certificate other than the pinned one. Carried inside the
+/// rustls error (as `CertificateError::Other`) so that the caller can say what was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinMismatch {
+    pub seen: [u8; 32],
+    pub expected: [u8; 32],
+}
+
+impl fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "certificate SHA-256 {} is not the pinned {}",
+            format_fingerprint(&self.seen),
+            format_fingerprint(&self.expected)
+        )
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+impl PinMismatch {
+    /// The mismatch inside a rustls error, if that is what the error is.
+    pub fn from_rustls(err: &rustls::Error) -> Option<&PinMismatch> {
+        match err {
+            rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+                other.0.downcast_ref::<PinMismatch>()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Trusts exactly the certificate whose SHA-256 it holds, for any server name. The
+/// handshake signature is still verified against that certificate's key.
+#[derive(Debug)]
+pub struct PinnedVerifier {
+    sha256: [u8; 32],
+    provider: Arc<CryptoProvider>,
+}
+
+impl PinnedVerifier {
+    pub fn new(sha256: [u8; 32]) -> Self {
+        Self::with_provider(sha256, provider())
+    }
+
+    /// Pin the given certificate (e.g. the daemon's own `cert.pem`).
+    pub fn for_certificate(cert: &CertificateDer<'_>) -> Self {
+        Self::new(fingerprint(cert.as_ref()))
+    }
+
+    pub fn with_provider(sha256: [u8; 32], provider: Arc<CryptoProvider>) -> Self {
+        PinnedVerifier { sha256, provider }
+    }
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let seen = fingerprint(end_entity.as_ref());
+        // Not secret: comparing in constant time would protect nothing.
+        if seen == self.sha256 {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(PinMismatch {
+                    seen,
+                    expected: self.sha256,
+                })),
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Accepts any certificate (the handshake signature is still checked against it): for
+/// `--insecure` and for reading the fingerprint a server presents.
+#[derive(Debug)]
+struct AcceptAnyVerifier {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyVerifier {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_round_trip_in_every_accepted_spelling() {
+        let fp = fingerprint(b"certificate");
+        let shown = format_fingerprint(&fp);
+        assert_eq!(shown.len(), 95);
+        assert_eq!(parse_fingerprint(&shown).unwrap(), fp);
+        let plain: String = shown.replace(':', "").to_lowercase();
+        assert_eq!(parse_fingerprint(&plain).unwrap(), fp);
+        assert_eq!(
+            parse_fingerprint(&format!("SHA256 Fingerprint={shown}")).unwrap(),
+            fp
+        );
+        assert_eq!(parse_fingerprint(&format!("sha256:{plain}")).unwrap(), fp);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_sha256() {
+        for bad in [
+            "",
+            "abcd",
+            &"g".repeat(64),
+            &"a".repeat(66),
+            "é".repeat(32).as_str(),
+        ] {
+            assert!(parse_fingerprint(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_wrong_pin_names_both_fingerprints() {
+        let verifier = PinnedVerifier::new([1; 32]);
+        let cert = CertificateDer::from(b"other".to_vec());
+        let err = verifier
+            .verify_server_cert(
+                &cert,
+                &[],
+                &ServerName::try_from("appliance").unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+            .unwrap_err();
+        let mismatch = PinMismatch::from_rustls(&err).unwrap();
+        assert_eq!(mismatch.seen, fingerprint(b"other"));
+        assert_eq!(mismatch.expected, [1; 32]);
+    }
+}
