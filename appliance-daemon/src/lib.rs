@@ -72,6 +72,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         created = identity.created,
         "TLS certificate ready"
     );
+    let pin = tls::public_key_fingerprint(&identity);
+    if config.mode == Mode::Appliance {
+        // On the console, beside the admin URL: what an administrator compares on first use.
+        eprintln!("HTTPS certificate public key SHA-256: {pin}");
+    }
     let served = tls::Served::new(&identity)?;
     let tls_config = tls::server_config(Arc::clone(&served))?;
 
@@ -83,7 +88,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let https_addr = listener.local_addr()?;
     let slot = system.slot;
-    let app = app(&config, system)?;
+    let app = app(&config, system, pin)?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
 
@@ -110,7 +115,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Open the settings store and build the whole HTTP surface: API, web UI, 404s.
-pub fn app(config: &Config, system: SystemInfo) -> anyhow::Result<axum::Router> {
+pub fn app(config: &Config, system: SystemInfo, pin: String) -> anyhow::Result<axum::Router> {
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create {}", config.state_dir.display()))?;
     let store = store::Store::open(&config.store_path())?;
@@ -127,6 +132,7 @@ pub fn app(config: &Config, system: SystemInfo) -> anyhow::Result<axum::Router> 
         started: std::time::Instant::now(),
         going_down: std::sync::atomic::AtomicBool::new(false),
         specs: api::SpecsCache::default(),
+        certificate_pin: pin,
     });
     Ok(api::router(Arc::clone(&state))
         .merge(web::router(state))

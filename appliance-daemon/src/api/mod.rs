@@ -51,6 +51,8 @@ pub struct AppState {
     /// Set once a reboot or power-off has been requested.
     pub going_down: std::sync::atomic::AtomicBool,
     pub specs: SpecsCache,
+    /// SHA-256 of the HTTPS certificate's public key (`AB:CD:…`).
+    pub certificate_pin: String,
 }
 
 /// The API routes and the list of what they are.

@@ -36,6 +36,8 @@ pub struct Status {
     pub time: String,
     /// Resident memory of the management daemon.
     pub daemon_rss_bytes: Option<u64>,
+    /// SHA-256 of the HTTPS certificate's public key, to check a first connection against.
+    pub certificate_sha256: String,
     pub specs: Specs,
 }
 
@@ -116,6 +118,7 @@ impl Status {
             uptime_seconds: specs.uptime_seconds.unwrap_or(0),
             time: specs.clock.utc.clone(),
             daemon_rss_bytes: own_rss(),
+            certificate_sha256: state.certificate_pin.clone(),
             specs,
         })
     }

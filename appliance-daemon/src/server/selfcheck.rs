@@ -4,13 +4,13 @@
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::tls::pinned::PinnedCert;
+use appliancectl::tls::{client_config, fingerprint};
+use appliancectl::Trust;
 
 const ATTEMPTS: u32 = 5;
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,7 +43,12 @@ pub fn loopback_of(listen: SocketAddr) -> SocketAddr {
 /// GET /api/v1/health on `listen`, retrying briefly; Ok when it answers 200.
 pub async fn run(listen: SocketAddr, cert: CertificateDer<'static>) -> Result<(), Error> {
     let addr = loopback_of(listen);
-    let connector = TlsConnector::from(Arc::new(PinnedCert::client_config(cert)?));
+    let trust = Trust::Pinned {
+        sha256: fingerprint(cert.as_ref()),
+    };
+    let config =
+        client_config(&trust).map_err(|e| Error::Tls(rustls::Error::General(e.to_string())))?;
+    let connector = TlsConnector::from(config);
     let mut last = Error::Timeout(addr);
     for attempt in 1..=ATTEMPTS {
         match tokio::time::timeout(TIMEOUT, once(&connector, addr)).await {

@@ -10,7 +10,6 @@
 
 mod cert;
 mod files;
-pub mod pinned;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -62,6 +61,12 @@ pub struct Identity {
     pub cert_path: PathBuf,
     /// True when this start made the pair.
     pub created: bool,
+}
+
+/// The pin clients compare (`appliancectl`): SHA-256 of the certificate's public key, as
+/// `AB:CD:…`. Re-issues keep the key, so this stays the same for the life of the key.
+pub fn public_key_fingerprint(identity: &Identity) -> String {
+    appliancectl::tls::format_fingerprint(&appliancectl::tls::fingerprint(identity.cert.as_ref()))
 }
 
 pub fn cert_path(dir: &Path) -> PathBuf {

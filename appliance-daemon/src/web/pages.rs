@@ -151,6 +151,7 @@ pub async fn basics(
         (t.slot, status.slot.clone()),
         (t.uptime, duration(status.uptime_seconds)),
         (t.time, status.time.clone()),
+        (t.certificate, status.certificate_sha256.clone()),
     ];
     ctx.render(
         StatusCode::OK,

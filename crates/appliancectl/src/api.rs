@@ -48,6 +48,8 @@ pub struct Status {
     pub uptime_seconds: Option<u64>,
     /// RFC 3339, the appliance's clock.
     pub time: Option<String>,
+    /// SHA-256 of the HTTPS certificate's public key, as the appliance reports it.
+    pub certificate_sha256: Option<String>,
     pub specs: Specs,
 }
 
@@ -64,6 +66,8 @@ pub struct Specs {
 #[serde(default)]
 pub struct Cpu {
     pub model: Option<String>,
+    /// Logical cores (`logical_cores` in the appliance's answer).
+    #[serde(alias = "logical_cores")]
     pub cores: Option<u32>,
     pub mhz: Option<f64>,
 }
@@ -88,9 +92,25 @@ pub struct Disk {
 pub struct Nic {
     pub name: String,
     pub mac: Option<String>,
+    /// Carrier present (`carrier` in the appliance's answer).
+    #[serde(alias = "carrier")]
     pub link_up: Option<bool>,
     pub speed_mbps: Option<u32>,
     pub addresses: Vec<String>,
+    pub ipv4: Vec<String>,
+    pub ipv6: Vec<String>,
+}
+
+impl Nic {
+    /// Every address of the interface, IPv4 first.
+    pub fn all_addresses(&self) -> Vec<String> {
+        self.addresses
+            .iter()
+            .chain(&self.ipv4)
+            .chain(&self.ipv6)
+            .cloned()
+            .collect()
+    }
 }
 
 #[cfg(test)]

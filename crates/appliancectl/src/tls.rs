@@ -1,7 +1,10 @@
 //! Which server certificate to trust, and the rustls client configuration for it.
 //!
 //! The appliance makes a self-signed certificate at first boot, so the normal trust is a
-//! pin: the SHA-256 of the leaf certificate, whatever names it carries. [`PinnedVerifier`]
+//! pin: the SHA-256 of the leaf certificate's public key (SubjectPublicKeyInfo), whatever
+//! names it carries. The appliance re-issues its self-signed certificate with the same key
+//! when its host name or addresses change, so a public-key pin survives that; a pin of the
+//! whole certificate would not. [`PinnedVerifier`]
 //! is the one implementation of that pin for the whole product (the CLI, the daemon's
 //! self-check and the end-to-end tests).
 
@@ -20,7 +23,7 @@ use std::sync::Arc;
 /// How the client decides that it talks to the right appliance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
-    /// Accept only a leaf certificate with this SHA-256 (DER), for any host name.
+    /// Accept only a leaf certificate whose public key has this SHA-256, for any host name.
     Pinned { sha256: [u8; 32] },
     /// Normal WebPKI verification of the chain and the host name against the CA
     /// certificates in this PEM file (for appliances given a certificate by a site CA).
@@ -30,15 +33,25 @@ pub enum Trust {
     InsecureAcceptAny,
 }
 
-/// The SHA-256 of a certificate's DER bytes: what [`Trust::Pinned`] compares.
+/// The SHA-256 of a certificate's public key (its DER SubjectPublicKeyInfo): what
+/// [`Trust::Pinned`] compares. The same figure as
+/// `openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | sha256sum`.
+/// A certificate that does not parse gets the hash of its whole DER, which no pin taken
+/// from a real appliance matches.
 pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, cert_der);
+    let cert = CertificateDer::from(cert_der);
+    let spki = rustls::server::ParsedCertificate::try_from(&cert)
+        .map(|parsed| parsed.subject_public_key_info());
+    let digest = match &spki {
+        Ok(spki) => ring::digest::digest(&ring::digest::SHA256, spki.as_ref()),
+        Err(_) => ring::digest::digest(&ring::digest::SHA256, cert_der),
+    };
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
 }
 
-/// `AB:CD:…` (uppercase pairs), as `openssl x509 -noout -fingerprint -sha256` prints it.
+/// `AB:CD:…` (uppercase pairs), the way openssl prints fingerprints.
 pub fn format_fingerprint(sha256: &[u8; 32]) -> String {
     let pairs: Vec<String> = sha256.iter().map(|b| format!("{b:02X}")).collect();
     pairs.join(":")

@@ -86,6 +86,7 @@ pub fn status(status: &Status) -> String {
     push(&mut rows, "Version", version);
     push(&mut rows, "Uptime", status.uptime_seconds.map(uptime));
     push(&mut rows, "Time", status.time.clone());
+    push(&mut rows, "Certificate", status.certificate_sha256.clone());
     let specs = &status.specs;
     if let Some(cpu) = &specs.cpu {
         let mut parts = Vec::new();
@@ -139,8 +140,9 @@ fn nic_line(nic: &Nic) -> String {
         parts.push(format!("{speed} Mb/s"));
     }
     parts.extend(nic.mac.clone());
-    if !nic.addresses.is_empty() {
-        parts.push(nic.addresses.join(" "));
+    let addresses = nic.all_addresses();
+    if !addresses.is_empty() {
+        parts.push(addresses.join(" "));
     }
     parts.join(", ")
 }
