@@ -11,6 +11,7 @@ pub mod server;
 pub mod store;
 pub mod system;
 pub mod tls;
+pub mod update;
 pub mod web;
 
 #[cfg(test)]
@@ -88,7 +89,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let https_addr = listener.local_addr()?;
     let slot = system.slot;
-    let app = app(&config, system, pin)?;
+    let (state, app) = app(&config, system, pin)?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
 
@@ -105,6 +106,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     health_gate(config.mode, https_addr, identity.cert.clone(), slot).await;
+    // After mark-good: what became of an install that waited for this boot.
+    let settle = Arc::clone(&state);
+    match tokio::task::spawn_blocking(move || settle.updater.at_start()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => tracing::error!("cannot settle the update state at start: {err:#}"),
+        Err(err) => tracing::error!("settling the update state did not finish: {err}"),
+    }
     if config.mode == Mode::Appliance {
         // After the self-check, which pins the certificate it started with.
         tokio::spawn(follow_names(tls_dir, served));
@@ -115,13 +123,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Open the settings store and build the whole HTTP surface: API, web UI, 404s.
-pub fn app(config: &Config, system: SystemInfo, pin: String) -> anyhow::Result<axum::Router> {
+pub fn app(
+    config: &Config,
+    system: SystemInfo,
+    pin: String,
+) -> anyhow::Result<(Arc<api::AppState>, axum::Router)> {
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create {}", config.state_dir.display()))?;
     let store = store::Store::open(&config.store_path())?;
     let identity = store.identity()?;
     tracing::info!(appliance_id = %identity.appliance_id, "settings store open");
     let auth = auth::Auth::new(store.clone())?;
+    let updater = update::Updater::new(
+        update::Platform::new(config.mode, &config.state_dir),
+        store.clone(),
+        system.slot,
+        &system.release.version,
+        &system.release.profile,
+    );
     let state = Arc::new(api::AppState {
         mode: config.mode,
         system,
@@ -133,10 +152,14 @@ pub fn app(config: &Config, system: SystemInfo, pin: String) -> anyhow::Result<a
         going_down: std::sync::atomic::AtomicBool::new(false),
         specs: api::SpecsCache::default(),
         certificate_pin: pin,
+        updater,
     });
-    Ok(api::router(Arc::clone(&state))
-        .merge(web::router(state))
-        .fallback(api::not_found))
+    Ok((
+        Arc::clone(&state),
+        api::router(Arc::clone(&state))
+            .merge(web::router(state))
+            .fallback(api::not_found),
+    ))
 }
 
 /// Keep the self-signed certificate naming the current host name and addresses.

@@ -64,7 +64,10 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
     let status = json(&r);
     assert_eq!(status["model"], "Virtual Appliance");
     if let Some(rss) = status["daemon_rss_bytes"].as_u64() {
-        m.report("daemon RSS after boot", format!("{:.1} MiB", rss as f64 / 1048576.0));
+        m.report(
+            "daemon RSS after boot",
+            format!("{:.1} MiB", rss as f64 / 1048576.0),
+        );
     }
     assert_eq!(status["slot"], "A");
     let nics = status["specs"]["nics"].as_array().unwrap();

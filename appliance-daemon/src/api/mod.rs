@@ -10,6 +10,7 @@ mod health;
 mod session;
 mod status;
 mod system;
+mod updates;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -53,6 +54,7 @@ pub struct AppState {
     pub specs: SpecsCache,
     /// SHA-256 of the HTTPS certificate's public key (`AB:CD:…`).
     pub certificate_pin: String,
+    pub updater: crate::update::Updater,
 }
 
 /// The API routes and the list of what they are.
@@ -113,6 +115,7 @@ pub fn routes() -> Routes {
         .add(Method::PUT, "/api/v1/security/policy", account::put_policy)
         .add(Method::POST, "/api/v1/system/reboot", system::reboot)
         .add(Method::POST, "/api/v1/system/shutdown", system::shutdown)
+        .add(Method::GET, "/api/v1/updates", updates::get)
 }
 
 /// The API router with its body limit, for the state given.

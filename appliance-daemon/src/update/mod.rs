@@ -1,0 +1,193 @@
+//! Signed update packages: what is installed, the install that waits for its first boot,
+//! rollbacks, and installing a package into the inactive slot (docs/updates.md).
+//!
+//! On the appliance the slots are the partitions labelled `root-a` / `root-b` and the A/B
+//! state is the ESP's grubenv; in dev mode both are files in the state directory
+//! (`slot-a.img`, `slot-b.img`, `grubenv`), so the whole install runs without root.
+
+pub mod boot_check;
+pub mod state;
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use grubenv::Slot;
+
+use crate::boot::EnvStore;
+use crate::config::Mode;
+use crate::store::{Audit, Store};
+use crate::system::BootSlot;
+pub use state::{Event, Updates};
+
+/// Size of a slot partition (docs/boot.md); dev-mode slot files get the same limit.
+pub const DEV_SLOT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Set while a package is being installed (the factory reset refuses to start then).
+pub static INSTALLING: AtomicBool = AtomicBool::new(false);
+
+/// Where slots and the A/B state live.
+#[derive(Debug, Clone)]
+pub enum Platform {
+    Appliance,
+    Dev { dir: PathBuf },
+}
+
+impl Platform {
+    pub fn new(mode: Mode, state_dir: &std::path::Path) -> Self {
+        match mode {
+            Mode::Appliance => Platform::Appliance,
+            Mode::Dev => Platform::Dev {
+                dir: state_dir.to_path_buf(),
+            },
+        }
+    }
+
+    pub fn env(&self) -> EnvStore {
+        match self {
+            Platform::Appliance => EnvStore::Esp,
+            Platform::Dev { dir } => EnvStore::File(dir.join("grubenv")),
+        }
+    }
+
+    /// The block device (or dev-mode file) of a slot.
+    pub fn slot_path(&self, slot: Slot) -> Result<PathBuf, crate::boot::Error> {
+        match self {
+            Platform::Appliance => crate::boot::partition(slot.label()),
+            Platform::Dev { dir } => {
+                Ok(dir.join(format!("slot-{}.img", slot.to_string().to_lowercase())))
+            }
+        }
+    }
+
+    /// How many bytes a slot holds.
+    pub fn slot_capacity(&self, slot: Slot) -> Result<u64, std::io::Error> {
+        match self {
+            Platform::Dev { .. } => Ok(DEV_SLOT_BYTES),
+            Platform::Appliance => {
+                let path = self
+                    .slot_path(slot)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let sectors = std::fs::read_to_string(format!("/sys/class/block/{name}/size"))?;
+                sectors.trim().parse::<u64>().map(|s| s * 512).map_err(|e| {
+                    std::io::Error::other(format!("/sys/class/block/{name}/size: {e}"))
+                })
+            }
+        }
+    }
+}
+
+/// The update engine shared by the API handlers.
+#[derive(Debug)]
+pub struct Updater {
+    pub platform: Platform,
+    store: Store,
+    pub booted: BootSlot,
+    pub version: String,
+    pub profile: String,
+}
+
+impl Updater {
+    pub fn new(
+        platform: Platform,
+        store: Store,
+        booted: BootSlot,
+        version: &str,
+        profile: &str,
+    ) -> Self {
+        Updater {
+            platform,
+            store,
+            booted,
+            version: version.to_string(),
+            profile: profile.to_string(),
+        }
+    }
+
+    /// After the health gate: settle the install that waited for this boot (activated or
+    /// rolled back) and put the failed slot out of the boot order.
+    pub fn at_start(&self) -> anyhow::Result<Option<Event>> {
+        let BootSlot::Slot(booted) = self.booted else {
+            return Ok(None);
+        };
+        let env = self.platform.env();
+        let mut boot = env.read()?;
+        let now = crate::auth::unix_now();
+        let version = self.version.clone();
+        let (outcome, new_boot) = self.store.change(
+            Audit::system("update.boot", format!("slot {booted} runs {version}")),
+            |tx| {
+                let mut updates: Updates = tx.get()?;
+                let outcome = boot_check::reconcile(&mut updates, &mut boot, booted, &version, now);
+                tx.put(&updates)?;
+                Ok::<_, crate::store::Error>((outcome, boot))
+            },
+        )?;
+        if outcome.boot_changed {
+            env.write(&new_boot)?;
+        }
+        if let Some(event) = &outcome.event {
+            match event.kind.as_str() {
+                "rolled_back" => tracing::error!("update rolled back: {}", event.detail),
+                _ => tracing::info!("update {}: {}", event.kind, event.detail),
+            }
+        }
+        Ok(outcome.event)
+    }
+
+    pub fn updates(&self) -> Result<Updates, crate::store::Error> {
+        self.store.get()
+    }
+
+    pub fn installing(&self) -> bool {
+        INSTALLING.load(Ordering::SeqCst)
+    }
+}
+
+/// `GET /api/v1/updates`.
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    pub running: Running,
+    pub slots: std::collections::BTreeMap<String, state::SlotInfo>,
+    pub pending: Option<state::Pending>,
+    pub floor: Option<String>,
+    /// The last rollback since the last successful update, if any.
+    pub rollback: Option<Event>,
+    pub installing: bool,
+    /// Newest first.
+    pub history: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Running {
+    pub version: String,
+    pub slot: String,
+    pub profile: String,
+}
+
+impl Updater {
+    pub fn view(&self) -> Result<View, crate::store::Error> {
+        let u = self.updates()?;
+        Ok(View {
+            running: Running {
+                version: self.version.clone(),
+                slot: self.booted.to_string(),
+                profile: self.profile.clone(),
+            },
+            rollback: u.last_rollback().cloned(),
+            slots: u.slots,
+            pending: u.pending,
+            floor: u.floor,
+            installing: self.installing(),
+            history: u.history.into_iter().rev().collect(),
+        })
+    }
+}
+
+/// Shared handle.
+pub type Shared = Arc<Updater>;
