@@ -83,7 +83,7 @@ pub async fn put_policy(
         .set_policy(
             policy.clone(),
             Audit::user(
-                &caller.session.user,
+                &*caller.session.user,
                 caller.address,
                 "security.policy",
                 detail,

@@ -209,7 +209,7 @@ impl Auth {
         let user = accounts
             .users
             .iter()
-            .find(|u| u.name == session.user)
+            .find(|u| *u.name == *session.user)
             .cloned()
             .ok_or(AuthError::NoSession)?;
         let (hash, given) = (user.password_hash.clone(), current.to_string());

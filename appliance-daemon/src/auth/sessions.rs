@@ -5,7 +5,7 @@
 //! monotonic clock so that an NTP step neither ends nor prolongs them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::random_hex;
@@ -19,10 +19,11 @@ pub enum Kind {
 
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub user: String,
+    /// Shared, not copied: a session is looked up on every request.
+    pub user: Arc<str>,
     pub kind: Kind,
     /// The token every form of the web UI must carry (unused by API sessions).
-    pub csrf: String,
+    pub csrf: Arc<str>,
     pub must_change_password: bool,
     created: Instant,
     last_used: Instant,
@@ -50,9 +51,9 @@ impl Sessions {
         let token = random_hex(32);
         let now = Instant::now();
         let session = Session {
-            user: user.to_string(),
+            user: Arc::from(user),
             kind,
-            csrf: random_hex(32),
+            csrf: Arc::from(random_hex(32)),
             must_change_password,
             created: now,
             last_used: now,
@@ -99,7 +100,7 @@ impl Sessions {
     /// After a password change: end every other session of `user`, clear the flag on `keep`.
     pub fn password_changed(&self, user: &str, keep: &str) {
         let mut map = self.lock();
-        map.retain(|t, s| s.user != user || t == keep);
+        map.retain(|t, s| &*s.user != user || t == keep);
         if let Some(s) = map.get_mut(keep) {
             s.must_change_password = false;
         }

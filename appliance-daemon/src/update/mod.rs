@@ -5,7 +5,9 @@
 //! state is the ESP's grubenv; in dev mode both are files in the state directory
 //! (`slot-a.img`, `slot-b.img`, `grubenv`), so the whole install runs without root.
 
+pub mod body;
 pub mod boot_check;
+pub mod progress;
 pub mod state;
 
 use serde::Serialize;

@@ -168,11 +168,11 @@ impl Ctx {
             t: self.t(),
             lang: self.lang.code(),
             title: title.to_string(),
-            user: self.session.as_ref().map(|s| s.user.clone()),
+            user: self.session.as_ref().map(|s| s.user.to_string()),
             csrf: self
                 .session
                 .as_ref()
-                .map(|s| s.csrf.clone())
+                .map(|s| s.csrf.to_string())
                 .unwrap_or_default(),
             nav,
             notice: None,

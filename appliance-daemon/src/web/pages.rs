@@ -320,7 +320,7 @@ pub async fn account(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
         StatusCode::OK,
         &AccountPage {
             page: ctx.page(ctx.t().nav_account, "account"),
-            username: session.user.clone(),
+            username: session.user.to_string(),
             audit,
         },
     )

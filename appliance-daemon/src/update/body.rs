@@ -1,0 +1,51 @@
+//! An HTTP request body as a blocking `Read`, for the installer running on a blocking
+//! thread: a bounded channel of chunks, so a fast client cannot make the daemon buffer
+//! more than a few chunks (memory stays bounded whatever the package size).
+
+use bytes::Bytes;
+use futures::StreamExt;
+use std::io::Read;
+use tokio::sync::mpsc;
+
+/// Chunks in flight between the network and the installer.
+const DEPTH: usize = 8;
+
+pub struct BodyReader {
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    current: Bytes,
+}
+
+/// Start pumping `body` into a reader; the pump ends when the reader is dropped.
+pub fn reader(body: axum::body::Body) -> BodyReader {
+    let (tx, rx) = mpsc::channel(DEPTH);
+    tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| std::io::Error::other(format!("upload interrupted: {e}")));
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    BodyReader {
+        rx,
+        current: Bytes::new(),
+    }
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}

@@ -1,0 +1,53 @@
+//! Install progress, published to any number of watchers (the SSE endpoint, the UI).
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// `idle`, `verifying`, `writing`, `finishing`, `done`, `failed`.
+    pub phase: &'static str,
+    pub version: Option<String>,
+    pub bytes: u64,
+    pub total: u64,
+    /// Set when done or failed: what happened, in a sentence.
+    pub message: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Publisher {
+    tx: watch::Sender<Progress>,
+}
+
+impl Default for Publisher {
+    fn default() -> Self {
+        let (tx, _) = watch::channel(Progress {
+            phase: "idle",
+            ..Progress::default()
+        });
+        Publisher { tx }
+    }
+}
+
+impl Publisher {
+    pub fn set(&self, progress: Progress) {
+        self.tx.send_replace(progress);
+    }
+
+    /// Update the byte count, publishing at most every 1 MiB (or at the end).
+    pub fn bytes(&self, bytes: u64) {
+        self.tx.send_if_modified(|p| {
+            let step = bytes / (1 << 20) != p.bytes / (1 << 20) || bytes == p.total;
+            p.bytes = bytes;
+            step
+        });
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Progress> {
+        self.tx.subscribe()
+    }
+
+    pub fn current(&self) -> Progress {
+        self.tx.borrow().clone()
+    }
+}
