@@ -89,7 +89,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let https_addr = listener.local_addr()?;
     let slot = system.slot;
-    let (state, app) = app(&config, system, pin)?;
+    let (state, app) = app(&config, system, pin, Arc::clone(&served))?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
 
@@ -127,6 +127,7 @@ pub fn app(
     config: &Config,
     system: SystemInfo,
     pin: String,
+    served: Arc<tls::Served>,
 ) -> anyhow::Result<(Arc<api::AppState>, axum::Router)> {
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create {}", config.state_dir.display()))?;
@@ -151,7 +152,9 @@ pub fn app(
         started: std::time::Instant::now(),
         going_down: std::sync::atomic::AtomicBool::new(false),
         specs: api::SpecsCache::default(),
-        certificate_pin: pin,
+        certificate_pin: std::sync::RwLock::new(pin),
+        served,
+        tls_dir: config.tls_dir(),
         updater,
     });
     Ok((

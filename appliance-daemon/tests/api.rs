@@ -302,3 +302,72 @@ fn web_login_page_and_csrf() {
     .unwrap();
     assert!(String::from_utf8_lossy(&r.body).contains("Mot de passe"));
 }
+
+#[test]
+fn an_administrator_certificate_replaces_the_self_signed_one() {
+    let d = start("tls");
+    let token = change_factory_password(&d, "tls-secret-1");
+    let make = |name: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+    };
+    let (cert, key, der) = make("support.example.com");
+    let (_, other_key, _) = make("other.example.com");
+    let body = |c: &str, k: &str| serde_json::json!({"certificate": c, "key": k}).to_string();
+    let any = appliance_tests::https::Trust::Any;
+    let served = || {
+        appliance_tests::https::get(d.https, "/api/v1/health", &any, Duration::from_secs(10))
+            .unwrap()
+            .peer_cert
+            .unwrap()
+            .to_vec()
+    };
+    let before = served();
+
+    let r = d.call(
+        "PUT",
+        "/api/v1/tls/certificate",
+        Some(&token),
+        Some(&body(&cert, &other_key)),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(json(&r)["error"], "certificate_key_mismatch");
+    let r = d.call(
+        "PUT",
+        "/api/v1/tls/certificate",
+        Some(&token),
+        Some(&body("nonsense", &key)),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(json(&r)["error"], "invalid_certificate");
+    assert_eq!(served(), before, "refusals change nothing");
+
+    let r = appliance_tests::dev::api_call(
+        d.https,
+        &any,
+        "PUT",
+        "/api/v1/tls/certificate",
+        Some(&token),
+        Some(&body(&cert, &key)),
+    );
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["installed"], true);
+    assert_eq!(served(), der, "the installed certificate is served at once");
+
+    let r = appliance_tests::dev::api_call(
+        d.https,
+        &any,
+        "DELETE",
+        "/api/v1/tls/certificate",
+        Some(&token),
+        None,
+    );
+    assert_eq!(json(&r)["installed"], false);
+    let now = served();
+    assert_ne!(now, der);
+    assert_ne!(now, before, "a new self-signed certificate, with a new key");
+}

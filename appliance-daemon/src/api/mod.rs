@@ -10,6 +10,7 @@ mod health;
 mod session;
 mod status;
 mod system;
+mod tls;
 mod updates;
 
 use axum::extract::DefaultBodyLimit;
@@ -53,7 +54,10 @@ pub struct AppState {
     pub going_down: std::sync::atomic::AtomicBool,
     pub specs: SpecsCache,
     /// SHA-256 of the HTTPS certificate's public key (`AB:CD:…`).
-    pub certificate_pin: String,
+    pub certificate_pin: std::sync::RwLock<String>,
+    /// The certificate being served and where it is kept.
+    pub served: Arc<crate::tls::Served>,
+    pub tls_dir: PathBuf,
     pub updater: crate::update::Updater,
 }
 
@@ -116,6 +120,9 @@ pub fn routes() -> Routes {
         .add(Method::POST, "/api/v1/system/reboot", system::reboot)
         .add(Method::POST, "/api/v1/system/shutdown", system::shutdown)
         .add(Method::GET, "/api/v1/updates", updates::get)
+        .add(Method::GET, "/api/v1/tls", tls::get)
+        .add(Method::PUT, "/api/v1/tls/certificate", tls::install)
+        .add(Method::DELETE, "/api/v1/tls/certificate", tls::self_signed)
 }
 
 /// The API router with its body limit, for the state given.

@@ -149,7 +149,11 @@ impl Status {
             uptime_seconds: specs.uptime_seconds.unwrap_or(0),
             time: specs.clock.utc.clone(),
             daemon_rss_bytes: own_rss(),
-            certificate_sha256: state.certificate_pin.clone(),
+            certificate_sha256: state
+                .certificate_pin
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             specs,
         })
     }

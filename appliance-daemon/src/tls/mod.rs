@@ -55,7 +55,10 @@ pub enum Error {
 /// The certificate and key the daemon serves.
 #[derive(Debug)]
 pub struct Identity {
+    /// The leaf certificate.
     pub cert: CertificateDer<'static>,
+    /// Intermediates after the leaf (an installed certificate may come with its chain).
+    chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     /// Where the certificate lives (clients in tests and the self-check pin it).
     pub cert_path: PathBuf,
@@ -216,15 +219,15 @@ fn certified(identity: &Identity) -> Result<Arc<CertifiedKey>, Error> {
         .parent()
         .unwrap_or(Path::new(""))
         .to_path_buf();
-    let key = CertifiedKey::from_der(
-        vec![identity.cert.clone()],
-        identity.key.clone_key(),
-        &provider(),
-    )
-    .map_err(|source| Error::Rustls {
-        dir: dir.clone(),
-        source,
-    })?;
+    let mut chain = vec![identity.cert.clone()];
+    chain.extend(identity.chain.iter().cloned());
+    let key =
+        CertifiedKey::from_der(chain, identity.key.clone_key(), &provider()).map_err(|source| {
+            Error::Rustls {
+                dir: dir.clone(),
+                source,
+            }
+        })?;
     key.keys_match()
         .map_err(|source| Error::Rustls { dir, source })?;
     Ok(Arc::new(key))
@@ -234,7 +237,14 @@ fn load(dir: &Path) -> Result<Identity, Error> {
     let (cert_file, key_file) = (cert_path(dir), key_path(dir));
     let cert_pem = read(&cert_file)?;
     let key_pem = read(&key_file)?;
-    let cert = CertificateDer::from_pem_slice(&cert_pem).map_err(|_| Error::Pem {
+    let mut certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Error::Pem {
+            path: cert_file.clone(),
+            what: "certificate",
+        })?
+        .into_iter();
+    let cert = certs.next().ok_or_else(|| Error::Pem {
         path: cert_file.clone(),
         what: "certificate",
     })?;
@@ -244,12 +254,98 @@ fn load(dir: &Path) -> Result<Identity, Error> {
     })?;
     let identity = Identity {
         cert,
+        chain: certs.collect(),
         key,
         cert_path: cert_file,
         created: false,
     };
     certified(&identity)?;
     Ok(identity)
+}
+
+/// Why an administrator's certificate is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("the certificate is not PEM (-----BEGIN CERTIFICATE-----): {0}")]
+    Certificate(String),
+    #[error("the private key is not PEM (PKCS#8, PKCS#1 or SEC1): {0}")]
+    Key(String),
+    #[error("the private key does not belong to the certificate")]
+    Mismatch,
+    #[error("the certificate or its key cannot be used: {0}")]
+    Unusable(String),
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+/// Install an administrator's certificate (leaf first, then intermediates) and key. It is
+/// checked completely before anything is written; then it replaces the self-signed one
+/// and is never re-issued. The previous pair is kept as `*.previous.pem`.
+pub fn install(dir: &Path, chain_pem: &str, key_pem: &str) -> Result<Identity, InstallError> {
+    let certs = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| InstallError::Certificate(e.to_string()))?;
+    let Some(leaf) = certs.first().cloned() else {
+        return Err(InstallError::Certificate("no certificate found".into()));
+    };
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| InstallError::Key(e.to_string()))?;
+    let candidate = Identity {
+        cert: leaf,
+        chain: certs[1..].to_vec(),
+        key,
+        cert_path: cert_path(dir),
+        created: false,
+    };
+    let refused = |e: rustls::Error| match e {
+        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+            InstallError::Mismatch
+        }
+        e => InstallError::Unusable(e.to_string()),
+    };
+    CertifiedKey::from_der(certs.clone(), candidate.key.clone_key(), &provider())
+        .map_err(refused)?
+        .keys_match()
+        .map_err(refused)?;
+    for (path, old) in [
+        (key_path(dir), dir.join("key.previous.pem")),
+        (cert_path(dir), dir.join("cert.previous.pem")),
+    ] {
+        if path.exists() {
+            let _ = std::fs::copy(&path, &old);
+        }
+    }
+    write(&key_path(dir), key_pem.as_bytes(), 0o600)?;
+    write(&cert_path(dir), chain_pem.as_bytes(), 0o644)?;
+    write(
+        &installed_marker(dir),
+        b"installed by an administrator\n",
+        0o644,
+    )?;
+    Ok(load(dir)?)
+}
+
+/// Go back to a new self-signed certificate (new key) for `hostname`.
+pub fn use_self_signed(dir: &Path, hostname: &str) -> Result<Identity, Error> {
+    for path in [
+        installed_marker(dir),
+        cert_path(dir),
+        key_path(dir),
+        Names::path(dir),
+    ] {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Write { path, source: e })
+            }
+            _ => {}
+        }
+    }
+    load_or_create(dir, hostname)
+}
+
+/// Whether the served certificate was installed by an administrator.
+pub fn is_installed(dir: &Path) -> bool {
+    installed_marker(dir).exists()
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
@@ -327,6 +423,40 @@ mod tests {
         // An installed certificate is left alone.
         std::fs::write(installed_marker(&tls), b"").unwrap();
         assert!(refresh(&tls, "renamed", vec![]).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_administrator_certificate_is_checked_then_installed() {
+        let dir = TestDir::new("tls-install");
+        let tls = dir.path().join("tls");
+        let first = load_or_create(&tls, "appliance").unwrap();
+        let theirs = cert::generate("support.example.com", &[], None).unwrap();
+        let other = cert::generate("other.example.com", &[], None).unwrap();
+
+        assert!(matches!(
+            install(&tls, &theirs.cert_pem, &other.key_pem),
+            Err(InstallError::Mismatch)
+        ));
+        assert!(matches!(
+            install(&tls, "not pem", &theirs.key_pem),
+            Err(InstallError::Certificate(_))
+        ));
+        assert!(matches!(
+            install(&tls, &theirs.cert_pem, "junk"),
+            Err(InstallError::Key(_))
+        ));
+        // Refusals wrote nothing.
+        assert_eq!(load(&tls).unwrap().cert, first.cert);
+
+        let installed = install(&tls, &theirs.cert_pem, &theirs.key_pem).unwrap();
+        assert_ne!(installed.cert, first.cert);
+        assert!(is_installed(&tls));
+        assert!(refresh(&tls, "x", vec![]).unwrap().is_none());
+
+        let back = use_self_signed(&tls, "appliance").unwrap();
+        assert!(!is_installed(&tls));
+        assert!(back.created);
+        assert_ne!(back.cert, installed.cert);
     }
 
     #[test]
