@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod boot_check;
+pub mod checks;
 pub mod progress;
 pub mod state;
 
