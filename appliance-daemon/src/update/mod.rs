@@ -8,6 +8,7 @@
 pub mod body;
 pub mod boot_check;
 pub mod checks;
+pub mod install;
 pub mod progress;
 pub mod state;
 
@@ -26,9 +27,6 @@ pub use state::{Event, Updates};
 
 /// Size of a slot partition (docs/boot.md); dev-mode slot files get the same limit.
 pub const DEV_SLOT_BYTES: u64 = 256 * 1024 * 1024;
-
-/// Set while a package is being installed (the factory reset refuses to start then).
-pub static INSTALLING: AtomicBool = AtomicBool::new(false);
 
 /// Where slots and the A/B state live.
 #[derive(Debug, Clone)]
@@ -89,10 +87,13 @@ impl Platform {
 #[derive(Debug)]
 pub struct Updater {
     pub platform: Platform,
-    store: Store,
+    pub(crate) store: Store,
     pub booted: BootSlot,
     pub version: String,
     pub profile: String,
+    /// Set while a package is being installed (the factory reset refuses to start then).
+    pub(crate) installing: AtomicBool,
+    pub progress: progress::Publisher,
 }
 
 impl Updater {
@@ -109,6 +110,8 @@ impl Updater {
             booted,
             version: version.to_string(),
             profile: profile.to_string(),
+            installing: AtomicBool::new(false),
+            progress: progress::Publisher::default(),
         }
     }
 
@@ -148,7 +151,7 @@ impl Updater {
     }
 
     pub fn installing(&self) -> bool {
-        INSTALLING.load(Ordering::SeqCst)
+        self.installing.load(Ordering::SeqCst)
     }
 }
 
