@@ -120,6 +120,7 @@ pub fn routes() -> Routes {
         .add(Method::POST, "/api/v1/system/reboot", system::reboot)
         .add(Method::POST, "/api/v1/system/shutdown", system::shutdown)
         .add(Method::GET, "/api/v1/updates", updates::get)
+        .add(Method::GET, "/api/v1/updates/progress", updates::progress)
         .add(Method::GET, "/api/v1/tls", tls::get)
         .add(Method::PUT, "/api/v1/tls/certificate", tls::install)
         .add(Method::DELETE, "/api/v1/tls/certificate", tls::self_signed)

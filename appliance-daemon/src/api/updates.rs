@@ -13,3 +13,43 @@ pub async fn get(
 ) -> Result<axum::Json<View>, ApiError> {
     Ok(axum::Json(state.updater.view()?))
 }
+
+/// `GET /api/v1/updates/progress`: server-sent events, one `progress` event with the
+/// current state at once and one per change (every MiB written, each phase).
+pub async fn progress(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+) -> axum::response::sse::Sse<
+    impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let mut rx = state.updater.progress.subscribe();
+    let stream = async_stream(move |tx| async move {
+        loop {
+            let current = rx.borrow_and_update().clone();
+            let event = Event::default()
+                .event("progress")
+                .json_data(&current)
+                .unwrap_or_else(|_| Event::default().comment("unencodable"));
+            if tx.send(Ok(event)).await.is_err() {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A stream fed by a task, without a macro crate: the task ends when the client leaves.
+fn async_stream<T, F, Fut>(f: F) -> impl futures::Stream<Item = T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(f(tx));
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
