@@ -7,6 +7,7 @@
 
 pub mod i18n;
 mod pages;
+mod updates;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, State};
@@ -51,6 +52,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/appliance/system/{action}", post(power))
         .route("/appliance/static/app.css", get(css))
         .route("/appliance/static/progress.js", get(script))
+        .route("/appliance/static/upload.js", get(upload_script))
+        .route("/appliance/updates", get(updates::page))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(crate::api::BODY_LIMIT))
         .with_state(state)
@@ -82,6 +85,16 @@ async fn css() -> impl IntoResponse {
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
         include_str!("../../static/app.css"),
+    )
+}
+
+async fn upload_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../static/upload.js"),
     )
 }
 

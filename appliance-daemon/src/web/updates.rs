@@ -1,0 +1,108 @@
+//! Updates: what runs and what each slot holds, the last rollback and why, the install
+//! waiting for a restart, manual package upload, and the history.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use std::sync::Arc;
+
+use super::pages::Page;
+use super::Ctx;
+use crate::api::AppState;
+use crate::system::specs::rfc3339;
+
+#[derive(Template)]
+#[template(path = "updates.html")]
+pub struct UpdatesPage {
+    pub page: Page,
+    pub rollback: Option<String>,
+    pub pending: Option<String>,
+    pub installed: Vec<Vec<String>>,
+    pub history: Vec<Vec<String>>,
+}
+
+pub async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    if let Err(r) = ctx.require(false) {
+        return r;
+    }
+    render(&state, &ctx, StatusCode::OK, None, None)
+}
+
+/// The page, with an optional notice or error on top (after an upload).
+pub fn render(
+    state: &AppState,
+    ctx: &Ctx,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let t = ctx.t();
+    let view = match state.updater.view() {
+        Ok(v) => v,
+        Err(err) => {
+            let mut page = ctx.page(t.nav_updates, "updates");
+            page.error = Some(err.to_string());
+            return ctx.render(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &super::pages::MessagePage {
+                    page,
+                    back: "/appliance/status".into(),
+                },
+            );
+        }
+    };
+    let slot = |name: &str| {
+        view.slots
+            .get(name)
+            .map(|s| s.version.clone())
+            .unwrap_or_else(|| t.empty_slot.to_string())
+    };
+    let installed = vec![
+        vec![
+            t.running_version.to_string(),
+            format!(
+                "{} ({} {})",
+                view.running.version, t.slot, view.running.slot
+            ),
+        ],
+        vec![t.slot_a.to_string(), slot("A")],
+        vec![t.slot_b.to_string(), slot("B")],
+        vec![
+            t.floor.to_string(),
+            view.floor.clone().unwrap_or_else(|| t.none.to_string()),
+        ],
+    ];
+    let history = view
+        .history
+        .iter()
+        .map(|e| {
+            vec![
+                rfc3339(e.at),
+                e.kind.clone(),
+                e.version.clone(),
+                e.slot.clone().unwrap_or_default(),
+                e.detail.clone(),
+            ]
+        })
+        .collect();
+    let mut page = ctx.page(t.nav_updates, "updates");
+    page.notice = notice;
+    page.error = error;
+    ctx.render(
+        status,
+        &UpdatesPage {
+            page,
+            rollback: view
+                .rollback
+                .as_ref()
+                .map(|e| format!("{} ({}): {}", t.rolled_back, e.version, e.detail)),
+            pending: view
+                .pending
+                .as_ref()
+                .map(|p| format!("{} {}: {}", p.version, t.slot, t.pending_restart)),
+            installed,
+            history,
+        },
+    )
+}
