@@ -29,7 +29,7 @@ fn login_forced_change_status_and_french() {
     b.type_into("#password", "not-the-password").unwrap();
     b.click("#login").unwrap();
     b.wait_for_url("/appliance/login", T).unwrap();
-    assert!(b.text("#error").unwrap().contains("wrong"));
+    assert!(b.wait_for_text("#error", T).unwrap().contains("wrong"));
 
     b.type_into("#username", "admin").unwrap();
     b.type_into("#password", "password").unwrap();
@@ -45,7 +45,7 @@ fn login_forced_change_status_and_french() {
     b.type_into("#new", "browser-secret-1").unwrap();
     b.type_into("#confirm", "browser-secret-2").unwrap();
     b.click("#change").unwrap();
-    assert!(b.text("#error").unwrap().contains("differ"));
+    assert!(b.wait_for_text("#error", T).unwrap().contains("differ"));
 
     b.type_into("#current", "password").unwrap();
     b.type_into("#new", "browser-secret-1").unwrap();

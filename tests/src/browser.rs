@@ -160,6 +160,21 @@ impl Browser {
             .to_string())
     }
 
+    /// Wait until an element matching `css` is on the page (after a form submission that
+    /// lands on the same URL), and return its text.
+    pub fn wait_for_text(&self, css: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(text) = self.text(css) {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                bail!("no element {css:?} after {timeout:?} on {}", self.url()?);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Wait until the current URL ends with `suffix` (after a form submission).
     pub fn wait_for_url(&self, suffix: &str, timeout: Duration) -> anyhow::Result<String> {
         let deadline = Instant::now() + timeout;
