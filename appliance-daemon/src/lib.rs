@@ -10,6 +10,7 @@ pub mod net;
 pub mod server;
 pub mod store;
 pub mod system;
+pub mod time;
 pub mod tls;
 pub mod update;
 pub mod web;
@@ -142,6 +143,18 @@ pub fn app(
         &system.release.version,
         &system.release.profile,
     );
+    let time = time::TimeService::new(
+        config.mode,
+        &config.state_dir,
+        store.clone(),
+        &config.control_socket,
+    );
+    if let Err(err) = time.at_start() {
+        tracing::error!("cannot prepare the time daemon's configuration: {err}");
+    }
+    if config.mode == Mode::Appliance {
+        tokio::spawn(time.clone().watch());
+    }
     let state = Arc::new(api::AppState {
         mode: config.mode,
         system,
@@ -156,6 +169,7 @@ pub fn app(
         served,
         tls_dir: config.tls_dir(),
         updater,
+        time,
     });
     Ok((
         Arc::clone(&state),

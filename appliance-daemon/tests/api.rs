@@ -371,3 +371,42 @@ fn an_administrator_certificate_replaces_the_self_signed_one() {
     assert_ne!(now, der);
     assert_ne!(now, before, "a new self-signed certificate, with a new key");
 }
+
+#[test]
+fn ntp_servers_are_validated_stored_and_configured() {
+    let d = start("time");
+    let token = change_factory_password(&d, "time-secret-1");
+    let r = d.call("GET", "/api/v1/time", Some(&token), None);
+    assert_eq!(r.status, 200);
+    let before = json(&r);
+    assert_eq!(before["servers"], serde_json::json!(["pool.ntp.org"]));
+    assert_eq!(before["synchronized"], false);
+
+    let r = d.call(
+        "PUT",
+        "/api/v1/time",
+        Some(&token),
+        Some(r#"{"servers":["10.0.2.2","not a host!","10.0.2.2"]}"#),
+    );
+    assert_eq!(r.status, 422);
+    let v = json(&r);
+    assert_eq!(v["error"], "invalid_time");
+    assert_eq!(v["problems"].as_array().unwrap().len(), 2);
+    let after = json(&d.call("GET", "/api/v1/time", Some(&token), None));
+    assert_eq!(
+        after["servers"], before["servers"],
+        "a refused change changes nothing"
+    );
+
+    let r = d.call(
+        "PUT",
+        "/api/v1/time",
+        Some(&token),
+        Some(r#"{"servers":["10.0.2.2"]}"#),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(json(&r)["servers"], serde_json::json!(["10.0.2.2"]));
+    let toml = std::fs::read_to_string(d.state.join("ntp.toml")).unwrap();
+    assert!(toml.contains("address = \"10.0.2.2\""), "{toml}");
+    assert!(!toml.contains("pool.ntp.org"));
+}

@@ -10,6 +10,7 @@ mod health;
 mod session;
 mod status;
 mod system;
+mod time;
 mod tls;
 mod updates;
 
@@ -59,6 +60,7 @@ pub struct AppState {
     pub served: Arc<crate::tls::Served>,
     pub tls_dir: PathBuf,
     pub updater: crate::update::Updater,
+    pub time: crate::time::TimeService,
 }
 
 /// The API routes and the list of what they are.
@@ -121,6 +123,8 @@ pub fn routes() -> Routes {
         .add(Method::POST, "/api/v1/system/shutdown", system::shutdown)
         .add(Method::GET, "/api/v1/updates", updates::get)
         .add(Method::GET, "/api/v1/updates/progress", updates::progress)
+        .add(Method::GET, "/api/v1/time", time::get)
+        .add(Method::PUT, "/api/v1/time", time::put)
         .add(Method::GET, "/api/v1/tls", tls::get)
         .add(Method::PUT, "/api/v1/tls/certificate", tls::install)
         .add(Method::DELETE, "/api/v1/tls/certificate", tls::self_signed)

@@ -1,0 +1,214 @@
+//! Time: the NTP servers (settings store), the time daemon's configuration and restart,
+//! its synchronization state, and the last good time kept on data for machines whose
+//! hardware clock cannot be trusted (docs/time.md).
+//!
+//! The time daemon is ntpd-rs's `ntp-daemon`, started and supervised by init (service
+//! `ntpd` in `/etc/appliance/services`) with `-c /run/ntp.toml`. This module writes that
+//! file, then stops the daemon so init starts it again with the new servers.
+
+pub mod config;
+pub mod observe;
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+use crate::config::Mode;
+use crate::store::{Audit, Store};
+pub use config::TimeConfig;
+pub use observe::NtpState;
+
+/// The file init's `ntpd` service reads.
+pub const NTP_TOML: &str = "/run/ntp.toml";
+pub const OBSERVE_SOCKET: &str = "/run/ntpd.observe";
+/// The service name in `/etc/appliance/services`.
+pub const SERVICE: &str = "ntpd";
+
+#[derive(Debug, Clone)]
+pub struct TimeService {
+    mode: Mode,
+    store: Store,
+    /// Where ntp.toml goes (dev mode: the state directory).
+    toml: PathBuf,
+    observe: PathBuf,
+    /// The last good time, on data.
+    saved: PathBuf,
+    control: PathBuf,
+}
+
+/// `GET /api/v1/time`.
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    pub servers: Vec<String>,
+    pub synchronized: bool,
+    pub stratum: Option<u8>,
+    pub server: Option<String>,
+    pub offset_seconds: Option<f64>,
+    /// Unix seconds.
+    pub last_sync: Option<u64>,
+    /// Now, UTC, RFC 3339.
+    pub time: String,
+    /// The kernel's own view (adjtimex).
+    pub kernel_synchronized: bool,
+    /// Why there is no state from the time daemon, if there is none.
+    pub daemon_error: Option<String>,
+    pub sources: Vec<observe::Source>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TimeError {
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl TimeService {
+    pub fn new(mode: Mode, state_dir: &Path, store: Store, control: &Path) -> Self {
+        let (toml, observe) = match mode {
+            Mode::Appliance => (PathBuf::from(NTP_TOML), PathBuf::from(OBSERVE_SOCKET)),
+            Mode::Dev => (state_dir.join("ntp.toml"), state_dir.join("ntpd.observe")),
+        };
+        TimeService {
+            mode,
+            store,
+            toml,
+            observe,
+            saved: state_dir.join("clock"),
+            control: control.to_path_buf(),
+        }
+    }
+
+    /// At start: move the clock forward to the last good time if it is behind it, and
+    /// write the time daemon's configuration.
+    pub fn at_start(&self) -> Result<(), TimeError> {
+        if self.mode == Mode::Appliance {
+            self.restore_clock();
+        }
+        let config: TimeConfig = self.store.get()?;
+        self.write_config(&config)
+    }
+
+    fn restore_clock(&self) {
+        let Ok(text) = std::fs::read_to_string(&self.saved) else {
+            return;
+        };
+        let Ok(saved) = text.trim().parse::<i64>() else {
+            return;
+        };
+        let now = crate::auth::unix_now() as i64;
+        if now < saved {
+            let ts = nix::sys::time::TimeSpec::new(saved, 0);
+            match nix::time::clock_settime(nix::time::ClockId::CLOCK_REALTIME, ts) {
+                Ok(()) => tracing::warn!(
+                    "the clock was {} s behind the last good time; moved it forward until NTP synchronizes",
+                    saved - now
+                ),
+                Err(err) => tracing::error!("cannot set the clock to the last good time: {err}"),
+            }
+        }
+    }
+
+    /// Remember now as a good time (called while synchronized).
+    pub fn save_good_time(&self) {
+        let now = crate::auth::unix_now().to_string();
+        if let Err(err) = crate::tls::write_atomic(&self.saved, now.as_bytes(), 0o644) {
+            tracing::warn!("cannot save the last good time: {err}");
+        }
+    }
+
+    fn write_config(&self, config: &TimeConfig) -> Result<(), TimeError> {
+        let text = config::ntp_toml(&config.servers, &self.observe.to_string_lossy());
+        crate::tls::write_atomic(&self.toml, text.as_bytes(), 0o644).map_err(|source| {
+            TimeError::Write {
+                path: self.toml.display().to_string(),
+                source,
+            }
+        })
+    }
+
+    /// Store new servers (validated by the caller), rewrite the configuration and restart
+    /// the time daemon.
+    pub async fn set_servers(
+        &self,
+        servers: Vec<String>,
+        audit: Audit,
+    ) -> Result<TimeConfig, TimeError> {
+        let config = TimeConfig { servers };
+        let stored = config.clone();
+        self.store
+            .change_async(audit, move |tx| tx.put(&stored))
+            .await?;
+        self.write_config(&config)?;
+        if self.mode == Mode::Appliance {
+            self.restart_daemon().await;
+        }
+        Ok(config)
+    }
+
+    /// Stop the running time daemon; init starts it again with the new file.
+    async fn restart_daemon(&self) {
+        match crate::system::power::services(&self.control).await {
+            Ok(services) => {
+                let pid = services
+                    .iter()
+                    .find(|s| s.name == SERVICE)
+                    .and_then(|s| s.pid);
+                match pid {
+                    Some(pid) => {
+                        let pid = nix::unistd::Pid::from_raw(pid as i32);
+                        if let Err(err) = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM) {
+                            tracing::warn!("cannot stop the time daemon (pid {pid}): {err}");
+                        }
+                    }
+                    None => tracing::info!(
+                        "the time daemon is not running; init starts it with the new servers"
+                    ),
+                }
+            }
+            Err(err) => tracing::warn!("cannot ask init for the time daemon: {err}"),
+        }
+    }
+
+    pub async fn view(&self) -> Result<View, TimeError> {
+        let config: TimeConfig = self.store.get()?;
+        let clock = crate::system::specs::clock_now();
+        let (state, daemon_error) = if self.mode == Mode::Dev {
+            (
+                NtpState::default(),
+                Some("dev mode: no time daemon runs; the host's clock is left alone".to_string()),
+            )
+        } else {
+            match observe::read(&self.observe).await {
+                Ok(s) => (s, None),
+                Err(e) => (NtpState::default(), Some(e.to_string())),
+            }
+        };
+        Ok(View {
+            servers: config.servers,
+            synchronized: state.synchronized,
+            stratum: state.stratum,
+            server: state.server,
+            offset_seconds: state.offset_seconds,
+            last_sync: state.last_sync,
+            time: clock.utc,
+            kernel_synchronized: clock.kernel_synchronized,
+            daemon_error,
+            sources: state.sources,
+        })
+    }
+
+    /// Every minute while running: keep the last good time when synchronized.
+    pub async fn watch(self) {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            if let Ok(state) = observe::read(&self.observe).await {
+                if state.synchronized {
+                    self.save_good_time();
+                }
+            }
+        }
+    }
+}
