@@ -1,4 +1,6 @@
-//! Our own programs in the image: `init` and `appliance-daemon`, built static for musl.
+//! The programs in the image: our `init` and `appliance-daemon`, built static for musl,
+//! and ntpd-rs's `ntp-daemon` (version pinned in `image/ntpd.pin`), built static for musl
+//! once and cached under `out/cache/`.
 //!
 //! They are built by a nested `cargo build` of this workspace (same `CARGO_TARGET_DIR` as
 //! the caller, so nothing is rebuilt twice) and carry no version: the version of an image
@@ -17,6 +19,7 @@ pub const TARGET: &str = "x86_64-unknown-linux-musl";
 pub struct Binaries {
     pub init: PathBuf,
     pub daemon: PathBuf,
+    pub ntpd: PathBuf,
 }
 
 /// Builds both programs, or takes them from `prebuilt` (a directory holding `init` and
@@ -35,16 +38,64 @@ pub fn build(workspace: &Path, prebuilt: Option<&Path>) -> Result<Binaries> {
             target_dir(workspace).join(TARGET).join("release")
         }
     };
+    let ntpd = match prebuilt {
+        Some(dir) => dir.join("ntp-daemon"),
+        None => ntp_daemon(workspace)?,
+    };
     let bins = Binaries {
         init: dir.join("init"),
         daemon: dir.join("appliance-daemon"),
+        ntpd,
     };
-    for p in [&bins.init, &bins.daemon] {
+    for p in [&bins.init, &bins.daemon, &bins.ntpd] {
         if !p.is_file() {
             bail!("{} was not built", p.display());
         }
     }
     Ok(bins)
+}
+
+/// `ntp-daemon` of the pinned ntpd-rs, from the cache or built into it with
+/// `cargo install --locked` (pure-Rust crypto, size-optimized, stripped).
+fn ntp_daemon(workspace: &Path) -> Result<PathBuf> {
+    let pin = std::fs::read_to_string(workspace.join("image/ntpd.pin"))?;
+    let field = |key: &str| {
+        pin.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(str::trim)
+            .map(str::to_string)
+    };
+    let Some(version) = field("version") else {
+        bail!("image/ntpd.pin has no version= line");
+    };
+    let features = field("features").unwrap_or_default();
+    let root = workspace.join("out/cache").join(format!("ntpd-{version}"));
+    let program = root.join("bin/ntp-daemon");
+    if program.is_file() {
+        return Ok(program);
+    }
+    eprintln!(
+        "image: building ntp-daemon {version} (once; cached in {})",
+        root.display()
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .env("CARGO_TARGET_DIR", target_dir(workspace).join("ntpd"))
+        .args(["install", "ntpd", "--locked", "--version", &version])
+        .args(["--no-default-features", "--target", TARGET, "--root"])
+        .arg(&root)
+        .args(["--config", "profile.release.opt-level=\"s\""])
+        .args(["--config", "profile.release.lto=true"])
+        .args(["--config", "profile.release.strip=true"]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features]);
+    }
+    tools::run_visible(&mut cmd)?;
+    if !program.is_file() {
+        bail!("cargo install ntpd did not produce {}", program.display());
+    }
+    Ok(program)
 }
 
 fn target_dir(workspace: &Path) -> PathBuf {

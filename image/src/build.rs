@@ -51,6 +51,7 @@ pub fn run(ws: &Path, args: &BuildArgs) -> Result<()> {
         &slot::Programs {
             init: &bins.init,
             daemon: &bins.daemon,
+            ntpd: &bins.ntpd,
         },
         &staging,
     )?;

@@ -22,7 +22,16 @@ const NOT_ROOT_MARKER: &str = "THIS_IS_NOT_YOUR_ROOT_FILESYSTEM";
 pub struct Programs<'a> {
     pub init: &'a Path,
     pub daemon: &'a Path,
+    pub ntpd: &'a Path,
 }
+
+/// init's service table (init/README.md): the daemon, and the time daemon reading the
+/// configuration the daemon writes to /run.
+pub const SERVICES: &str = "\
+# NAME [OPTION=VALUE ...] /absolute/program [ARG ...]   (init/README.md)
+appliance-daemon /usr/sbin/appliance-daemon
+ntpd restart=2000..60000 /usr/sbin/ntp-daemon -c /run/ntp.toml
+";
 
 /// What every slot gets on top of its tree.
 pub struct Boot<'a> {
@@ -39,7 +48,15 @@ pub fn stage_programs(p: &Programs, staging: &Path) -> Result<()> {
         fs::create_dir_all(staging.join(dir))?;
     }
     copy(p.init, &staging.join("sbin/init"), 0o755)?;
-    copy(p.daemon, &staging.join("usr/sbin/appliance-daemon"), 0o755)
+    copy(p.daemon, &staging.join("usr/sbin/appliance-daemon"), 0o755)?;
+    copy(p.ntpd, &staging.join("usr/sbin/ntp-daemon"), 0o755)?;
+    fs::create_dir_all(staging.join("etc/appliance"))?;
+    fs::write(staging.join("etc/appliance/services"), SERVICES)?;
+    fs::set_permissions(
+        staging.join("etc/appliance/services"),
+        fs::Permissions::from_mode(0o644),
+    )?;
+    Ok(())
 }
 
 /// `assemble`: empties `staging` and copies the target tree `rootfs` into it, keeping

@@ -60,6 +60,8 @@ pub struct Plan {
     pub serial_file: PathBuf,
     /// Exit instead of resetting (a watchdog reset then ends QEMU too).
     pub no_reboot: bool,
+    /// `-rtc base=VALUE`.
+    pub rtc_base: Option<String>,
 }
 
 impl Plan {
@@ -102,6 +104,9 @@ impl Plan {
         ]);
         if self.no_reboot {
             push(&["-no-reboot"]);
+        }
+        if let Some(base) = &self.rtc_base {
+            push(&["-rtc", &format!("base={base}")]);
         }
         if self.firmware() == Firmware::Uefi {
             push(&[
@@ -182,6 +187,7 @@ mod tests {
             qmp_socket: "/w/qmp.sock".into(),
             serial_file: "/w/console.log".into(),
             no_reboot: false,
+            rtc_base: None,
         }
     }
 

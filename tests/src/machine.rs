@@ -28,6 +28,8 @@ pub struct MachineSpec {
     /// Boot this existing qcow2 overlay instead (a second boot of the same disk).
     pub overlay: Option<PathBuf>,
     pub no_reboot: bool,
+    /// QEMU's `-rtc base=` (e.g. `2020-01-01` for a guest clock far off).
+    pub rtc_base: Option<String>,
 }
 
 impl MachineSpec {
@@ -39,6 +41,7 @@ impl MachineSpec {
             base_image: Some(crate::disk::built_image(profile.image_profile())?),
             overlay: None,
             no_reboot: true,
+            rtc_base: None,
         })
     }
 
@@ -50,6 +53,7 @@ impl MachineSpec {
             base_image: None,
             overlay: None,
             no_reboot: true,
+            rtc_base: None,
         }
     }
 }
@@ -130,6 +134,7 @@ impl Machine {
             qmp_socket: dir.path().join("qmp.sock"),
             serial_file: dir.path().join("console.log"),
             no_reboot: spec.no_reboot,
+            rtc_base: spec.rtc_base.clone(),
         };
         let plan = if plan.firmware() == Firmware::Uefi {
             for f in devices::firmware_files() {

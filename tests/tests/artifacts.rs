@@ -52,6 +52,7 @@ fn qcow2_and_ova_disk_boot_to_health() {
             base_image: None,
             overlay: Some(qcow2),
             no_reboot: true,
+            rtc_base: None,
         },
         "qcow2 on virtio",
     );
@@ -74,6 +75,7 @@ fn qcow2_and_ova_disk_boot_to_health() {
             base_image: Some(raw),
             overlay: None,
             no_reboot: true,
+            rtc_base: None,
         },
         "OVA disk as VMware",
     );

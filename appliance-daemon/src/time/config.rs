@@ -108,6 +108,7 @@ pub fn ntp_toml(servers: &[String], observation_path: &str) -> String {
         "# Written by appliance-daemon from the settings store; changes here are lost.\n\
          [observability]\n\
          log-level = \"info\"\n\
+         ansi-colors = false\n\
          observation-path = \"{observation_path}\"\n\
          observation-permissions = 0o600\n\
          \n\
