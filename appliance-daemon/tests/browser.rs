@@ -81,6 +81,18 @@ fn login_forced_change_status_and_french() {
     assert!(b.text("h1").unwrap().contains("Redémarrage"));
     assert!(b.exists("#progress"));
 
+    // Time: a bad server name is refused with a message, a good one saved.
+    b.goto(&format!("{base}/appliance/time")).unwrap();
+    assert!(b.text("#time").unwrap().contains("Synchronisée"));
+    b.type_into("#servers", "bad_name!").unwrap();
+    b.click("#save-time").unwrap();
+    assert!(b.wait_for_text("#error", T).unwrap().contains("bad_name!"));
+    b.type_into("#servers", "10.0.2.2\nntp.example.com")
+        .unwrap();
+    b.click("#save-time").unwrap();
+    b.wait_for_text("p.notice", T).unwrap();
+    assert!(b.text("#servers").unwrap().contains("ntp.example.com"));
+
     b.goto(&format!("{base}/appliance/status")).unwrap();
     b.click("#logout").unwrap();
     b.wait_for_url("/appliance/login", T).unwrap();

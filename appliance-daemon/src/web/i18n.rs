@@ -148,6 +148,15 @@ pub struct Text {
     pub pending_restart: &'static str,
     pub install_done: &'static str,
     pub install_failed: &'static str,
+    pub nav_time: &'static str,
+    pub ntp_servers: &'static str,
+    pub ntp_servers_help: &'static str,
+    pub save: &'static str,
+    pub ntp_source: &'static str,
+    pub ntp_offset: &'static str,
+    pub ntp_last_sync: &'static str,
+    pub ntp_state: &'static str,
+    pub saved: &'static str,
 }
 
 pub static EN: Text = Text {
@@ -241,6 +250,15 @@ pub static EN: Text = Text {
     pending_restart: "Installed, starts at the next restart",
     install_done: "Installed. Restart the appliance to start it.",
     install_failed: "The package was not installed",
+    nav_time: "Time",
+    ntp_servers: "NTP servers",
+    ntp_servers_help: "One server per line (IP address or host name); empty turns NTP off",
+    save: "Save",
+    ntp_source: "Source followed",
+    ntp_offset: "Offset",
+    ntp_last_sync: "Last synchronization",
+    ntp_state: "Time daemon",
+    saved: "Saved.",
 };
 
 pub static FR: Text = Text {
@@ -336,6 +354,15 @@ pub static FR: Text = Text {
     pending_restart: "Installée, démarre au prochain redémarrage",
     install_done: "Installée. Redémarrez l'appliance pour la démarrer.",
     install_failed: "Le paquet n'a pas été installé",
+    nav_time: "Heure",
+    ntp_servers: "Serveurs NTP",
+    ntp_servers_help: "Un serveur par ligne (adresse IP ou nom d'hôte) ; vide désactive NTP",
+    save: "Enregistrer",
+    ntp_source: "Source suivie",
+    ntp_offset: "Décalage",
+    ntp_last_sync: "Dernière synchronisation",
+    ntp_state: "Démon de temps",
+    saved: "Enregistré.",
 };
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod i18n;
 mod pages;
+mod time;
 mod updates;
 
 use askama::Template;
@@ -54,6 +55,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/appliance/static/progress.js", get(script))
         .route("/appliance/static/upload.js", get(upload_script))
         .route("/appliance/updates", get(updates::page))
+        .route("/appliance/time", get(time::page).post(time::save))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(crate::api::BODY_LIMIT))
         .with_state(state)

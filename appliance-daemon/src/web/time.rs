@@ -1,0 +1,168 @@
+//! Time: the clock, whether NTP keeps it, and the NTP servers.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Form;
+use serde::Deserialize;
+use std::sync::Arc;
+
+use super::pages::Page;
+use super::Ctx;
+use crate::api::AppState;
+use crate::store::Audit;
+use crate::system::specs::rfc3339;
+use crate::time::config;
+
+#[derive(Template)]
+#[template(path = "time.html")]
+pub struct TimePage {
+    pub page: Page,
+    pub facts: Vec<Vec<String>>,
+    pub servers: String,
+}
+
+pub async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    if let Err(r) = ctx.require(false) {
+        return r;
+    }
+    render(&state, &ctx, StatusCode::OK, None, None, None).await
+}
+
+async fn render(
+    state: &AppState,
+    ctx: &Ctx,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    typed: Option<String>,
+) -> Response {
+    let t = ctx.t();
+    let mut page = ctx.page(t.nav_time, "time");
+    page.notice = notice;
+    page.error = error;
+    let (facts, servers) = match state.time.view().await {
+        Ok(v) => {
+            let yes_no = |b: bool| {
+                if b {
+                    t.synchronized
+                } else {
+                    t.not_synchronized
+                }
+                .to_string()
+            };
+            let dash = || "—".to_string();
+            (
+                vec![
+                    vec![t.time.to_string(), v.time.clone()],
+                    vec![t.clock_synchronized.to_string(), yes_no(v.synchronized)],
+                    vec![
+                        t.ntp_source.to_string(),
+                        v.server.clone().unwrap_or_else(dash),
+                    ],
+                    vec![
+                        t.ntp_offset.to_string(),
+                        v.offset_seconds
+                            .map(|o| format!("{:+.3} ms", o * 1000.0))
+                            .unwrap_or_else(dash),
+                    ],
+                    vec![
+                        t.ntp_last_sync.to_string(),
+                        v.last_sync.map(rfc3339).unwrap_or_else(dash),
+                    ],
+                    vec![
+                        t.ntp_state.to_string(),
+                        v.daemon_error.clone().unwrap_or_else(|| "ok".to_string()),
+                    ],
+                ],
+                v.servers.join("\n"),
+            )
+        }
+        Err(e) => (
+            vec![vec![t.error.to_string(), e.to_string()]],
+            String::new(),
+        ),
+    };
+    ctx.render(
+        status,
+        &TimePage {
+            page,
+            facts,
+            servers: typed.unwrap_or(servers),
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    servers: String,
+}
+
+pub async fn save(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Form(form): Form<TimeForm>,
+) -> Response {
+    let session = match ctx.require(false) {
+        Ok((_, s)) => s.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(&session, &form.csrf) {
+        return r;
+    }
+    let list: Vec<String> = form
+        .servers
+        .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    let servers = match config::validate(&list) {
+        Ok(s) => s,
+        Err(problems) => {
+            let message = problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return render(
+                &state,
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(message),
+                Some(form.servers),
+            )
+            .await;
+        }
+    };
+    let detail = format!("NTP servers {}", servers.join(", "));
+    let audit = Audit::user(&*session.user, ctx.address, "time.servers", detail);
+    match state.time.set_servers(servers, audit).await {
+        Ok(_) => {
+            render(
+                &state,
+                &ctx,
+                StatusCode::OK,
+                Some(ctx.t().saved.to_string()),
+                None,
+                None,
+            )
+            .await
+        }
+        Err(e) => {
+            render(
+                &state,
+                &ctx,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                Some(e.to_string()),
+                Some(form.servers),
+            )
+            .await
+        }
+    }
+}
