@@ -12,7 +12,7 @@ mod status;
 mod system;
 mod time;
 mod tls;
-mod updates;
+pub(crate) mod updates;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -94,6 +94,22 @@ impl Routes {
         &self.list
     }
 
+    /// Like [`Routes::add`] for a route whose body is streamed: no body limit.
+    fn add_stream<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
+        let entry = self.paths.remove(path).unwrap_or_default();
+        self.paths.insert(
+            path,
+            entry.on(filter, handler).layer(DefaultBodyLimit::disable()),
+        );
+        self.list.push((method, path));
+        self
+    }
+
     fn into_router(self) -> Router<Arc<AppState>> {
         self.paths
             .into_iter()
@@ -123,6 +139,7 @@ pub fn routes() -> Routes {
         .add(Method::POST, "/api/v1/system/shutdown", system::shutdown)
         .add(Method::GET, "/api/v1/updates", updates::get)
         .add(Method::GET, "/api/v1/updates/progress", updates::progress)
+        .add_stream(Method::POST, "/api/v1/updates/upload", updates::upload)
         .add(Method::GET, "/api/v1/time", time::get)
         .add(Method::PUT, "/api/v1/time", time::put)
         .add(Method::GET, "/api/v1/tls", tls::get)

@@ -17,9 +17,36 @@ pub struct BodyReader {
 
 /// Start pumping `body` into a reader; the pump ends when the reader is dropped.
 pub fn reader(body: axum::body::Body) -> BodyReader {
+    let (reader, pump) = channel();
+    tokio::spawn(pump.run(body.into_data_stream()));
+    reader
+}
+
+/// The sending half, for streams that must be read in the handler's own task (a field
+/// of a multipart form borrows the form).
+pub struct Pump {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+}
+
+pub fn channel() -> (BodyReader, Pump) {
     let (tx, rx) = mpsc::channel(DEPTH);
-    tokio::spawn(async move {
-        let mut stream = body.into_data_stream();
+    (
+        BodyReader {
+            rx,
+            current: Bytes::new(),
+        },
+        Pump { tx },
+    )
+}
+
+impl Pump {
+    /// Forward `stream` until it ends, fails, or the reader is gone.
+    pub async fn run<E: std::fmt::Display>(
+        self,
+        stream: impl futures::Stream<Item = Result<Bytes, E>> + Unpin,
+    ) {
+        let tx = self.tx;
+        let mut stream = stream;
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|e| std::io::Error::other(format!("upload interrupted: {e}")));
@@ -28,10 +55,6 @@ pub fn reader(body: axum::body::Body) -> BodyReader {
                 break;
             }
         }
-    });
-    BodyReader {
-        rx,
-        current: Bytes::new(),
     }
 }
 

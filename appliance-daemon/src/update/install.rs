@@ -36,6 +36,9 @@ pub enum InstallError {
     Busy,
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The package itself was refused: signature, format, keys.
+    #[error("{message}")]
+    Package { code: &'static str, message: String },
     /// The payload did not verify (hash or size) or the upload broke off.
     #[error("{message}")]
     Payload { code: &'static str, message: String },
@@ -52,6 +55,7 @@ impl InstallError {
         match self {
             InstallError::Busy => "update_in_progress",
             InstallError::Refused(r) => r.code(),
+            InstallError::Package { code, .. } => code,
             InstallError::Payload { code, .. } => code,
             InstallError::Write { .. } => "write_failed",
             InstallError::Boot(_) => "boot_state",

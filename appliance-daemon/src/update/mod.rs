@@ -11,6 +11,7 @@ pub mod checks;
 pub mod install;
 pub mod progress;
 pub mod state;
+pub mod upload;
 
 use serde::Serialize;
 use std::path::PathBuf;
@@ -122,6 +123,18 @@ impl Updater {
             return Ok(None);
         };
         let env = self.platform.env();
+        if let (Platform::Dev { dir }, crate::boot::EnvStore::File(path)) = (&self.platform, &env) {
+            if !path.exists() {
+                // A dev-mode state directory starts as a disk whose booted slot is good.
+                let mut fresh = grubenv::BootState::factory();
+                if booted == Slot::B {
+                    fresh.commit_install(Slot::B);
+                }
+                fresh.mark_successful_boot(booted);
+                std::fs::create_dir_all(dir)?;
+                env.write(&fresh)?;
+            }
+        }
         let mut boot = env.read()?;
         let now = crate::auth::unix_now();
         let version = self.version.clone();

@@ -55,6 +55,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/appliance/static/progress.js", get(script))
         .route("/appliance/static/upload.js", get(upload_script))
         .route("/appliance/updates", get(updates::page))
+        .route(
+            "/appliance/updates/upload",
+            post(updates::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/appliance/time", get(time::page).post(time::save))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(crate::api::BODY_LIMIT))

@@ -106,3 +106,59 @@ pub fn render(
         },
     )
 }
+
+/// The upload form (multipart): `csrf` first, then `package`, streamed into the installer.
+pub async fn upload(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let session = match ctx.require(false) {
+        Ok((_, s)) => s.clone(),
+        Err(r) => return r,
+    };
+    let t = ctx.t();
+    let fail = |message: String| {
+        render(
+            &state,
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(format!("{}: {message}", t.install_failed)),
+        )
+    };
+    let mut csrf = String::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => return fail("no package file in the form".into()),
+            Err(e) => return fail(e.body_text()),
+        };
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("package") => {
+                if let Err(r) = ctx.check_csrf(&session, &csrf) {
+                    return r;
+                }
+                let (reader, pump) = crate::update::body::channel();
+                let install =
+                    crate::api::updates::install(&state, reader, &session.user, ctx.address);
+                let (result, ()) = tokio::join!(install, pump.run(field));
+                return match result {
+                    Ok(done) => render(
+                        &state,
+                        &ctx,
+                        StatusCode::OK,
+                        Some(format!(
+                            "{} ({} {}): {}",
+                            done.version, t.slot, done.slot, t.install_done
+                        )),
+                        None,
+                    ),
+                    Err(e) => fail(e.message),
+                };
+            }
+            _ => {}
+        }
+    }
+}

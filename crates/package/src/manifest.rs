@@ -139,8 +139,12 @@ impl Manifest {
         let mut seen = BTreeSet::new();
         for r in &self.requires {
             check_name("required package", &r.name)?;
-            if r.name == self.name {
-                return bad(format!("the package requires itself ({:?})", r.name));
+            // An update path is allowed (1.0.2 needs 1.0.1 installed first), a loop is not.
+            if r.name == self.name && r.min_version >= self.version {
+                return bad(format!(
+                    "the package requires {:?} {} or later, its own version or above",
+                    r.name, r.min_version
+                ));
             }
             if !seen.insert(&r.name) {
                 return bad(format!("package {:?} is required twice", r.name));
@@ -335,7 +339,7 @@ mod tests {
                 Box::new(|m| {
                     m.requires = vec![Requirement {
                         name: "base".into(),
-                        min_version: Version::new(1, 0, 0),
+                        min_version: m.version,
                     }]
                 }),
             ),

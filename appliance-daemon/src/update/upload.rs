@@ -1,0 +1,161 @@
+//! A package as it arrives (an upload, later a download): verified by the package crate,
+//! then handed to the installer. Nothing of the payload is used before the manifest's
+//! signature verified against the appliance's keys.
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use package::{Keyring, Kind, PackageReader};
+
+use super::install::{BaseUpdate, InstallError, Installed};
+use super::state::{Event, Updates};
+use super::{Platform, Updater};
+use crate::store::Audit;
+
+/// Where the public keys the appliance trusts live (put there by the image builder).
+pub const KEYS_DIR: &str = "/etc/appliance/keys";
+
+impl Platform {
+    pub fn keys_dir(&self) -> PathBuf {
+        match self {
+            Platform::Appliance => PathBuf::from(KEYS_DIR),
+            Platform::Dev { dir } => dir.join("keys"),
+        }
+    }
+}
+
+/// The package crate's own errors, passed on with their codes.
+fn package_error(e: package::Error) -> InstallError {
+    InstallError::Package {
+        code: e.code(),
+        message: e.to_string(),
+    }
+}
+
+/// A payload read error: the package crate's verdict (hash, size) if it is one.
+fn payload_error(e: &std::io::Error) -> (&'static str, String) {
+    let copy = std::io::Error::new(e.kind(), e.to_string());
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<package::Error>())
+    {
+        Some(p) => (p.code(), p.to_string()),
+        None => {
+            let p = package::Error::from(copy);
+            (p.code(), p.to_string())
+        }
+    }
+}
+
+impl Updater {
+    /// Verify and install the package read from `body`.
+    pub fn install_package(
+        &self,
+        body: impl Read,
+        actor: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Installed, InstallError> {
+        let keys = self.platform.keys_dir();
+        let keyring = load_keyring(&keys)?;
+        let opened = PackageReader::open(body, &keyring);
+        let (manifest, mut reader) = match opened {
+            Ok(v) => v,
+            Err(e) => {
+                let err = package_error(e);
+                self.record_refusal("unknown", &err, actor, address);
+                return Err(err);
+            }
+        };
+        if manifest.kind != Kind::Base {
+            let err = InstallError::Package {
+                code: "unsupported_kind",
+                message: format!(
+                    "{} {} is a site package; this appliance installs base packages only",
+                    manifest.name, manifest.version
+                ),
+            };
+            self.record_refusal(&manifest.version.to_string(), &err, actor, address);
+            return Err(err);
+        }
+        let update = BaseUpdate {
+            version: manifest.version.to_string(),
+            profiles: manifest.profiles.clone(),
+            requires: manifest
+                .requires
+                .iter()
+                .map(|r| (r.name.clone(), r.min_version.to_string()))
+                .collect(),
+            floor: manifest.floor.as_ref().map(|f| f.to_string()),
+            payload_size: manifest.payloads.first().map(|p| p.size).unwrap_or(0),
+        };
+        let payload = match reader.next_payload() {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return Err(InstallError::Package {
+                    code: "malformed",
+                    message: "the package has no payload".into(),
+                })
+            }
+            Err(e) => return Err(package_error(e)),
+        };
+        self.install_base(
+            &update,
+            payload,
+            payload_error,
+            &self.progress,
+            actor,
+            address,
+        )
+    }
+
+    /// A package refused before its checks (signature, format): in the history too.
+    fn record_refusal(
+        &self,
+        version: &str,
+        err: &InstallError,
+        actor: &str,
+        address: Option<IpAddr>,
+    ) {
+        let event = Event {
+            at: crate::auth::unix_now(),
+            kind: "refused".into(),
+            version: version.to_string(),
+            slot: None,
+            detail: err.to_string(),
+        };
+        let result = self.store.change(
+            Audit::user(
+                actor,
+                address,
+                "update.refused",
+                format!("{}: {err}", err.code()),
+            ),
+            |tx| {
+                let mut u: Updates = tx.get()?;
+                u.record(event);
+                tx.put(&u)
+            },
+        );
+        if let Err(e) = result {
+            tracing::error!("cannot record a refused package: {e}");
+        }
+    }
+}
+
+fn load_keyring(dir: &Path) -> Result<Keyring, InstallError> {
+    let keyring = Keyring::from_dir(dir).map_err(|e| InstallError::Package {
+        code: "no_keys",
+        message: format!("the appliance's trusted keys cannot be read: {e}"),
+    })?;
+    if keyring.is_empty() {
+        return Err(InstallError::Package {
+            code: "no_keys",
+            message: format!(
+                "no trusted key in {}: no package can be verified",
+                dir.display()
+            ),
+        });
+    }
+    Ok(keyring)
+}

@@ -1,0 +1,220 @@
+//! Package upload against the daemon in dev mode, where the slots and grubenv are files in
+//! the state directory: a real signed package is verified, written to slot B while hashed
+//! and committed; every kind of bad package is refused with its own code and changes
+//! neither the boot order nor the running system.
+
+use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::https::{self, Response};
+use package::{Metadata, Requirement, Signer, Version};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn json(r: &Response) -> serde_json::Value {
+    r.json()
+        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
+}
+
+fn signer() -> Signer {
+    Signer::generate().unwrap()
+}
+
+fn package(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    profile: &str,
+    requires: Vec<Requirement>,
+    signers: &[Signer],
+) -> PathBuf {
+    let slot = dir.join(format!("{name}.sqfs"));
+    let payload: Vec<u8> = (0..(3 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&slot, &payload).unwrap();
+    let out = dir.join(format!("{name}.pkg"));
+    package::build_base(
+        &slot,
+        &Metadata {
+            version: version.parse::<Version>().unwrap(),
+            profiles: vec![profile.into()],
+            requires,
+            floor: Some(version.parse().unwrap()),
+            created: 1_700_000_000,
+        },
+        &out,
+        signers,
+    )
+    .unwrap();
+    out
+}
+
+fn upload(d: &DevDaemon, token: &str, body: &[u8]) -> Response {
+    let auth = format!("Bearer {token}");
+    https::request(
+        d.https,
+        "POST",
+        "/api/v1/updates/upload",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/octet-stream"),
+        ],
+        body,
+        &d.trust(),
+        Duration::from_secs(60),
+    )
+    .unwrap()
+}
+
+/// The same package with its signatures taken out.
+fn unsigned(signed: &[u8]) -> Vec<u8> {
+    let mut out = tar::Builder::new(Vec::new());
+    for entry in tar::Archive::new(signed).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if entry.path().unwrap().to_str() == Some("manifest.sig") {
+            data = br#"{"signatures":[]}"#.to_vec();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+        }
+        out.append(&header, data.as_slice()).unwrap();
+    }
+    out.into_inner().unwrap()
+}
+
+#[test]
+fn upload_installs_a_signed_package_and_refuses_bad_ones() {
+    let state = state_dir("updates");
+    let trusted = signer();
+    std::fs::create_dir_all(state.join("keys")).unwrap();
+    std::fs::write(state.join("keys/vendor.pub"), trusted.public().to_text()).unwrap();
+    let d = DevDaemon::start(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        &state,
+        false,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
+    );
+    let token = {
+        let r = d.call(
+            "POST",
+            "/api/v1/session",
+            None,
+            Some(r#"{"username":"admin","password":"password"}"#),
+        );
+        let t = json(&r)["token"].as_str().unwrap().to_string();
+        let r = d.call(
+            "PUT",
+            "/api/v1/account/password",
+            Some(&t),
+            Some(r#"{"current":"password","new":"update-secret"}"#),
+        );
+        assert_eq!(r.status, 204);
+        t
+    };
+    let work = state.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let good = package(
+        &work,
+        "good",
+        "1.0.1",
+        "vm",
+        vec![],
+        std::slice::from_ref(&trusted),
+    );
+    let bytes = std::fs::read(&good).unwrap();
+    let grubenv = || std::fs::read(state.join("grubenv")).ok();
+    let before = grubenv();
+
+    let refused = |body: &[u8], code: &str| {
+        let r = upload(&d, &token, body);
+        assert!(
+            (400..500).contains(&r.status),
+            "{code}: status {}",
+            r.status
+        );
+        assert_eq!(
+            json(&r)["error"],
+            code,
+            "{:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(grubenv(), before, "{code}: boot order untouched");
+    };
+    // One flipped byte in the payload (the last one, after the manifest and signature).
+    let mut flipped = bytes.clone();
+    let start: Vec<u8> = (0..64).collect();
+    let payload_at = bytes
+        .windows(64)
+        .position(|w| w == start.as_slice())
+        .expect("the payload inside the package");
+    flipped[payload_at + 1_000_000] ^= 0x01;
+    refused(&flipped, "hash_mismatch");
+    refused(&unsigned(&bytes), "unsigned");
+    refused(
+        &std::fs::read(package(
+            &work,
+            "other-key",
+            "1.0.1",
+            "vm",
+            vec![],
+            &[signer()],
+        ))
+        .unwrap(),
+        "unknown_key",
+    );
+    refused(
+        &std::fs::read(package(
+            &work,
+            "box",
+            "1.0.1",
+            "box",
+            vec![],
+            std::slice::from_ref(&trusted),
+        ))
+        .unwrap(),
+        "wrong_profile",
+    );
+    let needs = vec![Requirement {
+        name: "base".into(),
+        min_version: "1.0.1".parse().unwrap(),
+    }];
+    refused(
+        &std::fs::read(package(
+            &work,
+            "needs",
+            "1.0.2",
+            "vm",
+            needs,
+            std::slice::from_ref(&trusted),
+        ))
+        .unwrap(),
+        "missing_requirement",
+    );
+    refused(&bytes[..bytes.len() / 2], "truncated");
+    let r = d.call("GET", "/api/v1/updates", Some(&token), None);
+    let v = json(&r);
+    assert_eq!(v["pending"], serde_json::Value::Null);
+    assert!(v["history"].as_array().unwrap().len() >= 5, "{v}");
+
+    let r = upload(&d, &token, &bytes);
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["slot"], "B");
+    let slot_b = std::fs::read(state.join("slot-b.img")).unwrap();
+    assert_eq!(slot_b, std::fs::read(work.join("good.sqfs")).unwrap());
+    let env = String::from_utf8(grubenv().unwrap()).unwrap();
+    assert!(env.contains("ORDER=B A") && env.contains("B_OK=1"), "{env}");
+    let v = json(&d.call("GET", "/api/v1/updates", Some(&token), None));
+    assert_eq!(v["pending"]["version"], "1.0.1");
+    assert_eq!(v["floor"], "1.0.1");
+    assert_eq!(v["history"][0]["kind"], "installed");
+
+    // Below the floor it has just raised.
+    let committed = grubenv();
+    let r = upload(
+        &d,
+        &token,
+        &std::fs::read(package(&work, "old", "1.0.0", "vm", vec![], &[trusted])).unwrap(),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(json(&r)["error"], "below_floor");
+    assert_eq!(grubenv(), committed);
+}
