@@ -20,8 +20,8 @@ use crate::{initramfs, kernel, modules, slot, tools, Profile};
 pub struct AssembleArgs {
     #[arg(long, value_enum)]
     profile: Profile,
-    /// Firmware version written to /etc/appliance/release.
-    #[arg(long)]
+    /// Firmware version (X.Y.Z) written to /etc/appliance/release and update.pkg.
+    #[arg(long, value_parser = crate::packages::parse_version)]
     version: String,
     /// Buildroot's target tree (TARGET_DIR).
     #[arg(long)]
@@ -43,6 +43,8 @@ pub struct AssembleArgs {
     /// Disk image size in MiB.
     #[arg(long, default_value_t = 1024)]
     size: u64,
+    #[command(flatten)]
+    signing: crate::packages::SigningArgs,
 }
 
 pub fn run(args: &AssembleArgs) -> Result<()> {
@@ -78,6 +80,7 @@ pub fn run(args: &AssembleArgs) -> Result<()> {
         required.push(("depmod", "BR2_PACKAGE_HOST_KMOD"));
     }
     tools::check_with(&required, "enable in Buildroot:")?;
+    let signing = args.signing.load()?;
 
     let epoch = outputs::epoch()?;
     let work = args.out.join("work");
@@ -127,6 +130,7 @@ pub fn run(args: &AssembleArgs) -> Result<()> {
             },
             size: args.size,
             epoch,
+            signing: &signing,
         },
         &args.out,
         started,

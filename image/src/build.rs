@@ -15,6 +15,7 @@ use crate::{binaries, esp, initramfs, kernel, modules, slot, tools, BuildArgs};
 pub fn run(ws: &Path, args: &BuildArgs) -> Result<()> {
     let started = Instant::now();
     tools::check()?;
+    let signing = args.signing.load()?;
     let epoch = outputs::epoch()?;
     let out = &args.out;
     let work = out.join("work");
@@ -77,6 +78,7 @@ pub fn run(ws: &Path, args: &BuildArgs) -> Result<()> {
             },
             size: args.size,
             epoch,
+            signing: &signing,
         },
         out,
         started,

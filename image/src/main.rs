@@ -16,6 +16,7 @@ mod kernel;
 mod modules;
 mod outputs;
 mod ova;
+mod packages;
 mod rootfs;
 mod slot;
 mod tools;
@@ -34,11 +35,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build DIR/disk.img, DIR/slot.sqfs and DIR/build-info.json.
+    /// Build DIR/disk.img, DIR/slot.sqfs, DIR/update.pkg and DIR/build-info.json.
     Build(BuildArgs),
     /// Buildroot's post-image step: the same outputs from Buildroot's kernel, target tree
     /// and GRUB images.
     Assemble(assemble::AssembleArgs),
+    /// Build, sign, inspect and verify update packages (docs/packages.md).
+    #[command(subcommand)]
+    Package(packages::Cmd),
     /// Rewrite image/kernel.pin to the kernel Debian's linux-image-amd64 depends on now.
     PinKernel,
 }
@@ -62,8 +66,8 @@ impl Profile {
 pub struct BuildArgs {
     #[arg(long, value_enum)]
     profile: Profile,
-    /// Firmware version written to /etc/appliance/release.
-    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    /// Firmware version (X.Y.Z) written to /etc/appliance/release and update.pkg.
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"), value_parser = packages::parse_version)]
     version: String,
     #[arg(long)]
     out: PathBuf,
@@ -76,6 +80,8 @@ pub struct BuildArgs {
     /// Take `init` and `appliance-daemon` from this directory instead of building them.
     #[arg(long)]
     binaries: Option<PathBuf>,
+    #[command(flatten)]
+    signing: packages::SigningArgs,
 }
 
 /// The workspace this builder belongs to: profiles, GRUB script and pin are read from it.
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Build(args) => build::run(&workspace(), &args),
         Cmd::Assemble(args) => assemble::run(&args),
+        Cmd::Package(cmd) => packages::run(&cmd),
         Cmd::PinKernel => pin_kernel(),
     };
     match result {

@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::packages::Signing;
 use crate::{disk, esp, initramfs, kernel, ova, slot, Profile};
 
 /// Timestamp of every file in the images when `SOURCE_DATE_EPOCH` is not set.
@@ -59,6 +60,8 @@ pub struct Parts<'a> {
     /// Disk size in MiB.
     pub size: u64,
     pub epoch: u64,
+    /// Keys that sign `update.pkg`, and the public keys the slot trusts.
+    pub signing: &'a Signing,
 }
 
 #[derive(Serialize)]
@@ -72,11 +75,13 @@ struct BuildInfo<'a> {
     initramfs_bytes: usize,
     slot_bytes: u64,
     slot_sha256: String,
+    update_package_sha256: String,
     esp_sha256: String,
     disk_bytes: u64,
 }
 
-/// Writes `out/slot.sqfs`, `out/disk.img`, the vm artifacts and `out/build-info.json`,
+/// Writes `out/slot.sqfs`, `out/update.pkg` (the slot as a base package), `out/disk.img`,
+/// the vm artifacts and `out/build-info.json`,
 /// using `out/work` for intermediate files, and prints the one-line summary.
 pub fn write(p: &Parts, out: &Path, started: Instant) -> Result<()> {
     let work = out.join("work");
@@ -89,12 +94,38 @@ pub fn write(p: &Parts, out: &Path, started: Instant) -> Result<()> {
             vmlinuz: p.vmlinuz,
             initrd: &p.initrd.archive,
             release: p.release,
+            keys: &p.signing.trusted,
         },
         p.staging,
         p.normalise_dirs,
         &slot_img,
         p.epoch,
     )?;
+
+    let update = out.join("update.pkg");
+    let meta = package::Metadata {
+        version: p.version.parse()?,
+        profiles: vec![profile.to_string()],
+        requires: vec![],
+        floor: None,
+        created: p.epoch,
+    };
+    package::build_base(&slot_img, &meta, &update, &p.signing.signers)?;
+    for note in &p.signing.notes {
+        println!("image: note: {note}");
+    }
+    let signers: Vec<String> = p
+        .signing
+        .signers
+        .iter()
+        .map(|s| s.id().to_string())
+        .collect();
+    println!(
+        "image: update package {} (base {} for {profile}, signed by {})",
+        update.display(),
+        p.version,
+        signers.join(", ")
+    );
 
     let grubenv = grubenv::BootState::factory().env().to_block()?;
     let esp_img = work.join("esp.img");
@@ -144,6 +175,7 @@ pub fn write(p: &Parts, out: &Path, started: Instant) -> Result<()> {
         initramfs_bytes: p.initrd.archive.len(),
         slot_bytes,
         slot_sha256: kernel::sha256_file(&slot_img)?,
+        update_package_sha256: kernel::sha256_file(&update)?,
         esp_sha256: kernel::sha256_file(&esp_img)?,
         disk_bytes,
     };

@@ -15,6 +15,9 @@ use crate::tools;
 /// Mount points of docs/boot.md every slot has, whatever filled the tree.
 const MOUNT_POINTS: &[&str] = &["proc", "sys", "dev", "run", "tmp", "data"];
 
+/// The trusted public keys of update packages, in the slot (docs/packages.md).
+const KEYS_DIR: &str = "etc/appliance/keys";
+
 /// Buildroot's marker in `TARGET_DIR`; its own file system images leave it out too.
 const NOT_ROOT_MARKER: &str = "THIS_IS_NOT_YOUR_ROOT_FILESYSTEM";
 
@@ -38,6 +41,9 @@ pub struct Boot<'a> {
     pub vmlinuz: &'a Path,
     pub initrd: &'a [u8],
     pub release: &'a str,
+    /// The public keys the daemon trusts for update packages (file name, contents):
+    /// `/etc/appliance/keys/` holds these and nothing else.
+    pub keys: &'a [(String, Vec<u8>)],
 }
 
 /// Offline builder: empties `staging` and puts init and the daemon into it. Every
@@ -119,6 +125,17 @@ pub fn pack(b: &Boot, staging: &Path, normalise_dirs: bool, out: &Path, epoch: u
         b.release.as_bytes(),
         0o644,
     )?;
+    let keys = staging.join(KEYS_DIR);
+    match fs::symlink_metadata(&keys) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(&keys)?,
+        Ok(_) => fs::remove_file(&keys)?,
+        Err(_) => {}
+    }
+    fs::create_dir(&keys)?;
+    fs::set_permissions(&keys, fs::Permissions::from_mode(0o755))?;
+    for (name, data) in b.keys {
+        write(&keys.join(name), data, 0o644)?;
+    }
     if normalise_dirs {
         set_dir_modes(staging)?;
     }

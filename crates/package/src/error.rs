@@ -30,7 +30,7 @@ pub enum Error {
     #[error("the package carries no signature")]
     Unsigned,
     #[error(
-        "the package is signed only by keys this appliance does not trust (key ids {})",
+        "the package is signed only by keys that are not trusted here (key ids {})",
         key_ids.join(", ")
     )]
     UnknownKey { key_ids: Vec<String> },

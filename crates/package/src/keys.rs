@@ -218,6 +218,10 @@ impl Keyring {
         self.keys.iter().map(|k| k.id)
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &PublicKey> {
+        self.keys.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

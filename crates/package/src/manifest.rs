@@ -36,6 +36,26 @@ pub enum Compression {
     Zstd,
 }
 
+impl Kind {
+    /// The name used in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Base => "base",
+            Kind::Site => "site",
+        }
+    }
+}
+
+impl Compression {
+    /// The name used in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
 /// "Package `name` must be installed at `min_version` or later."
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,21 +187,22 @@ impl Manifest {
         let [p] = self.payloads.as_slice() else {
             return bad(format!(
                 "a {} package has exactly one payload, {expected}; this one lists {}",
-                self.kind_name(),
+                self.kind.name(),
                 self.payloads.len()
             ));
         };
         if p.name != expected {
             return bad(format!(
                 "the payload of a {} package is {expected}, not {:?}",
-                self.kind_name(),
+                self.kind.name(),
                 p.name
             ));
         }
         if p.compression != compression {
             return bad(format!(
-                "payload {} must have compression {compression:?}",
-                p.name
+                "payload {} must have compression {}",
+                p.name,
+                compression.name()
             ));
         }
         if p.compression == Compression::None && p.installed_size != p.size {
@@ -201,13 +222,6 @@ impl Manifest {
             ));
         }
         Ok(())
-    }
-
-    fn kind_name(&self) -> &'static str {
-        match self.kind {
-            Kind::Base => "base",
-            Kind::Site => "site",
-        }
     }
 }
 

@@ -543,3 +543,24 @@ fn keyring_from_files() {
         "io"
     );
 }
+
+#[test]
+fn an_unfinished_payload_is_skipped_unverified() {
+    let (pkg, _) = base_package(5000, &[key(1)]);
+    let (_, mut payloads) = PackageReader::open(&pkg[..], &ring(&[&key(1)])).unwrap();
+    let mut p = payloads.next_payload().unwrap().unwrap();
+    let mut head = [0u8; 10];
+    p.read_exact(&mut head).unwrap();
+    assert_eq!(p.bytes_read(), 10);
+    assert!(payloads.next_payload().unwrap().is_none());
+}
+
+#[test]
+fn a_zero_byte_payload_has_a_verdict_too() {
+    let (pkg, _) = base_package(0, &[key(1)]);
+    let (m, mut payloads) = PackageReader::open(&pkg[..], &ring(&[&key(1)])).unwrap();
+    assert_eq!(m.payloads[0].size, 0);
+    let mut p = payloads.next_payload().unwrap().unwrap();
+    assert_eq!(p.read(&mut [0u8; 16]).unwrap(), 0);
+    assert!(payloads.next_payload().unwrap().is_none());
+}

@@ -127,6 +127,14 @@ fn resigned(pkg: &[u8], rng: &mut Rng) -> Vec<u8> {
     let Ok(mut m) = serde_json::from_slice::<serde_json::Value>(&e[0].1) else {
         return pkg.to_vec();
     };
+    // Indexing a JSON value for writing panics unless the shape is right.
+    let shaped = m.is_object()
+        && m["payloads"]
+            .as_array()
+            .is_some_and(|p| p.first().is_some_and(|p| p.is_object()));
+    if !shaped {
+        return pkg.to_vec();
+    }
     let p = &mut m["payloads"][0];
     match rng.below(10) {
         0 => {
