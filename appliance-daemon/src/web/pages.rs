@@ -181,6 +181,19 @@ pub async fn specs(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
         }
     };
     let dash = || "—".to_string();
+    let ntp = match state.time.view().await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!("time state for Specs: {e}");
+            return ctx.render(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &MessagePage {
+                    page: ctx.page(t.error, "specs"),
+                    back: "/appliance/status".into(),
+                },
+            );
+        }
+    };
     let sections = vec![
         Section::facts(
             "cpu",
@@ -274,7 +287,14 @@ pub async fn specs(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
             t.clock,
             vec![
                 (t.time, s.clock.utc.clone()),
-                (t.clock_synchronized, yes_no(s.clock.kernel_synchronized)),
+                (t.clock_synchronized, yes_no(ntp.synchronized)),
+                (
+                    t.ntp_source,
+                    ntp.server
+                        .clone()
+                        .or(ntp.daemon_error.clone())
+                        .unwrap_or_else(dash),
+                ),
                 (t.base_version, status.versions.base.clone()),
                 (
                     t.site_version,
