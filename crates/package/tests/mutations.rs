@@ -114,9 +114,13 @@ fn repack(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
-        b.append_data(&mut h, name, &data[..]).unwrap();
+        // A mutated name may be one tar cannot hold (empty, only `..`): such an entry is
+        // left out, which is one more way for the package to be malformed.
+        if b.append_data(&mut h, name, &data[..]).is_err() {
+            continue;
+        }
     }
-    b.into_inner().unwrap()
+    b.into_inner().unwrap_or_default()
 }
 
 /// Changes the manifest (a JSON field, or raw bytes) and signs it again.
