@@ -52,9 +52,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "appliance-daemon starting"
     );
 
-    let hostname = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let hostname = system::hostname();
     if config.mode == Mode::Appliance {
         // Loopback is up when this returns (the self-check needs it); DHCP carries on in
         // the background so HTTPS is never held up by a slow or absent DHCP server.
@@ -181,16 +179,24 @@ pub fn app(
 
 /// Keep the self-signed certificate naming the current host name and addresses.
 async fn follow_names(dir: std::path::PathBuf, served: Arc<tls::Served>) {
+    // What the certificate was last checked against: the files on data are only read and
+    // written when the host name or the addresses change.
+    let mut checked: Option<tls::Names> = None;
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        let hostname = nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let now = tls::Names::new(&system::hostname(), tls::local_addresses());
+        if checked.as_ref() == Some(&now) {
+            continue;
+        }
         let dir = dir.clone();
+        let names = now.clone();
         let result = tokio::task::spawn_blocking(move || {
-            tls::refresh(&dir, &hostname, tls::local_addresses())
+            tls::refresh(&dir, &names.hostname, names.addresses)
         })
         .await;
+        if matches!(result, Ok(Ok(_))) {
+            checked = Some(now);
+        }
         match result {
             Ok(Ok(Some(identity))) => match served.replace(&identity) {
                 Ok(()) => tracing::info!(

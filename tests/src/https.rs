@@ -1,13 +1,10 @@
 //! A small blocking HTTPS/1.1 client for the appliance's API: one request per connection,
 //! trusting either any certificate (a fresh appliance has a new self-signed one each first
-//! boot) or exactly one pinned certificate.
+//! boot) or the key of one pinned certificate, through appliancectl's verifier.
 
 use anyhow::{bail, Context};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -19,7 +16,7 @@ use std::time::Duration;
 pub enum Trust {
     /// Any certificate (the handshake signature is still checked).
     Any,
-    /// Exactly this certificate, byte for byte.
+    /// This certificate's key (the product's pin: a re-issue for new addresses keeps it).
     Pinned(CertificateDer<'static>),
 }
 
@@ -32,64 +29,16 @@ impl Trust {
     }
 }
 
-#[derive(Debug)]
-struct Verifier {
-    trust: Trust,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.trust {
-            Trust::Any => Ok(ServerCertVerified::assertion()),
-            Trust::Pinned(c) if c.as_ref() == end_entity.as_ref() => {
-                Ok(ServerCertVerified::assertion())
-            }
-            Trust::Pinned(_) => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            )),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+impl Trust {
+    /// The product's own client configuration (appliancectl's verifier) for this trust.
+    fn client_config(&self) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+        let trust = match self {
+            Trust::Any => appliancectl::Trust::InsecureAcceptAny,
+            Trust::Pinned(cert) => appliancectl::Trust::Pinned {
+                sha256: appliancectl::tls::fingerprint(cert.as_ref()),
+            },
+        };
+        Ok(appliancectl::tls::client_config(&trust)?)
     }
 }
 
@@ -143,16 +92,8 @@ pub fn request(
     trust: &Trust,
     timeout: Duration,
 ) -> anyhow::Result<Response> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Verifier {
-            trust: trust.clone(),
-            provider,
-        }))
-        .with_no_client_auth();
-    let conn = rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost")?)?;
+    let config = trust.client_config()?;
+    let conn = rustls::ClientConnection::new(config, ServerName::try_from("localhost")?)?;
     let tcp =
         TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connect to {addr}"))?;
     tcp.set_read_timeout(Some(timeout))?;

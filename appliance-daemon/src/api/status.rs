@@ -137,9 +137,7 @@ impl Status {
             profile,
             serial: specs.dmi.serial.clone(),
             appliance_id: identity.appliance_id,
-            hostname: nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            hostname: crate::system::hostname(),
             version: state.system.release.version.clone(),
             slot: state.system.slot.to_string(),
             versions: Versions {

@@ -81,9 +81,7 @@ pub async fn self_signed(
     caller: Caller,
 ) -> Result<axum::Json<TlsView>, ApiError> {
     let dir = state.tls_dir.clone();
-    let hostname = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let hostname = crate::system::hostname();
     let identity = tokio::task::spawn_blocking(move || tls::use_self_signed(&dir, &hostname))
         .await
         .map_err(|e| ApiError::internal("Making a certificate did not finish", e))?

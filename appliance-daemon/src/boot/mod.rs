@@ -47,14 +47,8 @@ pub fn mark_good(slot: BootSlot) -> Result<Outcome, Error> {
     let BootSlot::Slot(slot) = slot else {
         return Ok(Outcome::Factory);
     };
-    let _esp = ESP.lock().unwrap_or_else(|e| e.into_inner());
-    let device = esp::find(Path::new(SYS_CLASS_BLOCK), ESP_LABEL)?;
-    let mount = esp::Mount::new(&device, Path::new(ESP_MOUNT))?;
-    let changed = grubenv_file::mark_successful_boot(&mount.path().join(GRUBENV_PATH), slot);
-    // Unmount even when the update failed, and report the first error.
-    let unmounted = mount.unmount();
-    let changed = changed?;
-    unmounted?;
+    let (changed, device) =
+        with_esp(|dir| grubenv_file::mark_successful_boot(&dir.join(GRUBENV_PATH), slot))?;
     let device = device.display().to_string();
     Ok(if changed {
         Outcome::Marked { device }
@@ -76,7 +70,7 @@ impl EnvStore {
         match self {
             EnvStore::File(path) if !path.exists() => Ok(BootState::factory()),
             EnvStore::File(path) => Ok(grubenv_file::read(path)?),
-            EnvStore::Esp => with_esp(|dir| grubenv_file::read(&dir.join(GRUBENV_PATH))),
+            EnvStore::Esp => Ok(with_esp(|dir| grubenv_file::read(&dir.join(GRUBENV_PATH)))?.0),
         }
     }
 
@@ -84,13 +78,19 @@ impl EnvStore {
     pub fn write(&self, state: &BootState) -> Result<(), Error> {
         match self {
             EnvStore::File(path) => Ok(grubenv_file::write(path, state)?),
-            EnvStore::Esp => with_esp(|dir| grubenv_file::write(&dir.join(GRUBENV_PATH), state)),
+            EnvStore::Esp => {
+                with_esp(|dir| grubenv_file::write(&dir.join(GRUBENV_PATH), state))?;
+                Ok(())
+            }
         }
     }
 }
 
-/// Run `f` with the ESP mounted at [`ESP_MOUNT`]; unmount whatever happens.
-pub fn with_esp<T>(f: impl FnOnce(&Path) -> Result<T, grubenv_file::Error>) -> Result<T, Error> {
+/// Run `f` with the ESP mounted at [`ESP_MOUNT`]; unmount whatever happens (the first
+/// error is reported). Returns `f`'s value and the ESP's device node.
+pub fn with_esp<T>(
+    f: impl FnOnce(&Path) -> Result<T, grubenv_file::Error>,
+) -> Result<(T, PathBuf), Error> {
     let _esp = ESP.lock().unwrap_or_else(|e| e.into_inner());
     let device = esp::find(Path::new(SYS_CLASS_BLOCK), ESP_LABEL)?;
     let mount = esp::Mount::new(&device, Path::new(ESP_MOUNT))?;
@@ -98,7 +98,7 @@ pub fn with_esp<T>(f: impl FnOnce(&Path) -> Result<T, grubenv_file::Error>) -> R
     let unmounted = mount.unmount();
     let value = result?;
     unmounted?;
-    Ok(value)
+    Ok((value, device))
 }
 
 /// The device node of the partition labelled `label` (`root-a`, `root-b`, `factory`).

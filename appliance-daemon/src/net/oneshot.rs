@@ -77,9 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let hostname = nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let hostname = crate::system::hostname();
         let mut options = super::Options::appliance(hostname);
         options.resolv_conf = args.resolv_conf;
         if !args.interfaces.is_empty() {

@@ -13,6 +13,13 @@ use std::path::Path;
 pub use cmdline::BootSlot;
 pub use release::Release;
 
+/// The kernel's host name ("" if it cannot be read).
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Where the image builder puts the release file (docs/boot.md).
 pub const RELEASE_PATH: &str = "/etc/appliance/release";
 pub const CMDLINE_PATH: &str = "/proc/cmdline";

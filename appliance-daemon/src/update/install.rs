@@ -398,6 +398,16 @@ mod tests {
     }
 
     #[test]
+    fn a_start_with_nothing_to_settle_writes_nothing() {
+        let dir = TestDir::new("install-start");
+        let u = updater(dir.path());
+        u.at_start().unwrap();
+        let entries = u.store.audit_log(100).unwrap().len();
+        assert_eq!(u.at_start().unwrap(), None);
+        assert_eq!(u.store.audit_log(100).unwrap().len(), entries);
+    }
+
+    #[test]
     fn refusals_write_nothing() {
         let dir = TestDir::new("install-refused");
         let u = updater(dir.path());

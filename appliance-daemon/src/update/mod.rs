@@ -138,6 +138,13 @@ impl Updater {
         let mut boot = env.read()?;
         let now = crate::auth::unix_now();
         let version = self.version.clone();
+        // Most starts change nothing: no write, no audit entry, no fsync on the way up.
+        let mut preview: Updates = self.store.get()?;
+        let unchanged = preview.clone();
+        let outcome = boot_check::reconcile(&mut preview, &mut boot.clone(), booted, &version, now);
+        if preview == unchanged && !outcome.boot_changed {
+            return Ok(None);
+        }
         let (outcome, new_boot) = self.store.change(
             Audit::system("update.boot", format!("slot {booted} runs {version}")),
             |tx| {

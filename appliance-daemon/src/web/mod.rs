@@ -252,6 +252,18 @@ impl Ctx {
         }
     }
 
+    /// The session behind a posted form, its CSRF token checked.
+    #[allow(clippy::result_large_err)]
+    pub fn form_session(
+        &self,
+        allow_must_change: bool,
+        csrf: &str,
+    ) -> Result<(&str, &Session), Response> {
+        let (token, session) = self.require(allow_must_change)?;
+        self.check_csrf(session, csrf)?;
+        Ok((token, session))
+    }
+
     /// A form of a logged-in page must carry the session's CSRF token.
     #[allow(clippy::result_large_err)]
     pub fn check_csrf(&self, session: &Session, given: &str) -> Result<(), Response> {
@@ -396,13 +408,10 @@ async fn logout(
     ctx: Ctx,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let (token, session) = match ctx.require(true) {
-        Ok(s) => s,
+    let token = match ctx.form_session(true, &form.csrf) {
+        Ok((token, _)) => token,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.check_csrf(session, &form.csrf) {
-        return r;
-    }
     state.auth.logout(token);
     let mut response = Redirect::to("/appliance/login").into_response();
     append_cookie(&mut response, &expired_cookie(SESSION_COOKIE));
@@ -441,13 +450,10 @@ async fn change_password(
     ctx: Ctx,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let (token, session) = match ctx.require(true) {
+    let (token, session) = match ctx.form_session(true, &form.csrf) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.check_csrf(session, &form.csrf) {
-        return r;
-    }
     let forced = session.must_change_password;
     let t = ctx.t();
     if form.new != form.confirm {
@@ -533,13 +539,10 @@ async fn power(
     Path(action): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let session = match ctx.require(false) {
+    let session = match ctx.form_session(false, &form.csrf) {
         Ok((_, s)) => s,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.check_csrf(session, &form.csrf) {
-        return r;
-    }
     let Some(what) = power_action(&action) else {
         return StatusCode::NOT_FOUND.into_response();
     };

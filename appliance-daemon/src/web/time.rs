@@ -107,13 +107,10 @@ pub async fn save(
     ctx: Ctx,
     Form(form): Form<TimeForm>,
 ) -> Response {
-    let session = match ctx.require(false) {
+    let session = match ctx.form_session(false, &form.csrf) {
         Ok((_, s)) => s.clone(),
         Err(r) => return r,
     };
-    if let Err(r) = ctx.check_csrf(&session, &form.csrf) {
-        return r;
-    }
     let list: Vec<String> = form
         .servers
         .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())

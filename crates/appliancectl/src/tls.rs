@@ -107,7 +107,7 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, Error> {
             .with_no_client_auth(),
         Trust::InsecureAcceptAny => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyVerifier { provider }))
+            .with_custom_certificate_verifier(Arc::new(PinnedVerifier::accept_any(provider)))
             .with_no_client_auth(),
         Trust::CaFile(path) => {
             let ca_error = |reason: String| Error::CaFile {
@@ -167,11 +167,13 @@ impl PinMismatch {
     }
 }
 
-/// Trusts exactly the certificate whose SHA-256 it holds, for any server name. The
-/// handshake signature is still verified against that certificate's key.
+/// Trusts exactly the certificate whose public-key SHA-256 it holds, for any server
+/// name; or, made by [`PinnedVerifier::accept_any`], any certificate (for `--insecure` and
+/// for reading the fingerprint a server presents). Either way the handshake signature is
+/// verified against the presented certificate's key.
 #[derive(Debug)]
 pub struct PinnedVerifier {
-    sha256: [u8; 32],
+    sha256: Option<[u8; 32]>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -186,7 +188,17 @@ impl PinnedVerifier {
     }
 
     pub fn with_provider(sha256: [u8; 32], provider: Arc<CryptoProvider>) -> Self {
-        PinnedVerifier { sha256, provider }
+        PinnedVerifier {
+            sha256: Some(sha256),
+            provider,
+        }
+    }
+
+    fn accept_any(provider: Arc<CryptoProvider>) -> Self {
+        PinnedVerifier {
+            sha256: None,
+            provider,
+        }
     }
 }
 
@@ -199,72 +211,18 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(expected) = self.sha256 else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let seen = fingerprint(end_entity.as_ref());
         // Not secret: comparing in constant time would protect nothing.
-        if seen == self.sha256 {
+        if seen == expected {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                OtherError(Arc::new(PinMismatch {
-                    seen,
-                    expected: self.sha256,
-                })),
+                OtherError(Arc::new(PinMismatch { seen, expected })),
             )))
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Accepts any certificate (the handshake signature is still checked against it): for
-/// `--insecure` and for reading the fingerprint a server presents.
-#[derive(Debug)]
-struct AcceptAnyVerifier {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
