@@ -173,6 +173,7 @@ pub(super) struct Manager {
     /// daemon; removing it would cut the connections over it for nothing (and with the
     /// last address the kernel drops every route of the interface, others' too).
     keep_until_lease: std::collections::BTreeSet<String>,
+    started: SystemTime,
 }
 
 fn empty(config: NetworkConfig) -> Validated {
@@ -268,6 +269,7 @@ impl Manager {
             taking: Vec::new(),
             refused: BTreeMap::new(),
             keep_until_lease: Default::default(),
+            started: SystemTime::now(),
         })
     }
 

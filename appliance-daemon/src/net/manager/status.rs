@@ -152,7 +152,7 @@ impl Manager {
         };
         let dhcp = spec
             .filter(|s| s.up && s.dhcp)
-            .map(|_| dhcp_view(self.dhcp.get(&nic.name), self.kernel.is_some()));
+            .map(|_| dhcp_view(self.dhcp.get(&nic.name), self.kernel.is_some(), self.started));
         InterfaceView {
             name: nic.name.clone(),
             mac,
@@ -238,9 +238,9 @@ fn route_view(r: &Route) -> RouteView {
     }
 }
 
-fn dhcp_view(client: Option<&DhcpClient>, applied: bool) -> DhcpView {
+fn dhcp_view(client: Option<&DhcpClient>, applied: bool, started: SystemTime) -> DhcpView {
     let Some(c) = client else {
-        let now = unix(SystemTime::now());
+        let now = unix(started);
         return if applied {
             DhcpView {
                 state: "waiting",
