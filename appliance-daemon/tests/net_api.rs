@@ -36,7 +36,9 @@ fn login(d: &DevDaemon, password: &str) -> Response {
         "POST",
         "/api/v1/session",
         None,
-        Some(&format!(r#"{{"username":"admin","password":"{password}"}}"#)),
+        Some(&format!(
+            r#"{{"username":"admin","password":"{password}"}}"#
+        )),
     )
 }
 
@@ -66,7 +68,12 @@ fn get(d: &DevDaemon, token: &str) -> Value {
 }
 
 fn put(d: &DevDaemon, token: &str, body: &Value) -> Response {
-    d.call("PUT", "/api/v1/network", Some(token), Some(&body.to_string()))
+    d.call(
+        "PUT",
+        "/api/v1/network",
+        Some(token),
+        Some(&body.to_string()),
+    )
 }
 
 fn static_config() -> Value {
@@ -89,7 +96,10 @@ fn dev_mode_shows_example_nics_and_their_factory_defaults() {
     let t = token(&d);
     let v = get(&d, &t);
     assert_eq!(v["applied"], false);
-    assert!(v["notes"][0].as_str().unwrap().starts_with("dev mode: not applied"));
+    assert!(v["notes"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("dev mode: not applied"));
     assert_eq!(v["factory_default"], true);
     assert_eq!(v["pending"], Value::Null);
     let names: Vec<&str> = v["interfaces"]
@@ -155,7 +165,11 @@ fn a_wrong_change_is_refused_with_every_problem_and_changes_nothing() {
     assert_eq!(r.status, 422);
     assert_eq!(json_of(&r)["error"], "invalid_body");
 
-    let r = put(&d, &t, &json!({"interfaces": [{"mac": "52:54:00:00:00:99", "dhcp": true}]}));
+    let r = put(
+        &d,
+        &t,
+        &json!({"interfaces": [{"mac": "52:54:00:00:00:99", "dhcp": true}]}),
+    );
     assert_eq!(r.status, 422);
     let e = json_of(&r);
     assert!(
@@ -178,7 +192,10 @@ fn a_change_is_kept_when_confirmed_and_reverts_when_not() {
     let r = put(&d, &t, &static_config());
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     let v = json_of(&r);
-    assert_eq!(v["config"]["interfaces"][0]["addresses"][0], "192.168.1.10/24");
+    assert_eq!(
+        v["config"]["interfaces"][0]["addresses"][0],
+        "192.168.1.10/24"
+    );
     assert_eq!(v["factory_default"], false);
     let pending = &v["pending"];
     assert!(pending["seconds_left"].as_u64().unwrap() <= 3, "{pending}");

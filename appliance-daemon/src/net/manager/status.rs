@@ -150,9 +150,13 @@ impl Manager {
                 )
             }
         };
-        let dhcp = spec
-            .filter(|s| s.up && s.dhcp)
-            .map(|_| dhcp_view(self.dhcp.get(&nic.name), self.kernel.is_some(), self.started));
+        let dhcp = spec.filter(|s| s.up && s.dhcp).map(|_| {
+            dhcp_view(
+                self.dhcp.get(&nic.name),
+                self.kernel.is_some(),
+                self.started,
+            )
+        });
         InterfaceView {
             name: nic.name.clone(),
             mac,
