@@ -137,6 +137,7 @@ pub async fn start_network(
             .net_confirm_seconds
             .map(std::time::Duration::from_secs)
             .unwrap_or(net::CONFIRM_AFTER),
+        unapplied: None,
     };
     match net::start(options.clone()).await {
         Ok(handle) => Ok(handle),
@@ -145,6 +146,9 @@ pub async fn start_network(
             tracing::error!("network: {err}; the settings cannot be applied");
             let options = net::Options {
                 kernel: None,
+                unapplied: Some(format!(
+                    "not applied: the network manager could not reach the kernel ({err})"
+                )),
                 ..options
             };
             Ok(net::start(options).await?)

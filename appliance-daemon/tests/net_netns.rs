@@ -572,6 +572,9 @@ fn the_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused() {
         (answered - requested) * 1000.0
     );
     assert_eq!(probes, 3, "RFC 5227 probes before taking it");
+    // The target is 100 ms (docs/network.md); only a gross regression fails here, since two
+    // shared cores under load can delay any single run.
+    assert!(delay_ms < 1000.0, "{delay_ms} ms to the first announcement");
     assert_eq!(
         arping(&ns_o, &dev_o, "10.50.0.100").as_deref(),
         Some(mac_a.as_str())

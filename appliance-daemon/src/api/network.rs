@@ -76,6 +76,7 @@ pub async fn put(
     caller: Caller,
     Json(body): Json<serde_json::Value>,
 ) -> Result<axum::Json<NetworkView>, Response> {
+    let received = std::time::Instant::now();
     let config: NetworkConfig = serde_json::from_value(body.clone()).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -92,7 +93,8 @@ pub async fn put(
     if !unknown.is_empty() {
         return Err(invalid(unknown).into_response());
     }
-    let actor = actor(&state, &caller);
+    let mut actor = actor(&state, &caller);
+    actor.received = Some(received);
     match state.net.put(config, actor).await {
         Ok(view) => Ok(axum::Json(
             with_history(&state.store, view).map_err(IntoResponse::into_response)?,
@@ -132,6 +134,7 @@ fn actor(state: &AppState, caller: &Caller) -> Actor {
         user: caller.session.user.clone(),
         address: caller.address,
         remote,
+        received: None,
     }
 }
 

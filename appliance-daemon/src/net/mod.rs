@@ -84,6 +84,9 @@ pub struct Options {
     /// Where the hostname is written for init's next boot (`/data/etc/hostname`).
     pub hostname_file: Option<PathBuf>,
     pub confirm_after: Duration,
+    /// Without a kernel side: why nothing is applied, for the view's notes (default: dev
+    /// mode).
+    pub unapplied: Option<String>,
 }
 
 /// Who asks for a change.
@@ -93,6 +96,8 @@ pub struct Actor {
     pub address: Option<IpAddr>,
     /// The change came over the network: it reverts unless confirmed.
     pub remote: bool,
+    /// When the request reached the daemon, for the shared IP's timing.
+    pub received: Option<std::time::Instant>,
 }
 
 /// Why a change was refused or failed; the previous settings stay in every case.

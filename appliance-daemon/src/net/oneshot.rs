@@ -92,6 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             config: None,
             hostname_file: None,
             confirm_after: super::CONFIRM_AFTER,
+            unapplied: None,
         };
         let network = super::start(options).await?;
         let mut leases = network.state.subscribe();

@@ -151,7 +151,10 @@ impl Manager {
         let mut taken = Vec::new();
         for s in &next.shared_ips {
             match self.probe_one(next, s.address, &s.mac).await {
-                Ok(Some(Ok(t))) => taken.push(t),
+                Ok(Some(Ok(mut t))) => {
+                    t.requested = actor.received;
+                    taken.push(t)
+                }
                 Ok(Some(Err(holder))) => {
                     let iface = self
                         .nic_by_mac(&s.mac)
@@ -230,6 +233,7 @@ impl Manager {
             socket,
             probe_started: started,
             probe_done: Instant::now(),
+            requested: None,
         })))
     }
 
@@ -263,9 +267,13 @@ impl Manager {
                 (Some(socket), IpAddr::V4(v4), Some(own)) => {
                     let (status, task) = shared::take(socket, t.link.name.clone(), own, v4).await;
                     let announced = Instant::now();
+                    let since_request = t
+                        .requested
+                        .map(|at| format!(", {} ms after the request", at.elapsed().as_millis()))
+                        .unwrap_or_default();
                     tracing::info!(
                         "network: shared IP {} enabled on {} ({}): probed free in {} ms, \
-                         announced {} ms later",
+                         announced {} ms later{since_request}",
                         t.address,
                         t.link.name,
                         t.mac,

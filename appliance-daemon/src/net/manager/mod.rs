@@ -133,6 +133,8 @@ struct Taking {
     socket: Option<super::packet::PacketSocket>,
     probe_started: Instant,
     probe_done: Instant,
+    /// When the request that enables it reached the daemon.
+    requested: Option<std::time::Instant>,
 }
 
 /// The change waiting for confirmation.
@@ -174,6 +176,8 @@ pub(super) struct Manager {
     /// last address the kernel drops every route of the interface, others' too).
     keep_until_lease: std::collections::BTreeSet<String>,
     started: SystemTime,
+    /// Why nothing is applied, without a kernel side.
+    unapplied: String,
 }
 
 fn empty(config: NetworkConfig) -> Validated {
@@ -270,6 +274,9 @@ impl Manager {
             refused: BTreeMap::new(),
             keep_until_lease: Default::default(),
             started: SystemTime::now(),
+            unapplied: options.unapplied.unwrap_or_else(|| {
+                "dev mode: not applied; the interfaces shown are examples".to_string()
+            }),
         })
     }
 

@@ -24,10 +24,7 @@ impl Manager {
         }
         let mut notes = self.notes.clone();
         if self.kernel.is_none() {
-            notes.insert(
-                0,
-                "dev mode: not applied; the interfaces shown are examples".to_string(),
-            );
+            notes.insert(0, self.unapplied.clone());
         }
         let (dns, hostname) = match &self.kernel {
             Some(kernel) => {
