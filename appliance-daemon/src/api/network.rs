@@ -12,14 +12,9 @@ use std::sync::Arc;
 
 use super::extract::{Caller, Json};
 use super::{ApiError, AppState};
-use crate::config::Mode;
+use crate::net::view::shared_ip_history;
 use crate::net::{Actor, ConfirmError, NetworkConfig, NetworkView, Problem, PutError};
-use crate::store::{AuditEntry, Store};
-
-/// Shared IP events kept in the view.
-const HISTORY: usize = 50;
-/// Audit entries searched for them.
-const HISTORY_SCAN: usize = 2000;
+use crate::store::Store;
 
 /// An error with the details of a network refusal.
 #[derive(Debug, Serialize)]
@@ -76,7 +71,7 @@ pub async fn put(
     caller: Caller,
     Json(body): Json<serde_json::Value>,
 ) -> Result<axum::Json<NetworkView>, Response> {
-    let received = std::time::Instant::now();
+    let actor = actor(&state, &caller);
     let config: NetworkConfig = serde_json::from_value(body.clone()).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -93,8 +88,6 @@ pub async fn put(
     if !unknown.is_empty() {
         return Err(invalid(unknown).into_response());
     }
-    let mut actor = actor(&state, &caller);
-    actor.received = Some(received);
     match state.net.put(config, actor).await {
         Ok(view) => Ok(axum::Json(
             with_history(&state.store, view).map_err(IntoResponse::into_response)?,
@@ -123,28 +116,12 @@ pub async fn confirm(
     }
 }
 
-/// A change counts as made over the network unless it comes from the appliance itself.
-/// In dev mode every caller counts, so that the confirmation can be developed against.
 fn actor(state: &AppState, caller: &Caller) -> Actor {
-    let remote = state.mode == Mode::Dev
-        || caller
-            .address
-            .is_some_and(|a| !a.to_canonical().is_loopback());
-    Actor {
-        user: caller.session.user.clone(),
-        address: caller.address,
-        remote,
-        received: None,
-    }
+    Actor::new(&caller.session.user, caller.address, state.mode)
 }
 
 fn with_history(store: &Store, mut view: NetworkView) -> Result<NetworkView, ApiError> {
-    view.shared_ip_history = store
-        .audit_log(HISTORY_SCAN)?
-        .into_iter()
-        .filter(|e: &AuditEntry| e.action.starts_with("network.shared_ip."))
-        .take(HISTORY)
-        .collect();
+    view.shared_ip_history = shared_ip_history(store)?;
     Ok(view)
 }
 

@@ -100,6 +100,22 @@ pub struct Actor {
     pub received: Option<std::time::Instant>,
 }
 
+impl Actor {
+    /// A change asked for by `user` from `address`. It counts as made over the network
+    /// unless it comes from the appliance itself (loopback); in dev mode every caller
+    /// counts, so that the confirmation can be developed against.
+    pub fn new(user: &str, address: Option<IpAddr>, mode: crate::config::Mode) -> Actor {
+        let remote = mode == crate::config::Mode::Dev
+            || address.is_some_and(|a| !a.to_canonical().is_loopback());
+        Actor {
+            user: user.to_string(),
+            address,
+            remote,
+            received: Some(std::time::Instant::now()),
+        }
+    }
+}
+
 /// Why a change was refused or failed; the previous settings stay in every case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PutError {

@@ -6,7 +6,22 @@ use serde::Serialize;
 use std::net::IpAddr;
 
 use super::config::NetworkConfig;
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, Store};
+
+/// Shared IP events kept in the view.
+const HISTORY: usize = 50;
+/// Audit entries searched for them.
+const HISTORY_SCAN: usize = 2000;
+
+/// The shared IP's enables, disables and refusals, newest first, from the audit log.
+pub fn shared_ip_history(store: &Store) -> Result<Vec<AuditEntry>, crate::store::Error> {
+    Ok(store
+        .audit_log(HISTORY_SCAN)?
+        .into_iter()
+        .filter(|e| e.action.starts_with("network.shared_ip."))
+        .take(HISTORY)
+        .collect())
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NetworkView {
