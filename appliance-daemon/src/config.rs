@@ -16,6 +16,11 @@ usage: appliance-daemon [--listen ADDR] [--http-listen ADDR]
   --listen ADDR       HTTPS address (default 0.0.0.0:443; with --dev 127.0.0.1:8443)
   --http-listen ADDR  HTTP address that redirects to HTTPS (default 0.0.0.0:80; none with --dev)
 
+For tests, with --dev only (the network is otherwise never touched in dev mode):
+  --net-namespace NAME      apply the network settings inside network namespace NAME
+  --net-interfaces A,B      the interfaces to manage there (default: its Ethernet NICs)
+  --net-confirm-seconds N   revert an unconfirmed change after N s instead of 120
+
 Environment in --dev mode: APPLIANCE_SLOT (default A), APPLIANCE_PROFILE (default vm).
 ";
 
@@ -37,6 +42,12 @@ pub struct Config {
     pub http_listen: Option<SocketAddr>,
     /// init's control socket, for reboot and power off (not used in dev mode).
     pub control_socket: PathBuf,
+    /// Dev mode, for tests: apply the network settings inside this network namespace.
+    pub net_namespace: Option<String>,
+    /// The interfaces managed in that namespace; empty: its Ethernet NICs.
+    pub net_interfaces: Vec<String>,
+    /// Dev mode, for tests: how long an unconfirmed network change stays.
+    pub net_confirm_seconds: Option<u64>,
 }
 
 /// What the command line asks for.
@@ -56,6 +67,10 @@ pub enum Error {
     Address { option: &'static str, value: String },
     #[error("--dev needs --state-dir DIR so that nothing outside DIR is written")]
     DevWithoutStateDir,
+    #[error("{0} is for tests and needs --dev")]
+    DevOnly(&'static str),
+    #[error("{option} value {value:?} is not a number of seconds")]
+    Seconds { option: &'static str, value: String },
 }
 
 impl Config {
@@ -64,6 +79,10 @@ impl Config {
         let mut state_dir = None;
         let mut https = None;
         let mut http = None;
+        let mut net_namespace = None;
+        let mut net_interfaces = Vec::new();
+        let mut net_confirm_seconds = None;
+        let mut dev_only = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -75,9 +94,33 @@ impl Config {
                 }
                 "--listen" => https = Some(address("--listen", args.next())?),
                 "--http-listen" => http = Some(address("--http-listen", args.next())?),
+                "--net-namespace" => {
+                    dev_only = Some("--net-namespace");
+                    net_namespace = Some(args.next().ok_or(Error::Missing("--net-namespace"))?);
+                }
+                "--net-interfaces" => {
+                    dev_only = Some("--net-interfaces");
+                    let list = args.next().ok_or(Error::Missing("--net-interfaces"))?;
+                    net_interfaces = list
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                }
+                "--net-confirm-seconds" => {
+                    dev_only = Some("--net-confirm-seconds");
+                    let value = args.next().ok_or(Error::Missing("--net-confirm-seconds"))?;
+                    net_confirm_seconds = Some(value.parse().map_err(|_| Error::Seconds {
+                        option: "--net-confirm-seconds",
+                        value,
+                    })?);
+                }
                 "-h" | "--help" => return Ok(Parsed::Help),
                 _ => return Err(Error::Unknown(arg)),
             }
+        }
+        if let Some(option) = dev_only.filter(|_| !dev) {
+            return Err(Error::DevOnly(option));
         }
         let config = if dev {
             Config {
@@ -86,6 +129,9 @@ impl Config {
                 https_listen: https.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8443))),
                 http_listen: http,
                 control_socket: PathBuf::from(control::SOCKET_PATH),
+                net_namespace,
+                net_interfaces,
+                net_confirm_seconds,
             }
         } else {
             Config {
@@ -94,6 +140,9 @@ impl Config {
                 https_listen: https.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 443))),
                 http_listen: Some(http.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 80)))),
                 control_socket: PathBuf::from(control::SOCKET_PATH),
+                net_namespace: None,
+                net_interfaces: Vec::new(),
+                net_confirm_seconds: None,
             }
         };
         Ok(Parsed::Run(config))
@@ -166,5 +215,30 @@ mod tests {
         ));
         assert_eq!(parse(&["-x"]), Err(Error::Unknown("-x".into())));
         assert_eq!(parse(&["--help"]), Ok(Parsed::Help));
+        assert_eq!(
+            parse(&["--net-namespace", "ns1"]),
+            Err(Error::DevOnly("--net-namespace"))
+        );
+    }
+
+    #[test]
+    fn test_namespace_options() {
+        let Parsed::Run(c) = parse(&[
+            "--dev",
+            "--state-dir",
+            "d",
+            "--net-namespace",
+            "lab",
+            "--net-interfaces",
+            "a0,a1",
+            "--net-confirm-seconds",
+            "5",
+        ])
+        .unwrap() else {
+            panic!("expected a config")
+        };
+        assert_eq!(c.net_namespace.as_deref(), Some("lab"));
+        assert_eq!(c.net_interfaces, vec!["a0", "a1"]);
+        assert_eq!(c.net_confirm_seconds, Some(5));
     }
 }

@@ -52,14 +52,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "appliance-daemon starting"
     );
 
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("cannot create {}", config.state_dir.display()))?;
+    let store = store::Store::open(&config.store_path())?;
+    // Loopback is up when this returns (the self-check needs it); DHCP carries on in the
+    // background so HTTPS is never held up by a slow or absent DHCP server.
+    let net = start_network(&config, &system, store.clone()).await?;
     let hostname = system::hostname();
-    if config.mode == Mode::Appliance {
-        // Loopback is up when this returns (the self-check needs it); DHCP carries on in
-        // the background so HTTPS is never held up by a slow or absent DHCP server.
-        if let Err(err) = net::start(net::Options::appliance(hostname.clone())).await {
-            tracing::error!("network bring-up failed, the appliance may be unreachable: {err}");
-        }
-    }
     let tls_dir = config.tls_dir();
     let identity = tls::load_or_create(&tls_dir, &hostname).with_context(|| {
         format!(
@@ -88,7 +87,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let https_addr = listener.local_addr()?;
     let slot = system.slot;
-    let (state, app) = app(&config, system, pin, Arc::clone(&served))?;
+    let (state, app) = app(&config, system, store, net, pin, Arc::clone(&served))?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
 
@@ -121,16 +120,64 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Open the settings store and build the whole HTTP surface: API, web UI, 404s.
+/// Start the network manager: on the appliance it owns the NICs; in dev mode it applies
+/// nothing, unless a test names a network namespace for it.
+pub async fn start_network(
+    config: &Config,
+    system: &SystemInfo,
+    store: store::Store,
+) -> anyhow::Result<net::Handle> {
+    let kernel = match (config.mode, &config.net_namespace) {
+        (Mode::Appliance, _) => Some(net::Kernel::appliance()),
+        (Mode::Dev, None) => None,
+        (Mode::Dev, Some(ns)) => Some(net::Kernel {
+            netns: Some(ns.clone()),
+            interfaces: (!config.net_interfaces.is_empty()).then(|| config.net_interfaces.clone()),
+            resolv_conf: config.state_dir.join("resolv.conf"),
+            sysfs_net: std::path::PathBuf::from(net::nics::SYSFS_NET),
+            set_hostname: false,
+        }),
+    };
+    let appliance = config.mode == Mode::Appliance;
+    let options = net::Options {
+        kernel,
+        store: Some(store),
+        profile: system.release.profile.clone(),
+        config: None,
+        hostname_file: appliance.then(|| config.state_dir.join("etc/hostname")),
+        confirm_after: config
+            .net_confirm_seconds
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(net::CONFIRM_AFTER),
+        unapplied: None,
+    };
+    match net::start(options.clone()).await {
+        Ok(handle) => Ok(handle),
+        Err(err) if appliance => {
+            // The daemon must still serve: the settings can then be read, not applied.
+            tracing::error!("network: {err}; the settings cannot be applied");
+            let options = net::Options {
+                kernel: None,
+                unapplied: Some(format!(
+                    "not applied: the network manager could not reach the kernel ({err})"
+                )),
+                ..options
+            };
+            Ok(net::start(options).await?)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Build the whole HTTP surface: API, web UI, 404s.
 pub fn app(
     config: &Config,
     system: SystemInfo,
+    store: store::Store,
+    net: net::Handle,
     pin: String,
     served: Arc<tls::Served>,
 ) -> anyhow::Result<(Arc<api::AppState>, axum::Router)> {
-    std::fs::create_dir_all(&config.state_dir)
-        .with_context(|| format!("cannot create {}", config.state_dir.display()))?;
-    let store = store::Store::open(&config.store_path())?;
     let identity = store.identity()?;
     tracing::info!(appliance_id = %identity.appliance_id, "settings store open");
     let auth = auth::Auth::new(store.clone())?;
@@ -158,6 +205,7 @@ pub fn app(
         system,
         store,
         auth,
+        net,
         control_socket: config.control_socket.clone(),
         sysroot: std::path::PathBuf::from("/"),
         started: std::time::Instant::now(),

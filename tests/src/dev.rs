@@ -38,10 +38,22 @@ impl DevDaemon {
     /// Start `binary` (the daemon) on `state`; wait for HTTPS, HTTP (if asked) and the
     /// self-check. `env` sets e.g. APPLIANCE_SLOT / APPLIANCE_PROFILE.
     pub fn start(binary: &Path, state: &Path, with_http: bool, env: &[(&str, &str)]) -> Self {
+        Self::start_with(binary, state, with_http, env, &[])
+    }
+
+    /// [`DevDaemon::start`] with more arguments (e.g. the network test options).
+    pub fn start_with(
+        binary: &Path,
+        state: &Path,
+        with_http: bool,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let mut cmd = Command::new(binary);
         cmd.args(["--dev", "--state-dir"])
             .arg(state)
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped());
         if with_http {

@@ -7,6 +7,7 @@ mod account;
 mod error;
 pub mod extract;
 mod health;
+mod network;
 mod session;
 mod status;
 mod system;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub system: SystemInfo,
     pub store: Store,
     pub auth: Auth,
+    /// The network manager.
+    pub net: crate::net::Handle,
     /// init's control socket (reboot, power off).
     pub control_socket: PathBuf,
     /// Root of /proc and /sys for the hardware facts.
@@ -135,6 +138,9 @@ pub fn routes() -> Routes {
         .add(Method::GET, "/api/v1/audit", account::audit)
         .add(Method::GET, "/api/v1/security/policy", account::get_policy)
         .add(Method::PUT, "/api/v1/security/policy", account::put_policy)
+        .add(Method::GET, "/api/v1/network", network::get)
+        .add(Method::PUT, "/api/v1/network", network::put)
+        .add(Method::POST, "/api/v1/network/confirm", network::confirm)
         .add(Method::POST, "/api/v1/system/reboot", system::reboot)
         .add(Method::POST, "/api/v1/system/shutdown", system::shutdown)
         .add(Method::GET, "/api/v1/updates", updates::get)

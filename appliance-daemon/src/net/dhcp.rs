@@ -1,19 +1,45 @@
-//! One DHCPv4 client per interface, for the life of the daemon: mozim negotiates the lease
-//! (discover, renew at T1, rebind at T2), this task puts each lease on the interface
-//! through [`plan`] and [`Netlink`], and takes it off when it expires.
+//! One DHCPv4 client per interface: mozim negotiates the lease (discover, renew at T1,
+//! rebind at T2), this task keeps its own clock on the lease's end, and reports each step
+//! to the network manager, which puts the lease on the interface or takes it off.
+//!
+//! mozim keeps retrying in the background and never gives up: a server that never
+//! answers leaves the interface in the `waiting` state, which the API shows with the time
+//! it began. On stop (the settings no longer ask for DHCP) the lease is released.
 
 use mozim::{DhcpV4Client, DhcpV4Config, DhcpV4Lease, DhcpV4State};
-use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::netlink::{Link, Netlink};
-use super::plan::{self, Desired, Ipv4Net, Lease, Route};
-use super::resolv::{ResolvConf, Source};
-use super::State;
+use super::lease::{Ipv4Net, Lease, LeaseRoute};
+use super::netlink::Link;
 
 /// Pause before starting over after the client failed (socket error, bad packet).
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// A step of one interface's client.
+#[derive(Debug)]
+pub enum Step {
+    /// Asking for a lease: at start, after an expiry, after a failure.
+    Waiting,
+    /// A lease was granted or renewed; answer whether it is on the interface.
+    Bound(Lease, oneshot::Sender<bool>),
+    /// T1 passed: asking the server that granted the lease to extend it.
+    Renewing,
+    /// T2 passed: asking any server.
+    Rebinding,
+    /// The lease ran out without being extended.
+    Expired,
+    /// The client failed and starts over.
+    Failed(String),
+}
+
+/// A step, with the interface it happened on.
+#[derive(Debug)]
+pub struct Event {
+    pub iface: String,
+    pub step: Step,
+}
 
 /// The library's lease in our terms.
 pub fn lease_of(l: &DhcpV4Lease) -> Lease {
@@ -24,7 +50,7 @@ pub fn lease_of(l: &DhcpV4Lease) -> Lease {
             .classless_routes
             .iter()
             .flatten()
-            .map(|r| Route {
+            .map(|r| LeaseRoute {
                 destination: Ipv4Net::new(r.destination, r.prefix_length),
                 gateway: Some(r.router),
             })
@@ -37,23 +63,32 @@ pub fn lease_of(l: &DhcpV4Lease) -> Lease {
             .unwrap_or_default(),
         mtu: l.mtu,
         lease_secs: l.lease_time_sec,
+        server: Some(l.srv_id).filter(|s| !s.is_unspecified()),
     }
 }
 
-/// Run DHCP on `link` forever. Failures are logged and retried, never returned: a NIC
-/// without a lease must not stop the daemon.
+/// Run DHCP on `link` until `stop` fires (or its sender is dropped). Failures are
+/// reported and retried, never returned: a NIC without a lease must not stop the daemon.
 pub async fn run(
-    netlink: Netlink,
     link: Link,
     hostname: String,
-    resolv: Arc<ResolvConf>,
-    state: Arc<State>,
+    events: mpsc::UnboundedSender<Event>,
+    mut stop: oneshot::Receiver<()>,
 ) {
     let iface = link.name.clone();
+    let report = |step: Step| {
+        // The manager outlives its clients; if it is gone the daemon is stopping.
+        let _ = events.send(Event {
+            iface: iface.clone(),
+            step,
+        });
+    };
     let mut config = DhcpV4Config::new(&iface);
     config.set_iface_index(link.index);
     if let Err(err) = config.set_iface_mac_raw(&link.mac) {
-        tracing::error!("dhcp: {iface} has no Ethernet MAC address ({err}); no DHCP on it");
+        report(Step::Failed(format!(
+            "{iface} has no Ethernet MAC address ({err}); no DHCP on it"
+        )));
         return;
     }
     config.use_mac_as_client_id();
@@ -63,41 +98,73 @@ pub async fn run(
     let mut client = match DhcpV4Client::init(config, None).await {
         Ok(c) => c,
         Err(err) => {
-            tracing::error!("dhcp: cannot start the client on {iface}: {err}");
+            report(Step::Failed(format!(
+                "cannot start the client on {iface}: {err}"
+            )));
             return;
         }
     };
-    let mut task = Task {
-        netlink,
-        link,
-        resolv,
-        state,
-        held: None,
-    };
+    report(Step::Waiting);
+    // The lease on the interface and when it runs out (`None`: never).
+    let mut held: Option<(DhcpV4Lease, Option<Instant>)> = None;
     loop {
-        let expiry = task.held.as_ref().and_then(|(_, at)| *at);
+        let expiry = held.as_ref().and_then(|(_, at)| *at);
         let result = tokio::select! {
             r = client.run() => Some(r),
             // Our own clock on the lease: the client may be stuck retrying after an error
             // while the lease runs out.
             _ = sleep_until(expiry) => None,
+            _ = &mut stop => {
+                if let Some((lease, _)) = held.take() {
+                    match client.release(&lease).await {
+                        Ok(()) => tracing::info!("dhcp: {iface} released {}", lease.yiaddr),
+                        Err(err) => tracing::warn!("dhcp: {iface} cannot release {}: {err}", lease.yiaddr),
+                    }
+                }
+                return;
+            }
         };
         match result {
-            None => task.expire().await,
+            None => {
+                held = None;
+                report(Step::Expired);
+                client.clean_up();
+                report(Step::Waiting);
+            }
             Some(Ok(DhcpV4State::Done(lease))) => {
-                if !task.bind(&lease_of(&lease)).await {
+                let (tx, rx) = oneshot::channel();
+                report(Step::Bound(lease_of(&lease), tx));
+                if rx.await.unwrap_or(false) {
+                    let expiry = match lease.lease_time_sec {
+                        u32::MAX => None,
+                        s => Some(Instant::now() + Duration::from_secs(u64::from(s))),
+                    };
+                    held = Some((*lease, expiry));
+                } else {
                     // The client believes it is bound but the interface lacks the
                     // address: renewing would fail. Ask again from scratch.
                     tokio::time::sleep(RETRY_AFTER).await;
                     client.clean_up();
+                    report(Step::Waiting);
                 }
             }
-            Some(Ok(DhcpV4State::InitReboot)) if task.held.is_some() => task.expire().await,
+            Some(Ok(DhcpV4State::Renewing)) => report(Step::Renewing),
+            Some(Ok(DhcpV4State::Rebinding)) => report(Step::Rebinding),
+            // The client's own clock says the lease ended during rebinding.
+            Some(Ok(DhcpV4State::InitReboot)) if held.is_some() => {
+                held = None;
+                report(Step::Expired);
+                report(Step::Waiting);
+            }
             Some(Ok(state)) => tracing::debug!("dhcp: {iface} state {state}"),
             Some(Err(err)) => {
-                tracing::warn!("dhcp: {iface}: {err}; starting over in {RETRY_AFTER:?}");
+                report(Step::Failed(format!(
+                    "{err}; starting over in {} s",
+                    RETRY_AFTER.as_secs()
+                )));
                 tokio::time::sleep(RETRY_AFTER).await;
                 client.clean_up();
+                report(Step::Waiting);
             }
         }
     }
@@ -107,108 +174,5 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-struct Task {
-    netlink: Netlink,
-    link: Link,
-    resolv: Arc<ResolvConf>,
-    state: Arc<State>,
-    /// The lease on the interface and when it runs out (`None`: never).
-    held: Option<(Lease, Option<Instant>)>,
-}
-
-impl Task {
-    /// Put `lease` on the interface; false if that failed (logged).
-    async fn bind(&mut self, lease: &Lease) -> bool {
-        let iface = self.link.name.clone();
-        let iface = iface.as_str();
-        let renewal = self
-            .held
-            .as_ref()
-            .is_some_and(|(l, _)| l.configures_like(lease));
-        if let Err(err) = self
-            .reconcile(&Desired::from_lease(lease), lease.lease_secs)
-            .await
-        {
-            tracing::error!(
-                "dhcp: {iface}: cannot apply the lease for {}: {err}",
-                lease.address
-            );
-            return false;
-        }
-        let expiry = match lease.lease_secs {
-            u32::MAX => None,
-            s => Some(Instant::now() + Duration::from_secs(u64::from(s))),
-        };
-        self.held = Some((lease.clone(), expiry));
-        let source = Source {
-            servers: lease.dns.clone(),
-            search: lease.search.clone(),
-        };
-        if let Err(err) = self.resolv.update(iface, Some(source)) {
-            tracing::error!("dhcp: cannot write {}: {err}", self.resolv.path().display());
-        }
-        if renewal {
-            tracing::info!(
-                "dhcp: {iface} renewed {} for {} s",
-                lease.address,
-                lease.lease_secs
-            );
-        } else {
-            tracing::info!("{}", plan::lease_line(iface, lease));
-            // For whoever looks at the console of the box or the VM: where to point a browser.
-            eprintln!(
-                "\nAdmin interface: https://{}/appliance   ({iface})\n",
-                lease.address.addr
-            );
-        }
-        self.state.set(iface, Some(lease.clone()));
-        true
-    }
-
-    async fn expire(&mut self) {
-        let iface = self.link.name.clone();
-        let iface = iface.as_str();
-        let Some((lease, _)) = self.held.take() else {
-            return;
-        };
-        tracing::warn!(
-            "dhcp: {iface} lease on {} expired; address removed",
-            lease.address
-        );
-        if let Err(err) = self.reconcile(&Desired::none(), 0).await {
-            tracing::error!("dhcp: {iface}: cannot remove the expired lease: {err}");
-        }
-        if let Err(err) = self.resolv.update(iface, None) {
-            tracing::error!("dhcp: cannot write {}: {err}", self.resolv.path().display());
-        }
-        self.state.set(iface, None);
-    }
-
-    async fn reconcile(
-        &mut self,
-        desired: &Desired,
-        lifetime_secs: u32,
-    ) -> Result<(), super::netlink::Error> {
-        // Twice at most: the kernel reacts to some changes on its own (removing an address
-        // takes routes with it), so look again after the first pass and fill the gaps.
-        for pass in 1..=2 {
-            // The MTU may have changed under us: read the link afresh.
-            self.link = self.netlink.link(&self.link.name).await?;
-            let current = self.netlink.current(&self.link).await?;
-            let changes = plan::diff(&current, desired);
-            if pass > 1 && changes.only_refresh(&current) {
-                break;
-            }
-            if !changes.only_refresh(&current) {
-                tracing::debug!(iface = %self.link.name, pass, ?changes, "applying");
-            }
-            self.netlink
-                .apply(&self.link, &changes, lifetime_secs)
-                .await?;
-        }
-        Ok(())
     }
 }

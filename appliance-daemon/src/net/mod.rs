@@ -1,83 +1,173 @@
-//! The appliance's network: the factory-default bring-up that makes the daemon reachable.
+//! The appliance's network: the operator's settings (addresses, DHCP, gateways, routes,
+//! name servers, hostname, shared IPs) checked as a whole, applied to the kernel by
+//! difference over rtnetlink (never by running `ip`), with a revert after 120 s unless a
+//! change made over the network is confirmed. docs/network.md is the operator's side.
 //!
-//! [`start`] brings `lo` up (the kernel adds 127.0.0.1/8 as it does; the HTTPS self-check
-//! needs it), then sets every Ethernet NIC up and runs a DHCPv4 client on it in the
-//! background for the life of the daemon. Leases are applied over rtnetlink (never by
-//! running `ip`), name servers go to `/run/resolv.conf`.
-//!
-//! Parts: [`plan`] (no I/O: lease to wanted state, diff against the kernel's), [`netlink`]
-//! (reads and changes the kernel's state), [`dhcp`] (one client task per NIC), [`nics`]
-//! (which interfaces are NICs), [`resolv`] (the resolver file), [`oneshot`] (the hidden
-//! `--net-only` mode used by tests). Static configuration builds on `plan` and `netlink`.
+//! One task owns all of it, the [`manager`], on a thread of its own (so that tests can
+//! put that thread, and every socket it opens, into a network namespace); the API talks
+//! to it through a [`Handle`]. Parts: [`config`] (the stored settings, factory defaults),
+//! [`validate`] (checks, typed settings), [`plan`] (no I/O: wanted state, diff against the
+//! kernel's), [`netlink`] (reads and changes the kernel's state), [`dhcp`] (one client per
+//! NIC), [`shared`] + [`arp`] + [`packet`] (probe and announce the shared IP), [`resolv`]
+//! (the resolver file), [`view`] (what `GET /api/v1/network` shows), [`oneshot`] (the
+//! hidden `--net-only` mode used by tests).
 
+pub mod arp;
+pub mod config;
 pub mod dhcp;
+pub mod ipnet;
+pub mod lease;
+mod manager;
 pub mod netlink;
 pub mod nics;
 pub mod oneshot;
+pub mod packet;
 pub mod plan;
 pub mod resolv;
+pub mod shared;
+pub mod validate;
+pub mod view;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::watch;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot as reply, watch};
 
-use netlink::Netlink;
-use plan::{Ipv4Net, Lease};
+pub use config::NetworkConfig;
+pub use lease::Lease;
+pub use validate::Problem;
+pub use view::NetworkView;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Netlink(#[from] netlink::Error),
-    #[error("cannot list the network interfaces in {path}: {source}")]
-    Sysfs {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
+use crate::store::Store;
 
-/// What to bring up and where to write.
+/// How long a change made over the network stays applied without confirmation.
+pub const CONFIRM_AFTER: Duration = Duration::from_secs(120);
+
+/// How the manager reaches the kernel; absent in dev mode, where nothing is applied.
 #[derive(Debug, Clone)]
-pub struct Options {
-    /// The interfaces to run DHCP on; `None`: every Ethernet NIC found in sysfs.
+pub struct Kernel {
+    /// Run in the named network namespace (`/run/netns/NAME`), for tests.
+    pub netns: Option<String>,
+    /// The interfaces to manage; `None`: every Ethernet NIC found in sysfs.
     pub interfaces: Option<Vec<String>>,
     pub resolv_conf: PathBuf,
     pub sysfs_net: PathBuf,
-    /// Sent to the DHCP server (option 12) so that its lease list names the appliance.
-    pub hostname: String,
+    /// Call sethostname(2). Off in a test namespace, which shares the host's hostname.
+    pub set_hostname: bool,
 }
 
-impl Options {
-    /// The appliance's defaults: every NIC, `/run/resolv.conf`.
-    pub fn appliance(hostname: String) -> Self {
-        Options {
+impl Kernel {
+    /// The appliance's own: every NIC, `/run/resolv.conf`, the real hostname.
+    pub fn appliance() -> Self {
+        Kernel {
+            netns: None,
             interfaces: None,
             resolv_conf: PathBuf::from(resolv::PATH),
             sysfs_net: PathBuf::from(nics::SYSFS_NET),
-            hostname,
+            set_hostname: true,
         }
     }
 }
 
-/// The lease each managed interface holds now (`None`: none yet, or it expired).
-/// Watchable, so that callers can wait for a lease or show it.
-#[derive(Debug)]
+/// What the manager starts from.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub kernel: Option<Kernel>,
+    /// Where the settings are kept; `None`: [`Options::config`] only, never written.
+    pub store: Option<Store>,
+    /// `box`, `vm`, …: chooses the factory defaults.
+    pub profile: String,
+    /// Settings to apply instead of the stored ones.
+    pub config: Option<NetworkConfig>,
+    /// Where the hostname is written for init's next boot (`/data/etc/hostname`).
+    pub hostname_file: Option<PathBuf>,
+    pub confirm_after: Duration,
+    /// Without a kernel side: why nothing is applied, for the view's notes (default: dev
+    /// mode).
+    pub unapplied: Option<String>,
+}
+
+/// Who asks for a change.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: String,
+    pub address: Option<IpAddr>,
+    /// The change came over the network: it reverts unless confirmed.
+    pub remote: bool,
+    /// When the request reached the daemon, for the shared IP's timing.
+    pub received: Option<std::time::Instant>,
+}
+
+impl Actor {
+    /// A change asked for by `user` from `address`. It counts as made over the network
+    /// unless it comes from the appliance itself (loopback); in dev mode every caller
+    /// counts, so that the confirmation can be developed against.
+    pub fn new(user: &str, address: Option<IpAddr>, mode: crate::config::Mode) -> Actor {
+        let remote = mode == crate::config::Mode::Dev
+            || address.is_some_and(|a| !a.to_canonical().is_loopback());
+        Actor {
+            user: user.to_string(),
+            address,
+            remote,
+            received: Some(std::time::Instant::now()),
+        }
+    }
+}
+
+/// Why a change was refused or failed; the previous settings stay in every case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PutError {
+    #[error("the network settings have {} problem(s)", .0.len())]
+    Invalid(Vec<Problem>),
+    #[error("{0}")]
+    WouldDisconnect(String),
+    #[error("{address} is already in use by {mac}")]
+    AddressInUse { address: String, mac: String },
+    #[error("{0}")]
+    ApplyFailed(String),
+    #[error("the network manager has stopped")]
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfirmError {
+    #[error("no network change is waiting for confirmation")]
+    NothingPending,
+    #[error("{0}")]
+    Store(String),
+    #[error("the network manager has stopped")]
+    Stopped,
+}
+
+enum Command {
+    View(reply::Sender<NetworkView>),
+    Put(
+        Box<NetworkConfig>,
+        Actor,
+        reply::Sender<Result<NetworkView, PutError>>,
+    ),
+    Confirm(Actor, reply::Sender<Result<NetworkView, ConfirmError>>),
+}
+
+/// The lease each DHCP interface holds now, by kernel name (`None`: none yet, or it
+/// expired). Watchable, so that callers can wait for a lease.
+#[derive(Debug, Default)]
 pub struct State {
     leases: watch::Sender<BTreeMap<String, Option<Lease>>>,
 }
 
 impl State {
-    fn new(interfaces: &[String]) -> Self {
-        let map = interfaces.iter().map(|i| (i.clone(), None)).collect();
-        State {
-            leases: watch::Sender::new(map),
-        }
-    }
-
     fn set(&self, iface: &str, lease: Option<Lease>) {
         self.leases.send_modify(|m| {
             m.insert(iface.to_string(), lease);
+        });
+    }
+
+    fn forget(&self, iface: &str) {
+        self.leases.send_modify(|m| {
+            m.remove(iface);
         });
     }
 
@@ -86,87 +176,70 @@ impl State {
     }
 }
 
-/// The running network bring-up; its tasks live as long as the tokio runtime.
-pub struct Network {
+/// The way to the network manager; cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
     pub state: Arc<State>,
-    pub interfaces: Vec<String>,
 }
 
-/// Bring `lo` up and wait for its address; start DHCP on the NICs and return without
-/// waiting for any lease.
-pub async fn start(options: Options) -> Result<Network, Error> {
-    let netlink = Netlink::connect()?;
-    loopback_up(&netlink).await?;
-
-    let interfaces = match options.interfaces {
-        Some(list) => list,
-        None => nics::ethernet_nics(&options.sysfs_net).map_err(|source| Error::Sysfs {
-            path: options.sysfs_net.clone(),
-            source,
-        })?,
-    };
-    if interfaces.is_empty() {
-        tracing::warn!("net: no Ethernet NIC found; the appliance is reachable on loopback only");
-    }
-    let state = Arc::new(State::new(&interfaces));
-    let resolv = Arc::new(resolv::ResolvConf::new(options.resolv_conf));
-    for name in &interfaces {
-        // One NIC failing (e.g. renamed meanwhile) must not keep the others down.
-        let link = match netlink.link(name).await {
-            Ok(l) => l,
-            Err(err) => {
-                tracing::error!("net: {err}");
-                continue;
-            }
-        };
-        promote_secondaries(name);
-        if let Err(err) = netlink.set_up(&link).await {
-            tracing::error!("net: {err}");
-            continue;
-        }
-        tracing::info!("net: {name} up, starting DHCP");
-        tokio::spawn(dhcp::run(
-            netlink.clone(),
-            link,
-            options.hostname.clone(),
-            resolv.clone(),
-            state.clone(),
-        ));
-    }
-    Ok(Network { state, interfaces })
-}
-
-/// Let a second address in a subnet become primary when the first is removed, instead of
-/// the kernel removing it too: a lease that moves to another address of the same subnet
-/// adds the new address before removing the old one (see [`plan::Changes`]).
-fn promote_secondaries(iface: &str) {
-    let path = format!("/proc/sys/net/ipv4/conf/{iface}/promote_secondaries");
-    if let Err(err) = std::fs::write(&path, b"1") {
-        tracing::warn!(
-            "net: cannot write {path}: {err}; an address change may drop the link's routes"
-        );
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("net::Handle")
     }
 }
 
-/// Set `lo` up. The kernel gives it 127.0.0.1/8 as it comes up; should that be missing
-/// (someone removed it), put it back, since the HTTPS self-check goes over it.
-async fn loopback_up(netlink: &Netlink) -> Result<(), Error> {
-    let lo = netlink.link("lo").await?;
-    netlink.set_up(&lo).await?;
-    let want = Ipv4Net::new(Ipv4Addr::LOCALHOST, 8);
-    let has = netlink
-        .ipv4_addresses(&lo)
-        .await?
-        .iter()
-        .any(|(net, _)| *net == want);
-    if !has {
-        let changes = plan::Changes {
-            put_addresses: vec![want],
-            ..plan::Changes::default()
-        };
-        netlink.apply(&lo, &changes, u32::MAX).await?;
-        tracing::warn!("net: lo had no {want} after coming up; added it");
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot start the network manager thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the network manager stopped while starting: {0}")]
+    Start(String),
+}
+
+/// Start the manager and wait until it has applied the settings once (loopback up,
+/// addresses and routes set, DHCP clients started: it does not wait for any lease).
+pub async fn start(options: Options) -> Result<Handle, Error> {
+    let (commands, inbox) = mpsc::channel(16);
+    let state = Arc::new(State::default());
+    let (ready_tx, ready_rx) = reply::channel();
+    let thread_state = state.clone();
+    std::thread::Builder::new()
+        .name("network".into())
+        .spawn(move || manager::run(options, thread_state, inbox, ready_tx))
+        .map_err(Error::Thread)?;
+    match ready_rx.await {
+        Ok(Ok(())) => Ok(Handle { commands, state }),
+        Ok(Err(message)) => Err(Error::Start(message)),
+        Err(_) => Err(Error::Start("it ended without a word".into())),
     }
-    tracing::info!(was_up = lo.up, "net: lo up with {want}");
-    Ok(())
+}
+
+impl Handle {
+    /// Settings and state, as `GET /api/v1/network` shows them.
+    pub async fn view(&self) -> Option<NetworkView> {
+        let (tx, rx) = reply::channel();
+        self.commands.send(Command::View(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Check and apply `config`; the state afterwards.
+    pub async fn put(&self, config: NetworkConfig, actor: Actor) -> Result<NetworkView, PutError> {
+        let (tx, rx) = reply::channel();
+        self.commands
+            .send(Command::Put(Box::new(config), actor, tx))
+            .await
+            .map_err(|_| PutError::Stopped)?;
+        rx.await.map_err(|_| PutError::Stopped)?
+    }
+
+    /// Keep the change waiting for confirmation.
+    pub async fn confirm(&self, actor: Actor) -> Result<NetworkView, ConfirmError> {
+        let (tx, rx) = reply::channel();
+        self.commands
+            .send(Command::Confirm(actor, tx))
+            .await
+            .map_err(|_| ConfirmError::Stopped)?;
+        rx.await.map_err(|_| ConfirmError::Stopped)?
+    }
 }

@@ -1,25 +1,28 @@
-//! The kernel side of the network: links, IPv4 addresses and routes over rtnetlink. Reads
-//! the kernel's state into [`plan::Current`] and carries out [`plan::Changes`]; decides
-//! nothing itself.
+//! The kernel side of the network: links, addresses and routes (IPv4 and IPv6) over
+//! rtnetlink. Reads the kernel's state into [`plan::Current`] and carries out
+//! [`plan::Changes`]; decides nothing itself.
 
 use futures::TryStreamExt;
 use nix::errno::Errno;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, AddressScope, CacheInfo};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
+};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::plan::{Changes, Current, Ipv4Net, Route};
+use super::ipnet::IpNet;
+use super::plan::{Changes, Current, CurrentAddress, Origin, Route};
 
 /// The kernel's main routing table (RT_TABLE_MAIN).
 const MAIN_TABLE: u32 = 254;
 
 /// Route metric of interface N is this plus N: each NIC's default route has its own
-/// metric, so two NICs with leases both keep one (the same metric would make the second
+/// metric, so two NICs with gateways both keep one (the same metric would make the second
 /// replace the first), and the first NIC is preferred.
 const METRIC_BASE: u32 = 100;
 
@@ -35,6 +38,12 @@ pub enum Error {
         iface: String,
         source: rtnetlink::Error,
     },
+    #[error("route {route} on {iface} cannot be written as a netlink message: {detail}")]
+    BadRoute {
+        route: String,
+        iface: String,
+        detail: String,
+    },
 }
 
 /// One interface as the kernel sees it.
@@ -44,7 +53,30 @@ pub struct Link {
     pub index: u32,
     pub mac: Vec<u8>,
     pub mtu: u32,
+    /// Administratively up.
     pub up: bool,
+    /// A cable (or the virtual equivalent) is connected.
+    pub carrier: bool,
+}
+
+/// An address on a link, as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelAddress {
+    pub net: IpNet,
+    pub scope: AddressScope,
+    /// No lifetime: added as static, not from a lease or a router advertisement.
+    pub permanent: bool,
+    /// Seconds left; `None` is forever.
+    pub valid_secs: Option<u32>,
+    /// IPv6 duplicate address detection found another holder.
+    pub dad_failed: bool,
+}
+
+impl KernelAddress {
+    /// The addresses this daemon manages (see [`Current`]).
+    fn managed(&self) -> bool {
+        self.scope == AddressScope::Universe && (self.net.is_ipv4() || self.permanent)
+    }
 }
 
 /// A netlink connection; cheap to clone, shared by every task of the network module.
@@ -54,7 +86,8 @@ pub struct Netlink {
 }
 
 impl Netlink {
-    /// Open the socket and drive it on the current tokio runtime.
+    /// Open the socket and drive it on the current tokio runtime. The socket belongs to
+    /// the network namespace of the calling thread.
     pub fn connect() -> Result<Self, Error> {
         let (connection, handle, _) = rtnetlink::new_connection().map_err(Error::Socket)?;
         tokio::spawn(connection);
@@ -62,11 +95,6 @@ impl Netlink {
     }
 
     pub async fn link(&self, name: &str) -> Result<Link, Error> {
-        let request = |source| Error::Request {
-            what: "reading the link".into(),
-            iface: name.into(),
-            source,
-        };
         let found = self
             .handle
             .link()
@@ -76,13 +104,17 @@ impl Netlink {
             .try_next()
             .await;
         match found {
-            Ok(Some(msg)) => Ok(link_of(name, &msg)),
+            Ok(Some(msg)) => Ok(link_of(&msg)),
             Ok(None) => Err(Error::NoSuchLink(name.into())),
             // The kernel answers ENODEV for a name it does not know.
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -(Errno::ENODEV as i32) => {
                 Err(Error::NoSuchLink(name.into()))
             }
-            Err(e) => Err(request(e)),
+            Err(source) => Err(Error::Request {
+                what: "reading the link".into(),
+                iface: name.into(),
+                source,
+            }),
         }
     }
 
@@ -99,8 +131,8 @@ impl Netlink {
             })
     }
 
-    /// The IPv4 addresses on the link, with their scope.
-    pub async fn ipv4_addresses(&self, link: &Link) -> Result<Vec<(Ipv4Net, AddressScope)>, Error> {
+    /// Every address on the link, both families, every scope.
+    pub async fn addresses(&self, link: &Link) -> Result<Vec<KernelAddress>, Error> {
         let msgs: Vec<AddressMessage> = self
             .handle
             .address()
@@ -116,74 +148,61 @@ impl Netlink {
             })?;
         Ok(msgs
             .iter()
-            .filter(|m| m.header.family == AddressFamily::Inet && m.header.index == link.index)
-            .filter_map(|m| {
-                // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on
-                // point-to-point links.
-                let local = m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
-                    _ => None,
-                });
-                let address = m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
-                    _ => None,
-                });
-                local
-                    .or(address)
-                    .map(|ip| (Ipv4Net::new(ip, m.header.prefix_len), m.header.scope))
-            })
+            .filter(|m| m.header.index == link.index)
+            .filter_map(address_of)
             .collect())
     }
 
-    /// What this daemon manages on the link: global IPv4 addresses and the main table's
-    /// routes out of it marked `proto dhcp`.
+    /// What this daemon manages on the link (see [`Current`]).
     pub async fn current(&self, link: &Link) -> Result<Current, Error> {
         let addresses = self
-            .ipv4_addresses(link)
+            .addresses(link)
             .await?
             .into_iter()
-            .filter(|(_, scope)| *scope == AddressScope::Universe)
-            .map(|(net, _)| net)
-            .collect();
-        let msgs: Vec<RouteMessage> = self
-            .handle
-            .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|source| Error::Request {
-                what: "listing routes".into(),
-                iface: link.name.clone(),
-                source,
-            })?;
-        let routes = msgs
-            .iter()
-            .filter(|m| m.header.protocol == RouteProtocol::Dhcp)
-            .filter(|m| table_of(m) == MAIN_TABLE)
-            .filter(|m| {
-                m.attributes
-                    .iter()
-                    .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == link.index))
+            .filter(KernelAddress::managed)
+            .map(|a| CurrentAddress {
+                net: a.net,
+                forever: a.permanent,
             })
-            .filter_map(route_of)
             .collect();
+        let mut routes = Vec::new();
+        for family in [
+            RouteMessageBuilder::<Ipv4Addr>::new().build(),
+            RouteMessageBuilder::<Ipv6Addr>::new().build(),
+        ] {
+            let msgs: Vec<RouteMessage> = self
+                .handle
+                .route()
+                .get(family)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(|source| Error::Request {
+                    what: "listing routes".into(),
+                    iface: link.name.clone(),
+                    source,
+                })?;
+            routes.extend(
+                msgs.iter()
+                    .filter(|m| table_of(m) == MAIN_TABLE)
+                    .filter(|m| {
+                        m.attributes
+                            .iter()
+                            .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == link.index))
+                    })
+                    .filter_map(route_of),
+            );
+        }
         Ok(Current {
+            up: link.up,
+            mtu: link.mtu,
             addresses,
             routes,
-            mtu: link.mtu,
         })
     }
 
-    /// Carry out `changes` in their order. Addresses get `lifetime_secs` as their kernel
-    /// lifetime so that the kernel drops them at the lease's end even if this daemon
-    /// cannot (`u32::MAX` is forever).
-    pub async fn apply(
-        &self,
-        link: &Link,
-        changes: &Changes,
-        lifetime_secs: u32,
-    ) -> Result<(), Error> {
+    /// Carry out `changes` in their order.
+    pub async fn apply(&self, link: &Link, changes: &Changes) -> Result<(), Error> {
         let err = |what: String| {
             let iface = link.name.clone();
             move |source| Error::Request {
@@ -192,15 +211,18 @@ impl Netlink {
                 source,
             }
         };
+        if changes.set_up {
+            self.set_up(link).await?;
+        }
         for route in &changes.remove_routes {
             // No metric: whatever metric it has (an older release's, another tool's).
             let result = self
                 .handle
                 .route()
-                .del(route_message(link.index, route, None))
+                .del(route_message(link, route, None)?)
                 .execute()
                 .await;
-            // Gone already (e.g. with its address): that is what we wanted.
+            // Gone already (e.g. with its address or its link): that is what we wanted.
             if !already(&result, Errno::ESRCH) {
                 result.map_err(err(format!("removing route {route}")))?;
             }
@@ -213,15 +235,17 @@ impl Netlink {
                 .await
                 .map_err(err(format!("setting MTU {mtu}")))?;
         }
-        for net in &changes.put_addresses {
+        for address in &changes.put_addresses {
+            let net = address.net;
             let mut request = self
                 .handle
                 .address()
-                .add(link.index, IpAddr::V4(net.addr), net.prefix_len)
+                .add(link.index, net.addr, net.prefix_len)
                 .replace();
+            let secs = address.lifetime_secs.unwrap_or(u32::MAX);
             let mut lifetime = CacheInfo::default();
-            lifetime.ifa_preferred = lifetime_secs;
-            lifetime.ifa_valid = lifetime_secs;
+            lifetime.ifa_preferred = secs;
+            lifetime.ifa_valid = secs;
             request
                 .message_mut()
                 .attributes
@@ -233,11 +257,18 @@ impl Netlink {
         }
         for net in &changes.remove_addresses {
             let mut msg = AddressMessage::default();
-            msg.header.family = AddressFamily::Inet;
             msg.header.index = link.index;
             msg.header.prefix_len = net.prefix_len;
-            msg.attributes
-                .push(AddressAttribute::Local(IpAddr::V4(net.addr)));
+            match net.addr {
+                IpAddr::V4(_) => {
+                    msg.header.family = AddressFamily::Inet;
+                    msg.attributes.push(AddressAttribute::Local(net.addr));
+                }
+                IpAddr::V6(_) => {
+                    msg.header.family = AddressFamily::Inet6;
+                    msg.attributes.push(AddressAttribute::Address(net.addr));
+                }
+            }
             let result = self.handle.address().del(msg).execute().await;
             // The kernel may have dropped it itself at the end of its lifetime.
             if !already(&result, Errno::EADDRNOTAVAIL) {
@@ -247,36 +278,77 @@ impl Netlink {
         for route in &changes.add_routes {
             self.handle
                 .route()
-                .add(route_message(
-                    link.index,
-                    route,
-                    Some(METRIC_BASE + link.index),
-                ))
+                .add(route_message(link, route, Some(METRIC_BASE + link.index))?)
                 .replace()
                 .execute()
                 .await
                 .map_err(err(format!("adding route {route}")))?;
         }
+        if changes.set_down {
+            self.handle
+                .link()
+                .set(LinkUnspec::new_with_index(link.index).down().build())
+                .execute()
+                .await
+                .map_err(err("setting the link down".into()))?;
+        }
         Ok(())
     }
 }
 
-fn link_of(name: &str, msg: &LinkMessage) -> Link {
+fn link_of(msg: &LinkMessage) -> Link {
     let mut link = Link {
-        name: name.to_string(),
+        name: String::new(),
         index: msg.header.index,
         mac: Vec::new(),
         mtu: 0,
         up: msg.header.flags.contains(LinkFlags::Up),
+        carrier: msg.header.flags.contains(LinkFlags::LowerUp),
     };
     for attr in &msg.attributes {
         match attr {
+            LinkAttribute::IfName(name) => link.name = name.clone(),
             LinkAttribute::Address(mac) => link.mac = mac.clone(),
             LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
             _ => {}
         }
     }
     link
+}
+
+fn address_of(m: &AddressMessage) -> Option<KernelAddress> {
+    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on
+    // point-to-point links (and the only one for IPv6).
+    let local = m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Local(ip) => Some(*ip),
+        _ => None,
+    });
+    let address = m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Address(ip) => Some(*ip),
+        _ => None,
+    });
+    let ip = local.or(address)?;
+    // The 32-bit IFA_FLAGS attribute supersedes the header's 8 bits when present.
+    let flags = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            AddressAttribute::Flags(f) => Some(*f),
+            _ => None,
+        })
+        .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(m.header.flags.bits())));
+    let valid_secs = m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::CacheInfo(c) => Some(c.ifa_valid),
+        _ => None,
+    });
+    Some(KernelAddress {
+        net: IpNet::new(ip, m.header.prefix_len),
+        scope: m.header.scope,
+        permanent: flags.contains(AddressFlags::Permanent)
+            || m.header.flags.contains(AddressHeaderFlags::Permanent),
+        valid_secs: valid_secs.filter(|s| *s != u32::MAX),
+        dad_failed: flags.contains(AddressFlags::Dadfailed),
+    })
 }
 
 fn table_of(msg: &RouteMessage) -> u32 {
@@ -291,21 +363,34 @@ fn table_of(msg: &RouteMessage) -> u32 {
 }
 
 fn route_of(msg: &RouteMessage) -> Option<Route> {
+    let origin = match msg.header.protocol {
+        RouteProtocol::Dhcp => Origin::Dhcp,
+        RouteProtocol::Static => Origin::Static,
+        _ => return None,
+    };
     if msg.header.kind != RouteType::Unicast {
         return None;
     }
-    let mut destination = Ipv4Addr::UNSPECIFIED;
+    let v6 = msg.header.address_family == AddressFamily::Inet6;
+    let mut destination: IpAddr = if v6 {
+        Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        Ipv4Addr::UNSPECIFIED.into()
+    };
     let mut gateway = None;
     for attr in &msg.attributes {
         match attr {
-            RouteAttribute::Destination(RouteAddress::Inet(ip)) => destination = *ip,
-            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => gateway = Some(*ip),
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => destination = (*ip).into(),
+            RouteAttribute::Destination(RouteAddress::Inet6(ip)) => destination = (*ip).into(),
+            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => gateway = Some((*ip).into()),
+            RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => gateway = Some((*ip).into()),
             _ => {}
         }
     }
     Some(Route {
-        destination: Ipv4Net::new(destination, msg.header.destination_prefix_length),
+        destination: IpNet::new(destination, msg.header.destination_prefix_length),
         gateway,
+        origin,
     })
 }
 
@@ -315,18 +400,29 @@ fn already(result: &Result<(), rtnetlink::Error>, errno: Errno) -> bool {
 }
 
 /// `metric: None` leaves it out, which for a deletion matches any metric.
-fn route_message(index: u32, route: &Route, metric: Option<u32>) -> RouteMessage {
-    let mut builder = RouteMessageBuilder::<Ipv4Addr>::new()
+fn route_message(link: &Link, route: &Route, metric: Option<u32>) -> Result<RouteMessage, Error> {
+    // The message type of these errors is not exported; only their text is kept.
+    let bad = |detail: String| Error::BadRoute {
+        route: route.to_string(),
+        iface: link.name.clone(),
+        detail,
+    };
+    let mut builder = RouteMessageBuilder::<IpAddr>::new()
         .destination_prefix(route.destination.addr, route.destination.prefix_len)
-        .output_interface(index)
-        .protocol(RouteProtocol::Dhcp);
+        .map_err(|e| bad(e.to_string()))?
+        .output_interface(link.index)
+        .protocol(match route.origin {
+            Origin::Dhcp => RouteProtocol::Dhcp,
+            Origin::Static => RouteProtocol::Static,
+        });
     if let Some(metric) = metric {
         builder = builder.priority(metric);
     }
     builder = match route.gateway {
-        Some(gw) => builder.gateway(gw),
-        // A destination reached without a router is on this link.
-        None => builder.scope(RouteScope::Link),
+        Some(gw) => builder.gateway(gw).map_err(|e| bad(e.to_string()))?,
+        // An IPv4 destination reached without a router is on this link.
+        None if route.destination.is_ipv4() => builder.scope(RouteScope::Link),
+        None => builder,
     };
-    builder.build()
+    Ok(builder.build())
 }

@@ -77,15 +77,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let hostname = crate::system::hostname();
-        let mut options = super::Options::appliance(hostname);
-        options.resolv_conf = args.resolv_conf;
+        let mut kernel = super::Kernel::appliance();
+        kernel.resolv_conf = args.resolv_conf;
+        // `ip netns exec` shares the host's hostname: leave it alone.
+        kernel.set_hostname = false;
         if !args.interfaces.is_empty() {
-            options.interfaces = Some(args.interfaces);
+            kernel.interfaces = Some(args.interfaces);
         }
+        let options = super::Options {
+            kernel: Some(kernel),
+            store: None,
+            // The virtual appliance's factory defaults: DHCP on every interface.
+            profile: "vm".to_string(),
+            config: None,
+            hostname_file: None,
+            confirm_after: super::CONFIRM_AFTER,
+            unapplied: None,
+        };
         let network = super::start(options).await?;
-        anyhow::ensure!(!network.interfaces.is_empty(), "no interface to bring up");
         let mut leases = network.state.subscribe();
+        anyhow::ensure!(!leases.borrow().is_empty(), "no interface to bring up");
         let all_leased = leases.wait_for(|m| m.values().all(Option::is_some));
         // Only whether it happened: the borrow of the map must end here.
         let outcome = tokio::time::timeout(args.timeout, all_leased)

@@ -1,58 +1,42 @@
 //! What an interface should look like, and what to change to get there. No I/O: the
-//! netlink shell reads the kernel's state into [`Current`], asks [`diff`] for the
-//! [`Changes`], and carries them out in the order they are listed.
-//!
-//! Today the only source of wanted state is a DHCPv4 lease ([`Desired::from_lease`]); the
-//! static configuration of a later release produces the same [`Desired`].
+//! netlink shell reads the kernel's state into [`Current`], [`wanted`] merges the
+//! operator's settings, the DHCP lease and the held shared IPs into [`Desired`], [`diff`]
+//! gives the [`Changes`], which the shell carries out in the order they are listed.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-/// An IPv4 address with its prefix length: `10.0.2.15/24`.
+use super::ipnet::IpNet;
+use super::lease::Lease;
+use super::validate::IfaceSpec;
+
+/// Who put a route there, recorded as its kernel protocol (`proto dhcp`, `proto static`)
+/// so that routes of other origins (the kernel's own, router advertisements) are left alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Ipv4Net {
-    pub addr: Ipv4Addr,
-    pub prefix_len: u8,
-}
-
-impl Ipv4Net {
-    pub fn new(addr: Ipv4Addr, prefix_len: u8) -> Self {
-        Ipv4Net { addr, prefix_len }
-    }
-
-    /// The network this address belongs to (host bits cleared).
-    pub fn network(&self) -> Ipv4Net {
-        let mask = match self.prefix_len {
-            0 => 0,
-            n => u32::MAX << (32 - u32::from(n.min(32))),
-        };
-        Ipv4Net::new(Ipv4Addr::from(u32::from(self.addr) & mask), self.prefix_len)
-    }
-
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        Ipv4Net::new(ip, self.prefix_len).network() == self.network()
-    }
-}
-
-impl fmt::Display for Ipv4Net {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix_len)
-    }
+pub enum Origin {
+    Dhcp,
+    Static,
 }
 
 /// A route out of one interface. `gateway: None` means the destination is on the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Route {
-    pub destination: Ipv4Net,
-    pub gateway: Option<Ipv4Addr>,
+    pub destination: IpNet,
+    pub gateway: Option<IpAddr>,
+    pub origin: Origin,
 }
 
 impl Route {
-    pub fn default_via(gateway: Ipv4Addr) -> Self {
+    pub fn default_via(gateway: IpAddr, origin: Origin) -> Self {
         Route {
-            destination: Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0),
+            destination: IpNet::default_for(gateway),
             gateway: Some(gateway),
+            origin,
         }
+    }
+
+    fn same_path(&self, other: &Route) -> bool {
+        self.destination == other.destination && self.gateway == other.gateway
     }
 }
 
@@ -70,299 +54,252 @@ impl fmt::Display for Route {
     }
 }
 
-/// The parts of a DHCPv4 lease the appliance uses, independent of the client library.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub address: Ipv4Net,
-    /// Option 3, in the server's order of preference.
-    pub routers: Vec<Ipv4Addr>,
-    /// Option 121. When present, RFC 3442 says to ignore option 3.
-    pub classless_routes: Vec<Route>,
-    pub dns: Vec<Ipv4Addr>,
-    pub search: Vec<String>,
-    pub mtu: Option<u16>,
-    /// Seconds; `u32::MAX` is infinite (RFC 2131).
-    pub lease_secs: u32,
+/// An address to put on an interface; `lifetime_secs: None` is forever (static and shared
+/// addresses), a number is what is left of a DHCP lease, so that the kernel itself drops
+/// the address at the lease's end should the daemon not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address {
+    pub net: IpNet,
+    pub lifetime_secs: Option<u32>,
 }
-
-impl Lease {
-    /// True when `other` asks for the same interface configuration: a renewal. Lifetimes
-    /// differ between renewals (servers and clients add jitter), so they do not count.
-    pub fn configures_like(&self, other: &Lease) -> bool {
-        Lease {
-            lease_secs: other.lease_secs,
-            ..self.clone()
-        } == *other
-    }
-}
-
-/// The smallest MTU an IPv4 host must accept (RFC 791); a lease asking for less is wrong.
-const MIN_MTU: u16 = 576;
 
 /// What the interface should carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
-    pub addresses: Vec<Ipv4Net>,
-    pub routes: Vec<Route>,
+    pub up: bool,
     pub mtu: Option<u32>,
+    pub addresses: Vec<Address>,
+    pub routes: Vec<Route>,
+    /// Addresses to leave as they are, neither put nor removed (see the manager's start:
+    /// a DHCP interface keeps its addresses until its first lease).
+    pub keep: Vec<IpNet>,
 }
 
-impl Desired {
-    /// Nothing: the state after a lease expired.
-    pub fn none() -> Self {
-        Desired::default()
-    }
-
-    pub fn from_lease(lease: &Lease) -> Self {
-        let routes = if lease.classless_routes.is_empty() {
-            // Only the first router: several default routes with one metric would make
-            // the kernel pick one anyway, and the server lists its preference first.
-            lease
-                .routers
-                .iter()
-                .find(|gw| !gw.is_unspecified())
-                .map(|gw| vec![Route::default_via(*gw)])
-                .unwrap_or_default()
-        } else {
-            lease
-                .classless_routes
-                .iter()
-                .map(|r| Route {
-                    destination: r.destination.network(),
-                    gateway: r.gateway.filter(|gw| !gw.is_unspecified()),
-                })
-                .collect()
-        };
-        Desired {
-            addresses: vec![lease.address],
-            routes,
-            mtu: lease.mtu.filter(|m| *m >= MIN_MTU).map(u32::from),
-        }
-    }
+/// An address the kernel has, and whether it is there forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurrentAddress {
+    pub net: IpNet,
+    pub forever: bool,
 }
 
-/// What the kernel has on the interface, as far as this daemon manages it: its IPv4
-/// addresses of global scope and the routes marked as ours (protocol `dhcp`).
+/// What the kernel has on the interface, as far as this daemon manages it: IPv4 addresses
+/// of global scope, permanent global IPv6 addresses (not the link-local one nor those the
+/// kernel made from router advertisements), and the main table's routes out of it marked
+/// `proto dhcp` or `proto static`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Current {
-    pub addresses: Vec<Ipv4Net>,
-    pub routes: Vec<Route>,
+    pub up: bool,
     pub mtu: u32,
+    pub addresses: Vec<CurrentAddress>,
+    pub routes: Vec<Route>,
 }
 
-/// The steps from [`Current`] to [`Desired`], in the order to carry them out: stale routes
-/// go first; new addresses come before stale ones leave, because the kernel flushes every
-/// route of an interface that loses its last IPv4 address (other owners' routes too), and
-/// a new address in the same subnet survives its primary's removal only as a promoted
-/// secondary (`promote_secondaries`, which the bring-up sets); routes come back last.
+/// The steps from [`Current`] to [`Desired`], in the order to carry them out: the link
+/// comes up first (a route via a down link is refused); stale routes go; new addresses
+/// come before stale ones leave, because the kernel flushes every route of an interface
+/// that loses its last IPv4 address (other owners' routes too), and a new address in the
+/// same subnet survives its primary's removal only as a promoted secondary
+/// (`promote_secondaries`, which the bring-up sets); routes come back; a link to be down
+/// goes down last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
+    pub set_up: bool,
     pub remove_routes: Vec<Route>,
     pub set_mtu: Option<u32>,
-    /// Addresses to add, or to replace so that their lifetime follows the new lease.
-    pub put_addresses: Vec<Ipv4Net>,
-    pub remove_addresses: Vec<Ipv4Net>,
+    /// Addresses to add, or to replace so that their lifetime follows the lease.
+    pub put_addresses: Vec<Address>,
+    pub remove_addresses: Vec<IpNet>,
     pub add_routes: Vec<Route>,
+    pub set_down: bool,
 }
 
 impl Changes {
     /// True when only lifetimes are refreshed: the interface looks the same afterwards.
     pub fn only_refresh(&self, current: &Current) -> bool {
-        self.remove_routes.is_empty()
+        !self.set_up
+            && !self.set_down
+            && self.remove_routes.is_empty()
             && self.remove_addresses.is_empty()
             && self.set_mtu.is_none()
             && self.add_routes.is_empty()
             && self
                 .put_addresses
                 .iter()
-                .all(|a| current.addresses.contains(a))
+                .all(|a| current.addresses.iter().any(|c| c.net == a.net))
     }
 }
 
 pub fn diff(current: &Current, desired: &Desired) -> Changes {
+    let put_addresses = desired
+        .addresses
+        .iter()
+        .filter(
+            |a| match current.addresses.iter().find(|c| c.net == a.net) {
+                None => true,
+                // A lease's address is put again to carry the lease's remaining lifetime.
+                Some(_) if a.lifetime_secs.is_some() => true,
+                // An address that was a lease's and is now static must lose its lifetime.
+                Some(c) => !c.forever,
+            },
+        )
+        .copied()
+        .collect();
     Changes {
+        set_up: desired.up && !current.up,
         remove_routes: current
             .routes
             .iter()
             .filter(|r| !desired.routes.contains(r))
             .copied()
             .collect(),
+        set_mtu: desired.mtu.filter(|m| *m != current.mtu),
+        put_addresses,
         remove_addresses: current
             .addresses
             .iter()
-            .filter(|a| !desired.addresses.contains(a))
-            .copied()
+            .filter(|c| !desired.addresses.iter().any(|a| a.net == c.net))
+            .filter(|c| !desired.keep.contains(&c.net))
+            .map(|c| c.net)
             .collect(),
-        set_mtu: desired.mtu.filter(|m| *m != current.mtu),
-        put_addresses: desired.addresses.clone(),
         add_routes: desired
             .routes
             .iter()
             .filter(|r| !current.routes.contains(r))
             .copied()
             .collect(),
+        set_down: !desired.up && current.up,
     }
 }
 
-/// The operator's log line for a lease:
-/// `dhcp: eth0 leased 10.0.2.15/24 via 10.0.2.2 (dns 10.0.2.3) for 86400 s`.
-pub fn lease_line(iface: &str, lease: &Lease) -> String {
-    let mut line = format!("dhcp: {iface} leased {}", lease.address);
-    let desired = Desired::from_lease(lease);
-    let gateways: Vec<String> = desired
-        .routes
+/// The lease an interface holds, with the seconds left of it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldLease<'a> {
+    pub lease: &'a Lease,
+    pub remaining_secs: u32,
+}
+
+/// What an interface should carry: nothing and down when the settings do not name it or
+/// set it down; else its static addresses and routes, the lease's address and routes
+/// (a static route to the same destination, a static gateway of the family, win over the
+/// lease's), the shared IPs it holds, and the MTU of the settings, else of the lease.
+pub fn wanted(spec: Option<&IfaceSpec>, lease: Option<HeldLease<'_>>, shared: &[IpNet]) -> Desired {
+    let Some(spec) = spec.filter(|s| s.up) else {
+        return Desired::default();
+    };
+    let mut addresses: Vec<Address> = spec
+        .addresses
         .iter()
-        .filter(|r| r.destination.prefix_len == 0)
-        .filter_map(|r| r.gateway)
-        .map(|gw| gw.to_string())
+        .chain(shared)
+        .map(|net| Address {
+            net: *net,
+            lifetime_secs: None,
+        })
         .collect();
-    if gateways.is_empty() {
-        line.push_str(" (no gateway)");
-    } else {
-        line.push_str(&format!(" via {}", gateways.join(",")));
+    let mut routes = spec.routes.clone();
+    let lease = lease.filter(|_| spec.dhcp);
+    if let Some(held) = lease {
+        let net = IpNet::from(held.lease.address);
+        if !addresses.iter().any(|a| a.net == net) {
+            addresses.push(Address {
+                net,
+                lifetime_secs: (held.lease.lease_secs != u32::MAX).then_some(held.remaining_secs),
+            });
+        }
+        for route in held.lease.routes() {
+            let taken = routes
+                .iter()
+                .any(|r: &Route| r.destination == route.destination || r.same_path(&route));
+            if !taken {
+                routes.push(route);
+            }
+        }
     }
-    if !lease.dns.is_empty() {
-        let dns: Vec<String> = lease.dns.iter().map(|d| d.to_string()).collect();
-        line.push_str(&format!(" (dns {})", dns.join(",")));
+    let mut unique: Vec<Address> = Vec::new();
+    for a in addresses {
+        if !unique.iter().any(|u| u.net == a.net) {
+            unique.push(a);
+        }
     }
-    if lease.lease_secs == u32::MAX {
-        line.push_str(" forever");
-    } else {
-        line.push_str(&format!(" for {} s", lease.lease_secs));
+    Desired {
+        up: true,
+        mtu: spec.mtu.or_else(|| lease.and_then(|l| l.lease.mtu())),
+        addresses: unique,
+        routes,
+        keep: Vec::new(),
     }
-    line
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::lease::tests::{net4, qemu_lease};
 
-    fn ip(s: &str) -> Ipv4Addr {
+    fn net(s: &str) -> IpNet {
         s.parse().unwrap()
     }
 
-    fn net(s: &str) -> Ipv4Net {
-        let (a, p) = s.split_once('/').unwrap();
-        Ipv4Net::new(ip(a), p.parse().unwrap())
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
     }
 
-    fn qemu_lease() -> Lease {
-        Lease {
-            address: net("10.0.2.15/24"),
-            routers: vec![ip("10.0.2.2")],
-            classless_routes: vec![],
-            dns: vec![ip("10.0.2.3")],
-            search: vec![],
-            mtu: None,
-            lease_secs: 86400,
+    fn forever(s: &str) -> Address {
+        Address {
+            net: net(s),
+            lifetime_secs: None,
         }
     }
 
-    #[test]
-    fn a_plain_lease_gives_one_address_and_a_default_route() {
-        let d = Desired::from_lease(&qemu_lease());
-        assert_eq!(d.addresses, vec![net("10.0.2.15/24")]);
-        assert_eq!(d.routes, vec![Route::default_via(ip("10.0.2.2"))]);
-        assert_eq!(d.mtu, None);
+    fn has(s: &str, forever: bool) -> CurrentAddress {
+        CurrentAddress {
+            net: net(s),
+            forever,
+        }
     }
 
-    #[test]
-    fn classless_routes_replace_the_router_option() {
-        let mut lease = qemu_lease();
-        lease.classless_routes = vec![
-            Route {
-                destination: net("192.168.7.9/16"),
-                gateway: Some(ip("10.0.2.5")),
-            },
-            Route {
-                destination: net("0.0.0.0/0"),
-                gateway: Some(ip("10.0.2.1")),
-            },
-            Route {
-                destination: net("172.16.0.0/12"),
-                gateway: Some(ip("0.0.0.0")),
-            },
-        ];
-        let d = Desired::from_lease(&lease);
-        assert_eq!(
-            d.routes,
-            vec![
-                Route {
-                    destination: net("192.168.0.0/16"),
-                    gateway: Some(ip("10.0.2.5"))
-                },
-                Route::default_via(ip("10.0.2.1")),
-                Route {
-                    destination: net("172.16.0.0/12"),
-                    gateway: None
-                },
-            ]
-        );
-        assert_eq!(
-            lease_line("eth0", &lease),
-            "dhcp: eth0 leased 10.0.2.15/24 via 10.0.2.1 (dns 10.0.2.3) for 86400 s"
-        );
+    fn spec(addresses: &[&str], routes: Vec<Route>, dhcp: bool) -> IfaceSpec {
+        IfaceSpec {
+            mac: "52:54:00:00:00:01".into(),
+            up: true,
+            mtu: None,
+            dhcp,
+            addresses: addresses.iter().map(|a| net(a)).collect(),
+            routes,
+        }
     }
 
-    #[test]
-    fn only_the_first_usable_router_becomes_the_default_route() {
-        let mut lease = qemu_lease();
-        lease.routers = vec![ip("0.0.0.0"), ip("10.0.2.9"), ip("10.0.2.2")];
-        let d = Desired::from_lease(&lease);
-        assert_eq!(d.routes, vec![Route::default_via(ip("10.0.2.9"))]);
-        lease.routers.clear();
-        assert!(Desired::from_lease(&lease).routes.is_empty());
-        assert_eq!(
-            lease_line("eth1", &lease),
-            "dhcp: eth1 leased 10.0.2.15/24 (no gateway) (dns 10.0.2.3) for 86400 s"
-        );
+    fn static_default(gw: &str) -> Route {
+        Route::default_via(ip(gw), Origin::Static)
     }
 
-    #[test]
-    fn a_renewal_differs_only_in_lifetime() {
-        let mut renewed = qemu_lease();
-        renewed.lease_secs = 86398;
-        assert!(qemu_lease().configures_like(&renewed));
-        renewed.dns.push(ip("10.0.2.4"));
-        assert!(!qemu_lease().configures_like(&renewed));
+    fn dhcp_default(gw: &str) -> Route {
+        Route::default_via(ip(gw), Origin::Dhcp)
     }
 
-    #[test]
-    fn an_absurd_mtu_is_ignored() {
-        let mut lease = qemu_lease();
-        lease.mtu = Some(68);
-        assert_eq!(Desired::from_lease(&lease).mtu, None);
-        lease.mtu = Some(1400);
-        assert_eq!(Desired::from_lease(&lease).mtu, Some(1400));
-    }
-
-    #[test]
-    fn the_log_line_matches_the_documented_form() {
-        assert_eq!(
-            lease_line("eth0", &qemu_lease()),
-            "dhcp: eth0 leased 10.0.2.15/24 via 10.0.2.2 (dns 10.0.2.3) for 86400 s"
-        );
-        let mut lease = qemu_lease();
-        lease.dns = vec![ip("1.1.1.1"), ip("9.9.9.9")];
-        lease.lease_secs = u32::MAX;
-        assert_eq!(
-            lease_line("eth0", &lease),
-            "dhcp: eth0 leased 10.0.2.15/24 via 10.0.2.2 (dns 1.1.1.1,9.9.9.9) forever"
-        );
+    fn leased(remaining_secs: u32) -> Option<HeldLease<'static>> {
+        let lease: &'static Lease = Box::leak(Box::new(qemu_lease()));
+        Some(HeldLease {
+            lease,
+            remaining_secs,
+        })
     }
 
     #[test]
     fn first_lease_on_a_bare_interface_adds_everything() {
         let current = Current {
+            up: true,
             mtu: 1500,
             ..Current::default()
         };
-        let changes = diff(&current, &Desired::from_lease(&qemu_lease()));
+        let desired = wanted(Some(&spec(&[], vec![], true)), leased(86400), &[]);
+        let changes = diff(&current, &desired);
         assert_eq!(
             changes,
             Changes {
-                put_addresses: vec![net("10.0.2.15/24")],
-                add_routes: vec![Route::default_via(ip("10.0.2.2"))],
+                put_addresses: vec![Address {
+                    net: net("10.0.2.15/24"),
+                    lifetime_secs: Some(86400)
+                }],
+                add_routes: vec![dhcp_default("10.0.2.2")],
                 ..Changes::default()
             }
         );
@@ -371,67 +308,228 @@ mod tests {
 
     #[test]
     fn a_renewed_identical_lease_only_refreshes_the_lifetime() {
-        let desired = Desired::from_lease(&qemu_lease());
         let current = Current {
-            addresses: desired.addresses.clone(),
-            routes: desired.routes.clone(),
+            up: true,
             mtu: 1500,
+            addresses: vec![has("10.0.2.15/24", false)],
+            routes: vec![dhcp_default("10.0.2.2")],
         };
-        let changes = diff(&current, &desired);
-        assert!(changes.remove_routes.is_empty() && changes.remove_addresses.is_empty());
-        assert!(changes.add_routes.is_empty() && changes.set_mtu.is_none());
-        assert_eq!(changes.put_addresses, vec![net("10.0.2.15/24")]);
+        let changes = diff(
+            &current,
+            &wanted(Some(&spec(&[], vec![], true)), leased(86000), &[]),
+        );
+        assert_eq!(
+            changes.put_addresses,
+            vec![Address {
+                net: net("10.0.2.15/24"),
+                lifetime_secs: Some(86000)
+            }]
+        );
         assert!(changes.only_refresh(&current));
     }
 
     #[test]
-    fn a_new_address_replaces_the_old_one_and_its_route() {
+    fn a_new_lease_replaces_the_old_address_and_its_route() {
         let current = Current {
-            addresses: vec![net("10.0.2.15/24")],
-            routes: vec![Route::default_via(ip("10.0.2.2"))],
+            up: true,
             mtu: 1500,
+            addresses: vec![has("10.0.2.15/24", false)],
+            routes: vec![dhcp_default("10.0.2.2")],
         };
         let mut lease = qemu_lease();
-        lease.address = net("10.0.3.20/24");
-        lease.routers = vec![ip("10.0.3.1")];
+        lease.address = net4("10.0.3.20/24");
+        lease.routers = vec!["10.0.3.1".parse().unwrap()];
         lease.mtu = Some(1400);
-        let changes = diff(&current, &Desired::from_lease(&lease));
+        let held = HeldLease {
+            lease: &lease,
+            remaining_secs: 60,
+        };
+        let changes = diff(
+            &current,
+            &wanted(Some(&spec(&[], vec![], true)), Some(held), &[]),
+        );
         assert_eq!(
             changes,
             Changes {
-                remove_routes: vec![Route::default_via(ip("10.0.2.2"))],
+                remove_routes: vec![dhcp_default("10.0.2.2")],
                 remove_addresses: vec![net("10.0.2.15/24")],
                 set_mtu: Some(1400),
-                put_addresses: vec![net("10.0.3.20/24")],
-                add_routes: vec![Route::default_via(ip("10.0.3.1"))],
+                put_addresses: vec![Address {
+                    net: net("10.0.3.20/24"),
+                    lifetime_secs: Some(60)
+                }],
+                add_routes: vec![dhcp_default("10.0.3.1")],
+                ..Changes::default()
             }
         );
     }
 
     #[test]
-    fn expiry_removes_what_the_lease_put_there() {
+    fn expiry_removes_what_the_lease_put_there_and_keeps_static_addresses() {
+        let s = spec(&["169.254.1.1/16"], vec![], true);
         let current = Current {
-            addresses: vec![net("10.0.2.15/24")],
-            routes: vec![Route::default_via(ip("10.0.2.2"))],
+            up: true,
             mtu: 1500,
+            addresses: vec![has("169.254.1.1/16", true), has("10.0.2.15/24", false)],
+            routes: vec![dhcp_default("10.0.2.2")],
         };
-        let changes = diff(&current, &Desired::none());
-        assert_eq!(changes.remove_routes, current.routes);
-        assert_eq!(changes.remove_addresses, current.addresses);
-        assert!(changes.put_addresses.is_empty() && changes.add_routes.is_empty());
-        assert_eq!(changes.set_mtu, None);
+        let changes = diff(&current, &wanted(Some(&s), None, &[]));
+        assert_eq!(
+            changes,
+            Changes {
+                remove_routes: vec![dhcp_default("10.0.2.2")],
+                remove_addresses: vec![net("10.0.2.15/24")],
+                ..Changes::default()
+            }
+        );
     }
 
     #[test]
-    fn networks_and_membership() {
-        assert_eq!(net("10.0.2.15/24").network(), net("10.0.2.0/24"));
-        assert_eq!(net("10.0.2.15/0").network(), net("0.0.0.0/0"));
-        assert_eq!(net("10.0.2.15/32").network(), net("10.0.2.15/32"));
-        assert!(net("10.0.2.0/24").contains(ip("10.0.2.200")));
-        assert!(!net("10.0.2.0/24").contains(ip("10.0.3.1")));
+    fn static_settings_are_added_and_removed_exactly() {
+        let before = spec(
+            &["192.168.1.10/24", "2001:db8::10/64"],
+            vec![static_default("192.168.1.1")],
+            false,
+        );
+        let current = Current {
+            up: false,
+            mtu: 1500,
+            addresses: vec![has("10.9.9.9/24", true)],
+            routes: vec![Route {
+                destination: net("10.6.0.0/16"),
+                gateway: None,
+                origin: Origin::Dhcp,
+            }],
+        };
+        let changes = diff(&current, &wanted(Some(&before), None, &[]));
         assert_eq!(
-            Route::default_via(ip("10.0.2.2")).to_string(),
+            changes,
+            Changes {
+                set_up: true,
+                remove_routes: current.routes.clone(),
+                put_addresses: vec![forever("192.168.1.10/24"), forever("2001:db8::10/64")],
+                remove_addresses: vec![net("10.9.9.9/24")],
+                add_routes: vec![static_default("192.168.1.1")],
+                ..Changes::default()
+            }
+        );
+        // Applied, the same settings change nothing at all.
+        let applied = Current {
+            up: true,
+            mtu: 1500,
+            addresses: vec![has("192.168.1.10/24", true), has("2001:db8::10/64", true)],
+            routes: vec![static_default("192.168.1.1")],
+        };
+        let none = diff(&applied, &wanted(Some(&before), None, &[]));
+        assert_eq!(none, Changes::default());
+        // One address less, one route more: only that.
+        let mut after = before.clone();
+        after.addresses.pop();
+        after.routes.push(Route {
+            destination: net("10.20.0.0/16"),
+            gateway: Some(ip("192.168.1.254")),
+            origin: Origin::Static,
+        });
+        after.mtu = Some(9000);
+        let changes = diff(&applied, &wanted(Some(&after), None, &[]));
+        assert_eq!(
+            changes,
+            Changes {
+                set_mtu: Some(9000),
+                remove_addresses: vec![net("2001:db8::10/64")],
+                add_routes: vec![after.routes[1]],
+                ..Changes::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_nic_set_down_or_not_named_carries_nothing() {
+        let current = Current {
+            up: true,
+            mtu: 1500,
+            addresses: vec![has("192.168.1.10/24", true)],
+            routes: vec![static_default("192.168.1.1")],
+        };
+        let mut s = spec(
+            &["192.168.1.10/24"],
+            vec![static_default("192.168.1.1")],
+            true,
+        );
+        s.up = false;
+        for desired in [wanted(Some(&s), leased(100), &[]), wanted(None, None, &[])] {
+            assert_eq!(
+                diff(&current, &desired),
+                Changes {
+                    remove_routes: current.routes.clone(),
+                    remove_addresses: vec![net("192.168.1.10/24")],
+                    set_down: true,
+                    ..Changes::default()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_static_gateway_wins_over_the_lease_and_a_held_shared_ip_is_kept() {
+        let s = spec(&["10.0.2.100/24"], vec![static_default("10.0.2.1")], true);
+        let desired = wanted(Some(&s), leased(500), &[net("10.0.2.50/24")]);
+        assert_eq!(
+            desired.addresses,
+            vec![
+                forever("10.0.2.100/24"),
+                forever("10.0.2.50/24"),
+                Address {
+                    net: net("10.0.2.15/24"),
+                    lifetime_secs: Some(500)
+                }
+            ]
+        );
+        assert_eq!(desired.routes, vec![static_default("10.0.2.1")]);
+    }
+
+    #[test]
+    fn a_leased_address_that_becomes_static_loses_its_lifetime() {
+        let current = Current {
+            up: true,
+            mtu: 1500,
+            addresses: vec![has("10.0.2.15/24", false)],
+            routes: vec![],
+        };
+        let changes = diff(
+            &current,
+            &wanted(Some(&spec(&["10.0.2.15/24"], vec![], false)), None, &[]),
+        );
+        assert_eq!(changes.put_addresses, vec![forever("10.0.2.15/24")]);
+        assert!(changes.remove_addresses.is_empty());
+    }
+
+    #[test]
+    fn kept_addresses_stay_untouched() {
+        let current = Current {
+            up: true,
+            mtu: 1500,
+            addresses: vec![has("10.9.9.9/24", true), has("10.8.8.8/24", true)],
+            routes: vec![],
+        };
+        let mut desired = wanted(Some(&spec(&[], vec![], true)), None, &[]);
+        desired.keep = vec![net("10.9.9.9/24")];
+        let changes = diff(&current, &desired);
+        assert_eq!(changes.remove_addresses, vec![net("10.8.8.8/24")]);
+        assert!(changes.put_addresses.is_empty());
+    }
+
+    #[test]
+    fn routes_read_as_an_operator_writes_them() {
+        assert_eq!(
+            static_default("10.0.2.2").to_string(),
             "default via 10.0.2.2"
         );
+        let r = Route {
+            destination: net("172.16.0.0/12"),
+            gateway: None,
+            origin: Origin::Dhcp,
+        };
+        assert_eq!(r.to_string(), "172.16.0.0/12 on-link");
     }
 }

@@ -1,9 +1,10 @@
-//! `/run/resolv.conf`: the name servers and search domains learnt from every interface's
-//! lease, merged in interface-name order. The slot's `/etc/resolv.conf` may point here; the
-//! file lives on tmpfs, so a boot never starts with a stale one.
+//! `/run/resolv.conf`: the name servers and search domains of the settings first, then
+//! those learnt from every interface's lease, merged in interface-name order. The slot's
+//! `/etc/resolv.conf` may point here; the file lives on tmpfs, so a boot never starts with
+//! a stale one.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -17,15 +18,15 @@ const MAX_SEARCH: usize = 6;
 /// What one interface contributes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Source {
-    pub servers: Vec<Ipv4Addr>,
+    pub servers: Vec<IpAddr>,
     pub search: Vec<String>,
 }
 
-/// The file's content for these sources.
-pub fn render(sources: &BTreeMap<String, Source>) -> String {
-    let mut servers: Vec<Ipv4Addr> = Vec::new();
+/// The file's content for the configured source then the leases'.
+pub fn render(configured: &Source, sources: &BTreeMap<String, Source>) -> String {
+    let mut servers: Vec<IpAddr> = Vec::new();
     let mut search: Vec<&str> = Vec::new();
-    for source in sources.values() {
+    for source in std::iter::once(configured).chain(sources.values()) {
         for s in &source.servers {
             if !servers.contains(s) && !s.is_unspecified() {
                 servers.push(*s);
@@ -38,7 +39,8 @@ pub fn render(sources: &BTreeMap<String, Source>) -> String {
             }
         }
     }
-    let mut out = String::from("# Written by appliance-daemon from DHCP leases.\n");
+    let mut out =
+        String::from("# Written by appliance-daemon from the network settings and DHCP leases.\n");
     if !search.is_empty() {
         let search: Vec<&str> = search.into_iter().take(MAX_SEARCH).collect();
         out.push_str(&format!("search {}\n", search.join(" ")));
@@ -54,14 +56,26 @@ pub fn render(sources: &BTreeMap<String, Source>) -> String {
 #[derive(Debug)]
 pub struct ResolvConf {
     path: PathBuf,
-    sources: Mutex<BTreeMap<String, Source>>,
+    sources: Mutex<Sources>,
+}
+
+#[derive(Debug, Default)]
+struct Sources {
+    configured: Source,
+    leases: BTreeMap<String, Source>,
+}
+
+impl Sources {
+    fn render(&self) -> String {
+        render(&self.configured, &self.leases)
+    }
 }
 
 impl ResolvConf {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         ResolvConf {
             path: path.into(),
-            sources: Mutex::new(BTreeMap::new()),
+            sources: Mutex::new(Sources::default()),
         }
     }
 
@@ -72,15 +86,45 @@ impl ResolvConf {
     /// Record what `iface` contributes (`None`: nothing any more) and rewrite the file if
     /// its content changes.
     pub fn update(&self, iface: &str, source: Option<Source>) -> std::io::Result<()> {
+        self.change(|sources| {
+            match source {
+                Some(s) => sources.leases.insert(iface.to_string(), s),
+                None => sources.leases.remove(iface),
+            };
+        })
+    }
+
+    /// Set what the settings contribute (listed before every lease's).
+    pub fn set_configured(&self, source: Source) -> std::io::Result<()> {
+        self.change(|sources| sources.configured = source)
+    }
+
+    /// The name servers and search domains written now.
+    pub fn current(&self) -> (Vec<IpAddr>, Vec<String>) {
+        let text = self
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .render();
+        let mut servers = Vec::new();
+        let mut search = Vec::new();
+        for line in text.lines() {
+            if let Some(s) = line.strip_prefix("nameserver ") {
+                servers.extend(s.parse::<IpAddr>().ok());
+            } else if let Some(s) = line.strip_prefix("search ") {
+                search.extend(s.split(' ').map(str::to_string));
+            }
+        }
+        (servers, search)
+    }
+
+    fn change(&self, f: impl FnOnce(&mut Sources)) -> std::io::Result<()> {
         // A poisoned lock only means another task panicked mid-update; the map is still
         // whole, so carry on with it.
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let before = render(&sources);
-        match source {
-            Some(s) => sources.insert(iface.to_string(), s),
-            None => sources.remove(iface),
-        };
-        let after = render(&sources);
+        let before = sources.render();
+        f(&mut sources);
+        let after = sources.render();
         if after == before && self.path.exists() {
             return Ok(());
         }
@@ -121,12 +165,23 @@ mod tests {
         );
         m.insert("eth2".into(), src(&["10.2.0.1", "10.3.0.1"], &[]));
         assert_eq!(
-            render(&m),
-            "# Written by appliance-daemon from DHCP leases.\n\
+            render(&Source::default(), &m),
+            "# Written by appliance-daemon from the network settings and DHCP leases.\n\
              search a.example b.example\n\
              nameserver 10.0.2.3\n\
              nameserver 10.1.0.1\n\
              nameserver 10.2.0.1\n"
+        );
+        // The settings' servers come first and push the leases' out.
+        let text = render(&src(&["2001:db8::53", "10.2.0.1"], &["site.example"]), &m);
+        assert!(
+            text.ends_with(
+                "search site.example a.example b.example\n\
+                 nameserver 2001:db8::53\n\
+                 nameserver 10.2.0.1\n\
+                 nameserver 10.0.2.3\n"
+            ),
+            "{text}"
         );
     }
 
