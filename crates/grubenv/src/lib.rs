@@ -11,6 +11,8 @@
 //! Nothing here touches a disk: [`Env::parse`] and [`Env::to_block`] convert bytes, and the
 //! transitions on [`BootState`] change memory only. The caller writes the block once.
 
+mod reset;
+pub use reset::{ResetProgress, ResetStage, Then};
 use std::fmt;
 
 pub const BLOCK_SIZE: usize = 1024;
@@ -70,6 +72,11 @@ impl Env {
             Some((_, v)) => *v = value.to_string(),
             None => self.vars.push((key.to_string(), value.to_string())),
         }
+    }
+
+    /// Drop `key`; nothing happens when it is not set.
+    pub fn remove(&mut self, key: &str) {
+        self.vars.retain(|(k, _)| k != key);
     }
 
     pub fn to_block(&self) -> Result<Vec<u8>, Error> {
