@@ -167,6 +167,13 @@ impl BootState {
         }
     }
 
+    /// The factory image cannot be restored (its partition holds no image): the slots and
+    /// the boot order stay as they are, and the reset goes on with the data filesystem.
+    pub fn skip_slot_restore(&mut self) {
+        self.env.set(STAGE, ResetStage::Data.as_str());
+        self.env.remove(WIPED);
+    }
+
     /// Slot A holds the factory system again and slot B is empty: the A/B variables of a
     /// new disk (slot A good and first; no one-more-try or extra kernel arguments left).
     pub fn restore_factory_boot_order(&mut self) {
@@ -299,6 +306,17 @@ mod tests {
         assert_eq!(p.method.as_deref(), Some("zeroout"));
         st.finish_factory_reset();
         assert_eq!(st, BootState::factory());
+    }
+
+    #[test]
+    fn without_a_factory_image_the_slots_stay() {
+        let mut st = lived_in();
+        st.request_factory_reset(Then::PowerOff);
+        st.checkpoint_wipe(10);
+        st.skip_slot_restore();
+        assert_eq!(st.factory_reset().unwrap().stage, ResetStage::Data);
+        st.finish_factory_reset();
+        assert_eq!(st, lived_in());
     }
 
     #[test]
