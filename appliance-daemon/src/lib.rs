@@ -7,6 +7,7 @@ pub mod boot;
 pub mod config;
 pub mod logging;
 pub mod net;
+pub mod reset;
 pub mod server;
 pub mod store;
 pub mod system;
@@ -121,6 +122,7 @@ pub fn app(config: &Config, system: SystemInfo) -> anyhow::Result<axum::Router> 
         mode: config.mode,
         system,
         store,
+        state_dir: config.state_dir.clone(),
         auth,
         control_socket: config.control_socket.clone(),
         sysroot: std::path::PathBuf::from("/"),

@@ -42,6 +42,8 @@ pub struct AppState {
     pub mode: Mode,
     pub system: SystemInfo,
     pub store: Store,
+    /// Where persistent state lives (`/data`; the sanitization record of a factory reset).
+    pub state_dir: PathBuf,
     pub auth: Auth,
     /// init's control socket (reboot, power off).
     pub control_socket: PathBuf,
@@ -111,6 +113,11 @@ pub fn routes() -> Routes {
         .add(Method::PUT, "/api/v1/security/policy", account::put_policy)
         .add(Method::POST, "/api/v1/system/reboot", system::reboot)
         .add(Method::POST, "/api/v1/system/shutdown", system::shutdown)
+        .add(
+            Method::POST,
+            "/api/v1/system/factory-reset",
+            crate::reset::post,
+        )
 }
 
 /// The API router with its body limit, for the state given.

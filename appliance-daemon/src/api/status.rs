@@ -37,6 +37,8 @@ pub struct Status {
     /// Resident memory of the management daemon.
     pub daemon_rss_bytes: Option<u64>,
     pub specs: Specs,
+    /// What the factory reset that made this data partition erased, and how.
+    pub sanitization: Option<crate::reset::SanitizationRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +119,7 @@ impl Status {
             time: specs.clock.utc.clone(),
             daemon_rss_bytes: own_rss(),
             specs,
+            sanitization: crate::reset::sanitization_record(&state.state_dir),
         })
     }
 }

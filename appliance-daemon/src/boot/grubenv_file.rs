@@ -26,11 +26,45 @@ pub enum Error {
 /// The new block for `slot` marked good, or None when it already is.
 pub fn updated_block(block: &[u8], slot: Slot) -> Result<Option<Vec<u8>>, grubenv::Error> {
     let mut state = BootState::from_env(Env::parse(block)?);
-    if state.is_ok(slot) && !state.is_trying(slot) {
+    if state.is_ok(slot) && !state.is_trying(slot) && state.env().get("TRY_RESET") != Some("1") {
         return Ok(None);
     }
     state.mark_successful_boot(slot);
     state.env().to_block().map(Some)
+}
+
+/// The A/B state in the grubenv file at `path`.
+pub fn read(path: &Path) -> Result<BootState, Error> {
+    let block = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Env::parse(&block)
+        .map(BootState::from_env)
+        .map_err(|source| Error::Format {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Rewrite the 1024 bytes of `path` in place (GRUB reads them on FAT) and fsync.
+pub fn write(path: &Path, state: &BootState) -> Result<(), Error> {
+    let block = state.env().to_block().map_err(|source| Error::Format {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io)?;
+    file.write_all_at(&block, 0).map_err(io)?;
+    file.sync_all().map_err(io)
 }
 
 /// Mark `slot` good in the grubenv file at `path`; true when the file was written.

@@ -8,9 +8,15 @@
 mod esp;
 mod grubenv_file;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use grubenv::BootState;
 
 use crate::system::BootSlot;
+
+/// One user of the ESP mount at a time (mark-good, the updater, the reset request).
+static ESP: Mutex<()> = Mutex::new(());
 
 pub const SYS_CLASS_BLOCK: &str = "/sys/class/block";
 pub const ESP_MOUNT: &str = "/run/esp";
@@ -41,6 +47,7 @@ pub fn mark_good(slot: BootSlot) -> Result<Outcome, Error> {
     let BootSlot::Slot(slot) = slot else {
         return Ok(Outcome::Factory);
     };
+    let _esp = ESP.lock().unwrap_or_else(|e| e.into_inner());
     let device = esp::find(Path::new(SYS_CLASS_BLOCK), ESP_LABEL)?;
     let mount = esp::Mount::new(&device, Path::new(ESP_MOUNT))?;
     let changed = grubenv_file::mark_successful_boot(&mount.path().join(GRUBENV_PATH), slot);
@@ -54,4 +61,47 @@ pub fn mark_good(slot: BootSlot) -> Result<Outcome, Error> {
     } else {
         Outcome::AlreadyGood { device }
     })
+}
+
+/// Where the A/B state lives: the ESP's grubenv on the appliance, a plain file in dev mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvStore {
+    Esp,
+    File(PathBuf),
+}
+
+impl EnvStore {
+    /// The current state (a dev-mode file that does not exist yet is a factory disk).
+    pub fn read(&self) -> Result<BootState, Error> {
+        match self {
+            EnvStore::File(path) if !path.exists() => Ok(BootState::factory()),
+            EnvStore::File(path) => Ok(grubenv_file::read(path)?),
+            EnvStore::Esp => with_esp(|dir| grubenv_file::read(&dir.join(GRUBENV_PATH))),
+        }
+    }
+
+    /// Replace the state, durably, before returning.
+    pub fn write(&self, state: &BootState) -> Result<(), Error> {
+        match self {
+            EnvStore::File(path) => Ok(grubenv_file::write(path, state)?),
+            EnvStore::Esp => with_esp(|dir| grubenv_file::write(&dir.join(GRUBENV_PATH), state)),
+        }
+    }
+}
+
+/// Run `f` with the ESP mounted at [`ESP_MOUNT`]; unmount whatever happens.
+pub fn with_esp<T>(f: impl FnOnce(&Path) -> Result<T, grubenv_file::Error>) -> Result<T, Error> {
+    let _esp = ESP.lock().unwrap_or_else(|e| e.into_inner());
+    let device = esp::find(Path::new(SYS_CLASS_BLOCK), ESP_LABEL)?;
+    let mount = esp::Mount::new(&device, Path::new(ESP_MOUNT))?;
+    let result = f(mount.path());
+    let unmounted = mount.unmount();
+    let value = result?;
+    unmounted?;
+    Ok(value)
+}
+
+/// The device node of the partition labelled `label` (`root-a`, `root-b`, `factory`).
+pub fn partition(label: &str) -> Result<PathBuf, Error> {
+    Ok(esp::find(Path::new(SYS_CLASS_BLOCK), label)?)
 }
