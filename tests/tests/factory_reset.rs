@@ -392,3 +392,101 @@ fn power_cuts_during_the_reset_resume_it_to_the_end() {
     m.power_button().unwrap();
     assert!(m.wait_exit(Duration::from_secs(120)).unwrap().success());
 }
+
+/// Press or release a key through QMP (a PS/2 keyboard event).
+fn key(m: &mut Machine, qcode: &str, down: bool) {
+    let event = serde_json::json!({"events": [
+        {"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": qcode}}}
+    ]});
+    m.qmp().execute("input-send-event", Some(event)).unwrap();
+}
+
+fn type_text(m: &mut Machine, text: &str) {
+    for c in text.chars() {
+        let qcode = match c {
+            '-' => "minus".to_string(),
+            c => c.to_string(),
+        };
+        m.qmp().send_keys(&[&qcode]).unwrap();
+    }
+    m.qmp().send_keys(&["ret"]).unwrap();
+}
+
+/// The console path for an appliance whose password is lost: Shift held (BIOS) or Esc
+/// pressed (UEFI) as the appliance starts shows GRUB's menu; its factory reset entry asks for the word (a wrong one changes nothing),
+/// then the reset runs and the appliance powers off.
+fn grub_menu_entry_resets_from_the_console_bios() {
+    grub_menu_entry_resets_from_the_console(Firmware::Bios);
+}
+
+#[test]
+fn grub_menu_entry_resets_from_the_console_uefi() {
+    grub_menu_entry_resets_from_the_console(Firmware::Uefi);
+}
+
+fn grub_menu_entry_resets_from_the_console(firmware: Firmware) {
+    let spec = MachineSpec {
+        no_reboot: false,
+        ..MachineSpec::image(Profile::Vm, firmware).unwrap()
+    };
+    let mut m = Machine::start(&spec).unwrap();
+    // BIOS: Shift held from power-on. UEFI (GRUB sees no modifier alone there): Esc
+    // pressed repeatedly once the firmware starts the boot loader.
+    let (hold, handed_over) = match firmware {
+        Firmware::Bios => ("shift", "SeaBIOS"),
+        Firmware::Uefi => ("esc", "BdsDxe: starting"),
+    };
+    m.wait_for_console(handed_over, BOOT_TIMEOUT).unwrap();
+    let entry = "Factory reset (erases all settings and data)";
+    let start = Instant::now();
+    while !m.console().text().contains(entry) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "GRUB's menu did not appear with {hold}; console:\n{}",
+            m.console().tail(20)
+        );
+        key(&mut m, hold, true);
+        if hold == "esc" {
+            key(&mut m, hold, false);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    key(&mut m, hold, false);
+    let choose_entry = |m: &mut Machine| {
+        for _ in 0..3 {
+            m.qmp().send_keys(&["down"]).unwrap();
+        }
+        m.qmp().send_keys(&["ret"]).unwrap();
+    };
+    choose_entry(&mut m);
+    m.wait_for_console(
+        "Type factory-reset and press Enter",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    type_text(&mut m, "factory");
+    m.wait_for_console("Cancelled: nothing was changed.", Duration::from_secs(30))
+        .unwrap();
+    // Back at the menu after a few seconds; this time with the word.
+    std::thread::sleep(Duration::from_secs(5));
+    choose_entry(&mut m);
+    m.wait_for_console_count(
+        "Type factory-reset and press Enter",
+        2,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    type_text(&mut m, "factory-reset");
+    m.wait_for_console(
+        "init: factory reset: starting (then poweroff)",
+        BOOT_TIMEOUT,
+    )
+    .unwrap();
+    assert!(m.wait_exit(RESET_TIMEOUT).unwrap().success());
+    let console = m.console().text();
+    assert!(console.contains("init: factory reset: done"));
+    assert!(
+        !console.contains("init: stage2 start"),
+        "the cancelled attempt must not have booted on"
+    );
+}
