@@ -401,6 +401,7 @@ fn key(m: &mut Machine, qcode: &str, down: bool) {
     m.qmp().execute("input-send-event", Some(event)).unwrap();
 }
 
+/// Type `text` and Enter, a key at a time: the keyboard's queue is short.
 fn type_text(m: &mut Machine, text: &str) {
     for c in text.chars() {
         let qcode = match c {
@@ -408,13 +409,12 @@ fn type_text(m: &mut Machine, text: &str) {
             c => c.to_string(),
         };
         m.qmp().send_keys(&[&qcode]).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
     }
     m.qmp().send_keys(&["ret"]).unwrap();
 }
 
-/// The console path for an appliance whose password is lost: Shift held (BIOS) or Esc
-/// pressed (UEFI) as the appliance starts shows GRUB's menu; its factory reset entry asks for the word (a wrong one changes nothing),
-/// then the reset runs and the appliance powers off.
+#[test]
 fn grub_menu_entry_resets_from_the_console_bios() {
     grub_menu_entry_resets_from_the_console(Firmware::Bios);
 }
@@ -424,6 +424,10 @@ fn grub_menu_entry_resets_from_the_console_uefi() {
     grub_menu_entry_resets_from_the_console(Firmware::Uefi);
 }
 
+/// The console path for an appliance whose password is lost: Shift held (BIOS) or Esc
+/// pressed (UEFI) as the appliance starts shows GRUB's menu; its factory reset entry asks
+/// for the word (a wrong one changes nothing), then the reset runs and the appliance
+/// powers off.
 fn grub_menu_entry_resets_from_the_console(firmware: Firmware) {
     let spec = MachineSpec {
         no_reboot: false,
@@ -453,10 +457,10 @@ fn grub_menu_entry_resets_from_the_console(firmware: Firmware) {
     }
     key(&mut m, hold, false);
     let choose_entry = |m: &mut Machine| {
-        for _ in 0..3 {
-            m.qmp().send_keys(&["down"]).unwrap();
+        for key in ["down", "down", "down", "ret"] {
+            m.qmp().send_keys(&[key]).unwrap();
+            std::thread::sleep(Duration::from_millis(150));
         }
-        m.qmp().send_keys(&["ret"]).unwrap();
     };
     choose_entry(&mut m);
     m.wait_for_console(
