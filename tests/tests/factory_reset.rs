@@ -257,6 +257,15 @@ fn factory_reset_with_power_off_leaves_no_canary_and_the_factory_system() {
         after.is_empty(),
         "customer data left on the disk: {after:?}"
     );
+    // For the record, not the guest's business: what the host's qcow2 file still holds
+    // (freed clusters are not reclaimed without discard=unmap).
+    let needles: Vec<(&str, &[u8])> = canaries.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    let in_file = scan::find(&overlay, &needles, 4).unwrap();
+    eprintln!(
+        "[factory-reset] the host's qcow2 file still holds {} canary hit(s) the guest can no longer read: {:?}",
+        in_file.len(),
+        in_file.iter().map(|h| h.needle.as_str()).collect::<Vec<_>>()
+    );
     let raw = work.path().join("after.img");
     disk::raw_copy(&overlay, &raw).unwrap();
     let env = disk::read_grubenv(&raw).unwrap();
