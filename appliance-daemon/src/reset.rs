@@ -152,19 +152,11 @@ pub async fn start(
     address: Option<IpAddr>,
     then: Then,
 ) -> Result<(), ApiError> {
-    if INSTALLING.load(Ordering::SeqCst) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "update_in_progress",
-            "An update is being installed; request the factory reset again once it has finished. Nothing was started.",
-        ));
-    }
-    if state.going_down.load(Ordering::SeqCst) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_going_down",
-            "A restart or shutdown is already under way. Nothing was started.",
-        ));
+    if let Some(refusal) = busy(
+        INSTALLING.load(Ordering::SeqCst),
+        state.going_down.load(Ordering::SeqCst),
+    ) {
+        return Err(refusal);
     }
     let env = env_store(state);
     edit(env.clone(), move |st| st.request_factory_reset(then))
@@ -206,6 +198,24 @@ pub async fn start(
     }
     tracing::warn!(%user, ?address, then = then.as_str(), "{what}; restarting to carry it out");
     Ok(())
+}
+
+/// Why the appliance cannot take a reset request now, if it cannot.
+fn busy(installing: bool, going_down: bool) -> Option<ApiError> {
+    if installing {
+        return Some(ApiError::new(
+            StatusCode::CONFLICT,
+            "update_in_progress",
+            "An update is being installed; request the factory reset again once it has finished. Nothing was started.",
+        ));
+    }
+    going_down.then(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "already_going_down",
+            "A restart or shutdown is already under way. Nothing was started.",
+        )
+    })
 }
 
 /// Read, change and write grubenv off the async workers.
@@ -256,6 +266,19 @@ mod tests {
         let err = validate(br#"{"confirm":"factory-reset","then":"halt"}"#).unwrap_err();
         assert_eq!(err.error, "invalid_then");
         assert_eq!(validate(b"{oops").unwrap_err().error, "malformed_json");
+    }
+
+    #[test]
+    fn refused_during_an_install_or_a_shutdown() {
+        let err = busy(true, false).unwrap();
+        assert_eq!(
+            (err.status, err.error),
+            (StatusCode::CONFLICT, "update_in_progress")
+        );
+        assert!(err.message.contains("Nothing was started"));
+        assert_eq!(busy(false, true).unwrap().error, "already_going_down");
+        assert_eq!(busy(true, true).unwrap().error, "update_in_progress");
+        assert!(busy(false, false).is_none());
     }
 
     /// The record exactly as init writes it (init/src/stage1/reset/record.rs).
