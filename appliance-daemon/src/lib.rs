@@ -7,6 +7,7 @@ pub mod boot;
 pub mod config;
 pub mod logging;
 pub mod net;
+pub mod reset;
 pub mod server;
 pub mod store;
 pub mod system;
@@ -204,6 +205,7 @@ pub fn app(
         mode: config.mode,
         system,
         store,
+        state_dir: config.state_dir.clone(),
         auth,
         net,
         control_socket: config.control_socket.clone(),

@@ -39,6 +39,8 @@ const MODULES: &[&str] = &[
     "halt",
     "probe",
     "sleep",
+    "keystatus",
+    "read",
 ];
 const EFI_MODULES: &[&str] = &["all_video"];
 const BIOS_MODULES: &[&str] = &["biosdisk"];

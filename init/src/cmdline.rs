@@ -1,10 +1,13 @@
-//! Kernel command line parsing (pure): which slot GRUB booted.
+//! Kernel command line parsing (pure): which slot GRUB booted, and whether it saw a
+//! factory reset request in grubenv.
 
-/// The root slot GRUB chose, from `appliance.slot=A|B`.
+/// The root slot GRUB chose, from `appliance.slot=A|B|factory`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
     A,
     B,
+    /// No slot was bootable: GRUB booted the factory partition.
+    Factory,
 }
 
 impl Slot {
@@ -13,15 +16,16 @@ impl Slot {
         match self {
             Slot::A => "root-a",
             Slot::B => "root-b",
+            Slot::Factory => "factory",
         }
     }
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CmdlineError {
-    #[error("kernel command line has no appliance.slot=A|B")]
+    #[error("kernel command line has no appliance.slot=A|B|factory")]
     NoSlot,
-    #[error("kernel command line says appliance.slot={0:?}; only A or B are valid")]
+    #[error("kernel command line says appliance.slot={0:?}; only A, B or factory are valid")]
     BadSlot(String),
 }
 
@@ -71,8 +75,17 @@ pub fn slot(cmdline: &str) -> Result<Slot, CmdlineError> {
         None => Err(CmdlineError::NoSlot),
         Some("A") | Some("a") => Ok(Slot::A),
         Some("B") | Some("b") => Ok(Slot::B),
+        Some("factory") => Ok(Slot::Factory),
         Some(other) => Err(CmdlineError::BadSlot(other.to_string())),
     }
+}
+
+/// GRUB adds `appliance.factory_reset=poweroff|reboot` when grubenv holds a reset request,
+/// so stage 1 reads the ESP only then. grubenv stays the authority: the word alone never
+/// starts a reset.
+pub fn factory_reset_flagged(cmdline: &str) -> bool {
+    let w = words(cmdline);
+    value(&w, "appliance.factory_reset").is_some_and(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -105,5 +118,18 @@ mod tests {
         assert_eq!(w, vec!["a=x y", "b=1", "c d"]);
         assert_eq!(value(&w, "a"), Some("x y"));
         assert_eq!(words("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn factory_slot_and_reset_flag() {
+        assert_eq!(slot("appliance.slot=factory"), Ok(Slot::Factory));
+        assert_eq!(Slot::Factory.label(), "factory");
+        assert!(factory_reset_flagged(
+            "appliance.slot=A appliance.factory_reset=poweroff panic=10"
+        ));
+        assert!(!factory_reset_flagged(
+            "appliance.slot=A appliance.factory_reset="
+        ));
+        assert!(!factory_reset_flagged("appliance.slot=A"));
     }
 }

@@ -3,7 +3,9 @@
 //! (services, watchdog, signals, shutdown). [`args`] says which is which.
 //!
 //! Pure logic (no I/O, unit-tested) lives in `cmdline`, `uevent`, `kmod::glob`,
-//! `kmod::index`, `gpt`, `crc32`, `ext4`, `stage2::services`, `stage2::supervise`.
+//! `kmod::index`, `gpt`, `crc32`, `ext4`, `squashfs`, `stage1::reset::record`,
+//! `stage2::services`, `stage2::supervise`; the factory reset's state machine is in the
+//! `grubenv` crate.
 
 pub mod args;
 pub mod cmdline;
@@ -13,6 +15,7 @@ pub mod gpt;
 pub mod kmod;
 pub mod log;
 pub mod power;
+pub mod squashfs;
 pub mod stage1;
 pub mod stage2;
 pub mod uevent;

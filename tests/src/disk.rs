@@ -175,6 +175,109 @@ pub fn filesystem_state(header: &str) -> Option<&str> {
         .map(str::trim)
 }
 
+/// Make the disk image (raw or qcow2) `bytes` long: a bigger disk, as a customer's VM gets.
+pub fn resize(image: &Path, bytes: u64) -> anyhow::Result<()> {
+    run(Command::new("qemu-img")
+        .args(["resize", "-q"])
+        .arg(image)
+        .arg(bytes.to_string()))?;
+    Ok(())
+}
+
+/// Write the file `content` at the start of partition `label` of a raw disk image.
+pub fn write_partition(raw: &Path, label: &str, content: &Path) -> anyhow::Result<()> {
+    let part = partition(raw, label)?;
+    let len = std::fs::metadata(content)?.len();
+    if len > part.size {
+        bail!(
+            "{} ({len} bytes) does not fit partition {label} ({} bytes)",
+            content.display(),
+            part.size
+        );
+    }
+    run(Command::new("dd")
+        .arg(format!("if={}", content.display()))
+        .arg(format!("of={}", raw.display()))
+        .args(["bs=1M", "oflag=seek_bytes", "conv=notrunc", "status=none"])
+        .arg(format!("seek={}", part.offset)))?;
+    Ok(())
+}
+
+/// The first `len` bytes of partition `label` of a raw disk image (all of it if None).
+pub fn read_partition(raw: &Path, label: &str, len: Option<u64>) -> anyhow::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let part = partition(raw, label)?;
+    let len = len.unwrap_or(part.size).min(part.size);
+    let mut f = std::fs::File::open(raw)?;
+    f.seek(SeekFrom::Start(part.offset))?;
+    let mut out = vec![0u8; len as usize];
+    f.read_exact(&mut out)?;
+    Ok(out)
+}
+
+/// A file of the ext4 filesystem in partition `label` of a raw image (`debugfs -R cat`).
+pub fn ext4_file(raw: &Path, label: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    let part = partition(raw, label)?;
+    let extracted = raw.with_extension(format!("{label}.img"));
+    run(Command::new("dd")
+        .arg(format!("if={}", raw.display()))
+        .arg(format!("of={}", extracted.display()))
+        .args([
+            "bs=1M",
+            "iflag=skip_bytes,count_bytes",
+            "conv=sparse",
+            "status=none",
+        ])
+        .arg(format!("skip={}", part.offset))
+        .arg(format!("count={}", part.size)))?;
+    let out = run(Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("cat {path}"))
+        .arg(&extracted));
+    let _ = std::fs::remove_file(&extracted);
+    let out = out?;
+    if out.is_empty() {
+        bail!("{path} is empty or missing on partition {label}");
+    }
+    Ok(out)
+}
+
+/// A copy of the slot image `slot` whose release file says `VERSION=version`: another
+/// firmware version to put into a slot, as an update would (xz, as GRUB needs).
+pub fn restamp_slot(slot: &Path, version: &str, out: &Path) -> anyhow::Result<()> {
+    let tree = out.with_extension("tree");
+    let _ = std::fs::remove_dir_all(&tree);
+    run(Command::new("unsquashfs")
+        .args(["-q", "-n", "-d"])
+        .arg(&tree)
+        .arg(slot))?;
+    let release = tree.join("etc/appliance/release");
+    let text = std::fs::read_to_string(&release)
+        .with_context(|| format!("{} has no release file", slot.display()))?;
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("VERSION=") {
+                format!("VERSION={version}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&release, text)?;
+    let _ = std::fs::remove_file(out);
+    let made = run(Command::new("mksquashfs").arg(&tree).arg(out).args([
+        "-comp",
+        "xz",
+        "-all-root",
+        "-no-xattrs",
+        "-noappend",
+        "-quiet",
+    ]));
+    let _ = std::fs::remove_dir_all(&tree);
+    made.map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 //! - [`dev`]: the daemon in dev mode on loopback, for API and browser tests.
 //! - [`disk`]: locating built images, overlays, raw copies, editing grubenv, reading
 //!   partitions of a disk image.
+//! - [`scan`]: every occurrence of given bytes in a raw disk image, by partition.
 
 pub mod browser;
 pub mod console;
@@ -20,6 +21,7 @@ pub mod disk;
 pub mod https;
 pub mod machine;
 pub mod qmp;
+pub mod scan;
 pub mod workdir;
 
 pub use machine::{Machine, MachineSpec};

@@ -46,6 +46,8 @@ pub struct AppState {
     pub mode: Mode,
     pub system: SystemInfo,
     pub store: Store,
+    /// Where persistent state lives (`/data`; the sanitization record of a factory reset).
+    pub state_dir: PathBuf,
     pub auth: Auth,
     /// The network manager.
     pub net: crate::net::Handle,
@@ -151,6 +153,11 @@ pub fn routes() -> Routes {
         .add(Method::GET, "/api/v1/tls", tls::get)
         .add(Method::PUT, "/api/v1/tls/certificate", tls::install)
         .add(Method::DELETE, "/api/v1/tls/certificate", tls::self_signed)
+        .add(
+            Method::POST,
+            "/api/v1/system/factory-reset",
+            crate::reset::post,
+        )
 }
 
 /// The API router with its body limit, for the state given.

@@ -39,6 +39,8 @@ pub struct Status {
     /// SHA-256 of the HTTPS certificate's public key, to check a first connection against.
     pub certificate_sha256: String,
     pub specs: Specs,
+    /// What the factory reset that made this data partition erased, and how.
+    pub sanitization: Option<crate::reset::SanitizationRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +155,7 @@ impl Status {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
             specs,
+            sanitization: crate::reset::sanitization_record(&state.state_dir),
         })
     }
 }

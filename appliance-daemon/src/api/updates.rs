@@ -99,7 +99,7 @@ pub fn install_error(e: InstallError) -> ApiError {
     use axum::http::StatusCode;
     let code = e.code();
     let status = match &e {
-        InstallError::Busy => StatusCode::CONFLICT,
+        InstallError::Busy | InstallError::ResetPending => StatusCode::CONFLICT,
         InstallError::Refused(r) => match r.code() {
             "not_confirmed" => StatusCode::CONFLICT,
             "no_space" => StatusCode::INSUFFICIENT_STORAGE,

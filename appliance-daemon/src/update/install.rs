@@ -34,6 +34,8 @@ pub struct BaseUpdate {
 pub enum InstallError {
     #[error("another package is being installed")]
     Busy,
+    #[error("a factory reset was requested; it runs at the next restart and no package can be installed before it")]
+    ResetPending,
     #[error(transparent)]
     Refused(#[from] Refusal),
     /// The package itself was refused: signature, format, keys.
@@ -54,6 +56,7 @@ impl InstallError {
     pub fn code(&self) -> &'static str {
         match self {
             InstallError::Busy => "update_in_progress",
+            InstallError::ResetPending => "factory_reset_pending",
             InstallError::Refused(r) => r.code(),
             InstallError::Package { code, .. } => code,
             InstallError::Payload { code, .. } => code,
@@ -109,6 +112,9 @@ impl Updater {
         address: Option<IpAddr>,
     ) -> Result<Installed, InstallError> {
         let _busy = Busy::take(&self.installing)?;
+        if self.reset_requested.load(Ordering::SeqCst) {
+            return Err(InstallError::ResetPending);
+        }
         progress.set(Progress {
             phase: "verifying",
             version: Some(update.version.clone()),
@@ -395,6 +401,57 @@ mod tests {
         );
         assert_eq!(state.history.last().unwrap().kind, "failed");
         assert_eq!(p.current().phase, "failed");
+    }
+
+    #[test]
+    fn a_factory_reset_request_and_an_install_exclude_each_other() {
+        let dir = TestDir::new("install-reset");
+        let u = updater(dir.path());
+        // While an install holds the flag, a reset request is not recorded.
+        let busy = Busy::take(&u.installing).unwrap();
+        let mut recorded = false;
+        let err = u
+            .for_factory_reset(|| {
+                recorded = true;
+                Ok::<(), ()>(())
+            })
+            .unwrap_err();
+        assert_eq!(err.code(), "update_in_progress");
+        assert!(!recorded);
+        drop(busy);
+        // A request that could not be written leaves installs allowed.
+        assert_eq!(
+            u.for_factory_reset(|| Err::<(), _>("esp")).unwrap(),
+            Err("esp")
+        );
+        assert!(!u.reset_requested.load(Ordering::SeqCst));
+        // Once recorded, no install starts; nothing is written to the slot.
+        u.for_factory_reset(|| Ok::<(), ()>(())).unwrap().unwrap();
+        let p = Publisher::default();
+        let err = u
+            .install_base(
+                &update(1 << 20),
+                &[7u8; 1 << 20][..],
+                no_map,
+                &p,
+                "admin",
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "factory_reset_pending");
+        assert!(!dir.path().join("slot-b.img").exists());
+        assert!(!u.installing());
+        // Taken back when the restart could not be scheduled.
+        u.factory_reset_cancelled();
+        u.install_base(
+            &update(1 << 20),
+            &[7u8; 1 << 20][..],
+            no_map,
+            &p,
+            "admin",
+            None,
+        )
+        .unwrap();
     }
 
     #[test]

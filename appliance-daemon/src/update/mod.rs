@@ -92,8 +92,12 @@ pub struct Updater {
     pub booted: BootSlot,
     pub version: String,
     pub profile: String,
-    /// Set while a package is being installed (the factory reset refuses to start then).
+    /// Set while a package is being installed, and while a factory reset request is
+    /// being recorded: the two never overlap.
     pub(crate) installing: AtomicBool,
+    /// A factory reset was requested: it rewrites both slots at the next start, so no
+    /// install may begin until then.
+    pub(crate) reset_requested: AtomicBool,
     pub progress: progress::Publisher,
 }
 
@@ -112,6 +116,7 @@ impl Updater {
             version: version.to_string(),
             profile: profile.to_string(),
             installing: AtomicBool::new(false),
+            reset_requested: AtomicBool::new(false),
             progress: progress::Publisher::default(),
         }
     }
@@ -172,6 +177,26 @@ impl Updater {
 
     pub fn installing(&self) -> bool {
         self.installing.load(Ordering::SeqCst)
+    }
+
+    /// Record a factory reset request with no install running or starting meanwhile:
+    /// `record` runs while the install flag is held; once it succeeded, installs are
+    /// refused (`factory_reset_pending`) until the restart that carries the reset out.
+    pub fn for_factory_reset<T, E>(
+        &self,
+        record: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Result<T, E>, install::InstallError> {
+        let _busy = install::Busy::take(&self.installing)?;
+        let result = record();
+        if result.is_ok() {
+            self.reset_requested.store(true, Ordering::SeqCst);
+        }
+        Ok(result)
+    }
+
+    /// A recorded reset request was taken back (the restart could not be scheduled).
+    pub fn factory_reset_cancelled(&self) {
+        self.reset_requested.store(false, Ordering::SeqCst);
     }
 }
 

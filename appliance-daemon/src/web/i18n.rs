@@ -97,6 +97,7 @@ pub struct Text {
     pub certificate: &'static str,
     pub restart: &'static str,
     pub shut_down: &'static str,
+    pub factory_reset: &'static str,
     pub confirm_restart: &'static str,
     pub confirm_shutdown: &'static str,
     pub cancel: &'static str,
@@ -198,6 +199,7 @@ pub static EN: Text = Text {
     certificate: "Certificate (public key SHA-256)",
     restart: "Restart",
     shut_down: "Shut down",
+    factory_reset: "Factory reset",
     confirm_restart: "Restart the appliance now? Sessions in progress will be cut.",
     confirm_shutdown: "Shut the appliance down now? It will stay off until someone powers it on.",
     cancel: "Cancel",
@@ -300,6 +302,7 @@ pub static FR: Text = Text {
     certificate: "Certificat (SHA-256 de la clé publique)",
     restart: "Redémarrer",
     shut_down: "Arrêter",
+    factory_reset: "Réinitialisation d'usine",
     confirm_restart: "Redémarrer l'appliance maintenant ? Les sessions en cours seront coupées.",
     confirm_shutdown:
         "Arrêter l'appliance maintenant ? Elle restera éteinte jusqu'à ce qu'on la rallume.",

@@ -7,6 +7,7 @@
 
 pub mod i18n;
 mod pages;
+mod reset;
 mod time;
 mod updates;
 
@@ -49,6 +50,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/appliance/status", get(pages::basics))
         .route("/appliance/specs", get(pages::specs))
         .route("/appliance/account", get(pages::account))
+        .route("/appliance/confirm/factory-reset", get(reset::confirm_page))
+        .route("/appliance/system/factory-reset", post(reset::request))
         .route("/appliance/confirm/{action}", get(confirm_page))
         .route("/appliance/system/{action}", post(power))
         .route("/appliance/static/app.css", get(css))

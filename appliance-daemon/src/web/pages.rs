@@ -153,11 +153,15 @@ pub async fn basics(
         (t.time, status.time.clone()),
         (t.certificate, status.certificate_sha256.clone()),
     ];
+    let mut sections = vec![Section::facts("basics", "", rows)];
+    if let Some(record) = &status.sanitization {
+        sections.push(super::reset::sanitization_section(ctx.lang, record));
+    }
     ctx.render(
         StatusCode::OK,
         &TablePage {
             page,
-            sections: vec![Section::facts("basics", "", rows)],
+            sections,
             power_buttons: true,
         },
     )

@@ -13,6 +13,8 @@
 
 mod machine;
 pub use machine::{Choice, Rollback};
+mod reset;
+pub use reset::{ResetProgress, ResetStage, Then};
 use std::fmt;
 
 pub const BLOCK_SIZE: usize = 1024;
@@ -72,6 +74,11 @@ impl Env {
             Some((_, v)) => *v = value.to_string(),
             None => self.vars.push((key.to_string(), value.to_string())),
         }
+    }
+
+    /// Drop `key`; nothing happens when it is not set.
+    pub fn remove(&mut self, key: &str) {
+        self.vars.retain(|(k, _)| k != key);
     }
 
     pub fn to_block(&self) -> Result<Vec<u8>, Error> {

@@ -82,6 +82,15 @@ fn check(dev: &str, backups: &[(u64, u64)]) -> bool {
     false
 }
 
+/// Make the data filesystem on `dev`; true on success. The partition is all zeroes (a new
+/// disk, or wiped by a factory reset): no need to discard it or zero the journal and inode
+/// tables now; the kernel finishes inode-table init in the background.
+pub fn make_filesystem(dev: &str) -> bool {
+    let opts = "lazy_itable_init=1,lazy_journal_init=1,nodiscard";
+    let args = ["-t", "ext4", "-L", "data", "-q", "-F", "-E", opts, dev];
+    run(MKE2FS, &args) == Some(0)
+}
+
 fn mount_tmpfs(target: &str, why: &str) {
     log!(
         "stage1: {why}; NOT reformatting it (customer data): running with an empty in-memory /data"
@@ -141,12 +150,7 @@ pub fn prepare(part: &Partition, target: &str) {
         }
         None => {
             log!("stage1: no filesystem on {dev}; making ext4 (first boot)");
-            // The partition is all zeroes (new disk, or wiped by a factory reset): no need
-            // to discard it or zero the journal and inode tables now; the kernel finishes
-            // inode-table init in the background.
-            let opts = "lazy_itable_init=1,lazy_journal_init=1,nodiscard";
-            let args = ["-t", "ext4", "-L", "data", "-q", "-F", "-E", opts, &dev];
-            if run(MKE2FS, &args) != Some(0) {
+            if !make_filesystem(&dev) {
                 return mount_tmpfs(target, &format!("mke2fs failed on {dev}"));
             }
         }

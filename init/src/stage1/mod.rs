@@ -1,6 +1,7 @@
-//! Stage 1, PID 1 in the initramfs: API filesystems, kernel modules, the slot GRUB
-//! chose (mounted read-only on /newroot), the data partition (made, grown, checked,
-//! mounted on /newroot/data), then switch_root to the slot's /sbin/init.
+//! Stage 1, PID 1 in the initramfs: API filesystems, kernel modules, a pending factory
+//! reset (`reset`), the slot GRUB chose (mounted read-only on /newroot), the data
+//! partition (made, grown, checked, mounted on /newroot/data), then switch_root to the
+//! slot's /sbin/init.
 //!
 //! Anything that makes booting this slot impossible is logged in one line and ends in a
 //! reboot: GRUB has already set TRY=1 on this slot, so it boots the other one next.
@@ -9,6 +10,7 @@ pub mod block;
 pub mod data;
 pub mod early;
 pub mod grow;
+pub mod reset;
 pub mod switch_root;
 
 use crate::cmdline;
@@ -84,6 +86,11 @@ pub fn run() -> ! {
     let mut loader = load_modules();
 
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if cmdline::factory_reset_flagged(&cmdline) {
+        // Before any slot or data is mounted; ends in power off or reboot when grubenv
+        // holds the request.
+        reset::run_if_requested(&mut loader);
+    }
     let slot = match cmdline::slot(&cmdline) {
         Ok(s) => s,
         Err(e) => give_up(&e.to_string()),
