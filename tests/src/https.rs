@@ -69,6 +69,12 @@ impl Response {
             )
         })
     }
+
+    /// The JSON body; panics with the status and body when it is not JSON (for tests).
+    pub fn value(&self) -> serde_json::Value {
+        self.json()
+            .unwrap_or_else(|e| panic!("status {}: {e:#}", self.status))
+    }
 }
 
 /// GET `path` from the HTTPS server at `addr`, presenting SNI `localhost`.

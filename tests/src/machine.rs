@@ -269,6 +269,50 @@ impl Machine {
         crate::dev::api_call(self.https, &Trust::Any, method, path, token, body)
     }
 
+    /// `POST /api/v1/session` as admin with `password`.
+    pub fn login(&self, password: &str) -> https::Response {
+        let body = serde_json::json!({"username": "admin", "password": password}).to_string();
+        self.call("POST", "/api/v1/session", None, Some(&body))
+    }
+
+    /// A session token of admin; panics unless the login succeeds.
+    pub fn token(&self, password: &str) -> String {
+        let r = self.login(password);
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+        r.value()["token"].as_str().unwrap().to_string()
+    }
+
+    /// The first login of a factory appliance: admin/password must be changed, here to
+    /// `new_password`; a token that works afterwards.
+    pub fn first_login(&self, new_password: &str) -> String {
+        let r = self.login("password");
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.value()["must_change_password"], true);
+        let token = r.value()["token"].as_str().unwrap().to_string();
+        let body = serde_json::json!({"current": "password", "new": new_password}).to_string();
+        let r = self.call("PUT", "/api/v1/account/password", Some(&token), Some(&body));
+        assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.body));
+        token
+    }
+
+    /// Upload an update package (`POST /api/v1/updates/upload`).
+    pub fn upload(&self, token: &str, package: &[u8]) -> https::Response {
+        let auth = format!("Bearer {token}");
+        https::request(
+            self.https,
+            "POST",
+            "/api/v1/updates/upload",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/octet-stream"),
+            ],
+            package,
+            &Trust::Any,
+            Duration::from_secs(600),
+        )
+        .unwrap_or_else(|e| panic!("upload: {e:#}"))
+    }
+
     /// Poll `GET /api/v1/health` until it answers 200; returns the answer and the time
     /// since QEMU started.
     pub fn wait_for_health(&mut self, timeout: Duration) -> anyhow::Result<(Health, Duration)> {

@@ -4,27 +4,10 @@
 //! exits by itself).
 
 use appliance_tests::devices::{Firmware, Profile};
-use appliance_tests::https::Response;
 use appliance_tests::{Machine, MachineSpec};
 use std::time::Duration;
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn json(r: &Response) -> serde_json::Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
-fn login(m: &Machine, password: &str) -> Response {
-    m.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(&format!(
-            r#"{{"username":"admin","password":"{password}"}}"#
-        )),
-    )
-}
 
 #[test]
 fn accounts_restart_lockout_and_shutdown_through_the_api() {
@@ -38,13 +21,13 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
     assert_eq!(health.slot, "A");
 
     assert_eq!(m.call("GET", "/api/v1/status", None, None).status, 401);
-    let r = login(&m, "password");
+    let r = m.login("password");
     assert_eq!(r.status, 200);
-    assert_eq!(json(&r)["must_change_password"], true);
-    let token = json(&r)["token"].as_str().unwrap().to_string();
+    assert_eq!(r.value()["must_change_password"], true);
+    let token = r.value()["token"].as_str().unwrap().to_string();
     let r = m.call("GET", "/api/v1/status", Some(&token), None);
     assert_eq!(r.status, 403);
-    assert_eq!(json(&r)["error"], "must_change_password");
+    assert_eq!(r.value()["error"], "must_change_password");
 
     let change = |current: &str, new: &str| {
         m.call(
@@ -57,11 +40,11 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
     let r = change("wrong-current", "guest-secret-1");
     assert!((400..500).contains(&r.status), "{}", r.status);
     assert_eq!(change("password", "guest-secret-1").status, 204);
-    assert_eq!(login(&m, "password").status, 401);
+    assert_eq!(m.login("password").status, 401);
 
     let r = m.call("GET", "/api/v1/status", Some(&token), None);
     assert_eq!(r.status, 200);
-    let status = json(&r);
+    let status = r.value();
     assert_eq!(status["model"], "Virtual Appliance");
     if let Some(rss) = status["daemon_rss_bytes"].as_u64() {
         m.report(
@@ -99,17 +82,17 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
         401,
         "sessions end with a restart"
     );
-    let r = login(&m, "guest-secret-1");
-    assert_eq!(json(&r)["must_change_password"], false, "password kept");
-    let token = json(&r)["token"].as_str().unwrap().to_string();
+    let r = m.login("guest-secret-1");
+    assert_eq!(r.value()["must_change_password"], false, "password kept");
+    let token = r.value()["token"].as_str().unwrap().to_string();
 
     // Five wrong passwords lock the account: the right one is refused too.
     for _ in 0..5 {
-        assert_eq!(login(&m, "not-it").status, 401);
+        assert_eq!(m.login("not-it").status, 401);
     }
-    let r = login(&m, "guest-secret-1");
+    let r = m.login("guest-secret-1");
     assert_eq!(r.status, 429);
-    assert_eq!(json(&r)["error"], "locked");
+    assert_eq!(r.value()["error"], "locked");
 
     // Shutdown through the API: QEMU exits by itself.
     let r = m.call("POST", "/api/v1/system/shutdown", Some(&token), None);

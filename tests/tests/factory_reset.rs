@@ -1,8 +1,9 @@
 //! Factory reset on the booted virtual appliance, as an administrator shipping a box back
-//! would do it: the appliance in use (password changed, settings with canary values, an
-//! update to 1.0.1 in the slots), the reset requested through the API with power off,
-//! QEMU ending by itself, no canary left anywhere on the raw disk, and the factory 1.0.0
-//! on slot A answering admin/password with a new identity and the sanitization record.
+//! would do it: the appliance in use (password changed, settings with canary values, 1.0.1
+//! installed by upload and running from slot B), the reset requested through the API with
+//! power off, QEMU ending by itself, no canary left anywhere on the raw disk, and the
+//! factory 1.0.0 on slot A answering admin/password with a new identity and the
+//! sanitization record.
 //! A second scenario cuts the power at several points of the reset and checks that each
 //! next boot resumes it until it completes.
 
@@ -10,7 +11,7 @@ use appliance_tests::devices::{Firmware, Profile};
 use appliance_tests::https::Response;
 use appliance_tests::workdir::WorkDir;
 use appliance_tests::{disk, scan, Machine, MachineSpec};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -21,38 +22,6 @@ const PASSWORD: &str = "shipped-back-1";
 /// Security policy values unlikely anywhere else on a disk.
 const POLICY: &str = r#"{"max_failed_logins":7,"lockout_seconds":86371,"session_idle_seconds":86353,"session_max_seconds":604777}"#;
 const NTP_CANARY: &str = "ntp-canary-5c2e91d7.example.net";
-
-fn json(r: &Response) -> serde_json::Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
-fn login(m: &Machine, password: &str) -> Response {
-    m.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(&format!(
-            r#"{{"username":"admin","password":"{password}"}}"#
-        )),
-    )
-}
-
-/// First login with the factory password, which must be changed; a token of the new one.
-fn first_login(m: &Machine) -> String {
-    let r = login(m, "password");
-    assert_eq!(r.status, 200);
-    assert_eq!(json(&r)["must_change_password"], true);
-    let token = json(&r)["token"].as_str().unwrap().to_string();
-    let r = m.call(
-        "PUT",
-        "/api/v1/account/password",
-        Some(&token),
-        Some(&format!(r#"{{"current":"password","new":"{PASSWORD}"}}"#)),
-    );
-    assert_eq!(r.status, 204);
-    token
-}
 
 fn reset(m: &Machine, token: &str, body: &str) -> Response {
     m.call(
@@ -79,28 +48,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// The built vm image with version 1.0.1 in both slots and slot B first, as after
-/// updates; through a qcow2 overlay grown to [`DISK_BYTES`].
-fn updated_disk(work: &WorkDir) -> PathBuf {
-    let built = disk::built_image("vm").unwrap();
-    let raw = work.path().join("base.img");
-    disk::raw_copy(&built, &raw).unwrap();
-    let slot = built.with_file_name("slot.sqfs");
-    let newer = work.path().join("slot-1.0.1.sqfs");
-    disk::restamp_slot(&slot, "1.0.1", &newer).unwrap();
-    disk::write_partition(&raw, "root-a", &newer).unwrap();
-    disk::write_partition(&raw, "root-b", &newer).unwrap();
-    let mut env = disk::read_grubenv(&raw).unwrap();
-    for (k, v) in [("ORDER", "B A"), ("B_OK", "1"), ("B_TRY", "0")] {
-        env.set(k, v);
-    }
-    disk::write_grubenv(&raw, &env).unwrap();
-    let overlay = work.path().join("disk.qcow2");
-    disk::create_overlay(&raw, &overlay).unwrap();
-    disk::resize(&overlay, DISK_BYTES).unwrap();
-    overlay
 }
 
 /// What the raw disk holds of each canary.
@@ -142,35 +89,41 @@ fn wipe_lines(console: &str) -> Vec<String> {
 #[test]
 fn factory_reset_with_power_off_leaves_no_canary_and_the_factory_system() {
     let work = WorkDir::new("factory-reset").unwrap();
-    let overlay = updated_disk(&work);
+    let overlay = work.path().join("disk.qcow2");
+    disk::create_overlay(&disk::built_image("vm").unwrap(), &overlay).unwrap();
+    disk::resize(&overlay, DISK_BYTES).unwrap();
+    let package_101 = std::fs::read(
+        disk::built_image("vm-1.0.1")
+            .unwrap()
+            .with_file_name("update.pkg"),
+    )
+    .unwrap();
     let spec = MachineSpec {
         overlay: Some(overlay.clone()),
         no_reboot: false,
         ..MachineSpec::image(Profile::Vm, Firmware::Bios).unwrap()
     };
 
-    // The appliance in use: 1.0.1 on slot B, password changed, settings, NTP server.
+    // The appliance in use: password changed, settings, NTP server, and 1.0.1 installed
+    // through the updater (it starts from slot B at the next boot).
     let mut m = Machine::start(&spec).unwrap();
     let (health, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
     m.report("first boot to health", format!("{:.1}s", t.as_secs_f64()));
     assert_eq!(
         (health.slot.as_str(), health.version.as_str()),
-        ("B", "1.0.1")
+        ("A", "1.0.0")
     );
-    let token = first_login(&m);
-    let status = json(&m.call("GET", "/api/v1/status", Some(&token), None));
+    let token = m.first_login(PASSWORD);
+    let r = m.upload(&token, &package_101);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let status = m.call("GET", "/api/v1/status", Some(&token), None).value();
     let old_id = status["appliance_id"].as_str().unwrap().to_string();
     let old_cert = m.get("/api/v1/health").unwrap().peer_cert.unwrap().to_vec();
     let r = m.call("PUT", "/api/v1/security/policy", Some(&token), Some(POLICY));
     assert_eq!(r.status, 200);
     let body = format!(r#"{{"servers":["{NTP_CANARY}"]}}"#);
     let ntp = m.call("PUT", "/api/v1/time", Some(&token), Some(&body));
-    let with_ntp = ntp.status != 404;
-    if with_ntp {
-        assert_eq!(ntp.status, 200, "{}", String::from_utf8_lossy(&ntp.body));
-    } else {
-        m.report("NTP canary", "skipped: this firmware has no /api/v1/time");
-    }
+    assert_eq!(ntp.status, 200, "{}", String::from_utf8_lossy(&ntp.body));
 
     // Bad input: refused, and nothing is started.
     for body in [
@@ -182,7 +135,7 @@ fn factory_reset_with_power_off_leaves_no_canary_and_the_factory_system() {
         assert_eq!(r.status, 422, "{body}");
     }
     let r = reset(&m, &token, r#"{"then":"poweroff"}"#);
-    assert_eq!(json(&r)["error"], "confirmation_required");
+    assert_eq!(r.value()["error"], "confirmation_required");
     assert_eq!(
         m.get("/api/v1/health").unwrap().status,
         200,
@@ -190,7 +143,7 @@ fn factory_reset_with_power_off_leaves_no_canary_and_the_factory_system() {
     );
 
     // A clean power-off puts everything on the disk: every canary must be found there.
-    let mut canaries: Vec<(&str, Vec<u8>)> = vec![
+    let canaries: Vec<(&str, Vec<u8>)> = vec![
         ("appliance id", old_id.clone().into_bytes()),
         ("security policy", br#""lockout_seconds":86371"#.to_vec()),
         (
@@ -200,10 +153,8 @@ fn factory_reset_with_power_off_leaves_no_canary_and_the_factory_system() {
         ("password hash", b"$argon2id$".to_vec()),
         ("TLS private key", b"-----BEGIN PRIVATE KEY-----".to_vec()),
         ("TLS certificate", base64(&old_cert[..48]).into_bytes()),
+        ("NTP server", NTP_CANARY.as_bytes().to_vec()),
     ];
-    if with_ntp {
-        canaries.push(("NTP server", NTP_CANARY.as_bytes().to_vec()));
-    }
     assert_eq!(
         m.call("POST", "/api/v1/system/shutdown", Some(&token), None)
             .status,
@@ -219,15 +170,18 @@ fn factory_reset_with_power_off_leaves_no_canary_and_the_factory_system() {
         );
     }
 
-    // The reset, with power off: QEMU ends by itself.
+    // 1.0.1 starts from slot B; then the reset, with power off: QEMU ends by itself.
     let mut m = Machine::start(&spec).unwrap();
-    m.wait_for_health(BOOT_TIMEOUT).unwrap();
-    let r = login(&m, PASSWORD);
-    let token = json(&r)["token"].as_str().unwrap().to_string();
+    let (health, _) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
+    assert_eq!(
+        (health.slot.as_str(), health.version.as_str()),
+        ("B", "1.0.1")
+    );
+    let token = m.token(PASSWORD);
     let asked = Instant::now();
     let r = reset(&m, &token, r#"{"confirm":"factory-reset"}"#);
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(json(&r)["then"], "poweroff");
+    assert_eq!(r.value()["then"], "poweroff");
     m.wait_for_console("init: factory reset: wiping data", BOOT_TIMEOUT)
         .unwrap();
     let exit = m.wait_exit(RESET_TIMEOUT).unwrap();
@@ -309,9 +263,9 @@ fn factory_reset_with_power_off_leaves_no_canary_and_the_factory_system() {
         (health.slot.as_str(), health.version.as_str()),
         ("A", "1.0.0")
     );
-    assert_eq!(login(&m, PASSWORD).status, 401, "the old password is gone");
-    let token = first_login(&m);
-    let status = json(&m.call("GET", "/api/v1/status", Some(&token), None));
+    assert_eq!(m.login(PASSWORD).status, 401, "the old password is gone");
+    let token = m.first_login(PASSWORD);
+    let status = m.call("GET", "/api/v1/status", Some(&token), None).value();
     assert_ne!(status["appliance_id"].as_str(), Some(old_id.as_str()));
     let s = &status["sanitization"];
     assert_eq!(s["bytes"].as_u64(), Some(data.size));
@@ -320,7 +274,9 @@ fn factory_reset_with_power_off_leaves_no_canary_and_the_factory_system() {
     assert_eq!(s["started"], record["started"]);
     let cert = m.get("/api/v1/health").unwrap().peer_cert.unwrap().to_vec();
     assert_ne!(cert, old_cert, "a new self-signed certificate");
-    let policy = json(&m.call("GET", "/api/v1/security/policy", Some(&token), None));
+    let policy = m
+        .call("GET", "/api/v1/security/policy", Some(&token), None)
+        .value();
     assert_eq!(policy["lockout_seconds"], 900, "factory policy");
     m.report("sanitization record", s);
     assert_eq!(
@@ -346,7 +302,7 @@ fn power_cuts_during_the_reset_resume_it_to_the_end() {
     };
     let mut m = Machine::start(&spec).unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
-    let token = first_login(&m);
+    let token = m.first_login(PASSWORD);
     let r = reset(&m, &token, r#"{"confirm":"factory-reset","then":"reboot"}"#);
     assert_eq!(r.status, 202);
 
@@ -389,8 +345,8 @@ fn power_cuts_during_the_reset_resume_it_to_the_end() {
         (health.slot.as_str(), health.version.as_str()),
         ("A", "1.0.0")
     );
-    let token = first_login(&m);
-    let status = json(&m.call("GET", "/api/v1/status", Some(&token), None));
+    let token = m.first_login(PASSWORD);
+    let status = m.call("GET", "/api/v1/status", Some(&token), None).value();
     let s = &status["sanitization"];
     m.report("sanitization record", s);
     assert!(

@@ -5,42 +5,16 @@
 //! 169.254.1.1/16 on its first NIC (docs/network.md).
 
 use appliance_tests::devices::{Firmware, Profile};
-use appliance_tests::https::Response;
 use appliance_tests::{Machine, MachineSpec};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn json_of(r: &Response) -> Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
-/// Log in and change the factory password; a token.
-fn admin_token(m: &Machine) -> String {
-    let r = m.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(r#"{"username":"admin","password":"password"}"#),
-    );
-    assert_eq!(r.status, 200);
-    let token = json_of(&r)["token"].as_str().unwrap().to_string();
-    let r = m.call(
-        "PUT",
-        "/api/v1/account/password",
-        Some(&token),
-        Some(r#"{"current":"password","new":"guest-secret-1"}"#),
-    );
-    assert_eq!(r.status, 204);
-    token
-}
-
 fn network(m: &Machine, token: &str) -> Value {
     let r = m.call("GET", "/api/v1/network", Some(token), None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    json_of(&r)
+    r.value()
 }
 
 /// The view without what changes by itself as time passes (lifetimes, lease clock).
@@ -88,7 +62,7 @@ fn leased(m: &Machine, token: &str) -> Value {
 fn the_vm_comes_up_by_dhcp_and_a_static_change_keeps_it_reachable() {
     let mut m = Machine::start(&MachineSpec::image(Profile::Vm, Firmware::Bios).unwrap()).unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
-    let token = admin_token(&m);
+    let token = m.first_login("guest-secret-1");
 
     let v = leased(&m, &token);
     assert_eq!(v["factory_default"], true);
@@ -111,7 +85,7 @@ fn the_vm_comes_up_by_dhcp_and_a_static_change_keeps_it_reachable() {
         Some(&wrong.to_string()),
     );
     assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(json_of(&r)["error"], "invalid_network");
+    assert_eq!(r.value()["error"], "invalid_network");
     assert_eq!(steady(network(&m, &token)), before);
 
     // The same address, static now, with QEMU's router and name server.
@@ -127,7 +101,7 @@ fn the_vm_comes_up_by_dhcp_and_a_static_change_keeps_it_reachable() {
         Some(&fixed.to_string()),
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let v = json_of(&r);
+    let v = r.value();
     assert!(
         v["pending"]["seconds_left"].as_u64().unwrap() <= 120,
         "{}",
@@ -136,7 +110,7 @@ fn the_vm_comes_up_by_dhcp_and_a_static_change_keeps_it_reachable() {
     // Still reachable over a new connection: confirm from there.
     let r = m.call("POST", "/api/v1/network/confirm", Some(&token), None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let v = json_of(&r);
+    let v = r.value();
     assert_eq!(v["pending"], Value::Null);
     assert_eq!(v["factory_default"], false);
     assert!(
@@ -158,7 +132,7 @@ fn the_box_comes_up_by_dhcp_and_its_fixed_address() {
         Duration::from_secs(60),
     )
     .unwrap();
-    let token = admin_token(&m);
+    let token = m.first_login("guest-secret-1");
     let v = leased(&m, &token);
     assert_eq!(v["factory_default"], true);
     assert_eq!(

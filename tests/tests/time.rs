@@ -5,7 +5,6 @@
 //! configured after a restart.
 
 use appliance_tests::devices::{Firmware, Profile};
-use appliance_tests::https::Response;
 use appliance_tests::workdir::WorkDir;
 use appliance_tests::{Machine, MachineSpec};
 use std::process::{Child, Command, Stdio};
@@ -46,27 +45,9 @@ fn chrony(work: &WorkDir) -> Chrony {
     Chrony(child)
 }
 
-fn json(r: &Response) -> serde_json::Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
-fn login(m: &Machine, password: &str) -> String {
-    let r = m.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(&format!(
-            r#"{{"username":"admin","password":"{password}"}}"#
-        )),
-    );
-    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    json(&r)["token"].as_str().unwrap().to_string()
-}
-
 /// The guest's clock as Unix seconds, from the status API.
 fn guest_unix(m: &Machine, token: &str) -> u64 {
-    let status = json(&m.call("GET", "/api/v1/status", Some(token), None));
+    let status = m.call("GET", "/api/v1/status", Some(token), None).value();
     status["specs"]["clock"]["unix"].as_u64().unwrap()
 }
 
@@ -89,7 +70,7 @@ fn ntp_steps_a_clock_far_off_and_keeps_its_server() {
     let mut m = Machine::start(&spec).unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
 
-    let token = login(&m, "password");
+    let token = m.token("password");
     let r = m.call(
         "PUT",
         "/api/v1/account/password",
@@ -112,7 +93,7 @@ fn ntp_steps_a_clock_far_off_and_keeps_its_server() {
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     let asked = Instant::now();
     let time = loop {
-        let t = json(&m.call("GET", "/api/v1/time", Some(&token), None));
+        let t = m.call("GET", "/api/v1/time", Some(&token), None).value();
         if t["synchronized"] == true {
             break t;
         }
@@ -139,8 +120,8 @@ fn ntp_steps_a_clock_far_off_and_keeps_its_server() {
     m.wait_for_console_count("init: stage2 start", 2, BOOT_TIMEOUT)
         .unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
-    let token = login(&m, "time-secret-1");
-    let t = json(&m.call("GET", "/api/v1/time", Some(&token), None));
+    let token = m.token("time-secret-1");
+    let t = m.call("GET", "/api/v1/time", Some(&token), None).value();
     assert_eq!(t["servers"], serde_json::json!(["10.0.2.2"]));
     m.cut_power().unwrap();
 }

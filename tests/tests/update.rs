@@ -7,7 +7,6 @@
 //! Needs out/vm (1.0.0), out/vm-1.0.1 and out/vm-1.0.2 (tests/run builds them).
 
 use appliance_tests::devices::{Firmware, Profile};
-use appliance_tests::https::{self, Response, Trust};
 use appliance_tests::workdir::WorkDir;
 use appliance_tests::{disk, Machine, MachineSpec};
 use std::path::PathBuf;
@@ -16,48 +15,13 @@ use std::time::Duration;
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn json(r: &Response) -> serde_json::Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
 fn package(version: &str) -> PathBuf {
     let image = disk::built_image(&format!("vm-{version}")).unwrap();
     image.parent().unwrap().join("update.pkg")
 }
 
-fn login(m: &Machine, password: &str) -> String {
-    let r = m.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(&format!(
-            r#"{{"username":"admin","password":"{password}"}}"#
-        )),
-    );
-    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    json(&r)["token"].as_str().unwrap().to_string()
-}
-
-fn upload(m: &Machine, token: &str, body: &[u8]) -> Response {
-    let auth = format!("Bearer {token}");
-    https::request(
-        m.https,
-        "POST",
-        "/api/v1/updates/upload",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/octet-stream"),
-        ],
-        body,
-        &Trust::Any,
-        Duration::from_secs(600),
-    )
-    .unwrap()
-}
-
 fn health(m: &Machine) -> serde_json::Value {
-    json(&m.get("/api/v1/health").unwrap())
+    m.get("/api/v1/health").unwrap().value()
 }
 
 #[test]
@@ -81,7 +45,7 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
         (Some("1.0.0"), Some("A"))
     );
 
-    let token = login(&m, "password");
+    let token = m.token("password");
     let r = m.call(
         "PUT",
         "/api/v1/account/password",
@@ -94,9 +58,9 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
     let mut flipped = pkg_101.clone();
     let middle = flipped.len() / 2;
     flipped[middle] ^= 0x01;
-    let r = upload(&m, &token, &flipped);
+    let r = m.upload(&token, &flipped);
     assert!((400..500).contains(&r.status), "status {}", r.status);
-    m.report("flipped byte", json(&r)["error"].clone());
+    m.report("flipped byte", r.value()["error"].clone());
     let h = health(&m);
     assert_eq!(
         (h["version"].as_str(), h["slot"].as_str()),
@@ -104,9 +68,9 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
     );
 
     let started = std::time::Instant::now();
-    let r = upload(&m, &token, &pkg_101);
+    let r = m.upload(&token, &pkg_101);
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    assert_eq!(json(&r)["slot"], "B");
+    assert_eq!(r.value()["slot"], "B");
     m.report(
         "upload + install of 1.0.1",
         format!(
@@ -128,14 +92,14 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
         (h["version"].as_str(), h["slot"].as_str()),
         (Some("1.0.1"), Some("B"))
     );
-    let token = login(&m, "update-secret-1");
-    let u = json(&m.call("GET", "/api/v1/updates", Some(&token), None));
+    let token = m.token("update-secret-1");
+    let u = m.call("GET", "/api/v1/updates", Some(&token), None).value();
     assert_eq!(u["history"][0]["kind"], "activated", "{u}");
 
     // 1.0.2 into slot A, then the power is cut and slot A is wrecked on disk.
-    let r = upload(&m, &token, &pkg_102);
+    let r = m.upload(&token, &pkg_102);
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    assert_eq!(json(&r)["slot"], "A");
+    assert_eq!(r.value()["slot"], "A");
     m.cut_power().unwrap();
     drop(m);
     let root_a = disk::partition(&base, "root-a").unwrap();
@@ -154,8 +118,8 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
         (h["version"].as_str(), h["slot"].as_str()),
         (Some("1.0.1"), Some("B"))
     );
-    let token = login(&m, "update-secret-1");
-    let u = json(&m.call("GET", "/api/v1/updates", Some(&token), None));
+    let token = m.token("update-secret-1");
+    let u = m.call("GET", "/api/v1/updates", Some(&token), None).value();
     assert_eq!(u["rollback"]["version"], "1.0.2", "{u}");
     assert_eq!(u["rollback"]["kind"], "rolled_back");
     let why = u["rollback"]["detail"].as_str().unwrap();
