@@ -95,6 +95,11 @@ pub struct Installed {
     pub restart_required: bool,
 }
 
+/// Size of the chunks read from the payload and written to the slot.
+const CHUNK: usize = 1 << 20;
+/// Chunks in flight between the hashing reader and the slot writer.
+const BUFFERS: usize = 4;
+
 /// Map an error from the payload reader: the package crate reports hash and size
 /// mismatches as `InvalidData` with a sentence; anything else is a broken upload.
 pub type PayloadErrorMap = fn(&std::io::Error) -> (&'static str, String);
@@ -252,22 +257,54 @@ impl Updater {
             total: update.payload_size,
             ..Progress::default()
         });
-        let mut buf = vec![0u8; 1 << 20];
-        let mut written = 0u64;
-        loop {
-            let n = match payload.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let (code, message) = payload_error(&e);
-                    return Err(InstallError::Payload { code, message });
+        // Hashing (in the payload reader) and writing overlap: a writer thread takes the
+        // chunks; a few buffers go round between the two, so memory stays bounded.
+        let written = std::thread::scope(|scope| -> Result<u64, InstallError> {
+            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+            let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+            for _ in 0..BUFFERS {
+                let _ = empty_tx.send(vec![0u8; CHUNK]);
+            }
+            let device = &mut device;
+            let writer = scope.spawn(move || -> std::io::Result<()> {
+                for (buf, n) in full_rx {
+                    device.write_all(&buf[..n])?;
+                    // The reader may have stopped already: the buffer is then not needed.
+                    let _ = empty_tx.send(buf);
                 }
+                Ok(())
+            });
+            let mut written = 0u64;
+            let read_result = loop {
+                let Ok(mut buf) = empty_rx.recv() else {
+                    break Ok(()); // the writer stopped: its error is reported below
+                };
+                let n = match payload.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                        let _ = full_tx.send((buf, 0));
+                        continue;
+                    }
+                    Err(e) => break Err(e),
+                };
+                if full_tx.send((buf, n)).is_err() {
+                    break Ok(());
+                }
+                written += n as u64;
+                progress.bytes(written);
             };
-            device.write_all(&buf[..n]).map_err(write_err)?;
-            written += n as u64;
-            progress.bytes(written);
-        }
+            drop(full_tx);
+            let write_result = writer
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the slot writer panicked")));
+            if let Err(e) = read_result {
+                let (code, message) = payload_error(&e);
+                return Err(InstallError::Payload { code, message });
+            }
+            write_result.map_err(write_err)?;
+            Ok(written)
+        })?;
         device.sync_all().map_err(write_err)?;
         drop(device);
         progress.set(Progress {
@@ -401,6 +438,34 @@ mod tests {
         );
         assert_eq!(state.history.last().unwrap().kind, "failed");
         assert_eq!(p.current().phase, "failed");
+    }
+
+    #[test]
+    fn a_slot_that_cannot_be_written_fails_cleanly() {
+        let dir = TestDir::new("install-full");
+        let u = updater(dir.path());
+        let before = u.platform.env().read().unwrap();
+        // Every write to /dev/full fails with ENOSPC, as a failing disk would.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("slot-b.img")).unwrap();
+        let p = Publisher::default();
+        let data = vec![7u8; 5 << 20];
+        let err = u
+            .install_base(
+                &update(data.len() as u64),
+                &data[..],
+                no_map,
+                &p,
+                "admin",
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "write_failed", "{err}");
+        assert!(err.to_string().contains("slot B"), "{err}");
+        let boot = u.platform.env().read().unwrap();
+        assert_eq!(boot.order(), before.order());
+        assert!(!boot.is_ok(Slot::B));
+        assert_eq!(u.updates().unwrap().pending, None);
+        assert!(!u.installing());
     }
 
     #[test]

@@ -66,7 +66,11 @@ impl Platform {
     /// How many bytes a slot holds.
     pub fn slot_capacity(&self, slot: Slot) -> Result<u64, std::io::Error> {
         match self {
-            Platform::Dev { .. } => Ok(DEV_SLOT_BYTES),
+            // A benchmark may ask for bigger slot files (APPLIANCE_DEV_SLOT_MIB).
+            Platform::Dev { .. } => Ok(std::env::var("APPLIANCE_DEV_SLOT_MIB")
+                .ok()
+                .and_then(|m| m.parse::<u64>().ok())
+                .map_or(DEV_SLOT_BYTES, |m| m << 20)),
             Platform::Appliance => {
                 let path = self
                     .slot_path(slot)
