@@ -104,7 +104,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         });
     }
 
-    health_gate(config.mode, https_addr, identity.cert.clone(), slot).await;
+    if health_gate(config.mode, https_addr, identity.cert.clone(), slot).await {
+        // init restarts the machine if this never comes (docs/boot.md: health deadline).
+        match system::power::report_healthy(&config.control_socket).await {
+            Ok(()) => tracing::info!("init told the slot is healthy"),
+            Err(err) => tracing::error!(
+                "cannot tell init the slot is healthy; it will restart the machine at its health deadline: {err}"
+            ),
+        }
+    }
     // After mark-good: what became of an install that waited for this boot.
     let settle = Arc::clone(&state);
     match tokio::task::spawn_blocking(move || settle.updater.at_start()).await {
@@ -261,37 +269,45 @@ async fn follow_names(dir: std::path::PathBuf, served: Arc<tls::Served>) {
     }
 }
 
-/// Self-check over loopback, then mark the booted slot good (appliance only).
+/// Self-check over loopback, then mark the booted slot good (appliance only). True when
+/// an appliance's slot is now good (or it runs the factory image).
 async fn health_gate(
     mode: Mode,
     https_addr: std::net::SocketAddr,
     cert: rustls::pki_types::CertificateDer<'static>,
     slot: system::BootSlot,
-) {
+) -> bool {
     if let Err(err) = server::selfcheck::run(https_addr, cert).await {
         tracing::error!("HTTPS self-check failed, slot {slot} stays on trial: {err}");
-        return;
+        return false;
     }
     if mode == Mode::Dev {
         tracing::info!("HTTPS self-check passed (dev mode: grubenv not touched)");
-        return;
+        return false;
     }
     match tokio::task::spawn_blocking(move || boot::mark_good(slot)).await {
         Ok(Ok(boot::Outcome::Marked { device })) => {
-            tracing::info!(%device, "HTTPS self-check passed; slot {slot} marked good")
+            tracing::info!(%device, "HTTPS self-check passed; slot {slot} marked good");
+            true
         }
         Ok(Ok(boot::Outcome::AlreadyGood { .. })) => {
-            tracing::info!("HTTPS self-check passed; slot {slot} was already marked good")
+            tracing::info!("HTTPS self-check passed; slot {slot} was already marked good");
+            true
         }
         Ok(Ok(boot::Outcome::Factory)) => {
-            tracing::info!("HTTPS self-check passed; running the factory image, no slot to mark")
+            tracing::info!("HTTPS self-check passed; running the factory image, no slot to mark");
+            true
         }
         Ok(Err(err)) => {
             tracing::error!(
                 "cannot mark slot {slot} good, it stays on trial and GRUB may roll back: {err}"
-            )
+            );
+            false
         }
-        Err(err) => tracing::error!("marking slot {slot} good did not finish: {err}"),
+        Err(err) => {
+            tracing::error!("marking slot {slot} good did not finish: {err}");
+            false
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //! anything else stage 2. `--stage1`/`--stage2` override it.
 //!
 //! Stage-2 options exist for tests that run init as PID 1 of a PID namespace:
-//! `--services FILE` (service table), `--control-socket PATH` and `--no-system` (skip
+//! `--services FILE` (service table), `--control-socket PATH`, `--health-timeout SECS`
+//! (the health deadline without a kernel command line) and `--no-system` (skip
 //! everything that touches the machine: mounts, hostname, Ctrl-Alt-Del, watchdog, power
 //! button, /data). The kernel may pass stray command-line words to init as arguments,
 //! so unknown arguments are ignored, never fatal.
@@ -24,6 +25,9 @@ pub struct Options {
     pub services: Option<PathBuf>,
     pub control_socket: PathBuf,
     pub system: bool,
+    /// Seconds the booted slot has to report healthy before init restarts the machine;
+    /// `None`: from the kernel command line (docs/boot.md). For tests.
+    pub health_timeout: Option<u64>,
     /// Arguments that meant nothing to us (reported once, then ignored).
     pub ignored: Vec<String>,
 }
@@ -39,6 +43,7 @@ pub fn parse(args: &[String]) -> Options {
         services: None,
         control_socket: PathBuf::from(control::SOCKET_PATH),
         system: true,
+        health_timeout: None,
         ignored: Vec::new(),
     };
     let mut it = args.iter().skip(1);
@@ -49,6 +54,10 @@ pub fn parse(args: &[String]) -> Options {
             "--no-system" => o.system = false,
             "--services" => match it.next() {
                 Some(p) => o.services = Some(PathBuf::from(p)),
+                None => o.ignored.push(a.clone()),
+            },
+            "--health-timeout" => match it.next().and_then(|s| s.parse().ok()) {
+                Some(secs) => o.health_timeout = Some(secs),
                 None => o.ignored.push(a.clone()),
             },
             "--control-socket" => match it.next() {

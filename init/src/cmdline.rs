@@ -88,6 +88,24 @@ pub fn factory_reset_flagged(cmdline: &str) -> bool {
     value(&w, "appliance.factory_reset").is_some_and(|v| !v.is_empty())
 }
 
+/// Seconds a slot gets by default to pass its health check (TCG boots take about 60).
+pub const HEALTH_TIMEOUT_DEFAULT: u64 = 300;
+
+/// How long the booted slot may take to report healthy before init restarts the machine
+/// so that GRUB falls back: `appliance.health_timeout=SECONDS` (0: never), else
+/// [`HEALTH_TIMEOUT_DEFAULT`]. `None` when there is no deadline: the factory image (no
+/// other slot to fall back to) or 0.
+pub fn health_timeout(cmdline: &str) -> Option<u64> {
+    let w = words(cmdline);
+    if !matches!(slot(cmdline), Ok(Slot::A | Slot::B)) {
+        return None;
+    }
+    let secs = value(&w, "appliance.health_timeout")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(HEALTH_TIMEOUT_DEFAULT);
+    (secs > 0).then_some(secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +136,29 @@ mod tests {
         assert_eq!(w, vec!["a=x y", "b=1", "c d"]);
         assert_eq!(value(&w, "a"), Some("x y"));
         assert_eq!(words("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn health_timeout_of_a_slot() {
+        assert_eq!(
+            health_timeout("appliance.slot=A"),
+            Some(HEALTH_TIMEOUT_DEFAULT)
+        );
+        assert_eq!(
+            health_timeout("appliance.slot=B appliance.health_timeout=90"),
+            Some(90)
+        );
+        assert_eq!(
+            health_timeout("appliance.slot=B appliance.health_timeout=0"),
+            None
+        );
+        // A word that is not a number keeps the default rather than disarming it.
+        assert_eq!(
+            health_timeout("appliance.slot=A appliance.health_timeout=soon"),
+            Some(HEALTH_TIMEOUT_DEFAULT)
+        );
+        assert_eq!(health_timeout("appliance.slot=factory"), None);
+        assert_eq!(health_timeout("console=ttyS0"), None);
     }
 
     #[test]

@@ -208,6 +208,51 @@ fn control_socket_reports_services_and_accepts_reboot() {
 }
 
 #[test]
+fn a_slot_that_never_reports_healthy_is_restarted_at_its_deadline() {
+    need_root!();
+    let mut ns = Ns::start_with(
+        &[("idle.sh", "exec sleep 1000")],
+        "idle @DIR@/idle.sh\n",
+        &["--health-timeout", "2"],
+    );
+    let st = ns.wait_end(T);
+    assert_in_order(
+        &ns.output(),
+        &[
+            "health deadline: the slot must pass its health check within 2 s",
+            "service idle started",
+            "shutdown requested by health deadline: the slot did not pass its health check within 2 s: reboot",
+            "init: reboot now",
+        ],
+    );
+    assert_eq!(end_signal(st), Some(libc::SIGHUP));
+}
+
+#[test]
+fn a_healthy_report_stops_the_deadline() {
+    need_root!();
+    let mut ns = Ns::start_with(
+        &[("idle.sh", "exec sleep 1000")],
+        "idle @DIR@/idle.sh\n",
+        &["--health-timeout", "2"],
+    );
+    assert!(ns.wait_for("service idle started", T));
+    let sock = ns.socket.to_str().unwrap().to_string();
+    assert_eq!(
+        control::call(&sock, &Request::Healthy).unwrap(),
+        Response::Accepted
+    );
+    assert!(ns.wait_for("health deadline: the slot passed its health check", T));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!ns.output().contains("reboot"), "{}", ns.output());
+    assert_eq!(
+        control::call(&sock, &Request::Reboot).unwrap(),
+        Response::Accepted
+    );
+    ns.wait_end(T);
+}
+
+#[test]
 fn a_missing_program_backs_off_and_gives_up() {
     need_root!();
     let mut ns = Ns::start(&[], "ghost restart=50..50 give-up=2 @DIR@/does-not-exist\n");

@@ -57,6 +57,17 @@ pub async fn request(action: PowerAction, socket: &Path) -> Result<(), PowerErro
     }
 }
 
+/// Tell init the booted slot passed its health check, so its health deadline does not
+/// restart the machine.
+pub async fn report_healthy(socket: &Path) -> Result<(), PowerError> {
+    let req = Request::Healthy;
+    match call(socket, &req).await? {
+        Response::Accepted => Ok(()),
+        Response::Refused(why) => Err(PowerError::Refused(why)),
+        other => Err(unexpected(socket, &req, &other)),
+    }
+}
+
 /// The services init supervises, with their state.
 pub async fn services(socket: &Path) -> Result<Vec<ServiceInfo>, PowerError> {
     let req = Request::ServiceStatus;

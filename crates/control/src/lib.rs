@@ -25,6 +25,9 @@ pub enum Request {
     PowerOff,
     /// The state of every supervised service.
     ServiceStatus,
+    /// The booted slot passed its health check and is marked good: init stops the
+    /// health deadline that would otherwise restart the machine (docs/boot.md).
+    Healthy,
 }
 
 /// init's answer.

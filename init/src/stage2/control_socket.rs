@@ -33,12 +33,22 @@ pub fn answer(req: &Request, services: Vec<ServiceInfo>) -> (Response, Option<Ac
         Request::Reboot => (Response::Accepted, Some(Action::Reboot)),
         Request::PowerOff => (Response::Accepted, Some(Action::PowerOff)),
         Request::ServiceStatus => (Response::Services(services), None),
+        Request::Healthy => (Response::Accepted, None),
     }
 }
 
-/// Serve every pending connection. Returns the first shutdown asked for.
-pub fn serve(listener: &UnixListener, services: &dyn Fn() -> Vec<ServiceInfo>) -> Option<Action> {
-    let mut action = None;
+/// What the pending connections asked for.
+#[derive(Debug, Default)]
+pub struct Served {
+    /// The first shutdown asked for.
+    pub action: Option<Action>,
+    /// The daemon reported the booted slot healthy.
+    pub healthy: bool,
+}
+
+/// Serve every pending connection.
+pub fn serve(listener: &UnixListener, services: &dyn Fn() -> Vec<ServiceInfo>) -> Served {
+    let mut served = Served::default();
     while let Ok((mut stream, _)) = listener.accept() {
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(CLIENT_TIMEOUT));
@@ -51,14 +61,15 @@ pub fn serve(listener: &UnixListener, services: &dyn Fn() -> Vec<ServiceInfo>) -
                 continue;
             }
         };
+        served.healthy |= req == Request::Healthy;
         let (resp, act) = answer(&req, services());
         if let Some(a) = act {
             crate::log!("control socket: {} requested", a.describe());
         }
         let _ = write_frame(&mut stream, &resp);
-        action = action.or(act);
+        served.action = served.action.or(act);
     }
-    action
+    served
 }
 
 #[cfg(test)]

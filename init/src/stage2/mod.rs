@@ -158,6 +158,18 @@ pub fn run(opts: &Options) -> ! {
     };
     let mut buttons = power_button::Buttons::default();
     let mut next_scan = now;
+    // The booted slot must report healthy (the daemon, once it marked the slot good)
+    // before this; otherwise the machine restarts and GRUB falls back (docs/boot.md).
+    let health_timeout = opts.health_timeout.filter(|&s| s > 0).or_else(|| {
+        opts.system
+            .then(|| std::fs::read_to_string("/proc/cmdline").ok())
+            .flatten()
+            .and_then(|c| crate::cmdline::health_timeout(&c))
+    });
+    let mut health_deadline = health_timeout.map(|secs| {
+        log!("health deadline: the slot must pass its health check within {secs} s");
+        now + Duration::from_secs(secs)
+    });
 
     loop {
         let now = Instant::now();
@@ -178,6 +190,9 @@ pub fn run(opts: &Options) -> ! {
             .fold(wake, Instant::min);
         if let Some(w) = &ctx.watchdog {
             wake = wake.min(w.next);
+        }
+        if let Some(d) = health_deadline {
+            wake = wake.min(d);
         }
         if opts.system {
             wake = wake.min(next_scan);
@@ -229,9 +244,22 @@ pub fn run(opts: &Options) -> ! {
             if let Some(l) = &listener {
                 let services = &ctx.services;
                 let info = || services.iter().map(Service::info).collect();
-                if let Some(a) = control_socket::serve(l, &info) {
+                let served = control_socket::serve(l, &info);
+                if let Some(a) = served.action {
                     action = action.or(Some((a, "control socket".to_string())));
                 }
+                if served.healthy && health_deadline.take().is_some() {
+                    log!("health deadline: the slot passed its health check");
+                }
+            }
+        }
+        if let (Some(d), Some(secs)) = (health_deadline, health_timeout) {
+            if Instant::now() >= d {
+                health_deadline = None;
+                let why = format!(
+                    "health deadline: the slot did not pass its health check within {secs} s"
+                );
+                action = action.or(Some((Action::Reboot, why)));
             }
         }
         for i in pressed {

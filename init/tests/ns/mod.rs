@@ -47,6 +47,11 @@ impl Ns {
     /// Start init with `scripts` (name, shell text) written into a fresh directory and a
     /// service table in which `@DIR@` is replaced by that directory.
     pub fn start(scripts: &[(&str, &str)], table: &str) -> Ns {
+        Ns::start_with(scripts, table, &[])
+    }
+
+    /// [`Ns::start`] with more arguments for init.
+    pub fn start_with(scripts: &[(&str, &str)], table: &str, args: &[&str]) -> Ns {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("init-test-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -68,6 +73,7 @@ impl Ns {
             .arg("--control-socket")
             .arg(&socket)
             .arg("--no-system")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
