@@ -245,6 +245,17 @@ pub fn ext4_file(raw: &Path, label: &str, path: &str) -> anyhow::Result<Vec<u8>>
 /// A copy of the slot image `slot` whose release file says `VERSION=version`: another
 /// firmware version to put into a slot, as an update would (xz, as GRUB needs).
 pub fn restamp_slot(slot: &Path, version: &str, out: &Path) -> anyhow::Result<()> {
+    remake_slot(slot, version, out, |_| Ok(()))
+}
+
+/// [`restamp_slot`], with `edit` changing the unpacked tree before it is packed again
+/// (e.g. a slot whose daemon cannot start).
+pub fn remake_slot(
+    slot: &Path,
+    version: &str,
+    out: &Path,
+    edit: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let tree = out.with_extension("tree");
     let _ = std::fs::remove_dir_all(&tree);
     run(Command::new("unsquashfs")
@@ -265,17 +276,21 @@ pub fn restamp_slot(slot: &Path, version: &str, out: &Path) -> anyhow::Result<()
         })
         .collect();
     std::fs::write(&release, text)?;
+    let edited = edit(&tree);
     let _ = std::fs::remove_file(out);
-    let made = run(Command::new("mksquashfs").arg(&tree).arg(out).args([
-        "-comp",
-        "xz",
-        "-all-root",
-        "-no-xattrs",
-        "-noappend",
-        "-quiet",
-    ]));
+    let made = edited.and_then(|()| {
+        run(Command::new("mksquashfs").arg(&tree).arg(out).args([
+            "-comp",
+            "xz",
+            "-all-root",
+            "-no-xattrs",
+            "-noappend",
+            "-quiet",
+        ]))
+        .map(drop)
+    });
     let _ = std::fs::remove_dir_all(&tree);
-    made.map(drop)
+    made
 }
 
 #[cfg(test)]

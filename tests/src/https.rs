@@ -140,6 +140,34 @@ pub fn request(
     Ok(response)
 }
 
+/// A request whose body the caller writes itself, e.g. to stop part-way: the head, with
+/// `Content-Length: length`, is sent; the stream is returned for the body.
+pub fn start_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    length: u64,
+    trust: &Trust,
+    timeout: Duration,
+) -> anyhow::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let config = trust.client_config()?;
+    let conn = rustls::ClientConnection::new(config, ServerName::try_from("localhost")?)?;
+    let tcp =
+        TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connect to {addr}"))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+    tls.write_all(head.as_bytes())
+        .with_context(|| format!("TLS to {addr}"))?;
+    Ok(tls)
+}
+
 /// GET `path` over plain HTTP (the appliance's port 80 only redirects).
 pub fn get_plain(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Result<Response> {
     let mut tcp =
