@@ -60,6 +60,14 @@ pub struct SharedRow {
     pub errors: Vec<String>,
 }
 
+/// Fields the conversion could not read.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub problems: Vec<Problem>,
+    /// The settings as far as they could be read.
+    pub config: NetworkConfig,
+}
+
 /// Every field of the page's forms, as text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetForm {
@@ -221,12 +229,13 @@ impl NetForm {
     /// entries keep their order; NICs present but never configured are added only when
     /// the form asks something of them; entries for NICs no longer present are dropped
     /// (a change naming one is refused). Problems the conversion itself finds (an MTU
-    /// that is no number, a route line of the wrong shape) are named like validation's.
+    /// that is no number, a route line of the wrong shape) are named like validation's,
+    /// and come with the settings they are about (which say which NIC `interfaces[i]` is).
     pub fn settings(
         &self,
         section: Section,
         current: &NetworkConfig,
-    ) -> Result<NetworkConfig, Vec<Problem>> {
+    ) -> Result<NetworkConfig, Box<Unreadable>> {
         let mut config = current.clone();
         let mut problems = Vec::new();
         match section {
@@ -312,7 +321,7 @@ impl NetForm {
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(problems)
+            Err(Box::new(Unreadable { problems, config }))
         }
     }
 
@@ -614,12 +623,12 @@ mod tests {
             }
         }
         form.take(Section::Interfaces, &post);
-        let problems = form.settings(Section::Interfaces, &current).unwrap_err();
+        let Unreadable { problems, config } =
+            *form.settings(Section::Interfaces, &current).unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, vec!["interfaces[1].mtu", "routes[0]"]);
         // interfaces[1] is eth0 (the settings' order), shown on eth0's row.
-        let mut config = current.clone();
-        config.interfaces.pop();
+        assert_eq!(config.interfaces[1].mac, ETH0);
         form.place(&problems, &config);
         assert_eq!(form.nics[0].errors.len(), 1, "{:?}", form.nics);
         assert!(form.nics[0].errors[0].contains("\"big\""));

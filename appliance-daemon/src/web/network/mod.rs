@@ -436,9 +436,8 @@ pub async fn save(
     };
     let config = match form.settings(section, &before.config) {
         Ok(c) => c,
-        Err(problems) => {
-            let config = before.config.clone();
-            let text = invalid(&mut form, &problems, &config);
+        Err(unreadable) => {
+            let text = invalid(&mut form, &unreadable.problems, &unreadable.config);
             return fail(StatusCode::UNPROCESSABLE_ENTITY, text, Some(form)).await;
         }
     };
