@@ -158,6 +158,8 @@ pub struct Text {
     pub ntp_last_sync: &'static str,
     pub ntp_state: &'static str,
     pub saved: &'static str,
+    pub nav_networking: &'static str,
+    pub nav_network: &'static str,
 }
 
 pub static EN: Text = Text {
@@ -261,6 +263,8 @@ pub static EN: Text = Text {
     ntp_last_sync: "Last synchronization",
     ntp_state: "Time daemon",
     saved: "Saved.",
+    nav_networking: "Networking",
+    nav_network: "IP configuration",
 };
 
 pub static FR: Text = Text {
@@ -366,6 +370,8 @@ pub static FR: Text = Text {
     ntp_last_sync: "Dernière synchronisation",
     ntp_state: "Démon de temps",
     saved: "Enregistré.",
+    nav_networking: "Réseau",
+    nav_network: "Configuration IP",
 };
 
 #[cfg(test)]

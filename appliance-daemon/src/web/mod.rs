@@ -6,6 +6,7 @@
 //! submit). Every page is sent with a strict Content-Security-Policy.
 
 pub mod i18n;
+mod network;
 mod pages;
 mod reset;
 mod time;
@@ -63,6 +64,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(updates::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/appliance/time", get(time::page).post(time::save))
+        .route("/appliance/network", get(network::page).post(network::save))
+        .route("/appliance/network/confirm", post(network::keep))
+        .route("/appliance/static/network.js", get(network_script))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(crate::api::BODY_LIMIT))
         .with_state(state)
@@ -104,6 +108,16 @@ async fn upload_script() -> impl IntoResponse {
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
         include_str!("../../static/upload.js"),
+    )
+}
+
+async fn network_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../static/network.js"),
     )
 }
 

@@ -1,0 +1,415 @@
+//! Networking > IP configuration in a real headless Chromium against the dev-mode daemon,
+//! read back through `GET /api/v1/network`: the interfaces shown, a wrong address refused
+//! next to its field with nothing changed, a change applied then kept with the button, the
+//! shared IP's Enabled checkbox, and a change left alone reverting by itself.
+//!
+//! `shared_ip_handover_between_two_appliances` does the upgrade guide's shared IP move for
+//! real: two daemons whose network managers live in network namespaces joined by a bridge
+//! (needs root and `iproute2`; without root it prints why and passes).
+
+use appliance_tests::browser::Browser;
+use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::https::Response;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+const PASSWORD: &str = "network-page-secret";
+
+fn json_of(r: &Response) -> Value {
+    r.json()
+        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
+}
+
+/// An API token for admin (whose password the browser changed).
+fn token(d: &DevDaemon) -> String {
+    let r = d.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&format!(
+            r#"{{"username":"admin","password":"{PASSWORD}"}}"#
+        )),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    json_of(&r)["token"].as_str().unwrap().to_string()
+}
+
+fn get(d: &DevDaemon, token: &str) -> Value {
+    let r = d.call("GET", "/api/v1/network", Some(token), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    json_of(&r)
+}
+
+/// Log in with the factory password and change it, as a new appliance asks.
+fn first_login(b: &Browser, base: &str) {
+    b.goto(&format!("{base}/appliance/login")).unwrap();
+    b.type_into("#username", "admin").unwrap();
+    b.type_into("#password", "password").unwrap();
+    b.click("#login").unwrap();
+    b.wait_for_url("/appliance/password", T).unwrap();
+    b.type_into("#current", "password").unwrap();
+    b.type_into("#new", PASSWORD).unwrap();
+    b.type_into("#confirm", PASSWORD).unwrap();
+    b.click("#change").unwrap();
+    b.wait_for_url("/appliance/status?changed=password", T)
+        .unwrap();
+}
+
+/// Wait until `check` holds for the element's text.
+fn wait_text(b: &Browser, css: &str, check: impl Fn(&str) -> bool) -> String {
+    let until = Instant::now() + T;
+    loop {
+        if let Ok(text) = b.text(css) {
+            if check(&text) {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < until,
+            "{css}: {:?} after {T:?}",
+            b.text(css)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn interfaces_shown_wrong_address_refused_change_kept_shared_ip_and_revert() {
+    let d = DevDaemon::start_with(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        &state_dir("browser-network"),
+        false,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
+        &["--net-confirm-seconds", "10"],
+    );
+    let b = Browser::start("en-US,en").expect("headless Chromium");
+    let base = format!("https://{}", d.https);
+    first_login(&b, &base);
+    let t = token(&d);
+
+    // Networking > IP configuration: both example NICs, their factory DHCP.
+    b.click("a[href='/appliance/network']").unwrap();
+    b.wait_for_url("/appliance/network", T).unwrap();
+    assert!(b.text("h1").unwrap().contains("IP configuration"));
+    let eth0 = b.text("#nic-eth0-state").unwrap();
+    assert!(eth0.contains("52:54:00:12:34:56"), "{eth0}");
+    assert!(eth0.contains("no client runs"), "{eth0}");
+    assert!(b
+        .text("#nic-eth1-state")
+        .unwrap()
+        .contains("52:54:00:12:34:57"));
+    assert!(b.source().unwrap().contains("factory defaults"));
+    let before = get(&d, &t);
+
+    // A wrong address: refused, marked at its NIC, typed text kept, nothing changed.
+    b.click("#nic-eth0-dhcp").unwrap();
+    b.type_into("#nic-eth0-addresses", "192.168.1.300/24")
+        .unwrap();
+    b.type_into("#gateways", "192.168.1.1").unwrap();
+    b.click("#save-interfaces").unwrap();
+    let error = b.wait_for_text("#error", T).unwrap();
+    assert!(error.contains("nothing was changed"), "{error}");
+    let at_nic = b.text("#nic-eth0-errors").unwrap();
+    assert!(at_nic.contains("192.168.1.300/24"), "{at_nic}");
+    assert!(
+        b.exists("#gateways-errors"),
+        "the gateway is on no subnet now"
+    );
+    assert_eq!(b.text("#nic-eth0-addresses").unwrap(), "192.168.1.300/24");
+    assert!(!b.exists("#pending"));
+    assert_eq!(get(&d, &t), before, "GET answers exactly as before");
+
+    // A valid change: applied, waiting to be kept, with the count down and the button.
+    b.type_into("#nic-eth0-addresses", "192.168.1.10/24")
+        .unwrap();
+    b.type_into("#routes", "10.20.0.0/16 via 192.168.1.254")
+        .unwrap();
+    b.click("#save-interfaces").unwrap();
+    let pending = b.wait_for_text("#pending", T).unwrap();
+    assert!(pending.contains("Keep these settings"), "{pending}");
+    let left: u64 = b.text("#countdown").unwrap().parse().unwrap();
+    assert!((1..=10).contains(&left), "{left} s left");
+    assert!(b
+        .text("#nic-eth0-state")
+        .unwrap()
+        .contains("192.168.1.10/24 (static)"));
+    let v = get(&d, &t);
+    assert_ne!(v["pending"], Value::Null);
+    assert_eq!(
+        v["config"]["interfaces"][0],
+        json!({"mac": "52:54:00:12:34:56", "up": true, "mtu": null, "dhcp": false,
+               "addresses": ["192.168.1.10/24"]})
+    );
+    assert_eq!(v["config"]["gateways"], json!(["192.168.1.1"]));
+    assert_eq!(v["config"]["routes"][0]["gateway"], "192.168.1.254");
+
+    b.click("#keep").unwrap();
+    let notice = b.wait_for_text("p.notice[role=status]", T).unwrap();
+    assert!(notice.contains("kept"), "{notice}");
+    assert!(!b.exists("#pending"));
+    let kept = get(&d, &t);
+    assert_eq!(kept["pending"], Value::Null, "confirmed");
+    assert_eq!(kept["config"], v["config"]);
+
+    // Name servers: a wrong one refused at its field, a right one applied at once.
+    b.type_into("#dns-servers", "dns.example").unwrap();
+    b.click("#save-dns").unwrap();
+    let at_dns = b.wait_for_text("#dns-servers-errors", T).unwrap();
+    assert!(at_dns.contains("dns.example"), "{at_dns}");
+    b.type_into("#dns-servers", "192.168.1.53").unwrap();
+    b.click("#save-dns").unwrap();
+    wait_text(&b, "p.notice[role=status]", |s| s.contains("Saved"));
+    assert!(!b.exists("#pending"), "name servers need no confirmation");
+    assert_eq!(
+        get(&d, &t)["config"]["dns"]["servers"],
+        json!(["192.168.1.53"])
+    );
+
+    // The shared IP: added and enabled with one Save, disabled with one checkbox and Save.
+    b.type_into("#shared0-address", "192.168.1.50/24").unwrap();
+    b.click("#shared0-enabled").unwrap();
+    b.click("#save-shared").unwrap();
+    wait_text(&b, "#shared0-state", |s| s.contains("would be held"));
+    assert!(
+        !b.exists("#pending"),
+        "the Enabled flag needs no confirmation"
+    );
+    assert!(b
+        .text("#shared-history")
+        .unwrap()
+        .contains("shared IP 192.168.1.50/24 enabled on eth0"));
+    let v = get(&d, &t);
+    assert_eq!(v["shared_ips"][0]["held"], true);
+    assert_eq!(
+        v["config"]["shared_ips"][0]["interface"],
+        "52:54:00:12:34:56"
+    );
+    b.click("#shared0-enabled").unwrap();
+    b.click("#save-shared").unwrap();
+    wait_text(&b, "#shared0-state", |s| s.contains("not held"));
+    let v = get(&d, &t);
+    assert_eq!(v["config"]["shared_ips"][0]["enabled"], false);
+    assert_eq!(v["shared_ips"][0]["held"], false);
+    assert_eq!(
+        v["shared_ip_history"][0]["action"],
+        "network.shared_ip.disable"
+    );
+
+    // A change left alone: the count down ends, the page reloads and says it reverted.
+    b.type_into("#nic-eth0-addresses", "192.168.1.20/24")
+        .unwrap();
+    b.click("#save-interfaces").unwrap();
+    b.wait_for_text("#pending", T).unwrap();
+    let reverted = b.wait_for_text("#reverted", T).unwrap();
+    assert!(reverted.contains("was not kept in time"), "{reverted}");
+    let v = get(&d, &t);
+    assert_eq!(v["pending"], Value::Null);
+    assert_eq!(
+        v["config"]["interfaces"][0]["addresses"],
+        json!(["192.168.1.10/24"])
+    );
+    assert_eq!(
+        b.text("#nic-eth0-addresses").unwrap(),
+        "192.168.1.10/24",
+        "the form shows the settings in force again"
+    );
+
+    // In French.
+    b.goto(&format!("{base}/appliance/network?lang=fr"))
+        .unwrap();
+    assert!(b.text("h1").unwrap().contains("Configuration IP"));
+    assert!(b.text("#save-shared").unwrap().contains("IP partagée"));
+    assert!(b
+        .text("#reverted")
+        .unwrap()
+        .contains("n'a pas été conservée"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Two appliances in network namespaces.
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ip(args: &[&str]) -> Output {
+    run(Command::new("ip").args(args))
+}
+
+/// Network namespaces, deleted with their interfaces on drop.
+struct Namespaces(Vec<String>);
+
+impl Namespaces {
+    fn add(&mut self, name: String) -> String {
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        self.0.push(name.clone());
+        name
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Global IPv4 addresses of `dev` in `ns`, as `address/prefix`.
+fn addresses(ns: &str, dev: &str) -> Vec<String> {
+    let out = ip(&["-j", "-n", ns, "-4", "addr", "show", "dev", dev]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+        .collect()
+}
+
+fn mac_of(ns: &str, dev: &str) -> String {
+    let out = ip(&["-j", "-n", ns, "link", "show", "dev", dev]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0]["address"].as_str().unwrap().to_string()
+}
+
+/// An appliance: its daemon managing `dev` in `ns`, a browser logged in to it, an API token.
+struct Appliance {
+    d: DevDaemon,
+    b: Browser,
+    token: String,
+    base: String,
+}
+
+fn appliance(tag: &str, ns: &str, dev: &str, mac: &str, own: &str) -> Appliance {
+    let d = DevDaemon::start_with(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        &state_dir(tag),
+        false,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
+        &[
+            "--net-namespace",
+            ns,
+            "--net-interfaces",
+            dev,
+            "--net-confirm-seconds",
+            "60",
+        ],
+    );
+    let b = Browser::start("en-US,en").expect("headless Chromium");
+    let base = format!("https://{}", d.https);
+    first_login(&b, &base);
+    let token = token(&d);
+    let settings = json!({
+        "interfaces": [{"mac": mac, "dhcp": false, "addresses": [own]}],
+        "shared_ips": [{"address": "10.60.0.100/24", "interface": mac, "enabled": false}]
+    });
+    let r = d.call(
+        "PUT",
+        "/api/v1/network",
+        Some(&token),
+        Some(&settings.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = d.call("POST", "/api/v1/network/confirm", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    b.goto(&format!("{base}/appliance/network")).unwrap();
+    Appliance { d, b, token, base }
+}
+
+impl Appliance {
+    /// Click the shared IP's Enabled checkbox and Save.
+    fn toggle_shared(&self) {
+        self.b.click("#shared0-enabled").unwrap();
+        self.b.click("#save-shared").unwrap();
+    }
+}
+
+#[test]
+fn shared_ip_handover_between_two_appliances() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: needs root for network namespaces and raw sockets");
+        return;
+    }
+    let id = std::process::id() % 100_000;
+    let mut spaces = Namespaces(Vec::new());
+    let bridge = spaces.add(format!("wn-{id}-br"));
+    ip(&["-n", &bridge, "link", "add", "br0", "type", "bridge"]);
+    ip(&["-n", &bridge, "link", "set", "br0", "up"]);
+    let mut side = |name: &str| -> (String, String) {
+        let ns = spaces.add(format!("wn-{id}-{name}"));
+        let (dev, port) = (format!("w{id}{name}0"), format!("w{id}{name}p"));
+        ip(&[
+            "link", "add", &dev, "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
+            &bridge,
+        ]);
+        ip(&["-n", &ns, "link", "set", &dev, "up"]);
+        ip(&["-n", &bridge, "link", "set", &port, "up"]);
+        ip(&["-n", &bridge, "link", "set", &port, "master", "br0"]);
+        (ns, dev)
+    };
+    let (ns_a, dev_a) = side("a");
+    let (ns_b, dev_b) = side("b");
+    let (mac_a, mac_b) = (mac_of(&ns_a, &dev_a), mac_of(&ns_b, &dev_b));
+    let a = appliance("browser-net-a", &ns_a, &dev_a, &mac_a, "10.60.0.1/24");
+    let b = appliance("browser-net-b", &ns_b, &dev_b, &mac_b, "10.60.0.2/24");
+    let held = |x: &Appliance| get(&x.d, &x.token)["shared_ips"][0]["held"] == true;
+
+    // A takes the shared IP: one checkbox, one Save, on the wire at once.
+    a.toggle_shared();
+    wait_text(&a.b, "#shared0-state", |s| s.contains("held and announced"));
+    assert!(addresses(&ns_a, &dev_a).contains(&"10.60.0.100/24".to_string()));
+    assert!(held(&a));
+
+    // B may not take it while A holds it: a clear error naming A, nothing changed.
+    b.toggle_shared();
+    let error = b.b.wait_for_text("#error", T).unwrap();
+    assert!(error.contains("in use by another host"), "{error}");
+    assert!(error.contains(&mac_a), "{error}");
+    assert!(b.b.text("#shared0-errors").unwrap().contains(&mac_a));
+    let vb = get(&b.d, &b.token);
+    assert_eq!(vb["config"]["shared_ips"][0]["enabled"], false);
+    assert!(!held(&b));
+    assert!(!addresses(&ns_b, &dev_b).contains(&"10.60.0.100/24".to_string()));
+    let history = b.b.text("#shared-history").unwrap();
+    assert!(history.contains(&format!("in use by {mac_a}")), "{history}");
+
+    // The guide's procedure: uncheck Enabled on A and save, check it on B and save.
+    a.b.goto(&format!("{}/appliance/network", a.base)).unwrap();
+    a.toggle_shared();
+    wait_text(&a.b, "#shared0-state", |s| s.contains("not held"));
+    assert!(!addresses(&ns_a, &dev_a).contains(&"10.60.0.100/24".to_string()));
+    b.b.goto(&format!("{}/appliance/network", b.base)).unwrap();
+    b.toggle_shared();
+    wait_text(&b.b, "#shared0-state", |s| s.contains("held and announced"));
+    assert!(addresses(&ns_b, &dev_b).contains(&"10.60.0.100/24".to_string()));
+    assert!(held(&b) && !held(&a));
+
+    // A real address change on A through the page, kept with the button.
+    let field = format!("#nic-{dev_a}-addresses");
+    a.b.type_into(&field, "10.60.0.11/24").unwrap();
+    a.b.click("#save-interfaces").unwrap();
+    a.b.wait_for_text("#pending", T).unwrap();
+    assert_eq!(addresses(&ns_a, &dev_a), vec!["10.60.0.11/24"], "applied");
+    a.b.click("#keep").unwrap();
+    wait_text(&a.b, "p.notice[role=status]", |s| s.contains("kept"));
+    let va = get(&a.d, &a.token);
+    assert_eq!(va["pending"], Value::Null);
+    assert_eq!(va["applied"], true);
+    assert_eq!(
+        va["config"]["interfaces"][0]["addresses"],
+        json!(["10.60.0.11/24"])
+    );
+}
