@@ -91,7 +91,10 @@ pub fn render(
             vec![
                 rfc3339(e.at),
                 e.kind.clone(),
-                e.version.clone(),
+                match &e.package {
+                    Some(name) => format!("{name} {}", e.version),
+                    None => e.version.clone(),
+                },
                 e.slot.clone().unwrap_or_default(),
                 e.detail.clone(),
             ]
