@@ -9,6 +9,7 @@ pub mod extract;
 mod health;
 mod network;
 mod session;
+mod site_updates;
 mod status;
 mod system;
 mod time;
@@ -148,6 +149,11 @@ pub fn routes() -> Routes {
         .add(Method::GET, "/api/v1/updates", updates::get)
         .add(Method::GET, "/api/v1/updates/progress", updates::progress)
         .add_stream(Method::POST, "/api/v1/updates/upload", updates::upload)
+        .add(
+            Method::POST,
+            "/api/v1/updates/site/{name}/rollback",
+            site_updates::rollback,
+        )
         .add(Method::GET, "/api/v1/time", time::get)
         .add(Method::PUT, "/api/v1/time", time::put)
         .add(Method::GET, "/api/v1/tls", tls::get)

@@ -114,9 +114,10 @@ pub fn install_error(e: InstallError) -> ApiError {
             "io" | "truncated" => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         },
-        InstallError::Write { .. } | InstallError::Boot(_) | InstallError::Store(_) => {
-            return ApiError::internal("Installing the package failed", e)
-        }
+        InstallError::Write { .. }
+        | InstallError::Data { .. }
+        | InstallError::Boot(_)
+        | InstallError::Store(_) => return ApiError::internal("Installing the package failed", e),
     };
     ApiError::new(
         status,

@@ -75,6 +75,7 @@ pub fn reconcile(
             kind: "rolled_back".into(),
             version: failed_version,
             slot: Some(failed.to_string()),
+            package: None,
             detail,
         };
         updates.record(event.clone());
@@ -86,6 +87,7 @@ pub fn reconcile(
                 kind: "activated".into(),
                 version: version.to_string(),
                 slot: Some(booted.to_string()),
+                package: None,
                 detail: format!(
                     "{version} runs from slot {booted} (was {})",
                     pending.from_version
@@ -97,6 +99,7 @@ pub fn reconcile(
                 kind: "failed".into(),
                 version: pending.version.clone(),
                 slot: Some(pending.slot.clone()),
+                package: None,
                 detail: format!(
                     "{} was installed into slot {} but slot {booted} ({version}) started",
                     pending.version, pending.slot

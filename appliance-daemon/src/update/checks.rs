@@ -1,6 +1,7 @@
 //! The checks a verified base package passes before a byte of it is written (pure): the
 //! profile, the anti-rollback floor, requirements, the running slot being confirmed, room
-//! in the target slot. Each has its own error code and sentence.
+//! in the target slot. Each has its own error code and sentence. Site packages share the
+//! profile and requirement checks (update/site.rs).
 
 use grubenv::{BootState, Slot};
 
@@ -25,6 +26,12 @@ pub enum Refusal {
     NoSpace { slot: Slot, need: u64, have: u64 },
     #[error("{0} is already installed and running")]
     AlreadyRunning(String),
+    #[error(
+        "{name} {version} is installed and kept as the previous version: roll back to it instead"
+    )]
+    KeptForRollback { name: String, version: String },
+    #[error("the site package needs {need} bytes free on the data partition, which has {free}")]
+    NoDataSpace { need: u64, free: u64 },
     #[error("version {0:?} is not of the form X.Y.Z")]
     BadVersion(String),
 }
@@ -37,7 +44,8 @@ impl Refusal {
             Refusal::MissingRequirement { .. } => "missing_requirement",
             Refusal::NotConfirmed(_) => "not_confirmed",
             Refusal::NoSpace { .. } => "no_space",
-            Refusal::AlreadyRunning(_) => "already_installed",
+            Refusal::AlreadyRunning(_) | Refusal::KeptForRollback { .. } => "already_installed",
+            Refusal::NoDataSpace { .. } => "no_space",
             Refusal::BadVersion(_) => "malformed",
         }
     }
@@ -84,16 +92,7 @@ pub fn target_slot(booted: BootSlot) -> Slot {
 
 /// Every check but space, which needs the target's capacity: see [`check_space`].
 pub fn check(c: &Candidate<'_>, a: &Appliance<'_>) -> Result<(), Refusal> {
-    if !c.profiles.iter().any(|p| p == a.profile) {
-        return Err(Refusal::WrongProfile {
-            wanted: if c.profiles.is_empty() {
-                "no appliance".to_string()
-            } else {
-                c.profiles.join(", ")
-            },
-            ours: a.profile.to_string(),
-        });
-    }
+    check_profile(c.profiles, a.profile)?;
     let v = version(c.version)?;
     if let Some(floor) = a.floor {
         if v < version(floor)? {
@@ -103,11 +102,47 @@ pub fn check(c: &Candidate<'_>, a: &Appliance<'_>) -> Result<(), Refusal> {
             });
         }
     }
-    for (name, min) in c.requires {
-        let have = if name == "base" {
-            Some(a.running_version.to_string())
+    check_requires(c.version, c.requires, a.running_version, a.sites)?;
+    if let BootSlot::Slot(s) = a.booted {
+        if a.boot.is_trying(s) || !a.boot.is_ok(s) {
+            return Err(Refusal::NotConfirmed(s));
+        }
+    }
+    if c.version == a.running_version {
+        return Err(Refusal::AlreadyRunning(c.version.to_string()));
+    }
+    Ok(())
+}
+
+/// The package names the appliance's profile.
+pub fn check_profile(profiles: &[String], profile: &str) -> Result<(), Refusal> {
+    if profiles.iter().any(|p| p == profile) {
+        return Ok(());
+    }
+    Err(Refusal::WrongProfile {
+        wanted: if profiles.is_empty() {
+            "no appliance".to_string()
         } else {
-            a.sites
+            profiles.join(", ")
+        },
+        ours: profile.to_string(),
+    })
+}
+
+/// Every `(name, min_version)` in `requires` is installed at `min_version` or later:
+/// `base` is the running system, any other name an installed site package. `what` names
+/// the package in the refusal.
+pub fn check_requires(
+    what: &str,
+    requires: &[(String, String)],
+    running_version: &str,
+    sites: &[(String, String)],
+) -> Result<(), Refusal> {
+    for (name, min) in requires {
+        let have = if name == "base" {
+            Some(running_version.to_string())
+        } else {
+            sites
                 .iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.clone())
@@ -118,20 +153,12 @@ pub fn check(c: &Candidate<'_>, a: &Appliance<'_>) -> Result<(), Refusal> {
         };
         if !ok {
             return Err(Refusal::MissingRequirement {
-                version: c.version.to_string(),
+                version: what.to_string(),
                 name: name.clone(),
                 min: min.clone(),
                 have: have.unwrap_or_else(|| "none".to_string()),
             });
         }
-    }
-    if let BootSlot::Slot(s) = a.booted {
-        if a.boot.is_trying(s) || !a.boot.is_ok(s) {
-            return Err(Refusal::NotConfirmed(s));
-        }
-    }
-    if c.version == a.running_version {
-        return Err(Refusal::AlreadyRunning(c.version.to_string()));
     }
     Ok(())
 }

@@ -46,6 +46,12 @@ pub enum InstallError {
     Payload { code: &'static str, message: String },
     #[error("cannot write slot {slot}: {source}")]
     Write { slot: Slot, source: std::io::Error },
+    /// Unpacking or switching a site package on `data` failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Data {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Boot(#[from] crate::boot::Error),
     #[error(transparent)]
@@ -60,7 +66,7 @@ impl InstallError {
             InstallError::Refused(r) => r.code(),
             InstallError::Package { code, .. } => code,
             InstallError::Payload { code, .. } => code,
-            InstallError::Write { .. } => "write_failed",
+            InstallError::Write { .. } | InstallError::Data { .. } => "write_failed",
             InstallError::Boot(_) => "boot_state",
             InstallError::Store(_) => "internal",
         }
@@ -89,10 +95,19 @@ impl Drop for Busy<'_> {
 /// What the caller learns of a finished install.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Installed {
+    /// `base` or `site`.
+    pub kind: &'static str,
+    /// `base`, or the site package's name.
+    pub name: String,
     pub version: String,
-    pub slot: String,
-    /// Always true: the new system starts at the next restart.
+    /// The slot a base package was written to; none for a site package.
+    pub slot: Option<String>,
+    /// True for a base package (the new system starts at the next restart); a site
+    /// package is in use as soon as it is installed.
     pub restart_required: bool,
+    /// The version a site package replaced, kept for a rollback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 /// Size of the chunks read from the payload and written to the slot.
@@ -133,7 +148,8 @@ impl Updater {
                 "installed",
                 format!(
                     "{} written to slot {}; it starts at the next restart",
-                    done.version, done.slot
+                    done.version,
+                    done.slot.as_deref().unwrap_or("?")
                 ),
                 "update.install",
             ),
@@ -146,6 +162,7 @@ impl Updater {
             kind: kind.to_string(),
             version: update.version.clone(),
             slot: Some(target.clone()),
+            package: None,
             detail: detail.clone(),
         };
         let ok = result.is_ok();
@@ -216,7 +233,7 @@ impl Updater {
         let env = self.platform.env();
         let mut boot = env.read()?;
         let u: Updates = self.store.get()?;
-        let sites: Vec<(String, String)> = Vec::new();
+        let sites = u.site_versions();
         checks::check(
             &Candidate {
                 version: &update.version,
@@ -317,9 +334,12 @@ impl Updater {
         boot.commit_install(slot);
         env.write(&boot)?;
         Ok(Installed {
+            kind: "base",
+            name: package::BASE_NAME.to_string(),
             version: update.version.clone(),
-            slot: slot.to_string(),
+            slot: Some(slot.to_string()),
             restart_required: true,
+            previous: None,
         })
     }
 }
@@ -395,7 +415,7 @@ mod tests {
                 None,
             )
             .unwrap();
-        assert_eq!(done.slot, "B");
+        assert_eq!(done.slot.as_deref(), Some("B"));
         assert_eq!(std::fs::read(dir.path().join("slot-b.img")).unwrap(), data);
         let boot = u.platform.env().read().unwrap();
         assert_eq!(boot.order(), vec![Slot::B, Slot::A]);

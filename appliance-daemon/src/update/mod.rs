@@ -10,6 +10,7 @@ pub mod boot_check;
 pub mod checks;
 pub mod install;
 pub mod progress;
+pub mod site;
 pub mod state;
 pub mod upload;
 
@@ -126,8 +127,10 @@ impl Updater {
     }
 
     /// After the health gate: settle the install that waited for this boot (activated or
-    /// rolled back) and put the failed slot out of the boot order.
+    /// rolled back) and put the failed slot out of the boot order; clear what an
+    /// interrupted site install left on `data`.
     pub fn at_start(&self) -> anyhow::Result<Option<Event>> {
+        self.sites_at_start();
         let BootSlot::Slot(booted) = self.booted else {
             return Ok(None);
         };
@@ -211,6 +214,8 @@ pub struct View {
     pub slots: std::collections::BTreeMap<String, state::SlotInfo>,
     pub pending: Option<state::Pending>,
     pub floor: Option<String>,
+    /// Installed site packages by name.
+    pub sites: std::collections::BTreeMap<String, state::SiteInfo>,
     /// The last rollback since the last successful update, if any.
     pub rollback: Option<Event>,
     pub installing: bool,
@@ -238,6 +243,7 @@ impl Updater {
             slots: u.slots,
             pending: u.pending,
             floor: u.floor,
+            sites: u.sites,
             installing: self.installing(),
             history: u.history.into_iter().rev().collect(),
         })

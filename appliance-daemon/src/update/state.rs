@@ -1,6 +1,7 @@
 //! What the appliance knows about its updates, kept in the settings store: the version in
 //! each slot, the install waiting for its first boot, the anti-rollback floor, and the
-//! history shown on the Updates page (installs, activations, rollbacks, refusals).
+//! history shown on the Updates page (installs, activations, rollbacks, refusals), and
+//! the installed site packages.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -21,6 +22,9 @@ pub struct Updates {
     /// No base package below this version may be installed.
     #[serde(default)]
     pub floor: Option<String>,
+    /// Installed site packages: name -> the version `current` names, and the one kept.
+    #[serde(default)]
+    pub sites: BTreeMap<String, SiteInfo>,
     /// Newest last.
     #[serde(default)]
     pub history: Vec<Event>,
@@ -35,6 +39,17 @@ pub struct SlotInfo {
     pub version: String,
     /// Unix seconds.
     pub installed_at: Option<u64>,
+}
+
+/// A site package on `data` (update/site.rs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteInfo {
+    /// What `data/site/<name>/current` names.
+    pub version: String,
+    /// The version it replaced, kept on `data` for a rollback.
+    pub previous: Option<String>,
+    /// Unix seconds of the install (or rollback) that made `version` current.
+    pub installed_at: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +68,9 @@ pub struct Event {
     pub kind: String,
     pub version: String,
     pub slot: Option<String>,
+    /// The site package the event is about; none for base packages.
+    #[serde(default)]
+    pub package: Option<String>,
     /// A sentence: why it was refused, why it was rolled back.
     pub detail: String,
 }
@@ -66,14 +84,24 @@ impl Updates {
         }
     }
 
-    /// The last rollback, if it is more recent than the last activation: what the UI
-    /// shows as a warning until another update succeeds.
+    /// The last rollback of the base system, if it is more recent than the last
+    /// activation: what the UI shows as a warning until another update succeeds. (A site
+    /// package's rollback is an operator's choice, not a failure.)
     pub fn last_rollback(&self) -> Option<&Event> {
         self.history
             .iter()
             .rev()
+            .filter(|e| e.package.is_none())
             .take_while(|e| e.kind != "activated")
             .find(|e| e.kind == "rolled_back")
+    }
+
+    /// Installed site packages as (name, version), for requirement checks.
+    pub fn site_versions(&self) -> Vec<(String, String)> {
+        self.sites
+            .iter()
+            .map(|(n, s)| (n.clone(), s.version.clone()))
+            .collect()
     }
 }
 
@@ -87,6 +115,7 @@ mod tests {
             kind: kind.into(),
             version: "1.0.2".into(),
             slot: Some("A".into()),
+            package: None,
             detail: String::new(),
         }
     }

@@ -1,5 +1,5 @@
 //! A package as it arrives (an upload, later a download): verified by the package crate,
-//! then handed to the installer. Nothing of the payload is used before the manifest's
+//! then handed to the installer of its kind. Nothing of the payload is used before the manifest's
 //! signature verified against the appliance's keys.
 
 use std::io::Read;
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use package::{Keyring, Kind, PackageReader};
 
 use super::install::{BaseUpdate, InstallError, Installed};
+use super::site::SiteUpdate;
 use super::state::{Event, Updates};
 use super::{Platform, Updater};
 use crate::store::Audit;
@@ -49,7 +50,9 @@ fn payload_error(e: &std::io::Error) -> (&'static str, String) {
 }
 
 impl Updater {
-    /// Verify and install the package read from `body`.
+    /// Verify and install the package read from `body`: the one entry point of uploads
+    /// and downloads, dispatching on the verified manifest's kind (a base package into
+    /// the inactive slot, a site package onto `data`).
     pub fn install_package(
         &self,
         body: impl Read,
@@ -67,16 +70,17 @@ impl Updater {
                 return Err(err);
             }
         };
-        if manifest.kind != Kind::Base {
-            let err = InstallError::Package {
-                code: "unsupported_kind",
-                message: format!(
-                    "{} {} is a site package; this appliance installs base packages only",
-                    manifest.name, manifest.version
-                ),
-            };
-            self.record_refusal(&manifest.version.to_string(), &err, actor, address);
-            return Err(err);
+        if manifest.kind == Kind::Site {
+            let update = SiteUpdate::from_manifest(&manifest);
+            let payload = first_payload(&mut reader)?;
+            return self.install_site(
+                &update,
+                payload,
+                payload_error,
+                &self.progress,
+                actor,
+                address,
+            );
         }
         let update = BaseUpdate {
             version: manifest.version.to_string(),
@@ -89,16 +93,7 @@ impl Updater {
             floor: manifest.floor.as_ref().map(|f| f.to_string()),
             payload_size: manifest.payloads.first().map(|p| p.size).unwrap_or(0),
         };
-        let payload = match reader.next_payload() {
-            Ok(Some(p)) => p,
-            Ok(None) => {
-                return Err(InstallError::Package {
-                    code: "malformed",
-                    message: "the package has no payload".into(),
-                })
-            }
-            Err(e) => return Err(package_error(e)),
-        };
+        let payload = first_payload(&mut reader)?;
         self.install_base(
             &update,
             payload,
@@ -122,6 +117,7 @@ impl Updater {
             kind: "refused".into(),
             version: version.to_string(),
             slot: None,
+            package: None,
             detail: err.to_string(),
         };
         let result = self.store.change(
@@ -140,6 +136,20 @@ impl Updater {
         if let Err(e) = result {
             tracing::error!("cannot record a refused package: {e}");
         }
+    }
+}
+
+/// The package's one payload (base and site packages carry exactly one).
+fn first_payload<R: Read>(
+    reader: &mut PackageReader<R>,
+) -> Result<package::PayloadReader<'_, R>, InstallError> {
+    match reader.next_payload() {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(InstallError::Package {
+            code: "malformed",
+            message: "the package has no payload".into(),
+        }),
+        Err(e) => Err(package_error(e)),
     }
 }
 

@@ -58,7 +58,7 @@ pub fn render(
             .map(|s| s.version.clone())
             .unwrap_or_else(|| t.empty_slot.to_string())
     };
-    let installed = vec![
+    let mut installed = vec![
         vec![
             t.running_version.to_string(),
             format!(
@@ -73,6 +73,17 @@ pub fn render(
             view.floor.clone().unwrap_or_else(|| t.none.to_string()),
         ],
     ];
+    installed.extend(view.sites.iter().map(|(name, site)| {
+        let kept = site
+            .previous
+            .as_ref()
+            .map(|p| format!(" ({p} {})", t.kept_for_rollback))
+            .unwrap_or_default();
+        vec![
+            format!("{} {name}", t.site_package),
+            format!("{}{kept}", site.version),
+        ]
+    }));
     let history = view
         .history
         .iter()
@@ -80,7 +91,10 @@ pub fn render(
             vec![
                 rfc3339(e.at),
                 e.kind.clone(),
-                e.version.clone(),
+                match &e.package {
+                    Some(name) => format!("{name} {}", e.version),
+                    None => e.version.clone(),
+                },
                 e.slot.clone().unwrap_or_default(),
                 e.detail.clone(),
             ]
@@ -145,16 +159,17 @@ pub async fn upload(
                     crate::api::updates::install(&state, reader, &session.user, ctx.address);
                 let (result, ()) = tokio::join!(install, pump.run(field));
                 return match result {
-                    Ok(done) => render(
-                        &state,
-                        &ctx,
-                        StatusCode::OK,
-                        Some(format!(
-                            "{} ({} {}): {}",
-                            done.version, t.slot, done.slot, t.install_done
-                        )),
-                        None,
-                    ),
+                    Ok(done) => {
+                        let notice = match &done.slot {
+                            Some(slot) => {
+                                format!("{} ({} {slot}): {}", done.version, t.slot, t.install_done)
+                            }
+                            None => {
+                                format!("{} {}: {}", done.name, done.version, t.site_install_done)
+                            }
+                        };
+                        render(&state, &ctx, StatusCode::OK, Some(notice), None)
+                    }
                     Err(e) => fail(e.message),
                 };
             }
