@@ -223,6 +223,11 @@ impl Cli {
                     }
                 }
                 TrustChoice::Pin(old) if *old != new => {
+                    let pinned = self.record.fingerprint.as_deref().map(parse_fingerprint);
+                    if matches!(pinned, Some(Ok(remembered)) if remembered == *old) {
+                        self.record.fingerprint = Some(shown.clone());
+                        self.save()?;
+                    }
                     advice = Some(format!("From now on pass --pin {shown}."));
                 }
                 _ => {}
