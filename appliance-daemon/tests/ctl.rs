@@ -33,6 +33,23 @@ fn appliancectl_drives_the_real_daemon() {
         status.certificate_sha256.as_deref(),
         Some(appliancectl::tls::format_fingerprint(&pin).as_str())
     );
+    // The typed calls for what the administrator manages.
+    let servers = vec!["ntp.example.com".to_string()];
+    assert_eq!(c.set_time_servers(&servers).unwrap().servers, servers);
+    assert_eq!(c.time().unwrap().servers, servers);
+    let network = c.network().unwrap();
+    assert!(!network.interfaces.is_empty());
+    assert!(!network.applied, "dev mode applies nothing");
+    let err = c
+        .set_network(&serde_json::json!({"interfaces": [{"mac": "nope"}]}))
+        .unwrap_err();
+    assert_eq!(err.api_code(), Some("invalid_network"), "{err}");
+    assert_eq!(err.problems()[0].field, "interfaces[0].mac");
+    assert_eq!(c.updates().unwrap().running.slot, "A");
+    assert_eq!(
+        c.certificate().unwrap().certificate_sha256,
+        appliancectl::tls::format_fingerprint(&pin)
+    );
     assert_eq!(c.reboot().unwrap().status, "rebooting");
 
     // A wrong pin is refused before any request is sent.

@@ -3,6 +3,19 @@
 
 use serde::{Deserialize, Serialize};
 
+mod network;
+mod system;
+mod time;
+mod updates;
+
+pub use network::{
+    Address, Conflict, Dhcp, Dns, Interface, InterfaceConfig, Lease, NetworkConfig, NetworkView,
+    PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
+};
+pub use system::{Certificate, Problem, ResetAccepted, ResetThen};
+pub use time::Time;
+pub use updates::{Installed, PendingInstall, Progress, Running, SlotInfo, UpdateEvent, Updates};
+
 /// `GET /api/v1/health` (no authentication).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

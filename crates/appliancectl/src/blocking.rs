@@ -1,9 +1,14 @@
 //! A synchronous [`Client`](crate::Client): the same calls, each run to completion on a
 //! private single-threaded tokio runtime. Not for use inside an async runtime.
 
-use crate::api::{Health, PowerAction, Session, Status};
+use crate::api::{
+    Certificate, Health, Installed, NetworkView, PowerAction, ResetAccepted, ResetThen, Session,
+    Status, Time, Updates,
+};
+use crate::OnProgress;
 use crate::{Endpoint, Error, Method, Response, Result, StatusCode, Trust};
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -75,6 +80,57 @@ impl Client {
 
     pub fn shutdown(&self) -> Result<PowerAction> {
         self.runtime.block_on(self.inner.shutdown())
+    }
+
+    pub fn network(&self) -> Result<NetworkView> {
+        self.runtime.block_on(self.inner.network())
+    }
+
+    pub fn set_network(&self, settings: &Value) -> Result<NetworkView> {
+        self.runtime.block_on(self.inner.set_network(settings))
+    }
+
+    pub fn confirm_network(&self) -> Result<NetworkView> {
+        self.runtime.block_on(self.inner.confirm_network())
+    }
+
+    pub fn time(&self) -> Result<Time> {
+        self.runtime.block_on(self.inner.time())
+    }
+
+    pub fn set_time_servers(&self, servers: &[String]) -> Result<Time> {
+        self.runtime.block_on(self.inner.set_time_servers(servers))
+    }
+
+    pub fn updates(&self) -> Result<Updates> {
+        self.runtime.block_on(self.inner.updates())
+    }
+
+    pub fn send_update(&self, package: &Path, on_progress: OnProgress) -> Result<Response> {
+        self.runtime
+            .block_on(self.inner.send_update(package, on_progress))
+    }
+
+    pub fn upload_update(&self, package: &Path, on_progress: OnProgress) -> Result<Installed> {
+        self.runtime
+            .block_on(self.inner.upload_update(package, on_progress))
+    }
+
+    pub fn certificate(&self) -> Result<Certificate> {
+        self.runtime.block_on(self.inner.certificate())
+    }
+
+    pub fn install_certificate(&self, certificate_pem: &str, key_pem: &str) -> Result<Certificate> {
+        self.runtime
+            .block_on(self.inner.install_certificate(certificate_pem, key_pem))
+    }
+
+    pub fn self_signed_certificate(&self) -> Result<Certificate> {
+        self.runtime.block_on(self.inner.self_signed_certificate())
+    }
+
+    pub fn factory_reset(&self, then: ResetThen) -> Result<ResetAccepted> {
+        self.runtime.block_on(self.inner.factory_reset(then))
     }
 
     pub fn request(

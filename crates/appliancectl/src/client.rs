@@ -1,6 +1,6 @@
 //! The HTTPS client: one TCP + TLS connection and one HTTP/1.1 request per call.
 
-use crate::api::{Health, PowerAction, Session, Status};
+use crate::api::{Health, PowerAction, Problem, Session, Status};
 use crate::tls::{client_config, fingerprint, PinMismatch, Trust};
 use crate::{Endpoint, Error, Result};
 use bytes::Bytes;
@@ -70,6 +70,8 @@ impl Response {
             error: String,
             #[serde(default)]
             message: String,
+            #[serde(default)]
+            problems: Vec<Problem>,
         }
         match serde_json::from_slice::<ApiError>(&self.body) {
             Ok(e) => Err(Error::Api {
@@ -83,6 +85,7 @@ impl Response {
                     e.message
                 },
                 code: e.error,
+                problems: e.problems,
             }),
             Err(_) => {
                 let text = String::from_utf8_lossy(&self.body);
@@ -133,6 +136,11 @@ impl Client {
 
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    /// How long one call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// `GET /api/v1/health`.
@@ -197,8 +205,25 @@ impl Client {
 
     /// Any call, whatever status comes back, with the raw body.
     pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Response> {
-        let endpoint = self.endpoint.to_string();
         let request = self.build_request(&method, path, body)?;
+        self.exchange(method, path, request, Limit::Total(self.timeout))
+            .await
+    }
+
+    /// Send `request` on a new connection and read the whole answer, within `limit`.
+    pub(crate) async fn exchange<B>(
+        &self,
+        method: Method,
+        path: &str,
+        request: Request<B>,
+        limit: Limit,
+    ) -> Result<Response>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let endpoint = self.endpoint.to_string();
         let exchange = async {
             let tls = connect(&self.endpoint, &self.tls).await?;
             let http_error = |source| Error::Http {
@@ -223,12 +248,27 @@ impl Client {
             drop(driver);
             Ok::<_, Error>((status, body))
         };
-        let (status, body) = tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| Error::Timeout {
-                endpoint: endpoint.clone(),
-                seconds: self.timeout.as_secs(),
-            })??;
+        let timeout = |seconds: u64| Error::Timeout {
+            endpoint: endpoint.clone(),
+            seconds,
+        };
+        let (status, body) = match limit {
+            Limit::Total(total) => tokio::time::timeout(total, exchange)
+                .await
+                .map_err(|_| timeout(total.as_secs()))??,
+            Limit::Idle(idle, activity) => {
+                let mut exchange = std::pin::pin!(exchange);
+                loop {
+                    let left = idle.saturating_sub(activity.idle_for());
+                    if left.is_zero() {
+                        return Err(timeout(idle.as_secs()));
+                    }
+                    if let Ok(done) = tokio::time::timeout(left, &mut exchange).await {
+                        break done?;
+                    }
+                }
+            }
+        };
         Ok(Response {
             status,
             body,
@@ -249,18 +289,7 @@ impl Client {
             path: path.to_string(),
             reason,
         };
-        let mut builder = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header(HOST, self.endpoint.authority())
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .header(ACCEPT, "application/json")
-            .header(CONNECTION, "close");
-        if let Some(token) = &self.token {
-            let value = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| request_error("the session token is not a valid header".into()))?;
-            builder = builder.header(AUTHORIZATION, value);
-        }
+        let mut builder = self.request_builder(method, path)?;
         let bytes = match body {
             Some(body) => {
                 builder = builder.header(CONTENT_TYPE, "application/json");
@@ -271,6 +300,31 @@ impl Client {
         builder
             .body(Full::new(bytes))
             .map_err(|e| request_error(e.to_string()))
+    }
+
+    /// The headers every request carries: host, agent, JSON answers, the session token.
+    pub(crate) fn request_builder(
+        &self,
+        method: &Method,
+        path: &str,
+    ) -> Result<hyper::http::request::Builder> {
+        let mut builder = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(HOST, self.endpoint.authority())
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header(ACCEPT, "application/json")
+            .header(CONNECTION, "close");
+        if let Some(token) = &self.token {
+            let value =
+                HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| Error::Request {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    reason: "the session token is not a valid header".into(),
+                })?;
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        Ok(builder)
     }
 }
 
@@ -377,6 +431,41 @@ fn tls_error(endpoint: String, err: std::io::Error) -> Error {
             endpoint,
             source: err,
         },
+    }
+}
+
+/// How long a call may take.
+pub(crate) enum Limit {
+    /// The whole call, from connecting to the last byte of the answer.
+    Total(Duration),
+    /// Without progress: no byte of the request sent (see [`Activity`]) for this long.
+    Idle(Duration, Arc<Activity>),
+}
+
+/// When a streamed request body last sent something.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    start: std::time::Instant,
+    /// Milliseconds after `start`.
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Self {
+        Activity {
+            start: std::time::Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(std::sync::atomic::Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
     }
 }
 

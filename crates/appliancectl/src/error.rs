@@ -1,17 +1,20 @@
 //! What can go wrong talking to the appliance, each with the sentence an operator needs.
 
+use crate::api::Problem;
 use crate::tls::format_fingerprint;
 use hyper::StatusCode;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The appliance answered with an API error `{"error": code, "message": sentence}`.
+    /// The appliance answered with an API error `{"error": code, "message": sentence}`;
+    /// `problems` lists every wrong field when the appliance names them.
     #[error("{message} ({code})")]
     Api {
         status: StatusCode,
         code: String,
         message: String,
+        problems: Vec<Problem>,
     },
     #[error("{input:?} is not a valid HOST[:PORT]: {reason}")]
     InvalidHost { input: String, reason: String },
@@ -66,6 +69,11 @@ pub enum Error {
     },
     #[error("{endpoint} did not answer within {seconds} s")]
     Timeout { endpoint: String, seconds: u64 },
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot build the request {method} {path}: {reason}")]
     Request {
         method: String,
@@ -90,6 +98,14 @@ impl Error {
         match self {
             Error::Api { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// The wrong fields the appliance named with its refusal (empty when none).
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Error::Api { problems, .. } => problems,
+            _ => &[],
         }
     }
 

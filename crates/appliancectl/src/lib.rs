@@ -6,12 +6,14 @@
 //! fingerprint ([`Trust::Pinned`]), learnt once with [`fetch_fingerprint`] and checked by a
 //! person. [`Client`] is async (tokio); [`blocking::Client`] wraps it for synchronous callers.
 
+pub mod admin;
 pub mod api;
 pub mod blocking;
 mod client;
 mod endpoint;
 mod error;
 pub mod tls;
+mod upload;
 
 pub use api::{Health, PowerAction, Session, Status};
 pub use client::{fetch_fingerprint, Client, Response, DEFAULT_TIMEOUT};
@@ -19,5 +21,6 @@ pub use endpoint::{Endpoint, DEFAULT_PORT};
 pub use error::Error;
 pub use hyper::{Method, StatusCode};
 pub use tls::{format_fingerprint, parse_fingerprint, Trust};
+pub use upload::OnProgress;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -127,6 +127,7 @@ async fn api_errors_keep_status_code_and_message() {
             status,
             code,
             message,
+            ..
         } => {
             assert_eq!(*status, StatusCode::UNAUTHORIZED);
             assert_eq!(code, "invalid_credentials");

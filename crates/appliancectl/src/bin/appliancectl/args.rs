@@ -1,5 +1,6 @@
 //! The command line, parsed by hand: a few global options and one command.
 
+use appliancectl::api::ResetThen;
 use appliancectl::parse_fingerprint;
 use std::path::PathBuf;
 
@@ -16,6 +17,25 @@ Commands:
   logout                forget the session token kept for this appliance
   fingerprint           print the SHA-256 fingerprint of the appliance's certificate
 
+  network               interfaces, addresses, DHCP leases, shared IPs, routes, DNS,
+                        hostname, and a change waiting for confirmation
+  network set FILE|-    replace the network settings with the JSON in FILE (- : stdin);
+                        a change made over the network reverts unless confirmed in time
+  network confirm       keep the network change waiting for confirmation
+  time                  NTP servers and whether the clock is synchronized
+  time set-servers HOST...
+                        use these NTP servers (--none: turn NTP off)
+  updates               installed versions per slot, pending install, rollback, history
+  update upload FILE    install an update package file; it starts at the next restart
+  certificate           which HTTPS certificate the appliance serves
+  certificate install CERT.pem KEY.pem
+                        serve this certificate (leaf first, then intermediates) and key
+  certificate self-signed
+                        go back to a self-signed certificate
+  factory-reset [--then poweroff|reboot] [--yes]
+                        erase every setting and all data, restore the factory system,
+                        then power off (default) or restart; asks to type factory-reset
+
 Options:
   --host HOST[:PORT]    the appliance (default: $APPLIANCE_HOST; port 443)
   --json                print the API's JSON answer instead of readable text
@@ -27,7 +47,8 @@ Options:
 
 Environment: APPLIANCE_HOST, APPLIANCE_PASSWORD (login; current password for passwd),
 APPLIANCE_NEW_PASSWORD (passwd), XDG_CONFIG_HOME (where sessions and pins are kept).
-Exit status: 0 done, 1 the appliance or the connection failed, 2 usage error.
+Exit status: 0 done (or answered no), 1 the appliance refused or the connection or a file
+failed, 2 usage error.
 ";
 
 /// How the operator asked to trust the appliance's certificate on this call.
@@ -50,8 +71,36 @@ pub enum Command {
     Shutdown { yes: bool },
     Logout,
     Fingerprint,
+    Network,
+    NetworkSet { file: Input },
+    NetworkConfirm,
+    Time,
+    TimeSetServers { servers: Vec<String> },
+    Updates,
+    UpdateUpload { file: PathBuf },
+    Certificate,
+    CertificateInstall { certificate: PathBuf, key: PathBuf },
+    CertificateSelfSigned,
+    FactoryReset { then: ResetThen, yes: bool },
     Help,
     Version,
+}
+
+/// Where a file argument is read from: a path, or standard input for `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    Path(PathBuf),
+}
+
+impl Input {
+    fn from_arg(arg: String) -> Self {
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(arg))
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +125,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
     let mut trust: Vec<(&'static str, TrustChoice)> = Vec::new();
     let mut user: Option<String> = None;
     let mut yes = false;
+    let mut none = false;
+    let mut then: Option<String> = None;
     let mut words: Vec<String> = Vec::new();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -104,12 +155,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
             "--insecure" => trust.push(("--insecure", TrustChoice::Insecure)),
             "--user" | "-u" => user = Some(value("a user name")?),
             "--yes" | "-y" => yes = true,
+            "--none" => none = true,
+            "--then" => then = Some(value("poweroff or reboot")?),
             _ if name.starts_with('-') && name != "-" => {
                 return usage(format!("unknown option {name}"))
             }
             _ => words.push(arg),
         }
-        if inline.is_some() && matches!(name.as_str(), "--json" | "--insecure" | "--yes") {
+        if inline.is_some() && matches!(name.as_str(), "--json" | "--insecure" | "--yes" | "--none")
+        {
             return usage(format!("{name} takes no value"));
         }
     }
@@ -124,28 +178,41 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
     let Some(word) = words.next() else {
         return usage("no command given".to_string());
     };
-    if let Some(extra) = words.next() {
-        return usage(format!("unexpected argument {extra:?} after {word}"));
-    }
-    let command = match word.as_str() {
-        "login" => Command::Login {
+    let rest: Vec<String> = words.collect();
+    let command = command(&word, rest, yes, none)?;
+    let command = match command {
+        Command::Login { .. } => Command::Login {
             user: user.take().unwrap_or_else(|| "admin".to_string()),
         },
-        "passwd" => Command::Passwd,
-        "status" => Command::Status,
-        "health" => Command::Health,
-        "reboot" => Command::Reboot { yes },
-        "shutdown" => Command::Shutdown { yes },
-        "logout" => Command::Logout,
-        "fingerprint" => Command::Fingerprint,
-        "help" => Command::Help,
-        other => return usage(format!("unknown command {other:?}")),
+        Command::FactoryReset { yes, .. } => {
+            let then = match then.take() {
+                None => ResetThen::Poweroff,
+                Some(text) => ResetThen::parse(&text).ok_or_else(|| {
+                    UsageError(format!("--then takes poweroff or reboot, not {text:?}"))
+                })?,
+            };
+            Command::FactoryReset { then, yes }
+        }
+        other => other,
     };
     if user.is_some() {
         return usage(format!("--user belongs to login, not {word}"));
     }
-    if yes && !matches!(command, Command::Reboot { .. } | Command::Shutdown { .. }) {
-        return usage(format!("--yes belongs to reboot and shutdown, not {word}"));
+    if then.is_some() {
+        return usage(format!("--then belongs to factory-reset, not {word}"));
+    }
+    if yes
+        && !matches!(
+            command,
+            Command::Reboot { .. } | Command::Shutdown { .. } | Command::FactoryReset { .. }
+        )
+    {
+        return usage(format!(
+            "--yes belongs to reboot, shutdown and factory-reset, not {word}"
+        ));
+    }
+    if none && !matches!(command, Command::TimeSetServers { .. }) {
+        return usage(format!("--none belongs to time set-servers, not {word}"));
     }
     Ok(Options {
         host,
@@ -153,6 +220,98 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
         trust,
         command,
     })
+}
+
+/// The command named by `word` and the words after it.
+fn command(word: &str, rest: Vec<String>, yes: bool, none: bool) -> Result<Command, UsageError> {
+    let usage = |m: String| Err(UsageError(m));
+    let sub = rest.first().map(String::as_str);
+    let whole = |n: usize| -> String {
+        std::iter::once(word)
+            .chain(rest.iter().take(n).map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Exactly `n` words after the command: no more, no less.
+    let args = |n: usize, what: &str| -> Result<Vec<String>, UsageError> {
+        match rest.len().cmp(&n) {
+            std::cmp::Ordering::Less => Err(UsageError(format!("{} needs {what}", whole(1)))),
+            std::cmp::Ordering::Greater => Err(UsageError(format!(
+                "unexpected argument {:?} after {}",
+                rest[n],
+                whole(n)
+            ))),
+            std::cmp::Ordering::Equal => Ok(rest[1..].to_vec()),
+        }
+    };
+    let simple = |command: Command| -> Result<Command, UsageError> {
+        match rest.first() {
+            Some(extra) => Err(UsageError(format!(
+                "unexpected argument {extra:?} after {word}"
+            ))),
+            None => Ok(command),
+        }
+    };
+    match (word, sub) {
+        ("login", _) => simple(Command::Login {
+            user: String::new(),
+        }),
+        ("passwd", _) => simple(Command::Passwd),
+        ("status", _) => simple(Command::Status),
+        ("health", _) => simple(Command::Health),
+        ("reboot", _) => simple(Command::Reboot { yes }),
+        ("shutdown", _) => simple(Command::Shutdown { yes }),
+        ("logout", _) => simple(Command::Logout),
+        ("fingerprint", _) => simple(Command::Fingerprint),
+        ("help", _) => simple(Command::Help),
+        ("network", None) => Ok(Command::Network),
+        ("network", Some("set")) => {
+            let mut file = args(2, "a JSON file, or - for standard input")?;
+            Ok(Command::NetworkSet {
+                file: Input::from_arg(file.remove(0)),
+            })
+        }
+        ("network", Some("confirm")) => args(1, "").map(|_| Command::NetworkConfirm),
+        ("time", None) => Ok(Command::Time),
+        ("time", Some("set-servers")) => {
+            let servers = rest[1..].to_vec();
+            match (servers.is_empty(), none) {
+                (true, false) => usage(
+                    "time set-servers needs at least one HOST (or --none to turn NTP off)"
+                        .to_string(),
+                ),
+                (false, true) => {
+                    usage("time set-servers takes either HOSTs or --none, not both".to_string())
+                }
+                _ => Ok(Command::TimeSetServers { servers }),
+            }
+        }
+        ("updates" | "update", None) => Ok(Command::Updates),
+        ("updates" | "update", Some("upload")) => {
+            let mut file = args(2, "a package FILE")?;
+            Ok(Command::UpdateUpload {
+                file: PathBuf::from(file.remove(0)),
+            })
+        }
+        ("certificate", None) => Ok(Command::Certificate),
+        ("certificate", Some("install")) => {
+            let mut files = args(3, "CERT.pem and KEY.pem")?;
+            let key = PathBuf::from(files.remove(1));
+            Ok(Command::CertificateInstall {
+                certificate: PathBuf::from(files.remove(0)),
+                key,
+            })
+        }
+        ("certificate", Some("self-signed")) => args(1, "").map(|_| Command::CertificateSelfSigned),
+        ("factory-reset", _) => simple(Command::FactoryReset {
+            then: ResetThen::Poweroff,
+            yes,
+        }),
+        ("network" | "time" | "updates" | "update" | "certificate", Some(other)) => {
+            usage(format!("unknown command \"{word} {other}\""))
+        }
+        (other, _) => usage(format!("unknown command {other:?}")),
+    }
 }
 
 fn help(command: Command) -> Options {
@@ -261,5 +420,135 @@ mod tests {
         assert_eq!(parse_str("bogus --help").unwrap().command, Command::Help);
         assert_eq!(parse_str("help").unwrap().command, Command::Help);
         assert_eq!(parse_str("--version").unwrap().command, Command::Version);
+    }
+
+    #[test]
+    fn administration_commands() {
+        assert_eq!(parse_str("network").unwrap().command, Command::Network);
+        assert_eq!(
+            parse_str("network set net.json").unwrap().command,
+            Command::NetworkSet {
+                file: Input::Path("net.json".into())
+            }
+        );
+        assert_eq!(
+            parse_str("--json network set -").unwrap().command,
+            Command::NetworkSet { file: Input::Stdin }
+        );
+        assert_eq!(
+            parse_str("network confirm").unwrap().command,
+            Command::NetworkConfirm
+        );
+        assert_eq!(parse_str("time").unwrap().command, Command::Time);
+        assert_eq!(
+            parse_str("time set-servers ntp1.example 192.0.2.1")
+                .unwrap()
+                .command,
+            Command::TimeSetServers {
+                servers: vec!["ntp1.example".into(), "192.0.2.1".into()]
+            }
+        );
+        assert_eq!(
+            parse_str("time set-servers --none").unwrap().command,
+            Command::TimeSetServers { servers: vec![] }
+        );
+        assert_eq!(parse_str("updates").unwrap().command, Command::Updates);
+        assert_eq!(
+            parse_str("update upload /tmp/1.0.1.pkg").unwrap().command,
+            Command::UpdateUpload {
+                file: "/tmp/1.0.1.pkg".into()
+            }
+        );
+        assert_eq!(
+            parse_str("certificate").unwrap().command,
+            Command::Certificate
+        );
+        assert_eq!(
+            parse_str("certificate install c.pem k.pem")
+                .unwrap()
+                .command,
+            Command::CertificateInstall {
+                certificate: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+        assert_eq!(
+            parse_str("certificate self-signed").unwrap().command,
+            Command::CertificateSelfSigned
+        );
+    }
+
+    #[test]
+    fn factory_reset_powers_off_unless_told_otherwise() {
+        assert_eq!(
+            parse_str("factory-reset").unwrap().command,
+            Command::FactoryReset {
+                then: ResetThen::Poweroff,
+                yes: false
+            }
+        );
+        assert_eq!(
+            parse_str("factory-reset --then reboot --yes")
+                .unwrap()
+                .command,
+            Command::FactoryReset {
+                then: ResetThen::Reboot,
+                yes: true
+            }
+        );
+        assert_eq!(
+            parse_str("factory-reset --then=halt").unwrap_err().0,
+            "--then takes poweroff or reboot, not \"halt\""
+        );
+        assert_eq!(
+            parse_str("reboot --then reboot").unwrap_err().0,
+            "--then belongs to factory-reset, not reboot"
+        );
+    }
+
+    #[test]
+    fn administration_usage_errors() {
+        for (line, message) in [
+            (
+                "network set",
+                "network set needs a JSON file, or - for standard input",
+            ),
+            (
+                "network set a b",
+                "unexpected argument \"b\" after network set a",
+            ),
+            (
+                "network confirm now",
+                "unexpected argument \"now\" after network confirm",
+            ),
+            ("network frob", "unknown command \"network frob\""),
+            (
+                "time set-servers",
+                "time set-servers needs at least one HOST (or --none to turn NTP off)",
+            ),
+            (
+                "time set-servers a --none",
+                "time set-servers takes either HOSTs or --none, not both",
+            ),
+            (
+                "time --none",
+                "--none belongs to time set-servers, not time",
+            ),
+            ("update upload", "update upload needs a package FILE"),
+            (
+                "certificate install c.pem",
+                "certificate install needs CERT.pem and KEY.pem",
+            ),
+            (
+                "status --yes",
+                "--yes belongs to reboot, shutdown and factory-reset, not status",
+            ),
+            (
+                "factory-reset now",
+                "unexpected argument \"now\" after factory-reset",
+            ),
+        ] {
+            assert_eq!(parse_str(line).unwrap_err().0, message, "{line}");
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! `appliancectl`: the administrator's command line for the appliance's HTTPS API.
 //! See docs/appliancectl.md.
 
+mod admin;
 mod args;
 mod hosts;
+mod network;
 mod render;
 mod tty;
 
@@ -85,6 +87,19 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         Command::Shutdown { yes } => cli.power(Power::Shutdown, yes),
         Command::Logout => cli.logout(),
         Command::Fingerprint => cli.fingerprint(),
+        Command::Network => cli.network(),
+        Command::NetworkSet { file } => cli.network_set(&file),
+        Command::NetworkConfirm => cli.network_confirm(),
+        Command::Time => cli.time(),
+        Command::TimeSetServers { servers } => cli.time_set_servers(&servers),
+        Command::Updates => cli.updates(),
+        Command::UpdateUpload { file } => cli.update_upload(&file),
+        Command::Certificate => cli.certificate(),
+        Command::CertificateInstall { certificate, key } => {
+            cli.certificate_install(&certificate, &key)
+        }
+        Command::CertificateSelfSigned => cli.certificate_self_signed(),
+        Command::FactoryReset { then, yes } => cli.factory_reset(then, yes),
         Command::Help | Command::Version => Ok(()),
     }
 }
@@ -331,7 +346,7 @@ fn env_secret(name: &str) -> Option<String> {
 }
 
 /// The API's body exactly as received, ending with a new line.
-fn print_raw(body: &[u8]) -> Result<(), Failure> {
+pub(crate) fn print_raw(body: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let result = if body.is_empty() {
         Ok(())
@@ -346,6 +361,15 @@ fn print_raw(body: &[u8]) -> Result<(), Failure> {
 }
 
 fn client_error(err: appliancectl::Error) -> Failure {
+    let problems: Vec<String> = err
+        .problems()
+        .iter()
+        .filter(|p| !err.to_string().contains(&p.message))
+        .map(|p| format!("\n  {}: {}", p.field, p.message))
+        .collect();
+    if !problems.is_empty() {
+        return Failure::Failed(format!("{err}{}", problems.concat()));
+    }
     if err.is_must_change_password() {
         return Failure::Failed(MUST_CHANGE.to_string());
     }

@@ -1,6 +1,6 @@
 //! Readable output: aligned `Key: value` lines, binary sizes, short durations.
 
-use appliancectl::api::{Health, Nic, Status};
+use appliancectl::api::{Certificate, Health, Nic, Status, Time, Updates};
 
 /// `512 B`, `1.5 KiB`, `4.0 GiB`: powers of 1024, one decimal above bytes.
 pub fn bytes(n: u64) -> String {
@@ -36,6 +36,28 @@ pub fn uptime(seconds: u64) -> String {
     }
 }
 
+/// Unix seconds as UTC, RFC 3339: `2025-01-02T03:04:05Z`.
+pub fn utc(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// `Key: value` lines with the values in one column.
 pub fn aligned(rows: &[(String, String)]) -> String {
     let width = rows
@@ -51,7 +73,7 @@ pub fn aligned(rows: &[(String, String)]) -> String {
         .collect()
 }
 
-fn push(rows: &mut Vec<(String, String)>, key: impl Into<String>, value: Option<String>) {
+pub fn push(rows: &mut Vec<(String, String)>, key: impl Into<String>, value: Option<String>) {
     if let Some(value) = value.filter(|v| !v.is_empty()) {
         rows.push((key.into(), value));
     }
@@ -147,6 +169,143 @@ fn nic_line(nic: &Nic) -> String {
     parts.join(", ")
 }
 
+fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_string()
+}
+
+pub fn time(time: &Time) -> String {
+    let mut rows = Vec::new();
+    let servers = if time.servers.is_empty() {
+        "none (NTP is off)".to_string()
+    } else {
+        time.servers.join(", ")
+    };
+    push(&mut rows, "Servers", Some(servers));
+    push(&mut rows, "Synchronized", Some(yes_no(time.synchronized)));
+    push(&mut rows, "Server", time.server.clone());
+    push(&mut rows, "Stratum", time.stratum.map(|s| s.to_string()));
+    push(
+        &mut rows,
+        "Offset",
+        time.offset_seconds.map(|o| format!("{o:+.6} s")),
+    );
+    push(&mut rows, "Last sync", time.last_sync.map(utc));
+    push(&mut rows, "Time", time.time.clone());
+    push(
+        &mut rows,
+        "Time daemon",
+        time.daemon_error.clone().map(|e| format!("no state: {e}")),
+    );
+    aligned(&rows)
+}
+
+/// History events shown; `--json` has them all.
+const HISTORY_SHOWN: usize = 10;
+
+pub fn updates(updates: &Updates) -> String {
+    let mut rows = Vec::new();
+    let running = &updates.running;
+    let mut where_ = Vec::new();
+    if !running.slot.is_empty() {
+        where_.push(format!("slot {}", running.slot));
+    }
+    if !running.profile.is_empty() {
+        where_.push(format!("profile {}", running.profile));
+    }
+    let running_text = if where_.is_empty() {
+        running.version.clone()
+    } else {
+        format!("{} ({})", running.version, where_.join(", "))
+    };
+    push(&mut rows, "Running", Some(running_text));
+    for (slot, info) in &updates.slots {
+        let text = match info.installed_at {
+            Some(at) => format!("{}, installed {}", info.version, utc(at)),
+            None => info.version.clone(),
+        };
+        push(&mut rows, format!("Slot {slot}"), Some(text));
+    }
+    if let Some(p) = &updates.pending {
+        push(
+            &mut rows,
+            "Pending",
+            Some(format!(
+                "{} in slot {} (from {}), installed {}: starts at the next restart",
+                p.version,
+                p.slot,
+                p.from_version,
+                utc(p.installed_at)
+            )),
+        );
+    }
+    push(&mut rows, "Floor", updates.floor.clone());
+    if updates.installing {
+        push(&mut rows, "Installing", Some("yes, now".to_string()));
+    }
+    if let Some(r) = &updates.rollback {
+        let slot = r
+            .slot
+            .as_deref()
+            .map(|s| format!(" (slot {s})"))
+            .unwrap_or_default();
+        push(
+            &mut rows,
+            "Last rollback",
+            Some(format!(
+                "{}{slot} at {}: {}",
+                r.version,
+                utc(r.at),
+                r.detail
+            )),
+        );
+    }
+    let mut text = aligned(&rows);
+    if !updates.history.is_empty() {
+        text.push_str("History (newest first):\n");
+        for event in updates.history.iter().take(HISTORY_SHOWN) {
+            let slot = event
+                .slot
+                .as_deref()
+                .map(|s| format!(" slot {s}"))
+                .unwrap_or_default();
+            let detail = if event.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", event.detail)
+            };
+            text.push_str(&format!(
+                "  {}  {} {}{slot}{detail}\n",
+                utc(event.at),
+                event.kind,
+                event.version
+            ));
+        }
+        let more = updates.history.len().saturating_sub(HISTORY_SHOWN);
+        if more > 0 {
+            text.push_str(&format!(
+                "  … {more} older event{} (appliancectl --json updates)\n",
+                if more == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    text
+}
+
+pub fn certificate(certificate: &Certificate) -> String {
+    let kind = if certificate.installed {
+        "installed by an administrator"
+    } else {
+        "self-signed by the appliance"
+    };
+    aligned(&[
+        ("Certificate".to_string(), kind.to_string()),
+        (
+            "Public key SHA-256".to_string(),
+            certificate.certificate_sha256.clone(),
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +372,92 @@ Disk sda:     64.0 GiB
 NIC eth0:     up, 1000 Mb/s, 52:54:00:12:34:56, 10.0.2.15/24
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn unix_seconds_read_as_utc() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_735_787_045), "2025-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn time_shows_servers_and_sync_state() {
+        let parsed: Time = serde_json::from_value(serde_json::json!({
+            "servers": ["ntp1.example", "192.0.2.1"], "synchronized": true, "stratum": 2,
+            "server": "192.0.2.1", "offset_seconds": -0.000_25, "last_sync": 1_700_000_000,
+            "time": "2023-11-14T22:13:30Z", "kernel_synchronized": true,
+            "daemon_error": null, "sources": []
+        }))
+        .unwrap();
+        assert_eq!(
+            time(&parsed),
+            "\
+Servers:      ntp1.example, 192.0.2.1
+Synchronized: yes
+Server:       192.0.2.1
+Stratum:      2
+Offset:       -0.000250 s
+Last sync:    2023-11-14T22:13:20Z
+Time:         2023-11-14T22:13:30Z
+"
+        );
+        let off: Time = serde_json::from_value(serde_json::json!({
+            "servers": [], "synchronized": false, "daemon_error": "not running"
+        }))
+        .unwrap();
+        assert_eq!(
+            time(&off),
+            "Servers:      none (NTP is off)\nSynchronized: no\nTime daemon:  no state: not running\n"
+        );
+    }
+
+    #[test]
+    fn updates_show_slots_pending_rollback_and_history() {
+        let parsed: Updates = serde_json::from_value(serde_json::json!({
+            "running": {"version": "1.0.0", "slot": "A", "profile": "vm"},
+            "slots": {"A": {"version": "1.0.0", "installed_at": null},
+                      "B": {"version": "1.0.1", "installed_at": 1_700_000_000}},
+            "pending": {"slot": "B", "version": "1.0.1", "from_version": "1.0.0",
+                        "installed_at": 1_700_000_000},
+            "floor": "1.0.1",
+            "rollback": {"at": 1_600_000_000, "kind": "rolled_back", "version": "0.9.9",
+                         "slot": "B", "detail": "slot B did not pass its health check"},
+            "installing": false,
+            "history": [
+                {"at": 1_700_000_000, "kind": "installed", "version": "1.0.1", "slot": "B",
+                 "detail": ""},
+                {"at": 1_699_999_000, "kind": "refused", "version": "1.0.1", "slot": null,
+                 "detail": "hash_mismatch: the payload's SHA-256 differs"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            updates(&parsed),
+            "\
+Running:       1.0.0 (slot A, profile vm)
+Slot A:        1.0.0
+Slot B:        1.0.1, installed 2023-11-14T22:13:20Z
+Pending:       1.0.1 in slot B (from 1.0.0), installed 2023-11-14T22:13:20Z: starts at the next restart
+Floor:         1.0.1
+Last rollback: 0.9.9 (slot B) at 2020-09-13T12:26:40Z: slot B did not pass its health check
+History (newest first):
+  2023-11-14T22:13:20Z  installed 1.0.1 slot B
+  2023-11-14T21:56:40Z  refused 1.0.1: hash_mismatch: the payload's SHA-256 differs
+"
+        );
+    }
+
+    #[test]
+    fn certificate_says_whose_it_is() {
+        let c = Certificate {
+            installed: false,
+            certificate_sha256: "AB:CD".into(),
+        };
+        assert_eq!(
+            certificate(&c),
+            "Certificate:        self-signed by the appliance\nPublic key SHA-256: AB:CD\n"
+        );
     }
 }

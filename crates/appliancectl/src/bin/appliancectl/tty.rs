@@ -49,6 +49,13 @@ pub fn confirm(question: &str) -> Result<bool, String> {
     ))
 }
 
+/// Ask `prompt` and read one line, echoed as typed.
+pub fn line(prompt: &str) -> Result<String, String> {
+    let mut tty = open_tty()?;
+    write!(tty, "{prompt}").map_err(|e| format!("cannot write to the terminal: {e}"))?;
+    read_line(&tty)
+}
+
 /// Ask for a password without echoing it.
 pub fn password(prompt: &str) -> Result<String, String> {
     let mut tty = open_tty()?;

@@ -1,0 +1,520 @@
+//! The `appliancectl` command against the real daemon in dev mode, as an administrator runs
+//! it: time servers, the network (shown, a wrong file refused, a change confirmed), package
+//! upload (a corrupted package refused with its code, a signed one installed) and the
+//! factory reset (refused without a person's typed word, recorded with --yes).
+
+use appliance_tests::dev::{state_dir, DevDaemon};
+use appliancectl::blocking::fetch_fingerprint;
+use appliancectl::{format_fingerprint, Endpoint};
+use package::{Metadata, Signer, Version};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+const PASSWORD: &str = "ctl-admin-secret";
+
+/// The `appliancectl` binary of this workspace, built (or found up to date) by cargo: a
+/// dependency's binaries are not built for another package's tests.
+fn appliancectl() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "-p", "appliancectl", "--bin", "appliancectl"])
+            .arg("--message-format=json-render-diagnostics")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(Stdio::inherit());
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let out = build.output().expect("run cargo build");
+        assert!(out.status.success(), "cargo build -p appliancectl failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "appliancectl")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the appliancectl executable")
+    })
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// One administrator's machine: its own appliancectl configuration, logged in.
+struct Operator {
+    config: PathBuf,
+    host: String,
+}
+
+impl Operator {
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(appliancectl());
+        command
+            .args(args)
+            .env("XDG_CONFIG_HOME", &self.config)
+            .env("APPLIANCE_HOST", &self.host)
+            .env_remove("APPLIANCE_PASSWORD")
+            .env_remove("APPLIANCE_NEW_PASSWORD")
+            .envs(env.iter().copied());
+        command
+    }
+
+    /// Run as a script would: no terminal (a new session without a controlling one).
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args, env);
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let out = command.output().expect("run appliancectl");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
+    /// Run with a terminal (a pseudo-terminal as controlling terminal) on which `typed` is
+    /// entered; what the terminal showed comes back in `stderr`.
+    fn run_typing(&self, args: &[&str], typed: &str) -> Run {
+        let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+        let (master, slave): (OwnedFd, OwnedFd) = (pty.master, pty.slave);
+        let slave_fd = slave.as_raw_fd();
+        let mut command = self.command(args, &[]);
+        command.stdin(Stdio::null());
+        // SAFETY: setsid and ioctl are async-signal-safe; the descriptor is open.
+        unsafe {
+            command.pre_exec(move || {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                if nix::libc::ioctl(slave_fd, nix::libc::TIOCSCTTY as _, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start appliancectl");
+        drop(slave);
+        let mut master = std::fs::File::from(master);
+        master.write_all(typed.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        // What the terminal showed (the prompt); EIO once the child is gone ends it.
+        let mut shown = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            shown.extend_from_slice(&buf[..n]);
+        }
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: format!(
+                "{}{}",
+                String::from_utf8_lossy(&shown),
+                String::from_utf8(out.stderr).unwrap()
+            ),
+        }
+    }
+}
+
+/// A daemon in dev mode and an operator logged in to it with the password changed.
+fn start(tag: &str, prepare: impl FnOnce(&Path)) -> (DevDaemon, Operator) {
+    let state = state_dir(tag);
+    prepare(&state);
+    let d = DevDaemon::start(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        &state,
+        false,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
+    );
+    let config = state.join("operator");
+    std::fs::create_dir_all(&config).unwrap();
+    let operator = Operator {
+        config,
+        host: d.https.to_string(),
+    };
+    let pin = format_fingerprint(&fetch_fingerprint(&Endpoint::from(d.https)).unwrap());
+    let run = operator.run(
+        &["--pin", &pin, "login"],
+        &[("APPLIANCE_PASSWORD", "password")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = operator.run(
+        &["passwd"],
+        &[
+            ("APPLIANCE_PASSWORD", "password"),
+            ("APPLIANCE_NEW_PASSWORD", PASSWORD),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (d, operator)
+}
+
+fn ok(run: Run) -> Run {
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    run
+}
+
+#[test]
+fn time_servers_set_then_shown() {
+    let (_d, op) = start("ctl-time", |_| {});
+    let run = ok(op.run(
+        &["time", "set-servers", "ntp1.example.com", "192.0.2.123"],
+        &[],
+    ));
+    assert!(run.stdout.contains("NTP servers set"), "{}", run.stdout);
+    let run = ok(op.run(&["time"], &[]));
+    assert!(
+        run.stdout
+            .starts_with("Servers:      ntp1.example.com, 192.0.2.123\nSynchronized: "),
+        "{}",
+        run.stdout
+    );
+    let run = ok(op.run(&["--json", "time"], &[]));
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        json["servers"],
+        serde_json::json!(["ntp1.example.com", "192.0.2.123"])
+    );
+
+    let run = op.run(&["time", "set-servers", "not a host!"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("(invalid_time)"), "{}", run.stderr);
+    let run = ok(op.run(&["time", "set-servers", "--none"], &[]));
+    assert!(
+        run.stdout.contains("Servers:      none (NTP is off)"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn network_shown_a_wrong_file_refused_and_a_change_confirmed() {
+    let (d, op) = start("ctl-network", |_| {});
+    let run = ok(op.run(&["network"], &[]));
+    assert!(run.stdout.starts_with("Hostname:"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Interface eth0: 52:54:00:12:34:56, up"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Note: "), "{}", run.stdout);
+
+    let work = d.state.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let bad = work.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"interfaces":[{"mac":"52:54:00:12:34:56","addresses":["192.168.1.300/24"]}]}"#,
+    )
+    .unwrap();
+    let before = ok(op.run(&["--json", "network"], &[])).stdout;
+    let run = op.run(&["network", "set", bad.to_str().unwrap()], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "appliancectl: The network settings have 1 problem; nothing was changed. \
+             (invalid_network)\n  interfaces[0].addresses[0]: "
+        ),
+        "{}",
+        run.stderr
+    );
+    let mut unchanged: serde_json::Value =
+        serde_json::from_str(&ok(op.run(&["--json", "network"], &[])).stdout).unwrap();
+    let mut was: serde_json::Value = serde_json::from_str(&before).unwrap();
+    for v in [&mut unchanged, &mut was] {
+        v["interfaces"] = serde_json::Value::Null; // lease timers move
+    }
+    assert_eq!(unchanged, was);
+
+    let run = op.run(
+        &["network", "set", work.join("absent.json").to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("cannot read"), "{}", run.stderr);
+
+    let good = r#"{
+        "interfaces": [
+            {"mac": "52:54:00:12:34:56", "addresses": ["192.168.1.10/24"]},
+            {"mac": "52:54:00:12:34:57", "dhcp": true}
+        ],
+        "gateways": ["192.168.1.1"],
+        "dns": {"servers": ["192.168.1.53"]}
+    }"#;
+    let mut child = op
+        .command(&["network", "set", "-"], &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(good.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("Changed:\n"), "{stdout}");
+    assert!(
+        stdout.contains("  interface 52:54:00:12:34:56: up DHCP -> up 192.168.1.10/24\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  gateways: none -> 192.168.1.1\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Confirm within "), "{stdout}");
+    let run = ok(op.run(&["network"], &[]));
+    assert!(
+        run.stdout.contains("Pending change by admin"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("DNS servers: 192.168.1.53"),
+        "{}",
+        run.stdout
+    );
+
+    let run = ok(op.run(&["network", "confirm"], &[]));
+    assert_eq!(
+        run.stdout,
+        "Confirmed: the appliance keeps its new network settings.\n"
+    );
+    let run = op.run(&["network", "confirm"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("(no_pending_change)"), "{}", run.stderr);
+}
+
+/// A base package of 3 MiB for the vm profile, signed by `signer`.
+fn package(dir: &Path, version: &str, signer: &Signer) -> PathBuf {
+    let slot = dir.join(format!("{version}.sqfs"));
+    let payload: Vec<u8> = (0..(3 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&slot, &payload).unwrap();
+    let out = dir.join(format!("{version}.pkg"));
+    package::build_base(
+        &slot,
+        &Metadata {
+            version: version.parse::<Version>().unwrap(),
+            profiles: vec!["vm".into()],
+            requires: vec![],
+            floor: None,
+            created: 1_700_000_000,
+        },
+        &out,
+        std::slice::from_ref(signer),
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn update_upload_refuses_a_corrupted_package_and_installs_a_signed_one() {
+    let signer = Signer::generate().unwrap();
+    let public = signer.public().to_text();
+    let (d, op) = start("ctl-updates", |state| {
+        std::fs::create_dir_all(state.join("keys")).unwrap();
+        std::fs::write(state.join("keys/vendor.pub"), &public).unwrap();
+    });
+    let work = d.state.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let good = package(&work, "1.0.1", &signer);
+    let bytes = std::fs::read(&good).unwrap();
+    let grubenv = || std::fs::read(d.state.join("grubenv")).ok();
+    let before = grubenv();
+
+    // One flipped byte in the middle of the payload.
+    let start: Vec<u8> = (0..64).collect();
+    let at = bytes
+        .windows(64)
+        .position(|w| w == start.as_slice())
+        .expect("the payload inside the package");
+    let mut corrupted = bytes.clone();
+    corrupted[at + 1_000_000] ^= 1;
+    let bad = work.join("corrupted.pkg");
+    std::fs::write(&bad, &corrupted).unwrap();
+    let run = op.run(&["update", "upload", bad.to_str().unwrap()], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stderr.starts_with("appliancectl: "), "{}", run.stderr);
+    assert!(run.stderr.ends_with("(hash_mismatch)\n"), "{}", run.stderr);
+    assert_eq!(grubenv(), before, "boot order untouched");
+
+    let run = op.run(
+        &["update", "upload", work.join("nope.pkg").to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("cannot read"), "{}", run.stderr);
+
+    let run = ok(op.run(&["update", "upload", good.to_str().unwrap()], &[]));
+    assert!(
+        run.stdout.starts_with("Installed 1.0.1 into slot B ("),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("next restart"), "{}", run.stdout);
+    assert_ne!(grubenv(), before);
+
+    let run = ok(op.run(&["updates"], &[]));
+    assert!(
+        run.stdout.contains("Pending: 1.0.1 in slot B (from "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("failed 1.0.1 slot B: payload"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("installed 1.0.1 slot B"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn factory_reset_needs_the_typed_word_or_yes() {
+    let (d, op) = start("ctl-reset", |_| {});
+    let requested = || {
+        std::fs::read_to_string(d.state.join("grubenv"))
+            .unwrap_or_default()
+            .contains("FACTORY_RESET=")
+    };
+
+    let run = op.run(&["factory-reset"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("add --yes"), "{}", run.stderr);
+    assert!(!requested());
+
+    let run = op.run_typing(&["factory-reset", "--then", "reboot"], "factory-rest\n");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Factory reset of the appliance at"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("appliancectl: \"factory-rest\" is not factory-reset; nothing was done"),
+        "{}",
+        run.stderr
+    );
+    let run = op.run_typing(&["factory-reset"], "\n");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "Nothing done.\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(!requested());
+
+    let run = ok(op.run(&["factory-reset", "--yes", "--then", "reboot"], &[]));
+    assert!(
+        run.stdout
+            .contains("is restarting to erase itself; it will then start as new"),
+        "{}",
+        run.stdout
+    );
+    let env = std::fs::read_to_string(d.state.join("grubenv")).unwrap();
+    assert!(env.contains("FACTORY_RESET=reboot"), "{env}");
+}
+
+#[test]
+fn certificate_shown_and_replaced_with_the_pin_followed() {
+    let (_d, op) = start("ctl-cert", |_| {});
+    let run = ok(op.run(&["certificate"], &[]));
+    assert!(
+        run.stdout
+            .starts_with("Certificate:        self-signed by the appliance\n"),
+        "{}",
+        run.stdout
+    );
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["support.example.com".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = op.config.join("pem");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let run = ok(op.run(
+        &[
+            "certificate",
+            "install",
+            dir.join("cert.pem").to_str().unwrap(),
+            dir.join("key.pem").to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert!(
+        run.stdout
+            .contains("Certificate:        installed by an administrator"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("now pins the new public key"),
+        "{}",
+        run.stderr
+    );
+    // The remembered pin followed: the next call trusts the new certificate.
+    let run = ok(op.run(&["certificate"], &[]));
+    let expected = format_fingerprint(&appliancectl::tls::fingerprint(cert.der()));
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
+
+    let run = op.run(
+        &[
+            "certificate",
+            "install",
+            dir.join("cert.pem").to_str().unwrap(),
+            dir.join("cert.pem").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("(invalid_certificate)")
+            || run.stderr.contains("(certificate_key_mismatch)"),
+        "{}",
+        run.stderr
+    );
+
+    let run = ok(op.run(&["certificate", "self-signed"], &[]));
+    assert!(
+        run.stdout.contains("self-signed by the appliance"),
+        "{}",
+        run.stdout
+    );
+    ok(op.run(&["certificate"], &[]));
+}
