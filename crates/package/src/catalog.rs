@@ -36,6 +36,9 @@ pub enum CatalogError {
     /// reading and building, with the package crate's own codes.
     #[error("update catalog: {0}")]
     Package(#[from] Error),
+    /// `unsigned`, `unknown_key`, `bad_signature`, worded for a catalog.
+    #[error("{message}")]
+    Signature { code: &'static str, message: String },
     #[error("the update catalog is invalid: {0}")]
     Invalid(String),
     #[error("the update catalog has format {0}; this software reads format 1 only")]
@@ -64,6 +67,7 @@ impl CatalogError {
     pub fn code(&self) -> &'static str {
         match self {
             CatalogError::Package(e) => e.code(),
+            CatalogError::Signature { code, .. } => code,
             CatalogError::Invalid(_) => "invalid_catalog",
             CatalogError::UnsupportedFormat(_) => "unsupported_format",
             CatalogError::TooLarge { .. } => "too_large",
@@ -263,10 +267,7 @@ pub fn verify(
             });
         }
     }
-    let signed_by = keys::verify_manifest(json, sig, keyring).map_err(|e| match e {
-        Error::Malformed(m) => Error::Malformed(m.replace("manifest.sig", CATALOG_SIG_FILE)),
-        other => other,
-    })?;
+    let signed_by = keys::verify_manifest(json, sig, keyring).map_err(signature_error)?;
     let catalog = Catalog::from_json(json)?;
     if now >= catalog.expires {
         return Err(CatalogError::Expired {
@@ -281,6 +282,27 @@ pub fn verify(
         });
     }
     Ok(Verified::new(catalog, signed_by))
+}
+
+fn signature_error(e: Error) -> CatalogError {
+    let message = match &e {
+        Error::Malformed(m) => {
+            return Error::Malformed(m.replace("manifest.sig", CATALOG_SIG_FILE)).into()
+        }
+        Error::Unsigned => "the update catalog carries no signature".to_string(),
+        Error::UnknownKey { key_ids } => format!(
+            "the update catalog is signed only by keys this appliance does not trust (key ids {})",
+            key_ids.join(", ")
+        ),
+        Error::BadSignature { key_id } => format!(
+            "the signature by key {key_id} does not match the update catalog: it was altered or damaged"
+        ),
+        _ => return e.into(),
+    };
+    CatalogError::Signature {
+        code: e.code(),
+        message,
+    }
 }
 
 /// What [`build_dir`] wrote.
@@ -459,6 +481,7 @@ mod tests {
         );
         let e = verify(tampered.as_bytes(), &sig, &ring(&s), now).unwrap_err();
         assert_eq!(e.code(), "bad_signature");
+        assert!(e.to_string().contains("update catalog"), "{e}");
         // A signature that is not one.
         let mut bad: serde_json::Value = serde_json::from_slice(&sig).unwrap();
         bad["signatures"][0]["signature"] = "AAAA".into();
