@@ -91,7 +91,7 @@ impl Blocked {
 
 /// Whether `entry` can be installed on `installed` now.
 pub fn assess(entry: &Entry, installed: &Installed) -> Result<(), Blocked> {
-    if !entry.profiles.iter().any(|p| *p == installed.profile) {
+    if !entry.profiles.contains(&installed.profile) {
         return Err(Blocked::WrongProfile {
             wanted: entry.profiles.join(", "),
             ours: installed.profile.clone(),

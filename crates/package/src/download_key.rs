@@ -151,7 +151,7 @@ pub fn verify(text: &str, now: u64) -> Result<DownloadKey, DownloadKeyError> {
         .ok()
         .and_then(|k| k.try_into().ok())
         .ok_or_else(|| bad("its public key is not 32 bytes of base64"))?;
-    let public = PublicKey::from_bytes(&public).map_err(|e| DownloadKeyError::Malformed(e))?;
+    let public = PublicKey::from_bytes(&public).map_err(DownloadKeyError::Malformed)?;
     let signature: [u8; 64] = signature.try_into().expect("split at 64");
     if !public.verifies(json, &signature) {
         return Err(DownloadKeyError::BadSignature);
