@@ -135,3 +135,69 @@ pub fn verify(text: &str, catalog: Option<&Catalog>, now: u64) -> Result<String>
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use package::availability::Installed;
+    use package::catalog::Entry;
+    use package::Kind;
+
+    fn entry(id: &str, version: &str, requires: &[(&str, &str)]) -> Entry {
+        Entry {
+            id: id.into(),
+            kind: Kind::Base,
+            name: "base".into(),
+            version: version.parse().unwrap(),
+            profiles: vec!["vm".into()],
+            requires: requires
+                .iter()
+                .map(|(n, m)| package::Requirement {
+                    name: n.to_string(),
+                    min_version: m.parse().unwrap(),
+                })
+                .collect(),
+            floor: None,
+            size: 1,
+            sha256: "00".repeat(32),
+            url: format!("{id}.pkg"),
+        }
+    }
+
+    #[test]
+    fn the_report_lists_what_the_appliance_may_install() {
+        let now = 1_704_067_200;
+        let signer = Signer::from_seed(&[5; 32]);
+        let installed = Installed {
+            profile: "vm".into(),
+            base: "1.0.0".parse().unwrap(),
+            floor: None,
+            pending_base: None,
+            sites: vec![],
+        };
+        let key = download_key::issue(&signer, "0123456789abcdef0123456789abcdef", installed, now);
+        let catalog = Catalog {
+            format: 1,
+            issued: now,
+            expires: now + 86_400,
+            packages: vec![
+                entry("base-1.0.2-vm", "1.0.2", &[("base", "1.0.1")]),
+                entry("base-1.0.1-vm", "1.0.1", &[]),
+            ],
+        };
+        let report = verify(&key, Some(&catalog), now + 60).unwrap();
+        assert!(
+            report.contains("appliance 0123456789abcdef0123456789abcdef (vm)"),
+            "{report}"
+        );
+        assert!(report.contains("2399 minutes left"), "{report}");
+        let lines: Vec<&str> = report.lines().skip(3).collect();
+        assert_eq!(lines[0], "installable  base-1.0.1-vm (base-1.0.1-vm.pkg)");
+        assert!(lines[1].starts_with("blocked      base-1.0.2-vm: base 1.0.2 needs base 1.0.1"));
+        let expired = verify(&key, None, now + 2400 * 60).unwrap_err().to_string();
+        assert!(
+            expired.contains("NTP") && expired.contains("download_key_expired"),
+            "{expired}"
+        );
+    }
+}
