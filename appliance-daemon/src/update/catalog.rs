@@ -59,9 +59,7 @@ pub struct Failure {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    #[error(
-        "no update server is configured (PUT /api/v1/updates/server sets one)"
-    )]
+    #[error("no update server is configured (PUT /api/v1/updates/server sets one)")]
     NoServer,
     #[error("the update server setting is invalid: {0}")]
     BadServer(String),
