@@ -7,6 +7,7 @@ mod assemble;
 mod binaries;
 mod bios_boot;
 mod build;
+mod catalog;
 mod cpio;
 mod disk;
 mod elf;
@@ -43,6 +44,11 @@ enum Cmd {
     /// Build, sign, inspect and verify update packages (docs/packages.md).
     #[command(subcommand)]
     Package(packages::Cmd),
+    /// Sign DIR/catalog.json listing the packages of DIR, for "check for updates".
+    Catalog(catalog::CatalogArgs),
+    /// Appliance download keys (docs/packages.md).
+    #[command(subcommand)]
+    DownloadKey(catalog::DownloadKeyCmd),
     /// Rewrite image/kernel.pin to the kernel Debian's linux-image-amd64 depends on now.
     PinKernel,
 }
@@ -96,6 +102,8 @@ fn main() -> ExitCode {
         Cmd::Build(args) => build::run(&workspace(), &args),
         Cmd::Assemble(args) => assemble::run(&args),
         Cmd::Package(cmd) => packages::run(&cmd),
+        Cmd::Catalog(args) => catalog::run_catalog(&args),
+        Cmd::DownloadKey(cmd) => catalog::run_download_key(&cmd),
         Cmd::PinKernel => pin_kernel(),
     };
     match result {

@@ -4,6 +4,7 @@
 //! is checked against (`openapi.json` beside this file, served at `/api/v1/openapi.json`).
 
 mod account;
+mod catalog;
 mod error;
 pub mod extract;
 mod health;
@@ -153,6 +154,15 @@ pub fn routes() -> Routes {
             Method::POST,
             "/api/v1/updates/site/{name}/rollback",
             site_updates::rollback,
+        )
+        .add(Method::GET, "/api/v1/updates/server", catalog::get_server)
+        .add(Method::PUT, "/api/v1/updates/server", catalog::put_server)
+        .add(Method::POST, "/api/v1/updates/check", catalog::check)
+        .add(Method::POST, "/api/v1/updates/install", catalog::install)
+        .add(
+            Method::GET,
+            "/api/v1/updates/download-key",
+            catalog::download_key,
         )
         .add(Method::GET, "/api/v1/time", time::get)
         .add(Method::PUT, "/api/v1/time", time::put)

@@ -7,9 +7,13 @@
 
 pub mod body;
 pub mod boot_check;
+pub mod catalog;
 pub mod checks;
+pub mod download_key;
+pub mod fetch;
 pub mod install;
 pub mod progress;
+pub mod server;
 pub mod site;
 pub mod state;
 pub mod upload;
@@ -221,6 +225,9 @@ pub struct View {
     pub installing: bool,
     /// Newest first.
     pub history: Vec<Event>,
+    /// The update catalog: `catalog`, `last_check_failure`, `available`.
+    #[serde(flatten)]
+    pub offer: catalog::Offer,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -246,6 +253,7 @@ impl Updater {
             sites: u.sites,
             installing: self.installing(),
             history: u.history.into_iter().rev().collect(),
+            offer: self.offer(),
         })
     }
 }

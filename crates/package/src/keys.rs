@@ -95,6 +95,13 @@ impl PublicKey {
     pub fn to_text(&self) -> String {
         BASE64.encode(self.key.to_bytes()) + "\n"
     }
+
+    /// Strict ed25519 verification of one signature over `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        self.key
+            .verify_strict(message, &Signature::from_bytes(signature))
+            .is_ok()
+    }
 }
 
 /// A secret key that signs packages.
@@ -163,7 +170,7 @@ impl Signer {
         Ok((secret, public))
     }
 
-    fn sign(&self, message: &[u8]) -> Signature {
+    pub(crate) fn sign(&self, message: &[u8]) -> Signature {
         self.key.sign(message)
     }
 }

@@ -8,7 +8,11 @@
 //! buffers only. Nothing here knows about slots, the daemon or the network.
 
 mod archive;
+pub mod availability;
 mod build;
+pub mod catalog;
+pub mod clock;
+pub mod download_key;
 mod error;
 pub mod fuzzing;
 mod keys;

@@ -31,6 +31,10 @@ pub struct Verified<T> {
 }
 
 impl<T> Verified<T> {
+    pub(crate) fn new(value: T, signed_by: Vec<KeyId>) -> Self {
+        Verified { value, signed_by }
+    }
+
     /// The trusted keys whose signatures verified (at least one).
     pub fn signed_by(&self) -> &[KeyId] {
         &self.signed_by
