@@ -701,7 +701,7 @@ fn an_ipv6_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused
         return;
     }
     const SHARED: &str = "2001:db8:50::100";
-    let mut lab = Lab::new("s");
+    let mut lab = Lab::new("v");
     let bridge_ns = lab.ns("br");
     ip(&["-n", &bridge_ns, "link", "add", "br0", "type", "bridge"]);
     ip(&["-n", &bridge_ns, "link", "set", "br0", "up"]);
