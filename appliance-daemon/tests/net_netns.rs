@@ -854,6 +854,79 @@ fn an_ipv6_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused
         || neighbour(&ns_o, &dev_o, SHARED).as_deref() == Some(mac_b.as_str()),
     );
     assert!(ping6(&ns_o, SHARED), "the observer reaches the new holder");
+
+    // Another host claims it while B holds it (A's kernel, outside its daemon, with
+    // `ndisc_notify` so that it advertises the address it is given): B logs and shows the
+    // conflict and answers with an announcement at once, not at its next refresh, which
+    // takes the observer back.
+    wait_for(
+        "B's first three announcements",
+        Duration::from_secs(5),
+        || get(&b, &tb)["shared_ips"][0]["announcements"] == 3,
+    );
+    // No duplicate address detection either (it would find B): the kernel advertises a
+    // new address at once only when it completes one, and skips it without `accept_dad`.
+    for setting in ["ndisc_notify=1", "accept_dad=0"] {
+        for conf in ["all", dev_a.as_str()] {
+            run(Command::new("ip").args([
+                "netns",
+                "exec",
+                &ns_a,
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{conf}.{setting}"),
+            ]));
+        }
+    }
+    while wire.try_recv().is_ok() {}
+    let claimed = Instant::now();
+    ip(&[
+        "-n",
+        &ns_a,
+        "addr",
+        "add",
+        &format!("{SHARED}/64"),
+        "dev",
+        &dev_a,
+    ]);
+    let mut claim_seen = false;
+    let mut defended = false;
+    while !(claim_seen && defended) {
+        let line = wire
+            .recv_timeout(Duration::from_secs(2).saturating_sub(claimed.elapsed()))
+            .expect("A's claim, then B's defence, within 2 s");
+        if is_announcement(&line) && line.to_lowercase().contains(&format!("{mac_a} >")) {
+            claim_seen = true;
+        } else if claim_seen
+            && is_announcement(&line)
+            && line.to_lowercase().contains(&format!("{mac_b} >"))
+        {
+            defended = true;
+        }
+    }
+    let vb = get(&b, &tb);
+    assert_eq!(
+        vb["shared_ips"][0]["conflict"]["mac"],
+        mac_a.as_str(),
+        "{vb}"
+    );
+    assert_eq!(vb["shared_ips"][0]["announcements"], 4);
+    assert_eq!(vb["shared_ips"][0]["held"], true);
+    wait_for(
+        "the observer back on B's MAC",
+        Duration::from_secs(2),
+        || neighbour(&ns_o, &dev_o, SHARED).as_deref() == Some(mac_b.as_str()),
+    );
+    ip(&[
+        "-n",
+        &ns_a,
+        "addr",
+        "del",
+        &format!("{SHARED}/64"),
+        "dev",
+        &dev_a,
+    ]);
+
     let history: Vec<String> = get(&a, &ta)["shared_ip_history"]
         .as_array()
         .unwrap()
