@@ -198,7 +198,7 @@ impl Ndp {
         self.link_addr.unwrap_or(self.from_mac)
     }
 
-    fn from_other(&self, own_mac: [u8; 6]) -> bool {
+    fn sent_by_other(&self, own_mac: [u8; 6]) -> bool {
         self.from_mac != own_mac && self.sender_mac() != own_mac
     }
 
@@ -207,7 +207,7 @@ impl Ndp {
     /// is a conflict while probing (RFC 4862 5.4.3, 5.4.4); `None` if it does neither or
     /// comes from `own_mac`.
     pub fn conflict(&self, own_mac: [u8; 6], address: Ipv6Addr) -> Option<[u8; 6]> {
-        if self.target != address || !self.from_other(own_mac) {
+        if self.target != address || !self.sent_by_other(own_mac) {
             return None;
         }
         let holds = self.kind == TYPE_NA;
@@ -219,7 +219,7 @@ impl Ndp {
     /// it): what an appliance holding the address watches for. A probe claims nothing
     /// (the kernel answers it for the address it holds).
     pub fn claims(&self, own_mac: [u8; 6], address: Ipv6Addr) -> Option<[u8; 6]> {
-        (self.kind == TYPE_NA && self.target == address && self.from_other(own_mac))
+        (self.kind == TYPE_NA && self.target == address && self.sent_by_other(own_mac))
             .then_some(self.sender_mac())
     }
 
