@@ -412,4 +412,25 @@ fn shared_ip_handover_between_two_appliances() {
         va["config"]["interfaces"][0]["addresses"],
         json!(["10.60.0.11/24"])
     );
+
+    // An IPv6 shared IP, typed into the empty row, taken the same way; on B, typed
+    // otherwise, refused with the error on its row.
+    for x in [&a, &b] {
+        x.b.goto(&format!("{}/appliance/network", x.base)).unwrap();
+    }
+    a.b.type_into("#shared1-address", "2001:db8:60::100/64")
+        .unwrap();
+    a.b.click("#shared1-enabled").unwrap();
+    a.b.click("#save-shared").unwrap();
+    wait_text(&a.b, "#shared1-state", |s| s.contains("held and announced"));
+    let on_a = ip(&["-n", &ns_a, "-6", "addr", "show", "dev", &dev_a]).stdout;
+    assert!(String::from_utf8_lossy(&on_a).contains("inet6 2001:db8:60::100/64"));
+    b.b.type_into("#shared1-address", "2001:DB8:60:0::0100/64")
+        .unwrap();
+    b.b.click("#shared1-enabled").unwrap();
+    b.b.click("#save-shared").unwrap();
+    let error = b.b.wait_for_text("#error", T).unwrap();
+    assert!(error.contains("2001:db8:60::100/64"), "{error}");
+    assert!(error.contains(&mac_a), "{error}");
+    assert!(b.b.text("#shared1-errors").unwrap().contains(&mac_a));
 }

@@ -8,9 +8,9 @@
 //! to it through a [`Handle`]. Parts: [`config`] (the stored settings, factory defaults),
 //! [`validate`] (checks, typed settings), [`plan`] (no I/O: wanted state, diff against the
 //! kernel's), [`netlink`] (reads and changes the kernel's state), [`dhcp`] (one client per
-//! NIC), [`shared`] + [`arp`] + [`packet`] (probe and announce the shared IP), [`resolv`]
-//! (the resolver file), [`view`] (what `GET /api/v1/network` shows), [`oneshot`] (the
-//! hidden `--net-only` mode used by tests).
+//! NIC), [`shared`] + [`arp`] / [`ndp`] + [`packet`] (probe and announce the shared IP),
+//! [`resolv`] (the resolver file), [`view`] (what `GET /api/v1/network` shows),
+//! [`oneshot`] (the hidden `--net-only` mode used by tests).
 
 pub mod arp;
 pub mod config;
@@ -18,6 +18,7 @@ pub mod dhcp;
 pub mod ipnet;
 pub mod lease;
 mod manager;
+pub mod ndp;
 pub mod netlink;
 pub mod nics;
 pub mod oneshot;

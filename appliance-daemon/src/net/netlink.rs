@@ -250,6 +250,12 @@ impl Netlink {
                 .message_mut()
                 .attributes
                 .push(AddressAttribute::CacheInfo(lifetime));
+            if address.nodad && !net.is_ipv4() {
+                request
+                    .message_mut()
+                    .attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
             request
                 .execute()
                 .await

@@ -61,6 +61,10 @@ impl fmt::Display for Route {
 pub struct Address {
     pub net: IpNet,
     pub lifetime_secs: Option<u32>,
+    /// Added without the kernel's duplicate address detection (IFA_F_NODAD): an IPv6
+    /// shared IP, probed by the daemon itself before it is taken, must be usable at once,
+    /// not tentative for a second.
+    pub nodad: bool,
 }
 
 /// What the interface should carry.
@@ -186,15 +190,17 @@ pub fn wanted(spec: Option<&IfaceSpec>, lease: Option<HeldLease<'_>>, shared: &[
     let Some(spec) = spec.filter(|s| s.up) else {
         return Desired::default();
     };
-    let mut addresses: Vec<Address> = spec
-        .addresses
-        .iter()
-        .chain(shared)
-        .map(|net| Address {
-            net: *net,
-            lifetime_secs: None,
-        })
-        .collect();
+    let statics = spec.addresses.iter().map(|net| Address {
+        net: *net,
+        lifetime_secs: None,
+        nodad: false,
+    });
+    let shared = shared.iter().map(|net| Address {
+        net: *net,
+        lifetime_secs: None,
+        nodad: !net.is_ipv4(),
+    });
+    let mut addresses: Vec<Address> = statics.chain(shared).collect();
     let mut routes = spec.routes.clone();
     let lease = lease.filter(|_| spec.dhcp);
     if let Some(held) = lease {
@@ -203,6 +209,7 @@ pub fn wanted(spec: Option<&IfaceSpec>, lease: Option<HeldLease<'_>>, shared: &[
             addresses.push(Address {
                 net,
                 lifetime_secs: (held.lease.lease_secs != u32::MAX).then_some(held.remaining_secs),
+                nodad: false,
             });
         }
         for route in held.lease.routes() {
@@ -246,6 +253,7 @@ mod tests {
         Address {
             net: net(s),
             lifetime_secs: None,
+            nodad: false,
         }
     }
 
@@ -297,7 +305,8 @@ mod tests {
             Changes {
                 put_addresses: vec![Address {
                     net: net("10.0.2.15/24"),
-                    lifetime_secs: Some(86400)
+                    lifetime_secs: Some(86400),
+                    nodad: false,
                 }],
                 add_routes: vec![dhcp_default("10.0.2.2")],
                 ..Changes::default()
@@ -322,7 +331,8 @@ mod tests {
             changes.put_addresses,
             vec![Address {
                 net: net("10.0.2.15/24"),
-                lifetime_secs: Some(86000)
+                lifetime_secs: Some(86000),
+                nodad: false,
             }]
         );
         assert!(changes.only_refresh(&current));
@@ -356,7 +366,8 @@ mod tests {
                 set_mtu: Some(1400),
                 put_addresses: vec![Address {
                     net: net("10.0.3.20/24"),
-                    lifetime_secs: Some(60)
+                    lifetime_secs: Some(60),
+                    nodad: false,
                 }],
                 add_routes: vec![dhcp_default("10.0.3.1")],
                 ..Changes::default()
@@ -481,11 +492,28 @@ mod tests {
                 forever("10.0.2.50/24"),
                 Address {
                     net: net("10.0.2.15/24"),
-                    lifetime_secs: Some(500)
+                    lifetime_secs: Some(500),
+                    nodad: false,
                 }
             ]
         );
         assert_eq!(desired.routes, vec![static_default("10.0.2.1")]);
+    }
+
+    #[test]
+    fn a_held_ipv6_shared_ip_skips_the_kernels_duplicate_address_detection() {
+        let s = spec(&["2001:db8::10/64"], Vec::new(), false);
+        let desired = wanted(Some(&s), None, &[net("2001:db8::50/64")]);
+        assert_eq!(
+            desired.addresses,
+            vec![
+                forever("2001:db8::10/64"),
+                Address {
+                    nodad: true,
+                    ..forever("2001:db8::50/64")
+                }
+            ]
+        );
     }
 
     #[test]

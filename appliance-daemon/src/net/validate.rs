@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::config::{parse_mac, NetworkConfig, PresentNic};
 use super::ipnet::IpNet;
@@ -295,12 +295,21 @@ impl Checker {
             let Some(net) = self.host_net(&format!("{field}.address"), &shared.address) else {
                 continue;
             };
-            if !net.is_ipv4() {
-                self.problem(
-                    format!("{field}.address"),
-                    "shared IPv6 addresses are not supported yet; use an IPv4 address",
-                );
-                continue;
+            if let IpAddr::V6(v6) = net.addr {
+                if let Some(why) = not_shareable_v6(v6) {
+                    self.problem(
+                        format!("{field}.address"),
+                        format!("{v6} is {why}; a shared IPv6 address must be global or unique local (fc00::/7)"),
+                    );
+                    continue;
+                }
+                if let Some(mtu) = iface.and_then(|i| i.mtu).filter(|m| *m < MIN_MTU_V6) {
+                    self.problem(
+                        format!("{field}.address"),
+                        format!("an IPv6 shared IP needs an MTU of at least {MIN_MTU_V6}; the interface has {mtu}"),
+                    );
+                    continue;
+                }
             }
             let mac = mac.unwrap_or_default();
             self.unique(&format!("{field}.address"), net, &mac, seen);
@@ -586,6 +595,22 @@ fn not_a_host(ip: IpAddr) -> Option<&'static str> {
         IpAddr::V4(v4) if v4.octets()[0] == 0 => Some("in 0.0.0.0/8, which is not for hosts"),
         _ => None,
     }
+}
+
+/// Why an IPv6 address cannot be a shared IP (besides [`not_a_host`]): it must reach
+/// beyond the link, the way the failover pair is addressed.
+fn not_shareable_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let first = ip.segments()[0];
+    if first & 0xffc0 == 0xfe80 {
+        return Some("a link-local address (fe80::/10)");
+    }
+    if first & 0xffc0 == 0xfec0 {
+        return Some("a site-local address (fec0::/10, deprecated by RFC 3879)");
+    }
+    if ip.to_ipv4_mapped().is_some() {
+        return Some("an IPv4-mapped address");
+    }
+    None
 }
 
 /// RFC 1123 labels, up to the length init accepts.

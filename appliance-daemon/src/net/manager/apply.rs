@@ -212,19 +212,19 @@ impl Manager {
         let started = Instant::now();
         let socket = match (&self.kernel, address.addr, parse_mac(mac)) {
             (None, _, _) => None,
-            (Some(_), IpAddr::V4(v4), Some(own)) => {
-                match shared::probe(link.index, own, v4).await {
-                    Ok(Probe::Free(socket)) => Some(socket),
-                    Ok(Probe::Taken(holder)) => return Ok(Some(Err(holder))),
-                    Err(err) => {
-                        return Err(format!(
-                            "cannot probe for {address} on {}: {err}",
-                            link.name
-                        ))
-                    }
+            (Some(_), ip, Some(own)) => match shared::probe(link.index, own, ip).await {
+                Ok(Probe::Free(socket)) => Some(socket),
+                Ok(Probe::Taken(holder)) => return Ok(Some(Err(holder))),
+                Err(err) => {
+                    return Err(format!(
+                        "cannot probe for {address} on {}: {err}",
+                        link.name
+                    ))
                 }
+            },
+            (Some(_), _, None) => {
+                return Err(format!("cannot probe for {address} on {}", link.name))
             }
-            _ => return Err(format!("cannot probe for {address} on {}", link.name)),
         };
         Ok(Some(Ok(Taking {
             address,
@@ -264,8 +264,8 @@ impl Manager {
         result?;
         for t in taken {
             let held = match (t.socket, t.address.addr, parse_mac(&t.mac)) {
-                (Some(socket), IpAddr::V4(v4), Some(own)) => {
-                    let (status, task) = shared::take(socket, t.link.name.clone(), own, v4).await;
+                (Some(socket), ip, Some(own)) => {
+                    let (status, task) = shared::take(socket, t.link.name.clone(), own, ip).await;
                     let announced = Instant::now();
                     let since_request = t
                         .requested
@@ -679,6 +679,7 @@ async fn loopback_up(netlink: &Netlink) -> Result<(), netlink::Error> {
             put_addresses: vec![plan::Address {
                 net: want.into(),
                 lifetime_secs: None,
+                nodad: false,
             }],
             ..plan::Changes::default()
         };

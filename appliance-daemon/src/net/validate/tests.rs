@@ -299,13 +299,49 @@ fn mtu_hostname_dns_and_shared_ips() {
     c.dns.search = vec!["exa mple.com".into()];
     assert_problem(&c, "dns.search[0]", "not a domain name");
 
+    for (address, why) in [
+        ("fe80::50/64", "fe80::50 is a link-local address"),
+        ("ff02::50/64", "ff02::50 is a multicast address"),
+        ("fec0::50/64", "fec0::50 is a site-local address"),
+        (
+            "::ffff:192.168.1.50/120",
+            "::ffff:192.168.1.50 is an IPv4-mapped address",
+        ),
+    ] {
+        let mut c = good();
+        c.shared_ips[0].address = address.into();
+        assert_problem(&c, "shared_ips[0].address", why);
+    }
     let mut c = good();
     c.shared_ips[0].address = "2001:db8::50/64".into();
-    assert_problem(&c, "shared_ips[0].address", "IPv6");
+    c.interfaces[0].mtu = Some(1000);
+    assert_problem(
+        &c,
+        "shared_ips[0].address",
+        "an IPv6 shared IP needs an MTU of at least 1280",
+    );
+    let mut c = good();
+    c.shared_ips[0].address = "2001:db8::10/64".into();
+    assert_problem(&c, "shared_ips[0].address", "already used at interfaces[0]");
     let mut c = good();
     c.interfaces[0].up = false;
     c.gateways.clear();
     assert_problem(&c, "shared_ips[0].enabled", "that interface is set down");
+}
+
+#[test]
+fn ipv6_shared_ips_global_or_unique_local() {
+    let mut c = good();
+    c.shared_ips[0].address = "2001:DB8::50/64".into();
+    c.shared_ips.push(SharedIpConfig {
+        address: "fd00:1::50/64".into(),
+        interface: MAC1.into(),
+        enabled: false,
+    });
+    let v = validate(&c, &present()).expect("valid");
+    assert_eq!(v.shared_ips[0].address.to_string(), "2001:db8::50/64");
+    assert_eq!(v.config.shared_ips[0].address, "2001:db8::50/64");
+    assert_eq!(v.shared_ips[1].address.to_string(), "fd00:1::50/64");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! routes are one section: moving an address to another subnet moves its gateway too.
 
 use crate::net::config::{DnsConfig, InterfaceConfig, RouteConfig, SharedIpConfig};
+use crate::net::ipnet::IpNet;
 use crate::net::{NetworkConfig, NetworkView, Problem};
 
 /// Which form was posted.
@@ -364,9 +365,14 @@ impl NetForm {
         }
     }
 
-    /// Mark the shared IP row holding `address` (a conflict found by the ARP probe).
+    /// Mark the shared IP row holding `address` (a conflict found by the probe). The
+    /// daemon names it canonically; the row has it as typed (`2001:DB8::0050/64`).
     pub fn mark_shared(&mut self, address: &str, message: String) {
-        match self.shared.iter_mut().find(|r| r.address == address) {
+        let wanted = address.parse::<IpNet>().ok();
+        let same = |typed: &str| {
+            typed == address || (wanted.is_some() && typed.trim().parse::<IpNet>().ok() == wanted)
+        };
+        match self.shared.iter_mut().find(|r| same(&r.address)) {
             Some(row) => row.errors.push(message),
             None => self.other_errors.push(message),
         }
@@ -669,5 +675,10 @@ mod tests {
         assert_eq!(form.other_errors.len(), 2);
         form.mark_shared("192.168.1.50/24", "in use".into());
         assert_eq!(form.shared[0].errors.len(), 2);
+        // An IPv6 shared IP typed otherwise than the daemon writes it.
+        form.shared[0].address = "2001:DB8::0050/64".into();
+        form.mark_shared("2001:db8::50/64", "in use".into());
+        assert_eq!(form.shared[0].errors.len(), 3);
+        assert_eq!(form.other_errors.len(), 2);
     }
 }
