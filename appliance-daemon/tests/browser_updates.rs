@@ -81,6 +81,8 @@ fn server_check_install_rollback_and_download_key() {
     b.goto(&format!("{base}/appliance/updates")).unwrap();
     assert!(b.exists("#no-catalog"));
     assert!(b.exists("#no-sites"));
+    b.click("#check-now").unwrap();
+    wait_for(&b, "#error", "Update server form below");
 
     // A plain-http URL: the error next to the field, the CA kept as typed, nothing stored.
     b.type_into("#server-url", "http://127.0.0.1/stable")

@@ -384,7 +384,15 @@ pub async fn check(
         .check_for_updates(&session.user, ctx.address)
         .await
         .map(|_| u.check_done.to_string())
-        .map_err(crate::api::catalog::check_error);
+        .map_err(|e| {
+            let no_server = matches!(e, crate::update::catalog::CheckError::NoServer);
+            let mut e = crate::api::catalog::check_error(e);
+            if no_server {
+                // The API's message names the API; here the form is on the page.
+                e.message = u.no_server.to_string();
+            }
+            e
+        });
     answer(&state, &ctx, result, u.check_failed)
 }
 
