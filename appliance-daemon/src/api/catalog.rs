@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
@@ -35,6 +36,18 @@ pub async fn put_server(
             format!("{reason}; nothing was changed."),
         )
     })?;
+    store_server(&state, server.clone(), &caller.session.user, caller.address).await?;
+    Ok(axum::Json(server))
+}
+
+/// Store a checked update server setting, with its audit entry (the API and the Updates
+/// page).
+pub(crate) async fn store_server(
+    state: &AppState,
+    server: UpdateServer,
+    user: &str,
+    address: Option<IpAddr>,
+) -> Result<(), ApiError> {
     let detail = format!(
         "update server {}, {}",
         server.url.as_deref().unwrap_or("none"),
@@ -44,20 +57,14 @@ pub async fn put_server(
             "system CA bundle"
         }
     );
-    let stored = server.clone();
     state
         .store
         .change_async(
-            Audit::user(
-                &*caller.session.user,
-                caller.address,
-                "update.server",
-                detail,
-            ),
-            move |tx| tx.put(&stored),
+            Audit::user(user, address, "update.server", detail),
+            move |tx| tx.put(&server),
         )
         .await?;
-    Ok(axum::Json(server))
+    Ok(())
 }
 
 /// `POST /api/v1/updates/check`: the catalog part of `GET /api/v1/updates` after the check.
@@ -86,14 +93,25 @@ pub async fn install(
     caller: Caller,
     Json(body): Json<InstallById>,
 ) -> Result<axum::Json<Installed>, ApiError> {
-    let user = caller.session.user.to_string();
+    install_by_id(&state, &body.id, &caller.session.user, caller.address)
+        .await
+        .map(axum::Json)
+}
+
+/// Download the catalog package `id` and install it (the API and the Updates page).
+pub(crate) async fn install_by_id(
+    state: &Arc<AppState>,
+    id: &str,
+    user: &str,
+    address: Option<IpAddr>,
+) -> Result<Installed, ApiError> {
+    let user = user.to_string();
     let file = state
         .updater
-        .download(&state.state_dir, &body.id, &user, caller.address)
+        .download(&state.state_dir, id, &user, address)
         .await
         .map_err(download_error)?;
-    let st = Arc::clone(&state);
-    let address = caller.address;
+    let st = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
         let result = std::fs::File::open(&file)
             .map_err(|e| crate::update::install::InstallError::Package {
@@ -111,7 +129,6 @@ pub async fn install(
     })
     .await
     .map_err(|e| ApiError::internal("The install did not finish", e))?
-    .map(axum::Json)
     .map_err(super::updates::install_error)
 }
 
@@ -120,15 +137,7 @@ pub async fn download_key(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {
-    let identity = state.store.identity()?;
-    let st = Arc::clone(&state);
-    let text = tokio::task::spawn_blocking(move || st.updater.download_key(&identity))
-        .await
-        .map_err(|e| ApiError::internal("Making the download key failed", e))?
-        .map_err(|e| match e {
-            KeyError::Installed(d) => download_error(d),
-            other => ApiError::internal("Making the download key failed", other),
-        })?;
+    let text = download_key_text(&state).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -138,7 +147,20 @@ pub async fn download_key(
     ))
 }
 
-fn check_error(e: CheckError) -> ApiError {
+/// A new armored download key (the API and the Updates page).
+pub(crate) async fn download_key_text(state: &Arc<AppState>) -> Result<String, ApiError> {
+    let identity = state.store.identity()?;
+    let st = Arc::clone(state);
+    tokio::task::spawn_blocking(move || st.updater.download_key(&identity))
+        .await
+        .map_err(|e| ApiError::internal("Making the download key failed", e))?
+        .map_err(|e| match e {
+            KeyError::Installed(d) => download_error(d),
+            other => ApiError::internal("Making the download key failed", other),
+        })
+}
+
+pub(crate) fn check_error(e: CheckError) -> ApiError {
     let status = match &e {
         CheckError::NoServer
         | CheckError::BadServer(_)

@@ -4,13 +4,13 @@
 //! is checked against (`openapi.json` beside this file, served at `/api/v1/openapi.json`).
 
 mod account;
-mod catalog;
+pub(crate) mod catalog;
 mod error;
 pub mod extract;
 mod health;
 mod network;
 mod session;
-mod site_updates;
+pub(crate) mod site_updates;
 mod status;
 mod system;
 mod time;

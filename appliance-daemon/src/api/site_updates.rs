@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::extract::Caller;
@@ -24,19 +25,31 @@ pub async fn rollback(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<axum::Json<SiteVersion>, ApiError> {
-    let st = Arc::clone(&state);
-    let user = caller.session.user.clone();
+    rollback_site(&state, name, &caller.session.user, caller.address)
+        .await
+        .map(axum::Json)
+}
+
+/// Switch site package `name` back to its previous version (the API and the Updates page).
+pub(crate) async fn rollback_site(
+    state: &Arc<AppState>,
+    name: String,
+    user: &str,
+    address: Option<IpAddr>,
+) -> Result<SiteVersion, ApiError> {
+    let st = Arc::clone(state);
+    let user = user.to_string();
     let site = name.clone();
     let result =
-        tokio::task::spawn_blocking(move || st.updater.rollback_site(&site, &user, caller.address))
+        tokio::task::spawn_blocking(move || st.updater.rollback_site(&site, &user, address))
             .await
             .map_err(|e| ApiError::internal("The rollback did not finish", e))?;
     match result {
-        Ok(info) => Ok(axum::Json(SiteVersion {
+        Ok(info) => Ok(SiteVersion {
             name,
             version: info.version,
             previous: info.previous,
-        })),
+        }),
         Err(RollbackError::Install(e)) => Err(super::updates::install_error(e)),
         Err(e) => {
             let status = match e {

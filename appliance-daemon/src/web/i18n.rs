@@ -1,6 +1,8 @@
 //! The UI's words in English and French, and the choice between them: the language switch
 //! (a cookie) first, then the browser's `Accept-Language`, then English.
 
+pub mod updates;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     En,

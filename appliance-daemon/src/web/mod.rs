@@ -63,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/appliance/updates/upload",
             post(updates::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
+        .merge(updates::routes())
         .route("/appliance/time", get(time::page).post(time::save))
         .route("/appliance/network", get(network::page).post(network::save))
         .route("/appliance/network/confirm", post(network::keep))

@@ -1,26 +1,105 @@
 //! Updates: what runs and what each slot holds, the last rollback and why, the install
-//! waiting for a restart, manual package upload, and the history.
+//! waiting for a restart, the update server and "Check now", the packages the catalog
+//! offers (Install, or greyed out with the reason), the download key, the site packages
+//! and their rollback, manual package upload, and the history. Every action calls the
+//! same functions as the API.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::post;
+use axum::{Form, Router};
+use serde::Deserialize;
 use std::sync::Arc;
 
+use super::i18n::updates::UpdatesText;
+use super::i18n::Text;
 use super::pages::Page;
 use super::Ctx;
 use crate::api::AppState;
 use crate::system::specs::rfc3339;
+use crate::update::install::Installed;
+use crate::update::server::{Change, UpdateServer};
+
+/// The Updates page's forms, beside `/appliance/updates` and its upload.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/appliance/updates/server", post(save_server))
+        .route("/appliance/updates/check", post(check))
+        .route("/appliance/updates/install", post(install))
+        .route("/appliance/updates/download-key", post(download_key))
+        .route(
+            "/appliance/updates/site/{name}/rollback",
+            post(rollback_site),
+        )
+}
 
 #[derive(Template)]
 #[template(path = "updates.html")]
 pub struct UpdatesPage {
     pub page: Page,
+    pub u: &'static UpdatesText,
     pub rollback: Option<String>,
     pub pending: Option<String>,
     pub installed: Vec<Vec<String>>,
     pub history: Vec<Vec<String>>,
+    pub server: ServerFields,
+    /// Where the catalog came from, when it was checked, until when it is valid.
+    pub catalog: Vec<Vec<String>>,
+    /// Why the stored catalog is unusable, or how the last check failed.
+    pub catalog_problem: Option<String>,
+    pub check_failure: Option<String>,
+    /// The catalog's dates disagree with the clock: point at the Time page.
+    pub clock_problem: bool,
+    pub has_catalog: bool,
+    pub available: Vec<AvailableRow>,
+    pub sites: Vec<SiteRow>,
+    pub download_key: Option<KeyView>,
 }
+
+/// The update server form, as stored or as typed, with an error next to each field.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ServerFields {
+    pub url: String,
+    pub ca_certificate: String,
+    pub url_error: Option<String>,
+    pub ca_error: Option<String>,
+}
+
+/// One package of the catalog.
+pub struct AvailableRow {
+    pub id: String,
+    pub version: String,
+    /// "Base system" or "Site package NAME".
+    pub what: String,
+    pub size: String,
+    /// Why it cannot be installed now; `None`: the Install button.
+    pub blocked: Option<String>,
+}
+
+pub struct SiteRow {
+    pub name: String,
+    pub version: String,
+    pub previous: Option<String>,
+}
+
+pub struct KeyView {
+    pub text: String,
+    pub expires: String,
+}
+
+/// What a form answer adds to the page.
+#[derive(Default)]
+pub struct Extra {
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    /// The server form as typed, with its errors (instead of the stored setting).
+    pub server: Option<ServerFields>,
+    pub download_key: Option<KeyView>,
+}
+
+const CLOCK_CODES: [&str; 2] = ["catalog_expired", "catalog_not_yet_valid"];
 
 pub async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.require(false) {
@@ -37,8 +116,27 @@ pub fn render(
     notice: Option<String>,
     error: Option<String>,
 ) -> Response {
+    render_with(
+        state,
+        ctx,
+        status,
+        Extra {
+            notice,
+            error,
+            ..Extra::default()
+        },
+    )
+}
+
+/// The page after one of its forms.
+pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra) -> Response {
     let t = ctx.t();
-    let view = match state.updater.view() {
+    let u = super::i18n::updates::text(ctx.lang);
+    let (view, stored) = match state
+        .updater
+        .view()
+        .and_then(|v| Ok((v, state.store.get::<UpdateServer>()?)))
+    {
         Ok(v) => v,
         Err(err) => {
             let mut page = ctx.page(t.nav_updates, "updates");
@@ -58,7 +156,7 @@ pub fn render(
             .map(|s| s.version.clone())
             .unwrap_or_else(|| t.empty_slot.to_string())
     };
-    let mut installed = vec![
+    let installed = vec![
         vec![
             t.running_version.to_string(),
             format!(
@@ -73,17 +171,15 @@ pub fn render(
             view.floor.clone().unwrap_or_else(|| t.none.to_string()),
         ],
     ];
-    installed.extend(view.sites.iter().map(|(name, site)| {
-        let kept = site
-            .previous
-            .as_ref()
-            .map(|p| format!(" ({p} {})", t.kept_for_rollback))
-            .unwrap_or_default();
-        vec![
-            format!("{} {name}", t.site_package),
-            format!("{}{kept}", site.version),
-        ]
-    }));
+    let sites = view
+        .sites
+        .iter()
+        .map(|(name, site)| SiteRow {
+            name: name.clone(),
+            version: site.version.clone(),
+            previous: site.previous.clone(),
+        })
+        .collect();
     let history = view
         .history
         .iter()
@@ -100,13 +196,53 @@ pub fn render(
             ]
         })
         .collect();
+    let offer = &view.offer;
+    let mut catalog = Vec::new();
+    let mut catalog_problem = None;
+    let mut clock_problem = false;
+    if let Some(info) = &offer.catalog {
+        catalog.push(vec![u.catalog_from.to_string(), info.url.clone()]);
+        catalog.push(vec![u.last_checked.to_string(), rfc3339(info.checked_at)]);
+        if let Some(expires) = info.expires {
+            catalog.push(vec![u.catalog_valid_until.to_string(), rfc3339(expires)]);
+        }
+        if let Some(p) = &info.problem {
+            clock_problem |= CLOCK_CODES.contains(&p.code.as_str());
+            catalog_problem = Some(format!("{}: {}", u.catalog_problem, p.message));
+        }
+    }
+    let check_failure = offer.last_check_failure.as_ref().map(|f| {
+        clock_problem |= CLOCK_CODES.contains(&f.code.as_str());
+        format!("{} ({}): {}", u.last_check_failed, rfc3339(f.at), f.message)
+    });
+    let available = offer
+        .available
+        .iter()
+        .map(|a| AvailableRow {
+            id: a.id.clone(),
+            version: a.version.to_string(),
+            what: if a.kind == "base" {
+                u.base_system.to_string()
+            } else {
+                format!("{} {}", t.site_package, a.name)
+            },
+            size: human_size(a.size),
+            blocked: a.blocked.clone(),
+        })
+        .collect();
+    let server = extra.server.unwrap_or_else(|| ServerFields {
+        url: stored.url.unwrap_or_default(),
+        ca_certificate: stored.ca_certificate.unwrap_or_default(),
+        ..ServerFields::default()
+    });
     let mut page = ctx.page(t.nav_updates, "updates");
-    page.notice = notice;
-    page.error = error;
+    page.notice = extra.notice;
+    page.error = extra.error;
     ctx.render(
         status,
         &UpdatesPage {
             page,
+            u,
             rollback: view
                 .rollback
                 .as_ref()
@@ -117,8 +253,243 @@ pub fn render(
                 .map(|p| format!("{} {}: {}", p.version, t.slot, t.pending_restart)),
             installed,
             history,
+            server,
+            has_catalog: offer.catalog.is_some(),
+            catalog,
+            catalog_problem,
+            check_failure,
+            clock_problem,
+            available,
+            sites,
+            download_key: extra.download_key,
         },
     )
+}
+
+/// Bytes for a person: `512 B`, `1.5 KiB`, `20.0 MiB`, `1.2 GiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// What the page says after an install, by upload or from the catalog.
+fn installed_notice(t: &Text, done: &Installed) -> String {
+    match &done.slot {
+        Some(slot) => format!("{} ({} {slot}): {}", done.version, t.slot, t.install_done),
+        None => format!("{} {}: {}", done.name, done.version, t.site_install_done),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ServerForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    ca_certificate: String,
+}
+
+/// The update server form checked field by field, so that each error shows next to its
+/// field; the same checks as `PUT /api/v1/updates/server`. The browser's CRLF line ends
+/// in the PEM become LF.
+pub fn parse_server(url: &str, ca_certificate: &str) -> Result<UpdateServer, ServerFields> {
+    let ca_certificate = ca_certificate.replace("\r\n", "\n");
+    let by_url = Change {
+        url: Some(url.to_string()),
+        ca_certificate: None,
+    }
+    .validate();
+    let by_ca = Change {
+        url: None,
+        ca_certificate: Some(ca_certificate.clone()),
+    }
+    .validate();
+    match (by_url, by_ca) {
+        (Ok(u), Ok(c)) => Ok(UpdateServer {
+            url: u.url,
+            ca_certificate: c.ca_certificate,
+        }),
+        (u, c) => Err(ServerFields {
+            url: url.to_string(),
+            ca_certificate,
+            url_error: u.err(),
+            ca_error: c.err(),
+        }),
+    }
+}
+
+pub async fn save_server(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Form(form): Form<ServerForm>,
+) -> Response {
+    let session = match ctx.form_session(false, &form.csrf) {
+        Ok((_, s)) => s.clone(),
+        Err(r) => return r,
+    };
+    let u = super::i18n::updates::text(ctx.lang);
+    let server = match parse_server(&form.url, &form.ca_certificate) {
+        Ok(s) => s,
+        Err(fields) => {
+            return render_with(
+                &state,
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Extra {
+                    error: Some(u.server_not_saved.to_string()),
+                    server: Some(fields),
+                    ..Extra::default()
+                },
+            )
+        }
+    };
+    let result =
+        crate::api::catalog::store_server(&state, server, &session.user, ctx.address).await;
+    answer(
+        &state,
+        &ctx,
+        result.map(|()| u.server_saved.to_string()),
+        u.server_not_saved,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn check(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let session = match ctx.form_session(false, &form.csrf) {
+        Ok((_, s)) => s.clone(),
+        Err(r) => return r,
+    };
+    let u = super::i18n::updates::text(ctx.lang);
+    let result = state
+        .updater
+        .check_for_updates(&session.user, ctx.address)
+        .await
+        .map(|_| u.check_done.to_string())
+        .map_err(|e| {
+            let no_server = matches!(e, crate::update::catalog::CheckError::NoServer);
+            let mut e = crate::api::catalog::check_error(e);
+            if no_server {
+                // The API's message names the API; here the form is on the page.
+                e.message = u.no_server.to_string();
+            }
+            e
+        });
+    answer(&state, &ctx, result, u.check_failed)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InstallForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+}
+
+pub async fn install(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Form(form): Form<InstallForm>,
+) -> Response {
+    let session = match ctx.form_session(false, &form.csrf) {
+        Ok((_, s)) => s.clone(),
+        Err(r) => return r,
+    };
+    let t = ctx.t();
+    let result =
+        crate::api::catalog::install_by_id(&state, &form.id, &session.user, ctx.address).await;
+    answer(
+        &state,
+        &ctx,
+        result.map(|done| installed_notice(t, &done)),
+        t.install_failed,
+    )
+}
+
+pub async fn download_key(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = ctx.form_session(false, &form.csrf) {
+        return r;
+    }
+    let u = super::i18n::updates::text(ctx.lang);
+    match crate::api::catalog::download_key_text(&state).await {
+        Ok(text) => {
+            let expires = package::download_key::verify(&text, crate::auth::unix_now())
+                .map(|k| rfc3339(k.body.expires))
+                .unwrap_or_default();
+            render_with(
+                &state,
+                &ctx,
+                StatusCode::OK,
+                Extra {
+                    download_key: Some(KeyView { text, expires }),
+                    ..Extra::default()
+                },
+            )
+        }
+        Err(e) => answer(&state, &ctx, Err(e), u.key_failed),
+    }
+}
+
+pub async fn rollback_site(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let session = match ctx.form_session(false, &form.csrf) {
+        Ok((_, s)) => s.clone(),
+        Err(r) => return r,
+    };
+    let u = super::i18n::updates::text(ctx.lang);
+    let result =
+        crate::api::site_updates::rollback_site(&state, name, &session.user, ctx.address).await;
+    answer(
+        &state,
+        &ctx,
+        result.map(|v| format!("{} {}: {}", v.name, v.version, u.now_in_use)),
+        u.rollback_failed,
+    )
+}
+
+/// The page with the outcome of a form: a notice, or the API's error under `failed`.
+fn answer(
+    state: &AppState,
+    ctx: &Ctx,
+    result: Result<String, crate::api::ApiError>,
+    failed: &str,
+) -> Response {
+    match result {
+        Ok(notice) => render(state, ctx, StatusCode::OK, Some(notice), None),
+        Err(e) => render(
+            state,
+            ctx,
+            e.status,
+            None,
+            Some(format!("{failed}: {}", e.message)),
+        ),
+    }
 }
 
 /// The upload form (multipart): `csrf` first, then `package`, streamed into the installer.
@@ -159,21 +530,71 @@ pub async fn upload(
                     crate::api::updates::install(&state, reader, &session.user, ctx.address);
                 let (result, ()) = tokio::join!(install, pump.run(field));
                 return match result {
-                    Ok(done) => {
-                        let notice = match &done.slot {
-                            Some(slot) => {
-                                format!("{} ({} {slot}): {}", done.version, t.slot, t.install_done)
-                            }
-                            None => {
-                                format!("{} {}: {}", done.name, done.version, t.site_install_done)
-                            }
-                        };
-                        render(&state, &ctx, StatusCode::OK, Some(notice), None)
-                    }
+                    Ok(done) => render(
+                        &state,
+                        &ctx,
+                        StatusCode::OK,
+                        Some(installed_notice(t, &done)),
+                        None,
+                    ),
                     Err(e) => fail(e.message),
                 };
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_a_person_writes_them() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(20 << 20), "20.0 MiB");
+        assert_eq!(human_size(3 << 30), "3.0 GiB");
+        assert_eq!(human_size(5000 << 30), "5000.0 GiB");
+    }
+
+    #[test]
+    fn the_server_form_puts_each_error_next_to_its_field() {
+        let ok = parse_server(" https://updates.example.com/stable ", "").unwrap();
+        assert_eq!(
+            ok.url.as_deref(),
+            Some("https://updates.example.com/stable/")
+        );
+        assert_eq!(ok.ca_certificate, None);
+        // Both empty: checking off.
+        assert_eq!(parse_server("", "  ").unwrap(), UpdateServer::default());
+
+        let bad_url = parse_server("http://updates.example.com/", "").unwrap_err();
+        assert!(bad_url.url_error.unwrap().contains("https://"));
+        assert_eq!(bad_url.ca_error, None);
+        assert_eq!(bad_url.url, "http://updates.example.com/");
+
+        let bad_ca = parse_server("https://updates.example.com/", "not\r\na PEM").unwrap_err();
+        assert_eq!(bad_ca.url_error, None);
+        assert!(bad_ca.ca_error.is_some());
+        assert_eq!(
+            bad_ca.ca_certificate, "not\na PEM",
+            "kept as typed, LF line ends"
+        );
+
+        // A real certificate as a browser posts it (CRLF) is kept with LF.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let pem = rcgen::CertificateParams::new(vec!["updates.example.com".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .pem();
+        let posted = pem.replace('\n', "\r\n");
+        let ok = parse_server("https://updates.example.com/", &posted).unwrap();
+        assert_eq!(ok.ca_certificate.as_deref(), Some(pem.as_str()));
+
+        let both = parse_server("ftp://x/", "junk").unwrap_err();
+        assert!(both.url_error.is_some() && both.ca_error.is_some());
     }
 }

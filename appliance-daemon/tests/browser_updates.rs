@@ -1,0 +1,203 @@
+//! The Updates page in a real headless Chromium against the dev-mode daemon and a vendor's
+//! update server in this process (HTTPS, certificate from a test CA): set the server and
+//! its CA in the form (a bad URL is refused next to its field), Check now, see one
+//! package installable and one greyed out with its reason, install from the catalog,
+//! roll a site package back, show the download key, and an expired catalog pointing at
+//! the Time page.
+
+mod update_server;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use appliance_tests::browser::Browser;
+use appliance_tests::dev::{state_dir, DevDaemon};
+use package::{catalog, Requirement};
+use update_server::{base_package, certificates, dev_key, site_package, trust_dev_key};
+
+const T: Duration = Duration::from_secs(60);
+const DAY: u64 = 86_400;
+
+/// Wait until the element `css` holds `needle` (a form answer replaces the page in place).
+fn wait_for(b: &Browser, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + T;
+    loop {
+        let text = b.text(css).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never said {needle:?}; last: {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn server_check_install_rollback_and_download_key() {
+    let state = state_dir("browser-updates");
+    trust_dev_key(&state);
+    let d = DevDaemon::start(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        &state,
+        false,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
+    );
+
+    // The vendor's side: base 1.0.1, base 1.0.2 (needs 1.0.1 first), site crm 1.0.0, 1.1.0.
+    let work = state.join("work");
+    let root = state.join("server");
+    let stable = root.join("stable");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&stable).unwrap();
+    base_package(&work, &stable, "1.0.1", vec![]);
+    let needs_101 = vec![Requirement {
+        name: "base".into(),
+        min_version: "1.0.1".parse().unwrap(),
+    }];
+    base_package(&work, &stable, "1.0.2", needs_101);
+    site_package(&work, &stable, "crm", "1.0.0");
+    site_package(&work, &stable, "crm", "1.1.0");
+    let now = package::clock::now();
+    let built = catalog::build_dir(&stable, &[dev_key()], now, now + 7 * DAY).unwrap();
+    let (ca_pem, tls) = certificates();
+    let server = update_server::update_server(root.clone(), tls);
+
+    let b = Browser::start("en-US,en").expect("headless Chromium");
+    let base = format!("https://{}", d.https);
+    b.goto(&format!("{base}/appliance/login")).unwrap();
+    b.type_into("#username", "admin").unwrap();
+    b.type_into("#password", "password").unwrap();
+    b.click("#login").unwrap();
+    b.wait_for_url("/appliance/password", T).unwrap();
+    b.type_into("#current", "password").unwrap();
+    b.type_into("#new", "updates-secret-1").unwrap();
+    b.type_into("#confirm", "updates-secret-1").unwrap();
+    b.click("#change").unwrap();
+    b.wait_for_url("/appliance/status?changed=password", T)
+        .unwrap();
+
+    b.goto(&format!("{base}/appliance/updates")).unwrap();
+    assert!(b.exists("#no-catalog"));
+    assert!(b.exists("#no-sites"));
+    b.click("#check-now").unwrap();
+    wait_for(&b, "#error", "Update server form below");
+
+    // A plain-http URL: the error next to the field, the CA kept as typed, nothing stored.
+    b.type_into("#server-url", "http://127.0.0.1/stable")
+        .unwrap();
+    b.type_into("#server-ca", &ca_pem).unwrap();
+    b.click("#save-server").unwrap();
+    assert!(wait_for(&b, "#url-error", "https://").contains("not an https://"));
+    assert!(!b.exists("#ca-error"));
+    assert!(b.text("#error").unwrap().contains("not changed"));
+    assert!(b.text("#server-ca").unwrap().contains("BEGIN CERTIFICATE"));
+    b.goto(&format!("{base}/appliance/updates")).unwrap();
+    assert_eq!(b.text("#server-ca").unwrap(), "");
+
+    // The server and its CA saved, then Check now.
+    b.type_into("#server-url", &format!("https://{server}/stable"))
+        .unwrap();
+    b.type_into("#server-ca", &ca_pem).unwrap();
+    b.click("#save-server").unwrap();
+    wait_for(&b, "p.notice", "Update server saved");
+    assert!(!b.exists("#url-error"));
+    b.click("#check-now").unwrap();
+    wait_for(&b, "p.notice", "catalog was checked");
+    assert!(b
+        .text("#catalog")
+        .unwrap()
+        .contains(&format!("https://{server}/stable/")));
+    let listed = b.text("#available").unwrap();
+    assert!(
+        listed.contains("Base system") && listed.contains("crm"),
+        "{listed}"
+    );
+    assert!(listed.contains("1.0 MiB"), "{listed}");
+    assert!(b.exists("tr[data-id='base-1.0.1-vm'] button[data-install='base-1.0.1-vm']"));
+    // The greyed-out package: no form, a disabled button and the reason.
+    let blocked = b.text("tr.blocked[data-id='base-1.0.2-vm']").unwrap();
+    assert!(blocked.contains("needs base 1.0.1"), "{blocked}");
+    assert!(b.exists("tr[data-id='base-1.0.2-vm'] button[disabled]"));
+    assert!(!b.exists("tr[data-id='base-1.0.2-vm'] form"));
+
+    // Install from the catalog: the progress display, then the result.
+    b.click("button[data-install='base-1.0.1-vm']").unwrap();
+    wait_for(&b, "p.notice", "Restart the appliance");
+    assert!(wait_for(&b, "#pending", "1.0.1").contains("B"));
+    assert!(b.text("#installed").unwrap().contains("1.0.1"));
+    assert!(b.text("#history").unwrap().contains("installed"));
+    assert_eq!(
+        std::fs::read(state.join("slot-b.img")).unwrap(),
+        std::fs::read(work.join("slot-1.0.1.sqfs")).unwrap()
+    );
+    assert!(b
+        .text("tr.blocked[data-id='base-1.0.1-vm']")
+        .unwrap()
+        .contains("1.0.1"));
+
+    // Two site versions installed, then the newer one rolled back.
+    b.click("button[data-install='crm-1.0.0']").unwrap();
+    wait_for(&b, "p.notice", "crm 1.0.0");
+    b.click("button[data-install='crm-1.1.0']").unwrap();
+    wait_for(&b, "p.notice", "crm 1.1.0");
+    let row = b.text("#sites tr[data-site='crm']").unwrap();
+    assert!(row.contains("1.1.0") && row.contains("1.0.0"), "{row}");
+    b.click("button[data-rollback='crm']").unwrap();
+    wait_for(&b, "p.notice", "crm 1.0.0: now in use");
+    let row = b.text("#sites tr[data-site='crm']").unwrap();
+    assert!(row.starts_with("crm 1.0.0 1.1.0"), "{row}");
+    let current = std::fs::read_to_string(state.join("site/crm/current/index.html")).unwrap();
+    assert_eq!(current, "crm 1.0.0");
+
+    // The download key, read as the vendor's tool reads it.
+    assert!(!b.exists("#download-key"));
+    b.click("#show-key").unwrap();
+    let expires = wait_for(&b, "#key-expires", "Valid until");
+    let source = b.source().unwrap();
+    let start = source
+        .find("-----BEGIN APPLIANCE DOWNLOAD KEY-----")
+        .unwrap();
+    let end = source.find("-----END APPLIANCE DOWNLOAD KEY-----").unwrap();
+    let armored = format!(
+        "{}-----END APPLIANCE DOWNLOAD KEY-----\n",
+        &source[start..end]
+    );
+    let key = package::download_key::verify(&armored, package::clock::now()).unwrap();
+    assert_eq!(
+        key.body.installed.pending_base.unwrap().to_string(),
+        "1.0.1"
+    );
+    assert!(expires.contains(&appliance_daemon::system::specs::rfc3339(key.body.expires)));
+    assert!(b.exists("#download-key[readonly]"));
+
+    // An expired catalog on the server: the failure, pointing at the Time page.
+    let expired = catalog::Catalog {
+        issued: now - 10 * DAY,
+        expires: now - DAY,
+        ..catalog::Catalog::from_json(&std::fs::read(&built.json).unwrap()).unwrap()
+    };
+    let (json, sig) = catalog::sign(&expired, &[dev_key()]).unwrap();
+    std::fs::write(&built.json, json).unwrap();
+    std::fs::write(&built.sig, sig).unwrap();
+    b.click("#check-now").unwrap();
+    wait_for(&b, "#error", "Checking for updates failed");
+    assert!(b.text("#check-failure").unwrap().contains("expired"));
+    assert!(b.exists("a#time-link[href='/appliance/time']"));
+    // The last good catalog stays.
+    assert!(b.exists("button[data-install='crm-1.1.0']"));
+
+    // French.
+    b.goto(&format!("{base}/appliance/updates?lang=fr"))
+        .unwrap();
+    assert!(b
+        .text("#check-now")
+        .unwrap()
+        .contains("Vérifier maintenant"));
+    assert!(b
+        .text("#check-failure")
+        .unwrap()
+        .contains("La dernière vérification"));
+    assert!(b.text("#sites").unwrap().contains("Version précédente"));
+}

@@ -1,0 +1,141 @@
+//! A vendor's update server for tests: packages built and signed with the dev key, and an
+//! HTTPS server in this process whose certificate a test CA issued.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use package::{Metadata, Requirement, Signer, Version};
+
+pub fn dev_key() -> Signer {
+    Signer::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../keys/dev/dev.key")).unwrap()
+}
+
+/// A state directory whose appliance trusts the dev key.
+pub fn trust_dev_key(state: &Path) {
+    std::fs::create_dir_all(state.join("keys")).unwrap();
+    std::fs::write(state.join("keys/dev.pub"), dev_key().public().to_text()).unwrap();
+}
+
+fn meta(version: &str, requires: Vec<Requirement>) -> Metadata {
+    Metadata {
+        version: version.parse::<Version>().unwrap(),
+        profiles: vec!["vm".into()],
+        requires,
+        floor: None,
+        created: 1_700_000_000,
+    }
+}
+
+/// `base-VERSION-vm.pkg` in `out_dir`, its slot image (1 MiB) made in `work`.
+pub fn base_package(work: &Path, out_dir: &Path, version: &str, requires: Vec<Requirement>) {
+    let slot = work.join(format!("slot-{version}.sqfs"));
+    let seed = version.bytes().map(u32::from).sum::<u32>();
+    let data: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| ((i + seed) % 251) as u8)
+        .collect();
+    std::fs::write(&slot, data).unwrap();
+    package::build_base(
+        &slot,
+        &meta(version, requires),
+        &out_dir.join(format!("base-{version}-vm.pkg")),
+        &[dev_key()],
+    )
+    .unwrap();
+}
+
+/// `NAME-VERSION.pkg` in `out_dir`: a site package whose `index.html` names its version.
+pub fn site_package(work: &Path, out_dir: &Path, name: &str, version: &str) {
+    let tree = work.join(format!("tree-{name}-{version}"));
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("index.html"), format!("{name} {version}")).unwrap();
+    package::build_site(
+        &tree,
+        name,
+        &meta(version, vec![]),
+        &out_dir.join(format!("{name}-{version}.pkg")),
+        &[dev_key()],
+    )
+    .unwrap();
+}
+
+/// A test CA and a certificate for 127.0.0.1 it issued: (CA PEM, server TLS config).
+pub fn certificates() -> (String, Arc<rustls::ServerConfig>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Test update CA");
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+    )
+    .unwrap();
+    (ca_cert.pem(), Arc::new(config))
+}
+
+/// Serves the files under `root` over HTTPS on a loopback port, in a thread of its own.
+pub fn update_server(root: PathBuf, tls: Arc<rustls::ServerConfig>) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let root = root.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let path = root.join(req.uri().path().trim_start_matches('/'));
+                            async move {
+                                let answer = match std::fs::read(&path) {
+                                    Ok(bytes) => {
+                                        hyper::Response::new(axum::body::Body::from(bytes))
+                                    }
+                                    Err(_) => hyper::Response::builder()
+                                        .status(404)
+                                        .body(axum::body::Body::empty())
+                                        .unwrap(),
+                                };
+                                Ok::<_, std::convert::Infallible>(answer)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    addr
+}
