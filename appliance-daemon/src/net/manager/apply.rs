@@ -537,7 +537,8 @@ impl Manager {
                     Ok(()) => {
                         self.keep_until_lease.remove(&iface);
                         let _ = reply.send(true);
-                        self.after_lease_change(&iface, Some(&lease)).await;
+                        // Logged before the lease is published: whoever waits for it
+                        // (the one-shot bring-up exits then) finds the line written.
                         if renewal {
                             tracing::info!(
                                 "dhcp: {iface} renewed {} for {} s",
@@ -548,6 +549,7 @@ impl Manager {
                             tracing::info!("{}", lease_line(&iface, &lease));
                             self.console(&iface, lease.address.addr.into(), "DHCP");
                         }
+                        self.after_lease_change(&iface, Some(&lease)).await;
                     }
                     Err(err) => {
                         tracing::error!(
