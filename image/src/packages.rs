@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
+use package::clock::utc;
 use package::{Keyring, Manifest, Metadata, PublicKey, Requirement, Signer, Version};
 
 use crate::{workspace, Profile};
@@ -272,26 +273,6 @@ fn verify(file: &Path, keys: &[PathBuf]) -> Result<()> {
 
 fn coded(file: &Path, e: &package::Error) -> anyhow::Error {
     anyhow!("{}: {e} [{}]", file.display(), e.code())
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` of unix seconds (civil-from-days, proleptic Gregorian).
-fn utc(secs: u64) -> String {
-    let (days, rem) = (secs / 86400, secs % 86400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// `--key` and `--trust` of `build` and `assemble`.

@@ -5,24 +5,24 @@
 /// (clocks set by NTP agree to well under a second; an unsynchronized one drifts).
 pub const CLOCK_TOLERANCE_SECS: u64 = 5 * 60;
 
-/// `YYYY-MM-DD HH:MM:SS UTC` of unix seconds (civil-from-days, proleptic Gregorian).
+/// `YYYY-MM-DD HH:MM:SS UTC` of unix seconds.
 pub fn utc(secs: u64) -> String {
-    let (days, rem) = (secs / 86400, secs % 86400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    match i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+    {
+        Some(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        // Past year 9999: not a date anyone set on purpose.
+        None => format!("{secs} s after 1970"),
+    }
 }
 
 /// The current unix time, 0 if the clock is before 1970.
