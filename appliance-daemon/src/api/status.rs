@@ -54,21 +54,23 @@ pub struct Versions {
 /// current second (the clock in it has one-second resolution): a monitoring script or 64
 /// clients polling cost one serialization per second, not one per request.
 #[derive(Debug, Default)]
-pub struct SpecsCache(
-    Mutex<Option<(Instant, Arc<Status>)>>,
-    Mutex<Option<(u64, bytes::Bytes)>>,
-);
+pub struct SpecsCache {
+    /// The gathered status and when.
+    status: Mutex<Option<(Instant, Arc<Status>)>>,
+    /// Its JSON and the unix second it was made in.
+    json: Mutex<Option<(u64, bytes::Bytes)>>,
+}
 
 impl SpecsCache {
     fn fresh(&self) -> Option<Arc<Status>> {
-        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*self.status.lock().unwrap_or_else(|e| e.into_inner()) {
             Some((at, status)) if at.elapsed() < SPECS_MAX_AGE => Some(Arc::clone(status)),
             _ => None,
         }
     }
 
     fn keep(&self, status: Arc<Status>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), status));
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), status));
     }
 }
 
@@ -80,7 +82,7 @@ pub async fn get(
     let second = crate::auth::unix_now();
     let cached = state
         .specs
-        .1
+        .json
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
@@ -94,7 +96,8 @@ pub async fn get(
                 serde_json::to_vec(&status)
                     .map_err(|e| ApiError::internal("Encoding the status failed", e))?,
             );
-            *state.specs.1.lock().unwrap_or_else(|e| e.into_inner()) = Some((second, json.clone()));
+            *state.specs.json.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((second, json.clone()));
             json
         }
     };
