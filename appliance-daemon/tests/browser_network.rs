@@ -7,40 +7,24 @@
 //! real: two daemons whose network managers live in network namespaces joined by a bridge
 //! (needs root and `iproute2`; without root it prints why and passes).
 
+mod netlab;
+
 use appliance_tests::browser::Browser;
 use appliance_tests::dev::{state_dir, DevDaemon};
-use appliance_tests::https::Response;
+use netlab::{
+    daemon_in, get, ip, ip_json, is_root, json_of, login, mac_of, put_confirmed, start_in, Lab,
+};
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "network-page-secret";
 
-fn json_of(r: &Response) -> Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
 /// An API token for admin (whose password the browser changed).
 fn token(d: &DevDaemon) -> String {
-    let r = d.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(&format!(
-            r#"{{"username":"admin","password":"{PASSWORD}"}}"#
-        )),
-    );
+    let r = login(d, PASSWORD);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     json_of(&r)["token"].as_str().unwrap().to_string()
-}
-
-fn get(d: &DevDaemon, token: &str) -> Value {
-    let r = d.call("GET", "/api/v1/network", Some(token), None);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    json_of(&r)
 }
 
 /// Log in with the factory password and change it, as a new appliance asks.
@@ -78,11 +62,8 @@ fn wait_text(b: &Browser, css: &str, check: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn interfaces_shown_wrong_address_refused_change_kept_shared_ip_and_revert() {
-    let d = DevDaemon::start_with(
-        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+    let d = start_in(
         &state_dir("browser-network"),
-        false,
-        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
         &["--net-confirm-seconds", "10"],
     );
     let b = Browser::start("en-US,en").expect("headless Chromium");
@@ -231,58 +212,14 @@ fn interfaces_shown_wrong_address_refused_change_kept_shared_ip_and_revert() {
 // ---------------------------------------------------------------------------------------
 // Two appliances in network namespaces.
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ip(args: &[&str]) -> Output {
-    run(Command::new("ip").args(args))
-}
-
-/// Network namespaces, deleted with their interfaces on drop.
-struct Namespaces(Vec<String>);
-
-impl Namespaces {
-    fn add(&mut self, name: String) -> String {
-        ip(&["netns", "add", &name]);
-        ip(&["-n", &name, "link", "set", "lo", "up"]);
-        self.0.push(name.clone());
-        name
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
 /// Global IPv4 addresses of `dev` in `ns`, as `address/prefix`.
 fn addresses(ns: &str, dev: &str) -> Vec<String> {
-    let out = ip(&["-j", "-n", ns, "-4", "addr", "show", "dev", dev]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v[0]["addr_info"]
+    ip_json(ns, &["-4", "addr", "show", "dev", dev])[0]["addr_info"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
         .collect()
-}
-
-fn mac_of(ns: &str, dev: &str) -> String {
-    let out = ip(&["-j", "-n", ns, "link", "show", "dev", dev]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v[0]["address"].as_str().unwrap().to_string()
 }
 
 /// An appliance: its daemon managing `dev` in `ns`, a browser logged in to it, an API token.
@@ -294,20 +231,7 @@ struct Appliance {
 }
 
 fn appliance(tag: &str, ns: &str, dev: &str, mac: &str, own: &str) -> Appliance {
-    let d = DevDaemon::start_with(
-        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
-        &state_dir(tag),
-        false,
-        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
-        &[
-            "--net-namespace",
-            ns,
-            "--net-interfaces",
-            dev,
-            "--net-confirm-seconds",
-            "60",
-        ],
-    );
+    let d = daemon_in(tag, ns, dev, "60");
     let b = Browser::start("en-US,en").expect("headless Chromium");
     let base = format!("https://{}", d.https);
     first_login(&b, &base);
@@ -316,15 +240,7 @@ fn appliance(tag: &str, ns: &str, dev: &str, mac: &str, own: &str) -> Appliance 
         "interfaces": [{"mac": mac, "dhcp": false, "addresses": [own]}],
         "shared_ips": [{"address": "10.60.0.100/24", "interface": mac, "enabled": false}]
     });
-    let r = d.call(
-        "PUT",
-        "/api/v1/network",
-        Some(&token),
-        Some(&settings.to_string()),
-    );
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let r = d.call("POST", "/api/v1/network/confirm", Some(&token), None);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    put_confirmed(&d, &token, &settings);
     b.goto(&format!("{base}/appliance/network")).unwrap();
     Appliance { d, b, token, base }
 }
@@ -339,29 +255,13 @@ impl Appliance {
 
 #[test]
 fn shared_ip_handover_between_two_appliances() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: needs root for network namespaces and raw sockets");
+    if !is_root() {
         return;
     }
-    let id = std::process::id() % 100_000;
-    let mut spaces = Namespaces(Vec::new());
-    let bridge = spaces.add(format!("wn-{id}-br"));
-    ip(&["-n", &bridge, "link", "add", "br0", "type", "bridge"]);
-    ip(&["-n", &bridge, "link", "set", "br0", "up"]);
-    let mut side = |name: &str| -> (String, String) {
-        let ns = spaces.add(format!("wn-{id}-{name}"));
-        let (dev, port) = (format!("w{id}{name}0"), format!("w{id}{name}p"));
-        ip(&[
-            "link", "add", &dev, "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
-            &bridge,
-        ]);
-        ip(&["-n", &ns, "link", "set", &dev, "up"]);
-        ip(&["-n", &bridge, "link", "set", &port, "up"]);
-        ip(&["-n", &bridge, "link", "set", &port, "master", "br0"]);
-        (ns, dev)
-    };
-    let (ns_a, dev_a) = side("a");
-    let (ns_b, dev_b) = side("b");
+    let mut lab = Lab::new("w");
+    let bridge = lab.bridge("br");
+    let (ns_a, dev_a) = lab.side(&bridge, "a");
+    let (ns_b, dev_b) = lab.side(&bridge, "b");
     let (mac_a, mac_b) = (mac_of(&ns_a, &dev_a), mac_of(&ns_b, &dev_b));
     let a = appliance("browser-net-a", &ns_a, &dev_a, &mac_a, "10.60.0.1/24");
     let b = appliance("browser-net-b", &ns_b, &dev_b, &mac_b, "10.60.0.2/24");

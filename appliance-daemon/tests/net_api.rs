@@ -3,10 +3,11 @@
 //! and nothing changed, a change confirmed, a change left unconfirmed reverting by itself,
 //! and the shared IP's Enabled flag with its history.
 
+mod netlab;
+
 use appliance_tests::dev::{state_dir, DevDaemon};
-use appliance_tests::https::Response;
+use netlab::{get, json_of, put, start_in, token};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::Duration;
 
 const ETH0: &str = "52:54:00:12:34:56";
@@ -14,66 +15,6 @@ const ETH1: &str = "52:54:00:12:34:57";
 
 fn start(tag: &str, args: &[&str]) -> DevDaemon {
     start_in(&state_dir(tag), args)
-}
-
-fn start_in(state: &Path, args: &[&str]) -> DevDaemon {
-    DevDaemon::start_with(
-        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
-        state,
-        false,
-        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
-        args,
-    )
-}
-
-fn json_of(r: &Response) -> Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
-fn login(d: &DevDaemon, password: &str) -> Response {
-    d.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(&format!(
-            r#"{{"username":"admin","password":"{password}"}}"#
-        )),
-    )
-}
-
-/// A token for admin, the factory password changed (or already changed).
-fn token(d: &DevDaemon) -> String {
-    let r = login(d, "password");
-    if r.status == 200 {
-        let token = json_of(&r)["token"].as_str().unwrap().to_string();
-        let r = d.call(
-            "PUT",
-            "/api/v1/account/password",
-            Some(&token),
-            Some(r#"{"current":"password","new":"net-admin-secret"}"#),
-        );
-        assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.body));
-        return token;
-    }
-    let r = login(d, "net-admin-secret");
-    assert_eq!(r.status, 200);
-    json_of(&r)["token"].as_str().unwrap().to_string()
-}
-
-fn get(d: &DevDaemon, token: &str) -> Value {
-    let r = d.call("GET", "/api/v1/network", Some(token), None);
-    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    json_of(&r)
-}
-
-fn put(d: &DevDaemon, token: &str, body: &Value) -> Response {
-    d.call(
-        "PUT",
-        "/api/v1/network",
-        Some(token),
-        Some(&body.to_string()),
-    )
 }
 
 fn static_config() -> Value {

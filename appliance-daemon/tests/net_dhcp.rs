@@ -6,10 +6,13 @@
 //! Needs root (namespaces, raw sockets) and Debian's `dnsmasq-base` and `iproute2`
 //! (image/deps installs them). Without root each test prints why and passes.
 
+mod netlab;
+
+use netlab::{ip, ip_json, is_root};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,14 +21,6 @@ const SUBNET: &str = "192.168.77";
 
 fn subnet(pair: usize) -> String {
     format!("192.168.{}", 77 + pair)
-}
-
-fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("SKIPPED: needs root for network namespaces and raw sockets");
-    false
 }
 
 /// A server namespace running dnsmasq and a client namespace, joined by veth pairs (one
@@ -42,22 +37,6 @@ struct Lab {
     dir: PathBuf,
     dnsmasq: Option<Child>,
     dnsmasq_log: Arc<Mutex<Vec<String>>>,
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ip(args: &[&str]) -> Output {
-    run(Command::new("ip").args(args))
 }
 
 impl Lab {
@@ -193,8 +172,7 @@ impl Lab {
 
     /// `ip -j` inside the client namespace, parsed.
     fn client_json(&self, args: &[&str]) -> Value {
-        let out = ip(&[&["-j", "-n", &self.client_ns], args].concat());
-        serde_json::from_slice(&out.stdout).expect("ip -j prints JSON")
+        ip_json(&self.client_ns, args)
     }
 
     /// (flags, IPv4 addresses as (address/prefix, scope, valid lifetime)) of `dev`.

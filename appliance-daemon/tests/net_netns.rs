@@ -14,96 +14,18 @@
 //! Needs root and Debian's `iproute2`, `dnsmasq-base`, `iputils-arping`, `iputils-ping`
 //! and `tcpdump` (image/deps installs them). Without root each test prints why and passes.
 
+mod netlab;
+
 use appliance_tests::dev::{api_call, state_dir, DevDaemon};
-use appliance_tests::https::Response;
+use netlab::{
+    daemon_in as daemon, get, ip, ip_json, is_root, json_of, mac_of, put, put_confirmed, run,
+    shared_history, token, Lab,
+};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("SKIPPED: needs root for network namespaces and raw sockets");
-    false
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ip(args: &[&str]) -> Output {
-    run(Command::new("ip").args(args))
-}
-
-/// Network namespaces deleted (with their interfaces) on drop.
-struct Lab {
-    id: String,
-    namespaces: Vec<String>,
-    children: Vec<Child>,
-}
-
-impl Lab {
-    /// `tag` keeps concurrent tests apart; short, since interface names have 15 bytes.
-    fn new(tag: &str) -> Lab {
-        Lab {
-            id: format!("{tag}{}", std::process::id() % 100_000),
-            namespaces: Vec::new(),
-            children: Vec::new(),
-        }
-    }
-
-    fn ns(&mut self, name: &str) -> String {
-        let ns = format!("hn-{}-{name}", self.id);
-        ip(&["netns", "add", &ns]);
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
-        self.namespaces.push(ns.clone());
-        ns
-    }
-
-    /// A veth pair `left` in `ns_l`, `right` in `ns_r`, both up.
-    fn veth(&self, ns_l: &str, left: &str, ns_r: &str, right: &str) {
-        ip(&[
-            "link", "add", left, "netns", ns_l, "type", "veth", "peer", "name", right, "netns",
-            ns_r,
-        ]);
-        ip(&["-n", ns_l, "link", "set", left, "up"]);
-        ip(&["-n", ns_r, "link", "set", right, "up"]);
-    }
-
-    fn name(&self, short: &str) -> String {
-        format!("{}{short}", self.id)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for ns in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// `ip -j -n NS ARGS`, parsed.
-fn ip_json(ns: &str, args: &[&str]) -> Value {
-    let out = ip(&[&["-j", "-n", ns], args].concat());
-    serde_json::from_slice(&out.stdout).expect("ip -j prints JSON")
-}
 
 /// Global addresses of `dev`, as `address/prefix`, sorted.
 fn addresses(ns: &str, dev: &str) -> Vec<String> {
@@ -138,78 +60,6 @@ fn routes(ns: &str, dev: &str) -> Vec<String> {
     }
     list.sort();
     list
-}
-
-fn mac_of(ns: &str, dev: &str) -> String {
-    ip_json(ns, &["link", "show", "dev", dev])[0]["address"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// The daemon with its network manager in `ns`, managing `iface`.
-fn daemon(tag: &str, ns: &str, iface: &str, confirm_secs: &str) -> DevDaemon {
-    DevDaemon::start_with(
-        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
-        &state_dir(tag),
-        false,
-        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
-        &[
-            "--net-namespace",
-            ns,
-            "--net-interfaces",
-            iface,
-            "--net-confirm-seconds",
-            confirm_secs,
-        ],
-    )
-}
-
-fn json_of(r: &Response) -> Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
-fn token(d: &DevDaemon) -> String {
-    let r = d.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(r#"{"username":"admin","password":"password"}"#),
-    );
-    let token = json_of(&r)["token"].as_str().unwrap().to_string();
-    let r = d.call(
-        "PUT",
-        "/api/v1/account/password",
-        Some(&token),
-        Some(r#"{"current":"password","new":"net-admin-secret"}"#),
-    );
-    assert_eq!(r.status, 204);
-    token
-}
-
-fn get(d: &DevDaemon, token: &str) -> Value {
-    let r = d.call("GET", "/api/v1/network", Some(token), None);
-    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    json_of(&r)
-}
-
-fn put(d: &DevDaemon, token: &str, body: &Value) -> Response {
-    d.call(
-        "PUT",
-        "/api/v1/network",
-        Some(token),
-        Some(&body.to_string()),
-    )
-}
-
-/// PUT, expect it applied, confirm it.
-fn put_confirmed(d: &DevDaemon, token: &str, body: &Value) -> Value {
-    let r = put(d, token, body);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let r = d.call("POST", "/api/v1/network/confirm", Some(token), None);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    json_of(&r)
 }
 
 fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
@@ -504,26 +354,80 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
+/// More announcements `wire` shows within 3 s (`is_one` tells one), up to three in all
+/// with the first, already seen.
+fn announcements_within_3s(wire: &mpsc::Receiver<String>, is_one: impl Fn(&str) -> bool) -> u32 {
+    let mut announcements = 1;
+    let until = Instant::now() + Duration::from_secs(3);
+    while announcements < 3 && Instant::now() < until {
+        if let Ok(line) = wire.recv_timeout(Duration::from_millis(200)) {
+            if is_one(&line) {
+                announcements += 1;
+            }
+        }
+    }
+    announcements
+}
+
+/// `enable` (the shared IP `address` enabled on `d`) refused while `holder` holds it:
+/// naming the holder, nothing changed, the conflict in the history.
+fn refused_while_held(d: &DevDaemon, token: &str, enable: &Value, holder: &str, address: &str) {
+    let r = put(d, token, enable);
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    let e = json_of(&r);
+    assert_eq!(e["error"], "address_in_use");
+    assert_eq!(e["mac"], holder);
+    assert_eq!(e["address"], address);
+    let v = get(d, token);
+    assert_eq!(v["config"]["shared_ips"][0]["enabled"], false);
+    assert_eq!(v["shared_ips"][0]["held"], false);
+    assert_eq!(
+        v["shared_ip_history"][0]["action"],
+        "network.shared_ip.conflict"
+    );
+}
+
+/// Both appliances enable the shared IP at the same moment, from a clean start: never
+/// both hold it, and the one whose request succeeded holds it.
+fn never_both(a: (&DevDaemon, &str, Value), b: (&DevDaemon, &str, Value)) {
+    // DevDaemon holds its log receiver, which threads cannot share: call by address.
+    let enable = |addr: std::net::SocketAddr, trust, token: &str, body: Value| {
+        api_call(
+            addr,
+            &trust,
+            "PUT",
+            "/api/v1/network",
+            Some(token),
+            Some(&body.to_string()),
+        )
+        .status
+    };
+    let ((da, ta, body_a), (db, tb, body_b)) = (a, b);
+    let (trust_a, trust_b) = (da.trust(), db.trust());
+    let (addr_a, addr_b) = (da.https, db.https);
+    let (sa, sb) = std::thread::scope(|s| {
+        let ha = s.spawn(|| enable(addr_a, trust_a, ta, body_a));
+        let hb = s.spawn(|| enable(addr_b, trust_b, tb, body_b));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    let held_a = get(da, ta)["shared_ips"][0]["held"] == true;
+    let held_b = get(db, tb)["shared_ips"][0]["held"] == true;
+    eprintln!("both at once: A {sa} held {held_a}, B {sb} held {held_b}");
+    assert!(!(held_a && held_b), "both hold the shared IP");
+    assert_eq!(held_a, sa == 200);
+    assert_eq!(held_b, sb == 200);
+}
+
 #[test]
 fn the_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused() {
     if !is_root() {
         return;
     }
     let mut lab = Lab::new("h");
-    let bridge_ns = lab.ns("br");
-    ip(&["-n", &bridge_ns, "link", "add", "br0", "type", "bridge"]);
-    ip(&["-n", &bridge_ns, "link", "set", "br0", "up"]);
-    let side = |lab: &mut Lab, name: &str| -> (String, String) {
-        let ns = lab.ns(name);
-        let dev = lab.name(&format!("{name}0"));
-        let port = lab.name(&format!("{name}p"));
-        lab.veth(&ns, &dev, &bridge_ns, &port);
-        ip(&["-n", &bridge_ns, "link", "set", &port, "master", "br0"]);
-        (ns, dev)
-    };
-    let (ns_a, dev_a) = side(&mut lab, "a");
-    let (ns_b, dev_b) = side(&mut lab, "b");
-    let (ns_o, dev_o) = side(&mut lab, "o");
+    let bridge_ns = lab.bridge("br");
+    let (ns_a, dev_a) = lab.side(&bridge_ns, "a");
+    let (ns_b, dev_b) = lab.side(&bridge_ns, "b");
+    let (ns_o, dev_o) = lab.side(&bridge_ns, "o");
     ip(&["-n", &ns_o, "addr", "add", "10.50.0.3/24", "dev", &dev_o]);
     let (mac_a, mac_b) = (mac_of(&ns_a, &dev_a), mac_of(&ns_b, &dev_b));
 
@@ -590,31 +494,14 @@ fn the_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused() {
     assert!(ping(&ns_o, "10.50.0.100"));
     assert!(addresses(&ns_a, &dev_a).contains(&"10.50.0.100/24".to_string()));
     // Announced again a second later.
-    let mut announcements = 1;
-    let until = Instant::now() + Duration::from_secs(3);
-    while announcements < 3 && Instant::now() < until {
-        if let Ok(line) = wire.recv_timeout(Duration::from_millis(200)) {
-            if line.contains("who-has 10.50.0.100 tell 10.50.0.100") {
-                announcements += 1;
-            }
-        }
-    }
+    let announcements = announcements_within_3s(&wire, |line| {
+        line.contains("who-has 10.50.0.100 tell 10.50.0.100")
+    });
     assert_eq!(announcements, 3, "three announcements one second apart");
 
     // B may not take it while A holds it: refused, naming A, nothing changed on B.
-    let r = put(&b, &tb, &settings(&mac_b, "10.50.0.2/24", true));
-    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
-    let e = json_of(&r);
-    assert_eq!(e["error"], "address_in_use");
-    assert_eq!(e["mac"], mac_a.as_str());
-    assert_eq!(e["address"], "10.50.0.100/24");
-    let vb = get(&b, &tb);
-    assert_eq!(vb["config"]["shared_ips"][0]["enabled"], false);
-    assert_eq!(vb["shared_ips"][0]["held"], false);
-    assert_eq!(
-        vb["shared_ip_history"][0]["action"],
-        "network.shared_ip.conflict"
-    );
+    let enable_b = settings(&mac_b, "10.50.0.2/24", true);
+    refused_while_held(&b, &tb, &enable_b, &mac_a, "10.50.0.100/24");
     assert!(!addresses(&ns_b, &dev_b).contains(&"10.50.0.100/24".to_string()));
 
     // The failover procedure: disable on A (gone at once), enable on B.
@@ -631,48 +518,17 @@ fn the_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused() {
         ping(&ns_o, "10.50.0.100"),
         "the observer reaches the new holder"
     );
-    let history: Vec<String> = get(&a, &ta)["shared_ip_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect();
     assert_eq!(
-        history,
+        shared_history(&a, &ta),
         vec!["network.shared_ip.disable", "network.shared_ip.enable"]
     );
 
     // Both at once, from a clean start: never both hold it.
     put(&b, &tb, &settings(&mac_b, "10.50.0.2/24", false));
-    // DevDaemon holds its log receiver, which threads cannot share: call by address.
-    let enable = |addr: std::net::SocketAddr, trust, token: &str, body: Value| {
-        api_call(
-            addr,
-            &trust,
-            "PUT",
-            "/api/v1/network",
-            Some(token),
-            Some(&body.to_string()),
-        )
-        .status
-    };
-    let (body_a, body_b) = (
-        settings(&mac_a, "10.50.0.1/24", true),
-        settings(&mac_b, "10.50.0.2/24", true),
+    never_both(
+        (&a, &ta, settings(&mac_a, "10.50.0.1/24", true)),
+        (&b, &tb, settings(&mac_b, "10.50.0.2/24", true)),
     );
-    let (trust_a, trust_b) = (a.trust(), b.trust());
-    let (addr_a, addr_b) = (a.https, b.https);
-    let (sa, sb) = std::thread::scope(|s| {
-        let ha = s.spawn(|| enable(addr_a, trust_a, &ta, body_a));
-        let hb = s.spawn(|| enable(addr_b, trust_b, &tb, body_b));
-        (ha.join().unwrap(), hb.join().unwrap())
-    });
-    let held_a = get(&a, &ta)["shared_ips"][0]["held"] == true;
-    let held_b = get(&b, &tb)["shared_ips"][0]["held"] == true;
-    eprintln!("both at once: A {sa} held {held_a}, B {sb} held {held_b}");
-    assert!(!(held_a && held_b), "both hold the shared IP");
-    assert_eq!(held_a, sa == 200);
-    assert_eq!(held_b, sb == 200);
 }
 
 /// The MAC the neighbor cache of `ns` has for `address`, if any.
@@ -702,20 +558,10 @@ fn an_ipv6_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused
     }
     const SHARED: &str = "2001:db8:50::100";
     let mut lab = Lab::new("v");
-    let bridge_ns = lab.ns("br");
-    ip(&["-n", &bridge_ns, "link", "add", "br0", "type", "bridge"]);
-    ip(&["-n", &bridge_ns, "link", "set", "br0", "up"]);
-    let side = |lab: &mut Lab, name: &str| -> (String, String) {
-        let ns = lab.ns(name);
-        let dev = lab.name(&format!("{name}0"));
-        let port = lab.name(&format!("{name}p"));
-        lab.veth(&ns, &dev, &bridge_ns, &port);
-        ip(&["-n", &bridge_ns, "link", "set", &port, "master", "br0"]);
-        (ns, dev)
-    };
-    let (ns_a, dev_a) = side(&mut lab, "a");
-    let (ns_b, dev_b) = side(&mut lab, "b");
-    let (ns_o, dev_o) = side(&mut lab, "o");
+    let bridge_ns = lab.bridge("br");
+    let (ns_a, dev_a) = lab.side(&bridge_ns, "a");
+    let (ns_b, dev_b) = lab.side(&bridge_ns, "b");
+    let (ns_o, dev_o) = lab.side(&bridge_ns, "o");
     ip(&[
         "-n",
         &ns_o,
@@ -810,31 +656,14 @@ fn an_ipv6_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused
         neighbour(&ns_o, &dev_o, SHARED).as_deref(),
         Some(mac_a.as_str())
     );
-    let mut announcements = 1;
-    let until = Instant::now() + Duration::from_secs(3);
-    while announcements < 3 && Instant::now() < until {
-        if let Ok(line) = wire.recv_timeout(Duration::from_millis(200)) {
-            if is_announcement(&line) && line.contains("Flags [override]") {
-                announcements += 1;
-            }
-        }
-    }
+    let announcements = announcements_within_3s(&wire, |line| {
+        is_announcement(line) && line.contains("Flags [override]")
+    });
     assert_eq!(announcements, 3, "three announcements one second apart");
 
     // B may not take it while A holds it: refused, naming A, nothing changed on B.
-    let r = put(&b, &tb, &settings(&mac_b, "2001:db8:50::2/64", true));
-    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
-    let e = json_of(&r);
-    assert_eq!(e["error"], "address_in_use");
-    assert_eq!(e["mac"], mac_a.as_str());
-    assert_eq!(e["address"], format!("{SHARED}/64"));
-    let vb = get(&b, &tb);
-    assert_eq!(vb["config"]["shared_ips"][0]["enabled"], false);
-    assert_eq!(vb["shared_ips"][0]["held"], false);
-    assert_eq!(
-        vb["shared_ip_history"][0]["action"],
-        "network.shared_ip.conflict"
-    );
+    let enable_b = settings(&mac_b, "2001:db8:50::2/64", true);
+    refused_while_held(&b, &tb, &enable_b, &mac_a, &format!("{SHARED}/64"));
     assert!(!addresses(&ns_b, &dev_b).contains(&format!("{SHARED}/64")));
 
     // The failover procedure: disable on A (gone at once), enable on B; the observer's
@@ -927,45 +756,15 @@ fn an_ipv6_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused
         &dev_a,
     ]);
 
-    let history: Vec<String> = get(&a, &ta)["shared_ip_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect();
     assert_eq!(
-        history,
+        shared_history(&a, &ta),
         vec!["network.shared_ip.disable", "network.shared_ip.enable"]
     );
 
     // Both at once, from a clean start: never both hold it.
     put(&b, &tb, &settings(&mac_b, "2001:db8:50::2/64", false));
-    let enable = |addr: std::net::SocketAddr, trust, token: &str, body: Value| {
-        api_call(
-            addr,
-            &trust,
-            "PUT",
-            "/api/v1/network",
-            Some(token),
-            Some(&body.to_string()),
-        )
-        .status
-    };
-    let (body_a, body_b) = (
-        settings(&mac_a, "2001:db8:50::1/64", true),
-        settings(&mac_b, "2001:db8:50::2/64", true),
+    never_both(
+        (&a, &ta, settings(&mac_a, "2001:db8:50::1/64", true)),
+        (&b, &tb, settings(&mac_b, "2001:db8:50::2/64", true)),
     );
-    let (trust_a, trust_b) = (a.trust(), b.trust());
-    let (addr_a, addr_b) = (a.https, b.https);
-    let (sa, sb) = std::thread::scope(|s| {
-        let ha = s.spawn(|| enable(addr_a, trust_a, &ta, body_a));
-        let hb = s.spawn(|| enable(addr_b, trust_b, &tb, body_b));
-        (ha.join().unwrap(), hb.join().unwrap())
-    });
-    let held_a = get(&a, &ta)["shared_ips"][0]["held"] == true;
-    let held_b = get(&b, &tb)["shared_ips"][0]["held"] == true;
-    eprintln!("both at once: A {sa} held {held_a}, B {sb} held {held_b}");
-    assert!(!(held_a && held_b), "both hold the shared IP");
-    assert_eq!(held_a, sa == 200);
-    assert_eq!(held_b, sb == 200);
 }

@@ -50,11 +50,14 @@ impl IntoResponse for NetworkError {
     }
 }
 
+const UNAVAILABLE: &str =
+    "The network manager is not running; the appliance's log has the details.";
+
 fn unavailable() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "network_unavailable",
-        "The network manager is not running; the appliance's log has the details.",
+        UNAVAILABLE,
     )
 }
 
@@ -166,7 +169,7 @@ fn put_error(err: PutError) -> NetworkError {
         PutError::Stopped => NetworkError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "network_unavailable",
-            "The network manager is not running; the appliance's log has the details.",
+            UNAVAILABLE,
         ),
     }
 }

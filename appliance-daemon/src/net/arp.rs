@@ -185,6 +185,14 @@ mod tests {
     }
 
     #[test]
+    fn any_cut_from_the_wire_is_refused_without_a_panic() {
+        let f = Arp::announcement(ME, ip("10.0.0.1")).frame();
+        for len in 0..f.len() {
+            assert_eq!(Arp::parse(&f[..len]), None, "cut at {len}");
+        }
+    }
+
+    #[test]
     fn other_frames_are_not_arp() {
         let mut f = Arp::probe(ME, ip("10.0.0.1")).frame();
         f[12] = 0x08;

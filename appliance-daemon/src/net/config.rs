@@ -161,7 +161,8 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
     }
     let mut mac = [0u8; 6];
     for (byte, part) in mac.iter_mut().zip(parts) {
-        if part.len() != 2 {
+        // Two hex digits: `from_str_radix` alone would also take `+a`.
+        if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         *byte = u8::from_str_radix(part, 16).ok()?;
@@ -235,6 +236,11 @@ mod tests {
         assert_eq!(parse_mac("52:54:00:ab:cd"), None);
         assert_eq!(parse_mac("52:54:00:ab:cd:0g"), None);
         assert_eq!(parse_mac("525:4:00:ab:cd:0f"), None);
+        assert_eq!(
+            parse_mac("+2:54:00:ab:cd:0f"),
+            None,
+            "a sign is no hex digit"
+        );
         assert_eq!(
             mac_text(&[0x52, 0x54, 0, 0xab, 0xcd, 0x0f]),
             "52:54:00:ab:cd:0f"

@@ -170,7 +170,8 @@ pub async fn run(
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
+/// Sleep until `at`; for ever without one.
+pub(super) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

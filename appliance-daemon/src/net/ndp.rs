@@ -355,6 +355,25 @@ mod tests {
     }
 
     #[test]
+    fn any_cut_or_length_from_the_wire_is_refused_without_a_panic() {
+        let good = Ndp::announcement(ME, ip("fd00::5")).frame();
+        for len in 0..good.len() {
+            assert_eq!(Ndp::parse(&good[..len]), None, "cut at {len}");
+        }
+        // The payload length and the option length are the sender's word, not the frame's.
+        for payload in 0..=u16::MAX {
+            let mut f = good.clone();
+            f[18..20].copy_from_slice(&payload.to_be_bytes());
+            let _ = Ndp::parse(&f);
+        }
+        for option_len in 0..=u8::MAX {
+            let mut f = good.clone();
+            f[79] = option_len;
+            let _ = Ndp::parse(&f);
+        }
+    }
+
+    #[test]
     fn conflicts_while_probing_and_claims_while_holding() {
         let x = ip("2001:db8:50::100");
         // The holder answers the probe (to all nodes, solicited clear, with its MAC).

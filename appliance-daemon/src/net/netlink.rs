@@ -165,6 +165,16 @@ impl Netlink {
                 forever: a.permanent,
             })
             .collect();
+        Ok(Current {
+            up: link.up,
+            mtu: link.mtu,
+            addresses,
+            routes: self.routes(link).await?,
+        })
+    }
+
+    /// The routes of the main table out of the link, both families, as [`Route`]s.
+    pub async fn routes(&self, link: &Link) -> Result<Vec<Route>, Error> {
         let mut routes = Vec::new();
         for family in [
             RouteMessageBuilder::<Ipv4Addr>::new().build(),
@@ -193,12 +203,7 @@ impl Netlink {
                     .filter_map(route_of),
             );
         }
-        Ok(Current {
-            up: link.up,
-            mtu: link.mtu,
-            addresses,
-            routes,
-        })
+        Ok(routes)
     }
 
     /// Carry out `changes` in their order.

@@ -22,8 +22,12 @@ pub struct Source {
     pub search: Vec<String>,
 }
 
-/// The file's content for the configured source then the leases'.
-pub fn render(configured: &Source, sources: &BTreeMap<String, Source>) -> String {
+/// The name servers and search domains of the configured source then the leases', without
+/// duplicates and within the resolver's limits.
+fn merge<'a>(
+    configured: &'a Source,
+    sources: &'a BTreeMap<String, Source>,
+) -> (Vec<IpAddr>, Vec<&'a str>) {
     let mut servers: Vec<IpAddr> = Vec::new();
     let mut search: Vec<&str> = Vec::new();
     for source in std::iter::once(configured).chain(sources.values()) {
@@ -39,13 +43,20 @@ pub fn render(configured: &Source, sources: &BTreeMap<String, Source>) -> String
             }
         }
     }
+    servers.truncate(MAX_SERVERS);
+    search.truncate(MAX_SEARCH);
+    (servers, search)
+}
+
+/// The file's content for the configured source then the leases'.
+pub fn render(configured: &Source, sources: &BTreeMap<String, Source>) -> String {
+    let (servers, search) = merge(configured, sources);
     let mut out =
         String::from("# Written by appliance-daemon from the network settings and DHCP leases.\n");
     if !search.is_empty() {
-        let search: Vec<&str> = search.into_iter().take(MAX_SEARCH).collect();
         out.push_str(&format!("search {}\n", search.join(" ")));
     }
-    for s in servers.into_iter().take(MAX_SERVERS) {
+    for s in servers {
         out.push_str(&format!("nameserver {s}\n"));
     }
     out
@@ -101,21 +112,9 @@ impl ResolvConf {
 
     /// The name servers and search domains written now.
     pub fn current(&self) -> (Vec<IpAddr>, Vec<String>) {
-        let text = self
-            .sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .render();
-        let mut servers = Vec::new();
-        let mut search = Vec::new();
-        for line in text.lines() {
-            if let Some(s) = line.strip_prefix("nameserver ") {
-                servers.extend(s.parse::<IpAddr>().ok());
-            } else if let Some(s) = line.strip_prefix("search ") {
-                search.extend(s.split(' ').map(str::to_string));
-            }
-        }
-        (servers, search)
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let (servers, search) = merge(&sources.configured, &sources.leases);
+        (servers, search.into_iter().map(str::to_string).collect())
     }
 
     fn change(&self, f: impl FnOnce(&mut Sources)) -> std::io::Result<()> {

@@ -140,6 +140,18 @@ pub struct Held {
 
 pub type HeldStatus = Arc<Mutex<Held>>;
 
+impl Held {
+    /// Taken now, not announced yet.
+    pub fn now() -> HeldStatus {
+        Arc::new(Mutex::new(Held {
+            since: SystemTime::now(),
+            announcements: 0,
+            last_announced: None,
+            conflict: None,
+        }))
+    }
+}
+
 /// Send the first announcement now (the caller has just added the address), then keep
 /// announcing and watching in a task; abort the task to stop (the caller removes the
 /// address itself).
@@ -149,12 +161,7 @@ pub async fn take(
     mac: [u8; 6],
     address: IpAddr,
 ) -> (HeldStatus, JoinHandle<()>) {
-    let status = Arc::new(Mutex::new(Held {
-        since: SystemTime::now(),
-        announcements: 0,
-        last_announced: None,
-        conflict: None,
-    }));
+    let status = Held::now();
     announce(&socket, &iface, mac, address, &status).await;
     let task = tokio::spawn(keep(socket, iface, mac, address, status.clone()));
     (status, task)

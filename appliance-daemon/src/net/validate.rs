@@ -619,7 +619,7 @@ pub fn valid_hostname(s: &str) -> bool {
 }
 
 /// Dot-separated labels of letters, digits and hyphens, none starting or ending with one.
-fn valid_domain(s: &str) -> bool {
+pub fn valid_domain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|label| {

@@ -73,18 +73,10 @@ pub fn validate(servers: &[String]) -> Result<Vec<String>, Vec<Problem>> {
     }
 }
 
-/// RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
+/// RFC 1123 host name (dot-separated labels of letters, digits and inner hyphens) whose
+/// last label is not all digits, so that a mistyped IP address is not taken for a name.
 fn is_hostname(s: &str) -> bool {
-    s.len() <= 253
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+    crate::net::validate::valid_domain(s)
         && !s
             .split('.')
             .next_back()

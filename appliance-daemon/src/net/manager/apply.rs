@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -290,12 +289,7 @@ impl Manager {
                 _ => HeldIp {
                     mac: t.mac,
                     iface: t.link.name,
-                    status: Arc::new(Mutex::new(Held {
-                        since: SystemTime::now(),
-                        announcements: 0,
-                        last_announced: None,
-                        conflict: None,
-                    })),
+                    status: Held::now(),
                     task: None,
                 },
             };

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::config::{mac_text, NetworkConfig, PresentNic};
-use super::dhcp;
+use super::dhcp::{self, sleep_until};
 use super::ipnet::IpNet;
 use super::lease::Lease;
 use super::netlink::Link;
@@ -195,13 +195,6 @@ fn unix(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn refusal_error(refusal: Refusal) -> PutError {

@@ -114,8 +114,8 @@ impl Manager {
                         Vec::new()
                     }
                 };
-                let routes = match kernel.netlink.current(nic).await {
-                    Ok(current) => current.routes,
+                let routes = match kernel.netlink.routes(nic).await {
+                    Ok(routes) => routes,
                     Err(err) => {
                         tracing::warn!("network: {err}");
                         Vec::new()

@@ -175,12 +175,14 @@ impl NetForm {
     /// ignored. A shared IP row left without an address is dropped (the empty row the
     /// page offers for adding one).
     pub fn take(&mut self, section: Section, posted: &[(String, String)]) {
-        let field = |name: &str| {
-            posted
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        // The first value of each name, looked up once per field rather than searched for:
+        // a post may carry many rows.
+        let by_name: std::collections::HashMap<&str, &str> = posted
+            .iter()
+            .rev()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let field = |name: &str| by_name.get(name).copied();
         let text = |name: &str| field(name).unwrap_or_default().to_string();
         let rows = |prefix: &str| {
             let mut n = 0;
