@@ -7,6 +7,7 @@ pub mod boot;
 pub mod config;
 pub mod logging;
 pub mod net;
+pub mod problem;
 pub mod reset;
 pub mod server;
 pub mod store;

@@ -11,6 +11,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: &'static str,
     pub message: String,
+    /// For refused settings: every wrong field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<crate::problem::Problem>,
 }
 
 impl ApiError {
@@ -19,6 +22,19 @@ impl ApiError {
             status,
             error,
             message: message.into(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Settings refused as a whole (422), with every wrong field.
+    pub fn invalid(
+        error: &'static str,
+        message: impl Into<String>,
+        problems: Vec<crate::problem::Problem>,
+    ) -> Self {
+        ApiError {
+            problems,
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error, message)
         }
     }
 

@@ -1,14 +1,12 @@
 //! `GET|PUT /api/v1/time`: NTP servers and the synchronization state.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
 use super::{ApiError, AppState};
-use crate::store::Audit;
-use crate::time::{config, View};
+use crate::time::{ChangeError, View};
 
 pub async fn get(
     State(state): State<Arc<AppState>>,
@@ -28,62 +26,36 @@ pub struct PutTime {
     pub servers: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct Invalid {
-    error: &'static str,
-    message: String,
-    problems: Vec<config::Problem>,
-}
-
 pub async fn put(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Json(body): Json<PutTime>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
-    let servers = match config::validate(&body.servers) {
-        Ok(s) => s,
-        Err(problems) => {
-            return Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                axum::Json(Invalid {
-                    error: "invalid_time",
-                    message: format!(
-                        "The server list is refused: {}; nothing was changed.",
-                        problems
-                            .iter()
-                            .map(|p| format!("{}: {}", p.field, p.message))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
-                    problems,
-                }),
-            )
-                .into_response())
-        }
-    };
-    let detail = if servers.is_empty() {
-        "NTP off (no servers)".to_string()
-    } else {
-        format!("NTP servers {}", servers.join(", "))
-    };
-    state
+) -> Result<axum::Json<View>, ApiError> {
+    match state
         .time
-        .set_servers(
-            servers,
-            Audit::user(
-                &*caller.session.user,
-                caller.address,
-                "time.servers",
-                detail,
-            ),
-        )
+        .change_servers(&body.servers, &caller.session.user, caller.address)
         .await
-        .map_err(|e| ApiError::internal("Changing the NTP servers failed", e))?;
-    let view = state
+    {
+        Ok(_) => {}
+        Err(ChangeError::Invalid(problems)) => {
+            let message = format!(
+                "The server list is refused: {}; nothing was changed.",
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            return Err(ApiError::invalid("invalid_time", message, problems));
+        }
+        Err(ChangeError::Failed(e)) => {
+            return Err(ApiError::internal("Changing the NTP servers failed", e))
+        }
+    }
+    state
         .time
         .view()
         .await
-        .map_err(|e| ApiError::internal("Reading the time state failed", e))?;
-    Ok(axum::Json(view).into_response())
+        .map(axum::Json)
+        .map_err(|e| ApiError::internal("Reading the time state failed", e))
 }

@@ -5,7 +5,6 @@
 //! Every problem found is reported at once, each with the place it is at
 //! (`interfaces[0].addresses[1]`), so that a form can mark every wrong field.
 
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -25,13 +24,7 @@ const MAX_MTU: u32 = 9216;
 /// init refuses longer hostnames at boot (`/data/etc/hostname`).
 const MAX_HOSTNAME: usize = 63;
 
-/// One thing wrong, where it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// A path into the JSON body: `interfaces[0].addresses[1]`, `gateways[0]`, `hostname`.
-    pub field: String,
-    pub message: String,
-}
+pub use crate::problem::Problem;
 
 /// Why settings are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

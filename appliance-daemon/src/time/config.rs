@@ -27,12 +27,7 @@ impl Record for TimeConfig {
     const KEY: &'static str = "time";
 }
 
-/// One problem with a requested list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub field: String,
-    pub message: String,
-}
+pub use crate::problem::Problem;
 
 /// Check a requested server list as a whole; every problem is reported, not just the first.
 pub fn validate(servers: &[String]) -> Result<Vec<String>, Vec<Problem>> {

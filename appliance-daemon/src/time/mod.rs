@@ -55,6 +55,24 @@ pub struct View {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The list is refused; every problem, by field.
+    #[error("{}", problems_text(.0))]
+    Invalid(Vec<config::Problem>),
+    #[error(transparent)]
+    Failed(#[from] TimeError),
+}
+
+/// The problems as one sentence.
+pub fn problems_text(problems: &[config::Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum TimeError {
     #[error(transparent)]
     Store(#[from] crate::store::Error),
@@ -131,7 +149,27 @@ impl TimeService {
 
     /// Store new servers (validated by the caller), rewrite the configuration and restart
     /// the time daemon.
-    pub async fn set_servers(
+    /// Check the requested servers as a whole, then keep them (audited) and restart the
+    /// time daemon with them; a refused list changes nothing. The API and the Time page
+    /// both come here.
+    pub async fn change_servers(
+        &self,
+        requested: &[String],
+        user: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<TimeConfig, ChangeError> {
+        let servers = config::validate(requested).map_err(ChangeError::Invalid)?;
+        let detail = if servers.is_empty() {
+            "NTP off (no servers)".to_string()
+        } else {
+            format!("NTP servers {}", servers.join(", "))
+        };
+        Ok(self
+            .set_servers(servers, Audit::user(user, address, "time.servers", detail))
+            .await?)
+    }
+
+    async fn set_servers(
         &self,
         servers: Vec<String>,
         audit: Audit,

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use super::pages::Page;
 use super::Ctx;
 use crate::api::AppState;
-use crate::store::Audit;
 use crate::system::specs::rfc3339;
-use crate::time::config;
+use crate::time::{problems_text, ChangeError};
 
 #[derive(Template)]
 #[template(path = "time.html")]
@@ -117,49 +116,20 @@ pub async fn save(
         .filter(|s| !s.trim().is_empty())
         .map(str::to_string)
         .collect();
-    let servers = match config::validate(&list) {
-        Ok(s) => s,
-        Err(problems) => {
-            let message = problems
-                .iter()
-                .map(|p| p.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
-            return render(
-                &state,
-                &ctx,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(message),
-                Some(form.servers),
-            )
-            .await;
-        }
+    let (status, saved, error) = match state
+        .time
+        .change_servers(&list, &session.user, ctx.address)
+        .await
+    {
+        Ok(_) => (StatusCode::OK, Some(ctx.t().saved.to_string()), None),
+        Err(ChangeError::Invalid(problems)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(problems_text(&problems)),
+        ),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, None, Some(e.to_string())),
     };
-    let detail = format!("NTP servers {}", servers.join(", "));
-    let audit = Audit::user(&*session.user, ctx.address, "time.servers", detail);
-    match state.time.set_servers(servers, audit).await {
-        Ok(_) => {
-            render(
-                &state,
-                &ctx,
-                StatusCode::OK,
-                Some(ctx.t().saved.to_string()),
-                None,
-                None,
-            )
-            .await
-        }
-        Err(e) => {
-            render(
-                &state,
-                &ctx,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                None,
-                Some(e.to_string()),
-                Some(form.servers),
-            )
-            .await
-        }
-    }
+    // The administrator's text again when it was not kept.
+    let typed = error.is_some().then_some(form.servers);
+    render(&state, &ctx, status, saved, error, typed).await
 }
