@@ -288,7 +288,9 @@ impl Cli {
             }
         };
         // The answer has no body (204): nothing to print with --json.
-        client.change_password(&current, &new).map_err(client_error)?;
+        client
+            .change_password(&current, &new)
+            .map_err(client_error)?;
         if !self.options.json {
             println!("Password changed.");
         }
@@ -335,7 +337,10 @@ impl Cli {
         let answer = client
             .call(Method::POST, path, None)
             .map_err(client_error)?;
-        self.report(&answer, &format!("The appliance at {} {done}.", self.endpoint))
+        self.report(
+            &answer,
+            &format!("The appliance at {} {done}.", self.endpoint),
+        )
     }
 
     fn logout(&mut self) -> Result<(), Failure> {
