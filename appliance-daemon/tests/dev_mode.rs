@@ -81,3 +81,25 @@ fn second_start_serves_the_same_certificate() {
     drop(second);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[test]
+fn page_assets_are_served_and_an_unknown_one_is_not_found() {
+    let state = state_dir("assets");
+    let d = start(&state, false);
+    let trust = Trust::pinned_pem(&state.join("tls/cert.pem")).unwrap();
+    for (file, kind) in [
+        ("app.css", "text/css; charset=utf-8"),
+        ("progress.js", "text/javascript; charset=utf-8"),
+        ("upload.js", "text/javascript; charset=utf-8"),
+        ("network.js", "text/javascript; charset=utf-8"),
+    ] {
+        let r = https::get(d.https, &format!("/appliance/static/{file}"), &trust, T).unwrap();
+        assert_eq!(r.status, 200, "{file}");
+        assert_eq!(r.header("content-type"), Some(kind), "{file}");
+        assert_eq!(r.header("cache-control"), Some("max-age=3600"), "{file}");
+        assert!(!r.body.is_empty(), "{file}");
+    }
+    let r = https::get(d.https, "/appliance/static/nope.js", &trust, T).unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json().unwrap()["error"], "not_found");
+}

@@ -146,9 +146,13 @@ pub fn set_extra_cmdline(raw: &Path, extra: &str) -> anyhow::Result<()> {
     write_grubenv(raw, &env)
 }
 
-/// The `dumpe2fs -h` header of the ext4 filesystem in partition `label` of a raw image.
-/// The partition is copied out first: dumpe2fs takes no offset.
-pub fn ext4_header(raw: &Path, label: &str) -> anyhow::Result<String> {
+/// The output of `tool` run on a (sparse) copy of partition `label` of a raw image, for
+/// the e2fsprogs tools, which take no offset. The copy is removed afterwards.
+fn on_partition_copy(
+    raw: &Path,
+    label: &str,
+    tool: impl FnOnce(&Path) -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
     let part = partition(raw, label)?;
     let extracted = raw.with_extension(format!("{label}.img"));
     run(Command::new("dd")
@@ -162,9 +166,17 @@ pub fn ext4_header(raw: &Path, label: &str) -> anyhow::Result<String> {
         ])
         .arg(format!("skip={}", part.offset))
         .arg(format!("count={}", part.size)))?;
-    let out = run(Command::new("dumpe2fs").arg("-h").arg(&extracted));
+    let out = tool(&extracted);
     let _ = std::fs::remove_file(&extracted);
-    Ok(String::from_utf8_lossy(&out?).into_owned())
+    out
+}
+
+/// The `dumpe2fs -h` header of the ext4 filesystem in partition `label` of a raw image.
+pub fn ext4_header(raw: &Path, label: &str) -> anyhow::Result<String> {
+    let out = on_partition_copy(raw, label, |fs| {
+        run(Command::new("dumpe2fs").arg("-h").arg(fs))
+    })?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The "Filesystem state:" value of a dumpe2fs header ("clean", "not clean", ...).
@@ -217,25 +229,12 @@ pub fn read_partition(raw: &Path, label: &str, len: Option<u64>) -> anyhow::Resu
 
 /// A file of the ext4 filesystem in partition `label` of a raw image (`debugfs -R cat`).
 pub fn ext4_file(raw: &Path, label: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-    let part = partition(raw, label)?;
-    let extracted = raw.with_extension(format!("{label}.img"));
-    run(Command::new("dd")
-        .arg(format!("if={}", raw.display()))
-        .arg(format!("of={}", extracted.display()))
-        .args([
-            "bs=1M",
-            "iflag=skip_bytes,count_bytes",
-            "conv=sparse",
-            "status=none",
-        ])
-        .arg(format!("skip={}", part.offset))
-        .arg(format!("count={}", part.size)))?;
-    let out = run(Command::new("debugfs")
-        .arg("-R")
-        .arg(format!("cat {path}"))
-        .arg(&extracted));
-    let _ = std::fs::remove_file(&extracted);
-    let out = out?;
+    let out = on_partition_copy(raw, label, |fs| {
+        run(Command::new("debugfs")
+            .arg("-R")
+            .arg(format!("cat {path}"))
+            .arg(fs))
+    })?;
     if out.is_empty() {
         bail!("{path} is empty or missing on partition {label}");
     }

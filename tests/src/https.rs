@@ -98,24 +98,10 @@ pub fn request(
     trust: &Trust,
     timeout: Duration,
 ) -> anyhow::Result<Response> {
-    let config = trust.client_config()?;
-    let conn = rustls::ClientConnection::new(config, ServerName::try_from("localhost")?)?;
-    let tcp =
-        TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connect to {addr}"))?;
-    tcp.set_read_timeout(Some(timeout))?;
-    tcp.set_write_timeout(Some(timeout))?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !body.is_empty() || matches!(method, "POST" | "PUT") {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    tls.write_all(&bytes)
+    let length =
+        (!body.is_empty() || matches!(method, "POST" | "PUT")).then_some(body.len() as u64);
+    let mut tls = send_head(addr, method, path, headers, length, trust, timeout)?;
+    tls.write_all(body)
         .with_context(|| format!("TLS to {addr}"))?;
     let mut raw = Vec::new();
     match tls.read_to_end(&mut raw) {
@@ -150,7 +136,22 @@ pub fn start_request(
     length: u64,
     trust: &Trust,
     timeout: Duration,
-) -> anyhow::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+) -> anyhow::Result<TlsStream> {
+    send_head(addr, method, path, headers, Some(length), trust, timeout)
+}
+
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// Connect, then send the request's head (with `Content-Length` when `length` is given).
+fn send_head(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    length: Option<u64>,
+    trust: &Trust,
+    timeout: Duration,
+) -> anyhow::Result<TlsStream> {
     let config = trust.client_config()?;
     let conn = rustls::ClientConnection::new(config, ServerName::try_from("localhost")?)?;
     let tcp =
@@ -162,7 +163,10 @@ pub fn start_request(
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    head.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+    if let Some(length) = length {
+        head.push_str(&format!("Content-Length: {length}\r\n"));
+    }
+    head.push_str("\r\n");
     tls.write_all(head.as_bytes())
         .with_context(|| format!("TLS to {addr}"))?;
     Ok(tls)
@@ -241,7 +245,8 @@ fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
         if size == 0 {
             return Ok(out);
         }
-        if data.len() < size + 2 {
+        // The size comes from the server: a huge one must not overflow.
+        if data.len().saturating_sub(2) < size {
             bail!("truncated chunk");
         }
         out.extend_from_slice(&data[..size]);
@@ -269,5 +274,8 @@ mod tests {
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nab").is_err());
         assert!(parse_response(b"garbage\r\n\r\n").is_err());
+        let huge_chunk =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab";
+        assert!(parse_response(huge_chunk).is_err());
     }
 }

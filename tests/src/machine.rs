@@ -81,6 +81,11 @@ impl Health {
             profile: field("profile")?,
         })
     }
+
+    /// What runs and where: (version, slot).
+    pub fn running(&self) -> (&str, &str) {
+        (&self.version, &self.slot)
+    }
 }
 
 pub struct Machine {
@@ -255,6 +260,14 @@ impl Machine {
     /// GET a path over HTTPS from the guest, accepting its self-signed certificate.
     pub fn get(&self, path: &str) -> anyhow::Result<https::Response> {
         https::get(self.https, path, &Trust::Any, Duration::from_secs(10))
+    }
+
+    /// `GET /api/v1/health` once; panics unless it answers with the health body.
+    pub fn health(&self) -> Health {
+        let r = self
+            .get("/api/v1/health")
+            .unwrap_or_else(|e| panic!("GET /api/v1/health: {e:#}"));
+        Health::from_json(&r.value()).unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
     }
 
     /// One API call to the guest (JSON body, optional Bearer token), accepting its

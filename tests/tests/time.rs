@@ -70,14 +70,7 @@ fn ntp_steps_a_clock_far_off_and_keeps_its_server() {
     let mut m = Machine::start(&spec).unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
 
-    let token = m.token("password");
-    let r = m.call(
-        "PUT",
-        "/api/v1/account/password",
-        Some(&token),
-        Some(r#"{"current":"password","new":"time-secret-1"}"#),
-    );
-    assert_eq!(r.status, 204);
+    let token = m.first_login("time-secret-1");
     let before = guest_unix(&m, &token);
     assert!(
         host_unix() - before > 5 * 365 * 86_400,

@@ -20,10 +20,6 @@ fn package(version: &str) -> PathBuf {
     image.parent().unwrap().join("update.pkg")
 }
 
-fn health(m: &Machine) -> serde_json::Value {
-    m.get("/api/v1/health").unwrap().value()
-}
-
 #[test]
 fn update_restart_then_rollback_from_a_wrecked_slot() {
     let pkg_101 = std::fs::read(package("1.0.1")).unwrap();
@@ -39,20 +35,9 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
     };
     let mut m = Machine::start(&spec).unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
-    let h = health(&m);
-    assert_eq!(
-        (h["version"].as_str(), h["slot"].as_str()),
-        (Some("1.0.0"), Some("A"))
-    );
+    assert_eq!(m.health().running(), ("1.0.0", "A"));
 
-    let token = m.token("password");
-    let r = m.call(
-        "PUT",
-        "/api/v1/account/password",
-        Some(&token),
-        Some(r#"{"current":"password","new":"update-secret-1"}"#),
-    );
-    assert_eq!(r.status, 204);
+    let token = m.first_login("update-secret-1");
 
     // One byte flipped in the middle of the package (inside the slot image): refused.
     let mut flipped = pkg_101.clone();
@@ -61,11 +46,7 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
     let r = m.upload(&token, &flipped);
     assert!((400..500).contains(&r.status), "status {}", r.status);
     m.report("flipped byte", r.value()["error"].clone());
-    let h = health(&m);
-    assert_eq!(
-        (h["version"].as_str(), h["slot"].as_str()),
-        (Some("1.0.0"), Some("A"))
-    );
+    assert_eq!(m.health().running(), ("1.0.0", "A"));
 
     let started = std::time::Instant::now();
     let r = m.upload(&token, &pkg_101);
@@ -87,11 +68,7 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
     m.wait_for_console_count("init: stage2 start", 2, BOOT_TIMEOUT)
         .unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
-    let h = health(&m);
-    assert_eq!(
-        (h["version"].as_str(), h["slot"].as_str()),
-        (Some("1.0.1"), Some("B"))
-    );
+    assert_eq!(m.health().running(), ("1.0.1", "B"));
     let token = m.token("update-secret-1");
     let u = m.call("GET", "/api/v1/updates", Some(&token), None).value();
     assert_eq!(u["history"][0]["kind"], "activated", "{u}");
@@ -113,11 +90,7 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
 
     let mut m = Machine::start(&spec).unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
-    let h = health(&m);
-    assert_eq!(
-        (h["version"].as_str(), h["slot"].as_str()),
-        (Some("1.0.1"), Some("B"))
-    );
+    assert_eq!(m.health().running(), ("1.0.1", "B"));
     let token = m.token("update-secret-1");
     let u = m.call("GET", "/api/v1/updates", Some(&token), None).value();
     assert_eq!(u["rollback"]["version"], "1.0.2", "{u}");

@@ -40,14 +40,6 @@ fn package(slot: &Path, version: &str, out: &Path) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
-fn health(m: &Machine) -> (String, String) {
-    let h = m.get("/api/v1/health").unwrap().value();
-    (
-        h["version"].as_str().unwrap().to_string(),
-        h["slot"].as_str().unwrap().to_string(),
-    )
-}
-
 fn updates(m: &Machine, token: &str) -> serde_json::Value {
     let r = m.call("GET", "/api/v1/updates", Some(token), None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -124,7 +116,7 @@ fn power_cuts_during_an_install_and_a_slot_that_never_gets_healthy() {
     let mut m = Machine::start(&spec).unwrap();
     let (_, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
     m.report("boot to health", format!("{:.1}s", t.as_secs_f64()));
-    assert_eq!(health(&m), ("1.0.0".into(), "A".into()));
+    assert_eq!(m.health().running(), ("1.0.0", "A"));
     let mut token = m.first_login(PASSWORD);
 
     // Power cuts while the package streams in: the old system boots, nothing pending.
@@ -142,11 +134,7 @@ fn power_cuts_during_an_install_and_a_slot_that_never_gets_healthy() {
             &format!("power cut {what} ({sent} of {len} bytes) -> health"),
             format!("{:.1}s", t.as_secs_f64()),
         );
-        assert_eq!(
-            health(&m),
-            ("1.0.0".into(), "A".into()),
-            "after the cut {what}"
-        );
+        assert_eq!(m.health().running(), ("1.0.0", "A"), "after the cut {what}");
         token = m.token(PASSWORD);
         let u = updates(&m, &token);
         assert!(u["pending"].is_null(), "after the cut {what}: {u}");
@@ -161,7 +149,7 @@ fn power_cuts_during_an_install_and_a_slot_that_never_gets_healthy() {
     m.wait_for_console_count("init: stage2 start", 2, BOOT_TIMEOUT)
         .unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
-    assert_eq!(health(&m), ("1.0.1".into(), "B".into()));
+    assert_eq!(m.health().running(), ("1.0.1", "B"));
     token = m.token(PASSWORD);
 
     // 1.0.2 never gets healthy: init restarts at the deadline, GRUB falls back to B.
@@ -183,7 +171,7 @@ fn power_cuts_during_an_install_and_a_slot_that_never_gets_healthy() {
     m.wait_for_console_count("init: stage2 start", 4, BOOT_TIMEOUT)
         .unwrap();
     m.wait_for_health(BOOT_TIMEOUT).unwrap();
-    assert_eq!(health(&m), ("1.0.1".into(), "B".into()));
+    assert_eq!(m.health().running(), ("1.0.1", "B"));
     m.report(
         "restart into 1.0.2 -> back on 1.0.1",
         format!("{:.1}s", asked.elapsed().as_secs_f64()),

@@ -55,9 +55,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/appliance/system/factory-reset", post(reset::request))
         .route("/appliance/confirm/{action}", get(confirm_page))
         .route("/appliance/system/{action}", post(power))
-        .route("/appliance/static/app.css", get(css))
-        .route("/appliance/static/progress.js", get(script))
-        .route("/appliance/static/upload.js", get(upload_script))
+        .route("/appliance/static/{file}", get(static_file))
         .route("/appliance/updates", get(updates::page))
         .route(
             "/appliance/updates/upload",
@@ -67,7 +65,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/appliance/time", get(time::page).post(time::save))
         .route("/appliance/network", get(network::page).post(network::save))
         .route("/appliance/network/confirm", post(network::keep))
-        .route("/appliance/static/network.js", get(network_script))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(crate::api::BODY_LIMIT))
         .with_state(state)
@@ -92,44 +89,27 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-async fn css() -> impl IntoResponse {
+/// The pages' stylesheet and scripts, kept in the binary.
+async fn static_file(Path(file): Path<String>, uri: axum::http::Uri) -> Response {
+    const JS: &str = "text/javascript; charset=utf-8";
+    let (content_type, body) = match file.as_str() {
+        "app.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../../static/app.css"),
+        ),
+        "progress.js" => (JS, include_str!("../../static/progress.js")),
+        "upload.js" => (JS, include_str!("../../static/upload.js")),
+        "network.js" => (JS, include_str!("../../static/network.js")),
+        _ => return crate::api::not_found(uri).await.into_response(),
+    };
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
-        include_str!("../../static/app.css"),
+        body,
     )
-}
-
-async fn upload_script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("../../static/upload.js"),
-    )
-}
-
-async fn network_script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("../../static/network.js"),
-    )
-}
-
-async fn script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("../../static/progress.js"),
-    )
+        .into_response()
 }
 
 /// What every page needs: the language (and whether the switch just changed it), the

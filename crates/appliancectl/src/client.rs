@@ -4,7 +4,7 @@ use crate::api::{Health, PowerAction, Problem, Session, Status};
 use crate::tls::{client_config, fingerprint, PinMismatch, Trust};
 use crate::{Endpoint, Error, Result};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{
     HeaderValue, ACCEPT, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, USER_AGENT,
 };
@@ -24,6 +24,9 @@ use tokio_rustls::TlsConnector;
 /// How long one call (connect, handshake, request, whole answer) may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read; the API's largest (network, updates) are a few KiB, so more is
+/// a broken or hostile server, refused before it fills the memory.
+const MAX_ANSWER: usize = 16 << 20;
 const USER_AGENT_VALUE: &str = concat!("appliancectl/", env!("CARGO_PKG_VERSION"));
 
 /// A client of one appliance, with its trust and (after [`Client::login`]) a session token.
@@ -239,11 +242,19 @@ impl Client {
             }));
             let answer = sender.send_request(request).await.map_err(http_error)?;
             let status = answer.status();
-            let body = answer
-                .into_body()
+            let body = Limited::new(answer.into_body(), MAX_ANSWER)
                 .collect()
                 .await
-                .map_err(http_error)?
+                .map_err(|err| match err.downcast::<hyper::Error>() {
+                    Ok(source) => http_error(*source),
+                    Err(_) => Error::Response {
+                        endpoint: endpoint.clone(),
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        status,
+                        reason: format!("the answer is larger than {} MiB", MAX_ANSWER >> 20),
+                    },
+                })?
                 .to_bytes();
             drop(driver);
             Ok::<_, Error>((status, body))

@@ -76,7 +76,8 @@ pub fn parse_fingerprint(input: &str) -> Result<[u8; 32], Error> {
         .bytes()
         .filter(|b| *b != b':' && !b.is_ascii_whitespace())
         .collect();
-    if digits.len() != 64 {
+    // Hex digits only: `from_str_radix` alone would take a sign ("+a").
+    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return Err(invalid());
     }
     let mut out = [0u8; 32];
@@ -286,6 +287,7 @@ mod tests {
             "abcd",
             &"g".repeat(64),
             &"a".repeat(66),
+            &"+a".repeat(32),
             "é".repeat(32).as_str(),
         ] {
             assert!(parse_fingerprint(bad).is_err(), "{bad:?} was accepted");

@@ -220,3 +220,12 @@ fn the_blocking_client_does_the_same() {
     client.login(USER, PASSWORD).unwrap();
     assert_eq!(client.status().unwrap().slot.as_deref(), Some("A"));
 }
+
+#[tokio::test]
+async fn an_endless_answer_is_refused_not_read_into_memory() {
+    let server = TestServer::start();
+    let client = Client::new(server.addr.into(), &pinned(&server)).unwrap();
+    let err = client.send(Method::GET, "/huge", None).await.unwrap_err();
+    assert!(matches!(err, Error::Response { .. }), "{err:?}");
+    assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
+}

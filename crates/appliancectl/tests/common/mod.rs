@@ -185,6 +185,7 @@ fn router(appliance: Arc<Appliance>) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/system/reboot", post(reboot))
         .route("/api/v1/system/shutdown", post(shutdown))
+        .route("/huge", get(huge))
         .with_state(appliance)
 }
 
@@ -259,4 +260,9 @@ async fn reboot(State(appliance): Shared, headers: HeaderMap) -> Response {
 
 async fn shutdown(State(appliance): Shared, headers: HeaderMap) -> Response {
     power(&appliance, &headers, "powering_off").await
+}
+
+/// An answer far larger than any the API gives (17 MiB), as a broken server might send.
+async fn huge() -> Response {
+    vec![b' '; 17 << 20].into_response()
 }

@@ -6,7 +6,7 @@ use crate::args::{Input, TrustChoice};
 use crate::{client_error, network, print_raw, render, tty, Cli, Failure};
 use appliancectl::admin::{self, certificate_body, factory_reset_body, time_body};
 use appliancectl::api::{Certificate, Installed, NetworkView, ResetAccepted, ResetThen, Time};
-use appliancectl::{format_fingerprint, parse_fingerprint, Method};
+use appliancectl::{format_fingerprint, parse_fingerprint, Method, Response};
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
@@ -21,15 +21,9 @@ fn read_file(path: &Path) -> Result<String, Failure> {
 
 impl Cli {
     pub(crate) fn network(&mut self) -> Result<(), Failure> {
-        let client = self.session_client()?;
-        let answer = client
-            .call(Method::GET, admin::NETWORK, None)
-            .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
+        if let Some(view) = self.session_call(Method::GET, admin::NETWORK, None)? {
+            print!("{}", network::view(&view));
         }
-        let view: NetworkView = answer.json().map_err(client_error)?;
-        print!("{}", network::view(&view));
         Ok(())
     }
 
@@ -54,10 +48,9 @@ impl Cli {
         let answer = client
             .call(Method::PUT, admin::NETWORK, Some(&settings))
             .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
-        }
-        let after: NetworkView = answer.json().map_err(client_error)?;
+        let Some(after) = self.typed::<NetworkView>(&answer)? else {
+            return Ok(());
+        };
         let changes = network::changes(&before.config, &after.config);
         if changes.is_empty() {
             println!("The network settings are unchanged.");
@@ -80,39 +73,28 @@ impl Cli {
     }
 
     pub(crate) fn network_confirm(&mut self) -> Result<(), Failure> {
-        let client = self.session_client()?;
-        let answer = client
+        let answer = self
+            .session_client()?
             .call(Method::POST, admin::NETWORK_CONFIRM, None)
             .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
-        }
-        println!("Confirmed: the appliance keeps its new network settings.");
-        Ok(())
+        self.report(
+            &answer,
+            "Confirmed: the appliance keeps its new network settings.",
+        )
     }
 
     pub(crate) fn time(&mut self) -> Result<(), Failure> {
-        let client = self.session_client()?;
-        let answer = client
-            .call(Method::GET, admin::TIME, None)
-            .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
+        if let Some(time) = self.session_call(Method::GET, admin::TIME, None)? {
+            print!("{}", render::time(&time));
         }
-        let time: Time = answer.json().map_err(client_error)?;
-        print!("{}", render::time(&time));
         Ok(())
     }
 
     pub(crate) fn time_set_servers(&mut self, servers: &[String]) -> Result<(), Failure> {
-        let client = self.session_client()?;
-        let answer = client
-            .call(Method::PUT, admin::TIME, Some(&time_body(servers)))
-            .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
-        }
-        let time: Time = answer.json().map_err(client_error)?;
+        let body = time_body(servers);
+        let Some(time) = self.session_call::<Time>(Method::PUT, admin::TIME, Some(&body))? else {
+            return Ok(());
+        };
         if servers.is_empty() {
             println!("NTP is off: the appliance keeps its own clock.");
         } else {
@@ -126,15 +108,9 @@ impl Cli {
     }
 
     pub(crate) fn updates(&mut self) -> Result<(), Failure> {
-        let client = self.session_client()?;
-        let answer = client
-            .call(Method::GET, admin::UPDATES, None)
-            .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
+        if let Some(updates) = self.session_call(Method::GET, admin::UPDATES, None)? {
+            print!("{}", render::updates(&updates));
         }
-        let updates = answer.json().map_err(client_error)?;
-        print!("{}", render::updates(&updates));
         Ok(())
     }
 
@@ -151,10 +127,9 @@ impl Cli {
         let answer = answer
             .and_then(|a| a.error_for_status())
             .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
-        }
-        let installed: Installed = answer.json().map_err(client_error)?;
+        let Some(installed) = self.typed::<Installed>(&answer)? else {
+            return Ok(());
+        };
         println!(
             "Installed {} into slot {} ({} sent and verified).",
             installed.version,
@@ -169,15 +144,9 @@ impl Cli {
     }
 
     pub(crate) fn certificate(&mut self) -> Result<(), Failure> {
-        let client = self.session_client()?;
-        let answer = client
-            .call(Method::GET, admin::TLS, None)
-            .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
+        if let Some(certificate) = self.session_call(Method::GET, admin::TLS, None)? {
+            print!("{}", render::certificate(&certificate));
         }
-        let certificate: Certificate = answer.json().map_err(client_error)?;
-        print!("{}", render::certificate(&certificate));
         Ok(())
     }
 
@@ -187,7 +156,7 @@ impl Cli {
         let answer = client
             .call(Method::PUT, admin::TLS_CERTIFICATE, Some(&body))
             .map_err(client_error)?;
-        self.certificate_changed(&answer.body, "the installed certificate")
+        self.certificate_changed(&answer, "the installed certificate")
     }
 
     pub(crate) fn certificate_self_signed(&mut self) -> Result<(), Failure> {
@@ -195,17 +164,13 @@ impl Cli {
         let answer = client
             .call(Method::DELETE, admin::TLS_CERTIFICATE, None)
             .map_err(client_error)?;
-        self.certificate_changed(&answer.body, "a self-signed certificate")
+        self.certificate_changed(&answer, "a self-signed certificate")
     }
 
     /// After the appliance switched certificates: follow a remembered pin to the new public
     /// key (the answer came over the connection the old pin authenticated), and say so.
-    fn certificate_changed(&mut self, body: &[u8], what: &str) -> Result<(), Failure> {
-        let certificate: Certificate = serde_json::from_slice(body).map_err(|e| {
-            Failure::Failed(format!(
-                "the appliance's answer is not the expected JSON: {e}"
-            ))
-        })?;
+    fn certificate_changed(&mut self, answer: &Response, what: &str) -> Result<(), Failure> {
+        let certificate: Certificate = answer.json().map_err(client_error)?;
         let new = parse_fingerprint(&certificate.certificate_sha256).ok();
         let mut advice = None;
         if let Some(new) = new {
@@ -234,7 +199,7 @@ impl Cli {
             }
         }
         if self.options.json {
-            print_raw(body)?;
+            print_raw(&answer.body)?;
         } else {
             println!("The appliance now serves {what} (from its next connection on).");
             print!("{}", render::certificate(&certificate));
@@ -277,10 +242,9 @@ impl Cli {
                 Some(&factory_reset_body(then)),
             )
             .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
-        }
-        let accepted: ResetAccepted = answer.json().map_err(client_error)?;
+        let Some(accepted) = self.typed::<ResetAccepted>(&answer)? else {
+            return Ok(());
+        };
         let after = match ResetThen::parse(&accepted.then).unwrap_or(then) {
             ResetThen::Poweroff => "power off",
             ResetThen::Reboot => "start as new",

@@ -8,9 +8,13 @@ mod network;
 mod render;
 mod tty;
 
-use appliancectl::{blocking, format_fingerprint, parse_fingerprint, Endpoint, Method, Trust};
+use appliancectl::{
+    blocking, format_fingerprint, parse_fingerprint, Endpoint, Method, Response, Trust,
+};
 use args::{Command, Options, TrustChoice};
 use hosts::{HostRecord, HostStore};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -183,6 +187,42 @@ impl Cli {
         Ok(client)
     }
 
+    /// With `--json`: print the answer's body as received and give `None`. Else give the
+    /// body, typed, for the command to show as text.
+    pub(crate) fn typed<T: DeserializeOwned>(
+        &self,
+        answer: &Response,
+    ) -> Result<Option<T>, Failure> {
+        if self.options.json {
+            print_raw(&answer.body)?;
+            return Ok(None);
+        }
+        answer.json().map(Some).map_err(client_error)
+    }
+
+    /// With `--json`: print the answer's body as received. Else print `done`.
+    pub(crate) fn report(&self, answer: &Response, done: &str) -> Result<(), Failure> {
+        if self.options.json {
+            return print_raw(&answer.body);
+        }
+        println!("{done}");
+        Ok(())
+    }
+
+    /// One call with the session; its answer as [`Cli::typed`] gives it.
+    pub(crate) fn session_call<T: DeserializeOwned>(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<T>, Failure> {
+        let answer = self
+            .session_client()?
+            .call(method, path, body)
+            .map_err(client_error)?;
+        self.typed(&answer)
+    }
+
     /// A client with the session token, or the advice to log in.
     fn session_client(&mut self) -> Result<blocking::Client, Failure> {
         if self.record.token.is_none() {
@@ -247,41 +287,31 @@ impl Cli {
                 first
             }
         };
-        let body = serde_json::json!({"current": current, "new": new});
-        let answer = client
-            .call(Method::PUT, "/api/v1/account/password", Some(&body))
+        // The answer has no body (204): nothing to print with --json.
+        client
+            .change_password(&current, &new)
             .map_err(client_error)?;
-        if self.options.json {
-            print_raw(&answer.body)?;
-        } else {
+        if !self.options.json {
             println!("Password changed.");
         }
         Ok(())
     }
 
     fn status(&mut self) -> Result<(), Failure> {
-        let client = self.session_client()?;
-        let answer = client
-            .call(Method::GET, "/api/v1/status", None)
-            .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
+        if let Some(status) = self.session_call(Method::GET, "/api/v1/status", None)? {
+            print!("{}", render::status(&status));
         }
-        let status = answer.json().map_err(client_error)?;
-        print!("{}", render::status(&status));
         Ok(())
     }
 
     fn health(&mut self) -> Result<(), Failure> {
-        let client = self.client()?;
-        let answer = client
+        let answer = self
+            .client()?
             .call(Method::GET, "/api/v1/health", None)
             .map_err(client_error)?;
-        if self.options.json {
-            return print_raw(&answer.body);
+        if let Some(health) = self.typed(&answer)? {
+            print!("{}", render::health(&health));
         }
-        let health = answer.json().map_err(client_error)?;
-        print!("{}", render::health(&health));
         Ok(())
     }
 
@@ -307,12 +337,10 @@ impl Cli {
         let answer = client
             .call(Method::POST, path, None)
             .map_err(client_error)?;
-        if self.options.json {
-            print_raw(&answer.body)
-        } else {
-            println!("The appliance at {} {done}.", self.endpoint);
-            Ok(())
-        }
+        self.report(
+            &answer,
+            &format!("The appliance at {} {done}.", self.endpoint),
+        )
     }
 
     fn logout(&mut self) -> Result<(), Failure> {

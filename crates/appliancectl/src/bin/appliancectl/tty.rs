@@ -40,9 +40,7 @@ fn read_line(tty: &File) -> Result<String, String> {
 
 /// Ask `question`; only "y" or "yes" (any case) is a yes.
 pub fn confirm(question: &str) -> Result<bool, String> {
-    let mut tty = open_tty()?;
-    write!(tty, "{question} [y/N] ").map_err(|e| format!("cannot write to the terminal: {e}"))?;
-    let answer = read_line(&tty)?;
+    let answer = line(&format!("{question} [y/N] "))?;
     Ok(matches!(
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
