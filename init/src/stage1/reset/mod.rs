@@ -218,7 +218,7 @@ impl Reset {
         let percent = if dev.len == 0 {
             0
         } else {
-            (u128::from(p.wiped) * 100 / u128::from(dev.len)) as u64
+            (u128::from(p.wiped.min(dev.len)) * 100 / u128::from(dev.len)) as u64
         };
         log!(
             "factory reset: wiping data ({}, {} MiB) from {percent}%",
@@ -319,15 +319,14 @@ impl Reset {
                 .unwrap_or_default(),
             method,
             device: dev.clone(),
-            bytes: block::sysfs_u64(&self.disk.data.sys.join("size")).unwrap_or(0) * 512,
+            bytes: self.disk.data.bytes().unwrap_or(0),
             verified_samples: wipe::SAMPLES,
             started: p.started.unwrap_or_else(unix_now),
             finished: unix_now(),
             interruptions: p.runs.saturating_sub(1),
-            slot_b_cleared_bytes: if factory_bytes.is_some() {
-                block::sysfs_u64(&self.disk.slot_b.sys.join("size")).unwrap_or(0) * 512
-            } else {
-                0
+            slot_b_cleared_bytes: match factory_bytes {
+                Some(_) => self.disk.slot_b.bytes().unwrap_or(0),
+                None => 0,
             },
             factory_bytes: factory_bytes.unwrap_or(0),
             factory_version,
