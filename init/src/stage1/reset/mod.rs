@@ -94,7 +94,7 @@ pub fn run_if_requested(loader: &mut Option<Loader>) {
         Then::PowerOff => Action::PowerOff,
         Then::Reboot => Action::Reboot,
     };
-    match Reset::new(esp, state, &esp_part).and_then(Reset::run) {
+    match Reset::new(esp, state, progress, &esp_part).and_then(Reset::run) {
         Ok(()) => power::finish(action),
         Err(e) => {
             log!("factory reset: FAILED: {e}");
@@ -143,26 +143,34 @@ impl Disk {
 struct Reset {
     esp: Esp,
     state: BootState,
+    /// The reset as grubenv held it when this boot began.
+    request: ResetProgress,
     disk: Disk,
     started: Instant,
 }
 
 impl Reset {
-    fn new(esp: Esp, state: BootState, esp_part: &Partition) -> Result<Self, ResetError> {
+    fn new(
+        esp: Esp,
+        state: BootState,
+        request: ResetProgress,
+        esp_part: &Partition,
+    ) -> Result<Self, ResetError> {
         let disk = Disk::find(esp_part)?;
         Ok(Reset {
             esp,
             state,
+            request,
             disk,
             started: Instant::now(),
         })
     }
 
+    /// The reset as it stands now (the request stays in grubenv until the very last step).
     fn progress(&self) -> ResetProgress {
-        // Only called while the request is in grubenv (removed by the very last step).
         self.state
             .factory_reset()
-            .expect("the reset request is in grubenv until the reset ends")
+            .unwrap_or_else(|| self.request.clone())
     }
 
     fn save(&self) -> Result<(), ResetError> {
@@ -170,7 +178,7 @@ impl Reset {
     }
 
     fn run(mut self) -> Result<(), ResetError> {
-        let before = self.progress();
+        let before = self.request.clone();
         self.state.begin_reset_run(unix_now());
         self.save()?;
         if before.runs == 0 {
