@@ -101,7 +101,10 @@ impl Header {
         // Every LBA the header names becomes a byte offset: it must be one.
         let entries_end = h.entries_lba.checked_add(h.entries_sectors());
         let lbas = [Some(h.my_lba), Some(h.alternate_lba), entries_end];
-        if lbas.iter().any(|lba| lba.and_then(|l| l.checked_mul(SECTOR)).is_none()) {
+        if lbas
+            .iter()
+            .any(|lba| lba.and_then(|l| l.checked_mul(SECTOR)).is_none())
+        {
             return Err(GptError::Malformed("an LBA past the end of any disk"));
         }
         Ok(h)

@@ -174,7 +174,10 @@ fn a_hostile_table_is_an_error_not_a_crash() {
     assert!(matches!(plan(&moved, n, 1), Err(GptError::Malformed(_))));
     // A partition that ends before it starts.
     let backwards = make_disk(n, &[(4095, 2048)]);
-    assert!(matches!(plan(&backwards, n, 1), Err(GptError::Malformed(_))));
+    assert!(matches!(
+        plan(&backwards, n, 1),
+        Err(GptError::Malformed(_))
+    ));
     // A disk too small to hold the backup entries and a usable sector.
     assert_eq!(plan(&d, 33, 1), Err(GptError::DiskShrank(33)));
     assert_eq!(plan(&d, 1, 1), Err(GptError::DiskShrank(1)));
