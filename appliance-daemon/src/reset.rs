@@ -19,7 +19,6 @@ use grubenv::Then;
 use crate::api::extract::Caller;
 use crate::api::{ApiError, AppState};
 use crate::boot::EnvStore;
-use crate::config::Mode;
 use crate::store::Audit;
 use crate::system::power::PowerAction;
 use crate::system::shutdown::{schedule, ScheduleError};
@@ -133,14 +132,6 @@ pub async fn post(
     ))
 }
 
-/// grubenv in dev mode: the same file the updater uses there.
-fn env_store(state: &AppState) -> EnvStore {
-    match state.mode {
-        Mode::Appliance => EnvStore::Esp,
-        Mode::Dev => EnvStore::File(state.state_dir.join("grubenv")),
-    }
-}
-
 /// Record the request, audit it and restart. Every refusal leaves nothing started.
 pub async fn start(
     state: &Arc<AppState>,
@@ -154,22 +145,21 @@ pub async fn start(
     ) {
         return Err(refusal);
     }
-    let env = env_store(state);
-    // Recorded with the updater's flag held: an install cannot start meanwhile (it writes
-    // the slot and grubenv the reset is about to rewrite), nor after.
+    // The updater's grubenv (the ESP's, or a file in dev mode), recorded with its install
+    // flag held: an install cannot start meanwhile (it writes the slot and grubenv the
+    // reset is about to rewrite), nor after.
+    let env = state.updater.platform.env();
     let updater = Arc::clone(state);
     let recording = env.clone();
     let recorded = tokio::task::spawn_blocking(move || {
-        updater.updater.for_factory_reset(|| {
-            let mut st = recording.read().map_err(|e| e.to_string())?;
-            st.request_factory_reset(then);
-            recording.write(&st).map_err(|e| e.to_string())
-        })
+        updater
+            .updater
+            .for_factory_reset(|| change(&recording, |st| st.request_factory_reset(then)))
     })
     .await
     .map_err(|e| ApiError::internal("The factory reset request did not finish", e))?;
     match recorded {
-        Err(_) => return Err(busy(true, false).expect("installing is a refusal")),
+        Err(_) => return Err(update_in_progress()),
         Ok(Err(e)) => {
             return Err(ApiError::internal(
                 "The factory reset request could not be recorded on the boot partition; nothing was started",
@@ -191,11 +181,7 @@ pub async fn start(
         .map_err(ApiError::from);
     let scheduled = audited.and_then(|()| {
         schedule(state, user, address, PowerAction::Reboot).map_err(|e| match e {
-            ScheduleError::AlreadyGoingDown => ApiError::new(
-                StatusCode::CONFLICT,
-                "already_going_down",
-                "A restart or shutdown is already under way. Nothing was started.",
-            ),
+            ScheduleError::AlreadyGoingDown => already_going_down(),
             ScheduleError::Store(e) => e.into(),
         })
     });
@@ -215,33 +201,43 @@ pub async fn start(
 /// Why the appliance cannot take a reset request now, if it cannot.
 fn busy(installing: bool, going_down: bool) -> Option<ApiError> {
     if installing {
-        return Some(ApiError::new(
-            StatusCode::CONFLICT,
-            "update_in_progress",
-            "An update is being installed; request the factory reset again once it has finished. Nothing was started.",
-        ));
+        Some(update_in_progress())
+    } else {
+        going_down.then(already_going_down)
     }
-    going_down.then(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "already_going_down",
-            "A restart or shutdown is already under way. Nothing was started.",
-        )
-    })
 }
 
-/// Read, change and write grubenv off the async workers.
+fn update_in_progress() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "update_in_progress",
+        "An update is being installed; request the factory reset again once it has finished. Nothing was started.",
+    )
+}
+
+fn already_going_down() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "already_going_down",
+        "A restart or shutdown is already under way. Nothing was started.",
+    )
+}
+
+/// Read, change and write grubenv (blocking I/O).
+fn change(env: &EnvStore, f: impl FnOnce(&mut grubenv::BootState)) -> Result<(), String> {
+    let mut st = env.read().map_err(|e| e.to_string())?;
+    f(&mut st);
+    env.write(&st).map_err(|e| e.to_string())
+}
+
+/// [`change`] off the async workers.
 async fn edit(
     env: EnvStore,
-    change: impl FnOnce(&mut grubenv::BootState) + Send + 'static,
+    f: impl FnOnce(&mut grubenv::BootState) + Send + 'static,
 ) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || {
-        let mut st = env.read().map_err(|e| e.to_string())?;
-        change(&mut st);
-        env.write(&st).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    tokio::task::spawn_blocking(move || change(&env, f))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 #[cfg(test)]

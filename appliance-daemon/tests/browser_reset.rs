@@ -35,17 +35,7 @@ fn record_on_status_then_a_confirmed_request() {
     let b = Browser::start("en-US,en").expect("headless Chromium");
     let base = format!("https://{}", d.https);
 
-    b.goto(&format!("{base}/appliance/login")).unwrap();
-    b.type_into("#username", "admin").unwrap();
-    b.type_into("#password", "password").unwrap();
-    b.click("#login").unwrap();
-    b.wait_for_url("/appliance/password", T).unwrap();
-    b.type_into("#current", "password").unwrap();
-    b.type_into("#new", "reset-in-browser-1").unwrap();
-    b.type_into("#confirm", "reset-in-browser-1").unwrap();
-    b.click("#change").unwrap();
-    b.wait_for_url("/appliance/status?changed=password", T)
-        .unwrap();
+    b.first_login(&base, "reset-in-browser-1", T).unwrap();
     let record = b.text("#sanitization").unwrap();
     for fact in [
         "zeroout",

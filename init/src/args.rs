@@ -25,8 +25,8 @@ pub struct Options {
     pub services: Option<PathBuf>,
     pub control_socket: PathBuf,
     pub system: bool,
-    /// Seconds the booted slot has to report healthy before init restarts the machine;
-    /// `None`: from the kernel command line (docs/boot.md). For tests.
+    /// Seconds the booted slot has to report healthy before init restarts the machine
+    /// (0: never); `None`: from the kernel command line (docs/boot.md). For tests.
     pub health_timeout: Option<u64>,
     /// Arguments that meant nothing to us (reported once, then ignored).
     pub ignored: Vec<String>,

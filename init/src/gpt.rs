@@ -11,6 +11,9 @@ use crate::crc32::crc32;
 pub const SECTOR: u64 = 512;
 const SIGNATURE: &[u8; 8] = b"EFI PART";
 const MIN_HEADER: usize = 92;
+/// The largest entry array read (the usual one is 128 entries of 128 bytes, 16 KiB): the
+/// header is read from the disk, and its geometry must not make us allocate gigabytes.
+const MAX_ENTRIES_LEN: usize = 1 << 20;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GptError {
@@ -91,8 +94,18 @@ impl Header {
             || !h.entry_size.is_multiple_of(8)
             || h.num_entries == 0
             || h.num_entries > 4096
+            || h.entries_len() > MAX_ENTRIES_LEN
         {
             return Err(GptError::Malformed("entry array geometry"));
+        }
+        // Every LBA the header names becomes a byte offset: it must be one.
+        let entries_end = h.entries_lba.checked_add(h.entries_sectors());
+        let lbas = [Some(h.my_lba), Some(h.alternate_lba), entries_end];
+        if lbas
+            .iter()
+            .any(|lba| lba.and_then(|l| l.checked_mul(SECTOR)).is_none())
+        {
+            return Err(GptError::Malformed("an LBA past the end of any disk"));
         }
         Ok(h)
     }
@@ -161,6 +174,9 @@ pub fn plan_grow(
     partn: u32,
 ) -> Result<Option<GrowPlan>, GptError> {
     let h = Header::parse(primary)?;
+    if h.my_lba != 1 {
+        return Err(GptError::Malformed("the primary header is not at LBA 1"));
+    }
     if entries.len() < h.entries_len() {
         return Err(GptError::Malformed(
             "entry array shorter than the header says",
@@ -173,6 +189,9 @@ pub fn plan_grow(
     let idx = partn.checked_sub(1).filter(|&i| i < h.num_entries);
     let idx = idx.ok_or(GptError::NoSuchPartition(partn))? as usize;
     let old = entry(&h, entries, idx).ok_or(GptError::NoSuchPartition(partn))?;
+    if old.first_lba > old.last_lba {
+        return Err(GptError::Malformed("the partition ends before it starts"));
+    }
     for i in (0..h.num_entries as usize).filter(|&i| i != idx) {
         if entry(&h, entries, i).is_some_and(|e| e.first_lba > old.last_lba) {
             return Err(GptError::NotLast(partn));
@@ -185,7 +204,9 @@ pub fn plan_grow(
     let backup_entries_lba = backup_lba
         .checked_sub(h.entries_sectors())
         .ok_or(GptError::DiskShrank(disk_sectors))?;
-    let last_usable = backup_entries_lba - 1;
+    let last_usable = backup_entries_lba
+        .checked_sub(1)
+        .ok_or(GptError::DiskShrank(disk_sectors))?;
     if last_usable < h.last_usable || last_usable < old.last_lba {
         return Err(GptError::DiskShrank(disk_sectors));
     }

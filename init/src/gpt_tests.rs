@@ -144,3 +144,42 @@ fn refuses_what_it_must_not_touch() {
     assert_eq!(plan(&d, n, 2), Err(GptError::HeaderCrc));
     assert_eq!(plan(&vec![0u8; 40 * 512], n, 1), Err(GptError::NoSignature));
 }
+
+/// Rewrite the primary header's `field` (little-endian, at byte `offset`) and its CRC.
+fn forge_header(d: &mut [u8], offset: usize, value: &[u8]) {
+    let s = SECTOR as usize;
+    d[s + offset..s + offset + value.len()].copy_from_slice(value);
+    put32(d, s + 16, 0);
+    let crc = crc32(&d[s..s + 92]);
+    put32(d, s + 16, crc);
+}
+
+#[test]
+fn a_hostile_table_is_an_error_not_a_crash() {
+    let n = 8192;
+    let d = make_disk(n, &[(2048, 4095)]);
+    // An entry array of gigabytes would be allocated before its CRC is checked.
+    let mut big = d.clone();
+    forge_header(&mut big, 84, &(1u32 << 24).to_le_bytes());
+    assert_eq!(
+        plan(&big, n, 1),
+        Err(GptError::Malformed("entry array geometry"))
+    );
+    // LBAs whose byte offsets overflow.
+    let mut far = d.clone();
+    forge_header(&mut far, 72, &(u64::MAX - 1).to_le_bytes());
+    assert!(matches!(plan(&far, n, 1), Err(GptError::Malformed(_))));
+    let mut moved = d.clone();
+    forge_header(&mut moved, 24, &7u64.to_le_bytes());
+    assert!(matches!(plan(&moved, n, 1), Err(GptError::Malformed(_))));
+    // A partition that ends before it starts.
+    let backwards = make_disk(n, &[(4095, 2048)]);
+    assert!(matches!(
+        plan(&backwards, n, 1),
+        Err(GptError::Malformed(_))
+    ));
+    // A disk too small to hold the backup entries and a usable sector.
+    assert_eq!(plan(&d, 33, 1), Err(GptError::DiskShrank(33)));
+    assert_eq!(plan(&d, 1, 1), Err(GptError::DiskShrank(1)));
+    assert_eq!(plan(&d, 0, 1), Err(GptError::DiskShrank(0)));
+}

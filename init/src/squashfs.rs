@@ -10,7 +10,8 @@ pub const PAD: u64 = 4096;
 const MAGIC: &[u8; 4] = b"hsqs";
 
 /// The image length rounded up to [`PAD`], or `None` when `sb` is not a squashfs 4.x
-/// superblock (magic, major version 4, bytes_used at offset 40).
+/// superblock (magic, major version 4, bytes_used at offset 40, neither 0 nor so large
+/// that it cannot be rounded).
 pub fn image_len(sb: &[u8]) -> Option<u64> {
     if sb.len() < SUPERBLOCK_LEN || &sb[0..4] != MAGIC {
         return None;
@@ -22,7 +23,8 @@ pub fn image_len(sb: &[u8]) -> Option<u64> {
     let mut used = [0u8; 8];
     used.copy_from_slice(&sb[40..48]);
     let used = u64::from_le_bytes(used);
-    (used > 0).then(|| used.div_ceil(PAD) * PAD)
+    // bytes_used is read from the disk: a value with no rounded length is no image.
+    used.div_ceil(PAD).checked_mul(PAD).filter(|&len| len > 0)
 }
 
 #[cfg(test)]
@@ -48,6 +50,7 @@ mod tests {
         assert_eq!(image_len(&[0u8; SUPERBLOCK_LEN]), None);
         assert_eq!(image_len(&superblock(8192, 3)), None);
         assert_eq!(image_len(&superblock(0, 4)), None);
+        assert_eq!(image_len(&superblock(u64::MAX, 4)), None);
         assert_eq!(image_len(&superblock(8192, 4)[..40]), None);
     }
 }

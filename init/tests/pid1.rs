@@ -253,6 +253,26 @@ fn a_healthy_report_stops_the_deadline() {
 }
 
 #[test]
+fn a_health_timeout_too_large_for_a_deadline_means_none() {
+    need_root!();
+    let mut ns = Ns::start_with(
+        &[("idle.sh", "exec sleep 1000")],
+        "idle @DIR@/idle.sh\n",
+        &["--health-timeout", "18446744073709551615"],
+    );
+    assert!(ns.wait_for("service idle started", T));
+    let sock = ns.socket.to_str().unwrap().to_string();
+    assert_eq!(
+        control::call(&sock, &Request::Reboot).unwrap(),
+        Response::Accepted
+    );
+    assert_eq!(end_signal(ns.wait_end(T)), Some(libc::SIGHUP));
+    let out = ns.output();
+    assert!(!out.contains("PANIC"), "{out}");
+    assert!(!out.contains("health deadline"), "{out}");
+}
+
+#[test]
 fn a_missing_program_backs_off_and_gives_up() {
     need_root!();
     let mut ns = Ns::start(&[], "ghost restart=50..50 give-up=2 @DIR@/does-not-exist\n");

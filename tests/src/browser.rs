@@ -175,6 +175,27 @@ impl Browser {
         }
     }
 
+    /// Log in to the appliance at `base` (`https://host:port`) as admin with the factory
+    /// password and change it to `new_password`, as a new appliance asks; ends on Status.
+    pub fn first_login(
+        &self,
+        base: &str,
+        new_password: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        self.goto(&format!("{base}/appliance/login"))?;
+        self.type_into("#username", "admin")?;
+        self.type_into("#password", "password")?;
+        self.click("#login")?;
+        self.wait_for_url("/appliance/password", timeout)?;
+        self.type_into("#current", "password")?;
+        self.type_into("#new", new_password)?;
+        self.type_into("#confirm", new_password)?;
+        self.click("#change")?;
+        self.wait_for_url("/appliance/status?changed=password", timeout)?;
+        Ok(())
+    }
+
     /// Wait until the current URL ends with `suffix` (after a form submission).
     pub fn wait_for_url(&self, suffix: &str, timeout: Duration) -> anyhow::Result<String> {
         let deadline = Instant::now() + timeout;

@@ -33,19 +33,16 @@ pub enum Rollback {
 impl BootState {
     /// The slots in preference order (ORDER, then any slot it omits).
     pub fn order(&self) -> Vec<Slot> {
-        let mut out: Vec<Slot> = self
-            .env
-            .get("ORDER")
-            .unwrap_or("A B")
-            .split_whitespace()
+        let named = self.env.get("ORDER").unwrap_or("A B").split_whitespace();
+        let mut out = Vec::with_capacity(2);
+        for s in named
             .filter_map(|s| Slot::parse(s).ok())
-            .collect();
-        for s in [Slot::A, Slot::B] {
+            .chain([Slot::A, Slot::B])
+        {
             if !out.contains(&s) {
                 out.push(s);
             }
         }
-        out.dedup();
         out
     }
 
@@ -220,6 +217,8 @@ mod tests {
     fn order_tolerates_garbage() {
         let st = state("B x B", (true, false), (true, false));
         assert_eq!(st.order(), vec![Slot::B, Slot::A]);
+        let st = state("A B A", (true, false), (true, false));
+        assert_eq!(st.order(), vec![Slot::A, Slot::B]);
         let mut st = BootState::factory();
         st.env.set("ORDER", "");
         assert_eq!(st.order(), vec![Slot::A, Slot::B]);

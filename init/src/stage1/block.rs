@@ -19,6 +19,12 @@ impl Partition {
         Path::new("/dev").join(&self.ev.devname)
     }
 
+    /// Its size in bytes (sysfs `size`, in 512-byte sectors); `None` when unreadable or
+    /// past `u64`.
+    pub fn bytes(&self) -> Option<u64> {
+        sysfs_u64(&self.sys.join("size"))?.checked_mul(512)
+    }
+
     /// The whole disk's kernel name (the parent directory in sysfs).
     pub fn disk(&self) -> Option<String> {
         Some(

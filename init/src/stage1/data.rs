@@ -4,7 +4,7 @@
 //! Customer data is never reformatted automatically: a filesystem e2fsck cannot repair
 //! is left alone and the system runs with an empty tmpfs /data (the daemon reports it).
 
-use super::block::{sysfs_u64, Partition};
+use super::block::Partition;
 use super::grow;
 use crate::ext4;
 use crate::log;
@@ -32,8 +32,7 @@ fn backup_superblocks(dev: &Path, part: &Partition) -> Vec<(u64, u64)> {
     let Ok(f) = std::fs::File::open(dev) else {
         return Vec::new();
     };
-    let bytes = sysfs_u64(&part.sys.join("size")).unwrap_or(0) * 512;
-    ext4::backup_superblocks(bytes)
+    ext4::backup_superblocks(part.bytes().unwrap_or(0))
         .into_iter()
         .filter(|(bs, block)| {
             let mut sb = vec![0u8; ext4::SUPERBLOCK_LEN];
@@ -185,13 +184,14 @@ fn grow_fs(dev: &Path, part: &Partition, target: &str) {
     let Ok(Some(sb)) = superblock(dev) else {
         return;
     };
-    let Some(sectors) = sysfs_u64(&part.sys.join("size")) else {
+    let Some(bytes) = part.bytes() else {
         return;
     };
-    let want = sectors * 512 / sb.block_size;
+    let want = bytes / sb.block_size;
     // mke2fs may leave a last group too small to be worth having; growing by less than
-    // 16 MiB is not worth a resize (and its log line) on every boot.
-    if want <= sb.blocks + (16 << 20) / sb.block_size {
+    // 16 MiB is not worth a resize (and its log line) on every boot. The block count is
+    // read from the disk: saturating, as a nonsensical count means no resize.
+    if want <= sb.blocks.saturating_add((16 << 20) / sb.block_size) {
         return;
     }
     let dir = match std::fs::File::open(target) {
@@ -202,7 +202,7 @@ fn grow_fs(dev: &Path, part: &Partition, target: &str) {
     match unsafe { ext4_resize_fs(dir.as_raw_fd(), &want) } {
         Ok(_) => log!(
             "stage1: data filesystem grown from {} MiB to {} MiB",
-            (sb.blocks * sb.block_size) >> 20,
+            sb.blocks.saturating_mul(sb.block_size) >> 20,
             (want * sb.block_size) >> 20
         ),
         Err(e) => log!("stage1: data filesystem not grown ({e}); it keeps its size"),

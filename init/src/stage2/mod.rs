@@ -160,16 +160,20 @@ pub fn run(opts: &Options) -> ! {
     let mut next_scan = now;
     // The booted slot must report healthy (the daemon, once it marked the slot good)
     // before this; otherwise the machine restarts and GRUB falls back (docs/boot.md).
-    let health_timeout = opts.health_timeout.filter(|&s| s > 0).or_else(|| {
-        opts.system
-            .then(|| std::fs::read_to_string("/proc/cmdline").ok())
-            .flatten()
-            .and_then(|c| crate::cmdline::health_timeout(&c))
-    });
-    let mut health_deadline = health_timeout.map(|secs| {
+    let health_timeout = match opts.health_timeout {
+        Some(secs) => (secs > 0).then_some(secs),
+        None if opts.system => std::fs::read_to_string("/proc/cmdline")
+            .ok()
+            .and_then(|c| crate::cmdline::health_timeout(&c)),
+        None => None,
+    };
+    // The timeout comes from the command line, which grubenv's EXTRA_CMDLINE can extend:
+    // one too large for a deadline means none, never a panic.
+    let mut health_deadline =
+        health_timeout.and_then(|secs| now.checked_add(Duration::from_secs(secs)));
+    if let (Some(_), Some(secs)) = (health_deadline, health_timeout) {
         log!("health deadline: the slot must pass its health check within {secs} s");
-        now + Duration::from_secs(secs)
-    });
+    }
 
     loop {
         let now = Instant::now();

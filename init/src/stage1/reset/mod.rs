@@ -94,7 +94,7 @@ pub fn run_if_requested(loader: &mut Option<Loader>) {
         Then::PowerOff => Action::PowerOff,
         Then::Reboot => Action::Reboot,
     };
-    match Reset::new(esp, state, &esp_part).and_then(Reset::run) {
+    match Reset::new(esp, state, progress, &esp_part).and_then(Reset::run) {
         Ok(()) => power::finish(action),
         Err(e) => {
             log!("factory reset: FAILED: {e}");
@@ -143,26 +143,34 @@ impl Disk {
 struct Reset {
     esp: Esp,
     state: BootState,
+    /// The reset as grubenv held it when this boot began.
+    request: ResetProgress,
     disk: Disk,
     started: Instant,
 }
 
 impl Reset {
-    fn new(esp: Esp, state: BootState, esp_part: &Partition) -> Result<Self, ResetError> {
+    fn new(
+        esp: Esp,
+        state: BootState,
+        request: ResetProgress,
+        esp_part: &Partition,
+    ) -> Result<Self, ResetError> {
         let disk = Disk::find(esp_part)?;
         Ok(Reset {
             esp,
             state,
+            request,
             disk,
             started: Instant::now(),
         })
     }
 
+    /// The reset as it stands now (the request stays in grubenv until the very last step).
     fn progress(&self) -> ResetProgress {
-        // Only called while the request is in grubenv (removed by the very last step).
         self.state
             .factory_reset()
-            .expect("the reset request is in grubenv until the reset ends")
+            .unwrap_or_else(|| self.request.clone())
     }
 
     fn save(&self) -> Result<(), ResetError> {
@@ -170,7 +178,7 @@ impl Reset {
     }
 
     fn run(mut self) -> Result<(), ResetError> {
-        let before = self.progress();
+        let before = self.request.clone();
         self.state.begin_reset_run(unix_now());
         self.save()?;
         if before.runs == 0 {
@@ -218,7 +226,7 @@ impl Reset {
         let percent = if dev.len == 0 {
             0
         } else {
-            (u128::from(p.wiped) * 100 / u128::from(dev.len)) as u64
+            (u128::from(p.wiped.min(dev.len)) * 100 / u128::from(dev.len)) as u64
         };
         log!(
             "factory reset: wiping data ({}, {} MiB) from {percent}%",
@@ -319,15 +327,14 @@ impl Reset {
                 .unwrap_or_default(),
             method,
             device: dev.clone(),
-            bytes: block::sysfs_u64(&self.disk.data.sys.join("size")).unwrap_or(0) * 512,
+            bytes: self.disk.data.bytes().unwrap_or(0),
             verified_samples: wipe::SAMPLES,
             started: p.started.unwrap_or_else(unix_now),
             finished: unix_now(),
             interruptions: p.runs.saturating_sub(1),
-            slot_b_cleared_bytes: if factory_bytes.is_some() {
-                block::sysfs_u64(&self.disk.slot_b.sys.join("size")).unwrap_or(0) * 512
-            } else {
-                0
+            slot_b_cleared_bytes: match factory_bytes {
+                Some(_) => self.disk.slot_b.bytes().unwrap_or(0),
+                None => 0,
             },
             factory_bytes: factory_bytes.unwrap_or(0),
             factory_version,
