@@ -27,21 +27,6 @@ fn token(d: &DevDaemon) -> String {
     json_of(&r)["token"].as_str().unwrap().to_string()
 }
 
-/// Log in with the factory password and change it, as a new appliance asks.
-fn first_login(b: &Browser, base: &str) {
-    b.goto(&format!("{base}/appliance/login")).unwrap();
-    b.type_into("#username", "admin").unwrap();
-    b.type_into("#password", "password").unwrap();
-    b.click("#login").unwrap();
-    b.wait_for_url("/appliance/password", T).unwrap();
-    b.type_into("#current", "password").unwrap();
-    b.type_into("#new", PASSWORD).unwrap();
-    b.type_into("#confirm", PASSWORD).unwrap();
-    b.click("#change").unwrap();
-    b.wait_for_url("/appliance/status?changed=password", T)
-        .unwrap();
-}
-
 /// Wait until `check` holds for the element's text.
 fn wait_text(b: &Browser, css: &str, check: impl Fn(&str) -> bool) -> String {
     let until = Instant::now() + T;
@@ -68,7 +53,7 @@ fn interfaces_shown_wrong_address_refused_change_kept_shared_ip_and_revert() {
     );
     let b = Browser::start("en-US,en").expect("headless Chromium");
     let base = format!("https://{}", d.https);
-    first_login(&b, &base);
+    b.first_login(&base, PASSWORD, T).unwrap();
     let t = token(&d);
 
     // Networking > IP configuration: both example NICs, their factory DHCP.
@@ -234,7 +219,7 @@ fn appliance(tag: &str, ns: &str, dev: &str, mac: &str, own: &str) -> Appliance 
     let d = daemon_in(tag, ns, dev, "60");
     let b = Browser::start("en-US,en").expect("headless Chromium");
     let base = format!("https://{}", d.https);
-    first_login(&b, &base);
+    b.first_login(&base, PASSWORD, T).unwrap();
     let token = token(&d);
     let settings = json!({
         "interfaces": [{"mac": mac, "dhcp": false, "addresses": [own]}],
