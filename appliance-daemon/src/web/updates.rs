@@ -168,7 +168,8 @@ pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra
         vec![t.slot_b.to_string(), slot("B")],
         vec![
             t.floor.to_string(),
-            view.floor.clone().unwrap_or_else(|| t.none.to_string()),
+            view.floor
+                .map_or_else(|| t.none.to_string(), |f| f.to_string()),
         ],
     ];
     let sites = view
