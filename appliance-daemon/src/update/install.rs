@@ -305,7 +305,9 @@ impl Updater {
                         u.floor = update.floor;
                     }
                 }
-                // The slot that held the pending install was overwritten and failed.
+                // A refusal wrote nothing; a failure may have overwritten the slot that
+                // held the pending install.
+                Err(InstallError::Refused(_)) => {}
                 Err(_) if u.pending.as_ref().is_some_and(|p| p.slot == target) => {
                     u.pending = None;
                     u.slots.remove(&target);
@@ -629,6 +631,24 @@ mod tests {
         let entries = u.store.audit_log(100).unwrap().len();
         assert_eq!(u.at_start().unwrap(), None);
         assert_eq!(u.store.audit_log(100).unwrap().len(), entries);
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_pending_install() {
+        let dir = TestDir::new("install-keep-pending");
+        let u = updater(dir.path());
+        let p = Publisher::default();
+        u.install_base(&update(10), &[7u8; 10][..], no_map, &p, "admin", None)
+            .unwrap();
+        let mut wrong = update(10);
+        wrong.profiles = vec!["box".into()];
+        let err = u
+            .install_base(&wrong, &[0u8; 10][..], no_map, &p, "admin", None)
+            .unwrap_err();
+        assert_eq!(err.code(), "wrong_profile");
+        let state = u.updates().unwrap();
+        assert_eq!(state.pending.unwrap().version, "1.0.1");
+        assert_eq!(state.slots["B"].version, "1.0.1");
     }
 
     #[test]
