@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use appliance_tests::browser::Browser;
 use appliance_tests::dev::{state_dir, DevDaemon};
-use package::{catalog, Requirement};
-use update_server::{base_package, certificates, dev_key, site_package, trust_dev_key};
+use package::catalog;
+use update_server::{base_package, certificates, dev_key, needs, site_package, trust_dev_key};
 
 const T: Duration = Duration::from_secs(60);
 const DAY: u64 = 86_400;
@@ -52,10 +52,7 @@ fn server_check_install_rollback_and_download_key() {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::create_dir_all(&stable).unwrap();
     base_package(&work, &stable, "1.0.1", vec![]);
-    let needs_101 = vec![Requirement {
-        name: "base".into(),
-        min_version: "1.0.1".parse().unwrap(),
-    }];
+    let needs_101 = needs("base", "1.0.1");
     base_package(&work, &stable, "1.0.2", needs_101);
     site_package(&work, &stable, "crm", "1.0.0");
     site_package(&work, &stable, "crm", "1.1.0");

@@ -3,16 +3,12 @@
 //! and committed; every kind of bad package is refused with its own code and changes
 //! neither the boot order nor the running system.
 
+mod update_server;
+
 use appliance_tests::dev::{state_dir, DevDaemon};
-use appliance_tests::https::{self, Response};
 use package::{Metadata, Requirement, Signer, Version};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-fn json(r: &Response) -> serde_json::Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
+use update_server::{needs, upload};
 
 fn signer() -> Signer {
     Signer::generate().unwrap()
@@ -46,23 +42,6 @@ fn package(
     out
 }
 
-fn upload(d: &DevDaemon, token: &str, body: &[u8]) -> Response {
-    let auth = format!("Bearer {token}");
-    https::request(
-        d.https,
-        "POST",
-        "/api/v1/updates/upload",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/octet-stream"),
-        ],
-        body,
-        &d.trust(),
-        Duration::from_secs(60),
-    )
-    .unwrap()
-}
-
 /// The same package with its signatures taken out.
 fn unsigned(signed: &[u8]) -> Vec<u8> {
     let mut out = tar::Builder::new(Vec::new());
@@ -93,23 +72,7 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
         false,
         &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
     );
-    let token = {
-        let r = d.call(
-            "POST",
-            "/api/v1/session",
-            None,
-            Some(r#"{"username":"admin","password":"password"}"#),
-        );
-        let t = json(&r)["token"].as_str().unwrap().to_string();
-        let r = d.call(
-            "PUT",
-            "/api/v1/account/password",
-            Some(&t),
-            Some(r#"{"current":"password","new":"update-secret"}"#),
-        );
-        assert_eq!(r.status, 204);
-        t
-    };
+    let token = d.admin_token("update-secret");
     let work = state.join("work");
     std::fs::create_dir_all(&work).unwrap();
     let good = package(
@@ -132,7 +95,7 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
             r.status
         );
         assert_eq!(
-            json(&r)["error"],
+            r.value()["error"],
             code,
             "{:?}",
             String::from_utf8_lossy(&r.body)
@@ -173,10 +136,7 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
         .unwrap(),
         "wrong_profile",
     );
-    let needs = vec![Requirement {
-        name: "base".into(),
-        min_version: "1.0.1".parse().unwrap(),
-    }];
+    let needs = needs("base", "1.0.1");
     refused(
         &std::fs::read(package(
             &work,
@@ -191,18 +151,18 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
     );
     refused(&bytes[..bytes.len() / 2], "truncated");
     let r = d.call("GET", "/api/v1/updates", Some(&token), None);
-    let v = json(&r);
+    let v = r.value();
     assert_eq!(v["pending"], serde_json::Value::Null);
     assert!(v["history"].as_array().unwrap().len() >= 5, "{v}");
 
     let r = upload(&d, &token, &bytes);
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    assert_eq!(json(&r)["slot"], "B");
+    assert_eq!(r.value()["slot"], "B");
     let slot_b = std::fs::read(state.join("slot-b.img")).unwrap();
     assert_eq!(slot_b, std::fs::read(work.join("good.sqfs")).unwrap());
     let env = String::from_utf8(grubenv().unwrap()).unwrap();
     assert!(env.contains("ORDER=B A") && env.contains("B_OK=1"), "{env}");
-    let v = json(&d.call("GET", "/api/v1/updates", Some(&token), None));
+    let v = d.call("GET", "/api/v1/updates", Some(&token), None).value();
     assert_eq!(v["pending"]["version"], "1.0.1");
     assert_eq!(v["floor"], "1.0.1");
     assert_eq!(v["history"][0]["kind"], "installed");
@@ -215,6 +175,6 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
         &std::fs::read(package(&work, "old", "1.0.0", "vm", vec![], &[trusted])).unwrap(),
     );
     assert_eq!(r.status, 422);
-    assert_eq!(json(&r)["error"], "below_floor");
+    assert_eq!(r.value()["error"], "below_floor");
     assert_eq!(grubenv(), committed);
 }

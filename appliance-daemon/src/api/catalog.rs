@@ -178,25 +178,15 @@ pub(crate) fn check_error(e: CheckError) -> ApiError {
 }
 
 fn download_error(e: DownloadError) -> ApiError {
-    let status = match &e {
+    let status = match e {
+        DownloadError::Install(inner) => return super::updates::install_error(inner),
+        DownloadError::Check(inner) => return check_error(inner),
         DownloadError::NoCatalog | DownloadError::Catalog(_) => StatusCode::CONFLICT,
         DownloadError::UnknownPackage(_) => StatusCode::NOT_FOUND,
         DownloadError::Blocked(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        DownloadError::Install(_) => {
-            let DownloadError::Install(inner) = e else {
-                unreachable!()
-            };
-            return super::updates::install_error(inner);
-        }
-        DownloadError::Check(_) => {
-            let DownloadError::Check(inner) = e else {
-                unreachable!()
-            };
-            return check_error(inner);
-        }
         DownloadError::Fetch(FetchError::Trust(_)) => StatusCode::CONFLICT,
         DownloadError::Fetch(_) | DownloadError::Mismatch { .. } => StatusCode::BAD_GATEWAY,
-        DownloadError::Cache { .. } | DownloadError::RunningVersion(_) => {
+        DownloadError::Cache { .. } => {
             return ApiError::internal("Downloading the update failed", e)
         }
     };

@@ -117,7 +117,10 @@ pub fn install_error(e: InstallError) -> ApiError {
         InstallError::Write { .. }
         | InstallError::Data { .. }
         | InstallError::Boot(_)
-        | InstallError::Store(_) => return ApiError::internal("Installing the package failed", e),
+        | InstallError::Store(_)
+        | InstallError::RunningVersion(_) => {
+            return ApiError::internal("Installing the package failed", e)
+        }
     };
     ApiError::new(
         status,

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use package::availability::{self, Blocked, Installed, Site};
+use package::availability::{self, Blocked, Installed};
 use package::catalog::{self as pkgcatalog, CatalogError, Entry};
 use package::{Keyring, Requirement, Version};
 use serde::{Deserialize, Serialize};
@@ -148,8 +148,6 @@ pub enum DownloadError {
         path: String,
         source: std::io::Error,
     },
-    #[error("the running version {0:?} is not of the form X.Y.Z")]
-    RunningVersion(String),
 }
 
 impl DownloadError {
@@ -164,7 +162,6 @@ impl DownloadError {
             DownloadError::Fetch(e) => e.code(),
             DownloadError::Mismatch { .. } => "catalog_mismatch",
             DownloadError::Cache { .. } => "io",
-            DownloadError::RunningVersion(_) => "internal",
         }
     }
 }
@@ -174,33 +171,11 @@ impl Updater {
         Keyring::from_dir(&self.platform.keys_dir()).map_err(CheckError::Keys)
     }
 
-    /// Installed site packages (the version `current` names), for the verdicts and the
-    /// download key.
-    fn installed_sites(u: &Updates) -> Vec<Site> {
-        u.sites
-            .iter()
-            .filter_map(|(name, info)| {
-                Some(Site {
-                    name: name.clone(),
-                    version: info.version.parse().ok()?,
-                })
-            })
-            .collect()
-    }
-
     /// What this appliance runs and has installed, as the verdicts and the download key
     /// describe it.
     pub fn installed(&self) -> Result<Installed, DownloadError> {
         let u: Updates = self.store.get().map_err(CheckError::from)?;
-        let parse = |v: &str| v.parse::<Version>().ok();
-        Ok(Installed {
-            profile: self.profile.clone(),
-            base: parse(&self.version)
-                .ok_or_else(|| DownloadError::RunningVersion(self.version.clone()))?,
-            floor: u.floor.as_deref().and_then(parse),
-            pending_base: u.pending.as_ref().and_then(|p| parse(&p.version)),
-            sites: Self::installed_sites(&u),
-        })
+        Ok(self.installed_now(&u)?)
     }
 
     /// `POST /api/v1/updates/check`: fetch `catalog.json` and `catalog.sig`, verify them

@@ -1,85 +1,71 @@
-//! The checks a verified base package passes before a byte of it is written (pure): the
-//! profile, the anti-rollback floor, requirements, the running slot being confirmed, room
-//! in the target slot. Each has its own error code and sentence. Site packages share the
-//! profile and requirement checks (update/site.rs).
+//! The checks a verified package passes before a byte of it is used (pure). The rules
+//! the catalog's listing shares (profile, anti-rollback floor, requirements, already
+//! installed) are `package::availability`'s, so both give the same answer; the
+//! installer adds its own: the running slot confirmed and room in the target slot (base
+//! packages), the version kept for a rollback (site packages, update/site.rs). Each has
+//! its own error code and sentence.
 
 use grubenv::{BootState, Slot};
+use package::availability::{self, Blocked, Candidate, Installed, Site};
+use package::Version;
 
+use super::state::Updates;
 use crate::system::BootSlot;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("this package is for {wanted}; this appliance is a {ours}")]
-    WrongProfile { wanted: String, ours: String },
-    #[error("{version} is below the lowest version this appliance may run ({floor}): going back to it is not allowed")]
-    BelowFloor { version: String, floor: String },
-    #[error("{version} needs {name} {min} or later first; this appliance has {have}")]
-    MissingRequirement {
-        version: String,
-        name: String,
-        min: String,
-        have: String,
-    },
+    /// A rule the catalog's listing shares (boxed: the other errors stay small).
+    #[error(transparent)]
+    Blocked(Box<Blocked>),
     #[error("the running system (slot {0}) has not passed its health check yet; restart it or wait before installing")]
     NotConfirmed(Slot),
     #[error("the payload needs {need} bytes but slot {slot} holds {have}")]
     NoSpace { slot: Slot, need: u64, have: u64 },
-    #[error("{0} is already installed and running")]
-    AlreadyRunning(String),
     #[error(
         "{name} {version} is installed and kept as the previous version: roll back to it instead"
     )]
-    KeptForRollback { name: String, version: String },
+    KeptForRollback { name: String, version: Version },
     #[error("the site package needs {need} bytes free on the data partition, which has {free}")]
     NoDataSpace { need: u64, free: u64 },
-    #[error("version {0:?} is not of the form X.Y.Z")]
-    BadVersion(String),
+}
+
+impl From<Blocked> for Refusal {
+    fn from(b: Blocked) -> Self {
+        Refusal::Blocked(Box::new(b))
+    }
 }
 
 impl Refusal {
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::WrongProfile { .. } => "wrong_profile",
-            Refusal::BelowFloor { .. } => "below_floor",
-            Refusal::MissingRequirement { .. } => "missing_requirement",
+            Refusal::Blocked(b) => b.code(),
             Refusal::NotConfirmed(_) => "not_confirmed",
-            Refusal::NoSpace { .. } => "no_space",
-            Refusal::AlreadyRunning(_) | Refusal::KeptForRollback { .. } => "already_installed",
-            Refusal::NoDataSpace { .. } => "no_space",
-            Refusal::BadVersion(_) => "malformed",
+            Refusal::NoSpace { .. } | Refusal::NoDataSpace { .. } => "no_space",
+            Refusal::KeptForRollback { .. } => "already_installed",
         }
     }
 }
 
-/// `X.Y.Z` as numbers, for ordering.
-pub fn version(v: &str) -> Result<(u64, u64, u64), Refusal> {
-    let mut parts = v.trim().split('.').map(|p| p.parse::<u64>());
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(Ok(a)), Some(Ok(b)), Some(Ok(c)), None) => Ok((a, b, c)),
-        _ => Err(Refusal::BadVersion(v.to_string())),
-    }
-}
-
-/// What a base package asks for, reduced to what the checks need.
-#[derive(Debug, Clone)]
-pub struct Candidate<'a> {
-    pub version: &'a str,
-    pub profiles: &'a [String],
-    /// (name, min_version)
-    pub requires: &'a [(String, String)],
-    pub payload_size: u64,
-}
-
-/// What the appliance is.
-#[derive(Debug, Clone)]
-pub struct Appliance<'a> {
-    pub profile: &'a str,
-    pub running_version: &'a str,
-    pub booted: BootSlot,
-    pub boot: &'a BootState,
-    pub floor: Option<&'a str>,
-    /// Installed site packages: (name, version).
-    pub sites: &'a [(String, String)],
+/// What this appliance runs and has installed, as the install rules, the catalog's
+/// verdicts and the download key describe it. `None` if the running version is not
+/// `X.Y.Z` (a broken release file).
+pub fn installed(profile: &str, running_version: &str, u: &Updates) -> Option<Installed> {
+    Some(Installed {
+        profile: profile.to_string(),
+        base: running_version.parse().ok()?,
+        floor: u.floor,
+        pending_base: u.pending.as_ref().and_then(|p| p.version.parse().ok()),
+        sites: u
+            .sites
+            .iter()
+            .filter_map(|(name, info)| {
+                Some(Site {
+                    name: name.clone(),
+                    version: info.version.parse().ok()?,
+                })
+            })
+            .collect(),
+    })
 }
 
 /// The slot a base package goes into: the one not running (A when running the factory image).
@@ -90,75 +76,36 @@ pub fn target_slot(booted: BootSlot) -> Slot {
     }
 }
 
-/// Every check but space, which needs the target's capacity: see [`check_space`].
-pub fn check(c: &Candidate<'_>, a: &Appliance<'_>) -> Result<(), Refusal> {
-    check_profile(c.profiles, a.profile)?;
-    let v = version(c.version)?;
-    if let Some(floor) = a.floor {
-        if v < version(floor)? {
-            return Err(Refusal::BelowFloor {
-                version: c.version.to_string(),
-                floor: floor.to_string(),
-            });
-        }
-    }
-    check_requires(c.version, c.requires, a.running_version, a.sites)?;
-    if let BootSlot::Slot(s) = a.booted {
-        if a.boot.is_trying(s) || !a.boot.is_ok(s) {
+/// Every check of a base package but space, which needs the target's capacity: see
+/// [`check_space`].
+pub fn check_base(
+    package: Candidate<'_>,
+    installed: &Installed,
+    booted: BootSlot,
+    boot: &BootState,
+) -> Result<(), Refusal> {
+    availability::check_install(package, installed)?;
+    if let BootSlot::Slot(s) = booted {
+        if boot.is_trying(s) || !boot.is_ok(s) {
             return Err(Refusal::NotConfirmed(s));
         }
-    }
-    if c.version == a.running_version {
-        return Err(Refusal::AlreadyRunning(c.version.to_string()));
     }
     Ok(())
 }
 
-/// The package names the appliance's profile.
-pub fn check_profile(profiles: &[String], profile: &str) -> Result<(), Refusal> {
-    if profiles.iter().any(|p| p == profile) {
-        return Ok(());
-    }
-    Err(Refusal::WrongProfile {
-        wanted: if profiles.is_empty() {
-            "no appliance".to_string()
-        } else {
-            profiles.join(", ")
-        },
-        ours: profile.to_string(),
-    })
-}
-
-/// Every `(name, min_version)` in `requires` is installed at `min_version` or later:
-/// `base` is the running system, any other name an installed site package. `what` names
-/// the package in the refusal.
-pub fn check_requires(
-    what: &str,
-    requires: &[(String, String)],
-    running_version: &str,
-    sites: &[(String, String)],
+/// Every check of a site package but space: the shared rules, and not the version kept
+/// for a rollback (`previous`).
+pub fn check_site(
+    package: Candidate<'_>,
+    installed: &Installed,
+    previous: Option<&str>,
 ) -> Result<(), Refusal> {
-    for (name, min) in requires {
-        let have = if name == "base" {
-            Some(running_version.to_string())
-        } else {
-            sites
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        };
-        let ok = match &have {
-            Some(h) => version(h)? >= version(min)?,
-            None => false,
-        };
-        if !ok {
-            return Err(Refusal::MissingRequirement {
-                version: what.to_string(),
-                name: name.clone(),
-                min: min.clone(),
-                have: have.unwrap_or_else(|| "none".to_string()),
-            });
-        }
+    availability::check_install(package, installed)?;
+    if previous.and_then(|p| p.parse().ok()) == Some(package.version) {
+        return Err(Refusal::KeptForRollback {
+            name: package.name.to_string(),
+            version: package.version,
+        });
     }
     Ok(())
 }
@@ -174,6 +121,7 @@ pub fn check_space(slot: Slot, need: u64, have: u64) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use package::{Kind, Requirement};
 
     fn confirmed_a() -> BootState {
         let mut b = BootState::factory();
@@ -182,80 +130,71 @@ mod tests {
         b
     }
 
-    fn candidate<'a>(
-        version: &'a str,
+    fn base<'a>(
+        version: &str,
         profiles: &'a [String],
-        requires: &'a [(String, String)],
+        requires: &'a [Requirement],
     ) -> Candidate<'a> {
         Candidate {
-            version,
+            kind: Kind::Base,
+            name: "base",
+            version: version.parse().unwrap(),
             profiles,
             requires,
-            payload_size: 1,
         }
+    }
+
+    fn requires(name: &str, min: &str) -> Vec<Requirement> {
+        vec![Requirement {
+            name: name.into(),
+            min_version: min.parse().unwrap(),
+        }]
     }
 
     #[test]
     fn each_refusal_has_its_code() {
         let boot = confirmed_a();
         let vm = vec!["vm".to_string()];
-        let a = Appliance {
-            profile: "vm",
-            running_version: "1.0.0",
-            booted: BootSlot::Slot(Slot::A),
-            boot: &boot,
-            floor: Some("1.0.0"),
-            sites: &[],
-        };
-        assert_eq!(check(&candidate("1.0.1", &vm, &[]), &a), Ok(()));
+        let a = installed("vm", "1.0.0", &Updates::default()).unwrap();
+        let booted = BootSlot::Slot(Slot::A);
+        let check = |c: Candidate<'_>, a: &Installed| check_base(c, a, booted, &boot);
+        assert_eq!(check(base("1.0.1", &vm, &[]), &a), Ok(()));
         let boxes = vec!["box".to_string()];
         assert_eq!(
-            check(&candidate("1.0.1", &boxes, &[]), &a)
-                .unwrap_err()
-                .code(),
+            check(base("1.0.1", &boxes, &[]), &a).unwrap_err().code(),
             "wrong_profile"
         );
-        let a_floor = Appliance {
-            floor: Some("1.0.5"),
+        let a_floor = Installed {
+            floor: Some("1.0.5".parse().unwrap()),
             ..a.clone()
         };
         assert_eq!(
-            check(&candidate("1.0.4", &vm, &[]), &a_floor)
-                .unwrap_err()
-                .code(),
+            check(base("1.0.4", &vm, &[]), &a_floor).unwrap_err().code(),
             "below_floor"
         );
-        let req = vec![("base".to_string(), "1.0.1".to_string())];
-        let err = check(&candidate("1.0.2", &vm, &req), &a).unwrap_err();
+        let req = requires("base", "1.0.1");
+        let err = check(base("1.0.2", &vm, &req), &a).unwrap_err();
         assert_eq!(err.code(), "missing_requirement");
         assert!(
             err.to_string().contains("needs base 1.0.1 or later first"),
             "{err}"
         );
-        let site_req = vec![("crm".to_string(), "2.0.0".to_string())];
+        let site_req = requires("crm", "2.0.0");
         assert_eq!(
-            check(&candidate("1.0.2", &vm, &site_req), &a)
-                .unwrap_err()
-                .code(),
+            check(base("1.0.2", &vm, &site_req), &a).unwrap_err().code(),
             "missing_requirement"
         );
         assert_eq!(
-            check(&candidate("1.0.0", &vm, &[]), &a).unwrap_err().code(),
+            check(base("1.0.0", &vm, &[]), &a).unwrap_err().code(),
             "already_installed"
         );
-        assert_eq!(
-            check(&candidate("1.0", &vm, &[]), &a).unwrap_err().code(),
-            "malformed"
-        );
+        // A version that is not X.Y.Z never reaches the checks: the manifest is refused.
+        assert!("1.0".parse::<Version>().is_err());
 
         let mut trial = BootState::factory();
         trial.grub_boot(|_| true);
-        let on_trial = Appliance {
-            boot: &trial,
-            ..a.clone()
-        };
         assert_eq!(
-            check(&candidate("1.0.1", &vm, &[]), &on_trial)
+            check_base(base("1.0.1", &vm, &[]), &a, booted, &trial)
                 .unwrap_err()
                 .code(),
             "not_confirmed"
@@ -263,14 +202,6 @@ mod tests {
 
         assert_eq!(check_space(Slot::B, 10, 5).unwrap_err().code(), "no_space");
         assert_eq!(check_space(Slot::B, 5, 5), Ok(()));
-    }
-
-    #[test]
-    fn versions_compare_as_numbers() {
-        assert!(version("1.0.10").unwrap() > version("1.0.9").unwrap());
-        assert!(version("2.0.0").unwrap() > version("1.99.99").unwrap());
-        assert!(version("1.0").is_err());
-        assert!(version("1.0.x").is_err());
     }
 
     #[test]

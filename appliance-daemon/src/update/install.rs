@@ -12,22 +12,63 @@ use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use grubenv::Slot;
+use package::availability::Candidate;
+use package::{Kind, Manifest, Requirement, Version};
 
-use super::checks::{self, Appliance, Candidate, Refusal};
+use super::checks::{self, Refusal};
 use super::progress::{Progress, Publisher};
 use super::state::{Event, Pending, SlotInfo, Updates};
 use super::Updater;
 use crate::store::Audit;
 
-/// A base package whose manifest and signature were verified.
+/// A package whose manifest and signature were verified: what the installers use of it.
 #[derive(Debug, Clone)]
-pub struct BaseUpdate {
-    pub version: String,
+pub struct Update {
+    pub kind: Kind,
+    /// `base`, or the site package's name.
+    pub name: String,
+    pub version: Version,
     pub profiles: Vec<String>,
-    pub requires: Vec<(String, String)>,
-    /// Raises the appliance's anti-rollback floor once installed.
-    pub floor: Option<String>,
+    pub requires: Vec<Requirement>,
+    /// Raises the appliance's anti-rollback floor once installed (base packages).
+    pub floor: Option<Version>,
+    /// Bytes of the payload in the package.
     pub payload_size: u64,
+    /// Bytes of the payload once decompressed (a site package's tar).
+    pub installed_size: u64,
+}
+
+impl Update {
+    pub fn from_manifest(m: &Manifest) -> Self {
+        // A verified manifest lists exactly one payload.
+        let payload = m.payloads.first();
+        Update {
+            kind: m.kind,
+            name: m.name.clone(),
+            version: m.version,
+            profiles: m.profiles.clone(),
+            requires: m.requires.clone(),
+            floor: m.floor,
+            payload_size: payload.map_or(0, |p| p.size),
+            installed_size: payload.map_or(0, |p| p.installed_size),
+        }
+    }
+
+    /// What the install rules look at.
+    pub fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            kind: self.kind,
+            name: &self.name,
+            version: self.version,
+            profiles: &self.profiles,
+            requires: &self.requires,
+        }
+    }
+
+    /// `name version`, as messages name a site package.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.name, self.version)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +97,8 @@ pub enum InstallError {
     Boot(#[from] crate::boot::Error),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    #[error("the running version {0:?} is not of the form X.Y.Z")]
+    RunningVersion(String),
 }
 
 impl InstallError {
@@ -68,7 +111,7 @@ impl InstallError {
             InstallError::Payload { code, .. } => code,
             InstallError::Write { .. } | InstallError::Data { .. } => "write_failed",
             InstallError::Boot(_) => "boot_state",
-            InstallError::Store(_) => "internal",
+            InstallError::Store(_) | InstallError::RunningVersion(_) => "internal",
         }
     }
 }
@@ -119,100 +162,94 @@ const BUFFERS: usize = 4;
 /// mismatches as `InvalidData` with a sentence; anything else is a broken upload.
 pub type PayloadErrorMap = fn(&std::io::Error) -> (&'static str, String);
 
+pub(super) type Apply<'a> =
+    Box<dyn FnOnce(&mut Updates, Result<&Installed, &InstallError>, u64) + 'a>;
+
+/// How one kind of install is recorded, on top of what every install records.
+pub(super) struct Record<'a> {
+    /// The slot a base package goes to.
+    pub slot: Option<String>,
+    /// The site package's name.
+    pub package: Option<String>,
+    /// Names the package in the audit entry.
+    pub label: String,
+    /// The audit action of a successful install.
+    pub action: &'static str,
+    /// The history's sentence for a successful install.
+    pub done: &'a dyn Fn(&Installed) -> String,
+    /// The kind's own change to the update state, given the outcome and the time.
+    pub apply: Apply<'a>,
+}
+
 impl Updater {
-    /// Check, write and commit. `payload` yields the slot image and fails at its end if
-    /// the hash does not match. Refusals and failures are recorded in the history.
-    pub fn install_base(
+    /// What this appliance runs and has installed, from the update state.
+    pub(super) fn installed_now(
         &self,
-        update: &BaseUpdate,
-        mut payload: impl Read,
-        payload_error: PayloadErrorMap,
+        u: &Updates,
+    ) -> Result<package::availability::Installed, InstallError> {
+        checks::installed(&self.profile, &self.version, u)
+            .ok_or_else(|| InstallError::RunningVersion(self.version.clone()))
+    }
+
+    /// What every install does around its own work: one at a time, none once a factory
+    /// reset was requested; progress from `verifying` to `done` or `failed`; the outcome
+    /// (a refusal or failure too) in the history and the audit log, with the kind's own
+    /// change to the update state in the same transaction.
+    pub(super) fn run_install(
+        &self,
+        update: &Update,
         progress: &Publisher,
         actor: &str,
         address: Option<IpAddr>,
+        record: Record<'_>,
+        install: impl FnOnce() -> Result<Installed, InstallError>,
     ) -> Result<Installed, InstallError> {
         let _busy = Busy::take(&self.installing)?;
         if self.reset_requested.load(Ordering::SeqCst) {
             return Err(InstallError::ResetPending);
         }
+        let version = update.version.to_string();
         progress.set(Progress {
             phase: "verifying",
-            version: Some(update.version.clone()),
+            version: Some(version.clone()),
             total: update.payload_size,
             ..Progress::default()
         });
-        let result = self.write_and_commit(update, &mut payload, payload_error, progress);
+        let result = install();
         let now = crate::auth::unix_now();
-        let (kind, detail, audit) = match &result {
-            Ok(done) => (
-                "installed",
-                format!(
-                    "{} written to slot {}; it starts at the next restart",
-                    done.version,
-                    done.slot.as_deref().unwrap_or("?")
-                ),
-                "update.install",
-            ),
+        let (kind, detail, action) = match &result {
+            Ok(done) => ("installed", (record.done)(done), record.action),
             Err(InstallError::Refused(r)) => ("refused", r.to_string(), "update.refused"),
             Err(e) => ("failed", e.to_string(), "update.failed"),
         };
-        let target = checks::target_slot(self.booted).to_string();
         let event = Event {
             at: now,
             kind: kind.to_string(),
-            version: update.version.clone(),
-            slot: Some(target.clone()),
-            package: None,
+            version: version.clone(),
+            slot: record.slot,
+            package: record.package,
             detail: detail.clone(),
         };
-        let ok = result.is_ok();
-        let update_copy = update.clone();
-        let from = self.version.clone();
+        let apply = record.apply;
+        let outcome = result.as_ref();
         self.store.change(
             Audit::user(
                 actor,
                 address,
-                audit,
-                format!("{}: {detail}", update.version),
+                action,
+                format!("{}: {detail}", record.label),
             ),
             |tx| {
                 let mut u: Updates = tx.get()?;
-                if ok {
-                    u.pending = Some(Pending {
-                        slot: target.clone(),
-                        version: update_copy.version.clone(),
-                        from_version: from,
-                        installed_at: now,
-                    });
-                    u.slots.insert(
-                        target.clone(),
-                        SlotInfo {
-                            version: update_copy.version.clone(),
-                            installed_at: Some(now),
-                        },
-                    );
-                    if let Some(floor) = &update_copy.floor {
-                        let higher = match &u.floor {
-                            Some(old) => checks::version(floor).ok() > checks::version(old).ok(),
-                            None => true,
-                        };
-                        if higher {
-                            u.floor = Some(floor.clone());
-                        }
-                    }
-                } else if u.pending.as_ref().is_some_and(|p| p.slot == target) {
-                    // The slot that held the pending install was overwritten and failed.
-                    u.pending = None;
-                    u.slots.remove(&target);
-                }
+                apply(&mut u, outcome, now);
                 u.record(event);
                 tx.put(&u)
             },
         )?;
         progress.set(Progress {
-            phase: if ok { "done" } else { "failed" },
-            version: Some(update.version.clone()),
-            bytes: if ok {
+            phase: if result.is_ok() { "done" } else { "failed" },
+            version: Some(version),
+            bytes: if result.is_ok() {
                 update.payload_size
             } else {
                 progress.current().bytes
@@ -223,33 +260,77 @@ impl Updater {
         result
     }
 
+    /// Check, write and commit. `payload` yields the slot image and fails at its end if
+    /// the hash does not match. Refusals and failures are recorded in the history.
+    pub fn install_base(
+        &self,
+        update: &Update,
+        mut payload: impl Read,
+        payload_error: PayloadErrorMap,
+        progress: &Publisher,
+        actor: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Installed, InstallError> {
+        let target = checks::target_slot(self.booted).to_string();
+        let from = self.version.clone();
+        let done = |done: &Installed| {
+            format!(
+                "{} written to slot {}; it starts at the next restart",
+                done.version,
+                done.slot.as_deref().unwrap_or("?")
+            )
+        };
+        let record = Record {
+            slot: Some(target.clone()),
+            package: None,
+            label: update.version.to_string(),
+            action: "update.install",
+            done: &done,
+            apply: Box::new(|u: &mut Updates, outcome, now| match outcome {
+                Ok(done) => {
+                    u.pending = Some(Pending {
+                        slot: target.clone(),
+                        version: done.version.clone(),
+                        from_version: from,
+                        installed_at: now,
+                    });
+                    u.slots.insert(
+                        target,
+                        SlotInfo {
+                            version: done.version.clone(),
+                            installed_at: Some(now),
+                        },
+                    );
+                    if update.floor > u.floor {
+                        u.floor = update.floor;
+                    }
+                }
+                // A refusal wrote nothing; a failure may have overwritten the slot that
+                // held the pending install.
+                Err(InstallError::Refused(_)) => {}
+                Err(_) if u.pending.as_ref().is_some_and(|p| p.slot == target) => {
+                    u.pending = None;
+                    u.slots.remove(&target);
+                }
+                Err(_) => {}
+            }),
+        };
+        self.run_install(update, progress, actor, address, record, || {
+            self.write_and_commit(update, &mut payload, payload_error, progress)
+        })
+    }
+
     fn write_and_commit(
         &self,
-        update: &BaseUpdate,
+        update: &Update,
         payload: &mut impl Read,
         payload_error: PayloadErrorMap,
         progress: &Publisher,
     ) -> Result<Installed, InstallError> {
         let env = self.platform.env();
         let mut boot = env.read()?;
-        let u: Updates = self.store.get()?;
-        let sites = u.site_versions();
-        checks::check(
-            &Candidate {
-                version: &update.version,
-                profiles: &update.profiles,
-                requires: &update.requires,
-                payload_size: update.payload_size,
-            },
-            &Appliance {
-                profile: &self.profile,
-                running_version: &self.version,
-                booted: self.booted,
-                boot: &boot,
-                floor: u.floor.as_deref(),
-                sites: &sites,
-            },
-        )?;
+        let installed = self.installed_now(&self.store.get()?)?;
+        checks::check_base(update.candidate(), &installed, self.booted, &boot)?;
         let slot = checks::target_slot(self.booted);
         let capacity = self
             .platform
@@ -270,7 +351,7 @@ impl Updater {
             .map_err(write_err)?;
         progress.set(Progress {
             phase: "writing",
-            version: Some(update.version.clone()),
+            version: Some(update.version.to_string()),
             total: update.payload_size,
             ..Progress::default()
         });
@@ -326,7 +407,7 @@ impl Updater {
         drop(device);
         progress.set(Progress {
             phase: "finishing",
-            version: Some(update.version.clone()),
+            version: Some(update.version.to_string()),
             bytes: written,
             total: update.payload_size,
             message: None,
@@ -336,7 +417,7 @@ impl Updater {
         Ok(Installed {
             kind: "base",
             name: package::BASE_NAME.to_string(),
-            version: update.version.clone(),
+            version: update.version.to_string(),
             slot: Some(slot.to_string()),
             restart_required: true,
             previous: None,
@@ -371,13 +452,16 @@ mod tests {
         u
     }
 
-    fn update(size: u64) -> BaseUpdate {
-        BaseUpdate {
-            version: "1.0.1".into(),
+    fn update(size: u64) -> Update {
+        Update {
+            kind: Kind::Base,
+            name: "base".into(),
+            version: "1.0.1".parse().unwrap(),
             profiles: vec!["vm".into()],
             requires: vec![],
-            floor: Some("1.0.1".into()),
+            floor: Some("1.0.1".parse().unwrap()),
             payload_size: size,
+            installed_size: size,
         }
     }
 
@@ -422,7 +506,7 @@ mod tests {
         assert!(boot.is_ok(Slot::B) && !boot.is_trying(Slot::B));
         let state = u.updates().unwrap();
         assert_eq!(state.pending.unwrap().version, "1.0.1");
-        assert_eq!(state.floor.as_deref(), Some("1.0.1"));
+        assert_eq!(state.floor, Some("1.0.1".parse().unwrap()));
         assert_eq!(p.current().phase, "done");
         assert!(!u.installing());
     }
@@ -547,6 +631,24 @@ mod tests {
         let entries = u.store.audit_log(100).unwrap().len();
         assert_eq!(u.at_start().unwrap(), None);
         assert_eq!(u.store.audit_log(100).unwrap().len(), entries);
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_pending_install() {
+        let dir = TestDir::new("install-keep-pending");
+        let u = updater(dir.path());
+        let p = Publisher::default();
+        u.install_base(&update(10), &[7u8; 10][..], no_map, &p, "admin", None)
+            .unwrap();
+        let mut wrong = update(10);
+        wrong.profiles = vec!["box".into()];
+        let err = u
+            .install_base(&wrong, &[0u8; 10][..], no_map, &p, "admin", None)
+            .unwrap_err();
+        assert_eq!(err.code(), "wrong_profile");
+        let state = u.updates().unwrap();
+        assert_eq!(state.pending.unwrap().version, "1.0.1");
+        assert_eq!(state.slots["B"].version, "1.0.1");
     }
 
     #[test]

@@ -217,7 +217,7 @@ pub struct View {
     pub running: Running,
     pub slots: std::collections::BTreeMap<String, state::SlotInfo>,
     pub pending: Option<state::Pending>,
-    pub floor: Option<String>,
+    pub floor: Option<package::Version>,
     /// Installed site packages by name.
     pub sites: std::collections::BTreeMap<String, state::SiteInfo>,
     /// The last rollback since the last successful update, if any.

@@ -11,7 +11,6 @@
 
 mod unpack;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read};
 use std::net::IpAddr;
@@ -19,8 +18,11 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use package::availability::Blocked;
+use package::Version;
+
 use super::checks::{self, Refusal};
-use super::install::{Busy, InstallError, Installed, PayloadErrorMap};
+use super::install::{Busy, InstallError, Installed, PayloadErrorMap, Record, Update};
 use super::progress::{Progress, Publisher};
 use super::state::{Event, SiteInfo, Updates};
 use super::{Platform, Updater};
@@ -43,71 +45,6 @@ impl Platform {
             Platform::Dev { dir } => dir.join("site"),
         }
     }
-}
-
-/// A site package whose manifest and signature were verified.
-#[derive(Debug, Clone)]
-pub struct SiteUpdate {
-    pub name: String,
-    pub version: String,
-    pub profiles: Vec<String>,
-    /// (name, min_version)
-    pub requires: Vec<(String, String)>,
-    /// Bytes of `site.tar.zst` in the package.
-    pub payload_size: u64,
-    /// Bytes of the tar once decompressed.
-    pub installed_size: u64,
-}
-
-impl SiteUpdate {
-    pub fn from_manifest(m: &package::Manifest) -> Self {
-        let payload = m.payloads.first();
-        SiteUpdate {
-            name: m.name.clone(),
-            version: m.version.to_string(),
-            profiles: m.profiles.clone(),
-            requires: m
-                .requires
-                .iter()
-                .map(|r| (r.name.clone(), r.min_version.to_string()))
-                .collect(),
-            payload_size: payload.map(|p| p.size).unwrap_or(0),
-            installed_size: payload.map(|p| p.installed_size).unwrap_or(0),
-        }
-    }
-
-    fn label(&self) -> String {
-        format!("{} {}", self.name, self.version)
-    }
-}
-
-/// Every check before a byte is unpacked, but space (pure): the profile, requirements
-/// (`base` is the running system), the version not already installed nor kept.
-pub fn check(
-    u: &SiteUpdate,
-    profile: &str,
-    running_version: &str,
-    sites: &BTreeMap<String, SiteInfo>,
-) -> Result<(), Refusal> {
-    checks::check_profile(&u.profiles, profile)?;
-    checks::version(&u.version)?;
-    let installed: Vec<(String, String)> = sites
-        .iter()
-        .map(|(n, s)| (n.clone(), s.version.clone()))
-        .collect();
-    checks::check_requires(&u.label(), &u.requires, running_version, &installed)?;
-    if let Some(s) = sites.get(&u.name) {
-        if s.version == u.version {
-            return Err(Refusal::AlreadyRunning(u.label()));
-        }
-        if s.previous.as_deref() == Some(u.version.as_str()) {
-            return Err(Refusal::KeptForRollback {
-                name: u.name.clone(),
-                version: u.version.clone(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Room on `data` for `installed_size` bytes: an eighth more for file system blocks and
@@ -162,106 +99,85 @@ impl Updater {
     /// at its end if the hash does not match. Refusals and failures are in the history.
     pub fn install_site(
         &self,
-        update: &SiteUpdate,
+        update: &Update,
         payload: impl Read,
         payload_error: PayloadErrorMap,
         progress: &Publisher,
         actor: &str,
         address: Option<IpAddr>,
     ) -> Result<Installed, InstallError> {
-        let _busy = Busy::take(&self.installing)?;
-        if self.reset_requested.load(Ordering::SeqCst) {
-            return Err(InstallError::ResetPending);
-        }
-        progress.set(Progress {
-            phase: "verifying",
-            version: Some(update.version.clone()),
-            total: update.payload_size,
-            ..Progress::default()
-        });
-        let result = self.unpack_and_switch(update, payload, payload_error, progress);
-        let now = crate::auth::unix_now();
         let label = update.label();
-        let (kind, detail, audit) = match &result {
-            Ok(done) => (
-                "installed",
-                match &done.previous {
-                    Some(p) => format!("{label} is in use; {p} is kept for a rollback"),
-                    None => format!("{label} is in use"),
-                },
-                "update.site.install",
-            ),
-            Err(InstallError::Refused(r)) => ("refused", r.to_string(), "update.refused"),
-            Err(e) => ("failed", e.to_string(), "update.failed"),
+        let done = |done: &Installed| match &done.previous {
+            Some(p) => format!("{label} is in use; {p} is kept for a rollback"),
+            None => format!("{label} is in use"),
         };
-        let event = Event {
-            at: now,
-            kind: kind.to_string(),
-            version: update.version.clone(),
+        let name = update.name.clone();
+        let record = Record {
             slot: None,
             package: Some(update.name.clone()),
-            detail: detail.clone(),
-        };
-        let installed = result.as_ref().ok().map(|done| SiteInfo {
-            version: done.version.clone(),
-            previous: done.previous.clone(),
-            installed_at: now,
-        });
-        let name = update.name.clone();
-        self.store.change(
-            Audit::user(actor, address, audit, format!("{label}: {detail}")),
-            |tx| {
-                let mut u: Updates = tx.get()?;
-                if let Some(info) = installed.clone() {
-                    u.sites.insert(name.clone(), info);
+            label: label.clone(),
+            action: "update.site.install",
+            done: &done,
+            apply: Box::new(move |u: &mut Updates, outcome, now| {
+                if let Ok(done) = outcome {
+                    let info = SiteInfo {
+                        version: done.version.clone(),
+                        previous: done.previous.clone(),
+                        installed_at: now,
+                    };
+                    u.sites.insert(name, info);
                 }
-                u.record(event);
-                tx.put(&u)
-            },
-        )?;
-        if let Some(info) = &installed {
+            }),
+        };
+        let result = self.run_install(update, progress, actor, address, record, || {
+            self.unpack_and_switch(update, payload, payload_error, progress)
+        });
+        if let Ok(done) = &result {
             let dir = self.platform.site_dir().join(&update.name);
-            if let Err(e) = prune(&dir, &[Some(&info.version), info.previous.as_ref()]) {
+            if let Err(e) = prune(&dir, &[Some(&done.version), done.previous.as_ref()]) {
                 tracing::warn!(package = %update.name, "cannot remove old versions: {e}");
             }
-            tracing::info!(package = %update.name, version = %info.version, "site package installed");
+            tracing::info!(package = %update.name, version = %done.version, "site package installed");
         }
-        progress.set(Progress {
-            phase: if result.is_ok() { "done" } else { "failed" },
-            version: Some(update.version.clone()),
-            bytes: if result.is_ok() {
-                update.payload_size
-            } else {
-                progress.current().bytes
-            },
-            total: update.payload_size,
-            message: Some(detail),
-        });
         result
     }
 
     fn unpack_and_switch(
         &self,
-        update: &SiteUpdate,
+        update: &Update,
         payload: impl Read,
         payload_error: PayloadErrorMap,
         progress: &Publisher,
     ) -> Result<Installed, InstallError> {
         let recorded: Updates = self.store.get()?;
-        check(update, &self.profile, &self.version, &recorded.sites)?;
+        let previous = recorded
+            .sites
+            .get(&update.name)
+            .and_then(|s| s.previous.as_deref());
+        checks::check_site(
+            update.candidate(),
+            &self.installed_now(&recorded)?,
+            previous,
+        )?;
+        let version = update.version.to_string();
         let dir = self.platform.site_dir().join(&update.name);
-        if current_version(&dir).as_deref() == Some(update.version.as_str()) {
-            return Err(Refusal::AlreadyRunning(update.label()).into());
+        if current_version(&dir).as_ref() == Some(&version) {
+            // In use although not recorded: an interrupted install, settled at start.
+            return Err(Refusal::from(Blocked::AlreadyInstalled {
+                name: update.name.clone(),
+                version: update.version,
+            })
+            .into());
         }
         fs::create_dir_all(&dir).map_err(data_err(&dir))?;
         check_space(update.installed_size, free_bytes(&dir)?)?;
 
-        let partial = dir.join(format!("{}{PARTIAL}", update.version));
+        let partial = dir.join(format!("{version}{PARTIAL}"));
         remove_any(&partial).map_err(data_err(&partial))?;
         fs::create_dir(&partial).map_err(data_err(&partial))?;
         progress.set(Progress {
             phase: "writing",
-            version: Some(update.version.clone()),
+            version: Some(version.clone()),
             total: update.payload_size,
             ..Progress::default()
         });
@@ -275,22 +191,22 @@ impl Updater {
         }
         progress.set(Progress {
             phase: "finishing",
-            version: Some(update.version.clone()),
+            version: Some(version.clone()),
             bytes: update.payload_size,
             total: update.payload_size,
             message: None,
         });
         // The hash matched: the version is complete.
-        let done = dir.join(&update.version);
+        let done = dir.join(&version);
         remove_any(&done).map_err(data_err(&done))?;
         fs::rename(&partial, &done).map_err(data_err(&done))?;
         sync_dir(&dir)?;
         let previous = current_version(&dir);
-        switch_current(&dir, &update.version)?;
+        switch_current(&dir, &version)?;
         Ok(Installed {
             kind: "site",
             name: update.name.clone(),
-            version: update.version.clone(),
+            version,
             slot: None,
             restart_required: false,
             previous,
@@ -452,7 +368,7 @@ impl Updater {
 fn unpack_verified(
     payload: impl Read,
     partial: &Path,
-    update: &SiteUpdate,
+    update: &Update,
     payload_error: PayloadErrorMap,
     progress: &Publisher,
 ) -> Result<(), InstallError> {
@@ -521,7 +437,7 @@ impl<R: Read> Read for Tap<'_, R> {
 pub fn current_version(dir: &Path) -> Option<String> {
     let target = fs::read_link(dir.join(CURRENT)).ok()?;
     let name = target.to_str()?.to_string();
-    (checks::version(&name).is_ok() && dir.join(&name).is_dir()).then_some(name)
+    (name.parse::<Version>().is_ok() && dir.join(&name).is_dir()).then_some(name)
 }
 
 /// Point `dir/current` at `version` atomically: a new link renamed over the old one.

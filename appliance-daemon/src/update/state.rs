@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use package::Version;
+
 use crate::store::Record;
 
 /// How many history events are kept.
@@ -21,7 +23,7 @@ pub struct Updates {
     pub pending: Option<Pending>,
     /// No base package below this version may be installed.
     #[serde(default)]
-    pub floor: Option<String>,
+    pub floor: Option<Version>,
     /// Installed site packages: name -> the version `current` names, and the one kept.
     #[serde(default)]
     pub sites: BTreeMap<String, SiteInfo>,
@@ -94,14 +96,6 @@ impl Updates {
             .filter(|e| e.package.is_none())
             .take_while(|e| e.kind != "activated")
             .find(|e| e.kind == "rolled_back")
-    }
-
-    /// Installed site packages as (name, version), for requirement checks.
-    pub fn site_versions(&self) -> Vec<(String, String)> {
-        self.sites
-            .iter()
-            .map(|(n, s)| (n.clone(), s.version.clone()))
-            .collect()
     }
 }
 

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 
 use package::{Keyring, Kind, PackageReader};
 
-use super::install::{BaseUpdate, InstallError, Installed};
-use super::site::SiteUpdate;
+use super::install::{InstallError, Installed, Update};
 use super::state::{Event, Updates};
 use super::{Platform, Updater};
 use crate::store::Audit;
@@ -70,31 +69,14 @@ impl Updater {
                 return Err(err);
             }
         };
-        if manifest.kind == Kind::Site {
-            let update = SiteUpdate::from_manifest(&manifest);
-            let payload = first_payload(&mut reader)?;
-            return self.install_site(
-                &update,
-                payload,
-                payload_error,
-                &self.progress,
-                actor,
-                address,
-            );
-        }
-        let update = BaseUpdate {
-            version: manifest.version.to_string(),
-            profiles: manifest.profiles.clone(),
-            requires: manifest
-                .requires
-                .iter()
-                .map(|r| (r.name.clone(), r.min_version.to_string()))
-                .collect(),
-            floor: manifest.floor.as_ref().map(|f| f.to_string()),
-            payload_size: manifest.payloads.first().map(|p| p.size).unwrap_or(0),
-        };
+        let update = Update::from_manifest(&manifest);
         let payload = first_payload(&mut reader)?;
-        self.install_base(
+        let install = match update.kind {
+            Kind::Base => Self::install_base,
+            Kind::Site => Self::install_site,
+        };
+        install(
+            self,
             &update,
             payload,
             payload_error,

@@ -168,7 +168,8 @@ pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra
         vec![t.slot_b.to_string(), slot("B")],
         vec![
             t.floor.to_string(),
-            view.floor.clone().unwrap_or_else(|| t.none.to_string()),
+            view.floor
+                .map_or_else(|| t.none.to_string(), |f| f.to_string()),
         ],
     ];
     let sites = view
@@ -520,7 +521,10 @@ pub async fn upload(
             Err(e) => return fail(e.body_text()),
         };
         match field.name() {
-            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("csrf") => match short_field(field).await {
+                Ok(text) => csrf = text,
+                Err(message) => return fail(message),
+            },
             Some("package") => {
                 if let Err(r) = ctx.check_csrf(&session, &csrf) {
                     return r;
@@ -543,6 +547,24 @@ pub async fn upload(
             _ => {}
         }
     }
+}
+
+/// Longest text field of the upload form read (the CSRF token is far shorter).
+const SHORT_FIELD_MAX: usize = 1024;
+
+/// A short text field of the upload form: read in pieces and capped, since the body of
+/// an upload has no limit as a whole.
+async fn short_field(mut field: axum::extract::multipart::Field<'_>) -> Result<String, String> {
+    let mut text = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| e.body_text())? {
+        if text.len() + chunk.len() > SHORT_FIELD_MAX {
+            return Err(format!(
+                "a form field is longer than {SHORT_FIELD_MAX} bytes"
+            ));
+        }
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text).map_err(|_| "a form field is not UTF-8 text".to_string())
 }
 
 #[cfg(test)]

@@ -1,10 +1,17 @@
 //! A vendor's update server for tests: packages built and signed with the dev key, and an
-//! HTTPS server in this process whose certificate a test CA issued.
+//! HTTPS server in this process whose certificate a test CA issued; and the appliance's
+//! upload endpoint the packages may go to instead.
+
+// Each test file uses a part of it.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use appliance_tests::dev::DevDaemon;
+use appliance_tests::https::{self, Response};
 use package::{Metadata, Requirement, Signer, Version};
 
 pub fn dev_key() -> Signer {
@@ -15,6 +22,32 @@ pub fn dev_key() -> Signer {
 pub fn trust_dev_key(state: &Path) {
     std::fs::create_dir_all(state.join("keys")).unwrap();
     std::fs::write(state.join("keys/dev.pub"), dev_key().public().to_text()).unwrap();
+}
+
+/// "Needs `name` `min` or later."
+pub fn needs(name: &str, min: &str) -> Vec<Requirement> {
+    vec![Requirement {
+        name: name.into(),
+        min_version: min.parse().unwrap(),
+    }]
+}
+
+/// `POST /api/v1/updates/upload` of `body`.
+pub fn upload(d: &DevDaemon, token: &str, body: &[u8]) -> Response {
+    let auth = format!("Bearer {token}");
+    https::request(
+        d.https,
+        "POST",
+        "/api/v1/updates/upload",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/octet-stream"),
+        ],
+        body,
+        &d.trust(),
+        Duration::from_secs(60),
+    )
+    .unwrap()
 }
 
 fn meta(version: &str, requires: Vec<Requirement>) -> Metadata {

@@ -46,7 +46,8 @@ impl<R: Read> Source<R> {
     /// Skips what is left of the current entry and reads the next header; `None` at the
     /// end-of-archive marker.
     pub fn next_header(&mut self) -> Result<Option<EntryHeader>> {
-        self.skip(self.remaining + self.padding)?;
+        // A size field near u64::MAX (a hostile header) must not overflow.
+        self.skip(self.remaining.saturating_add(self.padding))?;
         self.remaining = 0;
         self.padding = 0;
         let mut block = [0u8; BLOCK as usize];

@@ -1,13 +1,14 @@
 //! Which catalog packages an appliance may install now, and why the others are blocked:
 //! the same answer on the appliance (`GET /api/v1/updates`) and at the vendor (`image
 //! download-key verify`, from what a download key says is installed). The rules are the
-//! installer's (profile, anti-rollback floor, requirements, already installed), plus one
-//! for listing: a package older than the installed one is not offered.
+//! installer's ([`check_install`]: profile, anti-rollback floor, requirements, already
+//! installed), plus two for listing: a package older than the installed one, or the base
+//! version waiting for the restart, is not offered.
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Entry};
-use crate::manifest::{Kind, BASE_NAME};
+use crate::manifest::{Kind, Manifest, Requirement, BASE_NAME};
 use crate::version::Version;
 
 /// What an appliance runs and has installed.
@@ -89,51 +90,98 @@ impl Blocked {
     }
 }
 
-/// Whether `entry` can be installed on `installed` now.
+/// What the rules look at in a package: a catalog entry or a verified manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    pub kind: Kind,
+    pub name: &'a str,
+    pub version: Version,
+    pub profiles: &'a [String],
+    pub requires: &'a [Requirement],
+}
+
+impl<'a> From<&'a Entry> for Candidate<'a> {
+    fn from(e: &'a Entry) -> Self {
+        Candidate {
+            kind: e.kind,
+            name: &e.name,
+            version: e.version,
+            profiles: &e.profiles,
+            requires: &e.requires,
+        }
+    }
+}
+
+impl<'a> From<&'a Manifest> for Candidate<'a> {
+    fn from(m: &'a Manifest) -> Self {
+        Candidate {
+            kind: m.kind,
+            name: &m.name,
+            version: m.version,
+            profiles: &m.profiles,
+            requires: &m.requires,
+        }
+    }
+}
+
+/// Whether `entry` can be installed on `installed` now: the installer's rules, and a
+/// package older than the installed one, or the base version waiting for the restart,
+/// is not offered.
 pub fn assess(entry: &Entry, installed: &Installed) -> Result<(), Blocked> {
-    if !entry.profiles.contains(&installed.profile) {
+    rules(entry.into(), installed, true)
+}
+
+/// The installer's rules: the profile, the anti-rollback floor (base packages), not the
+/// version installed, every requirement met. An install may go back to an older version
+/// (above the floor) and may write the pending base version again.
+pub fn check_install(package: Candidate<'_>, installed: &Installed) -> Result<(), Blocked> {
+    rules(package, installed, false)
+}
+
+fn rules(c: Candidate<'_>, installed: &Installed, offer: bool) -> Result<(), Blocked> {
+    if !c.profiles.contains(&installed.profile) {
         return Err(Blocked::WrongProfile {
-            wanted: entry.profiles.join(", "),
+            wanted: c.profiles.join(", "),
             ours: installed.profile.clone(),
         });
     }
-    if entry.kind == Kind::Base {
+    if c.kind == Kind::Base {
         if let Some(floor) = installed.floor {
-            if entry.version < floor {
+            if c.version < floor {
                 return Err(Blocked::BelowFloor {
-                    version: entry.version,
+                    version: c.version,
                     floor,
                 });
             }
         }
     }
-    if let Some(have) = installed.version_of(&entry.name) {
-        if have == entry.version {
+    if let Some(have) = installed.version_of(c.name) {
+        if have == c.version {
             return Err(Blocked::AlreadyInstalled {
-                name: entry.name.clone(),
-                version: entry.version,
+                name: c.name.to_string(),
+                version: c.version,
             });
         }
-        if entry.version < have {
+        if offer && c.version < have {
             return Err(Blocked::Older {
-                name: entry.name.clone(),
-                version: entry.version,
+                name: c.name.to_string(),
+                version: c.version,
                 installed: have,
             });
         }
     }
-    if entry.kind == Kind::Base && installed.pending_base == Some(entry.version) {
+    if offer && c.kind == Kind::Base && installed.pending_base == Some(c.version) {
         return Err(Blocked::PendingRestart {
-            name: entry.name.clone(),
-            version: entry.version,
+            name: c.name.to_string(),
+            version: c.version,
         });
     }
-    for r in &entry.requires {
+    for r in c.requires {
         let have = installed.version_of(&r.name);
         if have.is_none_or(|h| h < r.min_version) {
             return Err(Blocked::MissingRequirement {
-                name: entry.name.clone(),
-                version: entry.version,
+                name: c.name.to_string(),
+                version: c.version,
                 needs: r.name.clone(),
                 min: r.min_version,
                 have: have.map_or_else(|| "none".to_string(), |h| h.to_string()),
@@ -194,7 +242,6 @@ fn site_depth(catalog: &Catalog, name: &str, seen: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Requirement;
 
     fn v(s: &str) -> Version {
         s.parse().unwrap()
@@ -271,6 +318,19 @@ mod tests {
         let e = assess(&ok, &pending).unwrap_err();
         assert_eq!(e.code(), "already_installed");
         assert!(e.to_string().contains("next restart"), "{e}");
+    }
+
+    #[test]
+    fn an_install_may_go_back_and_rewrite_the_pending_version() {
+        let mut a = appliance();
+        a.pending_base = Some(v("1.0.1"));
+        let pending = entry("b101", Kind::Base, "base", "1.0.1", &[]);
+        assert_eq!(check_install((&pending).into(), &a), Ok(()));
+        let older = entry("c", Kind::Site, "crm", "1.9.0", &[]);
+        assert_eq!(check_install((&older).into(), &a), Ok(()));
+        let running = entry("b", Kind::Base, "base", "1.0.0", &[]);
+        let e = check_install((&running).into(), &a).unwrap_err();
+        assert_eq!(e.code(), "already_installed");
     }
 
     #[test]

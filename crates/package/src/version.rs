@@ -91,6 +91,7 @@ mod tests {
     #[test]
     fn compares_numerically() {
         assert!(v("1.10.0") > v("1.9.9"));
+        assert!(v("1.0.10") > v("1.0.9"));
         assert!(v("2.0.0") > v("1.99.99"));
         assert!(v("1.0.1") > v("1.0.0"));
         assert_eq!(v("1.0.0").cmp(&v("1.0.0")), std::cmp::Ordering::Equal);
@@ -102,8 +103,10 @@ mod tests {
             "",
             "1",
             "1.2",
+            "1.0",
             "1.2.3.4",
             "1.2.x",
+            "1.0.x",
             "01.2.3",
             "1.02.3",
             "1..3",

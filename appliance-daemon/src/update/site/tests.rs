@@ -356,20 +356,28 @@ fn a_missing_requirement_is_refused_before_anything_is_written() {
 
 #[test]
 fn the_pure_checks() {
-    let update = SiteUpdate {
+    let update = Update {
+        kind: package::Kind::Site,
         name: "crm".into(),
-        version: "1.0.0".into(),
+        version: "1.0.0".parse().unwrap(),
         profiles: vec!["box".into()],
         requires: vec![],
+        floor: None,
         payload_size: 1,
         installed_size: 1,
     };
-    let none = BTreeMap::new();
+    let none = Updates::default();
+    let on = |profile| checks::installed(profile, "1.0.0", &none).unwrap();
     assert_eq!(
-        check(&update, "vm", "1.0.0", &none).unwrap_err().code(),
+        checks::check_site(update.candidate(), &on("vm"), None)
+            .unwrap_err()
+            .code(),
         "wrong_profile"
     );
-    assert_eq!(check(&update, "box", "1.0.0", &none), Ok(()));
+    assert_eq!(
+        checks::check_site(update.candidate(), &on("box"), None),
+        Ok(())
+    );
     assert_eq!(check_space(1 << 20, 1 << 30), Ok(()));
     let err = check_space(1 << 30, 1 << 30).unwrap_err();
     assert_eq!(err.code(), "no_space");
