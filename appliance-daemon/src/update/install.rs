@@ -377,13 +377,15 @@ impl Updater {
                 let Ok(mut buf) = empty_rx.recv() else {
                     break Ok(()); // the writer stopped: its error is reported below
                 };
-                let n = match payload.read(&mut buf) {
+                let read = loop {
+                    match payload.read(&mut buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        other => break other,
+                    }
+                };
+                let n = match read {
                     Ok(0) => break Ok(()),
                     Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                        let _ = full_tx.send((buf, 0));
-                        continue;
-                    }
                     Err(e) => break Err(e),
                 };
                 if full_tx.send((buf, n)).is_err() {
