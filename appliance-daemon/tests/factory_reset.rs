@@ -3,7 +3,6 @@
 //! audited, and a sanitization record left by a reset shows on Status (API and page).
 
 use appliance_tests::dev::{state_dir, DevDaemon};
-use appliance_tests::https::Response;
 use std::path::Path;
 
 fn start(state: &Path) -> DevDaemon {
@@ -13,29 +12,6 @@ fn start(state: &Path) -> DevDaemon {
         false,
         &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
     )
-}
-
-fn json(r: &Response) -> serde_json::Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
-fn admin_token(d: &DevDaemon) -> String {
-    let r = d.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(r#"{"username":"admin","password":"password"}"#),
-    );
-    let token = json(&r)["token"].as_str().unwrap().to_string();
-    let r = d.call(
-        "PUT",
-        "/api/v1/account/password",
-        Some(&token),
-        Some(r#"{"current":"password","new":"reset-tester-1"}"#),
-    );
-    assert_eq!(r.status, 204);
-    token
 }
 
 fn grubenv(state: &Path) -> Option<grubenv::Env> {
@@ -51,10 +27,10 @@ fn refused_requests_start_nothing_and_an_accepted_one_is_recorded() {
         d.call("POST", "/api/v1/system/factory-reset", token, body)
     };
     assert_eq!(
-        json(&reset(None, Some(r#"{"confirm":"factory-reset"}"#)))["error"],
+        reset(None, Some(r#"{"confirm":"factory-reset"}"#)).value()["error"],
         "unauthorized"
     );
-    let token = admin_token(&d);
+    let token = d.admin_token("reset-tester-1");
     for body in [
         None,
         Some("{}"),
@@ -63,14 +39,14 @@ fn refused_requests_start_nothing_and_an_accepted_one_is_recorded() {
     ] {
         let r = reset(Some(&token), body);
         assert_eq!(r.status, 422, "{body:?}");
-        assert_eq!(json(&r)["error"], "confirmation_required");
+        assert_eq!(r.value()["error"], "confirmation_required");
     }
     let r = reset(
         Some(&token),
         Some(r#"{"confirm":"factory-reset","then":"halt"}"#),
     );
     assert_eq!(
-        (r.status, json(&r)["error"].clone()),
+        (r.status, r.value()["error"].clone()),
         (422, "invalid_then".into())
     );
     assert!(
@@ -80,14 +56,14 @@ fn refused_requests_start_nothing_and_an_accepted_one_is_recorded() {
 
     let r = reset(Some(&token), Some(r#"{"confirm":"factory-reset"}"#));
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(json(&r)["status"], "resetting");
-    assert_eq!(json(&r)["then"], "poweroff");
+    assert_eq!(r.value()["status"], "resetting");
+    assert_eq!(r.value()["then"], "poweroff");
     let env = grubenv(&state).expect("the request is written to grubenv");
     assert_eq!(env.get("FACTORY_RESET"), Some("poweroff"));
     assert_eq!(env.get("ORDER"), Some("A B"), "the A/B state is kept");
 
     let r = d.call("GET", "/api/v1/audit?limit=10", Some(&token), None);
-    let entries = json(&r)["entries"].as_array().unwrap().clone();
+    let entries = r.value()["entries"].as_array().unwrap().clone();
     let audited = entries
         .iter()
         .find(|e| e["action"] == "system.factory_reset")
@@ -105,9 +81,9 @@ fn the_sanitization_record_shows_on_status() {
         "slot_b_cleared_bytes": 268435456, "factory_bytes": 15613952, "factory_version": "1.0.0", "then": "poweroff"}"#;
     std::fs::write(state.join("sanitization.json"), record).unwrap();
     let d = start(&state);
-    let token = admin_token(&d);
+    let token = d.admin_token("reset-tester-1");
     let r = d.call("GET", "/api/v1/status", Some(&token), None);
-    let s = &json(&r)["sanitization"];
+    let s = &r.value()["sanitization"];
     assert_eq!(s["method"], "zeroout");
     assert_eq!(s["device"], "/dev/sda6");
     assert_eq!(s["bytes"], 8_589_934_592u64);
@@ -118,7 +94,7 @@ fn the_sanitization_record_shows_on_status() {
     // A state directory without a record says so: null.
     let other = state_dir("no-sanitization");
     let d2 = start(&other);
-    let token2 = admin_token(&d2);
+    let token2 = d2.admin_token("reset-tester-1");
     let r = d2.call("GET", "/api/v1/status", Some(&token2), None);
-    assert!(json(&r)["sanitization"].is_null());
+    assert!(r.value()["sanitization"].is_null());
 }
