@@ -125,9 +125,15 @@ impl Plan {
             ]);
         }
         if let Some(disk) = &self.disk {
+            // detect-zeroes: blocks the guest writes as zeroes (a factory reset's wipe on a
+            // SATA disk writes every one of 8 GiB) become qcow2 zero clusters instead of
+            // data in the host's file; the guest sees the same disk and reads the same.
             push(&[
                 "-drive",
-                &format!("if=none,id=disk0,format=qcow2,file={}", disk.display()),
+                &format!(
+                    "if=none,id=disk0,format=qcow2,detect-zeroes=on,file={}",
+                    disk.display()
+                ),
             ]);
             match self.profile {
                 Profile::Box => push(&["-device", "ide-hd,drive=disk0,bus=ide.0,bootindex=0"]),

@@ -253,7 +253,16 @@ impl Machine {
         timeout: Duration,
     ) -> anyhow::Result<Duration> {
         let console = self.console.clone();
-        console.wait_for_count(needle, times, timeout, || self.check_running())?;
+        if let Err(e) = console.wait_for_count(needle, times, timeout, || self.check_running()) {
+            // A guest that went quiet may be paused by QEMU (an I/O error on the host's
+            // side, such as a full disk, stops it): say which.
+            return Err(match self.qmp.status() {
+                Ok(state) if state != "running" => {
+                    e.context(format!("QEMU's run state is {state:?}, not running"))
+                }
+                _ => e,
+            });
+        }
         Ok(self.started.elapsed())
     }
 
