@@ -299,3 +299,29 @@ fn an_unusable_service_table_falls_back_to_the_built_in_one() {
     ns.signal(libc::SIGTERM);
     assert_eq!(end_signal(ns.wait_end(T)), Some(libc::SIGHUP));
 }
+
+#[test]
+fn a_service_with_after_starts_once_its_path_exists() {
+    need_root!();
+    let mut ns = Ns::start(
+        &[("serve.sh", "echo reader ran; exec sleep 60")],
+        "reader after=@DIR@/reader.conf @DIR@/serve.sh\n",
+    );
+    assert!(
+        ns.wait_for("service reader waits for", T),
+        "{}",
+        ns.output()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let log = ns.output();
+    assert!(
+        !log.contains("reader ran"),
+        "started before its path existed: {log}"
+    );
+    assert_eq!(log.matches("waits for").count(), 1, "said once: {log}");
+    std::fs::write(ns.dir.join("reader.conf"), "x").unwrap();
+    assert!(ns.wait_for("reader ran", T), "{}", ns.output());
+    assert!(!ns.output().contains("restart in"), "{}", ns.output());
+    ns.signal(libc::SIGTERM);
+    assert_eq!(end_signal(ns.wait_end(T)), Some(libc::SIGHUP));
+}

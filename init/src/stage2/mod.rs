@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use supervise::{Exit, Service};
 use watchdog::Watchdog;
 
+/// How often a service waiting for its `after` path looks for it.
+const AFTER_POLL: Duration = Duration::from_millis(100);
 /// How often to look for a power button that appeared late.
 const BUTTON_RESCAN: Duration = Duration::from_secs(5);
 
@@ -178,6 +180,17 @@ pub fn run(opts: &Options) -> ! {
     loop {
         let now = Instant::now();
         for svc in ctx.services.iter_mut().filter(|s| s.due(now)) {
+            let exists = |p: &str| std::path::Path::new(p).exists();
+            if let Some(path) = svc
+                .missing_after(exists, now, AFTER_POLL)
+                .map(str::to_owned)
+            {
+                if !svc.said_waiting {
+                    log!("service {} waits for {path}", svc.spec.name);
+                    svc.said_waiting = true;
+                }
+                continue;
+            }
             start(svc, now);
         }
         watchdog::pet(&mut ctx.watchdog);

@@ -10,7 +10,9 @@
 //! Options: `restart=INITIAL_MS..MAX_MS` (backoff, default 1000..60000),
 //! `give-up=N` (failures in a row before giving up, default 10),
 //! `stable=MS` (uptime after which the failure count resets, default 60000),
-//! `stop=MS` (how long shutdown waits after SIGTERM before SIGKILL, default 5000).
+//! `stop=MS` (how long shutdown waits after SIGTERM before SIGKILL, default 5000),
+//! `after=/PATH` (not started until PATH exists: a program whose configuration another
+//! service writes, so that it neither fails nor competes for the CPU while it waits).
 //! There is no quoting: arguments cannot contain spaces (wrap such commands in a script).
 
 use std::time::Duration;
@@ -24,6 +26,8 @@ pub struct ServiceSpec {
     pub give_up_after: u32,
     pub stable_after: Duration,
     pub stop_timeout: Duration,
+    /// Not started until this path exists.
+    pub after: Option<String>,
 }
 
 impl ServiceSpec {
@@ -36,6 +40,7 @@ impl ServiceSpec {
             give_up_after: 10,
             stable_after: Duration::from_secs(60),
             stop_timeout: Duration::from_secs(5),
+            after: None,
         }
     }
 }
@@ -92,6 +97,7 @@ pub fn parse(text: &str) -> Result<Vec<ServiceSpec>, TableError> {
                 }
                 "stable" => spec.stable_after = ms(v).ok_or_else(bad)?,
                 "stop" => spec.stop_timeout = ms(v).ok_or_else(bad)?,
+                "after" if v.starts_with('/') => spec.after = Some(v.to_string()),
                 _ => return Err(bad()),
             }
         }
@@ -111,7 +117,7 @@ mod tests {
     #[test]
     fn parses_defaults_options_and_comments() {
         let t = "# services\n\nappliance-daemon /usr/sbin/appliance-daemon\n\
-                 crasher restart=100..800 give-up=4 stable=500 stop=250 /bin/sh /t/crash.sh arg # why\n";
+                 crasher restart=100..800 give-up=4 stable=500 stop=250 after=/run/c.conf /bin/sh /t/crash.sh arg # why\n";
         let s = parse(t).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[0], builtin()[0]);
@@ -121,6 +127,7 @@ mod tests {
         assert_eq!(s[1].give_up_after, 4);
         assert_eq!(s[1].stable_after, Duration::from_millis(500));
         assert_eq!(s[1].stop_timeout, Duration::from_millis(250));
+        assert_eq!(s[1].after.as_deref(), Some("/run/c.conf"));
     }
 
     #[test]
@@ -135,6 +142,7 @@ mod tests {
         assert!(parse("a give-up=0 /x").is_err());
         assert!(parse("a restart=10..5 /x").is_err());
         assert!(parse("a nope=1 /x").is_err());
+        assert!(parse("a after=relative /x").is_err());
         assert!(parse("a relative/prog").is_err());
         assert!(parse("a /x\na /y").is_err());
     }

@@ -43,6 +43,8 @@ pub struct Service {
     pub failures: u32,
     pub restarts: u32,
     started_before: bool,
+    /// The missing `after` path was logged.
+    pub said_waiting: bool,
 }
 
 /// Backoff before the restart following the `failure`-th failure in a row:
@@ -61,7 +63,21 @@ impl Service {
             failures: 0,
             restarts: 0,
             started_before: false,
+            said_waiting: false,
         }
+    }
+
+    /// A due service whose `after` path is missing waits `poll` more, without counting a
+    /// failure. Returns the missing path.
+    pub fn missing_after(
+        &mut self,
+        exists: impl Fn(&str) -> bool,
+        now: Instant,
+        poll: Duration,
+    ) -> Option<&str> {
+        let path = self.spec.after.as_deref().filter(|p| !exists(p))?;
+        self.state = State::BackingOff { until: now + poll };
+        Some(path)
     }
 
     pub fn due(&self, now: Instant) -> bool {
@@ -224,6 +240,28 @@ mod tests {
                 limit: 4
             }
         );
+    }
+
+    #[test]
+    fn a_service_waits_for_its_after_path_without_counting_failures() {
+        let t0 = Instant::now();
+        let mut s = Service::new(
+            ServiceSpec {
+                after: Some("/run/x.toml".into()),
+                ..spec()
+            },
+            t0,
+        );
+        let poll = Duration::from_millis(200);
+        assert_eq!(s.missing_after(|_| false, t0, poll), Some("/run/x.toml"));
+        assert!(!s.due(t0));
+        assert!(s.due(t0 + poll));
+        assert_eq!(s.failures, 0);
+        assert_eq!(
+            s.missing_after(|p| p == "/run/x.toml", t0 + poll, poll),
+            None
+        );
+        assert!(s.due(t0 + poll), "still due once the path exists");
     }
 
     #[test]
