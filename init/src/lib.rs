@@ -15,6 +15,7 @@ pub mod gpt;
 pub mod kmod;
 pub mod log;
 pub mod power;
+pub mod seed;
 pub mod squashfs;
 pub mod stage1;
 pub mod stage2;

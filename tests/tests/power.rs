@@ -1,5 +1,6 @@
 //! A clean power-off leaves the data filesystem cleanly unmounted, and the next boot of the
-//! same disk finds its settings (here: the HTTPS certificate's key) where it left them.
+//! same disk finds its settings (here: the HTTPS certificate's key) where it left them,
+//! and the random seed the first boot saved ready in stage 1.
 
 use appliance_tests::devices::{Firmware, Profile};
 use appliance_tests::workdir::WorkDir;
@@ -34,6 +35,9 @@ fn power_button_leaves_data_clean_and_state_survives() {
     let raw = work.path().join("after.img");
     disk::raw_copy(&overlay, &raw).unwrap();
     let header = disk::ext4_header(&raw, "data").unwrap();
+    // Saved once the kernel's generator was ready, for the next boot (init/src/seed.rs).
+    let seed = disk::ext4_file(&raw, "data", "/random-seed").unwrap();
+    assert_eq!(seed.len(), 32, "the random seed on data");
     std::fs::remove_file(&raw).unwrap();
     let state = disk::filesystem_state(&header);
     eprintln!("[power] data filesystem state after power-off: {state:?}");
@@ -44,6 +48,17 @@ fn power_button_leaves_data_clean_and_state_survives() {
     let (_, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
     m.report("second boot to health", format!("{:.1}s", t.as_secs_f64()));
     let console = m.console().text();
+    // The seed made the kernel's generator ready in stage 1 (the emulated CPU has no
+    // RDRAND: without it the generator is ready only seconds into stage 2).
+    let stage2 = console.find("init: stage2 start").expect("stage 2 started");
+    assert!(
+        console[..stage2].contains("init: stage1: random seed from the last boot credited"),
+        "no seed credited in stage 1:\n{console}"
+    );
+    assert!(
+        console[..stage2].contains("random: crng init done"),
+        "the generator was not ready before stage 2:\n{console}"
+    );
     for sign in RECOVERY_SIGNS {
         assert!(
             !console.contains(sign),

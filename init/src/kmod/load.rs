@@ -8,7 +8,6 @@ use nix::kmod::{finit_module, ModuleInitFlags};
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -145,22 +144,14 @@ impl Loader {
         n
     }
 
-    /// Repeat coldplug passes until nothing new loaded for `quiet` (a driver's devices
-    /// appear asynchronously after it loads: SCSI disks after the host adapter), or
-    /// until `max` has passed.
-    pub fn coldplug_until_settled(&mut self, quiet: Duration, max: Duration) {
-        let start = Instant::now();
-        let mut last_change = start;
-        loop {
-            if self.coldplug_pass() > 0 {
-                last_change = Instant::now();
-            }
-            let now = Instant::now();
-            if now.duration_since(last_change) >= quiet || now.duration_since(start) >= max {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    /// Coldplug passes until one loads nothing new: a driver whose devices bring more
+    /// devices (virtio_pci and its virtio devices) is followed at once. Devices that
+    /// appear later on their own (SCSI disks after an asynchronous bus scan) are matched
+    /// by the passes `stage1::block::wait_for` makes while it looks for a partition and
+    /// by stage 1's last pass; nothing waits for a quiet period. Ends: every pass but
+    /// the last loads a module not tried before.
+    pub fn coldplug(&mut self) {
+        while self.coldplug_pass() > 0 {}
     }
 }
 

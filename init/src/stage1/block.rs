@@ -91,7 +91,8 @@ pub fn wait_for(
         if start.elapsed() >= timeout {
             return None;
         }
-        if !said {
+        // Disks usually appear within moments of their driver: only a longer wait is news.
+        if !said && start.elapsed() >= Duration::from_secs(1) {
             log!(
                 "stage1: waiting up to {} s for partition {label}",
                 timeout.as_secs()
@@ -101,7 +102,7 @@ pub fn wait_for(
         if let Some(l) = loader.as_mut() {
             l.coldplug_pass();
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -57,7 +57,7 @@ fn load_modules() -> Option<Loader> {
     for m in ALWAYS {
         loader.load(m);
     }
-    loader.coldplug_until_settled(Duration::from_millis(300), Duration::from_secs(5));
+    loader.coldplug();
     let has_watchdog = Path::new("/dev/watchdog0").exists() || Path::new("/dev/watchdog").exists();
     if !has_watchdog && loader.load("softdog") > 0 {
         log!("stage1: no hardware watchdog; using softdog");
@@ -122,7 +122,14 @@ pub fn run() -> ! {
     let data_dir = format!("{NEW_ROOT}/data");
     let disk = root.disk();
     match block::wait_for("data", disk.as_deref(), Duration::from_secs(2), &mut loader) {
-        Some(part) => data::prepare(&part, &data_dir),
+        Some(part) => {
+            data::prepare(&part, &data_dir);
+            match crate::seed::credit(Path::new(&data_dir)) {
+                Ok(true) => log!("stage1: random seed from the last boot credited"),
+                Ok(false) => log!("stage1: no random seed saved yet (first boot or power cut)"),
+                Err(e) => log!("stage1: random seed: {e}"),
+            }
+        }
         None => {
             log!("stage1: no partition labelled data on the slot's disk; running with an empty in-memory /data");
             let _ = mount(
@@ -135,6 +142,10 @@ pub fn run() -> ! {
         }
     }
 
+    if let Some(l) = loader.as_mut() {
+        // Drivers for devices that appeared since (input devices, disks of other controllers).
+        l.coldplug();
+    }
     log!("stage1 done");
     match switch_root::switch_root(NEW_ROOT, "/sbin/init") {
         Ok(never) => match never {},

@@ -138,6 +138,10 @@ pub fn run(opts: &Options) -> ! {
             power::finish(Action::Reboot);
         }
     };
+    if opts.system {
+        // With signals blocked: the thread inherits the mask and never takes one.
+        crate::seed::spawn_save("/data");
+    }
     let listener = match control_socket::bind(&opts.control_socket) {
         Ok(l) => Some(l),
         Err(e) => {

@@ -1,0 +1,188 @@
+//! The random seed kept on data, so that the kernel's random number generator is ready
+//! at once on every boot but an appliance's first, also on CPUs without RDRAND (QEMU's
+//! emulated CPU, some virtual CPU models), where the kernel otherwise gathers entropy for
+//! seconds while TLS and DHCP wait for it. The scheme is SeedRNG's (Buildroot's `seedrng`):
+//! - stage 1, once data is mounted ([`credit`]): the seed the previous boot saved is read
+//!   and removed, the removal synced *before* the seed is used, so that no seed is ever
+//!   used twice, not even after a power cut; then it is added to the kernel's pool with
+//!   RNDADDENTROPY, credited at 8 bits a byte;
+//! - stage 2 ([`save_when_ready`], in a thread): once the generator is ready (getrandom
+//!   without GRND_NONBLOCK returns), a fresh seed is saved for the next boot (temporary
+//!   file, fsync, rename, fsync of the directory).
+//!
+//! Only output of a ready generator is saved, so only a creditable seed is ever credited.
+//! A factory reset wipes data and the seed with it; the data partition, and so the seed,
+//! is made on each appliance's own first boot, never shipped in the image.
+
+use crate::log;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// The file on data.
+pub const FILE: &str = "random-seed";
+/// 256 bits: what the kernel needs to call its generator ready.
+pub const LEN: usize = 32;
+
+/// `struct rand_pool_info` from <linux/random.h> with room for one seed.
+#[repr(C)]
+pub struct RandPoolInfo {
+    entropy_count: libc::c_int,
+    buf_size: libc::c_int,
+    buf: [u8; LEN],
+}
+
+nix::ioctl_write_ptr_bad!(
+    rnd_add_entropy,
+    nix::request_code_write!(b'R', 0x03, std::mem::size_of::<[libc::c_int; 2]>()),
+    RandPoolInfo
+);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} holds {len} bytes, not {LEN}; not used")]
+    Size { path: String, len: usize },
+    #[error("cannot remove {path} before using it: {source}; not used")]
+    Remove {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot add the seed to the kernel's pool: {0}")]
+    Add(std::io::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Stage 1: credit the seed saved under `data_dir` and remove it. `Ok(false)` when there
+/// is none (a first boot, or a power cut before the last boot saved one).
+pub fn credit(data_dir: &Path) -> Result<bool, SeedError> {
+    let path = data_dir.join(FILE);
+    let shown = path.display().to_string();
+    let seed = match std::fs::read(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(SeedError::Read {
+                path: shown,
+                source,
+            })
+        }
+    };
+    // Removed, and the removal on disk, before the kernel sees a byte of it.
+    let remove = std::fs::remove_file(&path)
+        .and_then(|()| std::fs::File::open(data_dir)?.sync_all())
+        .map_err(|source| SeedError::Remove {
+            path: shown.clone(),
+            source,
+        });
+    remove?;
+    let buf: [u8; LEN] = seed.as_slice().try_into().map_err(|_| SeedError::Size {
+        path: shown,
+        len: seed.len(),
+    })?;
+    let info = RandPoolInfo {
+        entropy_count: (LEN * 8) as libc::c_int,
+        buf_size: LEN as libc::c_int,
+        buf,
+    };
+    let urandom = std::fs::File::open("/dev/urandom").map_err(SeedError::Add)?;
+    // SAFETY: the ioctl reads a rand_pool_info of buf_size bytes of buffer, which `info` is.
+    unsafe { rnd_add_entropy(urandom.as_raw_fd(), &info) }.map_err(|e| SeedError::Add(e.into()))?;
+    Ok(true)
+}
+
+/// Stage 2: wait until the kernel's generator is ready, then save a seed for the next
+/// boot under `data_dir`.
+pub fn save_when_ready(data_dir: &Path) -> Result<(), SeedError> {
+    let mut seed = [0u8; LEN];
+    let mut filled = 0;
+    while filled < LEN {
+        // SAFETY: writes at most LEN - filled bytes into `seed` from `filled`.
+        let n = unsafe { libc::getrandom(seed[filled..].as_mut_ptr().cast(), LEN - filled, 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(SeedError::Add(e));
+        }
+        filled += n as usize;
+    }
+    let path = data_dir.join(FILE);
+    let tmp = data_dir.join(format!(".{FILE}.tmp"));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&seed)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(data_dir)?.sync_all()
+    };
+    write().map_err(|source| SeedError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Stage 2: [`save_when_ready`] in its own thread, logging what went wrong. Called once
+/// signals are blocked, so that the thread inherits the mask.
+pub fn spawn_save(data_dir: &'static str) {
+    let spawned = std::thread::Builder::new()
+        .name("random-seed".into())
+        .spawn(move || {
+            if let Err(e) = save_when_ready(Path::new(data_dir)) {
+                log!("random seed: {e}; the next boot waits for the kernel to gather entropy");
+            }
+        });
+    if let Err(e) = spawned {
+        log!("random seed: cannot start the thread that saves it: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ioctl_number_is_rndaddentropy() {
+        // _IOW('R', 0x03, int[2]) from <linux/random.h>.
+        assert_eq!(
+            nix::request_code_write!(b'R', 0x03, std::mem::size_of::<[libc::c_int; 2]>()),
+            0x4008_5203
+        );
+    }
+
+    #[test]
+    fn a_saved_seed_is_removed_before_use_and_a_wrong_size_is_refused() {
+        let dir = std::env::temp_dir().join(format!("seed-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!credit(&dir).unwrap(), "no seed: nothing credited");
+        save_when_ready(&dir).unwrap();
+        let saved = std::fs::read(dir.join(FILE)).unwrap();
+        assert_eq!(saved.len(), LEN);
+        assert_ne!(saved, [0u8; LEN]);
+        save_when_ready(&dir).unwrap();
+        assert_ne!(
+            std::fs::read(dir.join(FILE)).unwrap(),
+            saved,
+            "a fresh seed each time"
+        );
+        std::fs::write(dir.join(FILE), b"short").unwrap();
+        assert!(matches!(credit(&dir), Err(SeedError::Size { len: 5, .. })));
+        assert!(!dir.join(FILE).exists(), "removed even when refused");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
