@@ -21,7 +21,7 @@ const MODULES: &[&str] = &[
     "part_gpt",
     "fat",
     "squash4",
-    "xzio",
+    "lzopio",
     "gzio",
     "normal",
     "linux",

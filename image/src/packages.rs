@@ -46,7 +46,7 @@ pub enum Cmd {
 
 #[derive(clap::Args)]
 pub struct BaseArgs {
-    /// The slot image (xz squashfs).
+    /// The slot image (LZO squashfs).
     #[arg(long)]
     slot: PathBuf,
     #[command(flatten)]

@@ -1,4 +1,4 @@
-//! The slot image: one xz squashfs holding the whole read-only system (docs/boot.md,
+//! The slot image: one LZO-compressed squashfs holding the whole read-only system (docs/boot.md,
 //! "Slot image contents"). The same file fills `root-a` and `factory` on a new disk and is
 //! the payload of a `base` update package, so it must be byte-reproducible: fixed modes,
 //! owner root, fixed timestamps, no xattrs.
@@ -148,8 +148,12 @@ pub fn pack(b: &Boot, staging: &Path, normalise_dirs: bool, out: &Path, epoch: u
             .arg(staging)
             .arg(out)
             .args([
+                // LZO, not xz: every page of a program the appliance runs is
+                // decompressed from here, and under emulation xz made the daemon's start
+                // take a second more (docs/boot.md). GRUB 2.06 reads zlib, LZO and xz
+                // squashfs only.
                 "-comp",
-                "xz",
+                "lzo",
                 "-all-root",
                 "-no-xattrs",
                 "-noappend",

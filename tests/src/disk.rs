@@ -280,7 +280,7 @@ pub fn remake_slot(
     let made = edited.and_then(|()| {
         run(Command::new("mksquashfs").arg(&tree).arg(out).args([
             "-comp",
-            "xz",
+            "lzo",
             "-all-root",
             "-no-xattrs",
             "-noappend",

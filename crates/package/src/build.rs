@@ -39,7 +39,7 @@ pub struct Metadata {
 }
 
 /// Writes a base package to `out`: the slot image as `rootfs.sqfs`, uncompressed (the
-/// squashfs is xz inside).
+/// squashfs is compressed inside).
 pub fn build_base(
     slot_image: &Path,
     meta: &Metadata,
