@@ -12,10 +12,30 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::lease::{Ipv4Net, Lease, LeaseRoute};
-use super::netlink::Link;
+use super::netlink::{Link, Netlink};
 
 /// Pause before starting over after the client failed (socket error, bad packet).
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long a client waits for its link's carrier before asking anyway. A DISCOVER sent
+/// before the link is up is lost and the next one comes seconds later (an e1000e link
+/// takes about three seconds to come up after the interface is set up).
+const CARRIER_WAIT: Duration = Duration::from_secs(10);
+const CARRIER_POLL: Duration = Duration::from_millis(50);
+
+/// Until the link named `name` has carrier, for at most [`CARRIER_WAIT`]; at once when its
+/// state cannot be read.
+async fn wait_for_carrier(name: &str) {
+    let Ok(netlink) = Netlink::connect() else {
+        return;
+    };
+    let until = Instant::now() + CARRIER_WAIT;
+    while Instant::now() < until {
+        match netlink.link(name).await {
+            Ok(link) if !link.carrier => tokio::time::sleep(CARRIER_POLL).await,
+            _ => return,
+        }
+    }
+}
 
 /// A step of one interface's client.
 #[derive(Debug)]
@@ -94,6 +114,10 @@ pub async fn run(
     config.use_mac_as_client_id();
     if !hostname.is_empty() && hostname != "localhost" && hostname != "(none)" {
         config.set_host_name(&hostname);
+    }
+    tokio::select! {
+        () = wait_for_carrier(&iface) => {}
+        _ = &mut stop => return,
     }
     let mut client = match DhcpV4Client::init(config, None).await {
         Ok(c) => c,
