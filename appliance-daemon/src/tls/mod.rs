@@ -94,9 +94,15 @@ pub fn load_or_create(dir: &Path, hostname: &str) -> Result<Identity, Error> {
     if cert_file.exists() && key_file.exists() {
         match load(dir) {
             Ok(identity) => return Ok(identity),
-            Err(err) => {
-                tracing::warn!("making a new certificate because the stored one is unusable: {err}")
-            }
+            Err(err) => match restore_previous(dir) {
+                Some(identity) => {
+                    tracing::warn!("the stored certificate is unusable ({err}); using the previous one again (an install was interrupted?)");
+                    return Ok(identity);
+                }
+                None => tracing::warn!(
+                    "making a new certificate because the stored one is unusable: {err}"
+                ),
+            },
         }
     } else if cert_file.exists() || key_file.exists() {
         tracing::warn!(dir = %dir.display(), "only one of cert.pem and key.pem exists; making a new pair");
@@ -109,6 +115,25 @@ pub fn load_or_create(dir: &Path, hostname: &str) -> Result<Identity, Error> {
     let mut identity = load(dir)?;
     identity.created = true;
     Ok(identity)
+}
+
+/// The pair an install kept aside (`key.previous.pem`, `cert.previous.pem`), put back if
+/// it is usable: the key and the certificate are two files, and a power cut between the
+/// two writes of an install leaves a new key beside the old certificate.
+fn restore_previous(dir: &Path) -> Option<Identity> {
+    let key = std::fs::read(previous_key_path(dir)).ok()?;
+    let cert = std::fs::read(previous_cert_path(dir)).ok()?;
+    write(&key_path(dir), &key, 0o600).ok()?;
+    write(&cert_path(dir), &cert, 0o644).ok()?;
+    load(dir).ok()
+}
+
+fn previous_key_path(dir: &Path) -> PathBuf {
+    dir.join("key.previous.pem")
+}
+
+fn previous_cert_path(dir: &Path) -> PathBuf {
+    dir.join("cert.previous.pem")
 }
 
 /// What a self-signed certificate names, besides `localhost` and the loopback addresses.
@@ -308,8 +333,8 @@ pub fn install(dir: &Path, chain_pem: &str, key_pem: &str) -> Result<Identity, I
         .keys_match()
         .map_err(refused)?;
     for (path, old) in [
-        (key_path(dir), dir.join("key.previous.pem")),
-        (cert_path(dir), dir.join("cert.previous.pem")),
+        (key_path(dir), previous_key_path(dir)),
+        (cert_path(dir), previous_cert_path(dir)),
     ] {
         if path.exists() {
             let _ = std::fs::copy(&path, &old);
@@ -457,6 +482,29 @@ mod tests {
         assert!(!is_installed(&tls));
         assert!(back.created);
         assert_ne!(back.cert, installed.cert);
+    }
+
+    #[test]
+    fn an_install_cut_between_key_and_certificate_falls_back_to_the_previous_pair() {
+        let dir = TestDir::new("tls-cut");
+        let tls = dir.path().join("tls");
+        let first = load_or_create(&tls, "appliance").unwrap();
+        let theirs = cert::generate("support.example.com", &[], None).unwrap();
+        install(&tls, &theirs.cert_pem, &theirs.key_pem).unwrap();
+        // A second install cut after its key was written.
+        std::fs::copy(key_path(&tls), previous_key_path(&tls)).unwrap();
+        std::fs::copy(cert_path(&tls), previous_cert_path(&tls)).unwrap();
+        let next = cert::generate("next.example.com", &[], None).unwrap();
+        write(&key_path(&tls), next.key_pem.as_bytes(), 0o600).unwrap();
+        assert!(load(&tls).is_err(), "new key, old certificate");
+        let back = load_or_create(&tls, "appliance").unwrap();
+        assert!(!back.created);
+        assert_ne!(back.cert, first.cert);
+        assert_eq!(
+            back.cert,
+            CertificateDer::from_pem_slice(theirs.cert_pem.as_bytes()).unwrap()
+        );
+        assert_eq!(load(&tls).unwrap().cert, back.cert, "and it stays");
     }
 
     #[test]
