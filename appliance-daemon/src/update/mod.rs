@@ -21,7 +21,6 @@ pub mod upload;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use grubenv::Slot;
 
@@ -257,6 +256,3 @@ impl Updater {
         })
     }
 }
-
-/// Shared handle.
-pub type Shared = Arc<Updater>;
