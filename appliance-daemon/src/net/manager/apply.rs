@@ -507,7 +507,7 @@ impl Manager {
                         held.lease.address
                     );
                 }
-                self.after_lease_change(&iface, None).await;
+                self.after_lease_lost(&iface).await;
             }
             Step::Bound(lease, reply) => {
                 let renewal = client
@@ -531,8 +531,11 @@ impl Manager {
                     Ok(()) => {
                         self.keep_until_lease.remove(&iface);
                         let _ = reply.send(true);
-                        // Logged before the lease is published: whoever waits for it
-                        // (the one-shot bring-up exits then) finds the line written.
+                        self.write_resolver(&iface, Some(&lease));
+                        // Logged once the lease is on the interface and in the resolver
+                        // file, and before it is published: whoever waits for the line
+                        // finds both, and whoever waits for the lease (the one-shot
+                        // bring-up exits then) finds the line written.
                         if renewal {
                             tracing::info!(
                                 "dhcp: {iface} renewed {} for {} s",
@@ -543,7 +546,7 @@ impl Manager {
                             tracing::info!("{}", lease_line(&iface, &lease));
                             self.console(&iface, lease.address.addr.into(), "DHCP");
                         }
-                        self.after_lease_change(&iface, Some(&lease)).await;
+                        self.state.set(&iface, Some(lease));
                     }
                     Err(err) => {
                         tracing::error!(
@@ -560,16 +563,19 @@ impl Manager {
         }
     }
 
-    /// Resolver file and lease watch after a lease came or went; on going, the interface
-    /// too.
-    async fn after_lease_change(&mut self, iface: &str, lease: Option<&crate::net::Lease>) {
-        if lease.is_none() {
-            if let Some(nic) = self.nics.iter().find(|n| n.name == iface).cloned() {
-                if let Err(err) = self.reconcile_link(&nic).await {
-                    tracing::error!("dhcp: {iface}: cannot remove the expired lease: {err}");
-                }
+    /// After a lease went: the interface, the resolver file and the lease watch.
+    async fn after_lease_lost(&mut self, iface: &str) {
+        if let Some(nic) = self.nics.iter().find(|n| n.name == iface).cloned() {
+            if let Err(err) = self.reconcile_link(&nic).await {
+                tracing::error!("dhcp: {iface}: cannot remove the expired lease: {err}");
             }
         }
+        self.write_resolver(iface, None);
+        self.state.set(iface, None);
+    }
+
+    /// The resolver file with `iface`'s lease (or without it).
+    fn write_resolver(&self, iface: &str, lease: Option<&crate::net::Lease>) {
         if let Some(kernel) = &self.kernel {
             let source = lease.map(|l| Source {
                 servers: l.dns.iter().map(|d| IpAddr::V4(*d)).collect(),
@@ -582,7 +588,6 @@ impl Manager {
                 );
             }
         }
-        self.state.set(iface, lease.cloned());
     }
 
     /// Tell whoever looks at the console of the box or the VM where to point a browser.
