@@ -16,28 +16,21 @@ use crate::net::view::shared_ip_history;
 use crate::net::{Actor, ConfirmError, NetworkConfig, NetworkView, Problem, PutError};
 use crate::store::Store;
 
-/// An error with the details of a network refusal.
+/// An API error, with the shared IP and the MAC that holds it for `address_in_use`.
 #[derive(Debug, Serialize)]
 struct NetworkError {
-    #[serde(skip)]
-    status: StatusCode,
-    error: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    problems: Vec<Problem>,
+    #[serde(flatten)]
+    api: ApiError,
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mac: Option<String>,
 }
 
-impl NetworkError {
-    fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+impl From<ApiError> for NetworkError {
+    fn from(api: ApiError) -> Self {
         NetworkError {
-            status,
-            error,
-            message: message.into(),
-            problems: Vec::new(),
+            api,
             address: None,
             mac: None,
         }
@@ -46,18 +39,15 @@ impl NetworkError {
 
 impl IntoResponse for NetworkError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(&self)).into_response()
+        (self.api.status, axum::Json(&self)).into_response()
     }
 }
-
-const UNAVAILABLE: &str =
-    "The network manager is not running; the appliance's log has the details.";
 
 fn unavailable() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "network_unavailable",
-        UNAVAILABLE,
+        "The network manager is not running; the appliance's log has the details.",
     )
 }
 
@@ -128,49 +118,40 @@ fn with_history(store: &Store, mut view: NetworkView) -> Result<NetworkView, Api
     Ok(view)
 }
 
-fn invalid(problems: Vec<Problem>) -> NetworkError {
-    let mut e = NetworkError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_network",
-        format!(
-            "The network settings have {} problem{}; nothing was changed.",
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" }
-        ),
+fn invalid(problems: Vec<Problem>) -> ApiError {
+    let message = format!(
+        "The network settings have {} problem{}; nothing was changed.",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
     );
-    e.problems = problems;
-    e
+    ApiError::invalid("invalid_network", message, problems)
 }
 
 fn put_error(err: PutError) -> NetworkError {
     match err {
-        PutError::Invalid(problems) => invalid(problems),
-        PutError::WouldDisconnect(message) => NetworkError::new(
+        PutError::Invalid(problems) => invalid(problems).into(),
+        PutError::WouldDisconnect(message) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "would_disconnect",
             format!("{message} Nothing was changed."),
-        ),
-        PutError::AddressInUse { address, mac } => {
-            let mut e = NetworkError::new(
+        )
+        .into(),
+        PutError::AddressInUse { address, mac } => NetworkError {
+            api: ApiError::new(
                 StatusCode::CONFLICT,
                 "address_in_use",
                 format!(
                     "The shared IP {address} is in use by {mac}, which answered the probe: \
                      disable it there first. Nothing was changed."
                 ),
-            );
-            e.address = Some(address);
-            e.mac = Some(mac);
-            e
-        }
+            ),
+            address: Some(address),
+            mac: Some(mac),
+        },
         PutError::ApplyFailed(message) => {
-            NetworkError::new(StatusCode::INTERNAL_SERVER_ERROR, "apply_failed", message)
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "apply_failed", message).into()
         }
-        PutError::Stopped => NetworkError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "network_unavailable",
-            UNAVAILABLE,
-        ),
+        PutError::Stopped => unavailable().into(),
     }
 }
 
