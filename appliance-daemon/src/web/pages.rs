@@ -412,6 +412,11 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(4 << 30), "4.0 GiB");
         assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(20 << 20), "20.0 MiB");
+        assert_eq!(bytes(3 << 30), "3.0 GiB");
+        assert_eq!(bytes(5000 << 30), "4.9 TiB");
         assert_eq!(duration(59), "0 min");
         assert_eq!(duration(3660), "1 h 01 min");
         assert_eq!(duration(93_784), "1 d 2 h 03 min");

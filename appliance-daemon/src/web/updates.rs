@@ -227,7 +227,7 @@ pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra
             } else {
                 format!("{} {}", t.site_package, a.name)
             },
-            size: human_size(a.size),
+            size: super::pages::bytes(a.size),
             blocked: a.blocked.clone(),
         })
         .collect();
@@ -265,21 +265,6 @@ pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra
             download_key: extra.download_key,
         },
     )
-}
-
-/// Bytes for a person: `512 B`, `1.5 KiB`, `20.0 MiB`, `1.2 GiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// What the page says after an install, by upload or from the catalog.
@@ -570,16 +555,6 @@ async fn short_field(mut field: axum::extract::multipart::Field<'_>) -> Result<S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_like_a_person_writes_them() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(20 << 20), "20.0 MiB");
-        assert_eq!(human_size(3 << 30), "3.0 GiB");
-        assert_eq!(human_size(5000 << 30), "5000.0 GiB");
-    }
 
     #[test]
     fn the_server_form_puts_each_error_next_to_its_field() {
