@@ -175,7 +175,8 @@ mod tests {
             pending_base: None,
             sites: vec![],
         };
-        let key = download_key::issue(&signer, "0123456789abcdef0123456789abcdef", installed, now);
+        let key =
+            download_key::issue(&signer, "0123456789abcdef0123456789abcdef", installed, now).text;
         let catalog = Catalog {
             format: 1,
             issued: now,

@@ -137,7 +137,7 @@ pub async fn download_key(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {
-    let text = download_key_text(&state).await?;
+    let text = issue_download_key(&state).await?.text;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -147,8 +147,10 @@ pub async fn download_key(
     ))
 }
 
-/// A new armored download key (the API and the Updates page).
-pub(crate) async fn download_key_text(state: &Arc<AppState>) -> Result<String, ApiError> {
+/// A new download key (the API and the Updates page).
+pub(crate) async fn issue_download_key(
+    state: &Arc<AppState>,
+) -> Result<package::download_key::Issued, ApiError> {
     let identity = state.store.identity()?;
     let st = Arc::clone(state);
     tokio::task::spawn_blocking(move || st.updater.download_key(&identity))

@@ -102,7 +102,10 @@ impl Updater {
     }
 
     /// `GET /api/v1/updates/download-key`: a new armored token for this appliance.
-    pub fn download_key(&self, identity: &Identity) -> Result<String, KeyError> {
+    pub fn download_key(
+        &self,
+        identity: &Identity,
+    ) -> Result<package::download_key::Issued, KeyError> {
         let signer = self.download_signer(identity)?;
         let installed = self.installed()?;
         let now = crate::auth::unix_now();

@@ -419,21 +419,19 @@ pub async fn download_key(
         return r;
     }
     let u = super::i18n::updates::text(ctx.lang);
-    match crate::api::catalog::download_key_text(&state).await {
-        Ok(text) => {
-            let expires = package::download_key::verify(&text, crate::auth::unix_now())
-                .map(|k| rfc3339(k.body.expires))
-                .unwrap_or_default();
-            render_with(
-                &state,
-                &ctx,
-                StatusCode::OK,
-                Extra {
-                    download_key: Some(KeyView { text, expires }),
-                    ..Extra::default()
-                },
-            )
-        }
+    match crate::api::catalog::issue_download_key(&state).await {
+        Ok(key) => render_with(
+            &state,
+            &ctx,
+            StatusCode::OK,
+            Extra {
+                download_key: Some(KeyView {
+                    expires: rfc3339(key.body.expires),
+                    text: key.text,
+                }),
+                ..Extra::default()
+            },
+        ),
         Err(e) => answer(&state, &ctx, Err(e), u.key_failed),
     }
 }

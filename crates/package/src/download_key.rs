@@ -86,8 +86,15 @@ pub struct DownloadKey {
     pub key_id: KeyId,
 }
 
+/// A download key just made: the armored text to hand over, and what it says.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub text: String,
+    pub body: Body,
+}
+
 /// The armored download key of an appliance, valid from `now` for [`LIFETIME_SECS`].
-pub fn issue(signer: &Signer, appliance_id: &str, installed: Installed, now: u64) -> String {
+pub fn issue(signer: &Signer, appliance_id: &str, installed: Installed, now: u64) -> Issued {
     let body = Body {
         format: FORMAT,
         appliance_id: appliance_id.to_string(),
@@ -109,7 +116,7 @@ pub fn issue(signer: &Signer, appliance_id: &str, installed: Installed, now: u64
     }
     out.push_str(END);
     out.push('\n');
-    out
+    Issued { text: out, body }
 }
 
 /// Reads an armored key (text around the armor, e.g. a mail, is ignored), verifies its
@@ -200,7 +207,7 @@ mod tests {
     #[test]
     fn a_key_verifies_until_it_expires() {
         let s = Signer::from_seed(&[9; 32]);
-        let text = issue(&s, "00112233445566778899aabbccddeeff", installed(), NOW);
+        let text = issue(&s, "00112233445566778899aabbccddeeff", installed(), NOW).text;
         assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
         assert!(text
             .lines()
@@ -219,7 +226,7 @@ mod tests {
     #[test]
     fn altered_keys_are_refused() {
         let s = Signer::from_seed(&[9; 32]);
-        let text = issue(&s, "00112233445566778899aabbccddeeff", installed(), NOW);
+        let text = issue(&s, "00112233445566778899aabbccddeeff", installed(), NOW).text;
         let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
         let mut raw = BASE64.decode(b64).unwrap();
         // Claim another appliance id: same length, one digit changed.
