@@ -64,24 +64,7 @@ fn kernel_clock() -> Option<KernelClock> {
 }
 
 /// Seconds since the epoch as "YYYY-MM-DDThh:mm:ssZ".
-pub fn rfc3339(unix: u64) -> String {
-    match i64::try_from(unix)
-        .ok()
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-    {
-        Some(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        // Past year 9999: not a date anyone set on purpose.
-        None => format!("{unix} s after 1970"),
-    }
-}
+pub use package::clock::rfc3339;
 
 #[cfg(test)]
 mod tests {

@@ -92,24 +92,16 @@ fn string(s: &str) -> String {
     out
 }
 
-/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`; past year 9999 `N s after 1970`.
 pub fn rfc3339(unix: u64) -> String {
-    match i64::try_from(unix)
+    i64::try_from(unix)
         .ok()
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-    {
-        Some(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        // Past year 9999: not a date anyone set on purpose.
-        None => format!("{unix} s after 1970"),
-    }
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{unix} s after 1970"))
 }
 
 #[cfg(test)]
