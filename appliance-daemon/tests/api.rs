@@ -2,8 +2,9 @@
 //! first login and the forced password change, lockout, bad input, audit, reboot request,
 //! and the web UI's login form and CSRF refusal.
 
+use appliance_tests::api::token_of;
 use appliance_tests::dev::{state_dir, DevDaemon};
-use appliance_tests::https::Response;
+use appliance_tests::Api;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,56 +17,22 @@ fn start(tag: &str) -> DevDaemon {
     )
 }
 
-fn json(r: &Response) -> serde_json::Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
-fn login(d: &DevDaemon, password: &str) -> Response {
-    d.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(&format!(
-            r#"{{"username":"admin","password":"{password}"}}"#
-        )),
-    )
-}
-
-fn token_of(r: &Response) -> String {
-    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    json(r)["token"].as_str().expect("token").to_string()
-}
-
-/// Log in with the factory password and change it; returns a token of the new password.
-fn change_factory_password(d: &DevDaemon, new: &str) -> String {
-    let token = token_of(&login(d, "password"));
-    let r = d.call(
-        "PUT",
-        "/api/v1/account/password",
-        Some(&token),
-        Some(&format!(r#"{{"current":"password","new":"{new}"}}"#)),
-    );
-    assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.body));
-    token
-}
-
 #[test]
 fn first_login_forces_a_password_change() {
     let d = start("first-login");
 
     let r = d.call("GET", "/api/v1/status", None, None);
     assert_eq!(r.status, 401);
-    assert_eq!(json(&r)["error"], "unauthorized");
+    assert_eq!(r.value()["error"], "unauthorized");
 
-    let r = login(&d, "password");
-    assert_eq!(json(&r)["must_change_password"], true);
+    let r = d.login("password");
+    assert_eq!(r.value()["must_change_password"], true);
     let token = token_of(&r);
-    let other = token_of(&login(&d, "password"));
+    let other = d.token("password");
 
     let r = d.call("GET", "/api/v1/status", Some(&token), None);
     assert_eq!(r.status, 403);
-    assert_eq!(json(&r)["error"], "must_change_password");
+    assert_eq!(r.value()["error"], "must_change_password");
 
     let change = |current: &str, new: &str| {
         d.call(
@@ -77,19 +44,19 @@ fn first_login_forces_a_password_change() {
     };
     let r = change("not-it", "a-new-secret");
     assert_eq!(r.status, 403);
-    assert_eq!(json(&r)["error"], "wrong_password");
+    assert_eq!(r.value()["error"], "wrong_password");
     let r = change("password", "short");
     assert_eq!(r.status, 422);
-    assert_eq!(json(&r)["error"], "weak_password");
+    assert_eq!(r.value()["error"], "weak_password");
     let r = change("password", "password");
     assert_eq!(r.status, 422);
     // Refused changes changed nothing: the factory password still logs in.
-    assert_eq!(login(&d, "password").status, 200);
+    assert_eq!(d.login("password").status, 200);
 
     assert_eq!(change("password", "a-new-secret").status, 204);
     let r = d.call("GET", "/api/v1/status", Some(&token), None);
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    let status = json(&r);
+    let status = r.value();
     assert_eq!(status["slot"], "A");
     assert_eq!(status["profile"], "vm");
     assert_eq!(status["model"], "Virtual Appliance");
@@ -103,11 +70,11 @@ fn first_login_forces_a_password_change() {
         d.call("GET", "/api/v1/status", Some(&other), None).status,
         401
     );
-    let r = login(&d, "password");
+    let r = d.login("password");
     assert_eq!(r.status, 401);
-    assert_eq!(json(&r)["error"], "invalid_credentials");
-    let r = login(&d, "a-new-secret");
-    assert_eq!(json(&r)["must_change_password"], false);
+    assert_eq!(r.value()["error"], "invalid_credentials");
+    let r = d.login("a-new-secret");
+    assert_eq!(r.value()["must_change_password"], false);
 
     // Logging out ends the token.
     let t = token_of(&r);
@@ -122,12 +89,12 @@ fn first_login_forces_a_password_change() {
 fn lockout_refuses_even_the_right_password() {
     let d = start("lockout");
     for i in 1..=5 {
-        let r = login(&d, "wrong");
+        let r = d.login("wrong");
         assert_eq!(r.status, 401, "attempt {i}");
     }
-    let r = login(&d, "password");
+    let r = d.login("password");
     assert_eq!(r.status, 429);
-    assert_eq!(json(&r)["error"], "locked");
+    assert_eq!(r.value()["error"], "locked");
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((800..=900).contains(&retry), "{retry}");
     // Unknown users are refused the same way as wrong passwords.
@@ -138,7 +105,7 @@ fn lockout_refuses_even_the_right_password() {
         Some(r#"{"username":"nobody","password":"password"}"#),
     );
     assert_eq!(r.status, 401);
-    assert_eq!(json(&r)["error"], "invalid_credentials");
+    assert_eq!(r.value()["error"], "invalid_credentials");
 }
 
 #[test]
@@ -148,10 +115,10 @@ fn bad_input_gets_the_right_error_and_changes_nothing() {
 
     let r = session("{not json");
     assert_eq!(r.status, 400);
-    assert_eq!(json(&r)["error"], "malformed_json");
+    assert_eq!(r.value()["error"], "malformed_json");
     let r = session(r#"{"username":1,"password":"x"}"#);
     assert_eq!(r.status, 422);
-    assert_eq!(json(&r)["error"], "invalid_body");
+    assert_eq!(r.value()["error"], "invalid_body");
     let r = session(r#"{"username":"admin"}"#);
     assert_eq!(r.status, 422);
     let r = session(r#"{"username":"admin","password":"password","extra":1}"#);
@@ -163,7 +130,7 @@ fn bad_input_gets_the_right_error_and_changes_nothing() {
     );
     let r = session(&big);
     assert_eq!(r.status, 413);
-    assert_eq!(json(&r)["error"], "body_too_large");
+    assert_eq!(r.value()["error"], "body_too_large");
 
     let r = appliance_tests::https::request(
         d.https,
@@ -176,30 +143,30 @@ fn bad_input_gets_the_right_error_and_changes_nothing() {
     )
     .unwrap();
     assert_eq!(r.status, 415);
-    assert_eq!(json(&r)["error"], "unsupported_media_type");
+    assert_eq!(r.value()["error"], "unsupported_media_type");
 
     let r = d.call("GET", "/api/v1/nothing-here", None, None);
     assert_eq!(r.status, 404);
-    assert_eq!(json(&r)["error"], "not_found");
+    assert_eq!(r.value()["error"], "not_found");
     let r = d.call("DELETE", "/api/v1/health", None, None);
     assert_eq!(r.status, 405);
-    assert_eq!(json(&r)["error"], "method_not_allowed");
+    assert_eq!(r.value()["error"], "method_not_allowed");
     let r = d.call("GET", "/api/v1/status", Some("forged"), None);
     assert_eq!(r.status, 401);
 
     // None of that counted as a failed login or changed the account.
-    let r = login(&d, "password");
-    assert_eq!(json(&r)["must_change_password"], true);
+    let r = d.login("password");
+    assert_eq!(r.value()["must_change_password"], true);
 }
 
 #[test]
 fn audit_policy_reboot_and_openapi() {
     let d = start("audit");
-    let token = change_factory_password(&d, "audited-secret");
+    let token = d.first_login("audited-secret");
 
     let r = d.call("GET", "/api/v1/audit?limit=10", Some(&token), None);
     assert_eq!(r.status, 200);
-    let entries = json(&r)["entries"].as_array().unwrap().clone();
+    let entries = r.value()["entries"].as_array().unwrap().clone();
     let change = entries
         .iter()
         .find(|e| e["action"] == "account.password")
@@ -213,8 +180,8 @@ fn audit_policy_reboot_and_openapi() {
     );
 
     let r = d.call("GET", "/api/v1/security/policy", Some(&token), None);
-    assert_eq!(json(&r)["max_failed_logins"], 5);
-    assert_eq!(json(&r)["lockout_seconds"], 900);
+    assert_eq!(r.value()["max_failed_logins"], 5);
+    assert_eq!(r.value()["lockout_seconds"], 900);
     let r = d.call(
         "PUT",
         "/api/v1/security/policy",
@@ -222,7 +189,7 @@ fn audit_policy_reboot_and_openapi() {
         Some(r#"{"max_failed_logins":3,"lockout_seconds":5,"session_idle_seconds":600,"session_max_seconds":3600}"#),
     );
     assert_eq!(r.status, 422);
-    assert_eq!(json(&r)["error"], "invalid_policy");
+    assert_eq!(r.value()["error"], "invalid_policy");
     let r = d.call(
         "PUT",
         "/api/v1/security/policy",
@@ -231,11 +198,11 @@ fn audit_policy_reboot_and_openapi() {
     );
     assert_eq!(r.status, 200);
     let r = d.call("GET", "/api/v1/security/policy", Some(&token), None);
-    assert_eq!(json(&r)["max_failed_logins"], 3);
+    assert_eq!(r.value()["max_failed_logins"], 3);
 
     let r = d.call("POST", "/api/v1/system/reboot", Some(&token), None);
     assert_eq!(r.status, 202);
-    assert_eq!(json(&r)["status"], "rebooting");
+    assert_eq!(r.value()["status"], "rebooting");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let line = d
@@ -249,7 +216,7 @@ fn audit_policy_reboot_and_openapi() {
 
     let r = d.call("GET", "/api/v1/openapi.json", None, None);
     assert_eq!(r.status, 200);
-    assert!(json(&r)["paths"]["/status"]["get"].is_object());
+    assert!(r.value()["paths"]["/status"]["get"].is_object());
 }
 
 #[test]
@@ -306,7 +273,7 @@ fn web_login_page_and_csrf() {
 #[test]
 fn an_administrator_certificate_replaces_the_self_signed_one() {
     let d = start("tls");
-    let token = change_factory_password(&d, "tls-secret-1");
+    let token = d.first_login("tls-secret-1");
     let make = |name: &str| {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec![name.to_string()])
@@ -335,7 +302,7 @@ fn an_administrator_certificate_replaces_the_self_signed_one() {
         Some(&body(&cert, &other_key)),
     );
     assert_eq!(r.status, 422);
-    assert_eq!(json(&r)["error"], "certificate_key_mismatch");
+    assert_eq!(r.value()["error"], "certificate_key_mismatch");
     let r = d.call(
         "PUT",
         "/api/v1/tls/certificate",
@@ -343,7 +310,7 @@ fn an_administrator_certificate_replaces_the_self_signed_one() {
         Some(&body("nonsense", &key)),
     );
     assert_eq!(r.status, 422);
-    assert_eq!(json(&r)["error"], "invalid_certificate");
+    assert_eq!(r.value()["error"], "invalid_certificate");
     assert_eq!(served(), before, "refusals change nothing");
 
     let r = appliance_tests::dev::api_call(
@@ -355,7 +322,7 @@ fn an_administrator_certificate_replaces_the_self_signed_one() {
         Some(&body(&cert, &key)),
     );
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    assert_eq!(json(&r)["installed"], true);
+    assert_eq!(r.value()["installed"], true);
     assert_eq!(served(), der, "the installed certificate is served at once");
 
     let r = appliance_tests::dev::api_call(
@@ -366,7 +333,7 @@ fn an_administrator_certificate_replaces_the_self_signed_one() {
         Some(&token),
         None,
     );
-    assert_eq!(json(&r)["installed"], false);
+    assert_eq!(r.value()["installed"], false);
     let now = served();
     assert_ne!(now, der);
     assert_ne!(now, before, "a new self-signed certificate, with a new key");
@@ -375,10 +342,10 @@ fn an_administrator_certificate_replaces_the_self_signed_one() {
 #[test]
 fn ntp_servers_are_validated_stored_and_configured() {
     let d = start("time");
-    let token = change_factory_password(&d, "time-secret-1");
+    let token = d.first_login("time-secret-1");
     let r = d.call("GET", "/api/v1/time", Some(&token), None);
     assert_eq!(r.status, 200);
-    let before = json(&r);
+    let before = r.value();
     assert_eq!(before["servers"], serde_json::json!(["pool.ntp.org"]));
     assert_eq!(before["synchronized"], false);
 
@@ -389,10 +356,10 @@ fn ntp_servers_are_validated_stored_and_configured() {
         Some(r#"{"servers":["10.0.2.2","not a host!","10.0.2.2"]}"#),
     );
     assert_eq!(r.status, 422);
-    let v = json(&r);
+    let v = r.value();
     assert_eq!(v["error"], "invalid_time");
     assert_eq!(v["problems"].as_array().unwrap().len(), 2);
-    let after = json(&d.call("GET", "/api/v1/time", Some(&token), None));
+    let after = d.call("GET", "/api/v1/time", Some(&token), None).value();
     assert_eq!(
         after["servers"], before["servers"],
         "a refused change changes nothing"
@@ -405,7 +372,7 @@ fn ntp_servers_are_validated_stored_and_configured() {
         Some(r#"{"servers":["10.0.2.2"]}"#),
     );
     assert_eq!(r.status, 200);
-    assert_eq!(json(&r)["servers"], serde_json::json!(["10.0.2.2"]));
+    assert_eq!(r.value()["servers"], serde_json::json!(["10.0.2.2"]));
     let toml = std::fs::read_to_string(d.state.join("ntp.toml")).unwrap();
     assert!(toml.contains("address = \"10.0.2.2\""), "{toml}");
     assert!(!toml.contains("pool.ntp.org"));

@@ -11,21 +11,13 @@ mod netlab;
 
 use appliance_tests::browser::Browser;
 use appliance_tests::dev::{state_dir, DevDaemon};
-use netlab::{
-    daemon_in, get, ip, ip_json, is_root, json_of, login, mac_of, put_confirmed, start_in, Lab,
-};
+use appliance_tests::Api;
+use netlab::{daemon_in, get, ip, ip_json, is_root, mac_of, put_confirmed, start_in, Lab};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "network-page-secret";
-
-/// An API token for admin (whose password the browser changed).
-fn token(d: &DevDaemon) -> String {
-    let r = login(d, PASSWORD);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    json_of(&r)["token"].as_str().unwrap().to_string()
-}
 
 /// Wait until `check` holds for the element's text.
 fn wait_text(b: &Browser, css: &str, check: impl Fn(&str) -> bool) -> String {
@@ -54,7 +46,7 @@ fn interfaces_shown_wrong_address_refused_change_kept_shared_ip_and_revert() {
     let b = Browser::start("en-US,en").expect("headless Chromium");
     let base = format!("https://{}", d.https);
     b.first_login(&base, PASSWORD, T).unwrap();
-    let t = token(&d);
+    let t = d.token(PASSWORD);
 
     // Networking > IP configuration: both example NICs, their factory DHCP.
     b.click("a[href='/appliance/network']").unwrap();
@@ -220,7 +212,7 @@ fn appliance(tag: &str, ns: &str, dev: &str, mac: &str, own: &str) -> Appliance 
     let b = Browser::start("en-US,en").expect("headless Chromium");
     let base = format!("https://{}", d.https);
     b.first_login(&base, PASSWORD, T).unwrap();
-    let token = token(&d);
+    let token = d.token(PASSWORD);
     let settings = json!({
         "interfaces": [{"mac": mac, "dhcp": false, "addresses": [own]}],
         "shared_ips": [{"address": "10.60.0.100/24", "interface": mac, "enabled": false}]

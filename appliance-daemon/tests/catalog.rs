@@ -8,6 +8,7 @@
 
 mod update_server;
 
+use appliance_tests::Api;
 use std::path::Path;
 
 use appliance_tests::dev::{state_dir, DevDaemon};
@@ -56,7 +57,7 @@ fn check_lists_installs_by_id_and_refuses_what_does_not_verify() {
         false,
         &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
     );
-    let token = d.admin_token("catalog-secret");
+    let token = d.first_login("catalog-secret");
     let t = Some(token.as_str());
 
     // The vendor's side: three packages and their signed catalog.

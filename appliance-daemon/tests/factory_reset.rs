@@ -3,6 +3,7 @@
 //! audited, and a sanitization record left by a reset shows on Status (API and page).
 
 use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::Api;
 use std::path::Path;
 
 fn start(state: &Path) -> DevDaemon {
@@ -30,7 +31,7 @@ fn refused_requests_start_nothing_and_an_accepted_one_is_recorded() {
         reset(None, Some(r#"{"confirm":"factory-reset"}"#)).value()["error"],
         "unauthorized"
     );
-    let token = d.admin_token("reset-tester-1");
+    let token = d.first_login("reset-tester-1");
     for body in [
         None,
         Some("{}"),
@@ -81,7 +82,7 @@ fn the_sanitization_record_shows_on_status() {
         "slot_b_cleared_bytes": 268435456, "factory_bytes": 15613952, "factory_version": "1.0.0", "then": "poweroff"}"#;
     std::fs::write(state.join("sanitization.json"), record).unwrap();
     let d = start(&state);
-    let token = d.admin_token("reset-tester-1");
+    let token = d.first_login("reset-tester-1");
     let r = d.call("GET", "/api/v1/status", Some(&token), None);
     let s = &r.value()["sanitization"];
     assert_eq!(s["method"], "zeroout");
@@ -94,7 +95,7 @@ fn the_sanitization_record_shows_on_status() {
     // A state directory without a record says so: null.
     let other = state_dir("no-sanitization");
     let d2 = start(&other);
-    let token2 = d2.admin_token("reset-tester-1");
+    let token2 = d2.first_login("reset-tester-1");
     let r = d2.call("GET", "/api/v1/status", Some(&token2), None);
     assert!(r.value()["sanitization"].is_null());
 }

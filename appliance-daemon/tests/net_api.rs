@@ -6,7 +6,7 @@
 mod netlab;
 
 use appliance_tests::dev::{state_dir, DevDaemon};
-use netlab::{get, json_of, put, start_in, token};
+use netlab::{get, put, start_in, token};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -73,7 +73,7 @@ fn a_wrong_change_is_refused_with_every_problem_and_changes_nothing() {
     bad["dns"]["servers"][0] = json!("dns.example");
     let r = put(&d, &t, &bad);
     assert_eq!(r.status, 422);
-    let e = json_of(&r);
+    let e = r.value();
     assert_eq!(e["error"], "invalid_network");
     let fields: Vec<&str> = e["problems"]
         .as_array()
@@ -93,18 +93,18 @@ fn a_wrong_change_is_refused_with_every_problem_and_changes_nothing() {
     cut_off["routes"] = json!([]);
     let r = put(&d, &t, &cut_off);
     assert_eq!(r.status, 422);
-    assert_eq!(json_of(&r)["error"], "would_disconnect");
+    assert_eq!(r.value()["error"], "would_disconnect");
 
     let mut typo = static_config();
     typo["gatway"] = json!("192.168.1.1");
     let r = put(&d, &t, &typo);
     assert_eq!(r.status, 422);
-    let e = json_of(&r);
+    let e = r.value();
     assert_eq!(e["problems"][0]["field"], "gatway", "{e}");
 
     let r = put(&d, &t, &json!({"interfaces": "eth0"}));
     assert_eq!(r.status, 422);
-    assert_eq!(json_of(&r)["error"], "invalid_body");
+    assert_eq!(r.value()["error"], "invalid_body");
 
     let r = put(
         &d,
@@ -112,7 +112,7 @@ fn a_wrong_change_is_refused_with_every_problem_and_changes_nothing() {
         &json!({"interfaces": [{"mac": "52:54:00:00:00:99", "dhcp": true}]}),
     );
     assert_eq!(r.status, 422);
-    let e = json_of(&r);
+    let e = r.value();
     assert!(
         e["problems"][0]["message"]
             .as_str()
@@ -132,7 +132,7 @@ fn a_change_is_kept_when_confirmed_and_reverts_when_not() {
 
     let r = put(&d, &t, &static_config());
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    let v = json_of(&r);
+    let v = r.value();
     assert_eq!(
         v["config"]["interfaces"][0]["addresses"][0],
         "192.168.1.10/24"
@@ -151,23 +151,23 @@ fn a_change_is_kept_when_confirmed_and_reverts_when_not() {
 
     let r = d.call("POST", "/api/v1/network/confirm", Some(&t), None);
     assert_eq!(r.status, 200);
-    assert_eq!(json_of(&r)["pending"], Value::Null);
+    assert_eq!(r.value()["pending"], Value::Null);
     let r = d.call("POST", "/api/v1/network/confirm", Some(&t), None);
     assert_eq!(r.status, 409);
-    assert_eq!(json_of(&r)["error"], "no_pending_change");
+    assert_eq!(r.value()["error"], "no_pending_change");
     let confirmed = get(&d, &t)["config"].clone();
 
     let mut next = static_config();
     next["interfaces"][0]["addresses"][0] = json!("192.168.1.20/24");
     let r = put(&d, &t, &next);
     assert_eq!(r.status, 200);
-    assert_ne!(json_of(&r)["pending"], Value::Null);
+    assert_ne!(r.value()["pending"], Value::Null);
     std::thread::sleep(Duration::from_secs(4));
     let v = get(&d, &t);
     assert_eq!(v["pending"], Value::Null, "reverted by itself");
     assert_eq!(v["config"], confirmed);
     let r = d.call("GET", "/api/v1/audit?limit=20", Some(&t), None);
-    let audit = json_of(&r);
+    let audit = r.value();
     let actions: Vec<&str> = audit["entries"]
         .as_array()
         .unwrap()
@@ -196,7 +196,7 @@ fn the_shared_ip_flag_applies_at_once_with_its_history() {
     ]);
     let r = put(&d, &t, &config);
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    let v = json_of(&r);
+    let v = r.value();
     assert_eq!(v["pending"], Value::Null, "no confirmation for a shared IP");
     assert_eq!(v["shared_ips"][0]["held"], true);
     assert_eq!(v["shared_ips"][0]["state"], "simulated");
@@ -207,7 +207,7 @@ fn the_shared_ip_flag_applies_at_once_with_its_history() {
     );
 
     config["shared_ips"][0]["enabled"] = json!(false);
-    let v = json_of(&put(&d, &t, &config));
+    let v = put(&d, &t, &config).value();
     assert_eq!(v["shared_ips"][0]["held"], false);
     assert_eq!(v["shared_ips"][0]["state"], "disabled");
     assert_eq!(

@@ -18,7 +18,7 @@ mod netlab;
 
 use appliance_tests::dev::{api_call, state_dir, DevDaemon};
 use netlab::{
-    daemon_in as daemon, get, ip, ip_json, is_root, json_of, mac_of, put, put_confirmed, run,
+    daemon_in as daemon, get, ip, ip_json, is_root, mac_of, put, put_confirmed, run,
     shared_history, token, Lab,
 };
 use serde_json::{json, Value};
@@ -374,7 +374,7 @@ fn announcements_within_3s(wire: &mpsc::Receiver<String>, is_one: impl Fn(&str) 
 fn refused_while_held(d: &DevDaemon, token: &str, enable: &Value, holder: &str, address: &str) {
     let r = put(d, token, enable);
     assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
-    let e = json_of(&r);
+    let e = r.value();
     assert_eq!(e["error"], "address_in_use");
     assert_eq!(e["mac"], holder);
     assert_eq!(e["address"], address);
@@ -454,7 +454,7 @@ fn the_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused() {
     let r = put(&a, &ta, &settings(&mac_a, "10.50.0.1/24", true));
     let answered = unix_now();
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let v = json_of(&r);
+    let v = r.value();
     assert_eq!(
         v["pending"],
         Value::Null,
@@ -599,7 +599,7 @@ fn an_ipv6_shared_ip_moves_between_two_appliances_and_a_second_holder_is_refused
     let r = put(&a, &ta, &settings(&mac_a, "2001:db8:50::1/64", true));
     let answered = unix_now();
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let v = json_of(&r);
+    let v = r.value();
     assert_eq!(v["pending"], Value::Null);
     assert_eq!(v["shared_ips"][0]["held"], true);
     assert_eq!(v["shared_ips"][0]["state"], "held");

@@ -7,6 +7,7 @@
 mod update_server;
 
 use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::Api;
 use package::{Metadata, Requirement};
 use std::path::Path;
 use update_server::{dev_key, needs, trust_dev_key, upload};
@@ -49,7 +50,7 @@ fn site_packages_install_switch_roll_back_and_refuse_damage() {
         false,
         &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
     );
-    let token = d.admin_token("site-secret");
+    let token = d.first_login("site-secret");
     let work = state.join("work");
     std::fs::create_dir_all(&work).unwrap();
     let crm = state.join("site/crm");

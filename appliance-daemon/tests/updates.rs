@@ -6,6 +6,7 @@
 mod update_server;
 
 use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::Api;
 use package::{Metadata, Requirement, Signer, Version};
 use std::path::{Path, PathBuf};
 use update_server::{needs, upload};
@@ -72,7 +73,7 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
         false,
         &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
     );
-    let token = d.admin_token("update-secret");
+    let token = d.first_login("update-secret");
     let work = state.join("work");
     std::fs::create_dir_all(&work).unwrap();
     let good = package(

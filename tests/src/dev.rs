@@ -113,26 +113,11 @@ impl DevDaemon {
     ) -> Response {
         api_call(self.https, &self.trust(), method, path, token, body)
     }
+}
 
-    /// Log in as `admin` with the first password and change it to `new_password`, as the
-    /// first login requires: a token for every other call.
-    pub fn admin_token(&self, new_password: &str) -> String {
-        let r = self.call(
-            "POST",
-            "/api/v1/session",
-            None,
-            Some(r#"{"username":"admin","password":"password"}"#),
-        );
-        let token = r.value()["token"].as_str().unwrap().to_string();
-        let change = serde_json::json!({"current": "password", "new": new_password});
-        let r = self.call(
-            "PUT",
-            "/api/v1/account/password",
-            Some(&token),
-            Some(&change.to_string()),
-        );
-        assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
-        token
+impl crate::Api for DevDaemon {
+    fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Response {
+        self.call(method, path, token, body)
     }
 }
 

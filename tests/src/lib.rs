@@ -13,6 +13,7 @@
 //!   partitions of a disk image.
 //! - [`scan`]: every occurrence of given bytes in a raw disk image, by partition.
 
+pub mod api;
 pub mod browser;
 pub mod console;
 pub mod dev;
@@ -24,4 +25,5 @@ pub mod qmp;
 pub mod scan;
 pub mod workdir;
 
+pub use api::Api;
 pub use machine::{Machine, MachineSpec};

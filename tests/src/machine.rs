@@ -291,32 +291,6 @@ impl Machine {
         crate::dev::api_call(self.https, &Trust::Any, method, path, token, body)
     }
 
-    /// `POST /api/v1/session` as admin with `password`.
-    pub fn login(&self, password: &str) -> https::Response {
-        let body = serde_json::json!({"username": "admin", "password": password}).to_string();
-        self.call("POST", "/api/v1/session", None, Some(&body))
-    }
-
-    /// A session token of admin; panics unless the login succeeds.
-    pub fn token(&self, password: &str) -> String {
-        let r = self.login(password);
-        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-        r.value()["token"].as_str().unwrap().to_string()
-    }
-
-    /// The first login of a factory appliance: admin/password must be changed, here to
-    /// `new_password`; a token that works afterwards.
-    pub fn first_login(&self, new_password: &str) -> String {
-        let r = self.login("password");
-        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-        assert_eq!(r.value()["must_change_password"], true);
-        let token = r.value()["token"].as_str().unwrap().to_string();
-        let body = serde_json::json!({"current": "password", "new": new_password}).to_string();
-        let r = self.call("PUT", "/api/v1/account/password", Some(&token), Some(&body));
-        assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.body));
-        token
-    }
-
     /// Upload an update package (`POST /api/v1/updates/upload`).
     pub fn upload(&self, token: &str, package: &[u8]) -> https::Response {
         let auth = format!("Bearer {token}");
@@ -413,5 +387,17 @@ impl Drop for Machine {
                 self.console.tail(60)
             );
         }
+    }
+}
+
+impl crate::Api for Machine {
+    fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> https::Response {
+        self.call(method, path, token, body)
     }
 }

@@ -4,6 +4,7 @@
 //! exits by itself).
 
 use appliance_tests::devices::{Firmware, Profile};
+use appliance_tests::Api;
 use appliance_tests::{Machine, MachineSpec};
 use std::time::Duration;
 

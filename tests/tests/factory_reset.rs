@@ -10,6 +10,7 @@
 use appliance_tests::devices::{Firmware, Profile};
 use appliance_tests::https::Response;
 use appliance_tests::workdir::WorkDir;
+use appliance_tests::Api;
 use appliance_tests::{disk, scan, Machine, MachineSpec};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;

@@ -5,6 +5,7 @@
 //! 169.254.1.1/16 on its first NIC (docs/network.md).
 
 use appliance_tests::devices::{Firmware, Profile};
+use appliance_tests::Api;
 use appliance_tests::{Machine, MachineSpec};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

@@ -6,6 +6,7 @@
 
 use appliance_tests::devices::{Firmware, Profile};
 use appliance_tests::workdir::WorkDir;
+use appliance_tests::Api;
 use appliance_tests::{Machine, MachineSpec};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

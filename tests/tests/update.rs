@@ -8,6 +8,7 @@
 
 use appliance_tests::devices::{Firmware, Profile};
 use appliance_tests::workdir::WorkDir;
+use appliance_tests::Api;
 use appliance_tests::{disk, Machine, MachineSpec};
 use std::path::PathBuf;
 use std::process::Command;

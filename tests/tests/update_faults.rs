@@ -11,6 +11,7 @@
 use appliance_tests::devices::{Firmware, Profile};
 use appliance_tests::https::{self, Trust};
 use appliance_tests::workdir::WorkDir;
+use appliance_tests::Api;
 use appliance_tests::{disk, Machine, MachineSpec};
 use std::io::Write;
 use std::path::{Path, PathBuf};

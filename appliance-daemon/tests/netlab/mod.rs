@@ -7,6 +7,7 @@
 
 use appliance_tests::dev::{state_dir, DevDaemon};
 use appliance_tests::https::Response;
+use appliance_tests::Api;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Output};
@@ -150,46 +151,21 @@ pub fn daemon_in(tag: &str, ns: &str, iface: &str, confirm_secs: &str) -> DevDae
     )
 }
 
-pub fn json_of(r: &Response) -> Value {
-    r.json()
-        .unwrap_or_else(|e| panic!("status {}: {e:#}", r.status))
-}
-
-pub fn login(d: &DevDaemon, password: &str) -> Response {
-    d.call(
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(&format!(
-            r#"{{"username":"admin","password":"{password}"}}"#
-        )),
-    )
-}
-
 /// A token for admin, the factory password changed (or already changed).
 pub fn token(d: &DevDaemon) -> String {
-    let r = login(d, "password");
-    if r.status == 200 {
-        let token = json_of(&r)["token"].as_str().unwrap().to_string();
-        let r = d.call(
-            "PUT",
-            "/api/v1/account/password",
-            Some(&token),
-            Some(r#"{"current":"password","new":"net-admin-secret"}"#),
-        );
-        assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.body));
-        return token;
+    const PASSWORD: &str = "net-admin-secret";
+    if d.login("password").status == 200 {
+        d.first_login(PASSWORD)
+    } else {
+        d.token(PASSWORD)
     }
-    let r = login(d, "net-admin-secret");
-    assert_eq!(r.status, 200);
-    json_of(&r)["token"].as_str().unwrap().to_string()
 }
 
 /// `GET /api/v1/network`, which must answer.
 pub fn get(d: &DevDaemon, token: &str) -> Value {
     let r = d.call("GET", "/api/v1/network", Some(token), None);
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    json_of(&r)
+    r.value()
 }
 
 /// `PUT /api/v1/network`.
@@ -208,7 +184,7 @@ pub fn put_confirmed(d: &DevDaemon, token: &str, body: &Value) -> Value {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let r = d.call("POST", "/api/v1/network/confirm", Some(token), None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    json_of(&r)
+    r.value()
 }
 
 /// The actions of the shared IP history, newest first.

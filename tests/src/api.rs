@@ -1,0 +1,40 @@
+//! The appliance's API as tests use it, the same on a QEMU guest ([`crate::Machine`]) and
+//! on a dev-mode daemon ([`crate::dev::DevDaemon`]): logging in and the first login's
+//! password change.
+
+use crate::https::Response;
+
+/// Something that answers the appliance's API.
+pub trait Api {
+    /// One API call: JSON body, optional Bearer token.
+    fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Response;
+
+    /// `POST /api/v1/session` as admin with `password`.
+    fn login(&self, password: &str) -> Response {
+        let body = serde_json::json!({"username": "admin", "password": password}).to_string();
+        self.api("POST", "/api/v1/session", None, Some(&body))
+    }
+
+    /// A session token of admin; panics unless the login succeeds.
+    fn token(&self, password: &str) -> String {
+        token_of(&self.login(password))
+    }
+
+    /// The first login of a factory appliance: admin/password must be changed, here to
+    /// `new_password`; a token that works afterwards.
+    fn first_login(&self, new_password: &str) -> String {
+        let r = self.login("password");
+        assert_eq!(r.value()["must_change_password"], true);
+        let token = token_of(&r);
+        let body = serde_json::json!({"current": "password", "new": new_password}).to_string();
+        let r = self.api("PUT", "/api/v1/account/password", Some(&token), Some(&body));
+        assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.body));
+        token
+    }
+}
+
+/// The token of a login answer; panics unless the login succeeded.
+pub fn token_of(r: &Response) -> String {
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    r.value()["token"].as_str().expect("a token").to_string()
+}
