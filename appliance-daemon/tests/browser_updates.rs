@@ -7,13 +7,13 @@
 
 mod update_server;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use appliance_tests::browser::Browser;
-use appliance_tests::dev::{state_dir, DevDaemon};
 use package::catalog;
-use update_server::{base_package, certificates, dev_key, needs, site_package, trust_dev_key};
+use update_server::{
+    base_package, certificates, daemon_trusting_dev_key, dev_key, needs, site_package,
+};
 
 const T: Duration = Duration::from_secs(60);
 const DAY: u64 = 86_400;
@@ -36,14 +36,7 @@ fn wait_for(b: &Browser, css: &str, needle: &str) -> String {
 
 #[test]
 fn server_check_install_rollback_and_download_key() {
-    let state = state_dir("browser-updates");
-    trust_dev_key(&state);
-    let d = DevDaemon::start(
-        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
-        &state,
-        false,
-        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
-    );
+    let (d, state) = daemon_trusting_dev_key("browser-updates");
 
     // The vendor's side: base 1.0.1, base 1.0.2 (needs 1.0.1 first), site crm 1.0.0, 1.1.0.
     let work = state.join("work");

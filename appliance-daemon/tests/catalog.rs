@@ -9,14 +9,14 @@
 mod update_server;
 
 use appliance_tests::Api;
-use std::path::Path;
 
-use appliance_tests::dev::{state_dir, DevDaemon};
 use appliance_tests::https::Response;
 use package::availability;
 use package::catalog::{self, Catalog};
 use serde_json::{json, Value};
-use update_server::{base_package, certificates, dev_key, needs, trust_dev_key, update_server};
+use update_server::{
+    base_package, certificates, daemon_trusting_dev_key, dev_key, needs, update_server,
+};
 
 const DAY: u64 = 86_400;
 
@@ -49,14 +49,7 @@ fn refused(r: &Response, status: u16, code: &str) -> Value {
 
 #[test]
 fn check_lists_installs_by_id_and_refuses_what_does_not_verify() {
-    let state = state_dir("catalog");
-    trust_dev_key(&state);
-    let d = DevDaemon::start(
-        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
-        &state,
-        false,
-        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
-    );
+    let (d, state) = daemon_trusting_dev_key("catalog");
     let token = d.first_login("catalog-secret");
     let t = Some(token.as_str());
 

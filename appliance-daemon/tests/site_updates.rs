@@ -6,11 +6,10 @@
 
 mod update_server;
 
-use appliance_tests::dev::{state_dir, DevDaemon};
 use appliance_tests::Api;
 use package::{Metadata, Requirement};
 use std::path::Path;
-use update_server::{dev_key, needs, trust_dev_key, upload};
+use update_server::{daemon_trusting_dev_key, dev_key, needs, upload};
 
 /// A site package `crm` of `version` whose `index.html` names the version.
 fn site_package(work: &Path, version: &str, requires: Vec<Requirement>) -> Vec<u8> {
@@ -42,14 +41,7 @@ fn site_package(work: &Path, version: &str, requires: Vec<Requirement>) -> Vec<u
 
 #[test]
 fn site_packages_install_switch_roll_back_and_refuse_damage() {
-    let state = state_dir("site-updates");
-    trust_dev_key(&state);
-    let d = DevDaemon::start(
-        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
-        &state,
-        false,
-        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
-    );
+    let (d, state) = daemon_trusting_dev_key("site-updates");
     let token = d.first_login("site-secret");
     let work = state.join("work");
     std::fs::create_dir_all(&work).unwrap();

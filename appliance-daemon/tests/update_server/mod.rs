@@ -18,10 +18,19 @@ pub fn dev_key() -> Signer {
     Signer::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../keys/dev/dev.key")).unwrap()
 }
 
-/// A state directory whose appliance trusts the dev key.
-pub fn trust_dev_key(state: &Path) {
+/// A dev-mode daemon (a vm on slot A) in a new state directory named after `tag`, which
+/// trusts the dev key; and that directory.
+pub fn daemon_trusting_dev_key(tag: &str) -> (DevDaemon, PathBuf) {
+    let state = appliance_tests::dev::state_dir(tag);
     std::fs::create_dir_all(state.join("keys")).unwrap();
     std::fs::write(state.join("keys/dev.pub"), dev_key().public().to_text()).unwrap();
+    let d = DevDaemon::start(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        &state,
+        false,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
+    );
+    (d, state)
 }
 
 /// "Needs `name` `min` or later."
