@@ -147,8 +147,6 @@ impl TimeService {
         })
     }
 
-    /// Store new servers (validated by the caller), rewrite the configuration and restart
-    /// the time daemon.
     /// Check the requested servers as a whole, then keep them (audited) and restart the
     /// time daemon with them; a refused list changes nothing. The API and the Time page
     /// both come here.
@@ -169,6 +167,8 @@ impl TimeService {
             .await?)
     }
 
+    /// Store servers already checked, rewrite the configuration and restart the time
+    /// daemon.
     async fn set_servers(
         &self,
         servers: Vec<String>,
