@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Entry};
-use crate::manifest::{Kind, Manifest, Requirement, BASE_NAME};
+use crate::manifest::{Kind, Requirement, BASE_NAME};
 use crate::version::Version;
 
 /// What an appliance runs and has installed.
@@ -90,7 +90,8 @@ impl Blocked {
     }
 }
 
-/// What the rules look at in a package: a catalog entry or a verified manifest.
+/// What the rules look at in a package: a catalog entry, or the installer's verified
+/// update (`Update::candidate` in the daemon).
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
     pub kind: Kind,
@@ -108,18 +109,6 @@ impl<'a> From<&'a Entry> for Candidate<'a> {
             version: e.version,
             profiles: &e.profiles,
             requires: &e.requires,
-        }
-    }
-}
-
-impl<'a> From<&'a Manifest> for Candidate<'a> {
-    fn from(m: &'a Manifest) -> Self {
-        Candidate {
-            kind: m.kind,
-            name: &m.name,
-            version: m.version,
-            profiles: &m.profiles,
-            requires: &m.requires,
         }
     }
 }
