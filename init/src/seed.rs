@@ -15,7 +15,7 @@
 //! is made on each appliance's own first boot, never shipped in the image.
 
 use crate::log;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -46,7 +46,7 @@ pub enum SeedError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} holds {len} bytes, not {LEN}; not used")]
+    #[error("{path} does not hold exactly {LEN} bytes ({len} read); not used")]
     Size { path: String, len: usize },
     #[error("cannot remove {path} before using it: {source}; not used")]
     Remove {
@@ -67,7 +67,14 @@ pub enum SeedError {
 pub fn credit(data_dir: &Path) -> Result<bool, SeedError> {
     let path = data_dir.join(FILE);
     let shown = path.display().to_string();
-    let seed = match std::fs::read(&path) {
+    // At most one byte more than a seed: a damaged file of any size is refused without
+    // reading it into memory.
+    let read = std::fs::File::open(&path).and_then(|f| {
+        let mut seed = Vec::with_capacity(LEN + 1);
+        f.take(LEN as u64 + 1).read_to_end(&mut seed)?;
+        Ok(seed)
+    });
+    let seed = match read {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(source) => {
@@ -180,6 +187,12 @@ mod tests {
             saved,
             "a fresh seed each time"
         );
+        std::fs::write(dir.join(FILE), vec![7u8; 1 << 20]).unwrap();
+        assert!(
+            matches!(credit(&dir), Err(SeedError::Size { len: 33, .. })),
+            "read no further than a seed and a byte"
+        );
+        assert!(!dir.join(FILE).exists());
         std::fs::write(dir.join(FILE), b"short").unwrap();
         assert!(matches!(credit(&dir), Err(SeedError::Size { len: 5, .. })));
         assert!(!dir.join(FILE).exists(), "removed even when refused");
