@@ -318,16 +318,13 @@ pub async fn save_server(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(form): Form<ServerForm>,
-) -> Response {
-    let session = match ctx.form_session(false, &form.csrf) {
-        Ok((_, s)) => s.clone(),
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let user = ctx.form_session(false, &form.csrf)?.1.user.clone();
     let u = super::i18n::updates::text(ctx.lang);
     let server = match parse_server(&form.url, &form.ca_certificate) {
         Ok(s) => s,
         Err(fields) => {
-            return render_with(
+            return Ok(render_with(
                 &state,
                 &ctx,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -336,17 +333,16 @@ pub async fn save_server(
                     server: Some(fields),
                     ..Extra::default()
                 },
-            )
+            ))
         }
     };
-    let result =
-        crate::api::catalog::store_server(&state, server, &session.user, ctx.address).await;
-    answer(
+    let result = crate::api::catalog::store_server(&state, server, &user, ctx.address).await;
+    Ok(answer(
         &state,
         &ctx,
         result.map(|()| u.server_saved.to_string()),
         u.server_not_saved,
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -359,15 +355,12 @@ pub async fn check(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(form): Form<CsrfForm>,
-) -> Response {
-    let session = match ctx.form_session(false, &form.csrf) {
-        Ok((_, s)) => s.clone(),
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let user = ctx.form_session(false, &form.csrf)?.1.user.clone();
     let u = super::i18n::updates::text(ctx.lang);
     let result = state
         .updater
-        .check_for_updates(&session.user, ctx.address)
+        .check_for_updates(&user, ctx.address)
         .await
         .map(|_| u.check_done.to_string())
         .map_err(|e| {
@@ -379,7 +372,7 @@ pub async fn check(
             }
             e
         });
-    answer(&state, &ctx, result, u.check_failed)
+    Ok(answer(&state, &ctx, result, u.check_failed))
 }
 
 #[derive(Debug, Deserialize)]
@@ -394,46 +387,42 @@ pub async fn install(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(form): Form<InstallForm>,
-) -> Response {
-    let session = match ctx.form_session(false, &form.csrf) {
-        Ok((_, s)) => s.clone(),
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let user = ctx.form_session(false, &form.csrf)?.1.user.clone();
     let t = ctx.t();
-    let result =
-        crate::api::catalog::install_by_id(&state, &form.id, &session.user, ctx.address).await;
-    answer(
+    let result = crate::api::catalog::install_by_id(&state, &form.id, &user, ctx.address).await;
+    Ok(answer(
         &state,
         &ctx,
         result.map(|done| installed_notice(t, &done)),
         t.install_failed,
-    )
+    ))
 }
 
 pub async fn download_key(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Err(r) = ctx.form_session(false, &form.csrf) {
-        return r;
-    }
+) -> Result<Response, Response> {
+    ctx.form_session(false, &form.csrf)?;
     let u = super::i18n::updates::text(ctx.lang);
-    match crate::api::catalog::issue_download_key(&state).await {
-        Ok(key) => render_with(
-            &state,
-            &ctx,
-            StatusCode::OK,
-            Extra {
-                download_key: Some(KeyView {
-                    expires: rfc3339(key.body.expires),
-                    text: key.text,
-                }),
-                ..Extra::default()
-            },
-        ),
-        Err(e) => answer(&state, &ctx, Err(e), u.key_failed),
-    }
+    Ok(
+        match crate::api::catalog::issue_download_key(&state).await {
+            Ok(key) => render_with(
+                &state,
+                &ctx,
+                StatusCode::OK,
+                Extra {
+                    download_key: Some(KeyView {
+                        expires: rfc3339(key.body.expires),
+                        text: key.text,
+                    }),
+                    ..Extra::default()
+                },
+            ),
+            Err(e) => answer(&state, &ctx, Err(e), u.key_failed),
+        },
+    )
 }
 
 pub async fn rollback_site(
@@ -441,20 +430,16 @@ pub async fn rollback_site(
     ctx: Ctx,
     Path(name): Path<String>,
     Form(form): Form<CsrfForm>,
-) -> Response {
-    let session = match ctx.form_session(false, &form.csrf) {
-        Ok((_, s)) => s.clone(),
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let user = ctx.form_session(false, &form.csrf)?.1.user.clone();
     let u = super::i18n::updates::text(ctx.lang);
-    let result =
-        crate::api::site_updates::rollback_site(&state, name, &session.user, ctx.address).await;
-    answer(
+    let result = crate::api::site_updates::rollback_site(&state, name, &user, ctx.address).await;
+    Ok(answer(
         &state,
         &ctx,
         result.map(|v| format!("{} {}: {}", v.name, v.version, u.now_in_use)),
         u.rollback_failed,
-    )
+    ))
 }
 
 /// The page with the outcome of a form: a notice, or the API's error under `failed`.
