@@ -20,6 +20,15 @@ pub fn boottime() -> f64 {
     }
 }
 
+/// The CPUs' idle time since boot as /proc/uptime gives it ("0.42 s"), for the boot
+/// milestones: what part of a phase waited rather than computed.
+pub fn idle() -> String {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).map(|w| format!("{w} s")))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
 /// The full console line for `msg` stamped at `secs`.
 pub fn format_line(secs: f64, msg: &str) -> String {
     format!("[{secs:8.3}] init: {msg}\n")

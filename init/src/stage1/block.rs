@@ -64,8 +64,14 @@ pub fn by_label(label: &str, disk: Option<&str>) -> Vec<Partition> {
     out
 }
 
+/// How long stage 1 looks for a partition on the disks of the other controllers before
+/// it gives IDE controllers their drivers (`Loader::release_held`). Disks on AHCI, SCSI
+/// and virtio controllers are there when their driver's load returns, or within moments
+/// (the SCSI disk driver probes asynchronously).
+pub const IDE_AFTER: Duration = Duration::from_millis(1500);
+
 /// Wait up to `timeout` for a partition labelled `label` with its /dev node, loading
-/// drivers for devices that appear meanwhile.
+/// drivers for devices that appear meanwhile, and for IDE controllers after [`IDE_AFTER`].
 pub fn wait_for(
     label: &str,
     disk: Option<&str>,
@@ -100,6 +106,12 @@ pub fn wait_for(
             said = true;
         }
         if let Some(l) = loader.as_mut() {
+            if start.elapsed() >= IDE_AFTER && !l.held().is_empty() {
+                log!(
+                    "stage1: no partition {label} on the disks found so far; loading the IDE controller drivers"
+                );
+                l.release_held();
+            }
             l.coldplug_pass();
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -63,10 +63,12 @@ fn load_modules() -> Option<Loader> {
         log!("stage1: no hardware watchdog; using softdog");
     }
     log!(
-        "stage1: modules loaded ({} in {:.1} s, {} failed)",
+        "stage1: modules loaded ({} in {:.1} s, {} failed; slowest: {}; cpu idle so far {})",
         loader.loaded,
         start.elapsed().as_secs_f64(),
-        loader.failed
+        loader.failed,
+        loader.slowest(6),
+        crate::log::idle()
     );
     Some(loader)
 }
@@ -145,8 +147,14 @@ pub fn run() -> ! {
     if let Some(l) = loader.as_mut() {
         // Drivers for devices that appeared since (input devices, disks of other controllers).
         l.coldplug();
+        if !l.held().is_empty() {
+            log!(
+                "stage1: IDE controller left without a driver, the system's disk is elsewhere: {}",
+                l.held().join(" ")
+            );
+        }
     }
-    log!("stage1 done");
+    log!("stage1 done (cpu idle so far {})", crate::log::idle());
     match switch_root::switch_root(NEW_ROOT, "/sbin/init") {
         Ok(never) => match never {},
         Err(e) => give_up(&format!("switch to the slot failed: {e}")),

@@ -270,7 +270,10 @@ pub fn run(opts: &Options) -> ! {
                     action = action.or(Some((a, "control socket".to_string())));
                 }
                 if served.healthy && health_deadline.take().is_some() {
-                    log!("health deadline: the slot passed its health check");
+                    log!(
+                        "health deadline: the slot passed its health check (cpu idle so far {})",
+                        crate::log::idle()
+                    );
                 }
             }
         }
