@@ -154,7 +154,7 @@ pub async fn start_network(
         store: Some(store),
         profile: system.release.profile.clone(),
         config: None,
-        hostname_file: appliance.then(|| config.state_dir.join("etc/hostname")),
+        init_dir: appliance.then(|| config.state_dir.join("etc")),
         confirm_after: config
             .net_confirm_seconds
             .map(std::time::Duration::from_secs)

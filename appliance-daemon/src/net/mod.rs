@@ -82,8 +82,9 @@ pub struct Options {
     pub profile: String,
     /// Settings to apply instead of the stored ones.
     pub config: Option<NetworkConfig>,
-    /// Where the hostname is written for init's next boot (`/data/etc/hostname`).
-    pub hostname_file: Option<PathBuf>,
+    /// Where the files init reads at the next boot are written (`/data/etc`): `hostname`,
+    /// and `nics-up`, the MACs of the NICs the settings keep up (docs/boot.md).
+    pub init_dir: Option<PathBuf>,
     pub confirm_after: Duration,
     /// Without a kernel side: why nothing is applied, for the view's notes (default: dev
     /// mode).

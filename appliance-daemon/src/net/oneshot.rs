@@ -90,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // The virtual appliance's factory defaults: DHCP on every interface.
             profile: "vm".to_string(),
             config: None,
-            hostname_file: None,
+            init_dir: None,
             confirm_after: super::CONFIRM_AFTER,
             unapplied: None,
         };

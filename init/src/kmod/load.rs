@@ -144,9 +144,19 @@ impl Loader {
     /// One coldplug pass: load the modules matching modaliases not seen before.
     /// Returns how many modules were newly inserted.
     pub fn coldplug_pass(&mut self) -> usize {
+        self.coldplug_pass_of(|_| true)
+    }
+
+    /// Coldplug passes for network devices only, until one loads nothing new: NIC
+    /// drivers first, so their links can negotiate while everything else loads.
+    pub fn coldplug_network(&mut self) {
+        while self.coldplug_pass_of(is_network_device) > 0 {}
+    }
+
+    fn coldplug_pass_of(&mut self, wanted: fn(&str) -> bool) -> usize {
         let mut n = 0;
         for alias in present_modaliases() {
-            if !self.seen.insert(alias.clone()) {
+            if !wanted(&alias) || !self.seen.insert(alias.clone()) {
                 continue;
             }
             if self.hold_ide && is_ide_controller(&alias) {
@@ -192,7 +202,7 @@ impl Loader {
     /// The `n` modules that took longest to insert, slowest first: "ext4 0.27, ...".
     pub fn slowest(&self, n: usize) -> String {
         let mut t: Vec<_> = self.timings.iter().collect();
-        t.sort_by(|a, b| b.1.cmp(&a.1));
+        t.sort_by_key(|b| std::cmp::Reverse(b.1));
         t.iter()
             .take(n)
             .map(|(m, d)| format!("{m} {:.2}", d.as_secs_f64()))
@@ -211,6 +221,16 @@ pub fn is_ide_controller(modalias: &str) -> bool {
         && modalias
             .find("bc")
             .is_some_and(|i| modalias[i..].starts_with("bc01sc01"))
+}
+
+/// A PCI network controller (class 02), or a virtio network device (virtio device 1)
+/// on the virtio bus its PCI transport brings.
+pub fn is_network_device(modalias: &str) -> bool {
+    (modalias.starts_with("pci:")
+        && modalias
+            .find("bc")
+            .is_some_and(|i| modalias[i..].starts_with("bc02")))
+        || modalias.starts_with("virtio:d00000001v")
 }
 
 /// Every `/sys/bus/*/devices/*/modalias` present now.
@@ -259,6 +279,27 @@ mod tests {
             "scsi:t-0x00",
         ] {
             assert!(!is_ide_controller(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn network_devices_are_told_from_the_rest() {
+        for nic in [
+            "pci:v00008086d000010D3sv00008086sd00000000bc02sc00i00", // e1000e
+            "pci:v000015ADd000007B0sv000015ADsd000007B0bc02sc00i01", // vmxnet3
+            "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00", // virtio-net's PCI side
+            "virtio:d00000001v00001AF4",                             // virtio-net
+        ] {
+            assert!(is_network_device(nic), "{nic}");
+        }
+        for other in [
+            "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
+            "virtio:d00000002v00001AF4",
+            "virtio:d00000010v00001AF4",
+            "pci:v00008086d000025ABsv00001AF4sd00001100bc08sc80i00",
+            "acpi:PNP0C0C:",
+        ] {
+            assert!(!is_network_device(other), "{other}");
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod block;
 pub mod data;
 pub mod early;
 pub mod grow;
+pub mod links;
 pub mod reset;
 pub mod switch_root;
 
@@ -41,7 +42,8 @@ fn give_up(why: &str) -> ! {
     power::finish(Action::Reboot)
 }
 
-fn load_modules() -> Option<Loader> {
+/// Load the modules; the Ethernet links it raised early (see `links`).
+fn load_modules() -> (Option<Loader>, Vec<links::Raised>) {
     let start = Instant::now();
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
@@ -51,9 +53,11 @@ fn load_modules() -> Option<Loader> {
         Ok(l) => l,
         Err(e) => {
             log!("stage1: no module index ({e}); continuing with built-in drivers only");
-            return None;
+            return (None, links::raise_all());
         }
     };
+    loader.coldplug_network();
+    let raised = links::raise_all();
     for m in ALWAYS {
         loader.load(m);
     }
@@ -70,7 +74,7 @@ fn load_modules() -> Option<Loader> {
         loader.slowest(6),
         crate::log::idle()
     );
-    Some(loader)
+    (Some(loader), raised)
 }
 
 pub fn run() -> ! {
@@ -85,7 +89,7 @@ pub fn run() -> ! {
     let _ = std::fs::create_dir_all("/etc");
     let _ = std::os::unix::fs::symlink("/proc/mounts", "/etc/mtab");
 
-    let mut loader = load_modules();
+    let (mut loader, raised) = load_modules();
 
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     if cmdline::factory_reset_flagged(&cmdline) {
@@ -131,6 +135,7 @@ pub fn run() -> ! {
                 Ok(false) => log!("stage1: no random seed saved yet (first boot or power cut)"),
                 Err(e) => log!("stage1: random seed: {e}"),
             }
+            links::settle(raised, Path::new(&data_dir));
         }
         None => {
             log!("stage1: no partition labelled data on the slot's disk; running with an empty in-memory /data");
@@ -141,6 +146,7 @@ pub fn run() -> ! {
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
                 Some("mode=0755"),
             );
+            links::settle(raised, Path::new(&data_dir));
         }
     }
 

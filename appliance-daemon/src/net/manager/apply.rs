@@ -324,6 +324,7 @@ impl Manager {
             }
         }
         self.apply_hostname();
+        self.write_nics_up();
         if errors.is_empty() {
             Ok(())
         } else {
@@ -637,17 +638,42 @@ impl Manager {
                 }
             }
         }
-        if let Some(file) = &self.hostname_file {
-            let stored = std::fs::read_to_string(file).unwrap_or_default();
-            if stored.trim() != name {
-                let written = file
-                    .parent()
-                    .map_or(Ok(()), std::fs::create_dir_all)
-                    .and_then(|()| std::fs::write(file, format!("{name}\n")));
-                if let Err(err) = written {
-                    tracing::error!("network: cannot write {}: {err}", file.display());
-                }
-            }
+        self.write_for_init("hostname", format!("{name}\n"));
+    }
+
+    /// The MACs of the NICs the settings keep up, for init's next boot: its stage 1 raises
+    /// every Ethernet link as soon as the driver is loaded, so link negotiation runs while
+    /// the rest of the system starts, and takes down again the ones not in this list
+    /// (docs/boot.md).
+    fn write_nics_up(&self) {
+        let mut up: Vec<&str> = self
+            .running
+            .interfaces
+            .iter()
+            .filter(|i| i.up)
+            .map(|i| i.mac.as_str())
+            .collect();
+        up.sort_unstable();
+        self.write_for_init("nics-up", up.iter().map(|m| format!("{m}\n")).collect());
+    }
+
+    /// Replace `name` in init's directory with `content` when it differs (temporary file
+    /// and rename: a power cut leaves the old file or the new one).
+    fn write_for_init(&self, name: &str, content: String) {
+        let Some(dir) = &self.init_dir else {
+            return;
+        };
+        let file = dir.join(name);
+        if std::fs::read_to_string(&file).is_ok_and(|stored| stored == content) {
+            return;
+        }
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, &content))
+            .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &file));
+        if let Err(err) = written {
+            tracing::error!("network: cannot write {}: {err}", file.display());
         }
     }
 }
