@@ -28,10 +28,14 @@ pub struct Loader {
     done: HashSet<String>,
     /// Modaliases already matched.
     seen: HashSet<String>,
-    /// IDE controllers seen but given no driver yet (see [`is_ide_controller`]).
-    held: Vec<String>,
-    /// Whether IDE controllers are held back (until [`Loader::release_held`]).
-    hold_ide: bool,
+    /// Chipset disk controllers seen but given no driver yet, with their
+    /// [`legacy_controller`] rank.
+    held: Vec<(u8, String)>,
+    /// Ranks from this one on are held back (raised by [`Loader::release_next`]).
+    hold_from: u8,
+    /// A driver was loaded for a disk controller that is not held (virtio block, SCSI,
+    /// NVMe...): the system's disk may still be coming from it.
+    pub other_storage: bool,
     pub loaded: usize,
     pub failed: usize,
     /// How long each inserted module took in finit_module (load, relocation, init).
@@ -67,7 +71,8 @@ impl Loader {
             done: HashSet::new(),
             seen: HashSet::new(),
             held: Vec::new(),
-            hold_ide: true,
+            hold_from: 1,
+            other_storage: false,
             loaded: 0,
             failed: 0,
             timings: Vec::new(),
@@ -159,9 +164,20 @@ impl Loader {
             if !wanted(&alias) || !self.seen.insert(alias.clone()) {
                 continue;
             }
-            if self.hold_ide && is_ide_controller(&alias) {
-                self.held.push(alias);
-                continue;
+            match legacy_controller(&alias) {
+                Some(rank) if rank >= self.hold_from => {
+                    self.held.push((rank, alias));
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    let loaded = self.load_matching(&alias);
+                    if loaded > 0 && is_other_storage(&alias) {
+                        self.other_storage = true;
+                    }
+                    n += loaded;
+                    continue;
+                }
             }
             n += self.load_matching(&alias);
         }
@@ -176,17 +192,24 @@ impl Loader {
         n
     }
 
-    /// IDE controllers seen so far and given no driver (their modaliases).
-    pub fn held(&self) -> &[String] {
-        &self.held
+    /// Chipset disk controllers seen so far and given no driver (their modaliases).
+    pub fn held(&self) -> Vec<&str> {
+        self.held.iter().map(|(_, a)| a.as_str()).collect()
     }
 
-    /// Load the drivers of the IDE controllers held back, and of any seen from now on.
-    /// Returns how many modules were newly inserted.
-    pub fn release_held(&mut self) -> usize {
-        self.hold_ide = false;
-        let held = std::mem::take(&mut self.held);
-        held.iter().map(|alias| self.load_matching(alias)).sum()
+    /// Load the drivers of the held controllers of the lowest rank held (AHCI before
+    /// IDE), and of any of that rank seen from now on. Returns what kind was released.
+    pub fn release_next(&mut self) -> Option<&'static str> {
+        let rank = self.held.iter().map(|(r, _)| *r).min()?;
+        self.hold_from = rank + 1;
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(r, _)| *r == rank);
+        self.held = later;
+        for (_, alias) in now {
+            self.load_matching(&alias);
+        }
+        Some(if rank == RANK_AHCI { "AHCI" } else { "IDE" })
     }
 
     /// Coldplug passes until one loads nothing new: a driver whose devices bring more
@@ -211,25 +234,46 @@ impl Loader {
     }
 }
 
-/// A PCI IDE controller (class 01, subclass 01: `...bc01sc01i..`): the legacy disk
-/// controller every PC-compatible virtual machine has (PIIX on QEMU's `pc`, PIIX4 on
-/// VMware), usually for a CD-ROM. Its drivers (libata, ata_piix, ata_generic) cost a
-/// third of a second under emulation, so stage 1 gives it one only when the slot's disk
-/// is not found on the other controllers (docs/boot.md).
-pub fn is_ide_controller(modalias: &str) -> bool {
-    modalias.starts_with("pci:")
-        && modalias
-            .find("bc")
-            .is_some_and(|i| modalias[i..].starts_with("bc01sc01"))
+const RANK_AHCI: u8 = 1;
+const RANK_IDE: u8 = 2;
+
+/// The PCI class and subclass of a PCI modalias (`...bc01sc06i01` -> ("01", "06")); the
+/// hex digits of a modalias are upper case, so `bc` and `sc` are only ever the field tags.
+fn pci_class(modalias: &str) -> Option<(&str, &str)> {
+    let rest = modalias.strip_prefix("pci:")?;
+    let i = rest.find("bc")?;
+    let class = rest.get(i + 2..i + 4)?;
+    (rest.get(i + 4..i + 6)? == "sc").then_some(())?;
+    Some((class, rest.get(i + 6..i + 8)?))
+}
+
+/// The rank of a chipset disk controller: SATA AHCI (class 01/06) 1, IDE (01/01) 2.
+/// Every PC-compatible virtual machine has one or both (PIIX IDE on QEMU's `pc` and on
+/// VMware, ICH9 AHCI on `q35`, SATA for the CD-ROM of VMware's EFI machines), often with
+/// no disk of ours behind it; their drivers (libata, ahci, ata_piix, ata_generic) cost
+/// a third to half a second under emulation. Stage 1 gives them a driver only when the
+/// slot's disk is not found on the other controllers, AHCI first (docs/boot.md).
+pub fn legacy_controller(modalias: &str) -> Option<u8> {
+    match pci_class(modalias)? {
+        ("01", "06") => Some(RANK_AHCI),
+        ("01", "01") => Some(RANK_IDE),
+        _ => None,
+    }
+}
+
+/// A disk controller that is not a chipset one: a PCI mass storage controller of
+/// another subclass (SCSI, SAS, NVMe, RAID, virtio's PCI side), or a virtio block or
+/// SCSI device.
+fn is_other_storage(modalias: &str) -> bool {
+    pci_class(modalias).is_some_and(|(class, _)| class == "01")
+        || modalias.starts_with("virtio:d00000002v")
+        || modalias.starts_with("virtio:d00000008v")
 }
 
 /// A PCI network controller (class 02), or a virtio network device (virtio device 1)
 /// on the virtio bus its PCI transport brings.
 pub fn is_network_device(modalias: &str) -> bool {
-    (modalias.starts_with("pci:")
-        && modalias
-            .find("bc")
-            .is_some_and(|i| modalias[i..].starts_with("bc02")))
+    pci_class(modalias).is_some_and(|(class, _)| class == "02")
         || modalias.starts_with("virtio:d00000001v")
 }
 
@@ -260,25 +304,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ide_controllers_are_told_from_other_storage() {
-        // QEMU pc's PIIX3 IDE, VMware's PIIX4 IDE.
-        assert!(is_ide_controller(
-            "pci:v00008086d00007010sv00001AF4sd00001100bc01sc01i80"
-        ));
-        assert!(is_ide_controller(
-            "pci:v00008086d00007111sv000015ADsd00001976bc01sc01i8A"
-        ));
-        // AHCI (01/06), PVSCSI (01/07), virtio block (01/00), NVMe (01/08), e1000e (02/00).
-        for other in [
-            "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
+    fn chipset_controllers_are_told_from_other_storage() {
+        // QEMU pc's PIIX3 IDE, VMware's PIIX4 IDE, q35's ICH9 AHCI.
+        let piix3 = "pci:v00008086d00007010sv00001AF4sd00001100bc01sc01i80";
+        let piix4 = "pci:v00008086d00007111sv000015ADsd00001976bc01sc01i8A";
+        let ich9 = "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01";
+        assert_eq!(legacy_controller(piix3), Some(RANK_IDE));
+        assert_eq!(legacy_controller(piix4), Some(RANK_IDE));
+        assert_eq!(legacy_controller(ich9), Some(RANK_AHCI));
+        // PVSCSI (01/07), virtio block's PCI side (01/00), NVMe (01/08).
+        for storage in [
             "pci:v000015ADd000007C0sv000015ADsd000007C0bc01sc07i00",
             "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00",
             "pci:v00008086d00000953sv00008086sd00003702bc01sc08i02",
+            "virtio:d00000002v00001AF4",
+            "virtio:d00000008v00001AF4",
+        ] {
+            assert_eq!(legacy_controller(storage), None, "{storage}");
+            assert!(is_other_storage(storage), "{storage}");
+        }
+        for other in [
             "pci:v00008086d000010D3sv00008086sd00000000bc02sc00i00",
             "acpi:PNP0C0C:",
             "scsi:t-0x00",
+            "pci:v00008086d00002922",
+            "virtio:d00000001v00001AF4",
         ] {
-            assert!(!is_ide_controller(other), "{other}");
+            assert_eq!(legacy_controller(other), None, "{other}");
+            assert!(!is_other_storage(other), "{other}");
         }
     }
 

@@ -64,14 +64,16 @@ pub fn by_label(label: &str, disk: Option<&str>) -> Vec<Partition> {
     out
 }
 
-/// How long stage 1 looks for a partition on the disks of the other controllers before
-/// it gives IDE controllers their drivers (`Loader::release_held`). Disks on AHCI, SCSI
-/// and virtio controllers are there when their driver's load returns, or within moments
-/// (the SCSI disk driver probes asynchronously).
-pub const IDE_AFTER: Duration = Duration::from_millis(1500);
+/// How long stage 1 looks for a partition on the disks of the controllers it gave a
+/// driver before it gives the chipset controllers theirs (`Loader::release_next`), when
+/// another disk controller (virtio, SCSI, NVMe) could still bring it. Disks are there
+/// when their driver's load returns, or within moments (the SCSI disk driver probes
+/// asynchronously). With no other disk controller, they get theirs at once.
+pub const CHIPSET_AFTER: Duration = Duration::from_millis(1500);
 
 /// Wait up to `timeout` for a partition labelled `label` with its /dev node, loading
-/// drivers for devices that appear meanwhile, and for IDE controllers after [`IDE_AFTER`].
+/// drivers for devices that appear meanwhile, and for chipset disk controllers (AHCI,
+/// then IDE) when it is not found without them.
 pub fn wait_for(
     label: &str,
     disk: Option<&str>,
@@ -80,6 +82,7 @@ pub fn wait_for(
 ) -> Option<Partition> {
     let start = Instant::now();
     let mut said = false;
+    let mut released = start;
     loop {
         let found = by_label(label, disk);
         if let Some(p) = found.first() {
@@ -106,11 +109,13 @@ pub fn wait_for(
             said = true;
         }
         if let Some(l) = loader.as_mut() {
-            if start.elapsed() >= IDE_AFTER && !l.held().is_empty() {
-                log!(
-                    "stage1: no partition {label} on the disks found so far; loading the IDE controller drivers"
-                );
-                l.release_held();
+            if !l.other_storage || released.elapsed() >= CHIPSET_AFTER {
+                if let Some(kind) = l.release_next() {
+                    if l.other_storage {
+                        log!("stage1: no partition {label} on the disks found so far; loading the {kind} controller drivers");
+                    }
+                    released = Instant::now();
+                }
             }
             l.coldplug_pass();
         }

@@ -155,7 +155,7 @@ pub fn run() -> ! {
         l.coldplug();
         if !l.held().is_empty() {
             log!(
-                "stage1: IDE controller left without a driver, the system's disk is elsewhere: {}",
+                "stage1: disk controllers left without a driver, the system's disk is elsewhere: {}",
                 l.held().join(" ")
             );
         }
