@@ -37,9 +37,7 @@ fn ethernet_nics() -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = dir
         .flatten()
         .filter(|e| e.path().join("device").exists())
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("type")).is_ok_and(|t| t.trim() == "1")
-        })
+        .filter(|e| std::fs::read_to_string(e.path().join("type")).is_ok_and(|t| t.trim() == "1"))
         .filter_map(|e| {
             let mac = std::fs::read_to_string(e.path().join("address")).ok()?;
             Some((
