@@ -33,7 +33,7 @@ pub struct Programs<'a> {
 pub const SERVICES: &str = "\
 # NAME [OPTION=VALUE ...] /absolute/program [ARG ...]   (init/README.md)
 appliance-daemon /usr/sbin/appliance-daemon
-ntpd restart=2000..60000 after=/run/ntp.toml /usr/sbin/ntp-daemon -c /run/ntp.toml
+ntpd restart=2000..60000 after=/run/ntp.toml nice=10 /usr/sbin/ntp-daemon -c /run/ntp.toml
 ";
 
 /// What every slot gets on top of its tree.

@@ -325,3 +325,27 @@ fn a_service_with_after_starts_once_its_path_exists() {
     ns.signal(libc::SIGTERM);
     assert_eq!(end_signal(ns.wait_end(T)), Some(libc::SIGHUP));
 }
+
+/// `nice=N` starts the service at that niceness, the others at init's.
+#[test]
+fn a_service_with_nice_runs_at_that_niceness() {
+    need_root!();
+    let script = "echo niceness $(cut -d' ' -f19 /proc/self/stat) of $1; exec sleep 60";
+    let mut ns = Ns::start(
+        &[("nice.sh", script)],
+        "background nice=10 /bin/sh @DIR@/nice.sh background\n\
+         foreground /bin/sh @DIR@/nice.sh foreground\n",
+    );
+    assert!(
+        ns.wait_for("niceness 10 of background", T),
+        "{}",
+        ns.output()
+    );
+    assert!(
+        ns.wait_for("niceness 0 of foreground", T),
+        "{}",
+        ns.output()
+    );
+    ns.signal(libc::SIGTERM);
+    assert_eq!(end_signal(ns.wait_end(T)), Some(libc::SIGHUP));
+}

@@ -16,11 +16,15 @@ pub fn spawn(spec: &ServiceSpec) -> std::io::Result<i32> {
         .ok_or_else(|| std::io::Error::other("empty command"))?;
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(Stdio::null());
-    // SAFETY: setsid, sigemptyset and sigprocmask are async-signal-safe and touch only
-    // the child's own stack.
+    let nice = spec.nice;
+    // SAFETY: setsid, setpriority, sigemptyset and sigprocmask are async-signal-safe and
+    // touch only the child's own stack.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if nice != 0 && libc::setpriority(libc::PRIO_PROCESS, 0, nice) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // init blocks the signals it reads through its signalfd; the mask is

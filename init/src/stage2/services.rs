@@ -12,7 +12,9 @@
 //! `stable=MS` (uptime after which the failure count resets, default 60000),
 //! `stop=MS` (how long shutdown waits after SIGTERM before SIGKILL, default 5000),
 //! `after=/PATH` (not started until PATH exists: a program whose configuration another
-//! service writes, so that it neither fails nor competes for the CPU while it waits).
+//! service writes, so that it neither fails nor competes for the CPU while it waits),
+//! `nice=N` (0-19: a background service that must not slow the others down, e.g. the
+//! time daemon starting while the management daemon does).
 //! There is no quoting: arguments cannot contain spaces (wrap such commands in a script).
 
 use std::time::Duration;
@@ -28,6 +30,8 @@ pub struct ServiceSpec {
     pub stop_timeout: Duration,
     /// Not started until this path exists.
     pub after: Option<String>,
+    /// Scheduling niceness (0: as init).
+    pub nice: i32,
 }
 
 impl ServiceSpec {
@@ -41,6 +45,7 @@ impl ServiceSpec {
             stable_after: Duration::from_secs(60),
             stop_timeout: Duration::from_secs(5),
             after: None,
+            nice: 0,
         }
     }
 }
@@ -98,6 +103,13 @@ pub fn parse(text: &str) -> Result<Vec<ServiceSpec>, TableError> {
                 "stable" => spec.stable_after = ms(v).ok_or_else(bad)?,
                 "stop" => spec.stop_timeout = ms(v).ok_or_else(bad)?,
                 "after" if v.starts_with('/') => spec.after = Some(v.to_string()),
+                "nice" => {
+                    spec.nice = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (0..=19).contains(n))
+                        .ok_or_else(bad)?
+                }
                 _ => return Err(bad()),
             }
         }
@@ -143,6 +155,10 @@ mod tests {
         assert!(parse("a restart=10..5 /x").is_err());
         assert!(parse("a nope=1 /x").is_err());
         assert!(parse("a after=relative /x").is_err());
+        assert_eq!(parse("a nice=10 /x").unwrap()[0].nice, 10);
+        assert_eq!(parse("a /x").unwrap()[0].nice, 0);
+        assert!(parse("a nice=-5 /x").is_err());
+        assert!(parse("a nice=20 /x").is_err());
         assert!(parse("a relative/prog").is_err());
         assert!(parse("a /x\na /y").is_err());
     }
