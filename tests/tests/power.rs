@@ -38,6 +38,10 @@ fn power_button_leaves_data_clean_and_state_survives() {
     // Saved once the kernel's generator was ready, for the next boot (init/src/seed.rs).
     let seed = disk::ext4_file(&raw, "data", "/random-seed").unwrap();
     assert_eq!(seed.len(), 32, "the random seed on data");
+    // The NICs the settings keep up, for stage 1's early links (docs/boot.md): the
+    // factory settings have the one NIC (QEMU's first MAC) up.
+    let nics_up = disk::ext4_file(&raw, "data", "/etc/nics-up").unwrap();
+    assert_eq!(String::from_utf8_lossy(&nics_up), "52:54:00:12:34:56\n");
     std::fs::remove_file(&raw).unwrap();
     let state = disk::filesystem_state(&header);
     eprintln!("[power] data filesystem state after power-off: {state:?}");
@@ -58,6 +62,15 @@ fn power_button_leaves_data_clean_and_state_survives() {
     assert!(
         console[..stage2].contains("random: crng init done"),
         "the generator was not ready before stage 2:\n{console}"
+    );
+    // A clean filesystem is mounted without e2fsck; the link listed in nics-up stays up.
+    assert!(
+        !console.contains("checking the data filesystem"),
+        "{console}"
+    );
+    assert!(
+        console[..stage2].contains("init: stage1: links up early: eth0"),
+        "{console}"
     );
     for sign in RECOVERY_SIGNS {
         assert!(
