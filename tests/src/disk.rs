@@ -241,6 +241,37 @@ pub fn ext4_file(raw: &Path, label: &str, path: &str) -> anyhow::Result<Vec<u8>>
     Ok(out)
 }
 
+/// Replace (or create) the file `path` of the ext4 filesystem in partition `label` of a
+/// raw image with `content` (`debugfs -w`, on a copy of the partition written back).
+pub fn ext4_put(raw: &Path, label: &str, path: &str, content: &[u8]) -> anyhow::Result<()> {
+    let part = partition(raw, label)?;
+    let fs = raw.with_extension(format!("{label}.img"));
+    let host = raw.with_extension("put");
+    std::fs::write(&host, content)?;
+    let result = (|| {
+        run(Command::new("dd")
+            .arg(format!("if={}", raw.display()))
+            .arg(format!("of={}", fs.display()))
+            .args(["bs=1M", "iflag=skip_bytes,count_bytes", "status=none"])
+            .arg(format!("skip={}", part.offset))
+            .arg(format!("count={}", part.size)))?;
+        run(Command::new("debugfs")
+            .arg("-w")
+            .arg("-R")
+            .arg(format!("rm {path}"))
+            .arg(&fs))?;
+        run(Command::new("debugfs")
+            .arg("-w")
+            .arg("-R")
+            .arg(format!("write {} {path}", host.display()))
+            .arg(&fs))?;
+        write_partition(raw, label, &fs)
+    })();
+    let _ = std::fs::remove_file(&fs);
+    let _ = std::fs::remove_file(&host);
+    result
+}
+
 /// A copy of the slot image `slot` whose release file says `VERSION=version`: another
 /// firmware version to put into a slot, as an update would (xz, as GRUB needs).
 pub fn restamp_slot(slot: &Path, version: &str, out: &Path) -> anyhow::Result<()> {

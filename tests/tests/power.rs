@@ -88,4 +88,34 @@ fn power_button_leaves_data_clean_and_state_survives() {
     );
     m.power_button().unwrap();
     assert!(m.wait_exit(POWEROFF_TIMEOUT).unwrap().success());
+    drop(m);
+
+    // Third boot, with no NIC listed in nics-up (as if the settings kept every NIC down):
+    // stage 1 takes the link it raised early down again; the daemon, whose settings here
+    // are the factory ones, brings it up and writes the list anew.
+    let raw = work.path().join("edited.img");
+    disk::raw_copy(&overlay, &raw).unwrap();
+    disk::ext4_put(&raw, "data", "/etc/nics-up", b"").unwrap();
+    let edited = work.path().join("edited.qcow2");
+    disk::create_overlay(&raw, &edited).unwrap();
+    let mut m = Machine::start(&MachineSpec {
+        overlay: Some(edited.clone()),
+        ..spec.clone()
+    })
+    .unwrap();
+    m.wait_for_health(BOOT_TIMEOUT).unwrap();
+    let console = m.console().text();
+    assert!(
+        console.contains(
+            "init: stage1: links up early: none; taken down again, the settings keep them down: eth0"
+        ),
+        "{console}"
+    );
+    m.power_button().unwrap();
+    assert!(m.wait_exit(POWEROFF_TIMEOUT).unwrap().success());
+    drop(m);
+    let after = work.path().join("edited-after.img");
+    disk::raw_copy(&edited, &after).unwrap();
+    let nics_up = disk::ext4_file(&after, "data", "/etc/nics-up").unwrap();
+    assert_eq!(String::from_utf8_lossy(&nics_up), "52:54:00:12:34:56\n");
 }

@@ -138,18 +138,36 @@ pub fn settle(raised: Vec<Raised>, data: &Path) {
     let nics_up = std::fs::read_to_string(data.join(NICS_UP))
         .ok()
         .map(|t| parse_nics_up(&t));
-    let mut kept = Vec::new();
+    let (mut kept, mut down) = (Vec::new(), Vec::new());
     for r in raised {
         if keeps_up(&r.mac, nics_up.as_deref()) {
             kept.push(r.name.clone());
-        } else if let Err(e) = set_up(&r.name, false) {
-            log!("stage1: cannot take link {} down again: {e}", r.name);
+        } else {
+            match set_up(&r.name, false) {
+                Ok(()) => down.push(r.name.clone()),
+                Err(e) => log!("stage1: cannot take link {} down again: {e}", r.name),
+            }
         }
         if let Some(was) = &r.ipv6_was {
             let _ = std::fs::write(ipv6_knob(&r.name), was);
         }
     }
-    log!("stage1: links up early: {}", kept.join(" "));
+    let names = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
+    if down.is_empty() {
+        log!("stage1: links up early: {}", names(&kept));
+    } else {
+        log!(
+            "stage1: links up early: {}; taken down again, the settings keep them down: {}",
+            names(&kept),
+            names(&down)
+        );
+    }
 }
 
 #[cfg(test)]
