@@ -33,9 +33,10 @@ pub struct Loader {
     held: Vec<(u8, String)>,
     /// Ranks from this one on are held back (raised by [`Loader::release_next`]).
     hold_from: u8,
-    /// A driver was loaded for a disk controller that is not held (virtio block, SCSI,
-    /// NVMe...): the system's disk may still be coming from it.
-    pub other_storage: bool,
+    /// A driver was loaded for a disk controller (virtio block, SCSI, NVMe, or a chipset
+    /// one released): the system's disk may still be coming from it, so the next rank of
+    /// held controllers waits.
+    pub disk_driver_loaded: bool,
     pub loaded: usize,
     pub failed: usize,
     /// How long each inserted module took in finit_module (load, relocation, init).
@@ -72,7 +73,7 @@ impl Loader {
             seen: HashSet::new(),
             held: Vec::new(),
             hold_from: 1,
-            other_storage: false,
+            disk_driver_loaded: false,
             loaded: 0,
             failed: 0,
             timings: Vec::new(),
@@ -164,30 +165,24 @@ impl Loader {
             if !wanted(&alias) || !self.seen.insert(alias.clone()) {
                 continue;
             }
-            match legacy_controller(&alias) {
-                Some(rank) if rank >= self.hold_from => {
-                    self.held.push((rank, alias));
-                    continue;
-                }
-                Some(_) => {}
-                None => {
-                    let loaded = self.load_matching(&alias);
-                    if loaded > 0 && is_other_storage(&alias) {
-                        self.other_storage = true;
-                    }
-                    n += loaded;
-                    continue;
-                }
+            if let Some(rank) = legacy_controller(&alias).filter(|r| *r >= self.hold_from) {
+                self.held.push((rank, alias));
+                continue;
             }
             n += self.load_matching(&alias);
         }
         n
     }
 
+    /// Load the drivers matching `alias`; a disk controller's driver sets
+    /// [`Loader::disk_driver_loaded`].
     fn load_matching(&mut self, alias: &str) -> usize {
         let mut n = 0;
         for m in self.index.match_alias(alias) {
             n += self.load_with_deps(&m);
+        }
+        if n > 0 && is_disk_controller(alias) {
+            self.disk_driver_loaded = true;
         }
         n
     }
@@ -261,10 +256,9 @@ pub fn legacy_controller(modalias: &str) -> Option<u8> {
     }
 }
 
-/// A disk controller that is not a chipset one: a PCI mass storage controller of
-/// another subclass (SCSI, SAS, NVMe, RAID, virtio's PCI side), or a virtio block or
-/// SCSI device.
-fn is_other_storage(modalias: &str) -> bool {
+/// A disk controller: a PCI mass storage controller (SCSI, SAS, NVMe, RAID, AHCI, IDE,
+/// virtio's PCI side), or a virtio block or SCSI device.
+fn is_disk_controller(modalias: &str) -> bool {
     pci_class(modalias).is_some_and(|(class, _)| class == "01")
         || modalias.starts_with("virtio:d00000002v")
         || modalias.starts_with("virtio:d00000008v")
@@ -304,7 +298,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chipset_controllers_are_told_from_other_storage() {
+    fn chipset_controllers_are_told_from_other_disk_controllers() {
         // QEMU pc's PIIX3 IDE, VMware's PIIX4 IDE, q35's ICH9 AHCI.
         let piix3 = "pci:v00008086d00007010sv00001AF4sd00001100bc01sc01i80";
         let piix4 = "pci:v00008086d00007111sv000015ADsd00001976bc01sc01i8A";
@@ -312,6 +306,7 @@ mod tests {
         assert_eq!(legacy_controller(piix3), Some(RANK_IDE));
         assert_eq!(legacy_controller(piix4), Some(RANK_IDE));
         assert_eq!(legacy_controller(ich9), Some(RANK_AHCI));
+        assert!([piix3, piix4, ich9].into_iter().all(is_disk_controller));
         // PVSCSI (01/07), virtio block's PCI side (01/00), NVMe (01/08).
         for storage in [
             "pci:v000015ADd000007C0sv000015ADsd000007C0bc01sc07i00",
@@ -321,7 +316,7 @@ mod tests {
             "virtio:d00000008v00001AF4",
         ] {
             assert_eq!(legacy_controller(storage), None, "{storage}");
-            assert!(is_other_storage(storage), "{storage}");
+            assert!(is_disk_controller(storage), "{storage}");
         }
         for other in [
             "pci:v00008086d000010D3sv00008086sd00000000bc02sc00i00",
@@ -331,7 +326,7 @@ mod tests {
             "virtio:d00000001v00001AF4",
         ] {
             assert_eq!(legacy_controller(other), None, "{other}");
-            assert!(!is_other_storage(other), "{other}");
+            assert!(!is_disk_controller(other), "{other}");
         }
     }
 

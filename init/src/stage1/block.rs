@@ -109,9 +109,10 @@ pub fn wait_for(
             said = true;
         }
         if let Some(l) = loader.as_mut() {
-            if !l.other_storage || released.elapsed() >= CHIPSET_AFTER {
+            if !l.disk_driver_loaded || released.elapsed() >= CHIPSET_AFTER {
+                let waited = l.disk_driver_loaded;
                 if let Some(kind) = l.release_next() {
-                    if l.other_storage {
+                    if waited {
                         log!("stage1: no partition {label} on the disks found so far; loading the {kind} controller drivers");
                     }
                     released = Instant::now();

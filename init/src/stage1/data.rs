@@ -134,41 +134,35 @@ pub fn prepare(part: &Partition, target: &str) {
             )
         }
     };
-    let backups = backup_superblocks(&dev_path, part);
+    let unrepaired =
+        || format!("the data filesystem on {dev} is damaged and e2fsck could not repair it");
     match sb {
-        None if !backups.is_empty() => {
-            log!("stage1: the data superblock on {dev} is damaged but a backup exists; repairing");
-            if !check(&dev, &backups) {
-                return mount_tmpfs(
-                    target,
-                    &format!(
-                        "the data filesystem on {dev} is damaged and e2fsck could not repair it"
-                    ),
-                );
-            }
-        }
-        None => {
-            log!("stage1: no filesystem on {dev}; making ext4 (first boot)");
-            if !make_filesystem(&dev) {
-                return mount_tmpfs(target, &format!("mke2fs failed on {dev}"));
-            }
-        }
+        // Clean: what `e2fsck -p` would only confirm. Not starting it saves its exec and
+        // dynamic linking on every normal boot (0.1-0.2 s under emulation); the backup
+        // superblocks are only read when e2fsck runs.
+        Some(ext4::Superblock { check: None, .. }) => {}
         Some(ext4::Superblock {
             check: Some(why), ..
         }) => {
             log!("stage1: checking the data filesystem on {dev}: {why}");
-            if !check(&dev, &backups) {
-                return mount_tmpfs(
-                    target,
-                    &format!(
-                        "the data filesystem on {dev} is damaged and e2fsck could not repair it"
-                    ),
-                );
+            if !check(&dev, &backup_superblocks(&dev_path, part)) {
+                return mount_tmpfs(target, &unrepaired());
             }
         }
-        // Clean: what `e2fsck -p` would only confirm. Not starting it saves its exec and
-        // dynamic linking on every normal boot (0.1-0.2 s under emulation).
-        Some(_) => {}
+        None => {
+            let backups = backup_superblocks(&dev_path, part);
+            if backups.is_empty() {
+                log!("stage1: no filesystem on {dev}; making ext4 (first boot)");
+                if !make_filesystem(&dev) {
+                    return mount_tmpfs(target, &format!("mke2fs failed on {dev}"));
+                }
+            } else {
+                log!("stage1: the data superblock on {dev} is damaged but a backup exists; repairing");
+                if !check(&dev, &backups) {
+                    return mount_tmpfs(target, &unrepaired());
+                }
+            }
+        }
     }
 
     let flags = MsFlags::MS_NOATIME | MsFlags::MS_NODEV | MsFlags::MS_NOSUID;
