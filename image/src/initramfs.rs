@@ -110,8 +110,9 @@ pub fn build(inp: &Inputs, mtime: u32) -> Result<Built> {
     })
 }
 
-/// Copies the closure of the profile's modules into a scratch tree, runs `depmod` there so
-/// the index files match the shipped set, and adds the tree to the archive.
+/// Copies the closure of the profile's modules into a scratch tree, without their
+/// signatures (see [`modules::without_signature`]), runs `depmod` there so the index files
+/// match the shipped set, and adds the tree to the archive.
 fn add_modules(a: &mut Archive, m: &Modules, work: &Path) -> Result<usize> {
     let src = m.dir;
     let text = |name: &str| {
@@ -132,7 +133,9 @@ fn add_modules(a: &mut Archive, m: &Modules, work: &Path) -> Result<usize> {
     for path in &closure {
         let to = dst.join(path);
         fs::create_dir_all(to.parent().unwrap_or(&dst))?;
-        fs::copy(src.join(path), &to).with_context(|| format!("cannot copy module {path}"))?;
+        let ko = read(&src.join(path))?;
+        fs::write(&to, modules::without_signature(&ko))
+            .with_context(|| format!("cannot copy module {path}"))?;
     }
     for f in [
         "modules.builtin",
