@@ -1,6 +1,8 @@
 //! Kernel command line parsing (pure): which slot GRUB booted, and whether it saw a
 //! factory reset request in grubenv.
 
+use std::collections::HashMap;
+
 /// The root slot GRUB chose, from `appliance.slot=A|B|factory`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
@@ -69,6 +71,34 @@ pub fn value<'a>(words: &'a [String], key: &str) -> Option<&'a str> {
 }
 
 /// The slot named on the command line.
+/// The options the command line gives loadable modules, as modprobe reads them:
+/// `e1000e.IntMode=1 e1000e.SmartPowerDownEnable=1` -> {"e1000e": "IntMode=1
+/// SmartPowerDownEnable=1"}. Module names match with `-` and `_` alike; a value holding
+/// spaces (quoted on the command line) is quoted again for the kernel's parser.
+pub fn module_options(words: &[String]) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = HashMap::new();
+    for w in words {
+        let key_end = w.find('=').unwrap_or(w.len());
+        let Some(dot) = w[..key_end].find('.') else {
+            continue;
+        };
+        let (module, option) = (&w[..dot], &w[dot + 1..]);
+        if module.is_empty() || option.is_empty() || option.starts_with('=') {
+            continue;
+        }
+        let option = match option.split_once('=') {
+            Some((k, v)) if v.contains(char::is_whitespace) => format!("{k}=\"{v}\""),
+            _ => option.to_string(),
+        };
+        let entry = out.entry(module.replace('-', "_")).or_default();
+        if !entry.is_empty() {
+            entry.push(' ');
+        }
+        entry.push_str(&option);
+    }
+    out
+}
+
 pub fn slot(cmdline: &str) -> Result<Slot, CmdlineError> {
     let w = words(cmdline);
     match value(&w, "appliance.slot") {
@@ -109,6 +139,25 @@ pub fn health_timeout(cmdline: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn module_options_are_gathered_per_module_as_modprobe_does() {
+        let w = words(
+            "BOOT_IMAGE=(hd0,gpt3)/boot/vmlinuz appliance.slot=A e1000e.IntMode=1 \
+             vmw-pvscsi.ring_pages=32 e1000e.debug=16 usbcore.nousb x.=1 .y=2 \
+             dyndbg.q=\"file a.c +p\" rd.break",
+        );
+        let o = module_options(&w);
+        assert_eq!(o["e1000e"], "IntMode=1 debug=16");
+        assert_eq!(o["vmw_pvscsi"], "ring_pages=32");
+        assert_eq!(o["usbcore"], "nousb");
+        assert_eq!(o["dyndbg"], "q=\"file a.c +p\"");
+        assert_eq!(o["rd"], "break");
+        assert_eq!(o["appliance"], "slot=A");
+        assert!(!o.contains_key("BOOT_IMAGE"));
+        assert!(!o.contains_key("x"));
+        assert!(!o.contains_key(""));
+    }
 
     #[test]
     fn finds_slot_among_other_words() {

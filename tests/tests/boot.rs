@@ -55,6 +55,18 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
         "{}",
         m.console().tail(40)
     );
+    if profile == Profile::Box {
+        // The kernel command line's module option reached the driver (docs/boot.md):
+        // e1000e on MSI, so the emulated 82574 reports its link at once.
+        assert!(
+            console.contains(
+                "stage1: module e1000e with options from the kernel command line: IntMode=1"
+            ),
+            "{}",
+            m.console().tail(60)
+        );
+        assert!(console.contains("Interrupt Mode set to 1"), "{}", m.console().tail(60));
+    }
     let held = console
         .lines()
         .find(|l| l.contains("disk controllers left without a driver"));

@@ -42,25 +42,36 @@ fn give_up(why: &str) -> ! {
     power::finish(Action::Reboot)
 }
 
-/// Load the modules; the Ethernet links it raised early (see `links`).
-fn load_modules() -> (Option<Loader>, Vec<links::Raised>) {
+/// The links being raised early (see `links`): a thread, since raising one can wait on
+/// its driver (e1000e tests its interrupt for 0.1 s) while the modules go on loading.
+type Raising = std::thread::JoinHandle<Vec<links::Raised>>;
+
+/// Load the modules, raising the Ethernet links early.
+fn load_modules(cmdline: &str) -> (Option<Loader>, Raising) {
     let start = Instant::now();
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
     let dir = Path::new("/lib/modules").join(&release);
-    let mut loader = match Loader::open(&dir) {
+    let options = cmdline::module_options(&cmdline::words(cmdline));
+    let mut loader = match Loader::open(&dir, options) {
         Ok(l) => l,
         Err(e) => {
             log!("stage1: no module index ({e}); continuing with built-in drivers only");
-            return (None, links::raise_all());
+            return (None, std::thread::spawn(links::raise_all));
         }
     };
     loader.coldplug_network();
-    let raised = links::raise_all();
+    let raising = std::thread::spawn(links::raise_all);
+    // The disks' drivers probe in the background while the filesystems load; the rest
+    // (watchdog, power button: looked for right below) load and probe in order, the
+    // first of them once the disks' probing is over.
+    loader.set_async(true);
+    loader.coldplug_disks();
     for m in ALWAYS {
         loader.load(m);
     }
+    loader.set_async(false);
     loader.coldplug();
     let has_watchdog = Path::new("/dev/watchdog0").exists() || Path::new("/dev/watchdog").exists();
     if !has_watchdog && loader.load("softdog") > 0 {
@@ -74,7 +85,7 @@ fn load_modules() -> (Option<Loader>, Vec<links::Raised>) {
         loader.slowest(6),
         crate::log::idle()
     );
-    (Some(loader), raised)
+    (Some(loader), raising)
 }
 
 pub fn run() -> ! {
@@ -89,9 +100,9 @@ pub fn run() -> ! {
     let _ = std::fs::create_dir_all("/etc");
     let _ = std::os::unix::fs::symlink("/proc/mounts", "/etc/mtab");
 
-    let (mut loader, raised) = load_modules();
-
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let (mut loader, raising) = load_modules(&cmdline);
+
     if cmdline::factory_reset_flagged(&cmdline) {
         // Before any slot or data is mounted; ends in power off or reboot when grubenv
         // holds the request.
@@ -135,7 +146,7 @@ pub fn run() -> ! {
                 Ok(false) => log!("stage1: no random seed saved yet (first boot or power cut)"),
                 Err(e) => log!("stage1: random seed: {e}"),
             }
-            links::settle(raised, Path::new(&data_dir));
+            links::settle(raising.join().unwrap_or_default(), Path::new(&data_dir));
         }
         None => {
             log!("stage1: no partition labelled data on the slot's disk; running with an empty in-memory /data");
@@ -146,7 +157,7 @@ pub fn run() -> ! {
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
                 Some("mode=0755"),
             );
-            links::settle(raised, Path::new(&data_dir));
+            links::settle(raising.join().unwrap_or_default(), Path::new(&data_dir));
         }
     }
 
