@@ -65,7 +65,11 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
             "{}",
             m.console().tail(60)
         );
-        assert!(console.contains("Interrupt Mode set to 1"), "{}", m.console().tail(60));
+        assert!(
+            console.contains("Interrupt Mode set to 1"),
+            "{}",
+            m.console().tail(60)
+        );
     }
     let held = console
         .lines()
