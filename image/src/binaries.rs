@@ -14,6 +14,8 @@ use anyhow::{bail, Result};
 use crate::tools;
 
 pub const TARGET: &str = "x86_64-unknown-linux-musl";
+/// The cargo profile of the shipped programs (Cargo.toml: size-optimized, LTO).
+pub const PROFILE: &str = "appliance";
 
 #[derive(Debug)]
 pub struct Binaries {
@@ -32,10 +34,10 @@ pub fn build(workspace: &Path, prebuilt: Option<&Path>) -> Result<Binaries> {
             tools::run_visible(
                 Command::new(cargo)
                     .current_dir(workspace)
-                    .args(["build", "--release", "--target", TARGET])
+                    .args(["build", "--profile", PROFILE, "--target", TARGET])
                     .args(["-p", "init", "-p", "appliance-daemon"]),
             )?;
-            target_dir(workspace).join(TARGET).join("release")
+            target_dir(workspace).join(TARGET).join(PROFILE)
         }
     };
     let ntpd = match prebuilt {

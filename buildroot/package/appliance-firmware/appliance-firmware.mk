@@ -19,13 +19,13 @@ APPLIANCE_FIRMWARE_DEPENDENCIES = e2fsprogs host-appliance-firmware
 define APPLIANCE_FIRMWARE_BUILD_CMDS
 	cd $(@D) && \
 	$(TARGET_MAKE_ENV) $(TARGET_CONFIGURE_OPTS) $(PKG_CARGO_ENV) \
-		cargo build --offline --locked --release -p init -p appliance-daemon
+		cargo build --offline --locked --profile appliance -p init -p appliance-daemon
 endef
 
 define APPLIANCE_FIRMWARE_INSTALL_TARGET_CMDS
-	$(INSTALL) -D -m 0755 $(@D)/target/$(RUSTC_TARGET_NAME)/release/init \
+	$(INSTALL) -D -m 0755 $(@D)/target/$(RUSTC_TARGET_NAME)/appliance/init \
 		$(TARGET_DIR)/sbin/init
-	$(INSTALL) -D -m 0755 $(@D)/target/$(RUSTC_TARGET_NAME)/release/appliance-daemon \
+	$(INSTALL) -D -m 0755 $(@D)/target/$(RUSTC_TARGET_NAME)/appliance/appliance-daemon \
 		$(TARGET_DIR)/usr/sbin/appliance-daemon
 endef
 
