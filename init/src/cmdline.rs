@@ -70,7 +70,6 @@ pub fn value<'a>(words: &'a [String], key: &str) -> Option<&'a str> {
         .find_map(|w| w.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
 }
 
-/// The slot named on the command line.
 /// The options the command line gives loadable modules, as modprobe reads them:
 /// `e1000e.IntMode=1 e1000e.SmartPowerDownEnable=1` -> {"e1000e": "IntMode=1
 /// SmartPowerDownEnable=1"}. Module names match with `-` and `_` alike; a value holding
@@ -99,6 +98,7 @@ pub fn module_options(words: &[String]) -> HashMap<String, String> {
     out
 }
 
+/// The slot named on the command line.
 pub fn slot(cmdline: &str) -> Result<Slot, CmdlineError> {
     let w = words(cmdline);
     match value(&w, "appliance.slot") {

@@ -146,7 +146,6 @@ pub fn run() -> ! {
                 Ok(false) => log!("stage1: no random seed saved yet (first boot or power cut)"),
                 Err(e) => log!("stage1: random seed: {e}"),
             }
-            links::settle(raising.join().unwrap_or_default(), Path::new(&data_dir));
         }
         None => {
             log!("stage1: no partition labelled data on the slot's disk; running with an empty in-memory /data");
@@ -157,9 +156,10 @@ pub fn run() -> ! {
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
                 Some("mode=0755"),
             );
-            links::settle(raising.join().unwrap_or_default(), Path::new(&data_dir));
         }
     }
+    // With /data mounted: its nics-up says which early links stay up.
+    links::settle(raising.join().unwrap_or_default(), Path::new(&data_dir));
 
     if let Some(l) = loader.as_mut() {
         // Drivers for devices that appeared since (input devices, disks of other controllers).
