@@ -134,8 +134,9 @@ fn add_modules(a: &mut Archive, m: &Modules, work: &Path) -> Result<usize> {
         let to = dst.join(path);
         fs::create_dir_all(to.parent().unwrap_or(&dst))?;
         let ko = read(&src.join(path))?;
-        fs::write(&to, modules::without_signature(&ko))
-            .with_context(|| format!("cannot copy module {path}"))?;
+        let mut ko = modules::without_signature(&ko).to_vec();
+        modules::drop_sections(&mut ko, modules::DROPPED_SECTIONS);
+        fs::write(&to, ko).with_context(|| format!("cannot copy module {path}"))?;
     }
     for f in [
         "modules.builtin",

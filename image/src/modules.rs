@@ -50,6 +50,89 @@ pub fn without_signature(ko: &[u8]) -> &[u8] {
     }
 }
 
+/// Sections the kernel's loader skips when their `SHF_ALLOC` flag is clear (its own way of
+/// dropping a section, `find_sec` in kernel/module/main.c): no memory, no relocations.
+///
+/// `__mcount_loc` lists each function's `call __fentry__` for ftrace. On every load the
+/// kernel sorts it, turns each call into a NOP, and looks each function up in the module's
+/// symbol table one symbol at a time (`test_for_valid_rec` -> `find_kallsyms_symbol`):
+/// for ext4's 850 functions and 3 700 symbols, a fifth of its load under TCG. Without it
+/// the calls stay, each returning at once (`__fentry__` is a bare `ret` with dynamic
+/// ftrace), and ftrace cannot trace these modules' functions.
+///
+/// `.static_call_sites` lists the inline static calls (mostly tracepoints: 380 in ext4),
+/// each rewritten on load with `text_poke_bp`, a switch to a temporary page table and
+/// back per site. Without it those calls go through the static call's trampoline, which
+/// the kernel keeps pointing at the current target.
+pub const DROPPED_SECTIONS: &[&str] = &["__mcount_loc", ".static_call_sites"];
+
+const SHF_ALLOC: u64 = 0x2;
+
+/// Clears `SHF_ALLOC` on the named sections of a 64-bit little-endian ELF relocatable
+/// (a kernel module); returns how many it cleared. A file that is not such an ELF, or
+/// whose headers point outside it, is left unchanged (the kernel then refuses it itself).
+pub fn drop_sections(ko: &mut [u8], names: &[&str]) -> usize {
+    let Some(headers) = section_headers(ko) else {
+        return 0;
+    };
+    let (table, count, strtab) = headers;
+    let name_at = |ko: &[u8], off: usize| -> Option<Vec<u8>> {
+        let rest = ko.get(strtab.0.checked_add(off)?..strtab.0 + strtab.1)?;
+        Some(rest[..rest.iter().position(|&b| b == 0)?].to_vec())
+    };
+    let mut cleared = 0;
+    for i in 0..count {
+        let at = table + i * 64;
+        let name = u32le(ko, at) as usize;
+        let Some(found) = name_at(ko, name) else {
+            continue;
+        };
+        if !names.iter().any(|n| n.as_bytes() == found.as_slice()) {
+            continue;
+        }
+        let flags = u64le(ko, at + 8);
+        if flags & SHF_ALLOC != 0 {
+            ko[at + 8..at + 16].copy_from_slice(&(flags & !SHF_ALLOC).to_le_bytes());
+            cleared += 1;
+        }
+    }
+    cleared
+}
+
+/// (offset of the section header table, number of headers, (offset, size) of the section
+/// name table), all checked to lie inside the file.
+fn section_headers(ko: &[u8]) -> Option<(usize, usize, (usize, usize))> {
+    // ELF64 (class 2), little-endian (data 1), relocatable (type 1), 64-byte headers.
+    if ko.len() < 64 || &ko[..4] != b"\x7fELF" || ko[4] != 2 || ko[5] != 1 {
+        return None;
+    }
+    if u16le(ko, 16) != 1 || u16le(ko, 58) != 64 {
+        return None;
+    }
+    let table = usize::try_from(u64le(ko, 40)).ok()?;
+    let count = usize::from(u16le(ko, 60));
+    let strndx = usize::from(u16le(ko, 62));
+    if strndx >= count || table.checked_add(count.checked_mul(64)?)? > ko.len() {
+        return None;
+    }
+    let s = table + strndx * 64;
+    let off = usize::try_from(u64le(ko, s + 24)).ok()?;
+    let size = usize::try_from(u64le(ko, s + 32)).ok()?;
+    (off.checked_add(size)? <= ko.len()).then_some((table, count, (off, size)))
+}
+
+fn u16le(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32le(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64le(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
 /// The parsed `modules.dep`, `modules.softdep`, `modules.alias` and `modules.builtin`.
 #[derive(Debug, Default)]
 pub struct ModuleDb {
@@ -176,6 +259,94 @@ pub fn parse_list(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A relocatable ELF64 with the given (name, flags) sections after the null one and a
+    /// trailing `.shstrtab`.
+    fn relocatable(sections: &[(&str, u64)]) -> Vec<u8> {
+        let mut names = vec![0u8];
+        let mut offsets = Vec::new();
+        for (name, _) in sections.iter().copied().chain([(".shstrtab", 0)]) {
+            offsets.push(names.len() as u32);
+            names.extend_from_slice(name.as_bytes());
+            names.push(0);
+        }
+        let count = sections.len() + 2;
+        let table = 64 + names.len();
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[16..18].copy_from_slice(&1u16.to_le_bytes());
+        elf[40..48].copy_from_slice(&(table as u64).to_le_bytes());
+        elf[58..60].copy_from_slice(&64u16.to_le_bytes());
+        elf[60..62].copy_from_slice(&(count as u16).to_le_bytes());
+        elf[62..64].copy_from_slice(&((count - 1) as u16).to_le_bytes());
+        elf.extend_from_slice(&names);
+        elf.extend_from_slice(&[0u8; 64]);
+        let flags = sections.iter().map(|(_, f)| *f).chain([0]);
+        for (name, flags) in offsets.iter().zip(flags) {
+            let mut h = [0u8; 64];
+            h[..4].copy_from_slice(&name.to_le_bytes());
+            h[8..16].copy_from_slice(&flags.to_le_bytes());
+            if *name == *offsets.last().unwrap() {
+                h[24..32].copy_from_slice(&64u64.to_le_bytes());
+                h[32..40].copy_from_slice(&(names.len() as u64).to_le_bytes());
+            }
+            elf.extend_from_slice(&h);
+        }
+        elf
+    }
+
+    fn flags(elf: &[u8], index: usize) -> u64 {
+        let table = u64le(elf, 40) as usize;
+        u64le(elf, table + index * 64 + 8)
+    }
+
+    #[test]
+    fn dropped_sections_lose_only_their_alloc_flag() {
+        let alloc_exec = SHF_ALLOC | 0x4;
+        let mut elf = relocatable(&[
+            (".text", alloc_exec),
+            ("__mcount_loc", SHF_ALLOC),
+            (".rela__mcount_loc", 0x40),
+            (".static_call_sites", SHF_ALLOC | 0x1),
+            ("__jump_table", SHF_ALLOC | 0x1),
+        ]);
+        let before = elf.clone();
+        assert_eq!(drop_sections(&mut elf, DROPPED_SECTIONS), 2);
+        assert_eq!(flags(&elf, 1), alloc_exec);
+        assert_eq!(flags(&elf, 2), 0, "__mcount_loc");
+        assert_eq!(flags(&elf, 3), 0x40);
+        assert_eq!(flags(&elf, 4), 0x1, ".static_call_sites keeps SHF_WRITE");
+        assert_eq!(flags(&elf, 5), SHF_ALLOC | 0x1, "jump labels stay");
+        let changed: Vec<usize> = (0..elf.len()).filter(|&i| elf[i] != before[i]).collect();
+        assert_eq!(changed.len(), 2, "one byte of each of the two flag words");
+        // Already dropped: nothing more to do.
+        assert_eq!(drop_sections(&mut elf, DROPPED_SECTIONS), 0);
+    }
+
+    #[test]
+    fn what_is_not_a_sound_elf64_relocatable_is_left_alone() {
+        let good = relocatable(&[("__mcount_loc", SHF_ALLOC)]);
+        let mut cases = vec![b"\x7fELF module body".to_vec(), Vec::new()];
+        let mut exec = good.clone();
+        exec[16] = 2; // ET_EXEC
+        cases.push(exec);
+        let mut big_endian = good.clone();
+        big_endian[5] = 2;
+        cases.push(big_endian);
+        let mut table_past_end = good.clone();
+        table_past_end[40..48].copy_from_slice(&(good.len() as u64).to_le_bytes());
+        cases.push(table_past_end);
+        let mut names_past_end = good.clone();
+        let strtab = u64le(&good, 40) as usize + 2 * 64;
+        names_past_end[strtab + 32..strtab + 40].copy_from_slice(&u64::MAX.to_le_bytes());
+        cases.push(names_past_end);
+        cases.push(good[..good.len() - 1].to_vec());
+        for case in cases {
+            let mut elf = case.clone();
+            assert_eq!(drop_sections(&mut elf, DROPPED_SECTIONS), 0);
+            assert_eq!(elf, case);
+        }
+    }
 
     #[test]
     fn the_appended_signature_is_cut_off_and_the_rest_kept_byte_for_byte() {
