@@ -56,14 +56,16 @@ pub fn without_signature(ko: &[u8]) -> &[u8] {
 /// `__mcount_loc` lists each function's `call __fentry__` for ftrace. On every load the
 /// kernel sorts it, turns each call into a NOP, and looks each function up in the module's
 /// symbol table one symbol at a time (`test_for_valid_rec` -> `find_kallsyms_symbol`):
-/// for ext4's 850 functions and 3 700 symbols, a fifth of its load under TCG. Without it
-/// the calls stay, each returning at once (`__fentry__` is a bare `ret` with dynamic
-/// ftrace), and ftrace cannot trace these modules' functions.
+/// ext4 has 850 functions and 3 700 symbols. Without the table the calls stay, each
+/// returning at once (`__fentry__` is a bare `ret` with dynamic ftrace), and ftrace cannot
+/// trace these modules' functions.
 ///
 /// `.static_call_sites` lists the inline static calls (mostly tracepoints: 380 in ext4),
-/// each rewritten on load with `text_poke_bp`, a switch to a temporary page table and
-/// back per site. Without it those calls go through the static call's trampoline, which
-/// the kernel keeps pointing at the current target.
+/// each rewritten on load with `text_poke_bp`, which switches to a temporary page table
+/// and back three times per site. Without it those calls go through the static call's
+/// trampoline, which the kernel keeps pointing at the current target.
+///
+/// Both together: ext4 loads in 0.09 s instead of 0.17-0.25 s under TCG (docs/boot.md).
 pub const DROPPED_SECTIONS: &[&str] = &["__mcount_loc", ".static_call_sites"];
 
 const SHF_ALLOC: u64 = 0x2;
