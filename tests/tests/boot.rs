@@ -55,6 +55,24 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
         "{}",
         m.console().tail(40)
     );
+    // Every driver probed in the background while others loaded; evdev, loaded last
+    // without async_probe, waited for them, so the i6300esb of every test machine had
+    // its device when stage 1 looked for a watchdog: no softdog (docs/boot.md).
+    assert!(
+        console.contains("stage1: evdev loaded once every driver's probing had ended"),
+        "{}",
+        m.console().tail(60)
+    );
+    assert!(
+        !console.contains("using softdog"),
+        "{}",
+        m.console().tail(60)
+    );
+    assert!(
+        console.contains("init: watchdog: /dev/watchdog0 armed"),
+        "{}",
+        m.console().tail(60)
+    );
     if profile == Profile::Box {
         // The kernel command line's module option reached the driver (docs/boot.md):
         // e1000e on MSI, so the emulated 82574 reports its link at once.

@@ -24,16 +24,12 @@ use std::time::{Duration, Instant};
 
 const NEW_ROOT: &str = "/newroot";
 const SLOT_WAIT: Duration = Duration::from_secs(20);
-/// Modules every boot needs whatever the hardware: slot, data and ESP filesystems, and
-/// evdev, without which the power button has no /dev/input node.
-const ALWAYS: [&str; 6] = [
-    "squashfs",
-    "ext4",
-    "vfat",
-    "nls_cp437",
-    "nls_ascii",
-    "evdev",
-];
+/// Modules every boot needs whatever the hardware: slot, data and ESP filesystems.
+const ALWAYS: [&str; 5] = ["squashfs", "ext4", "vfat", "nls_cp437", "nls_ascii"];
+/// Needed on every boot too (without it the power button has no /dev/input node), and
+/// loaded last, without `async_probe`: loading it waits for every driver's probing in
+/// the background to end, so what those drivers found (a watchdog) exists after it.
+const LAST: &str = "evdev";
 
 /// Log why this slot cannot boot, give a person time to read it, reboot.
 fn give_up(why: &str) -> ! {
@@ -63,15 +59,23 @@ fn load_modules(cmdline: &str) -> (Option<Loader>, Raising) {
     };
     loader.coldplug_network();
     let raising = std::thread::spawn(links::raise_all);
-    // The disks' drivers probe in the background while the filesystems load; the rest
-    // (watchdog, power button: looked for right below) load and probe in order, the
-    // first of them once the disks' probing is over.
+    // The disks' drivers probe in the background while the filesystems and the other
+    // drivers (watchdog, power button) load; then LAST waits for all that probing, and
+    // one more pass loads the drivers of devices it brought (lpc_ich's iTCO watchdog).
     loader.set_async(true);
     loader.coldplug_disks();
     for m in ALWAYS {
         loader.load(m);
     }
+    loader.coldplug();
     loader.set_async(false);
+    let waited = Instant::now();
+    if loader.load(LAST) > 0 {
+        log!(
+            "stage1: {LAST} loaded once every driver's probing had ended ({:.2} s)",
+            waited.elapsed().as_secs_f64()
+        );
+    }
     loader.coldplug();
     let has_watchdog = Path::new("/dev/watchdog0").exists() || Path::new("/dev/watchdog").exists();
     if !has_watchdog && loader.load("softdog") > 0 {
