@@ -50,44 +50,32 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
     // Stage 1 raised the NIC's link as soon as its driver was loaded, and gave no driver
     // to a chipset disk controller the disk is not on.
     let console = m.console().text();
-    assert!(
-        console.contains("stage1: links up early: eth0"),
-        "{}",
-        m.console().tail(40)
-    );
+    let says = |line: &str, said: bool| {
+        assert_eq!(
+            console.contains(line),
+            said,
+            "{line:?}\n{}",
+            m.console().tail(60)
+        );
+    };
+    says("stage1: links up early: eth0", true);
     // Every driver probed in the background while others loaded; evdev, loaded last
     // without async_probe, waited for them, so the i6300esb of every test machine had
     // its device when stage 1 looked for a watchdog: no softdog (docs/boot.md).
-    assert!(
-        console.contains("stage1: evdev loaded once every driver's probing had ended"),
-        "{}",
-        m.console().tail(60)
+    says(
+        "stage1: evdev loaded once every driver's probing had ended",
+        true,
     );
-    assert!(
-        !console.contains("using softdog"),
-        "{}",
-        m.console().tail(60)
-    );
-    assert!(
-        console.contains("init: watchdog: /dev/watchdog0 armed"),
-        "{}",
-        m.console().tail(60)
-    );
+    says("using softdog", false);
+    says("init: watchdog: /dev/watchdog0 armed", true);
     if profile == Profile::Box {
         // The kernel command line's module option reached the driver (docs/boot.md):
         // e1000e on MSI, so the emulated 82574 reports its link at once.
-        assert!(
-            console.contains(
-                "stage1: module e1000e with options from the kernel command line: IntMode=1"
-            ),
-            "{}",
-            m.console().tail(60)
+        says(
+            "stage1: module e1000e with options from the kernel command line: IntMode=1",
+            true,
         );
-        assert!(
-            console.contains("Interrupt Mode set to 1"),
-            "{}",
-            m.console().tail(60)
-        );
+        says("Interrupt Mode set to 1", true);
     }
     let held = console
         .lines()
