@@ -130,13 +130,21 @@ fn add_modules(a: &mut Archive, m: &Modules, work: &Path) -> Result<usize> {
     let _ = fs::remove_dir_all(work);
     let rel = format!("lib/modules/{}", m.release);
     let dst = work.join(&rel);
+    let mut dropped = 0;
     for path in &closure {
         let to = dst.join(path);
         fs::create_dir_all(to.parent().unwrap_or(&dst))?;
         let ko = read(&src.join(path))?;
         let mut ko = modules::without_signature(&ko).to_vec();
-        modules::drop_sections(&mut ko, modules::DROPPED_SECTIONS);
+        dropped += modules::drop_sections(&mut ko, modules::DROPPED_SECTIONS);
         fs::write(&to, ko).with_context(|| format!("cannot copy module {path}"))?;
+    }
+    if dropped == 0 && !closure.is_empty() {
+        // A kernel whose modules name these sections otherwise: they work, only load slower.
+        eprintln!(
+            "image: warning: no module carried {:?}; module loads keep their cost (image/src/modules.rs)",
+            modules::DROPPED_SECTIONS
+        );
     }
     for f in [
         "modules.builtin",

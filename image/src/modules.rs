@@ -77,23 +77,19 @@ pub fn drop_sections(ko: &mut [u8], names: &[&str]) -> usize {
     let Some(headers) = section_headers(ko) else {
         return 0;
     };
-    let (table, count, strtab) = headers;
-    let name_at = |ko: &[u8], off: usize| -> Option<Vec<u8>> {
-        let rest = ko.get(strtab.0.checked_add(off)?..strtab.0 + strtab.1)?;
-        Some(rest[..rest.iter().position(|&b| b == 0)?].to_vec())
+    let (table, count, (strtab, strtab_size)) = headers;
+    let names_table = ko[strtab..strtab + strtab_size].to_vec();
+    let name_at = |off: usize| -> Option<&[u8]> {
+        let rest = names_table.get(off..)?;
+        Some(&rest[..rest.iter().position(|&b| b == 0)?])
     };
     let mut cleared = 0;
     for i in 0..count {
         let at = table + i * 64;
-        let name = u32le(ko, at) as usize;
-        let Some(found) = name_at(ko, name) else {
-            continue;
-        };
-        if !names.iter().any(|n| n.as_bytes() == found.as_slice()) {
-            continue;
-        }
+        let wanted = name_at(u32le(ko, at) as usize)
+            .is_some_and(|found| names.iter().any(|n| n.as_bytes() == found));
         let flags = u64le(ko, at + 8);
-        if flags & SHF_ALLOC != 0 {
+        if wanted && flags & SHF_ALLOC != 0 {
             ko[at + 8..at + 16].copy_from_slice(&(flags & !SHF_ALLOC).to_le_bytes());
             cleared += 1;
         }
