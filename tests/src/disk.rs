@@ -227,6 +227,19 @@ pub fn read_partition(raw: &Path, label: &str, len: Option<u64>) -> anyhow::Resu
     Ok(out)
 }
 
+/// Whether the FAT32 volume in partition `label` is marked dirty: Linux sets bit 0 of the
+/// boot sector's state byte (offset 0x41) while it has the volume mounted read-write and
+/// clears it at a clean unmount.
+pub fn fat_dirty(raw: &Path, label: &str) -> anyhow::Result<bool> {
+    let boot_sector = read_partition(raw, label, Some(512))?;
+    anyhow::ensure!(
+        &boot_sector[0x52..0x5a] == b"FAT32   ",
+        "partition {label} of {} holds no FAT32 volume",
+        raw.display()
+    );
+    Ok(boot_sector[0x41] & 1 != 0)
+}
+
 /// A file of the ext4 filesystem in partition `label` of a raw image (`debugfs -R cat`).
 pub fn ext4_file(raw: &Path, label: &str, path: &str) -> anyhow::Result<Vec<u8>> {
     let out = on_partition_copy(raw, label, |fs| {

@@ -73,7 +73,10 @@ pub struct Mount {
 }
 
 impl Mount {
-    pub fn new(device: &Path, path: &Path) -> Result<Self, Error> {
+    /// Mount `device` at `path`, read-only unless `writable`: Linux marks a FAT volume
+    /// dirty while it is mounted read-write, and a volume found dirty stays so for good
+    /// (every later mount warns), so only a write mounts it read-write.
+    pub fn new(device: &Path, path: &Path, writable: bool) -> Result<Self, Error> {
         std::fs::create_dir_all(path).map_err(|source| Error::MountPoint {
             path: path.to_path_buf(),
             source,
@@ -82,7 +85,10 @@ impl Mount {
         if is_mount_point(path) {
             let _ = umount(path);
         }
-        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if !writable {
+            flags |= MsFlags::MS_RDONLY;
+        }
         mount(Some(device), path, Some("vfat"), flags, None::<&str>).map_err(|errno| {
             Error::Mount {
                 device: device.to_path_buf(),

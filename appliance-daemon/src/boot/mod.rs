@@ -47,8 +47,9 @@ pub fn mark_good(slot: BootSlot) -> Result<Outcome, Error> {
     let BootSlot::Slot(slot) = slot else {
         return Ok(Outcome::Factory);
     };
-    let (changed, device) =
-        with_esp(|dir| grubenv_file::mark_successful_boot(&dir.join(GRUBENV_PATH), slot))?;
+    let (changed, device) = with_esp(Access::Write, |dir| {
+        grubenv_file::mark_successful_boot(&dir.join(GRUBENV_PATH), slot)
+    })?;
     let device = device.display().to_string();
     Ok(if changed {
         Outcome::Marked { device }
@@ -70,7 +71,10 @@ impl EnvStore {
         match self {
             EnvStore::File(path) if !path.exists() => Ok(BootState::factory()),
             EnvStore::File(path) => Ok(grubenv_file::read(path)?),
-            EnvStore::Esp => Ok(with_esp(|dir| grubenv_file::read(&dir.join(GRUBENV_PATH)))?.0),
+            EnvStore::Esp => Ok(with_esp(Access::Read, |dir| {
+                grubenv_file::read(&dir.join(GRUBENV_PATH))
+            })?
+            .0),
         }
     }
 
@@ -79,21 +83,32 @@ impl EnvStore {
         match self {
             EnvStore::File(path) => Ok(grubenv_file::write(path, state)?),
             EnvStore::Esp => {
-                with_esp(|dir| grubenv_file::write(&dir.join(GRUBENV_PATH), state))?;
+                with_esp(Access::Write, |dir| {
+                    grubenv_file::write(&dir.join(GRUBENV_PATH), state)
+                })?;
                 Ok(())
             }
         }
     }
 }
 
+/// How [`with_esp`] mounts the ESP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only: the volume is not marked dirty, a power cut meanwhile costs nothing.
+    Read,
+    Write,
+}
+
 /// Run `f` with the ESP mounted at [`ESP_MOUNT`]; unmount whatever happens (the first
 /// error is reported). Returns `f`'s value and the ESP's device node.
 pub fn with_esp<T>(
+    access: Access,
     f: impl FnOnce(&Path) -> Result<T, grubenv_file::Error>,
 ) -> Result<(T, PathBuf), Error> {
     let _esp = ESP.lock().unwrap_or_else(|e| e.into_inner());
     let device = esp::find(Path::new(SYS_CLASS_BLOCK), ESP_LABEL)?;
-    let mount = esp::Mount::new(&device, Path::new(ESP_MOUNT))?;
+    let mount = esp::Mount::new(&device, Path::new(ESP_MOUNT), access == Access::Write)?;
     let result = f(mount.path());
     let unmounted = mount.unmount();
     let value = result?;

@@ -1,5 +1,6 @@
 //! The orderly shutdown: stop services (SIGTERM, then SIGKILL after their stop timeout),
-//! SIGTERM everything, a grace period, SIGKILL everything, sync, unmount /data, sync,
+//! SIGTERM everything, a grace period, SIGKILL everything, sync, unmount the disks'
+//! filesystems (/data, and the ESP should a killed daemon have left it mounted), sync,
 //! reboot(2). Every step is logged with its stamp. Short and linear on purpose.
 
 use super::process;
@@ -104,30 +105,70 @@ pub fn run(ctx: &mut Ctx, action: Action, why: &str) -> ! {
     nix::unistd::sync();
     watchdog::pet(&mut ctx.watchdog);
     if ctx.system {
-        unmount_data();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        for path in disk_mounts(&mounts) {
+            unmount(&path);
+        }
         nix::unistd::sync();
     }
     watchdog::pet(&mut ctx.watchdog);
     power::finish(action)
 }
 
-/// Unmount /data; if something still holds it, at least make it read-only so the
-/// journal is clean when the power goes.
-fn unmount_data() {
-    log!("shutdown: unmounting /data");
+/// Where filesystems of disks are mounted, other than `/`, last mounted first: /data, and
+/// the ESP if the daemon was killed while it held it (a FAT volume left mounted
+/// read-write stays marked dirty for good). Lines of `/proc/self/mounts`.
+fn disk_mounts(mounts: &str) -> Vec<String> {
+    let mut found: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let (source, path) = (f.next()?, f.next()?);
+            (source.starts_with("/dev/") && path != "/").then(|| path.replace("\\040", " "))
+        })
+        .collect();
+    found.reverse();
+    found
+}
+
+/// Unmount `path`; if something still holds it, at least make it read-only so the
+/// filesystem is clean when the power goes.
+fn unmount(path: &str) {
+    log!("shutdown: unmounting {path}");
     for _ in 0..5 {
-        match umount2("/data", MntFlags::empty()) {
+        match umount2(path, MntFlags::empty()) {
             Ok(()) => return,
             Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {
-                log!("shutdown: /data is not mounted");
+                log!("shutdown: {path} is not mounted");
                 return;
             }
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
     let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    match mount(None::<&str>, "/data", None::<&str>, ro, None::<&str>) {
-        Ok(()) => log!("shutdown: /data is busy; remounted read-only"),
-        Err(e) => log!("shutdown: /data is busy and cannot be remounted read-only: {e}"),
+    match mount(None::<&str>, path, None::<&str>, ro, None::<&str>) {
+        Ok(()) => log!("shutdown: {path} is busy; remounted read-only"),
+        Err(e) => log!("shutdown: {path} is busy and cannot be remounted read-only: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::disk_mounts;
+
+    #[test]
+    fn disk_mounts_are_the_disks_but_root_last_mounted_first() {
+        let mounts = "/dev/sda3 / squashfs ro,relatime 0 0\n\
+            devtmpfs /dev devtmpfs rw 0 0\n\
+            proc /proc proc rw 0 0\n\
+            /dev/sda6 /data ext4 rw,relatime 0 0\n\
+            tmpfs /run tmpfs rw 0 0\n\
+            /dev/sda2 /run/esp vfat rw 0 0\n\
+            /dev/sdb1 /run/my\\040disk ext4 rw 0 0\n";
+        assert_eq!(
+            disk_mounts(mounts),
+            ["/run/my disk", "/run/esp", "/data"].map(String::from)
+        );
+        assert!(disk_mounts("").is_empty());
     }
 }
