@@ -114,6 +114,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ),
         }
     }
+    if let Err(err) = state.time.start_time_daemon() {
+        tracing::error!("cannot prepare the time daemon's configuration: {err}");
+    }
     // After mark-good: what became of an install that waited for this boot.
     let settle = Arc::clone(&state);
     match tokio::task::spawn_blocking(move || settle.updater.at_start()).await {
@@ -204,9 +207,7 @@ pub fn app(
         store.clone(),
         &config.control_socket,
     );
-    if let Err(err) = time.at_start() {
-        tracing::error!("cannot prepare the time daemon's configuration: {err}");
-    }
+    time.at_start();
     if config.mode == Mode::Appliance {
         tokio::spawn(time.clone().watch());
     }

@@ -6,9 +6,13 @@
 //!   and removed, the removal synced *before* the seed is used, so that no seed is ever
 //!   used twice, not even after a power cut; then it is added to the kernel's pool with
 //!   RNDADDENTROPY, credited at 8 bits a byte;
-//! - stage 2 ([`save_when_ready`], in a thread): once the generator is ready (getrandom
+//! - stage 2 ([`save_when_ready`], in a thread): once the daemon reported the system
+//!   healthy (or [`SAVE_AFTER_AT_MOST`] passed) and the generator is ready (getrandom
 //!   without GRND_NONBLOCK returns), a fresh seed is saved for the next boot (temporary
-//!   file, fsync, rename, fsync of the directory).
+//!   file, fsync, rename, fsync of the directory). Not earlier: on the one CPU of a small
+//!   virtual machine, the two journal commits would otherwise delay the daemon's start;
+//! - shutdown ([`save_now`]): a fresh seed again, so that a boot powered off before its
+//!   thread saved one still leaves a seed for the next.
 //!
 //! Only output of a ready generator is saved, so only a creditable seed is ever credited.
 //! A factory reset wipes data and the seed with it; the data partition, and so the seed,
@@ -110,11 +114,25 @@ pub fn credit(data_dir: &Path) -> Result<bool, SeedError> {
 /// Stage 2: wait until the kernel's generator is ready, then save a seed for the next
 /// boot under `data_dir`.
 pub fn save_when_ready(data_dir: &Path) -> Result<(), SeedError> {
+    save(data_dir, 0)
+}
+
+/// Shutdown: save a fresh seed if the generator is ready, without waiting for it.
+/// `Ok(false)` when it is not (a first boot shut down within seconds, no RDRAND).
+pub fn save_now(data_dir: &Path) -> Result<bool, SeedError> {
+    match save(data_dir, libc::GRND_NONBLOCK) {
+        Ok(()) => Ok(true),
+        Err(SeedError::Add(e)) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn save(data_dir: &Path, flags: libc::c_uint) -> Result<(), SeedError> {
     let mut seed = [0u8; LEN];
     let mut filled = 0;
     while filled < LEN {
         // SAFETY: writes at most LEN - filled bytes into `seed` from `filled`.
-        let n = unsafe { libc::getrandom(seed[filled..].as_mut_ptr().cast(), LEN - filled, 0) };
+        let n = unsafe { libc::getrandom(seed[filled..].as_mut_ptr().cast(), LEN - filled, flags) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
@@ -144,18 +162,29 @@ pub fn save_when_ready(data_dir: &Path) -> Result<(), SeedError> {
     })
 }
 
-/// Stage 2: [`save_when_ready`] in its own thread, logging what went wrong. Called once
-/// signals are blocked, so that the thread inherits the mask.
-pub fn spawn_save(data_dir: &'static str) {
+/// At most this long after stage 2 starts, the seed is saved even if the system never
+/// reported healthy.
+pub const SAVE_AFTER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Stage 2: [`save_when_ready`] in its own thread, once something is sent on (or the
+/// dropping of) the returned sender, or after [`SAVE_AFTER_AT_MOST`]; logs what went
+/// wrong. Called once signals are blocked, so that the thread inherits the mask.
+pub fn spawn_save(data_dir: &'static str) -> Option<std::sync::mpsc::Sender<()>> {
+    let (go, wait) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new()
         .name("random-seed".into())
         .spawn(move || {
+            let _ = wait.recv_timeout(SAVE_AFTER_AT_MOST);
             if let Err(e) = save_when_ready(Path::new(data_dir)) {
                 log!("random seed: {e}; the next boot waits for the kernel to gather entropy");
             }
         });
-    if let Err(e) = spawned {
-        log!("random seed: cannot start the thread that saves it: {e}");
+    match spawned {
+        Ok(_) => Some(go),
+        Err(e) => {
+            log!("random seed: cannot start the thread that saves it: {e}");
+            None
+        }
     }
 }
 

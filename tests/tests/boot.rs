@@ -68,6 +68,11 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
     );
     says("using softdog", false);
     says("init: watchdog: /dev/watchdog0 armed", true);
+    if firmware == Firmware::Uefi {
+        // GRUB asked for a 32-bit framebuffer, which the kernel's console draws on its
+        // fast path (OVMF hands over 24 bits; grub.cfg, docs/boot.md).
+        says("efifb: mode is 800x600x32", true);
+    }
     if profile == Profile::Box {
         // The kernel command line's module option reached the driver (docs/boot.md):
         // e1000e on MSI, so the emulated 82574 reports its link at once.

@@ -99,12 +99,18 @@ impl TimeService {
         }
     }
 
-    /// At start: move the clock forward to the last good time if it is behind it, and
-    /// write the time daemon's configuration.
-    pub fn at_start(&self) -> Result<(), TimeError> {
+    /// At start, before anything reads the clock: move it forward to the last good time
+    /// if it is behind it.
+    pub fn at_start(&self) {
         if self.mode == Mode::Appliance {
             self.restore_clock();
         }
+    }
+
+    /// Write the time daemon's configuration, which init waits for to start it: once the
+    /// daemon serves (its health gate passed or failed), so that the time daemon's own
+    /// start does not share the CPU with the daemon's (docs/time.md).
+    pub fn start_time_daemon(&self) -> Result<(), TimeError> {
         let config: TimeConfig = self.store.get()?;
         self.write_config(&config)
     }

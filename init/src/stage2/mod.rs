@@ -138,10 +138,13 @@ pub fn run(opts: &Options) -> ! {
             power::finish(Action::Reboot);
         }
     };
-    if opts.system {
-        // With signals blocked: the thread inherits the mask and never takes one.
-        crate::seed::spawn_save("/data");
-    }
+    // With signals blocked: the thread inherits the mask and never takes one. It saves
+    // once the daemon reports healthy (below), not while the daemon starts.
+    let mut save_seed = if opts.system {
+        crate::seed::spawn_save("/data")
+    } else {
+        None
+    };
     let listener = match control_socket::bind(&opts.control_socket) {
         Ok(l) => Some(l),
         Err(e) => {
@@ -268,6 +271,10 @@ pub fn run(opts: &Options) -> ! {
                 let served = control_socket::serve(l, &info);
                 if let Some(a) = served.action {
                     action = action.or(Some((a, "control socket".to_string())));
+                }
+                if served.healthy {
+                    // Dropping the sender is the go.
+                    save_seed.take();
                 }
                 if served.healthy && health_deadline.take().is_some() {
                     log!(

@@ -105,6 +105,13 @@ pub fn run(ctx: &mut Ctx, action: Action, why: &str) -> ! {
     nix::unistd::sync();
     watchdog::pet(&mut ctx.watchdog);
     if ctx.system {
+        match crate::seed::save_now(std::path::Path::new("/data")) {
+            Ok(true) => log!("shutdown: random seed saved for the next boot"),
+            Ok(false) => {
+                log!("shutdown: no random seed saved: the kernel's generator is not ready yet")
+            }
+            Err(e) => log!("shutdown: random seed: {e}"),
+        }
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
         for path in disk_mounts(&mounts) {
             unmount(&path);
