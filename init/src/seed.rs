@@ -6,11 +6,14 @@
 //!   and removed, the removal synced *before* the seed is used, so that no seed is ever
 //!   used twice, not even after a power cut; then it is added to the kernel's pool with
 //!   RNDADDENTROPY, credited at 8 bits a byte;
-//! - stage 2 ([`save_when_ready`], in a thread): once the daemon reported the system
-//!   healthy (or [`SAVE_AFTER_AT_MOST`] passed) and the generator is ready (getrandom
+//! - stage 2 ([`save_when_ready`], in a thread): once the generator is ready (getrandom
 //!   without GRND_NONBLOCK returns), a fresh seed is saved for the next boot (temporary
-//!   file, fsync, rename, fsync of the directory). Not earlier: on the one CPU of a small
-//!   virtual machine, the two journal commits would otherwise delay the daemon's start;
+//!   file, fsync, rename, fsync of the directory). When a seed was credited, the generator
+//!   is ready from the start, and the thread waits until the daemon reported the system
+//!   healthy (or [`SAVE_AFTER_AT_MOST`] passed): on the one CPU of a small virtual machine
+//!   the two journal commits would otherwise delay the daemon's start. When none was,
+//!   the thread blocks for the generator at once, which makes the kernel gather entropy
+//!   from then on (TLS and DHCP wait for it);
 //! - shutdown ([`save_now`]): a fresh seed again, so that a boot powered off before its
 //!   thread saved one still leaves a seed for the next.
 //!
@@ -162,6 +165,13 @@ fn save(data_dir: &Path, flags: libc::c_uint) -> Result<(), SeedError> {
     })
 }
 
+/// Whether getrandom would answer without blocking.
+fn generator_ready() -> bool {
+    let mut byte = 0u8;
+    // SAFETY: writes at most one byte into `byte`.
+    unsafe { libc::getrandom((&mut byte as *mut u8).cast(), 1, libc::GRND_NONBLOCK) == 1 }
+}
+
 /// At most this long after stage 2 starts, the seed is saved even if the system never
 /// reported healthy.
 pub const SAVE_AFTER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(30);
@@ -174,7 +184,12 @@ pub fn spawn_save(data_dir: &'static str) -> Option<std::sync::mpsc::Sender<()>>
     let spawned = std::thread::Builder::new()
         .name("random-seed".into())
         .spawn(move || {
-            let _ = wait.recv_timeout(SAVE_AFTER_AT_MOST);
+            // A generator not ready yet (no seed was credited: first boot, power cut)
+            // is made ready by the first caller that blocks for it, which then gathers
+            // entropy itself: block for it at once, as early as possible, and save then.
+            if generator_ready() {
+                let _ = wait.recv_timeout(SAVE_AFTER_AT_MOST);
+            }
             if let Err(e) = save_when_ready(Path::new(data_dir)) {
                 log!("random seed: {e}; the next boot waits for the kernel to gather entropy");
             }
