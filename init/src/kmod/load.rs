@@ -188,10 +188,17 @@ impl Loader {
 
     /// Coldplug passes for disk controllers only, then, when none but chipset ones are
     /// present (the box: its disk is on the AHCI), the drivers of those at once.
+    /// A SCSI host's driver (AHCI through libata, PVSCSI, ...) brings its disks' driver
+    /// `sd_mod` along, rather than a later pass finding the disks: the disk then probes
+    /// the moment the host finds it (the box's SATA link comes up a third of a second
+    /// after the AHCI driver) instead of after a module load.
     pub fn coldplug_disks(&mut self) {
         while self.coldplug_pass_of(is_disk_controller) > 0 {}
         if !self.disk_driver_loaded {
             self.release_next();
+        }
+        if self.done.contains("scsi_mod") {
+            self.load("sd_mod");
         }
     }
 

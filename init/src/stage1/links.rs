@@ -116,6 +116,24 @@ pub fn raise_all() -> Vec<Raised> {
     raised
 }
 
+/// How often [`raise_as_they_come`] looks for new NICs.
+const POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Raise every Ethernet link as its NIC appears (its driver probes in the background),
+/// until `probed` is set (every driver's probing has ended), then once more.
+pub fn raise_as_they_come(probed: &std::sync::atomic::AtomicBool) -> Vec<Raised> {
+    let mut raised = Vec::new();
+    loop {
+        let last = probed.load(std::sync::atomic::Ordering::Acquire);
+        // Links raised before are up now, and skipped.
+        raised.extend(raise_all());
+        if last {
+            return raised;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// The MACs `nics-up` lists.
 pub fn parse_nics_up(text: &str) -> Vec<String> {
     text.lines()

@@ -57,12 +57,18 @@ fn load_modules(cmdline: &str) -> (Option<Loader>, Raising) {
             return (None, std::thread::spawn(links::raise_all));
         }
     };
-    loader.coldplug_network();
-    let raising = std::thread::spawn(links::raise_all);
-    // The disks' drivers probe in the background while the filesystems and the other
-    // drivers (watchdog, power button) load; then LAST waits for all that probing, and
+    // Every driver probes in the background while the next ones load: the network's
+    // first (their links are raised as their NICs appear), then the disks' (the SATA
+    // links' reset waits a third of a second with the CPU idle), the filesystems and the
+    // other drivers (watchdog, power button); then LAST waits for all that probing, and
     // one more pass loads the drivers of devices it brought (lpc_ich's iTCO watchdog).
     loader.set_async(true);
+    loader.coldplug_network();
+    let probed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let raising = {
+        let probed = std::sync::Arc::clone(&probed);
+        std::thread::spawn(move || links::raise_as_they_come(&probed))
+    };
     loader.coldplug_disks();
     for m in ALWAYS {
         loader.load(m);
@@ -77,6 +83,7 @@ fn load_modules(cmdline: &str) -> (Option<Loader>, Raising) {
         );
     }
     loader.coldplug();
+    probed.store(true, std::sync::atomic::Ordering::Release);
     let has_watchdog = Path::new("/dev/watchdog0").exists() || Path::new("/dev/watchdog").exists();
     if !has_watchdog && loader.load("softdog") > 0 {
         log!("stage1: no hardware watchdog; using softdog");
