@@ -130,7 +130,11 @@ pub fn save_now(data_dir: &Path) -> Result<bool, SeedError> {
     }
 }
 
+/// One save at a time: the shutdown's and the thread's share the temporary file.
+static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn save(data_dir: &Path, flags: libc::c_uint) -> Result<(), SeedError> {
+    let _one = SAVING.lock().unwrap_or_else(|e| e.into_inner());
     let mut seed = [0u8; LEN];
     let mut filled = 0;
     while filled < LEN {

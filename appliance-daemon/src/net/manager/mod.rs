@@ -35,8 +35,6 @@ use crate::store::{Audit, Store};
 /// someone or something else changed and to notice NICs that came or went.
 const RESYNC_EVERY: Duration = Duration::from_secs(60);
 
-/// The thread's body: enter the namespace if asked, build a runtime, apply the settings
-/// once, say so on `ready`, then serve commands until every handle is gone.
 /// The niceness of the network manager's thread: ahead of request handling, so that
 /// neither a busy API nor the daemon's own start delays what is timed on the network (the
 /// DHCP exchange at boot, whose lease the first client waits for; renewals; probing and
@@ -55,6 +53,8 @@ fn raise_priority() {
     }
 }
 
+/// The thread's body: enter the namespace if asked, build a runtime, apply the settings
+/// once, say so on `ready`, then serve commands until every handle is gone.
 pub(super) fn run(
     options: Options,
     state: Arc<State>,
