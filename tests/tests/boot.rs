@@ -46,6 +46,13 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
         Duration::from_secs(30),
     )
     .unwrap();
+    // Stage 1 left the initramfs's deletion to a child at the lowest priority
+    // (init/src/stage1/switch_root.rs); it ends once the CPU has time for it.
+    m.wait_for_console(
+        "stage1: initramfs freed (in the background)",
+        Duration::from_secs(60),
+    )
+    .unwrap();
 
     // Stage 1 raised the NIC's link as soon as its driver was loaded, and gave no driver
     // to a chipset disk controller the disk is not on.

@@ -1,5 +1,6 @@
 //! Leaving the initramfs: move the API filesystems under the new root, free the
-//! initramfs (it is RAM), make the new root `/`, exec stage 2. As busybox switch_root.
+//! initramfs (it is RAM; from a child process, in the background), make the new root
+//! `/`, exec stage 2. As busybox switch_root.
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::statfs::{statfs, FsType, TMPFS_MAGIC};
@@ -45,6 +46,28 @@ fn delete_tree(dir: &Path, dev: u64) {
     }
 }
 
+/// Free the initramfs (its modules and e2fsprogs, about 12 MiB) from a child process at
+/// the lowest priority, so that stage 2 starts at once (the deletion took 0.03 s of the
+/// boot under TCG). The child keeps the initramfs as its root when the slot is moved
+/// over `/`, and `delete_tree` never leaves the initramfs's device whatever it finds;
+/// stage 2 reaps it as any orphan. If there can be no child, the deletion is done here.
+fn delete_in_background(dev: u64) {
+    // SAFETY: stage 1 runs no other thread by now (the link-raising one was joined); the
+    // child only deletes files and exits.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            // SAFETY: setpriority on this process only.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+            delete_tree(Path::new("/"), dev);
+            crate::log!("stage1: initramfs freed (in the background)");
+            // SAFETY: ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {}
+        Err(_) => delete_tree(Path::new("/"), dev),
+    }
+}
+
 pub fn switch_root(new_root: &str, init: &str) -> Result<Infallible, SwitchError> {
     let fs = step("statfs /", statfs("/"))?;
     let ty = fs.filesystem_type();
@@ -66,7 +89,7 @@ pub fn switch_root(new_root: &str, init: &str) -> Result<Infallible, SwitchError
     }
     step("chdir to the new root", nix::unistd::chdir(new_root))?;
     let root_dev = std::fs::symlink_metadata("/").map(|m| m.dev()).unwrap_or(0);
-    delete_tree(Path::new("/"), root_dev);
+    delete_in_background(root_dev);
     step(
         "moving the new root onto /",
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>),
