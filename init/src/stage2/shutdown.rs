@@ -112,8 +112,14 @@ pub fn run(ctx: &mut Ctx, action: Action, why: &str) -> ! {
             }
             Err(e) => log!("shutdown: random seed: {e}"),
         }
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        for path in disk_mounts(&mounts) {
+        let paths = match std::fs::read_to_string("/proc/self/mounts") {
+            Ok(mounts) => disk_mounts(&mounts),
+            Err(e) => {
+                log!("shutdown: cannot read /proc/self/mounts ({e}); unmounting /data alone");
+                vec!["/data".to_string()]
+            }
+        };
+        for path in paths {
             unmount(&path);
         }
         nix::unistd::sync();
@@ -131,11 +137,36 @@ fn disk_mounts(mounts: &str) -> Vec<String> {
         .filter_map(|l| {
             let mut f = l.split(' ');
             let (source, path) = (f.next()?, f.next()?);
-            (source.starts_with("/dev/") && path != "/").then(|| path.replace("\\040", " "))
+            (source.starts_with("/dev/") && path != "/").then(|| unescape(path))
         })
         .collect();
     found.reverse();
     found
+}
+
+/// A mount point as the kernel writes it in `/proc/self/mounts`: space, tab, newline and
+/// backslash as `\ooo` (octal).
+fn unescape(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        // At most \377: the first digit 0-3, the others 0-7.
+        let octal = b.get(i + 1..i + 4).filter(|d| {
+            (b'0'..=b'3').contains(&d[0]) && d[1..].iter().all(|c| (b'0'..=b'7').contains(c))
+        });
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Unmount `path`; if something still holds it, at least make it read-only so the
@@ -161,7 +192,7 @@ fn unmount(path: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::disk_mounts;
+    use super::{disk_mounts, unescape};
 
     #[test]
     fn disk_mounts_are_the_disks_but_root_last_mounted_first() {
@@ -171,11 +202,13 @@ mod tests {
             /dev/sda6 /data ext4 rw,relatime 0 0\n\
             tmpfs /run tmpfs rw 0 0\n\
             /dev/sda2 /run/esp vfat rw 0 0\n\
-            /dev/sdb1 /run/my\\040disk ext4 rw 0 0\n";
+            /dev/sdb1 /run/my\\040disk\\134x\\011 ext4 rw 0 0\n";
         assert_eq!(
             disk_mounts(mounts),
-            ["/run/my disk", "/run/esp", "/data"].map(String::from)
+            ["/run/my disk\\x\t", "/run/esp", "/data"].map(String::from)
         );
+        // Not an escape the kernel writes: kept as it is.
+        assert_eq!(unescape("/a\\777b\\0"), "/a\\777b\\0");
         assert!(disk_mounts("").is_empty());
     }
 }
