@@ -57,19 +57,21 @@ fn load_modules(cmdline: &str) -> (Option<Loader>, Raising) {
             return (None, std::thread::spawn(links::raise_all));
         }
     };
-    // Every driver probes in the background while the next ones load: the network's
-    // first (their links are raised as their NICs appear), then the disks' (the SATA
-    // links' reset waits a third of a second with the CPU idle), the filesystems and the
-    // other drivers (watchdog, power button); then LAST waits for all that probing, and
-    // one more pass loads the drivers of devices it brought (lpc_ich's iTCO watchdog).
+    // Every driver probes in the background while the next ones load: the disks' first
+    // (the system's disk is what stage 1 waits for: the SATA links' reset takes a third of
+    // a second from the AHCI driver's load), then the network's (a thread raises their
+    // links as their NICs appear; a link negotiates for half a second or more, all before
+    // the daemon's DHCP), the filesystems and the other drivers (watchdog, power button);
+    // then LAST waits for all that probing, and one more pass loads the drivers of devices
+    // it brought (lpc_ich's iTCO watchdog).
     loader.set_async(true);
-    loader.coldplug_network();
     let probed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let raising = {
         let probed = std::sync::Arc::clone(&probed);
         std::thread::spawn(move || links::raise_as_they_come(&probed))
     };
     loader.coldplug_disks();
+    loader.coldplug_network();
     for m in ALWAYS {
         loader.load(m);
     }
