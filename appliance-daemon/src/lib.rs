@@ -75,8 +75,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let pin = tls::public_key_fingerprint(&identity);
     if config.mode == Mode::Appliance {
-        // On the console, beside the admin URL: what an administrator compares on first use.
-        eprintln!("HTTPS certificate public key SHA-256: {pin}");
+        // On the console and the screen, beside the admin URL: what an administrator
+        // compares on first use.
+        let text = format!("HTTPS certificate public key SHA-256: {pin}\n");
+        eprint!("{text}");
+        screen::Screen::open().write(&text);
     }
     let served = tls::Served::new(&identity)?;
     let tls_config = tls::server_config(Arc::clone(&served))?;

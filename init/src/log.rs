@@ -5,12 +5,18 @@
 //! stderr, which is /dev/console when we run as PID 1. When [`enable_kmsg`] was called,
 //! each line is also written to /dev/kmsg at debug level (7): it lands in `dmesg` for the
 //! daemon's diagnostics but is not printed on the console a second time.
+//!
+//! [`say!`] lines are for the person at the screen as well (the box's monitor, the VM's
+//! console window: crate `screen`), once [`enable_screen`] was called: why the machine
+//! reboots, how far a factory reset or a repair has got. Routine boot lines stay on the
+//! serial console.
 
 use std::fs::File;
 use std::io::Write;
 use std::sync::Mutex;
 
 static KMSG: Mutex<Option<File>> = Mutex::new(None);
+static SCREEN: Mutex<Option<screen::Screen>> = Mutex::new(None);
 
 /// Seconds since boot, suspend included.
 pub fn boottime() -> f64 {
@@ -43,9 +49,31 @@ pub fn enable_kmsg() {
     }
 }
 
+/// Let [`say!`] lines reach the screen too, when it is not /dev/console (needs /sys).
+pub fn enable_screen() {
+    if let Ok(mut s) = SCREEN.lock() {
+        *s = Some(screen::Screen::open());
+    }
+}
+
 /// Write one stamped line. Logging never fails the caller: PID 1 must go on without a console.
 pub fn line(msg: &str) {
     let text = format_line(boottime(), msg);
+    write_line(&text, msg);
+}
+
+/// [`line`], and on the screen too.
+pub fn said(msg: &str) {
+    let text = format_line(boottime(), msg);
+    if let Ok(mut s) = SCREEN.lock() {
+        if let Some(screen) = s.as_mut() {
+            screen.write(&text);
+        }
+    }
+    write_line(&text, msg);
+}
+
+fn write_line(text: &str, msg: &str) {
     let _ = std::io::stderr().write_all(text.as_bytes());
     if let Ok(mut k) = KMSG.lock() {
         if let Some(f) = k.as_mut() {
@@ -58,6 +86,12 @@ pub fn line(msg: &str) {
 #[macro_export]
 macro_rules! log {
     ($($arg:tt)*) => { $crate::log::line(&format!($($arg)*)) };
+}
+
+/// `say!("fmt", args..)`: [`log!`], and on the screen too (see the module's documentation).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::log::said(&format!($($arg)*)) };
 }
 
 #[cfg(test)]

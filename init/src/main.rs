@@ -21,6 +21,6 @@ fn main() {
     });
     // Both stages end in exec or reboot; only a panic gets here.
     let _ = outcome;
-    log!("fatal error in init; syncing and rebooting");
+    init::say!("fatal error in init; syncing and rebooting");
     power::finish(Action::Reboot);
 }

@@ -33,7 +33,7 @@ impl Action {
 /// machine is left alone: init only exits.
 pub fn finish(action: Action) -> ! {
     nix::unistd::sync();
-    log!("{}", action.final_line());
+    crate::say!("{}", action.final_line());
     if nix::unistd::getpid().as_raw() != 1 {
         log!("not PID 1: leaving the machine running and exiting");
         std::process::exit(0);

@@ -223,6 +223,32 @@ impl Machine {
         &self.console
     }
 
+    /// The characters of the VGA text screen, as the video memory at 0xB8000 holds them
+    /// (80 per row, rows one after the other, the kernel's scrollback around them): what the
+    /// screen of a machine booted by legacy BIOS shows, drawn by the kernel's `vgacon`. Read
+    /// through QMP's `pmemsave`; every second byte is a cell's colours, left out.
+    pub fn vga_text(&mut self) -> anyhow::Result<String> {
+        const VGA_TEXT: u64 = 0xB8000;
+        const SIZE: u64 = 0x8000;
+        let file = self.dir().join("vga-text.bin");
+        self.qmp.execute(
+            "pmemsave",
+            Some(serde_json::json!({
+                "val": VGA_TEXT,
+                "size": SIZE,
+                "filename": file.to_string_lossy(),
+            })),
+        )?;
+        let cells = std::fs::read(&file)?;
+        Ok(cells
+            .chunks(2)
+            .map(|cell| match cell[0] {
+                c @ 0x20..=0x7e => c as char,
+                _ => ' ',
+            })
+            .collect())
+    }
+
     /// Ok while QEMU runs; an error naming its exit status and stderr once it has exited.
     pub fn check_running(&mut self) -> anyhow::Result<()> {
         match self.child.try_wait()? {

@@ -46,6 +46,22 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
         Duration::from_secs(30),
     )
     .unwrap();
+    if firmware == Firmware::Bios {
+        // The same lines on the screen (VMware's console window, the box's monitor), which
+        // shows the kernel's messages but is not /dev/console (crate `screen`); init's
+        // routine lines stay off it.
+        let screen = m.vga_text().unwrap();
+        for line in [
+            "Admin interface: https://10.0.2.15/appliance",
+            "HTTPS certificate public key SHA-256: ",
+        ] {
+            assert!(
+                screen.contains(line),
+                "{line:?} not on the screen: {screen}"
+            );
+        }
+        assert!(!screen.contains("init: stage1 start"), "{screen}");
+    }
     // Stage 1 left the initramfs's deletion to a child at the lowest priority
     // (init/src/stage1/switch_root.rs); it ends once the CPU has time for it.
     m.wait_for_console(

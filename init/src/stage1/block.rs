@@ -102,7 +102,7 @@ pub fn wait_for(
         }
         // Disks usually appear within moments of their driver: only a longer wait is news.
         if !said && start.elapsed() >= Duration::from_secs(1) {
-            log!(
+            crate::say!(
                 "stage1: waiting up to {} s for partition {label}",
                 timeout.as_secs()
             );

@@ -61,16 +61,18 @@ fn check(dev: &str, backups: &[(u64, u64)]) -> bool {
     let first = run(E2FSCK, &["-p", dev]);
     if ok(first) {
         if first != Some(0) {
-            log!("stage1: e2fsck repaired the data filesystem on {dev} (exit code {first:?})");
+            crate::say!(
+                "stage1: e2fsck repaired the data filesystem on {dev} (exit code {first:?})"
+            );
         }
         return true;
     }
-    log!("stage1: e2fsck -p could not repair {dev} (exit code {first:?}); trying e2fsck -y");
+    crate::say!("stage1: e2fsck -p could not repair {dev} (exit code {first:?}); trying e2fsck -y");
     if ok(run(E2FSCK, &["-y", dev])) {
         return true;
     }
     for (bs, block) in backups {
-        log!("stage1: trying e2fsck -y from the backup superblock at block {block}");
+        crate::say!("stage1: trying e2fsck -y from the backup superblock at block {block}");
         let (bs, block) = (bs.to_string(), block.to_string());
         run(E2FSCK, &["-fy", "-B", &bs, "-b", &block, dev]);
         // The backup run leaves a rewritten primary; this check says if it is sound.
@@ -91,7 +93,7 @@ pub fn make_filesystem(dev: &str) -> bool {
 }
 
 fn mount_tmpfs(target: &str, why: &str) {
-    log!(
+    crate::say!(
         "stage1: {why}; NOT reformatting it (customer data): running with an empty in-memory /data"
     );
     if let Err(e) = mount(
@@ -101,7 +103,7 @@ fn mount_tmpfs(target: &str, why: &str) {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some("mode=0755"),
     ) {
-        log!("stage1: cannot mount tmpfs on {target} either: {e}");
+        crate::say!("stage1: cannot mount tmpfs on {target} either: {e}");
     }
 }
 
@@ -144,7 +146,7 @@ pub fn prepare(part: &Partition, target: &str) {
         Some(ext4::Superblock {
             check: Some(why), ..
         }) => {
-            log!("stage1: checking the data filesystem on {dev}: {why}");
+            crate::say!("stage1: checking the data filesystem on {dev}: {why}");
             if !check(&dev, &backup_superblocks(&dev_path, part)) {
                 return mount_tmpfs(target, &unrepaired());
             }
@@ -152,12 +154,12 @@ pub fn prepare(part: &Partition, target: &str) {
         None => {
             let backups = backup_superblocks(&dev_path, part);
             if backups.is_empty() {
-                log!("stage1: no filesystem on {dev}; making ext4 (first boot)");
+                crate::say!("stage1: no filesystem on {dev}; making ext4 (first boot)");
                 if !make_filesystem(&dev) {
                     return mount_tmpfs(target, &format!("mke2fs failed on {dev}"));
                 }
             } else {
-                log!("stage1: the data superblock on {dev} is damaged but a backup exists; repairing");
+                crate::say!("stage1: the data superblock on {dev} is damaged but a backup exists; repairing");
                 if !check(&dev, &backups) {
                     return mount_tmpfs(target, &unrepaired());
                 }

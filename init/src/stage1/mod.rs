@@ -33,7 +33,7 @@ const LAST: &str = "evdev";
 
 /// Log why this slot cannot boot, give a person time to read it, reboot.
 fn give_up(why: &str) -> ! {
-    log!("stage1: {why}; rebooting in 5 s so GRUB boots the other slot");
+    crate::say!("stage1: {why}; rebooting in 5 s so GRUB boots the other slot");
     std::thread::sleep(Duration::from_secs(5));
     power::finish(Action::Reboot)
 }
@@ -105,6 +105,7 @@ pub fn run() -> ! {
     let problems = early::mount_api_filesystems();
     early::attach_console();
     crate::log::enable_kmsg();
+    crate::log::enable_screen();
     log!("stage1 start");
     for p in problems {
         log!("{p}");

@@ -92,7 +92,7 @@ fn report(svc: &Service, exit: Exit) {
             svc.spec.name,
             delay.as_secs_f64()
         ),
-        Exit::GaveUp { failures } => log!(
+        Exit::GaveUp { failures } => crate::say!(
             "service {} failed {failures} times in a row; giving up",
             svc.spec.name
         ),
@@ -126,6 +126,7 @@ fn reap(ctx: &mut Ctx) {
 pub fn run(opts: &Options) -> ! {
     if opts.system {
         crate::log::enable_kmsg();
+        crate::log::enable_screen();
     }
     log!("stage2 start");
     if opts.system {
@@ -134,7 +135,7 @@ pub fn run(opts: &Options) -> ! {
     let signals = match signals::open() {
         Ok(s) => s,
         Err(e) => {
-            log!("cannot set up signal handling: {e}; rebooting");
+            crate::say!("cannot set up signal handling: {e}; rebooting");
             power::finish(Action::Reboot);
         }
     };

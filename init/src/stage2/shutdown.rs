@@ -47,7 +47,7 @@ fn wait(
 }
 
 pub fn run(ctx: &mut Ctx, action: Action, why: &str) -> ! {
-    log!("shutdown requested by {why}: {}", action.describe());
+    crate::say!("shutdown requested by {why}: {}", action.describe());
     watchdog::pet(&mut ctx.watchdog);
 
     log!("shutdown: stopping services");

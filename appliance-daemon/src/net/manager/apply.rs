@@ -591,7 +591,8 @@ impl Manager {
         }
     }
 
-    /// Tell whoever looks at the console of the box or the VM where to point a browser.
+    /// Tell whoever looks at the console of the box or the VM where to point a browser: on
+    /// the serial console and on the screen (crate `screen`).
     fn console(&self, iface: &str, addr: IpAddr, how: &str) {
         if self.kernel.as_ref().is_some_and(|k| k.console) {
             let host = match addr {
@@ -603,7 +604,9 @@ impl Manager {
             } else {
                 format!(", {how}")
             };
-            eprintln!("\nAdmin interface: https://{host}/appliance   ({iface}{how})\n");
+            let text = format!("\nAdmin interface: https://{host}/appliance   ({iface}{how})\n\n");
+            eprint!("{text}");
+            screen::Screen::open().write(&text);
         }
     }
 

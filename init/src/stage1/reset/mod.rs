@@ -23,8 +23,8 @@ pub mod wipe;
 use super::block::{self, sysfs_u64, Partition};
 use super::data;
 use crate::kmod::load::Loader;
-use crate::log;
 use crate::power::{self, Action};
+use crate::say;
 use device::Device;
 use esp::Esp;
 use grubenv::{BootState, ResetProgress, ResetStage, Then};
@@ -66,26 +66,26 @@ pub enum ResetError {
 /// reboot). Returns when there is nothing to do, and the boot goes on.
 pub fn run_if_requested(loader: &mut Option<Loader>) {
     let Some(esp_part) = block::wait_for("ESP", None, ESP_WAIT, loader) else {
-        log!("factory reset: the command line asks for one, but no ESP partition appeared; booting normally");
+        say!("factory reset: the command line asks for one, but no ESP partition appeared; booting normally");
         return;
     };
     let esp = match Esp::open(&esp_part) {
         Ok(esp) => esp,
         Err(e) => {
-            log!("factory reset: the command line asks for one, but grubenv cannot be read ({e}); booting normally");
+            say!("factory reset: the command line asks for one, but grubenv cannot be read ({e}); booting normally");
             return;
         }
     };
     let state = match esp.read() {
         Ok(state) => state,
         Err(e) => {
-            log!("factory reset: grubenv cannot be read ({e}); booting normally");
+            say!("factory reset: grubenv cannot be read ({e}); booting normally");
             esp.close();
             return;
         }
     };
     let Some(progress) = state.factory_reset() else {
-        log!("factory reset: the command line asks for one, but grubenv holds no request; booting normally");
+        say!("factory reset: the command line asks for one, but grubenv holds no request; booting normally");
         esp.close();
         return;
     };
@@ -97,8 +97,8 @@ pub fn run_if_requested(loader: &mut Option<Loader>) {
     match Reset::new(esp, state, progress, &esp_part).and_then(Reset::run) {
         Ok(()) => power::finish(action),
         Err(e) => {
-            log!("factory reset: FAILED: {e}");
-            log!("factory reset: the request stays recorded and the reset starts again at the next boot; powering off in 10 s");
+            say!("factory reset: FAILED: {e}");
+            say!("factory reset: the request stays recorded and the reset starts again at the next boot; powering off in 10 s");
             std::thread::sleep(Duration::from_secs(10));
             power::finish(Action::PowerOff)
         }
@@ -182,12 +182,12 @@ impl Reset {
         self.state.begin_reset_run(unix_now());
         self.save()?;
         if before.runs == 0 {
-            log!(
+            say!(
                 "factory reset: starting (then {}); every setting, log and file on data is erased",
                 before.then.as_str()
             );
         } else {
-            log!(
+            say!(
                 "factory reset: resuming at the {} stage after {} interrupted attempt(s) (then {})",
                 before.stage.as_str(),
                 before.runs,
@@ -203,13 +203,13 @@ impl Reset {
             self.restore_slots()?;
             self.state.restore_factory_boot_order();
             self.save()?;
-            log!("factory reset: boot order reset: slot A first, slot B empty");
+            say!("factory reset: boot order reset: slot A first, slot B empty");
         }
         self.recreate_data()?;
         self.state.finish_factory_reset();
         self.save()?;
         let then = before.then;
-        log!(
+        say!(
             "factory reset: done in {:.1} s; {}",
             self.started.elapsed().as_secs_f64(),
             match then {
@@ -228,7 +228,7 @@ impl Reset {
         } else {
             (u128::from(p.wiped.min(dev.len)) * 100 / u128::from(dev.len)) as u64
         };
-        log!(
+        say!(
             "factory reset: wiping data ({}, {} MiB) from {percent}%",
             dev.name(),
             dev.len >> 20
@@ -250,7 +250,7 @@ impl Reset {
         let ids: Vec<&str> = wiped.methods.iter().map(|m| m.id()).collect();
         self.state.record_wipe_method(&ids.join("+"));
         let last = *wiped.methods.last().unwrap_or(&start);
-        log!(
+        say!(
             "factory reset: data wiped ({}); {} blocks of 1 MiB spread over it read back as zeroes",
             last.detail(self.disk.write_zeroes),
             wiped.verified_samples
@@ -268,7 +268,7 @@ impl Reset {
                 Ok(ResetStage::Slots)
             }
             Err(e) => {
-                log!("factory reset: {e}; the slots and the boot order are left as they are");
+                say!("factory reset: {e}; the slots and the boot order are left as they are");
                 self.state.skip_slot_restore();
                 self.save()?;
                 Ok(ResetStage::Data)
@@ -279,7 +279,7 @@ impl Reset {
     fn restore_slots(&mut self) -> Result<(), ResetError> {
         let mut none = |_: u64, _: Method| Ok(());
         let slot_b = Device::open(&self.disk.slot_b.dev())?;
-        log!(
+        say!(
             "factory reset: clearing slot B ({}, {} MiB)",
             slot_b.name(),
             slot_b.len >> 20
@@ -295,14 +295,14 @@ impl Reset {
 
         let factory = Device::open_read_only(&self.disk.factory.dev())?;
         let slot_a = Device::open(&self.disk.slot_a.dev())?;
-        log!(
+        say!(
             "factory reset: restoring the factory system ({}) into slot A ({})",
             factory.name(),
             slot_a.name()
         );
         let copied = slots::restore_factory(&factory, &slot_a)?;
         wipe::zero_range(&slot_a, "slot A", copied, Method::DiscardZeroes)?;
-        log!(
+        say!(
             "factory reset: slot A holds the factory image ({} bytes), verified",
             copied
         );
@@ -311,7 +311,7 @@ impl Reset {
 
     fn recreate_data(&mut self) -> Result<(), ResetError> {
         let dev = self.disk.data.dev().display().to_string();
-        log!("factory reset: making the data filesystem on {dev}");
+        say!("factory reset: making the data filesystem on {dev}");
         if !data::make_filesystem(&dev) {
             return Err(ResetError::Mkfs(dev));
         }
@@ -341,7 +341,7 @@ impl Reset {
             then: p.then.as_str().to_string(),
         };
         write_record(&dev, &record)?;
-        log!(
+        say!(
             "factory reset: sanitization record written to data ({RECORD_FILE}): {} bytes of {dev} wiped with {}",
             record.bytes,
             record.method
@@ -360,7 +360,7 @@ impl Reset {
             MsFlags::MS_RDONLY,
             None::<&str>,
         ) {
-            log!(
+            say!(
                 "factory reset: slot A ({}) cannot be mounted: {e}",
                 dev.display()
             );
@@ -369,7 +369,7 @@ impl Reset {
         let version = slots::release_version(Path::new(SLOT_MOUNT));
         let _ = umount(SLOT_MOUNT);
         if let Some(v) = &version {
-            log!("factory reset: slot A runs version {v}");
+            say!("factory reset: slot A runs version {v}");
         }
         version
     }

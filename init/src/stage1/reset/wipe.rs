@@ -20,7 +20,7 @@
 //! the partition is zeroed as well).
 
 use super::device::{Aligned, Device, DeviceError};
-use crate::log;
+use crate::say;
 use nix::fcntl::{fallocate, FallocateFlags};
 use std::os::fd::AsRawFd;
 use std::time::Instant;
@@ -189,7 +189,7 @@ pub fn wipe(
                         offset,
                     });
                 };
-                log!(
+                say!(
                     "factory reset: {what}: the block at byte {offset} does not read back as zeroes after {method}; wiping again with {next}"
                 );
                 method = next;
@@ -234,16 +234,16 @@ fn wipe_range(
                         });
                     };
                     if first {
-                        log!("factory reset: {what}: {method} not available ({source}); trying {next}");
+                        say!("factory reset: {what}: {method} not available ({source}); trying {next}");
                     } else {
-                        log!("factory reset: {what}: {method} failed at byte {done} ({source}); going on with {next}");
+                        say!("factory reset: {what}: {method} failed at byte {done} ({source}); going on with {next}");
                     }
                     method = next;
                 }
             }
         }
         if first {
-            log!("factory reset: {what}: wiping with {method}");
+            say!("factory reset: {what}: wiping with {method}");
             first = false;
         }
         let before = done;
@@ -253,7 +253,7 @@ fn wipe_range(
             checkpoint(done, method).map_err(WipeError::Checkpoint)?;
             if progress {
                 let secs = started.elapsed().as_secs_f64();
-                log!(
+                say!(
                     "factory reset: {what}: wiped {percent}% ({} MiB, {:.1} MiB/s)",
                     done >> 20,
                     mib_per_s(done - from, secs)
@@ -264,7 +264,7 @@ fn wipe_range(
     dev.flush()?;
     if progress && total > from {
         let secs = started.elapsed().as_secs_f64();
-        log!(
+        say!(
             "factory reset: {what}: {} MiB wiped in {secs:.1} s ({:.1} MiB/s) with {method}",
             (total - from) >> 20,
             mib_per_s(total - from, secs)

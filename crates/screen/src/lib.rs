@@ -1,0 +1,100 @@
+//! The local screen: the box's monitor, the VM's console window (VMware's, virt-manager's).
+//!
+//! The kernel command line lists the serial console last (`console=tty0 console=ttyS0`), so
+//! `/dev/console`, where init and the daemon write, is the serial port support reads, and
+//! the screen (`tty0`, the virtual terminal in front) shows only the kernel's own messages.
+//! What a person at the screen needs (where to point a browser, why the machine reboots,
+//! how far a factory reset has got) is written there too, through [`Screen`]. Writes are
+//! best effort: an appliance without a screen runs the same.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+/// The kernel's list of consoles; its last entry is `/dev/console` (Documentation/ABI/
+/// testing/sysfs-tty).
+const ACTIVE: &str = "/sys/class/tty/console/active";
+/// The virtual terminal in front.
+const FRONT_VT: &str = "/dev/tty0";
+
+/// The screen, when it is a console of its own beside `/dev/console`.
+pub struct Screen(Option<File>);
+
+impl Screen {
+    /// The screen when the kernel has one beside `/dev/console`; otherwise a `Screen` that
+    /// writes nothing (no virtual terminal among the consoles, or it is `/dev/console`
+    /// itself, which the caller writes to anyway). Needs /sys mounted.
+    pub fn open() -> Screen {
+        let active = std::fs::read_to_string(ACTIVE).unwrap_or_default();
+        if !separate(&active) {
+            return Screen(None);
+        }
+        // O_NOCTTY: PID 1 must not make the terminal its controlling one (a hangup on it
+        // would then reach init).
+        let file = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(FRONT_VT)
+            .ok();
+        Screen(file)
+    }
+
+    /// Whether writes reach a screen.
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Write `text` as it is (the terminal turns `\n` into a new line).
+    pub fn write(&mut self, text: &str) {
+        if let Some(f) = self.0.as_mut() {
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+}
+
+/// Whether the console list `active` (as in [`ACTIVE`]) has a virtual terminal that is not
+/// `/dev/console`, the last entry.
+pub fn separate(active: &str) -> bool {
+    let names: Vec<&str> = active.split_whitespace().collect();
+    match names.split_last() {
+        Some((last, others)) => !is_vt(last) && others.iter().any(|n| is_vt(n)),
+        None => false,
+    }
+}
+
+/// `tty0`, `tty1`, ...: a virtual terminal (not `ttyS0`, `ttyUSB0`, `hvc0`).
+fn is_vt(name: &str) -> bool {
+    name.strip_prefix("tty")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_screen_listed_before_the_serial_console_is_separate() {
+        assert!(separate("tty0 ttyS0\n"));
+        assert!(separate("tty1 ttyS1\n"));
+        assert!(separate("tty0 hvc0\n"));
+    }
+
+    #[test]
+    fn no_screen_or_the_screen_as_dev_console_is_not() {
+        assert!(!separate("ttyS0\n"));
+        assert!(!separate("tty0\n"));
+        assert!(!separate("ttyS0 tty0\n"));
+        assert!(!separate("ttyUSB0 ttyS0\n"));
+        assert!(!separate(""));
+    }
+
+    #[test]
+    fn only_numbered_ttys_are_virtual_terminals() {
+        assert!(is_vt("tty0"));
+        assert!(is_vt("tty12"));
+        assert!(!is_vt("tty"));
+        assert!(!is_vt("ttyS0"));
+        assert!(!is_vt("ttyAMA0"));
+        assert!(!is_vt("console"));
+    }
+}
