@@ -65,12 +65,12 @@ pub fn line(msg: &str) {
 /// [`line`], and on the screen too.
 pub fn said(msg: &str) {
     let text = format_line(boottime(), msg);
+    write_line(&text, msg);
     if let Ok(mut s) = SCREEN.lock() {
         if let Some(screen) = s.as_mut() {
             screen.write(&text);
         }
     }
-    write_line(&text, msg);
 }
 
 fn write_line(text: &str, msg: &str) {

@@ -124,6 +124,10 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
     m.wait_for_console("slot A marked good", Duration::from_secs(60))
         .unwrap();
 
+    // Scroll Lock stops the screen's output (the kernel's keyboard handler); init and the
+    // daemon write some lines there, and must not wait for it to start again.
+    m.qmp().send_keys(&["scroll_lock"]).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     let pressed = Instant::now();
     m.power_button().unwrap();
     let status = m.wait_exit(POWEROFF_TIMEOUT).unwrap();
@@ -132,6 +136,13 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
         format!("{:.1}s", pressed.elapsed().as_secs_f64()),
     );
     assert!(status.success(), "QEMU exit status {status}");
+    let console = m.console().text();
+    for line in [
+        "init: shutdown requested by power button: power off",
+        "init: power off now",
+    ] {
+        assert!(console.contains(line), "{line:?}\n{}", m.console().tail(40));
+    }
     let shutdown = m
         .qmp()
         .events()

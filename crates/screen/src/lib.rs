@@ -30,10 +30,12 @@ impl Screen {
             return Screen(None);
         }
         // O_NOCTTY: PID 1 must not make the terminal its controlling one (a hangup on it
-        // would then reach init).
+        // would then reach init). O_NONBLOCK: Scroll Lock (or Ctrl-S) on the keyboard stops
+        // the terminal's output, and a blocking write would then hold PID 1 or the network
+        // manager until someone pressed it again; the line is dropped instead.
         let file = OpenOptions::new()
             .write(true)
-            .custom_flags(libc::O_NOCTTY)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
             .open(FRONT_VT)
             .ok();
         Screen(file)
@@ -44,7 +46,8 @@ impl Screen {
         self.0.is_some()
     }
 
-    /// Write `text` as it is (the terminal turns `\n` into a new line).
+    /// Write `text` as it is (the terminal turns `\n` into a new line); nothing, or part of
+    /// it, while the terminal's output is stopped.
     pub fn write(&mut self, text: &str) {
         if let Some(f) = self.0.as_mut() {
             let _ = f.write_all(text.as_bytes());
