@@ -41,11 +41,6 @@ impl Screen {
         Screen(file)
     }
 
-    /// Whether writes reach a screen.
-    pub fn is_present(&self) -> bool {
-        self.0.is_some()
-    }
-
     /// Write `text` as it is (the terminal turns `\n` into a new line); nothing, or part of
     /// it, while the terminal's output is stopped.
     pub fn write(&mut self, text: &str) {
