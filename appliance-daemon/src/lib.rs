@@ -77,9 +77,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if config.mode == Mode::Appliance {
         // On the console and the screen, beside the admin URL: what an administrator
         // compares on first use.
-        let text = format!("HTTPS certificate public key SHA-256: {pin}\n");
-        eprint!("{text}");
-        screen::Screen::open().write(&text);
+        screen::show(&format!("HTTPS certificate public key SHA-256: {pin}\n"));
     }
     let served = tls::Served::new(&identity)?;
     let tls_config = tls::server_config(Arc::clone(&served))?;

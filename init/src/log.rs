@@ -16,7 +16,7 @@ use std::io::Write;
 use std::sync::Mutex;
 
 static KMSG: Mutex<Option<File>> = Mutex::new(None);
-static SCREEN: Mutex<Option<screen::Screen>> = Mutex::new(None);
+static SCREEN: Mutex<screen::Screen> = Mutex::new(screen::Screen::NONE);
 
 /// Seconds since boot, suspend included.
 pub fn boottime() -> f64 {
@@ -52,7 +52,7 @@ pub fn enable_kmsg() {
 /// Let [`say!`] lines reach the screen too, when it is not /dev/console (needs /sys).
 pub fn enable_screen() {
     if let Ok(mut s) = SCREEN.lock() {
-        *s = Some(screen::Screen::open());
+        *s = screen::Screen::open();
     }
 }
 
@@ -67,9 +67,7 @@ pub fn said(msg: &str) {
     let text = format_line(boottime(), msg);
     write_line(&text, msg);
     if let Ok(mut s) = SCREEN.lock() {
-        if let Some(screen) = s.as_mut() {
-            screen.write(&text);
-        }
+        s.write(&text);
     }
 }
 

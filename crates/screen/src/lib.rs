@@ -20,7 +20,18 @@ const FRONT_VT: &str = "/dev/tty0";
 /// The screen, when it is a console of its own beside `/dev/console`.
 pub struct Screen(Option<File>);
 
+/// Write `text` on the console (stderr) and then on the screen, if it is a separate one:
+/// for a program's occasional lines to a person at the machine. Neither write can fail the
+/// caller (a console gone or stopped drops the text, where `eprint!` would panic).
+pub fn show(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+    Screen::open().write(text);
+}
+
 impl Screen {
+    /// A `Screen` that writes nothing (before [`Screen::open`] has looked).
+    pub const NONE: Screen = Screen(None);
+
     /// The screen when the kernel has one beside `/dev/console`; otherwise a `Screen` that
     /// writes nothing (no virtual terminal among the consoles, or it is `/dev/console`
     /// itself, which the caller writes to anyway). Needs /sys mounted.

@@ -7,7 +7,7 @@
 use super::block::Partition;
 use super::grow;
 use crate::ext4;
-use crate::log;
+use crate::{log, say};
 use nix::mount::{mount, MsFlags};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
@@ -61,18 +61,16 @@ fn check(dev: &str, backups: &[(u64, u64)]) -> bool {
     let first = run(E2FSCK, &["-p", dev]);
     if ok(first) {
         if first != Some(0) {
-            crate::say!(
-                "stage1: e2fsck repaired the data filesystem on {dev} (exit code {first:?})"
-            );
+            say!("stage1: e2fsck repaired the data filesystem on {dev} (exit code {first:?})");
         }
         return true;
     }
-    crate::say!("stage1: e2fsck -p could not repair {dev} (exit code {first:?}); trying e2fsck -y");
+    say!("stage1: e2fsck -p could not repair {dev} (exit code {first:?}); trying e2fsck -y");
     if ok(run(E2FSCK, &["-y", dev])) {
         return true;
     }
     for (bs, block) in backups {
-        crate::say!("stage1: trying e2fsck -y from the backup superblock at block {block}");
+        say!("stage1: trying e2fsck -y from the backup superblock at block {block}");
         let (bs, block) = (bs.to_string(), block.to_string());
         run(E2FSCK, &["-fy", "-B", &bs, "-b", &block, dev]);
         // The backup run leaves a rewritten primary; this check says if it is sound.
@@ -93,7 +91,7 @@ pub fn make_filesystem(dev: &str) -> bool {
 }
 
 fn mount_tmpfs(target: &str, why: &str) {
-    crate::say!(
+    say!(
         "stage1: {why}; NOT reformatting it (customer data): running with an empty in-memory /data"
     );
     if let Err(e) = mount(
@@ -103,7 +101,7 @@ fn mount_tmpfs(target: &str, why: &str) {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some("mode=0755"),
     ) {
-        crate::say!("stage1: cannot mount tmpfs on {target} either: {e}");
+        say!("stage1: cannot mount tmpfs on {target} either: {e}");
     }
 }
 
@@ -146,7 +144,7 @@ pub fn prepare(part: &Partition, target: &str) {
         Some(ext4::Superblock {
             check: Some(why), ..
         }) => {
-            crate::say!("stage1: checking the data filesystem on {dev}: {why}");
+            say!("stage1: checking the data filesystem on {dev}: {why}");
             if !check(&dev, &backup_superblocks(&dev_path, part)) {
                 return mount_tmpfs(target, &unrepaired());
             }
@@ -154,12 +152,12 @@ pub fn prepare(part: &Partition, target: &str) {
         None => {
             let backups = backup_superblocks(&dev_path, part);
             if backups.is_empty() {
-                crate::say!("stage1: no filesystem on {dev}; making ext4 (first boot)");
+                say!("stage1: no filesystem on {dev}; making ext4 (first boot)");
                 if !make_filesystem(&dev) {
                     return mount_tmpfs(target, &format!("mke2fs failed on {dev}"));
                 }
             } else {
-                crate::say!("stage1: the data superblock on {dev} is damaged but a backup exists; repairing");
+                say!("stage1: the data superblock on {dev} is damaged but a backup exists; repairing");
                 if !check(&dev, &backups) {
                     return mount_tmpfs(target, &unrepaired());
                 }

@@ -604,9 +604,9 @@ impl Manager {
             } else {
                 format!(", {how}")
             };
-            let text = format!("\nAdmin interface: https://{host}/appliance   ({iface}{how})\n\n");
-            eprint!("{text}");
-            screen::Screen::open().write(&text);
+            screen::show(&format!(
+                "\nAdmin interface: https://{host}/appliance   ({iface}{how})\n\n"
+            ));
         }
     }
 
