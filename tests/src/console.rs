@@ -1,6 +1,12 @@
-//! The guest's serial console, written by QEMU to a file, read by tests while it grows.
+//! The guest's serial console, written by QEMU to a file, read by tests while it grows;
+//! or, for a test that types on it, carried over a socket whose output the harness copies
+//! into that file.
 
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(200);
@@ -66,6 +72,54 @@ impl Console {
                 );
             }
             std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// The guest's serial port over QEMU's unix socket: a thread appends what the guest writes
+/// to the console file (so [`Console`] reads it as usual), and the test can type on it.
+pub struct SerialLink {
+    input: UnixStream,
+    copier: Option<JoinHandle<()>>,
+}
+
+impl SerialLink {
+    /// Connect to `socket` (waiting up to `timeout` for QEMU to create it) and copy the
+    /// port's output into `file`.
+    pub fn connect(socket: &Path, file: &Path, timeout: Duration) -> anyhow::Result<Self> {
+        let start = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(socket) {
+                Ok(s) => break s,
+                Err(_) if start.elapsed() < timeout => std::thread::sleep(POLL / 4),
+                Err(e) => return Err(anyhow::anyhow!("{}: {e}", socket.display())),
+            }
+        };
+        let mut output = stream.try_clone()?;
+        let mut log = File::create(file)?;
+        let copier = std::thread::spawn(move || {
+            let mut buf = [0u8; 16 * 1024];
+            // Until QEMU closes the port (it exited).
+            while let Ok(n @ 1..) = output.read(&mut buf) {
+                if log.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(SerialLink {
+            input: stream,
+            copier: Some(copier),
+        })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.input.write_all(bytes)
+    }
+
+    /// Once QEMU has exited: wait until everything it wrote is in the file.
+    pub fn finish(&mut self) {
+        if let Some(copier) = self.copier.take() {
+            let _ = copier.join();
         }
     }
 }

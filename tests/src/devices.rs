@@ -58,6 +58,10 @@ pub struct Plan {
     pub http_port: u16,
     pub qmp_socket: PathBuf,
     pub serial_file: PathBuf,
+    /// The serial port on this unix socket instead of straight into `serial_file`: QEMU
+    /// listens and waits for the harness, which copies the output into `serial_file` and
+    /// can type on the port ([`crate::console::SerialLink`]).
+    pub serial_socket: Option<PathBuf>,
     /// Exit instead of resetting (a watchdog reset then ends QEMU too).
     pub no_reboot: bool,
     /// `-rtc base=VALUE`.
@@ -92,12 +96,19 @@ impl Plan {
             "tcg",
             "-nographic",
         ]);
-        push(&[
-            "-monitor",
-            "none",
-            "-serial",
-            &format!("file:{}", self.serial_file.display()),
-        ]);
+        push(&["-monitor", "none"]);
+        match &self.serial_socket {
+            None => push(&["-serial", &format!("file:{}", self.serial_file.display())]),
+            Some(socket) => push(&[
+                "-chardev",
+                &format!(
+                    "socket,id=serial0,path={},server=on,wait=on",
+                    socket.display()
+                ),
+                "-serial",
+                "chardev:serial0",
+            ]),
+        }
         push(&[
             "-qmp",
             &format!("unix:{},server=on,wait=off", self.qmp_socket.display()),
@@ -192,6 +203,7 @@ mod tests {
             http_port: 40080,
             qmp_socket: "/w/qmp.sock".into(),
             serial_file: "/w/console.log".into(),
+            serial_socket: None,
             no_reboot: false,
             rtc_base: None,
         }

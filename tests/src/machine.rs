@@ -12,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::console::Console;
+use crate::console::{Console, SerialLink};
 use crate::devices::{self, Firmware, Plan, Profile};
 use crate::https::{self, Trust};
 use crate::qmp::Qmp;
@@ -30,6 +30,8 @@ pub struct MachineSpec {
     pub no_reboot: bool,
     /// QEMU's `-rtc base=` (e.g. `2020-01-01` for a guest clock far off).
     pub rtc_base: Option<String>,
+    /// Let the test type on the serial console ([`Machine::type_on_serial`]).
+    pub serial_input: bool,
 }
 
 impl MachineSpec {
@@ -42,6 +44,7 @@ impl MachineSpec {
             overlay: None,
             no_reboot: true,
             rtc_base: None,
+            serial_input: false,
         })
     }
 
@@ -54,6 +57,7 @@ impl MachineSpec {
             overlay: None,
             no_reboot: true,
             rtc_base: None,
+            serial_input: false,
         }
     }
 }
@@ -92,6 +96,7 @@ pub struct Machine {
     child: Child,
     qmp: Qmp,
     console: Console,
+    serial: Option<SerialLink>,
     pub https: SocketAddr,
     pub http: SocketAddr,
     /// The qcow2 overlay the guest writes to (None without a disk).
@@ -138,6 +143,7 @@ impl Machine {
             http_port: free_port()?,
             qmp_socket: dir.path().join("qmp.sock"),
             serial_file: dir.path().join("console.log"),
+            serial_socket: spec.serial_input.then(|| dir.path().join("serial.sock")),
             no_reboot: spec.no_reboot,
             rtc_base: spec.rtc_base.clone(),
         };
@@ -184,19 +190,27 @@ impl Machine {
         let started = Instant::now();
         let console = Console::new(&plan.serial_file);
         let mut child = child;
-        let qmp = match Qmp::connect(&plan.qmp_socket, Duration::from_secs(20)) {
-            Ok(q) => q,
-            Err(err) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                bail!("QEMU did not offer QMP: {err}; its stderr: {stderr}");
-            }
+        let mut fail = |what: &str, err: anyhow::Error| {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            anyhow::anyhow!("QEMU did not offer {what}: {err:#}; its stderr: {stderr}")
         };
+        // QEMU waits for the serial port's connection before it runs the guest.
+        let serial = match &plan.serial_socket {
+            None => None,
+            Some(socket) => Some(
+                SerialLink::connect(socket, &plan.serial_file, Duration::from_secs(20))
+                    .map_err(|e| fail("its serial port", e))?,
+            ),
+        };
+        let qmp = Qmp::connect(&plan.qmp_socket, Duration::from_secs(20))
+            .map_err(|e| fail("QMP", e.into()))?;
         Ok(Machine {
             child,
             qmp,
             console,
+            serial,
             https: SocketAddr::from(([127, 0, 0, 1], plan.https_port)),
             http: SocketAddr::from(([127, 0, 0, 1], plan.http_port)),
             overlay,
@@ -259,6 +273,14 @@ impl Machine {
                     .unwrap_or_default()
                     .trim()
             ),
+        }
+    }
+
+    /// Type `bytes` on the guest's serial port (the machine needs `serial_input`).
+    pub fn type_on_serial(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        match &mut self.serial {
+            Some(serial) => Ok(serial.write(bytes)?),
+            None => bail!("{}: started without serial_input", self.name),
         }
     }
 
@@ -379,6 +401,9 @@ impl Machine {
         loop {
             if let Some(status) = self.child.try_wait()? {
                 self.qmp.drain();
+                if let Some(serial) = &mut self.serial {
+                    serial.finish();
+                }
                 return Ok(status);
             }
             if start.elapsed() > timeout {
@@ -404,6 +429,9 @@ impl Drop for Machine {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        if let Some(serial) = &mut self.serial {
+            serial.finish();
+        }
         if std::thread::panicking() {
             eprintln!(
                 "[{}] console: {}\n[{}] last console lines:\n{}",

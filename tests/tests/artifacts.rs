@@ -53,6 +53,7 @@ fn qcow2_and_ova_disk_boot_to_health() {
             overlay: Some(qcow2),
             no_reboot: true,
             rtc_base: None,
+            serial_input: false,
         },
         "qcow2 on virtio",
     );
@@ -76,6 +77,7 @@ fn qcow2_and_ova_disk_boot_to_health() {
             overlay: None,
             no_reboot: true,
             rtc_base: None,
+            serial_input: false,
         },
         "OVA disk as VMware",
     );

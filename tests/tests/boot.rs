@@ -17,7 +17,10 @@ const AHCI: &str = "bc01sc06";
 /// `unused`: the chipset disk controller the machine has beside its disk's, which stage 1
 /// leaves without a driver (docs/boot.md), if any.
 fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Option<&str>) {
-    let spec = MachineSpec::image(profile, firmware).unwrap();
+    let spec = MachineSpec {
+        serial_input: true,
+        ..MachineSpec::image(profile, firmware).unwrap()
+    };
     let mut m = Machine::start(&spec).unwrap();
 
     let (health, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
@@ -123,6 +126,22 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
     // The daemon marks the slot good right after it serves; give it a moment to finish.
     m.wait_for_console("slot A marked good", Duration::from_secs(60))
         .unwrap();
+
+    // Ctrl-S (XOFF) on the serial console, from an administrator's terminal or a console
+    // server, must not stop it: init turned the port's XON/XOFF flow control off, so the
+    // character is echoed like any other, and so is what is typed after it (with it on,
+    // the port would stay silent, and once 4 KiB of lines had waited there, init and the
+    // daemon would block on their next line: no power-off below).
+    m.type_on_serial(b"\x13").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let line = |i: usize| format!("typed on the serial console after Ctrl-S, line {i:02} of 40");
+    for i in 1..=40 {
+        m.type_on_serial(format!("{}\r", line(i)).as_bytes())
+            .unwrap();
+    }
+    m.wait_for_console(&line(40), Duration::from_secs(30))
+        .unwrap();
+    assert!(m.console().text().contains("^S"), "{}", m.console().tail(5));
 
     // Scroll Lock stops the screen's output (the kernel's keyboard handler); init and the
     // daemon write some lines there, and must not wait for it to start again.

@@ -102,8 +102,9 @@ fn load_modules(cmdline: &str) -> (Option<Loader>, Raising) {
 }
 
 pub fn run() -> ! {
-    let problems = early::mount_api_filesystems();
+    let mut problems = early::mount_api_filesystems();
     early::attach_console();
+    problems.extend(early::console_ignores_flow_control());
     crate::log::enable_kmsg();
     crate::log::enable_screen();
     log!("stage1 start");
