@@ -119,6 +119,22 @@ impl ModuleIndex {
         out
     }
 
+    /// True when `module` is for CPU features (it has `cpu:` aliases, an x86cpu device
+    /// table: crc32c_intel, crct10dif_pclmul, aesni_intel) and none of them matches
+    /// `cpu_modalias` (`/sys/devices/system/cpu/modalias`): its init would fail with
+    /// ENODEV, after the whole load. udev would not load it either; it comes in through
+    /// an alias that a generic module answers too (`crypto-crc32c`).
+    pub fn lacks_cpu_features(&self, module: &str, cpu_modalias: &str) -> bool {
+        let module = normalise(module);
+        let mut cpu_aliases = self
+            .aliases
+            .iter()
+            .filter(|a| a.module == module && a.pattern.starts_with("cpu:"))
+            .peekable();
+        cpu_aliases.peek().is_some()
+            && !cpu_aliases.any(|a| glob::matches(&a.pattern, cpu_modalias))
+    }
+
     /// A module name, or else an alias (`crypto-crc32c`), to the modules it means.
     pub fn resolve(&self, name: &str) -> Vec<String> {
         let n = normalise(name);
@@ -188,6 +204,7 @@ alias crypto-crc32c crc32c_generic
 alias crc32c crc32c_generic
 alias scsi:t-0x00* sd_mod
 alias acpi*:LNXPWRBN:* button
+alias cpu:type:x86,ven*fam*mod*:feature:*0094* crc32c-intel
 ";
     const SOFTDEP: &str = "\
 # Soft dependencies extracted from modules themselves.
@@ -267,5 +284,19 @@ softdep jbd2 pre: crypto-crc32c
         assert_eq!(i.resolve("crc32c"), ["crc32c_intel", "crc32c_generic"]);
         assert_eq!(i.resolve("ext4"), ["ext4"]);
         assert!(i.resolve("nope").is_empty());
+    }
+
+    #[test]
+    fn a_module_for_cpu_features_the_cpu_lacks_is_told_apart() {
+        let idx = ModuleIndex::parse(DEP, ALIAS, SOFTDEP);
+        // QEMU's default CPU: no SSE4.2 (feature 0x94, which crc32c_intel needs).
+        let qemu = "cpu:type:x86,ven0002fam000Fmod006B:feature:,0000,0001,0093,0095,00C0";
+        let with_sse42 = "cpu:type:x86,ven0000fam0006mod009E:feature:,0000,0093,0094,0095";
+        assert!(idx.lacks_cpu_features("crc32c_intel", qemu));
+        assert!(idx.lacks_cpu_features("crc32c-intel", qemu));
+        assert!(!idx.lacks_cpu_features("crc32c_intel", with_sse42));
+        // Modules without a CPU device table are never held back.
+        assert!(!idx.lacks_cpu_features("crc32c_generic", qemu));
+        assert!(!idx.lacks_cpu_features("ext4", qemu));
     }
 }
