@@ -13,7 +13,8 @@
 //!   healthy (or [`SAVE_AFTER_AT_MOST`] passed): on the one CPU of a small virtual machine
 //!   the two journal commits would otherwise delay the daemon's start. When none was,
 //!   the thread blocks for the generator at once, which makes the kernel gather entropy
-//!   from then on (TLS and DHCP wait for it);
+//!   from then on (TLS and DHCP wait for it); on a first boot stage 1 has already done
+//!   so before making the data filesystem ([`wait_until_ready`]);
 //! - shutdown ([`save_now`]): a fresh seed again, so that a boot powered off before its
 //!   thread saved one still leaves a seed for the next.
 //!
@@ -174,6 +175,20 @@ fn generator_ready() -> bool {
     let mut byte = 0u8;
     // SAFETY: writes at most one byte into `byte`.
     unsafe { libc::getrandom((&mut byte as *mut u8).cast(), 1, libc::GRND_NONBLOCK) == 1 }
+}
+
+/// Block until the kernel's generator is ready; how long that took (zero when it was).
+/// A caller blocking in getrandom is what makes the kernel gather entropy itself (CPU
+/// timing jitter), so this is also the quickest way to a ready generator.
+pub fn wait_until_ready() -> std::time::Duration {
+    let start = std::time::Instant::now();
+    let mut byte = 0u8;
+    // SAFETY: writes at most one byte into `byte`.
+    while !generator_ready() && unsafe { libc::getrandom((&mut byte as *mut u8).cast(), 1, 0) } != 1
+    {
+        // EINTR: ask again.
+    }
+    start.elapsed()
 }
 
 /// At most this long after stage 2 starts, the seed is saved even if the system never

@@ -29,6 +29,21 @@ fn power_button_leaves_data_clean_and_state_survives() {
     let mut m = Machine::start(&spec).unwrap();
     let (_, t) = m.wait_for_health(BOOT_TIMEOUT).unwrap();
     m.report("first boot to health", format!("{:.1}s", t.as_secs_f64()));
+    // Before mke2fs, stage 1 blocked for the kernel's generator (no seed yet, no RDRAND):
+    // mke2fs's UUIDs then come at once, instead of after libuuid's 125 ms retries, 4 s
+    // in all (init/src/stage1/data.rs).
+    let console = m.console().text();
+    let order = [
+        "making ext4 (first boot)",
+        "init: stage1: the kernel's random number generator is ready after",
+        "mounted on /newroot/data",
+    ]
+    .map(|line| {
+        console
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?}:\n{console}"))
+    });
+    assert!(order.is_sorted(), "{order:?}:\n{console}");
     let first_cert = m.get("/api/v1/health").unwrap().peer_cert;
     m.power_button().unwrap();
     assert!(m.wait_exit(POWEROFF_TIMEOUT).unwrap().success());

@@ -153,6 +153,18 @@ pub fn prepare(part: &Partition, target: &str) {
             let backups = backup_superblocks(&dev_path, part);
             if backups.is_empty() {
                 say!("stage1: no filesystem on {dev}; making ext4 (first boot)");
+                // mke2fs asks libuuid for random UUIDs (the filesystem's, its directory
+                // hash seed, ...). Finding the kernel's generator not ready (no seed saved
+                // yet, no RDRAND as under QEMU), libuuid sleeps 125 ms eight times for
+                // each before falling back to /dev/urandom: 4 s of an idle first boot.
+                // Blocking for the generator makes the kernel gather entropy at once.
+                let waited = crate::seed::wait_until_ready();
+                if !waited.is_zero() {
+                    log!(
+                        "stage1: the kernel's random number generator is ready after {:.2} s",
+                        waited.as_secs_f64()
+                    );
+                }
                 if !make_filesystem(&dev) {
                     return mount_tmpfs(target, &format!("mke2fs failed on {dev}"));
                 }
