@@ -183,10 +183,13 @@ fn generator_ready() -> bool {
 pub fn wait_until_ready() -> std::time::Duration {
     let start = std::time::Instant::now();
     let mut byte = 0u8;
-    // SAFETY: writes at most one byte into `byte`.
-    while !generator_ready() && unsafe { libc::getrandom((&mut byte as *mut u8).cast(), 1, 0) } != 1
-    {
-        // EINTR: ask again.
+    while !generator_ready() {
+        // SAFETY: writes at most one byte into `byte`.
+        let n = unsafe { libc::getrandom((&mut byte as *mut u8).cast(), 1, 0) };
+        if n == 1 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            // Ready, or an error that asking again would not cure.
+            break;
+        }
     }
     start.elapsed()
 }
