@@ -137,19 +137,7 @@ static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn save(data_dir: &Path, flags: libc::c_uint) -> Result<(), SeedError> {
     let _one = SAVING.lock().unwrap_or_else(|e| e.into_inner());
     let mut seed = [0u8; LEN];
-    let mut filled = 0;
-    while filled < LEN {
-        // SAFETY: writes at most LEN - filled bytes into `seed` from `filled`.
-        let n = unsafe { libc::getrandom(seed[filled..].as_mut_ptr().cast(), LEN - filled, flags) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(SeedError::Add(e));
-        }
-        filled += n as usize;
-    }
+    getrandom(&mut seed, flags).map_err(SeedError::Add)?;
     let path = data_dir.join(FILE);
     let tmp = data_dir.join(format!(".{FILE}.tmp"));
     let write = || -> std::io::Result<()> {
@@ -170,28 +158,40 @@ fn save(data_dir: &Path, flags: libc::c_uint) -> Result<(), SeedError> {
     })
 }
 
-/// Whether getrandom would answer without blocking.
-fn generator_ready() -> bool {
-    let mut byte = 0u8;
-    // SAFETY: writes at most one byte into `byte`.
-    unsafe { libc::getrandom((&mut byte as *mut u8).cast(), 1, libc::GRND_NONBLOCK) == 1 }
-}
-
-/// Block until the kernel's generator is ready; how long that took (zero when it was).
-/// A caller blocking in getrandom is what makes the kernel gather entropy itself (CPU
-/// timing jitter), so this is also the quickest way to a ready generator.
-pub fn wait_until_ready() -> std::time::Duration {
-    let start = std::time::Instant::now();
-    let mut byte = 0u8;
-    while !generator_ready() {
-        // SAFETY: writes at most one byte into `byte`.
-        let n = unsafe { libc::getrandom((&mut byte as *mut u8).cast(), 1, 0) };
-        if n == 1 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            // Ready, or an error that asking again would not cure.
-            break;
+/// Fill `buf` from the kernel's generator (`flags`: 0 to wait for it, GRND_NONBLOCK not to).
+fn getrandom(buf: &mut [u8], flags: libc::c_uint) -> std::io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: writes at most rest.len() bytes into `rest`.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), flags) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        } else {
+            filled += n as usize;
         }
     }
-    start.elapsed()
+    Ok(())
+}
+
+/// Whether getrandom would answer without blocking.
+fn generator_ready() -> bool {
+    getrandom(&mut [0u8], libc::GRND_NONBLOCK).is_ok()
+}
+
+/// Block until the kernel's generator is ready: `None` when it already was, otherwise how
+/// long that took. A caller blocking in getrandom is what makes the kernel gather entropy
+/// itself (CPU timing jitter), so this is also the quickest way to a ready generator.
+pub fn wait_until_ready() -> std::io::Result<Option<std::time::Duration>> {
+    if generator_ready() {
+        return Ok(None);
+    }
+    let start = std::time::Instant::now();
+    getrandom(&mut [0u8], 0)?;
+    Ok(Some(start.elapsed()))
 }
 
 /// At most this long after stage 2 starts, the seed is saved even if the system never

@@ -87,14 +87,8 @@ impl SerialLink {
     /// Connect to `socket` (waiting up to `timeout` for QEMU to create it) and copy the
     /// port's output into `file`.
     pub fn connect(socket: &Path, file: &Path, timeout: Duration) -> anyhow::Result<Self> {
-        let start = Instant::now();
-        let stream = loop {
-            match UnixStream::connect(socket) {
-                Ok(s) => break s,
-                Err(_) if start.elapsed() < timeout => std::thread::sleep(POLL / 4),
-                Err(e) => return Err(anyhow::anyhow!("{}: {e}", socket.display())),
-            }
-        };
+        let stream = crate::qmp::connect_unix(socket, timeout)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", socket.display()))?;
         let mut output = stream.try_clone()?;
         let mut log = File::create(file)?;
         let copier = std::thread::spawn(move || {

@@ -109,6 +109,18 @@ pub struct Qmp {
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Connect to a unix socket QEMU listens on, waiting up to `timeout` for it to appear.
+pub fn connect_unix(path: &Path, timeout: Duration) -> std::io::Result<UnixStream> {
+    let start = Instant::now();
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(_) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Qmp {
     /// Connect to QEMU's socket at `path` (waiting up to `timeout` for it to appear),
     /// read the greeting and enter command mode.
@@ -117,17 +129,7 @@ impl Qmp {
             path: path.display().to_string(),
             source,
         };
-        let start = Instant::now();
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(e) if start.elapsed() < timeout => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => return Err(io(e)),
-            }
-        };
+        let stream = connect_unix(path, timeout).map_err(io)?;
         let reader = stream.try_clone().map_err(io)?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

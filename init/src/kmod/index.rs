@@ -28,6 +28,8 @@ pub struct ModuleIndex {
     /// module -> (path relative to the modules directory, direct and indirect hard deps)
     deps: HashMap<String, (String, Vec<String>)>,
     aliases: Vec<Alias>,
+    /// module -> its `cpu:` alias patterns (the modules for CPU features).
+    cpu_aliases: HashMap<String, Vec<String>>,
     softdeps: HashMap<String, SoftDep>,
 }
 
@@ -59,6 +61,12 @@ impl ModuleIndex {
         for line in alias.lines() {
             let mut w = line.split_whitespace();
             if let (Some("alias"), Some(pattern), Some(module)) = (w.next(), w.next(), w.next()) {
+                if pattern.starts_with("cpu:") {
+                    idx.cpu_aliases
+                        .entry(normalise(module))
+                        .or_default()
+                        .push(pattern.to_string());
+                }
                 idx.aliases.push(Alias {
                     prefix_len: glob::literal_prefix(pattern).len(),
                     pattern: pattern.to_string(),
@@ -125,14 +133,9 @@ impl ModuleIndex {
     /// ENODEV, after the whole load. udev would not load it either; it comes in through
     /// an alias that a generic module answers too (`crypto-crc32c`).
     pub fn lacks_cpu_features(&self, module: &str, cpu_modalias: &str) -> bool {
-        let module = normalise(module);
-        let mut cpu_aliases = self
-            .aliases
-            .iter()
-            .filter(|a| a.module == module && a.pattern.starts_with("cpu:"))
-            .peekable();
-        cpu_aliases.peek().is_some()
-            && !cpu_aliases.any(|a| glob::matches(&a.pattern, cpu_modalias))
+        self.cpu_aliases
+            .get(&normalise(module))
+            .is_some_and(|patterns| !patterns.iter().any(|p| glob::matches(p, cpu_modalias)))
     }
 
     /// A module name, or else an alias (`crypto-crc32c`), to the modules it means.

@@ -158,12 +158,13 @@ pub fn prepare(part: &Partition, target: &str) {
                 // yet, no RDRAND as under QEMU), libuuid sleeps 125 ms eight times for
                 // each before falling back to /dev/urandom: 4 s of an idle first boot.
                 // Blocking for the generator makes the kernel gather entropy at once.
-                let waited = crate::seed::wait_until_ready();
-                if !waited.is_zero() {
-                    log!(
+                match crate::seed::wait_until_ready() {
+                    Ok(None) => {}
+                    Ok(Some(waited)) => log!(
                         "stage1: the kernel's random number generator is ready after {:.2} s",
                         waited.as_secs_f64()
-                    );
+                    ),
+                    Err(e) => log!("stage1: waiting for the kernel's random number generator: {e}"),
                 }
                 if !make_filesystem(&dev) {
                     return mount_tmpfs(target, &format!("mke2fs failed on {dev}"));
