@@ -29,6 +29,8 @@ pub struct Loader {
     done: HashSet<String>,
     /// Modaliases already matched.
     seen: HashSet<String>,
+    /// The devices' modaliases read so far.
+    devices: Devices,
     /// Chipset disk controllers seen but given no driver yet, with their
     /// [`legacy_controller`] rank.
     held: Vec<(u8, String)>,
@@ -84,6 +86,7 @@ impl Loader {
             builtin,
             done: HashSet::new(),
             seen: HashSet::new(),
+            devices: Devices::default(),
             held: Vec::new(),
             hold_from: 1,
             disk_driver_loaded: false,
@@ -191,13 +194,13 @@ impl Loader {
     /// One coldplug pass: load the modules matching modaliases not seen before.
     /// Returns how many modules were newly inserted.
     pub fn coldplug_pass(&mut self) -> usize {
-        self.coldplug_pass_of(|_| true)
+        self.coldplug_pass_of(None, |_| true)
     }
 
     /// Coldplug passes for network devices only, until one loads nothing new: NIC
     /// drivers first, so their links can negotiate while everything else loads.
     pub fn coldplug_network(&mut self) {
-        while self.coldplug_pass_of(is_network_device) > 0 {}
+        while self.coldplug_pass_of(Some(&CONTROLLER_BUSES), is_network_device) > 0 {}
     }
 
     /// Coldplug passes for disk controllers only, then, when none but chipset ones are
@@ -207,7 +210,7 @@ impl Loader {
     /// the moment the host finds it (the box's SATA link comes up a third of a second
     /// after the AHCI driver) instead of after a module load.
     pub fn coldplug_disks(&mut self) {
-        while self.coldplug_pass_of(is_disk_controller) > 0 {}
+        while self.coldplug_pass_of(Some(&CONTROLLER_BUSES), is_disk_controller) > 0 {}
         if !self.disk_driver_loaded {
             self.release_next();
         }
@@ -226,12 +229,18 @@ impl Loader {
         self.asynchronous = on;
     }
 
-    fn coldplug_pass_of(&mut self, wanted: fn(&str) -> bool) -> usize {
+    /// Match the modaliases `wanted` picks, reading those of the devices on `buses`
+    /// (every bus: `None`) that appeared since the last pass.
+    fn coldplug_pass_of(&mut self, buses: Option<&[&str]>, wanted: fn(&str) -> bool) -> usize {
+        self.devices.refresh(buses);
         let mut n = 0;
-        for alias in present_modaliases() {
-            if !wanted(&alias) || !self.seen.insert(alias.clone()) {
+        for i in 0..self.devices.aliases.len() {
+            let alias = &self.devices.aliases[i];
+            if !wanted(alias) || self.seen.contains(alias) {
                 continue;
             }
+            let alias = alias.clone();
+            self.seen.insert(alias.clone());
             if let Some(rank) = legacy_controller(&alias).filter(|r| *r >= self.hold_from) {
                 self.held.push((rank, alias));
                 continue;
@@ -338,26 +347,68 @@ pub fn is_network_device(modalias: &str) -> bool {
         || modalias.starts_with("virtio:d00000001v")
 }
 
-/// Every `/sys/bus/*/devices/*/modalias` present now.
-pub fn present_modaliases() -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(buses) = fs::read_dir("/sys/bus") else {
-        return out;
-    };
-    for bus in buses.flatten() {
-        let Ok(devices) = fs::read_dir(bus.path().join("devices")) else {
-            continue;
+/// The buses disk and network controllers are on: PCI, and virtio for the devices
+/// virtio's PCI transport brings. The first passes read only these: the box's ACPI and
+/// platform buses hold several times more devices, and every modalias read before the
+/// AHCI driver's load delays its SATA link by as much.
+const CONTROLLER_BUSES: [&str; 2] = ["pci", "virtio"];
+
+/// The `/sys/bus/*/devices/*/modalias` of the devices present, each read once: a
+/// device's modalias does not change, and stage 1 makes a pass after every step
+/// (half of a pass's time under emulation was reading modaliases already known).
+struct Devices {
+    /// `/sys/bus`.
+    buses: PathBuf,
+    /// Devices whose modalias was read (`/sys/bus/<bus>/devices/<device>`).
+    read: HashSet<PathBuf>,
+    /// Their modaliases, in the order read, with none empty.
+    aliases: Vec<String>,
+}
+
+impl Default for Devices {
+    fn default() -> Self {
+        Devices::under(Path::new("/sys/bus"))
+    }
+}
+
+impl Devices {
+    fn under(buses: &Path) -> Self {
+        Devices {
+            buses: buses.to_path_buf(),
+            read: HashSet::new(),
+            aliases: Vec::new(),
+        }
+    }
+
+    /// Read the modaliases of the devices on `buses` (every bus: `None`) not read before.
+    /// A device whose `modalias` cannot be read yet (its directory comes a moment before
+    /// its attributes, or its bus has none) is tried again at the next refresh.
+    fn refresh(&mut self, buses: Option<&[&str]>) {
+        let Ok(all) = fs::read_dir(&self.buses) else {
+            return;
         };
-        for dev in devices.flatten() {
-            if let Ok(s) = fs::read_to_string(dev.path().join("modalias")) {
-                let s = s.trim();
-                if !s.is_empty() {
-                    out.push(s.to_string());
+        for bus in all.flatten() {
+            if buses.is_some_and(|b| !b.iter().any(|b| bus.file_name() == **b)) {
+                continue;
+            }
+            let Ok(devices) = fs::read_dir(bus.path().join("devices")) else {
+                continue;
+            };
+            for dev in devices.flatten() {
+                let path = dev.path();
+                if self.read.contains(&path) {
+                    continue;
+                }
+                if let Ok(s) = fs::read_to_string(path.join("modalias")) {
+                    let s = s.trim();
+                    if !s.is_empty() {
+                        self.aliases.push(s.to_string());
+                    }
+                    self.read.insert(path);
                 }
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -395,6 +446,47 @@ mod tests {
             assert_eq!(legacy_controller(other), None, "{other}");
             assert!(!is_disk_controller(other), "{other}");
         }
+    }
+
+    #[test]
+    fn modaliases_are_read_once_and_retried_until_readable() {
+        let root = std::env::temp_dir().join(format!("kmod-devices-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let dev = |bus: &str, name: &str| root.join(bus).join("devices").join(name);
+        for (bus, name, alias) in [
+            ("pci", "0000:00:1f.2", Some("pci:v00008086d00002922")),
+            ("pci", "0000:00:02.0", None), // its attributes not there yet
+            ("acpi", "PNP0C0C:00", Some("acpi:PNP0C0C:")),
+        ] {
+            fs::create_dir_all(dev(bus, name)).unwrap();
+            if let Some(a) = alias {
+                fs::write(dev(bus, name).join("modalias"), format!("{a}\n")).unwrap();
+            }
+        }
+        let mut d = Devices::under(&root);
+        d.refresh(Some(&CONTROLLER_BUSES));
+        assert_eq!(d.aliases, ["pci:v00008086d00002922"]);
+        // Now readable: read at the next pass; one read before is not read again.
+        fs::write(
+            dev("pci", "0000:00:02.0").join("modalias"),
+            "pci:v00008086d000010D3",
+        )
+        .unwrap();
+        fs::write(dev("pci", "0000:00:1f.2").join("modalias"), "changed").unwrap();
+        d.refresh(None);
+        let mut got = d.aliases.clone();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "acpi:PNP0C0C:",
+                "pci:v00008086d000010D3",
+                "pci:v00008086d00002922"
+            ]
+        );
+        d.refresh(None);
+        assert_eq!(d.aliases.len(), 3);
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
