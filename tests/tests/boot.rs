@@ -100,6 +100,9 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
         true,
     );
     says("did not load: ENODEV", false);
+    // init's lines reach dmesg too: the kernel's limit of 10 lines per 5 s for a writer
+    // of /dev/kmsg is off (init/src/log.rs).
+    says("output lines suppressed due to ratelimiting", false);
     says("init: watchdog: /dev/watchdog0 armed", true);
     if firmware == Firmware::Uefi {
         // GRUB asked for a 32-bit framebuffer, which the kernel's console draws on its
