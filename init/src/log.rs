@@ -26,10 +26,10 @@ pub fn boottime() -> f64 {
     }
 }
 
-/// The CPUs' idle time since boot as /proc/uptime gives it ("0.42 s"), and the part of
-/// it spent with a task waiting for a disk, which /proc/uptime leaves out ("0.42 s, 0.16 s
-/// more waiting for I/O"), for the boot milestones: what part of a phase waited rather
-/// than computed.
+/// The CPUs' idle time since boot as /proc/uptime gives it ("0.42 s") and, apart, the
+/// time they were idle while a task waited for a disk, which /proc/uptime does not count
+/// ("0.42 s, 0.16 s more waiting for I/O"), for the boot milestones: what part of a phase
+/// waited rather than computed.
 pub fn idle() -> String {
     let Some(idle) = std::fs::read_to_string("/proc/uptime")
         .ok()

@@ -354,8 +354,8 @@ pub fn is_network_device(modalias: &str) -> bool {
 const CONTROLLER_BUSES: [&str; 2] = ["pci", "virtio"];
 
 /// The `/sys/bus/*/devices/*/modalias` of the devices present, each read once: a
-/// device's modalias does not change, and stage 1 makes a pass after every step
-/// (half of a pass's time under emulation was reading modaliases already known).
+/// device's modalias does not change, and stage 1 makes a pass after every step (the
+/// box has 53 devices with a modalias, 7 of them on PCI).
 struct Devices {
     /// `/sys/bus`.
     buses: PathBuf,
