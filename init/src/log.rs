@@ -26,41 +26,41 @@ pub fn boottime() -> f64 {
     }
 }
 
-/// The CPUs' idle time since boot as /proc/uptime gives it ("0.42 s") and, apart, the
-/// time they were idle while a task waited for a disk, which /proc/uptime does not count
-/// ("0.42 s, 0.16 s more waiting for I/O"), for the boot milestones: what part of a phase
-/// waited rather than computed.
+/// The CPUs' idle time since boot ("0.42 s") and, apart, the time they were idle while a
+/// task waited for a disk, which the kernel does not count as idle ("0.42 s, 0.16 s more
+/// waiting for I/O"), for the boot milestones: what part of a phase waited rather than
+/// computed. Both from /proc/stat's `cpu` line (/proc/uptime's idle is the same sum).
 pub fn idle() -> String {
-    let Some(idle) = std::fs::read_to_string("/proc/uptime")
+    let ticks = std::fs::read_to_string("/proc/stat")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).map(str::to_string))
-    else {
-        return "unknown".to_string();
-    };
-    let iowait = std::fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| iowait_ticks(&s))
-        .filter(|&t| t > 0);
+        .and_then(|s| idle_ticks(&s));
     let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
         .filter(|&hz| hz > 0);
-    match (iowait, hz) {
-        (Some(t), Some(hz)) => format!(
-            "{idle} s, {:.2} s more waiting for I/O",
-            t as f64 / hz as f64
-        ),
-        _ => format!("{idle} s"),
+    let (Some((idle, iowait)), Some(hz)) = (ticks, hz) else {
+        return "unknown".to_string();
+    };
+    let secs = |t: u64| t as f64 / hz as f64;
+    if iowait == 0 {
+        format!("{:.2} s", secs(idle))
+    } else {
+        format!(
+            "{:.2} s, {:.2} s more waiting for I/O",
+            secs(idle),
+            secs(iowait)
+        )
     }
 }
 
-/// The iowait column of /proc/stat's `cpu` line, in clock ticks.
-fn iowait_ticks(stat: &str) -> Option<u64> {
-    let line = stat.lines().next()?;
-    let mut fields = line.split_whitespace();
+/// The idle and iowait columns of /proc/stat's `cpu` line, in clock ticks.
+fn idle_ticks(stat: &str) -> Option<(u64, u64)> {
+    let mut fields = stat.lines().next()?.split_whitespace();
     (fields.next()? == "cpu").then_some(())?;
     // user nice system idle iowait ...
-    fields.nth(4)?.parse().ok()
+    let mut next = || fields.next()?.parse::<u64>().ok();
+    let (_user, _nice, _system) = (next()?, next()?, next()?);
+    Some((next()?, next()?))
 }
 
 /// The full console line for `msg` stamped at `secs`.
@@ -139,11 +139,12 @@ mod tests {
     }
 
     #[test]
-    fn iowait_is_the_fifth_number_of_the_cpu_line() {
-        let stat = "cpu  32 0 245 0 17 0 4 0 0 0\ncpu0 32 0 245 0 17 0 4 0 0 0\nintr 1\n";
-        assert_eq!(iowait_ticks(stat), Some(17));
-        assert_eq!(iowait_ticks("cpu0 1 2 3 4 5\n"), None);
-        assert_eq!(iowait_ticks("cpu  1 2 3\n"), None);
-        assert_eq!(iowait_ticks(""), None);
+    fn idle_and_iowait_are_the_fourth_and_fifth_numbers_of_the_cpu_line() {
+        let stat = "cpu  32 0 245 11 17 0 4 0 0 0\ncpu0 32 0 245 11 17 0 4 0 0 0\nintr 1\n";
+        assert_eq!(idle_ticks(stat), Some((11, 17)));
+        assert_eq!(idle_ticks("cpu0 1 2 3 4 5\n"), None);
+        assert_eq!(idle_ticks("cpu  1 2 3 4\n"), None);
+        assert_eq!(idle_ticks("cpu  1 2 x 4 5\n"), None);
+        assert_eq!(idle_ticks(""), None);
     }
 }
