@@ -1,0 +1,27 @@
+//! The request and answer bodies of the appliance's HTTPS API (`/api/v1`), in one place for
+//! the management daemon (which writes the answers and reads the requests), `appliancectl`
+//! and the test harness (which do the opposite).
+//!
+//! Answers are read leniently (missing fields take defaults, unknown ones are ignored) so
+//! an older client works with a newer appliance; requests the daemon parses strictly stay
+//! strict. The JSON the daemon emits is the API's (`openapi.json`): field order and the
+//! fields left out when empty are part of it.
+
+mod error;
+mod health;
+mod session;
+mod system;
+mod time;
+mod tls;
+mod updates;
+
+pub use error::{ErrorBody, Problem};
+pub use health::Health;
+pub use session::{Credentials, PasswordChange, Session};
+pub use system::{FactoryReset, PowerAction, ResetAccepted};
+pub use time::{Time, TimeRequest, TimeSource};
+pub use tls::{Certificate, CertificateInstall};
+pub use updates::{Installed, Progress};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! Every body survives a write and a read, the daemon's answers have the API's exact JSON,
+//! and answers from a newer appliance (unknown fields, missing ones) still read.
+
+use super::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+use std::fmt::Debug;
+
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: T) {
+    let text = serde_json::to_string(&value).unwrap();
+    let back: T = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, value, "{text}");
+}
+
+#[test]
+fn every_body_round_trips() {
+    round_trip(Health {
+        status: "ok".into(),
+        version: "1.2.0".into(),
+        slot: "A".into(),
+        profile: "vm".into(),
+    });
+    round_trip(Credentials {
+        username: "admin".into(),
+        password: "secret".into(),
+    });
+    round_trip(Session {
+        token: "t0k".into(),
+        must_change_password: true,
+    });
+    round_trip(PasswordChange {
+        current: "old".into(),
+        new: "new".into(),
+    });
+    round_trip(PowerAction {
+        status: "rebooting".into(),
+    });
+    round_trip(FactoryReset {
+        confirm: Some("factory-reset".into()),
+        then: Some("reboot".into()),
+    });
+    round_trip(ResetAccepted {
+        status: "resetting".into(),
+        then: "poweroff".into(),
+    });
+    round_trip(Certificate {
+        installed: true,
+        certificate_sha256: "AB:CD".into(),
+    });
+    round_trip(CertificateInstall {
+        certificate: "-----BEGIN CERTIFICATE-----".into(),
+        key: "-----BEGIN PRIVATE KEY-----".into(),
+    });
+    round_trip(Time {
+        servers: vec!["pool.ntp.org".into()],
+        synchronized: true,
+        stratum: Some(2),
+        server: Some("pool.ntp.org".into()),
+        offset_seconds: Some(-0.25),
+        last_sync: Some(1_700_000_000),
+        time: "2026-01-01T00:00:00Z".into(),
+        kernel_synchronized: true,
+        daemon_error: None,
+        sources: vec![TimeSource {
+            name: "pool.ntp.org".into(),
+            address: "192.0.2.1:123".into(),
+            offset_seconds: Some(0.5),
+            unanswered_polls: 1,
+            last_update: None,
+        }],
+    });
+    round_trip(TimeRequest {
+        servers: vec!["192.0.2.1".into()],
+    });
+    round_trip(Installed {
+        kind: "site".into(),
+        name: "portal".into(),
+        version: "2.0.0".into(),
+        slot: None,
+        restart_required: false,
+        previous: Some("1.0.0".into()),
+    });
+    round_trip(Progress {
+        phase: "writing".into(),
+        version: Some("1.2.0".into()),
+        bytes: 10,
+        total: 20,
+        message: None,
+    });
+    round_trip(ErrorBody {
+        error: "invalid_time".into(),
+        message: "The servers are refused.".into(),
+        problems: vec![Problem {
+            field: "servers[0]".into(),
+            message: "not a host name".into(),
+        }],
+    });
+}
+
+/// The JSON the daemon writes, byte for byte: field order and left-out fields are the API.
+#[test]
+fn answers_have_the_documented_json() {
+    let error = ErrorBody {
+        error: "not_found".into(),
+        message: "Nothing here.".into(),
+        problems: Vec::new(),
+    };
+    assert_eq!(
+        serde_json::to_string(&error).unwrap(),
+        r#"{"error":"not_found","message":"Nothing here."}"#
+    );
+    let installed = Installed {
+        kind: "base".into(),
+        name: "base".into(),
+        version: "1.2.0".into(),
+        slot: Some("B".into()),
+        restart_required: true,
+        previous: None,
+    };
+    assert_eq!(
+        serde_json::to_string(&installed).unwrap(),
+        r#"{"kind":"base","name":"base","version":"1.2.0","slot":"B","restart_required":true}"#
+    );
+    let health = Health {
+        status: "ok".into(),
+        version: "1.2.0".into(),
+        slot: "A".into(),
+        profile: "box".into(),
+    };
+    assert_eq!(
+        serde_json::to_string(&health).unwrap(),
+        r#"{"status":"ok","version":"1.2.0","slot":"A","profile":"box"}"#
+    );
+}
+
+#[test]
+fn answers_from_a_newer_appliance_still_read() {
+    let health: Health = serde_json::from_value(json!({
+        "status": "ok",
+        "version": "9.0.0",
+        "slot": "B",
+        "profile": "vm",
+        "uptime_seconds": 12,
+    }))
+    .unwrap();
+    assert_eq!(health.running(), ("9.0.0", "B"));
+
+    let time: Time = serde_json::from_value(json!({
+        "servers": ["a"],
+        "synchronized": false,
+        "leap_second": "none",
+        "sources": [{"name": "a", "reachability": 255}],
+    }))
+    .unwrap();
+    assert_eq!(time.servers, ["a"]);
+    assert_eq!(time.sources[0].name, "a");
+    assert_eq!(time.time, "");
+
+    let error: ErrorBody =
+        serde_json::from_value(json!({"error": "busy", "retry_after": 3})).unwrap();
+    assert_eq!(error.error, "busy");
+    assert!(error.problems.is_empty());
+}
+
+#[test]
+fn requests_the_daemon_parses_strictly_stay_strict() {
+    let mistyped = json!({"username": "admin", "pasword": "x", "password": "y"});
+    assert!(serde_json::from_value::<Credentials>(mistyped).is_err());
+    assert!(serde_json::from_value::<TimeRequest>(json!({"servers": [], "pool": 1})).is_err());
+    assert!(
+        serde_json::from_value::<PasswordChange>(json!({"current": "a", "new": "b", "x": 1}))
+            .is_err()
+    );
+    // The factory reset has always taken what it knows and ignored the rest.
+    let reset: FactoryReset = serde_json::from_value(json!({"then": "reboot", "x": 1})).unwrap();
+    assert_eq!(reset.confirm, None);
+    assert_eq!(reset.then.as_deref(), Some("reboot"));
+}
