@@ -30,20 +30,24 @@ pub const CONFIRMATION: &str = "factory-reset";
 pub const RECORD_FILE: &str = "sanitization.json";
 
 /// The body of `POST /api/v1/system/factory-reset`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ResetRequest {
-    #[serde(default)]
-    pub confirm: Option<String>,
-    /// `poweroff` (the default) or `reboot`.
-    #[serde(default)]
-    pub then: Option<String>,
-}
+pub use api_types::FactoryReset as ResetRequest;
 
-/// The answer: the reset starts with the restart that follows.
-#[derive(Debug, Serialize)]
+/// The answer: the reset starts with the restart that follows. Written as
+/// [`api_types::ResetAccepted`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "api_types::ResetAccepted")]
 pub struct ResetAccepted {
     pub status: &'static str,
     pub then: &'static str,
+}
+
+impl From<ResetAccepted> for api_types::ResetAccepted {
+    fn from(accepted: ResetAccepted) -> Self {
+        api_types::ResetAccepted {
+            status: accepted.status.to_string(),
+            then: accepted.then.to_string(),
+        }
+    }
 }
 
 /// What `sanitization.json` says (written by init, stage 1; format in

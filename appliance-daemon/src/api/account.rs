@@ -11,12 +11,7 @@ use super::session::auth_error;
 use super::{ApiError, AppState};
 use crate::store::{Audit, AuditEntry, SecurityPolicy};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    pub current: String,
-    pub new: String,
-}
+pub use api_types::PasswordChange;
 
 pub async fn change_password(
     State(state): State<Arc<AppState>>,

@@ -5,15 +5,25 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+/// An error and its status; the body is written as [`api_types::ErrorBody`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "api_types::ErrorBody")]
 pub struct ApiError {
-    #[serde(skip)]
     pub status: StatusCode,
     pub error: &'static str,
     pub message: String,
     /// For refused settings: every wrong field.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<crate::problem::Problem>,
+}
+
+impl From<ApiError> for api_types::ErrorBody {
+    fn from(err: ApiError) -> Self {
+        api_types::ErrorBody {
+            error: err.error.to_string(),
+            message: err.message,
+            problems: err.problems,
+        }
+    }
 }
 
 impl ApiError {

@@ -3,25 +3,13 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::extract::{AnyCaller, Json, Peer};
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Kind};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Created {
-    pub token: String,
-    pub must_change_password: bool,
-}
+pub use api_types::{Credentials, Session as Created};
 
 pub async fn create(
     State(state): State<Arc<AppState>>,

@@ -10,9 +10,19 @@ use super::{ApiError, AppState};
 use crate::system::power::PowerAction;
 use crate::system::shutdown::{schedule, ScheduleError};
 
-#[derive(Debug, Serialize)]
+/// The answer, written as [`api_types::PowerAction`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "api_types::PowerAction")]
 pub struct Accepted {
     pub status: &'static str,
+}
+
+impl From<Accepted> for api_types::PowerAction {
+    fn from(accepted: Accepted) -> Self {
+        api_types::PowerAction {
+            status: accepted.status.to_string(),
+        }
+    }
 }
 
 pub async fn reboot(

@@ -1,7 +1,6 @@
 //! `GET|PUT /api/v1/time`: NTP servers and the synchronization state.
 
 use axum::extract::State;
-use serde::Deserialize;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
@@ -20,11 +19,7 @@ pub async fn get(
         .map_err(|e| ApiError::internal("Reading the time state failed", e))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PutTime {
-    pub servers: Vec<String>,
-}
+pub use api_types::TimeRequest as PutTime;
 
 pub async fn put(
     State(state): State<Arc<AppState>>,

@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
@@ -11,13 +10,7 @@ use super::{ApiError, AppState};
 use crate::store::Audit;
 use crate::tls::{self, InstallError};
 
-#[derive(Debug, Serialize)]
-pub struct TlsView {
-    /// True when an administrator installed the certificate; false while self-signed.
-    pub installed: bool,
-    /// SHA-256 of the certificate's public key.
-    pub certificate_sha256: String,
-}
+pub use api_types::Certificate as TlsView;
 
 fn view(state: &AppState) -> TlsView {
     TlsView {
@@ -34,14 +27,7 @@ pub async fn get(State(state): State<Arc<AppState>>, _caller: Caller) -> axum::J
     axum::Json(view(&state))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Install {
-    /// PEM: the certificate, then its intermediates.
-    pub certificate: String,
-    /// PEM private key (never logged, never returned).
-    pub key: String,
-}
+pub use api_types::CertificateInstall as Install;
 
 pub async fn install(
     State(state): State<Arc<AppState>>,

@@ -9,7 +9,6 @@
 pub mod config;
 pub mod observe;
 
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 use crate::config::Mode;
@@ -36,23 +35,7 @@ pub struct TimeService {
 }
 
 /// `GET /api/v1/time`.
-#[derive(Debug, Clone, Serialize)]
-pub struct View {
-    pub servers: Vec<String>,
-    pub synchronized: bool,
-    pub stratum: Option<u8>,
-    pub server: Option<String>,
-    pub offset_seconds: Option<f64>,
-    /// Unix seconds.
-    pub last_sync: Option<u64>,
-    /// Now, UTC, RFC 3339.
-    pub time: String,
-    /// The kernel's own view (adjtimex).
-    pub kernel_synchronized: bool,
-    /// Why there is no state from the time daemon, if there is none.
-    pub daemon_error: Option<String>,
-    pub sources: Vec<observe::Source>,
-}
+pub use api_types::Time as View;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {

@@ -27,14 +27,7 @@ pub struct NtpState {
     pub sources: Vec<Source>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Source {
-    pub name: String,
-    pub address: String,
-    pub offset_seconds: Option<f64>,
-    pub unanswered_polls: u32,
-    pub last_update: Option<u64>,
-}
+pub use api_types::TimeSource as Source;
 
 #[derive(Debug, Deserialize)]
 struct Observed {

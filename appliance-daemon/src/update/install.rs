@@ -135,8 +135,9 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// What the caller learns of a finished install.
+/// What the caller learns of a finished install, written as [`api_types::Installed`].
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(into = "api_types::Installed")]
 pub struct Installed {
     /// `base` or `site`.
     pub kind: &'static str,
@@ -149,8 +150,20 @@ pub struct Installed {
     /// package is in use as soon as it is installed.
     pub restart_required: bool,
     /// The version a site package replaced, kept for a rollback.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+}
+
+impl From<Installed> for api_types::Installed {
+    fn from(i: Installed) -> Self {
+        api_types::Installed {
+            kind: i.kind.to_string(),
+            name: i.name,
+            version: i.version,
+            slot: i.slot,
+            restart_required: i.restart_required,
+            previous: i.previous,
+        }
+    }
 }
 
 /// Size of the chunks read from the payload and written to the slot.

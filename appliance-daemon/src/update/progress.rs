@@ -3,7 +3,9 @@
 use serde::Serialize;
 use tokio::sync::watch;
 
+/// Written as [`api_types::Progress`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(into = "api_types::Progress")]
 pub struct Progress {
     /// `idle`, `verifying`, `writing`, `finishing`, `done`, `failed`.
     pub phase: &'static str,
@@ -12,6 +14,18 @@ pub struct Progress {
     pub total: u64,
     /// Set when done or failed: what happened, in a sentence.
     pub message: Option<String>,
+}
+
+impl From<Progress> for api_types::Progress {
+    fn from(p: Progress) -> Self {
+        api_types::Progress {
+            phase: p.phase.to_string(),
+            version: p.version,
+            bytes: p.bytes,
+            total: p.total,
+            message: p.message,
+        }
+    }
 }
 
 #[derive(Debug)]
