@@ -2,7 +2,10 @@
 //! certificate and the factory reset. Each answers the API's body as typed here; refusals
 //! are [`Error::Api`] with the appliance's code, message and wrong fields.
 
-use crate::api::{Certificate, Installed, NetworkView, ResetAccepted, ResetThen, Time, Updates};
+use crate::api::{
+    Certificate, CertificateInstall, FactoryReset, Installed, NetworkView, ResetAccepted,
+    ResetThen, Time, TimeRequest, Updates,
+};
 use crate::client::{Activity, Limit};
 use crate::upload::{FileBody, OnProgress};
 use crate::{Client, Error, Method, Response, Result};
@@ -27,17 +30,25 @@ pub const FACTORY_RESET: &str = "/api/v1/system/factory-reset";
 
 /// The body of `PUT /api/v1/time`.
 pub fn time_body(servers: &[String]) -> Value {
-    json!({ "servers": servers })
+    json!(TimeRequest {
+        servers: servers.to_vec(),
+    })
 }
 
 /// The body of `PUT /api/v1/tls/certificate`.
 pub fn certificate_body(certificate_pem: &str, key_pem: &str) -> Value {
-    json!({ "certificate": certificate_pem, "key": key_pem })
+    json!(CertificateInstall {
+        certificate: certificate_pem.to_string(),
+        key: key_pem.to_string(),
+    })
 }
 
 /// The body of `POST /api/v1/system/factory-reset`: the confirmation word and what follows.
 pub fn factory_reset_body(then: ResetThen) -> Value {
-    json!({ "confirm": "factory-reset", "then": then.as_str() })
+    json!(FactoryReset {
+        confirm: Some("factory-reset".to_string()),
+        then: Some(then.as_str().to_string()),
+    })
 }
 
 impl Client {

@@ -1,49 +1,25 @@
-//! The API's request and answer bodies, as this client reads them: fields it does not know
-//! are ignored and optional ones may be missing, so a newer appliance still works.
+//! The API's request and answer bodies. Most are the appliance's own ([`api_types`]),
+//! read leniently: fields this client does not know are ignored and missing ones take
+//! defaults, so a newer appliance still works. The ones defined here are still this
+//! client's reading of the appliance's answer.
 
 use serde::{Deserialize, Serialize};
 
 mod network;
 mod system;
-mod time;
 mod updates;
 
+pub use api_types::{
+    Certificate, CertificateInstall, Credentials, ErrorBody, FactoryReset, Health, Installed,
+    PasswordChange, PowerAction, Problem, Progress, ResetAccepted, Session, Time, TimeRequest,
+    TimeSource,
+};
 pub use network::{
     Address, Conflict, Dhcp, Dns, Interface, InterfaceConfig, Lease, NetworkConfig, NetworkView,
     PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
 };
-pub use system::{Certificate, Problem, ResetAccepted, ResetThen};
-pub use time::Time;
-pub use updates::{Installed, PendingInstall, Progress, Running, SlotInfo, UpdateEvent, Updates};
-
-/// `GET /api/v1/health` (no authentication).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Health {
-    pub status: String,
-    pub version: String,
-    /// `A`, `B` or `factory`.
-    pub slot: String,
-    /// `box` or `vm`.
-    pub profile: String,
-}
-
-/// `POST /api/v1/session` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    /// Sent as `Authorization: Bearer <token>`.
-    pub token: String,
-    /// Until the password is changed, every other call answers `must_change_password`.
-    #[serde(default)]
-    pub must_change_password: bool,
-}
-
-/// `POST /api/v1/system/reboot` and `/shutdown` answer: `rebooting` or `powering_off`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PowerAction {
-    pub status: String,
-}
+pub use system::ResetThen;
+pub use updates::{PendingInstall, Running, SlotInfo, UpdateEvent, Updates};
 
 /// `GET /api/v1/status`: identity, versions, uptime and the hardware.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

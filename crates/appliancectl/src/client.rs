@@ -1,6 +1,6 @@
 //! The HTTPS client: one TCP + TLS connection and one HTTP/1.1 request per call.
 
-use crate::api::{Health, PowerAction, Problem, Session, Status};
+use crate::api::{Credentials, ErrorBody, Health, PasswordChange, PowerAction, Session, Status};
 use crate::tls::{client_config, fingerprint, PinMismatch, Trust};
 use crate::{Endpoint, Error, Result};
 use bytes::Bytes;
@@ -68,16 +68,12 @@ impl Response {
         if self.status.is_success() {
             return Ok(self);
         }
-        #[derive(serde::Deserialize)]
-        struct ApiError {
-            error: String,
-            #[serde(default)]
-            message: String,
-            #[serde(default)]
-            problems: Vec<Problem>,
-        }
-        match serde_json::from_slice::<ApiError>(&self.body) {
-            Ok(e) => Err(Error::Api {
+        // A body without a code is not the API's error (a proxy's page, say).
+        match serde_json::from_slice::<ErrorBody>(&self.body)
+            .ok()
+            .filter(|e| !e.error.is_empty())
+        {
+            Some(e) => Err(Error::Api {
                 status: self.status,
                 message: if e.message.is_empty() {
                     format!(
@@ -90,7 +86,7 @@ impl Response {
                 code: e.error,
                 problems: e.problems,
             }),
-            Err(_) => {
+            None => {
                 let text = String::from_utf8_lossy(&self.body);
                 let excerpt: String = text.chars().take(200).collect();
                 Err(self.unexpected(format!("the body is not an API error: {excerpt:?}")))
@@ -153,7 +149,10 @@ impl Client {
 
     /// `POST /api/v1/session`; on success the client keeps the token for later calls.
     pub async fn login(&mut self, username: &str, password: &str) -> Result<Session> {
-        let body = json!({"username": username, "password": password});
+        let body = json!(Credentials {
+            username: username.to_string(),
+            password: password.to_string(),
+        });
         let session: Session = self
             .call(Method::POST, "/api/v1/session", Some(&body))
             .await?
@@ -164,7 +163,10 @@ impl Client {
 
     /// `PUT /api/v1/account/password`.
     pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
-        let body = json!({"current": current, "new": new});
+        let body = json!(PasswordChange {
+            current: current.to_string(),
+            new: new.to_string(),
+        });
         self.call(Method::PUT, "/api/v1/account/password", Some(&body))
             .await?;
         Ok(())

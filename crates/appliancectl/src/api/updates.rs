@@ -1,5 +1,5 @@
-//! `/api/v1/updates`: installed versions, the install waiting for a restart, rollbacks,
-//! history, and the answer and progress of a package upload.
+//! `GET /api/v1/updates`: installed versions, the install waiting for a restart, rollbacks
+//! and history.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,26 +58,4 @@ pub struct UpdateEvent {
     pub slot: Option<String>,
     /// Why it was refused or rolled back.
     pub detail: String,
-}
-
-/// `POST /api/v1/updates/upload` answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Installed {
-    pub version: String,
-    pub slot: String,
-    /// The new system starts at the next restart.
-    pub restart_required: bool,
-}
-
-/// One `progress` event of `GET /api/v1/updates/progress`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Progress {
-    /// `idle`, `verifying`, `writing`, `finishing`, `done` or `failed`.
-    pub phase: String,
-    pub version: Option<String>,
-    pub bytes: u64,
-    pub total: u64,
-    pub message: Option<String>,
 }

@@ -130,10 +130,13 @@ impl Cli {
         let Some(installed) = self.typed::<Installed>(&answer)? else {
             return Ok(());
         };
+        let into = match &installed.slot {
+            Some(slot) => format!(" into slot {slot}"),
+            None => String::new(),
+        };
         println!(
-            "Installed {} into slot {} ({} sent and verified).",
+            "Installed {}{into} ({} sent and verified).",
             installed.version,
-            installed.slot,
             render::bytes(size)
         );
         println!(

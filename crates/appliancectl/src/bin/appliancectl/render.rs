@@ -180,7 +180,11 @@ pub fn time(time: &Time) -> String {
         time.offset_seconds.map(|o| format!("{o:+.6} s")),
     );
     push(&mut rows, "Last sync", time.last_sync.map(utc));
-    push(&mut rows, "Time", time.time.clone());
+    push(
+        &mut rows,
+        "Time",
+        (!time.time.is_empty()).then(|| time.time.clone()),
+    );
     push(
         &mut rows,
         "Time daemon",
