@@ -10,6 +10,7 @@
 mod error;
 mod health;
 mod session;
+mod status;
 mod system;
 mod time;
 mod tls;
@@ -18,10 +19,16 @@ mod updates;
 pub use error::{ErrorBody, Problem};
 pub use health::Health;
 pub use session::{Credentials, PasswordChange, Session};
+pub use status::{
+    ClockState, Cpu, Disk, Dmi, Memory, Nic, Partition, SanitizationRecord, Specs, Status, Versions,
+};
 pub use system::{FactoryReset, PowerAction, ResetAccepted};
 pub use time::{Time, TimeRequest, TimeSource};
 pub use tls::{Certificate, CertificateInstall};
-pub use updates::{Installed, Progress};
+pub use updates::{
+    Available, CatalogFailure, CatalogInfo, Installed, PendingInstall, Progress, Requirement,
+    Running, SiteInfo, SlotInfo, UpdateEvent, Updates,
+};
 
 #[cfg(test)]
 mod tests;

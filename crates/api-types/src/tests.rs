@@ -88,6 +88,135 @@ fn every_body_round_trips() {
         total: 20,
         message: None,
     });
+    round_trip(Status {
+        model: "Virtual Appliance".into(),
+        profile: "vm".into(),
+        serial: None,
+        appliance_id: "ap-1".into(),
+        hostname: "appliance".into(),
+        version: "1.2.0".into(),
+        slot: "A".into(),
+        versions: Versions {
+            base: "1.2.0".into(),
+            site: None,
+        },
+        uptime_seconds: 60,
+        time: "2026-01-01T00:00:00Z".into(),
+        daemon_rss_bytes: Some(1 << 20),
+        certificate_sha256: "AB:CD".into(),
+        specs: Specs {
+            dmi: Dmi {
+                vendor: Some("QEMU".into()),
+                ..Dmi::default()
+            },
+            cpu: Some(Cpu {
+                model: None,
+                logical_cores: 2,
+                mhz: Some(2400.0),
+            }),
+            memory: Some(Memory {
+                total_bytes: 2 << 30,
+                available_bytes: 1 << 30,
+            }),
+            uptime_seconds: Some(60),
+            load_average: Some([0.5, 0.25, 0.125]),
+            disks: vec![Disk {
+                name: "vda".into(),
+                size_bytes: 8 << 30,
+                partitions: vec![Partition {
+                    name: "vda1".into(),
+                    number: 1,
+                    size_bytes: 1 << 20,
+                    label: Some("root-a".into()),
+                }],
+                ..Disk::default()
+            }],
+            nics: vec![Nic {
+                name: "eth0".into(),
+                carrier: true,
+                ipv4: vec!["10.0.2.15/24".into()],
+                ..Nic::default()
+            }],
+            clock: ClockState {
+                utc: "2026-01-01T00:00:00Z".into(),
+                unix: 1_767_225_600,
+                ..ClockState::default()
+            },
+        },
+        sanitization: Some(SanitizationRecord {
+            method: "zeroout".into(),
+            bytes: 1 << 30,
+            ..SanitizationRecord::default()
+        }),
+    });
+    round_trip(Updates {
+        running: Running {
+            version: "1.2.0".into(),
+            slot: "A".into(),
+            profile: "vm".into(),
+        },
+        slots: [(
+            "B".to_string(),
+            SlotInfo {
+                version: "1.3.0".into(),
+                installed_at: Some(1),
+            },
+        )]
+        .into(),
+        pending: Some(PendingInstall {
+            slot: "B".into(),
+            version: "1.3.0".into(),
+            from_version: "1.2.0".into(),
+            installed_at: 1,
+        }),
+        floor: Some("1.0.0".into()),
+        sites: [(
+            "portal".to_string(),
+            SiteInfo {
+                version: "2.0.0".into(),
+                previous: None,
+                installed_at: 2,
+            },
+        )]
+        .into(),
+        rollback: None,
+        installing: false,
+        history: vec![UpdateEvent {
+            at: 1,
+            kind: "installed".into(),
+            version: "1.3.0".into(),
+            slot: Some("B".into()),
+            package: None,
+            detail: String::new(),
+        }],
+        catalog: Some(CatalogInfo {
+            url: "https://updates.example/catalog.json".into(),
+            checked_at: 3,
+            issued: Some(1),
+            expires: None,
+            problem: None,
+        }),
+        last_check_failure: Some(CatalogFailure {
+            at: 4,
+            code: "unreachable".into(),
+            message: "No answer.".into(),
+        }),
+        available: vec![Available {
+            id: "base-1.3.0".into(),
+            kind: "base".into(),
+            name: "base".into(),
+            version: "1.3.0".into(),
+            profiles: vec!["vm".into()],
+            requires: vec![Requirement {
+                name: "portal".into(),
+                min_version: "2.0.0".into(),
+            }],
+            size: 100,
+            installable: false,
+            blocked: Some("Already installed.".into()),
+            blocked_code: Some("already_installed".into()),
+        }],
+    });
     round_trip(ErrorBody {
         error: "invalid_time".into(),
         message: "The servers are refused.".into(),

@@ -1,0 +1,188 @@
+//! `GET /api/v1/status`: identity, versions, uptime, the hardware (Status > Basics and
+//! Status > Specs of the admin interface) and the record of the factory reset that made
+//! the data partition.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Status {
+    /// "Bomgar Box" or "Virtual Appliance".
+    pub model: String,
+    /// `box` or `vm`.
+    pub profile: String,
+    /// The hardware serial number (DMI), when the machine has one.
+    pub serial: Option<String>,
+    /// Random identity made at first boot and remade by a factory reset.
+    pub appliance_id: String,
+    pub hostname: String,
+    /// Version of the running base system.
+    pub version: String,
+    /// Slot the system was booted from: `A`, `B` or `factory`.
+    pub slot: String,
+    pub versions: Versions,
+    pub uptime_seconds: u64,
+    /// UTC, RFC 3339.
+    pub time: String,
+    /// Resident memory of the management daemon.
+    pub daemon_rss_bytes: Option<u64>,
+    /// SHA-256 of the HTTPS certificate's public key, to check a first connection against.
+    pub certificate_sha256: String,
+    pub specs: Specs,
+    /// What the factory reset that made this data partition erased, and how.
+    pub sanitization: Option<SanitizationRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Versions {
+    pub base: String,
+    /// The site package installed on data, if any.
+    pub site: Option<String>,
+}
+
+/// A snapshot of the machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Specs {
+    pub dmi: Dmi,
+    pub cpu: Option<Cpu>,
+    pub memory: Option<Memory>,
+    pub uptime_seconds: Option<u64>,
+    /// 1, 5 and 15 minute load averages.
+    pub load_average: Option<[f64; 3]>,
+    /// Whole disks, sorted by name; loop, RAM, zram and device-mapper devices are left out.
+    pub disks: Vec<Disk>,
+    /// Network interfaces except `lo`, sorted by name.
+    pub nics: Vec<Nic>,
+    pub clock: ClockState,
+}
+
+/// The firmware's idea of the machine (DMI).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Dmi {
+    /// `sys_vendor`, e.g. "Supermicro" or "QEMU".
+    pub vendor: Option<String>,
+    /// `product_name`.
+    pub product: Option<String>,
+    /// `product_serial`; None when unreadable or a placeholder.
+    pub serial: Option<String>,
+    /// `board_name`.
+    pub board: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cpu {
+    /// `model name` of the first processor, e.g. "Intel(R) Atom(TM) CPU C3558 @ 2.20GHz".
+    pub model: Option<String>,
+    /// Logical processors (threads) the kernel runs.
+    pub logical_cores: u32,
+    /// Current clock of the first processor, when the kernel reports one.
+    pub mhz: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Memory {
+    pub total_bytes: u64,
+    /// What can be given to new programs without swapping (`MemAvailable`).
+    pub available_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Disk {
+    /// Kernel name: "sda", "nvme0n1", "vda".
+    pub name: String,
+    pub size_bytes: u64,
+    /// `device/model`, e.g. "Samsung SSD 860 EVO 250GB"; virtio disks have none.
+    pub model: Option<String>,
+    /// Spinning disk (`queue/rotational`); false for SSDs and most virtual disks.
+    pub rotational: bool,
+    /// Removable medium, such as a USB stick.
+    pub removable: bool,
+    /// Sorted by partition number.
+    pub partitions: Vec<Partition>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Partition {
+    /// Kernel name: "sda1", "nvme0n1p1".
+    pub name: String,
+    pub number: u32,
+    pub size_bytes: u64,
+    /// GPT partition label (`PARTNAME`), e.g. "root-a"; None on MBR disks.
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Nic {
+    pub name: String,
+    /// MAC address, lower-case with colons.
+    pub mac: Option<String>,
+    /// The kernel's `operstate`: "up", "down", "dormant", "lowerlayerdown", "unknown"...
+    pub operstate: String,
+    /// A cable is plugged in and the link partner answers. False when the interface is
+    /// administratively down (the kernel cannot tell then).
+    pub carrier: bool,
+    /// Negotiated speed; None while there is no link or for virtual NICs.
+    pub speed_mbps: Option<u32>,
+    pub mtu: Option<u32>,
+    /// Kernel driver, e.g. "igb", "e1000e", "virtio_net"; None for virtual interfaces.
+    pub driver: Option<String>,
+    /// Addresses with prefix length, e.g. "192.168.1.20/24".
+    pub ipv4: Vec<String>,
+    /// Addresses with prefix length, e.g. "fe80::5054:ff:fe12:3456/64".
+    pub ipv6: Vec<String>,
+}
+
+impl Nic {
+    /// Every address of the interface, IPv4 first.
+    pub fn all_addresses(&self) -> impl Iterator<Item = &str> {
+        self.ipv4.iter().chain(&self.ipv6).map(String::as_str)
+    }
+}
+
+/// The system clock and whether the kernel considers it synchronized.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClockState {
+    /// Current time, RFC 3339 in UTC to the second: "2025-03-14T09:26:53Z".
+    pub utc: String,
+    /// The same instant in seconds since 1970-01-01 UTC.
+    pub unix: u64,
+    /// An NTP client has disciplined the clock and the kernel has not since flagged it
+    /// unsynchronized (no `STA_UNSYNC`, state not `TIME_ERROR`).
+    pub kernel_synchronized: bool,
+    /// The kernel's maximum error bound, in microseconds; None when adjtimex(2) failed.
+    pub max_error_us: Option<i64>,
+    /// The kernel's estimated error, in microseconds; None when adjtimex(2) failed.
+    pub est_error_us: Option<i64>,
+}
+
+/// What the factory reset erased and how (`sanitization.json`, written by init during the
+/// reset; its format is in docs/factory-reset.md). Unknown fields are ignored, missing ones
+/// take defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SanitizationRecord {
+    /// `secure-discard`, `discard-zeroes`, `zeroout` or `write-zeroes` (joined by `+`
+    /// when a second method followed the first).
+    pub method: String,
+    pub method_detail: String,
+    pub device: String,
+    pub bytes: u64,
+    pub verified_samples: u32,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub finished: String,
+    pub interruptions: u32,
+    pub slot_b_cleared_bytes: u64,
+    pub factory_bytes: u64,
+    pub factory_version: Option<String>,
+    pub then: String,
+}
