@@ -8,7 +8,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -52,25 +52,7 @@ impl From<ResetAccepted> for api_types::ResetAccepted {
 
 /// What `sanitization.json` says (written by init, stage 1; format in
 /// docs/factory-reset.md). Unknown fields are ignored, missing ones take defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SanitizationRecord {
-    /// `secure-discard`, `discard-zeroes`, `zeroout` or `write-zeroes` (joined by `+`
-    /// when a second method followed the first).
-    pub method: String,
-    pub method_detail: String,
-    pub device: String,
-    pub bytes: u64,
-    pub verified_samples: u32,
-    /// RFC 3339, UTC.
-    pub started: String,
-    pub finished: String,
-    pub interruptions: u32,
-    pub slot_b_cleared_bytes: u64,
-    pub factory_bytes: u64,
-    pub factory_version: Option<String>,
-    pub then: String,
-}
+pub use api_types::SanitizationRecord;
 
 /// The record of the last factory reset, if this data partition was made by one.
 pub fn sanitization_record(state_dir: &Path) -> Option<SanitizationRecord> {

@@ -11,43 +11,31 @@ use std::time::{Duration, Instant};
 
 use super::extract::Caller;
 use super::{ApiError, AppState};
-use crate::system::specs::{self, Specs};
+use crate::system::specs;
 
 /// How long one reading of the hardware facts is reused.
 const SPECS_MAX_AGE: Duration = Duration::from_secs(1);
 
+/// The status as the API writes it ([`api_types::Status`]), with the daemon's ways of
+/// gathering it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    /// "Bomgar Box" or "Virtual Appliance".
-    pub model: String,
-    pub profile: String,
-    /// The hardware serial number (DMI), when the machine has one.
-    pub serial: Option<String>,
-    /// Random identity made at first boot and remade by a factory reset.
-    pub appliance_id: String,
-    pub hostname: String,
-    /// Version of the running base system.
-    pub version: String,
-    /// Slot the system was booted from: `A`, `B` or `factory`.
-    pub slot: String,
-    pub versions: Versions,
-    pub uptime_seconds: u64,
-    /// UTC, RFC 3339.
-    pub time: String,
-    /// Resident memory of the management daemon.
-    pub daemon_rss_bytes: Option<u64>,
-    /// SHA-256 of the HTTPS certificate's public key, to check a first connection against.
-    pub certificate_sha256: String,
-    pub specs: Specs,
-    /// What the factory reset that made this data partition erased, and how.
-    pub sanitization: Option<crate::reset::SanitizationRecord>,
+#[serde(transparent)]
+pub struct Status(pub api_types::Status);
+
+pub use api_types::Versions;
+
+impl std::ops::Deref for Status {
+    type Target = api_types::Status;
+
+    fn deref(&self) -> &api_types::Status {
+        &self.0
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Versions {
-    pub base: String,
-    /// The site package installed on data, if any.
-    pub site: Option<String>,
+impl std::ops::DerefMut for Status {
+    fn deref_mut(&mut self) -> &mut api_types::Status {
+        &mut self.0
+    }
 }
 
 /// The last status, reused for up to a second except for its clock, and its JSON for the
@@ -137,7 +125,7 @@ impl Status {
             _ => "Virtual Appliance",
         }
         .to_string();
-        Ok(Status {
+        Ok(Status(api_types::Status {
             model,
             profile,
             serial: specs.dmi.serial.clone(),
@@ -159,7 +147,7 @@ impl Status {
                 .clone(),
             specs,
             sanitization: crate::reset::sanitization_record(&state.state_dir),
-        })
+        }))
     }
 }
 

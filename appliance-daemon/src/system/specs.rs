@@ -12,7 +12,6 @@ mod dmi;
 mod nics;
 mod proc;
 
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 pub use clock::{now as clock_now, rfc3339, ClockState};
@@ -22,20 +21,7 @@ pub use nics::Nic;
 pub use proc::{Cpu, Memory};
 
 /// A snapshot of the machine, serialized as is by the status API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Specs {
-    pub dmi: Dmi,
-    pub cpu: Option<Cpu>,
-    pub memory: Option<Memory>,
-    pub uptime_seconds: Option<u64>,
-    /// 1, 5 and 15 minute load averages.
-    pub load_average: Option<[f64; 3]>,
-    /// Whole disks, sorted by name; loop, RAM, zram and device-mapper devices are left out.
-    pub disks: Vec<Disk>,
-    /// Network interfaces except `lo`, sorted by name.
-    pub nics: Vec<Nic>,
-    pub clock: ClockState,
-}
+pub use api_types::Specs;
 
 /// Read everything under `root` (`/` on the appliance). Interface addresses come from the
 /// kernel only when `root` is `/`; under a fixture tree the address lists stay empty.

@@ -50,12 +50,7 @@ pub struct Fetched {
     pub sig: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    pub at: u64,
-    pub code: String,
-    pub message: String,
-}
+pub use api_types::CatalogFailure as Failure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -87,18 +82,12 @@ impl CheckError {
 }
 
 /// What `GET /api/v1/updates` says about the catalog.
-#[derive(Debug, Clone, Serialize)]
-pub struct CatalogInfo {
-    pub url: String,
-    pub checked_at: u64,
-    pub issued: Option<u64>,
-    pub expires: Option<u64>,
-    /// Why the stored catalog is no longer usable (expired since, keys changed), if so.
-    pub problem: Option<Failure>,
-}
+pub use api_types::CatalogInfo;
 
-/// One package of the catalog as `GET /api/v1/updates` lists it.
+/// One package of the catalog as `GET /api/v1/updates` lists it, written as
+/// [`api_types::Available`].
 #[derive(Debug, Clone, Serialize)]
+#[serde(into = "api_types::Available")]
 pub struct Available {
     pub id: String,
     pub kind: &'static str,
@@ -109,10 +98,32 @@ pub struct Available {
     pub size: u64,
     pub installable: bool,
     /// Why it cannot be installed now (absent when installable).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_code: Option<&'static str>,
+}
+
+impl From<Available> for api_types::Available {
+    fn from(a: Available) -> Self {
+        api_types::Available {
+            id: a.id,
+            kind: a.kind.to_string(),
+            name: a.name,
+            version: a.version.to_string(),
+            profiles: a.profiles,
+            requires: a
+                .requires
+                .into_iter()
+                .map(|r| api_types::Requirement {
+                    name: r.name,
+                    min_version: r.min_version.to_string(),
+                })
+                .collect(),
+            size: a.size,
+            installable: a.installable,
+            blocked: a.blocked,
+            blocked_code: a.blocked_code.map(str::to_string),
+        }
+    }
 }
 
 /// The catalog part of `GET /api/v1/updates`.

@@ -210,8 +210,9 @@ impl Updater {
     }
 }
 
-/// `GET /api/v1/updates`.
+/// `GET /api/v1/updates`, written as [`api_types::Updates`].
 #[derive(Debug, Clone, Serialize)]
+#[serde(into = "api_types::Updates")]
 pub struct View {
     pub running: Running,
     pub slots: std::collections::BTreeMap<String, state::SlotInfo>,
@@ -225,16 +226,28 @@ pub struct View {
     /// Newest first.
     pub history: Vec<Event>,
     /// The update catalog: `catalog`, `last_check_failure`, `available`.
-    #[serde(flatten)]
     pub offer: catalog::Offer,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Running {
-    pub version: String,
-    pub slot: String,
-    pub profile: String,
+impl From<View> for api_types::Updates {
+    fn from(v: View) -> Self {
+        api_types::Updates {
+            running: v.running,
+            slots: v.slots,
+            pending: v.pending,
+            floor: v.floor.map(|f| f.to_string()),
+            sites: v.sites,
+            rollback: v.rollback,
+            installing: v.installing,
+            history: v.history,
+            catalog: v.offer.catalog,
+            last_check_failure: v.offer.last_check_failure,
+            available: v.offer.available.into_iter().map(Into::into).collect(),
+        }
+    }
 }
+
+pub use api_types::Running;
 
 impl Updater {
     pub fn view(&self) -> Result<View, crate::store::Error> {

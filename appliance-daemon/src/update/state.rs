@@ -36,46 +36,14 @@ impl Record for Updates {
     const KEY: &'static str = "updates";
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotInfo {
-    pub version: String,
-    /// Unix seconds.
-    pub installed_at: Option<u64>,
-}
+pub use api_types::SlotInfo;
 
 /// A site package on `data` (update/site.rs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SiteInfo {
-    /// What `data/site/<name>/current` names.
-    pub version: String,
-    /// The version it replaced, kept on `data` for a rollback.
-    pub previous: Option<String>,
-    /// Unix seconds of the install (or rollback) that made `version` current.
-    pub installed_at: u64,
-}
+pub use api_types::SiteInfo;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pending {
-    pub slot: String,
-    pub version: String,
-    /// The version that was running when it was installed.
-    pub from_version: String,
-    pub installed_at: u64,
-}
+pub use api_types::PendingInstall as Pending;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    pub at: u64,
-    /// `installed`, `activated`, `rolled_back`, `refused`, `failed`.
-    pub kind: String,
-    pub version: String,
-    pub slot: Option<String>,
-    /// The site package the event is about; none for base packages.
-    #[serde(default)]
-    pub package: Option<String>,
-    /// A sentence: why it was refused, why it was rolled back.
-    pub detail: String,
-}
+pub use api_types::UpdateEvent as Event;
 
 impl Updates {
     pub fn record(&mut self, event: Event) {

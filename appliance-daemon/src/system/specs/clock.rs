@@ -2,23 +2,9 @@
 //! state an NTP client keeps up to date).
 
 use nix::libc;
-use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClockState {
-    /// Current time, RFC 3339 in UTC to the second: "2025-03-14T09:26:53Z".
-    pub utc: String,
-    /// The same instant in seconds since 1970-01-01 UTC.
-    pub unix: u64,
-    /// An NTP client has disciplined the clock and the kernel has not since flagged it
-    /// unsynchronized (no `STA_UNSYNC`, state not `TIME_ERROR`).
-    pub kernel_synchronized: bool,
-    /// The kernel's maximum error bound, in microseconds; None when adjtimex(2) failed.
-    pub max_error_us: Option<i64>,
-    /// The kernel's estimated error, in microseconds; None when adjtimex(2) failed.
-    pub est_error_us: Option<i64>,
-}
+pub use api_types::ClockState;
 
 pub fn now() -> ClockState {
     let unix = SystemTime::now()

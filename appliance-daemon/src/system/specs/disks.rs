@@ -2,36 +2,14 @@
 //! and optical devices are not disks an operator installed; neither are nvme multipath
 //! paths (`hidden`), eMMC boot areas, or empty card-reader slots (size 0).
 
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The kernel counts block device sizes in 512-byte sectors whatever the hardware's.
 const SECTOR: u64 = 512;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Disk {
-    /// Kernel name: "sda", "nvme0n1", "vda".
-    pub name: String,
-    pub size_bytes: u64,
-    /// `device/model`, e.g. "Samsung SSD 860 EVO 250GB"; virtio disks have none.
-    pub model: Option<String>,
-    /// Spinning disk (`queue/rotational`); false for SSDs and most virtual disks.
-    pub rotational: bool,
-    /// Removable medium, such as a USB stick.
-    pub removable: bool,
-    /// Sorted by partition number.
-    pub partitions: Vec<Partition>,
-}
+pub use api_types::Disk;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Partition {
-    /// Kernel name: "sda1", "nvme0n1p1".
-    pub name: String,
-    pub number: u32,
-    pub size_bytes: u64,
-    /// GPT partition label (`PARTNAME`), e.g. "root-a"; None on MBR disks.
-    pub label: Option<String>,
-}
+pub use api_types::Partition;
 
 /// Whether a `/sys/block` entry is a disk worth showing, judged by its name.
 pub fn is_disk_name(name: &str) -> bool {

@@ -2,20 +2,9 @@
 //! and mainboard. Absent on machines without SMBIOS; the serial file is readable by root
 //! only.
 
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dmi {
-    /// `sys_vendor`, e.g. "Supermicro" or "QEMU".
-    pub vendor: Option<String>,
-    /// `product_name`.
-    pub product: Option<String>,
-    /// `product_serial`; None when unreadable or a placeholder.
-    pub serial: Option<String>,
-    /// `board_name`.
-    pub board: Option<String>,
-}
+pub use api_types::Dmi;
 
 pub fn read(root: &Path) -> Dmi {
     let dir = root.join("sys/class/dmi/id");

@@ -1,30 +1,10 @@
 //! Network interfaces under `/sys/class/net` (all but `lo`) and their addresses.
 
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Nic {
-    pub name: String,
-    /// MAC address, lower-case with colons.
-    pub mac: Option<String>,
-    /// The kernel's `operstate`: "up", "down", "dormant", "lowerlayerdown", "unknown"...
-    pub operstate: String,
-    /// A cable is plugged in and the link partner answers. False when the interface is
-    /// administratively down (the kernel cannot tell then).
-    pub carrier: bool,
-    /// Negotiated speed; None while there is no link or for virtual NICs.
-    pub speed_mbps: Option<u32>,
-    pub mtu: Option<u32>,
-    /// Kernel driver, e.g. "igb", "e1000e", "virtio_net"; None for virtual interfaces.
-    pub driver: Option<String>,
-    /// Addresses with prefix length, e.g. "192.168.1.20/24".
-    pub ipv4: Vec<String>,
-    /// Addresses with prefix length, e.g. "fe80::5054:ff:fe12:3456/64".
-    pub ipv6: Vec<String>,
-}
+pub use api_types::Nic;
 
 /// The addresses of one interface, IPv4 and IPv6, in CIDR notation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

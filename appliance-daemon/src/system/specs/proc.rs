@@ -1,23 +1,8 @@
 //! `/proc/cpuinfo`, `/proc/meminfo`, `/proc/uptime` and `/proc/loadavg`.
 
-use serde::{Deserialize, Serialize};
+pub use api_types::Cpu;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cpu {
-    /// `model name` of the first processor, e.g. "Intel(R) Atom(TM) CPU C3558 @ 2.20GHz".
-    pub model: Option<String>,
-    /// Logical processors (threads) the kernel runs.
-    pub logical_cores: u32,
-    /// Current clock of the first processor, when the kernel reports one.
-    pub mhz: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Memory {
-    pub total_bytes: u64,
-    /// What can be given to new programs without swapping (`MemAvailable`).
-    pub available_bytes: u64,
-}
+pub use api_types::Memory;
 
 /// None when the text names no processor.
 pub fn parse_cpuinfo(text: &str) -> Option<Cpu> {
