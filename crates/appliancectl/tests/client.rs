@@ -103,7 +103,7 @@ async fn login_keeps_the_token_and_sends_it_as_bearer() {
     assert!(!session.must_change_password);
     assert_eq!(client.token(), Some(TOKEN));
     let status = client.status().await.unwrap();
-    assert_eq!(status.model.as_deref(), Some("RS-1000"));
+    assert_eq!(status.model, "RS-1000");
     assert_eq!(status.specs.disks[0].name, "sda");
     assert_eq!(
         server.authorizations(),
@@ -218,7 +218,7 @@ fn the_blocking_client_does_the_same() {
     );
     let mut client = blocking::Client::new(server.addr.into(), &pinned(&server)).unwrap();
     client.login(USER, PASSWORD).unwrap();
-    assert_eq!(client.status().unwrap().slot.as_deref(), Some("A"));
+    assert_eq!(client.status().unwrap().slot, "A");
 }
 
 #[tokio::test]

@@ -237,7 +237,7 @@ async fn password(
 }
 
 /// Key order and spacing as a server might send them; `--json` must pass them through.
-pub const STATUS_BODY: &str = r#"{"model":"RS-1000","profile":"box","serial":"SN123","appliance_id":"ap-42","hostname":"appliance","version":"1.2.0","slot":"A","uptime_seconds":7380,"time":"2025-01-02T03:04:05Z","specs":{"cpu":{"model":"Xeon E-2224","cores":4,"mhz":3400.0},"memory":{"total_bytes":4294967296,"available_bytes":3221225472},"disks":[{"name":"sda","size_bytes":68719476736,"model":"QEMU HARDDISK","rotational":false}],"nics":[{"name":"eth0","mac":"52:54:00:12:34:56","link_up":true,"speed_mbps":1000,"addresses":["10.0.2.15/24"]}],"watchdog":"i6300esb"}}"#;
+pub const STATUS_BODY: &str = r#"{"model":"RS-1000","profile":"box","serial":"SN123","appliance_id":"ap-42","hostname":"appliance","version":"1.2.0","slot":"A","uptime_seconds":7380,"time":"2025-01-02T03:04:05Z","specs":{"cpu":{"model":"Xeon E-2224","logical_cores":4,"mhz":3400.0},"memory":{"total_bytes":4294967296,"available_bytes":3221225472},"disks":[{"name":"sda","size_bytes":68719476736,"model":"QEMU HARDDISK","rotational":false}],"nics":[{"name":"eth0","mac":"52:54:00:12:34:56","carrier":true,"speed_mbps":1000,"ipv4":["10.0.2.15/24"]}],"watchdog":"i6300esb"}}"#;
 
 async fn status(State(appliance): Shared, headers: HeaderMap) -> Response {
     if let Some(refused) = refusal(&appliance, &headers, false) {

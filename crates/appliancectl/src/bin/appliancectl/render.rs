@@ -78,32 +78,42 @@ pub fn health(health: &Health) -> String {
     aligned(&rows)
 }
 
+/// `Some` unless empty: what a lenient read left at its default is not shown.
+fn known(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 pub fn status(status: &Status) -> String {
     let mut rows = Vec::new();
-    push(&mut rows, "Model", status.model.clone());
-    push(&mut rows, "Profile", status.profile.clone());
+    push(&mut rows, "Model", known(&status.model));
+    push(&mut rows, "Profile", known(&status.profile));
     push(
         &mut rows,
         "Serial",
         Some(status.serial.clone().unwrap_or_else(|| "none".to_string())),
     );
-    push(&mut rows, "Appliance ID", status.appliance_id.clone());
-    push(&mut rows, "Hostname", status.hostname.clone());
-    let version = match (&status.version, &status.slot) {
+    push(&mut rows, "Appliance ID", known(&status.appliance_id));
+    push(&mut rows, "Hostname", known(&status.hostname));
+    let version = match (known(&status.version), known(&status.slot)) {
         (Some(v), Some(slot)) => Some(format!("{v} (slot {slot})")),
-        (Some(v), None) => Some(v.clone()),
+        (Some(v), None) => Some(v),
         (None, Some(slot)) => Some(format!("slot {slot}")),
         (None, None) => None,
     };
     push(&mut rows, "Version", version);
-    push(&mut rows, "Uptime", status.uptime_seconds.map(uptime));
-    push(&mut rows, "Time", status.time.clone());
-    push(&mut rows, "Certificate", status.certificate_sha256.clone());
+    push(
+        &mut rows,
+        "Uptime",
+        (status.uptime_seconds > 0).then(|| uptime(status.uptime_seconds)),
+    );
+    push(&mut rows, "Time", known(&status.time));
+    push(&mut rows, "Certificate", known(&status.certificate_sha256));
     let specs = &status.specs;
     if let Some(cpu) = &specs.cpu {
         let mut parts = Vec::new();
         parts.extend(cpu.model.clone());
-        if let Some(cores) = cpu.cores {
+        let cores = cpu.logical_cores;
+        if cores > 0 {
             parts.push(format!(
                 "{cores} {}",
                 if cores == 1 { "core" } else { "cores" }
@@ -115,19 +125,18 @@ pub fn status(status: &Status) -> String {
         push(&mut rows, "CPU", Some(parts.join(", ")));
     }
     if let Some(memory) = &specs.memory {
-        let text = match (memory.total_bytes, memory.available_bytes) {
-            (Some(total), Some(free)) => {
-                Some(format!("{} ({} available)", bytes(total), bytes(free)))
-            }
-            (Some(total), None) => Some(bytes(total)),
-            (None, Some(free)) => Some(format!("{} available", bytes(free))),
-            (None, None) => None,
-        };
-        push(&mut rows, "Memory", text);
+        push(
+            &mut rows,
+            "Memory",
+            Some(format!(
+                "{} ({} available)",
+                bytes(memory.total_bytes),
+                bytes(memory.available_bytes)
+            )),
+        );
     }
     for disk in &specs.disks {
-        let mut parts = Vec::new();
-        parts.extend(disk.size_bytes.map(bytes));
+        let mut parts = vec![bytes(disk.size_bytes)];
         parts.extend(disk.model.clone());
         push(
             &mut rows,
@@ -142,17 +151,12 @@ pub fn status(status: &Status) -> String {
 }
 
 fn nic_line(nic: &Nic) -> String {
-    let mut parts = Vec::new();
-    match nic.link_up {
-        Some(true) => parts.push("up".to_string()),
-        Some(false) => parts.push("down".to_string()),
-        None => {}
-    }
+    let mut parts = vec![if nic.carrier { "up" } else { "down" }.to_string()];
     if let Some(speed) = nic.speed_mbps {
         parts.push(format!("{speed} Mb/s"));
     }
     parts.extend(nic.mac.clone());
-    let addresses = nic.all_addresses();
+    let addresses: Vec<&str> = nic.all_addresses().collect();
     if !addresses.is_empty() {
         parts.push(addresses.join(" "));
     }
@@ -344,11 +348,11 @@ mod tests {
             "model": "RS-1000", "profile": "box", "serial": null, "appliance_id": "a1",
             "version": "1.2.0", "slot": "B", "uptime_seconds": 7380,
             "specs": {
-                "cpu": {"model": "Xeon", "cores": 4, "mhz": 2400.0},
+                "cpu": {"model": "Xeon", "logical_cores": 4, "mhz": 2400.0},
                 "memory": {"total_bytes": 4294967296u64, "available_bytes": 1073741824},
                 "disks": [{"name": "sda", "size_bytes": 68719476736u64, "model": null}],
-                "nics": [{"name": "eth0", "mac": "52:54:00:12:34:56", "link_up": true,
-                          "speed_mbps": 1000, "addresses": ["10.0.2.15/24"]}]
+                "nics": [{"name": "eth0", "mac": "52:54:00:12:34:56", "carrier": true,
+                          "speed_mbps": 1000, "ipv4": ["10.0.2.15/24"]}]
             }
         }))
         .unwrap();
