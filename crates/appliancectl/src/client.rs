@@ -36,6 +36,7 @@ pub struct Client {
     tls: Arc<ClientConfig>,
     token: Option<String>,
     timeout: Duration,
+    user_agent: &'static str,
 }
 
 /// An answer as received: status and raw body.
@@ -112,7 +113,23 @@ impl Client {
             tls: client_config(trust)?,
             token: None,
             timeout: DEFAULT_TIMEOUT,
+            user_agent: USER_AGENT_VALUE,
         })
+    }
+
+    /// Say `user_agent` (`program/version`) instead of appliancectl's, so that a server's
+    /// log tells which program asked.
+    pub fn with_user_agent(mut self, user_agent: &'static str) -> Self {
+        self.user_agent = user_agent;
+        self
+    }
+
+    pub(crate) fn user_agent(&self) -> &'static str {
+        self.user_agent
+    }
+
+    pub(crate) fn tls(&self) -> &Arc<ClientConfig> {
+        &self.tls
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -325,7 +342,7 @@ impl Client {
             .method(method.clone())
             .uri(path)
             .header(HOST, self.endpoint.authority())
-            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header(USER_AGENT, self.user_agent)
             .header(ACCEPT, "application/json")
             .header(CONNECTION, "close");
         if let Some(token) = &self.token {
@@ -367,7 +384,10 @@ pub async fn fetch_fingerprint(endpoint: &Endpoint) -> Result<[u8; 32]> {
 }
 
 /// TCP to the first address of `endpoint` that answers, then the TLS handshake.
-async fn connect(endpoint: &Endpoint, tls: &Arc<ClientConfig>) -> Result<TlsStream<TcpStream>> {
+pub(crate) async fn connect(
+    endpoint: &Endpoint,
+    tls: &Arc<ClientConfig>,
+) -> Result<TlsStream<TcpStream>> {
     let name = endpoint.to_string();
     let addresses: Vec<_> = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
         .await
@@ -483,7 +503,7 @@ impl Activity {
 }
 
 /// Stops the connection task when the call ends, on every path (timeouts included).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

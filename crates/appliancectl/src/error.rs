@@ -16,6 +16,8 @@ pub enum Error {
         message: String,
         problems: Vec<Problem>,
     },
+    #[error("{input:?} is not a valid URL: {reason}")]
+    InvalidUrl { input: String, reason: String },
     #[error("{input:?} is not a valid HOST[:PORT]: {reason}")]
     InvalidHost { input: String, reason: String },
     #[error(
@@ -80,6 +82,28 @@ pub enum Error {
         path: String,
         reason: String,
     },
+    /// A download answered with something else than 200 OK.
+    #[error("{endpoint} answered HTTP {status} for {path}")]
+    Status {
+        endpoint: String,
+        path: String,
+        status: StatusCode,
+    },
+    #[error("{path} on {endpoint} is larger than the {limit} bytes expected")]
+    TooLarge {
+        endpoint: String,
+        path: String,
+        limit: u64,
+    },
+    #[error("the download of {path} from {endpoint} stalled for {seconds} s")]
+    Stalled {
+        endpoint: String,
+        path: String,
+        seconds: u64,
+    },
+    /// The download's destination refused a piece.
+    #[error("{0}")]
+    Sink(std::io::Error),
     /// An answer that is neither the expected JSON nor an API error.
     #[error("{endpoint} answered {method} {path} with HTTP {status}, which is not what the API promises: {reason}")]
     Response {

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod api;
 pub mod blocking;
 mod client;
+pub mod download;
 mod endpoint;
 mod error;
 pub mod tls;
@@ -17,9 +18,10 @@ mod upload;
 
 pub use api::{Health, PowerAction, Session, Status};
 pub use client::{fetch_fingerprint, Client, Response, DEFAULT_TIMEOUT};
+pub use download::Download;
 pub use endpoint::{Endpoint, DEFAULT_PORT};
 pub use error::Error;
-pub use hyper::{Method, StatusCode};
+pub use hyper::{Method, StatusCode, Uri};
 pub use tls::{format_fingerprint, parse_fingerprint, Trust};
 pub use upload::OnProgress;
 

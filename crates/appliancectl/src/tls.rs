@@ -28,6 +28,10 @@ pub enum Trust {
     /// Normal WebPKI verification of the chain and the host name against the CA
     /// certificates in this PEM file (for appliances given a certificate by a site CA).
     CaFile(PathBuf),
+    /// Normal WebPKI verification against these CA certificates, read by the caller (a CA
+    /// a site configured, or the system's bundle). Those webpki cannot use are skipped;
+    /// at least one must be usable.
+    Roots(Vec<CertificateDer<'static>>),
     /// Accept any certificate. Only for an explicit operator choice (`--insecure`): anyone
     /// on the path can read the password and the session.
     InsecureAcceptAny,
@@ -129,6 +133,19 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, Error> {
             let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| ca_error(e.to_string()))?;
+            builder.with_webpki_verifier(verifier).with_no_client_auth()
+        }
+        Trust::Roots(certs) => {
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(certs.iter().cloned());
+            if roots.is_empty() {
+                return Err(Error::TlsSetup(
+                    "none of the CA certificates can be used".to_string(),
+                ));
+            }
+            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| Error::TlsSetup(e.to_string()))?;
             builder.with_webpki_verifier(verifier).with_no_client_auth()
         }
     };
