@@ -1,28 +1,24 @@
-//! Fetching from the update server: HTTPS GET over hyper and rustls, one connection per
-//! file, the server verified against the configured CA certificate (or the system's
-//! bundle), every step under a timeout and every body under a size limit. No redirects,
-//! no proxy: the server URL is what the administrator configured.
+//! Fetching from the update server with the product's one HTTPS client (appliancectl's):
+//! one connection per file, the server verified against the configured CA certificate (or
+//! the system's bundle), every step under a timeout and every body under a size limit,
+//! handed to a sink piece by piece. No redirects, no proxy: the server URL is what the
+//! administrator configured.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::body::Body;
-use futures::StreamExt;
-use hyper::header::{CONNECTION, HOST, USER_AGENT};
-use hyper_util::rt::TokioIo;
+use appliancectl::download::{https_endpoint, Download};
+use appliancectl::{Client, Endpoint, Trust, Uri};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+use rustls::pki_types::CertificateDer;
+use rustls::RootCertStore;
+use std::time::Duration;
 
 /// The system's CA bundle, where Debian and Buildroot's ca-certificates put it.
 pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connect, TLS handshake and the answer's headers.
+/// Connect, TLS handshake and the answer's headers (the client's own connect timeout, 10 s,
+/// bounds the first part).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for the next piece of a body.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const USER_AGENT: &str = concat!("appliance-daemon/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -47,9 +43,35 @@ impl FetchError {
             FetchError::Sink(_) => "io",
         }
     }
+
+    /// The client's error, as the update pages and the API say it.
+    fn of(err: appliancectl::Error, url: &HttpsUrl) -> FetchError {
+        use appliancectl::Error as E;
+        let url = url.to_string();
+        let reason = match err {
+            E::Status { status, .. } => {
+                return FetchError::Status {
+                    url,
+                    status: status.as_u16(),
+                }
+            }
+            E::TooLarge { limit, .. } => return FetchError::TooLarge { url, limit },
+            E::Sink(e) => return FetchError::Sink(e),
+            E::TlsSetup(e) => return FetchError::Trust(format!("TLS setup failed: {e}")),
+            E::Resolve { source, .. } | E::Connect { source, .. } => source.to_string(),
+            E::Timeout { seconds, .. } => format!("no answer within {seconds} s"),
+            E::Stalled { seconds, .. } => format!("the download stalled for {seconds} s"),
+            E::Tls { source, .. } => format!("TLS: {source}"),
+            E::CertificateRejected { reason, .. } => format!("TLS: {reason}"),
+            E::Http { source, .. } => format!("the download broke off: {source}"),
+            other => other.to_string(),
+        };
+        FetchError::Unreachable { url, reason }
+    }
 }
 
-/// An `https://host[:port]/path/` URL, checked.
+/// An `https://host[:port]/path/` URL, checked: read as a URI by the client, with the rules
+/// of an update server's address on top (no user name, query or fragment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpsUrl {
     pub host: String,
@@ -60,53 +82,28 @@ pub struct HttpsUrl {
 
 impl HttpsUrl {
     pub fn parse(url: &str) -> Result<HttpsUrl, String> {
-        let rest = url
-            .strip_prefix("https://")
-            .ok_or_else(|| format!("{url:?} is not an https:// URL"))?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        if path.contains(['?', '#']) || authority.contains('@') {
+        if !url.starts_with("https://") {
+            return Err(format!("{url:?} is not an https:// URL"));
+        }
+        // A URI may carry these; an update server's address may not.
+        if url.contains(['?', '#', '@']) {
             return Err(format!(
                 "{url:?}: no query, fragment or user name, only https://host[:port]/path"
             ));
         }
-        if !path.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!(
-                "{url:?}: the path has spaces or non-ASCII characters"
-            ));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, p) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("{url:?}: unclosed [ in the host"))?;
-            (h.to_string(), p.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
-            }
-        };
-        let port = match port {
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("{url:?}: the port is not a number from 1 to 65535"))?,
-            None => 443,
-        };
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
+        let (endpoint, path) = https_endpoint(&uri).map_err(|e| e.to_string())?;
+        let host = endpoint.host;
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
         {
             return Err(format!("{url:?}: the host name is not valid"));
         }
         Ok(HttpsUrl {
             host,
-            port,
-            path: path.to_string(),
+            port: endpoint.port,
+            path,
         })
     }
 
@@ -160,8 +157,8 @@ pub fn parse_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-/// A TLS client trusting `ca_pem`, or the system's bundle when there is none.
-pub fn client_config(ca_pem: Option<&str>) -> Result<Arc<ClientConfig>, FetchError> {
+/// The trust for the update server: `ca_pem`, or the system's bundle when there is none.
+pub fn client_config(ca_pem: Option<&str>) -> Result<Trust, FetchError> {
     let pem = match ca_pem {
         Some(pem) => pem.to_string(),
         None => std::fs::read_to_string(SYSTEM_BUNDLE).map_err(|_| {
@@ -172,101 +169,35 @@ pub fn client_config(ca_pem: Option<&str>) -> Result<Arc<ClientConfig>, FetchErr
             ))
         })?,
     };
-    let mut roots = RootCertStore::empty();
-    for cert in parse_pem(&pem).map_err(FetchError::Trust)? {
-        // A system bundle may hold a certificate webpki cannot use: skip it.
-        let _ = roots.add(cert);
-    }
-    let config = ClientConfig::builder_with_provider(crate::tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| FetchError::Trust(format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(Trust::Roots(parse_pem(&pem).map_err(FetchError::Trust)?))
 }
 
 /// GET `url` and hand its body, piece by piece, to `sink`; at most `limit` bytes are
 /// accepted. Returns the number of bytes received.
 pub async fn get(
     url: &HttpsUrl,
-    tls: Arc<ClientConfig>,
+    trust: Trust,
     limit: u64,
-    mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    sink: impl FnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<u64, FetchError> {
-    let shown = url.to_string();
-    let unreachable = |reason: String| FetchError::Unreachable {
-        url: shown.clone(),
-        reason,
+    let client = Client::new(Endpoint::new(url.host.clone(), url.port), &trust)
+        .map_err(|e| FetchError::of(e, url))?
+        .with_user_agent(USER_AGENT);
+    let limits = Download {
+        max_bytes: limit,
+        answer_timeout: ANSWER_TIMEOUT,
+        idle_timeout: IDLE_TIMEOUT,
     };
-    let answer = tokio::time::timeout(ANSWER_TIMEOUT, async {
-        let tcp = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TcpStream::connect((url.host.as_str(), url.port)),
-        )
+    client
+        .download(&url.path, &limits, sink)
         .await
-        .map_err(|_| unreachable("no connection within 10 s".into()))?
-        .map_err(|e| unreachable(e.to_string()))?;
-        let name = ServerName::try_from(url.host.clone())
-            .map_err(|_| unreachable("the host name is not valid for TLS".into()))?;
-        let stream = TlsConnector::from(tls)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| unreachable(format!("TLS: {e}")))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        tokio::spawn(async move {
-            // Its failures surface as the request's or the body's error.
-            let _ = connection.await;
-        });
-        let request = hyper::Request::get(url.path.as_str())
-            .header(HOST, url.authority())
-            .header(
-                USER_AGENT,
-                concat!("appliance-daemon/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(CONNECTION, "close")
-            .body(Body::empty())
-            .map_err(|e| unreachable(e.to_string()))?;
-        sender
-            .send_request(request)
-            .await
-            .map_err(|e| unreachable(e.to_string()))
-    })
-    .await
-    .map_err(|_| unreachable("no answer within 30 s".into()))??;
-    if answer.status() != hyper::StatusCode::OK {
-        return Err(FetchError::Status {
-            url: shown,
-            status: answer.status().as_u16(),
-        });
-    }
-    let mut body = Body::new(answer.into_body()).into_data_stream();
-    let mut received = 0u64;
-    loop {
-        let chunk = match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
-            Err(_) => return Err(unreachable("the download stalled for 60 s".into())),
-            Ok(None) => break,
-            Ok(Some(Err(e))) => return Err(unreachable(format!("the download broke off: {e}"))),
-            Ok(Some(Ok(chunk))) => chunk,
-        };
-        received += chunk.len() as u64;
-        if received > limit {
-            return Err(FetchError::TooLarge { url: shown, limit });
-        }
-        sink(&chunk).map_err(FetchError::Sink)?;
-    }
-    Ok(received)
+        .map_err(|e| FetchError::of(e, url))
 }
 
 /// GET a small file whole.
-pub async fn get_small(
-    url: &HttpsUrl,
-    tls: Arc<ClientConfig>,
-    limit: u64,
-) -> Result<Vec<u8>, FetchError> {
+pub async fn get_small(url: &HttpsUrl, trust: Trust, limit: u64) -> Result<Vec<u8>, FetchError> {
     let mut out = Vec::new();
-    get(url, tls, limit, |piece| {
+    get(url, trust, limit, |piece| {
         out.extend_from_slice(piece);
         Ok(())
     })

@@ -34,18 +34,26 @@ pub fn https_endpoint(url: &Uri) -> Result<(Endpoint, String)> {
         return Err(invalid("it is not an https:// URL"));
     }
     let authority = url.authority().ok_or_else(|| invalid("it has no host"))?;
-    let host = authority.host();
-    let host = host
+    let bracketed = authority.host();
+    let host = bracketed
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+        .unwrap_or(bracketed);
     if host.is_empty() {
         return Err(invalid("it has no host"));
     }
-    let port = match authority.port_u16() {
-        Some(0) => return Err(invalid("the port must be a number from 1 to 65535")),
-        Some(port) => port,
+    // Read from the text: the URI keeps a port it cannot read as a u16 as no port at all.
+    let port = match authority
+        .as_str()
+        .strip_prefix(bracketed)
+        .and_then(|rest| rest.strip_prefix(':'))
+    {
         None => 443,
+        Some(text) => text
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0)
+            .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))?,
     };
     let path = url
         .path_and_query()
@@ -153,7 +161,7 @@ mod tests {
         let (endpoint, path) = split("https://[::1]:8443").unwrap();
         assert_eq!(endpoint, Endpoint::new("::1", 8443));
         assert_eq!(path, "/");
-        for bad in ["http://x/", "https://x:0/", "/relative"] {
+        for bad in ["http://x/", "https://x:0/", "https://x:99999/", "/relative"] {
             assert!(split(bad).is_err(), "{bad}");
         }
     }
