@@ -2,32 +2,23 @@
 //! exactly the certificate it serves. Passing it is the daemon's part of the health gate
 //! that marks the booted slot good.
 
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
-use appliancectl::tls::{client_config, fingerprint};
-use appliancectl::Trust;
+use appliancectl::tls::fingerprint;
+use appliancectl::{Client, Trust};
 
 const ATTEMPTS: u32 = 5;
+/// One attempt: connect, handshake, request and answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("connecting to {addr}: {source}")]
-    Io {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("TLS client setup: {0}")]
-    Tls(#[from] rustls::Error),
-    #[error("no answer from {0} within {TIMEOUT:?}")]
-    Timeout(SocketAddr),
-    #[error("{addr} answered {status:?} instead of 200")]
-    Status { addr: SocketAddr, status: String },
+    /// The client could not be set up, or the attempt failed: the client's sentence says
+    /// which step (connect, TLS, HTTP) and why.
+    #[error(transparent)]
+    Client(#[from] appliancectl::Error),
 }
 
 /// The address to reach a listener bound to `listen` from this host.
@@ -40,53 +31,23 @@ pub fn loopback_of(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// GET /api/v1/health on `listen`, retrying briefly; Ok when it answers 200.
+/// GET /api/v1/health on `listen` with the product's client, trusting exactly `cert`,
+/// retrying briefly; Ok when it answers with the health body.
 pub async fn run(listen: SocketAddr, cert: CertificateDer<'static>) -> Result<(), Error> {
-    let addr = loopback_of(listen);
     let trust = Trust::Pinned {
         sha256: fingerprint(cert.as_ref()),
     };
-    let config =
-        client_config(&trust).map_err(|e| Error::Tls(rustls::Error::General(e.to_string())))?;
-    let connector = TlsConnector::from(config);
-    let mut last = Error::Timeout(addr);
-    for attempt in 1..=ATTEMPTS {
-        match tokio::time::timeout(TIMEOUT, once(&connector, addr)).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(err)) => last = err,
-            Err(_) => last = Error::Timeout(addr),
+    let mut client = Client::new(loopback_of(listen).into(), &trust)?;
+    client.set_timeout(TIMEOUT);
+    let mut attempt = 1;
+    loop {
+        match client.health().await {
+            Ok(_) => return Ok(()),
+            Err(err) if attempt == ATTEMPTS => return Err(err.into()),
+            Err(err) => tracing::debug!(attempt, "self-check failed: {err}"),
         }
-        tracing::debug!(attempt, "self-check failed: {last}");
+        attempt += 1;
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    Err(last)
-}
-
-async fn once(connector: &TlsConnector, addr: SocketAddr) -> Result<(), Error> {
-    let io = |source| Error::Io { addr, source };
-    let tcp = TcpStream::connect(addr).await.map_err(io)?;
-    let name = ServerName::try_from("localhost")
-        .map_err(|e| Error::Tls(rustls::Error::General(e.to_string())))?;
-    let mut tls = connector.connect(name, tcp).await.map_err(io)?;
-    tls.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .map_err(io)?;
-    let mut response = Vec::new();
-    // The health answer is small; a bound keeps a confused server from growing us.
-    (&mut tls)
-        .take(64 * 1024)
-        .read_to_end(&mut response)
-        .await
-        .map_err(io)?;
-    let status = String::from_utf8_lossy(&response)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string();
-    if status.starts_with("HTTP/1.1 200 ") {
-        Ok(())
-    } else {
-        Err(Error::Status { addr, status })
     }
 }
 
