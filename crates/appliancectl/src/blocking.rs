@@ -150,6 +150,18 @@ impl Client {
     pub fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Response> {
         self.runtime.block_on(self.inner.send(method, path, body))
     }
+
+    /// See [`crate::Client::send_with`].
+    pub fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<bytes::Bytes>,
+    ) -> Result<Response> {
+        self.runtime
+            .block_on(self.inner.send_with(method, path, headers, body))
+    }
 }
 
 /// See [`crate::fetch_fingerprint`].

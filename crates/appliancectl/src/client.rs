@@ -8,9 +8,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{
     HeaderValue, ACCEPT, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, USER_AGENT,
 };
+use hyper::HeaderMap;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::ClientConfig;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -39,11 +40,16 @@ pub struct Client {
     user_agent: &'static str,
 }
 
-/// An answer as received: status and raw body.
+/// An answer as received: status, headers and raw body, and what the TLS session was.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub body: Bytes,
+    /// The leaf certificate the server presented.
+    pub peer_certificate: Option<CertificateDer<'static>>,
+    /// The TLS version negotiated.
+    pub tls_version: Option<rustls::ProtocolVersion>,
     endpoint: String,
     method: Method,
     path: String,
@@ -232,6 +238,32 @@ impl Client {
             .await
     }
 
+    /// Any call with the caller's headers and raw body, whatever status comes back; no
+    /// `Accept` or `Content-Type` is added (a browser's form post, an upload, a request the
+    /// API must refuse).
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<Response> {
+        let request_error = |reason: String| Error::Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            reason,
+        };
+        let mut builder = self.bare_request_builder(&method, path)?;
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(Full::new(body.into()))
+            .map_err(|e| request_error(e.to_string()))?;
+        self.exchange(method, path, request, Limit::Total(self.timeout))
+            .await
+    }
+
     /// Send `request` on a new connection and read the whole answer, within `limit`.
     pub(crate) async fn exchange<B>(
         &self,
@@ -248,6 +280,12 @@ impl Client {
         let endpoint = self.endpoint.to_string();
         let exchange = async {
             let tls = connect(&self.endpoint, &self.tls).await?;
+            let (_, session) = tls.get_ref();
+            let peer_certificate = session
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| leaf.clone().into_owned());
+            let tls_version = session.protocol_version();
             let http_error = |source| Error::Http {
                 endpoint: endpoint.clone(),
                 source,
@@ -261,7 +299,8 @@ impl Client {
             }));
             let answer = sender.send_request(request).await.map_err(http_error)?;
             let status = answer.status();
-            let body = Limited::new(answer.into_body(), MAX_ANSWER)
+            let (head, body) = answer.into_parts();
+            let body = Limited::new(body, MAX_ANSWER)
                 .collect()
                 .await
                 .map_err(|err| match err.downcast::<hyper::Error>() {
@@ -276,13 +315,13 @@ impl Client {
                 })?
                 .to_bytes();
             drop(driver);
-            Ok::<_, Error>((status, body))
+            Ok::<_, Error>((status, head.headers, body, peer_certificate, tls_version))
         };
         let timeout = |seconds: u64| Error::Timeout {
             endpoint: endpoint.clone(),
             seconds,
         };
-        let (status, body) = match limit {
+        let (status, headers, body, peer_certificate, tls_version) = match limit {
             Limit::Total(total) => tokio::time::timeout(total, exchange)
                 .await
                 .map_err(|_| timeout(total.as_secs()))??,
@@ -301,7 +340,10 @@ impl Client {
         };
         Ok(Response {
             status,
+            headers,
             body,
+            peer_certificate,
+            tls_version,
             endpoint,
             method,
             path: path.to_string(),
@@ -332,8 +374,19 @@ impl Client {
             .map_err(|e| request_error(e.to_string()))
     }
 
-    /// The headers every request carries: host, agent, JSON answers, the session token.
+    /// The headers every API request carries: host, agent, JSON answers, the session token.
     pub(crate) fn request_builder(
+        &self,
+        method: &Method,
+        path: &str,
+    ) -> Result<hyper::http::request::Builder> {
+        Ok(self
+            .bare_request_builder(method, path)?
+            .header(ACCEPT, "application/json"))
+    }
+
+    /// Host, agent, one request per connection, and the session token if there is one.
+    fn bare_request_builder(
         &self,
         method: &Method,
         path: &str,
@@ -343,7 +396,6 @@ impl Client {
             .uri(path)
             .header(HOST, self.endpoint.authority())
             .header(USER_AGENT, self.user_agent)
-            .header(ACCEPT, "application/json")
             .header(CONNECTION, "close");
         if let Some(token) = &self.token {
             let value =
