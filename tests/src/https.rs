@@ -1,8 +1,15 @@
-//! A small blocking HTTPS/1.1 client for the appliance's API: one request per connection,
-//! trusting either any certificate (a fresh appliance has a new self-signed one each first
-//! boot) or the key of one pinned certificate, through appliancectl's verifier.
+//! The test harness's HTTPS requests to the appliance, made with the product's own client
+//! (`appliancectl::blocking::Client`), trusting either any certificate (a fresh appliance
+//! has a new self-signed one each first boot) or the key of one pinned certificate; the
+//! answer is kept as the tests read it ([`Response`]).
+//!
+//! Two raw-socket helpers remain, for what a correct client cannot be made to do:
+//! [`start_request`] sends a request's head and leaves the body to the caller (a test stops
+//! an upload part-way, then cuts the power), and [`get_plain`] speaks plain HTTP to port 80,
+//! which only redirects (the product's client speaks HTTPS only).
 
 use anyhow::{bail, Context};
+use appliancectl::Method;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{Read, Write};
@@ -27,18 +34,15 @@ impl Trust {
             .with_context(|| format!("no PEM certificate in {}", path.display()))?;
         Ok(Trust::Pinned(cert))
     }
-}
 
-impl Trust {
-    /// The product's own client configuration (appliancectl's verifier) for this trust.
-    fn client_config(&self) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-        let trust = match self {
+    /// The product's trust (appliancectl's verifier) for this one.
+    fn product(&self) -> appliancectl::Trust {
+        match self {
             Trust::Any => appliancectl::Trust::InsecureAcceptAny,
             Trust::Pinned(cert) => appliancectl::Trust::Pinned {
                 sha256: appliancectl::tls::fingerprint(cert.as_ref()),
             },
-        };
-        Ok(appliancectl::tls::client_config(&trust)?)
+        }
     }
 }
 
@@ -51,6 +55,28 @@ pub struct Response {
     pub peer_cert: Option<CertificateDer<'static>>,
     /// "TLSv1_3" or "TLSv1_2".
     pub protocol: String,
+}
+
+impl From<appliancectl::Response> for Response {
+    fn from(answer: appliancectl::Response) -> Self {
+        Response {
+            status: answer.status.as_u16(),
+            headers: answer
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.to_string(), value)
+                })
+                .collect(),
+            body: answer.body.to_vec(),
+            peer_cert: answer.peer_certificate,
+            protocol: answer
+                .tls_version
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl Response {
@@ -77,7 +103,7 @@ impl Response {
     }
 }
 
-/// GET `path` from the HTTPS server at `addr`, presenting SNI `localhost`.
+/// GET `path` from the HTTPS server at `addr`.
 pub fn get(
     addr: SocketAddr,
     path: &str,
@@ -87,8 +113,7 @@ pub fn get(
     request(addr, "GET", path, &[], &[], trust, timeout)
 }
 
-/// One HTTPS request with extra headers and a body (Content-Length is added when the body
-/// is not empty).
+/// One HTTPS request with extra headers and a body, whatever status comes back.
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -98,36 +123,19 @@ pub fn request(
     trust: &Trust,
     timeout: Duration,
 ) -> anyhow::Result<Response> {
-    let length =
-        (!body.is_empty() || matches!(method, "POST" | "PUT")).then_some(body.len() as u64);
-    let mut tls = send_head(addr, method, path, headers, length, trust, timeout)?;
-    tls.write_all(body)
-        .with_context(|| format!("TLS to {addr}"))?;
-    let mut raw = Vec::new();
-    match tls.read_to_end(&mut raw) {
-        Ok(_) => {}
-        // A server may close without close_notify after a complete response.
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
-        Err(e) => return Err(e).with_context(|| format!("reading the response from {addr}")),
-    }
-    let peer_cert = tls
-        .conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| c.clone().into_owned());
-    let protocol = tls
-        .conn
-        .protocol_version()
-        .map(|v| format!("{v:?}"))
-        .unwrap_or_default();
-    let mut response = parse_response(&raw)?;
-    response.peer_cert = peer_cert;
-    response.protocol = protocol;
-    Ok(response)
+    let method = Method::from_bytes(method.as_bytes())
+        .with_context(|| format!("{method:?} is not an HTTP method"))?;
+    let mut client = appliancectl::blocking::Client::new(addr.into(), &trust.product())?;
+    client.set_timeout(timeout);
+    let answer = client
+        .send_with(method, path, headers, body.to_vec())
+        .with_context(|| format!("HTTPS to {addr}"))?;
+    Ok(answer.into())
 }
 
-/// A request whose body the caller writes itself, e.g. to stop part-way: the head, with
-/// `Content-Length: length`, is sent; the stream is returned for the body.
+/// A request whose body the caller writes itself, to stop part-way: the head, with
+/// `Content-Length: length`, is sent; the stream is returned for the body. Raw on purpose:
+/// the product's client always sends the whole body it announced.
 pub fn start_request(
     addr: SocketAddr,
     method: &str,
@@ -137,22 +145,22 @@ pub fn start_request(
     trust: &Trust,
     timeout: Duration,
 ) -> anyhow::Result<TlsStream> {
-    send_head(addr, method, path, headers, Some(length), trust, timeout)
+    send_head(addr, method, path, headers, length, trust, timeout)
 }
 
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
-/// Connect, then send the request's head (with `Content-Length` when `length` is given).
+/// Connect, then send the request's head with `Content-Length`.
 fn send_head(
     addr: SocketAddr,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
-    length: Option<u64>,
+    length: u64,
     trust: &Trust,
     timeout: Duration,
 ) -> anyhow::Result<TlsStream> {
-    let config = trust.client_config()?;
+    let config: Arc<rustls::ClientConfig> = appliancectl::tls::client_config(&trust.product())?;
     let conn = rustls::ClientConnection::new(config, ServerName::try_from("localhost")?)?;
     let tcp =
         TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connect to {addr}"))?;
@@ -163,9 +171,7 @@ fn send_head(
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    if let Some(length) = length {
-        head.push_str(&format!("Content-Length: {length}\r\n"));
-    }
+    head.push_str(&format!("Content-Length: {length}\r\n"));
     head.push_str("\r\n");
     tls.write_all(head.as_bytes())
         .with_context(|| format!("TLS to {addr}"))?;
@@ -184,7 +190,9 @@ pub fn get_plain(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Res
     parse_response(&raw)
 }
 
-/// Parse a complete HTTP/1.1 response (Content-Length, chunked, or read-to-close body).
+/// Parse a complete plain-HTTP answer of port 80 (a redirect or a refusal): its body has a
+/// `Content-Length` or ends with the connection. A chunked body is refused: port 80 never
+/// sends one, and the HTTPS answers are read by the product's client.
 pub fn parse_response(raw: &[u8]) -> anyhow::Result<Response> {
     let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
         bail!(
@@ -211,16 +219,18 @@ pub fn parse_response(raw: &[u8]) -> anyhow::Result<Response> {
             .find(|(k, _)| k.eq_ignore_ascii_case(n))
             .map(|(_, v)| v.clone())
     };
-    let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        dechunk(rest)?
-    } else if let Some(len) = header("content-length") {
-        let len: usize = len.parse().context("bad Content-Length")?;
-        if rest.len() < len {
-            bail!("body shorter ({}) than Content-Length {len}", rest.len());
+    if header("transfer-encoding").is_some() {
+        bail!("a plain-HTTP answer with Transfer-Encoding: {head:?}");
+    }
+    let body = match header("content-length") {
+        Some(len) => {
+            let len: usize = len.parse().context("bad Content-Length")?;
+            if rest.len() < len {
+                bail!("body shorter ({}) than Content-Length {len}", rest.len());
+            }
+            rest[..len].to_vec()
         }
-        rest[..len].to_vec()
-    } else {
-        rest.to_vec()
+        None => rest.to_vec(),
     };
     Ok(Response {
         status,
@@ -231,51 +241,24 @@ pub fn parse_response(raw: &[u8]) -> anyhow::Result<Response> {
     })
 }
 
-fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("truncated chunk size")?;
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .with_context(|| format!("bad chunk size {size_text:?}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        // The size comes from the server: a huge one must not overflow.
-        if data.len().saturating_sub(2) < size {
-            bail!("truncated chunk");
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_content_length_and_chunked_bodies() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}extra").unwrap();
-        assert_eq!(r.status, 200);
-        assert_eq!(r.header("Content-Type"), Some("application/json"));
+    fn parses_plain_answers() {
+        let r = parse_response(b"HTTP/1.1 301 Moved Permanently\r\nlocation: https://x/\r\ncontent-length: 2\r\n\r\n{}extra").unwrap();
+        assert_eq!(r.status, 301);
+        assert_eq!(r.header("Location"), Some("https://x/"));
         assert_eq!(r.body, b"{}");
-        let r = parse_response(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap();
-        assert_eq!(r.status, 404);
-        assert_eq!(r.body, b"abcde");
     }
 
     #[test]
-    fn incomplete_responses_are_errors() {
+    fn incomplete_or_chunked_answers_are_errors() {
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nab").is_err());
         assert!(parse_response(b"garbage\r\n\r\n").is_err());
-        let huge_chunk =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab";
-        assert!(parse_response(huge_chunk).is_err());
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n";
+        assert!(parse_response(chunked).is_err());
     }
 }
