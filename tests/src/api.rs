@@ -3,6 +3,7 @@
 //! password change.
 
 use crate::https::Response;
+use api_types::{Credentials, PasswordChange, Session};
 
 /// Something that answers the appliance's API.
 pub trait Api {
@@ -11,7 +12,11 @@ pub trait Api {
 
     /// `POST /api/v1/session` as admin with `password`.
     fn login(&self, password: &str) -> Response {
-        let body = serde_json::json!({"username": "admin", "password": password}).to_string();
+        let body = serde_json::json!(Credentials {
+            username: "admin".to_string(),
+            password: password.to_string(),
+        })
+        .to_string();
         self.api("POST", "/api/v1/session", None, Some(&body))
     }
 
@@ -24,9 +29,14 @@ pub trait Api {
     /// `new_password`; a token that works afterwards.
     fn first_login(&self, new_password: &str) -> String {
         let r = self.login("password");
-        assert_eq!(r.value()["must_change_password"], true);
+        let session: Session = serde_json::from_value(r.value()).expect("a session answer");
+        assert!(session.must_change_password);
         let token = token_of(&r);
-        let body = serde_json::json!({"current": "password", "new": new_password}).to_string();
+        let body = serde_json::json!(PasswordChange {
+            current: "password".to_string(),
+            new: new_password.to_string(),
+        })
+        .to_string();
         let r = self.api("PUT", "/api/v1/account/password", Some(&token), Some(&body));
         assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.body));
         token
@@ -36,5 +46,6 @@ pub trait Api {
 /// The token of a login answer; panics unless the login succeeded.
 pub fn token_of(r: &Response) -> String {
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-    r.value()["token"].as_str().expect("a token").to_string()
+    let session: Session = serde_json::from_value(r.value()).expect("a session answer");
+    session.token
 }
