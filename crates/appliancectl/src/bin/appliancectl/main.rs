@@ -50,16 +50,9 @@ fn main() -> ExitCode {
 
 fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
     let options = args::parse(argv).map_err(|e| Failure::Usage(e.0))?;
-    match options.command {
-        Command::Help => {
-            print!("{}", args::USAGE);
-            return Ok(());
-        }
-        Command::Version => {
-            println!("appliancectl {}", env!("CARGO_PKG_VERSION"));
-            return Ok(());
-        }
-        _ => {}
+    if let Command::Print(text) = &options.command {
+        print!("{text}");
+        return Ok(());
     }
     let host = options
         .host
@@ -104,7 +97,7 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         }
         Command::CertificateSelfSigned => cli.certificate_self_signed(),
         Command::FactoryReset { then, yes } => cli.factory_reset(then, yes),
-        Command::Help | Command::Version => Ok(()),
+        Command::Print(_) => Ok(()),
     }
 }
 
