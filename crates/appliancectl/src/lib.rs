@@ -1,5 +1,6 @@
-//! Client of the appliance's HTTPS API (`/api/v1`), used by the `appliancectl` command and by
-//! the end-to-end tests.
+//! The product's HTTPS client: of the appliance's API (`/api/v1`), used by the
+//! `appliancectl` command, the daemon's self-check and the end-to-end tests, and of other
+//! servers for downloads ([`download`]: the daemon's update server).
 //!
 //! One request per connection: HTTP/1.1 on hyper over rustls over TCP. The appliance's
 //! certificate is self-signed, so the usual way to trust it is to pin its SHA-256
