@@ -212,7 +212,8 @@ impl Browser {
     }
 }
 
-/// One JSON request to chromedriver.
+/// One JSON request to chromedriver. On a raw socket on purpose: chromedriver speaks plain
+/// HTTP on loopback, and the product's client (appliancectl) speaks HTTPS only.
 fn http(
     addr: SocketAddr,
     method: &str,
