@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::auth::{Kind, Session};
+use crate::state::AppState;
 
 /// The TCP peer of the connection, set by the HTTPS server on every request.
 #[derive(Debug, Clone, Copy)]

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::extract::{AnyCaller, Json, Peer};
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::auth::{AuthError, Kind};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,7 +5,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
-use super::{ApiError, AppState};
+use super::ApiError;
+use crate::state::AppState;
 use crate::time::{ChangeError, View};
 
 pub async fn get(

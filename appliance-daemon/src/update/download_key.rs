@@ -57,6 +57,8 @@ pub enum KeyError {
     Store(#[from] crate::store::Error),
     #[error("{0}")]
     Installed(#[from] DownloadError),
+    #[error("making the download key did not finish: {0}")]
+    Interrupted(String),
 }
 
 impl Updater {

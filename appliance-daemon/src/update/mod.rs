@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod install;
 pub mod progress;
 pub mod server;
+mod service;
 pub mod site;
 pub mod state;
 pub mod upload;
@@ -28,6 +29,7 @@ use crate::boot::EnvStore;
 use crate::config::Mode;
 use crate::store::{Audit, Store};
 use crate::system::BootSlot;
+pub use service::SiteVersion;
 pub use state::{Event, Updates};
 
 /// Size of a slot partition (docs/boot.md); dev-mode slot files get the same limit.

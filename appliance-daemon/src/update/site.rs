@@ -9,7 +9,7 @@
 //! removed. A `.partial` left by a power cut is removed at start, and the record in the
 //! settings store is brought in line with `current` if the cut fell between the two.
 
-mod unpack;
+pub(crate) mod unpack;
 
 use std::fs;
 use std::io::{self, Read};
@@ -390,18 +390,15 @@ fn unpack_verified(
             Err(_) => break,
         }
     }
-    if let Some((code, message)) = tap.failure {
-        return Err(InstallError::Payload { code, message });
+    if let Some(failure) = tap.failure {
+        return Err(InstallError::Payload(failure));
     }
     match unpacked {
         Ok(_) => Ok(()),
         Err(unpack::UnpackError::Write { path, source }) => {
             Err(InstallError::Data { path, source })
         }
-        Err(e) => Err(InstallError::Payload {
-            code: e.code(),
-            message: e.to_string(),
-        }),
+        Err(e) => Err(InstallError::SiteTree(e)),
     }
 }
 
@@ -410,7 +407,7 @@ fn unpack_verified(
 struct Tap<'a, R> {
     inner: R,
     map: PayloadErrorMap,
-    failure: Option<(&'static str, String)>,
+    failure: Option<package::Error>,
     read: u64,
     progress: &'a Publisher,
 }
@@ -424,10 +421,13 @@ impl<R: Read> Read for Tap<'_, R> {
                 Ok(n)
             }
             Err(e) => {
-                if e.kind() != io::ErrorKind::Interrupted && self.failure.is_none() {
-                    self.failure = Some((self.map)(&e));
+                if e.kind() == io::ErrorKind::Interrupted || self.failure.is_some() {
+                    return Err(e);
                 }
-                Err(e)
+                // The verdict is kept whole; the unpacker gets its words only.
+                let echo = io::Error::new(e.kind(), e.to_string());
+                self.failure = Some((self.map)(e));
+                Err(echo)
             }
         }
     }

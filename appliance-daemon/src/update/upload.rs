@@ -25,26 +25,15 @@ impl Platform {
     }
 }
 
-/// The package crate's own errors, passed on with their codes.
-fn package_error(e: package::Error) -> InstallError {
-    InstallError::Package {
-        code: e.code(),
-        message: e.to_string(),
-    }
-}
-
 /// A payload read error: the package crate's verdict (hash, size) if it is one.
-fn payload_error(e: &std::io::Error) -> (&'static str, String) {
-    let copy = std::io::Error::new(e.kind(), e.to_string());
+fn payload_error(e: std::io::Error) -> package::Error {
+    let (kind, text) = (e.kind(), e.to_string());
     match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<package::Error>())
+        .into_inner()
+        .map(|inner| inner.downcast::<package::Error>())
     {
-        Some(p) => (p.code(), p.to_string()),
-        None => {
-            let p = package::Error::from(copy);
-            (p.code(), p.to_string())
-        }
+        Some(Ok(verdict)) => *verdict,
+        _ => package::Error::from(std::io::Error::new(kind, text)),
     }
 }
 
@@ -64,7 +53,7 @@ impl Updater {
         let (manifest, mut reader) = match opened {
             Ok(v) => v,
             Err(e) => {
-                let err = package_error(e);
+                let err = InstallError::Package(e);
                 self.record_refusal("unknown", &err, actor, address);
                 return Err(err);
             }
@@ -127,27 +116,20 @@ fn first_payload<R: Read>(
 ) -> Result<package::PayloadReader<'_, R>, InstallError> {
     match reader.next_payload() {
         Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(InstallError::Package {
-            code: "malformed",
-            message: "the package has no payload".into(),
-        }),
-        Err(e) => Err(package_error(e)),
+        Ok(None) => Err(InstallError::NoPayload),
+        Err(e) => Err(InstallError::Package(e)),
     }
 }
 
 fn load_keyring(dir: &Path) -> Result<Keyring, InstallError> {
-    let keyring = Keyring::from_dir(dir).map_err(|e| InstallError::Package {
-        code: "no_keys",
-        message: format!("the appliance's trusted keys cannot be read: {e}"),
+    let keyring = Keyring::from_dir(dir).map_err(|e| {
+        InstallError::NoKeys(format!("the appliance's trusted keys cannot be read: {e}"))
     })?;
     if keyring.is_empty() {
-        return Err(InstallError::Package {
-            code: "no_keys",
-            message: format!(
-                "no trusted key in {}: no package can be verified",
-                dir.display()
-            ),
-        });
+        return Err(InstallError::NoKeys(format!(
+            "no trusted key in {}: no package can be verified",
+            dir.display()
+        )));
     }
     Ok(keyring)
 }

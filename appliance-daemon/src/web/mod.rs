@@ -24,8 +24,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::api::extract::Peer;
-use crate::api::AppState;
 use crate::auth::{same_secret, AuthError, Kind, Session};
+use crate::state::AppState;
 use i18n::{Lang, Text};
 
 const SESSION_COOKIE: &str = "appliance_session";
@@ -550,7 +550,7 @@ async fn power(
         _ => (t.shutting_down, t.shutting_down_text),
     };
     let mut page = ctx.page(title, "");
-    let status = match crate::system::shutdown::schedule(&state, &session.user, ctx.address, what) {
+    let status = match state.shutdown.schedule(&session.user, ctx.address, what) {
         Ok(()) => StatusCode::ACCEPTED,
         Err(err) => {
             page.error = Some(err.to_string());

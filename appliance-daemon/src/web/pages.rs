@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use super::i18n::{Lang, Text};
 use super::Ctx;
-use crate::api::{AppState, Status};
+use crate::api::ApiError;
 use crate::auth::password::Weak;
+use crate::state::AppState;
+use crate::status::Status;
 
 /// The part every page has.
 pub struct Page {
@@ -101,9 +103,9 @@ pub struct Notice {
 }
 
 async fn status_or_error(state: &Arc<AppState>, ctx: &Ctx) -> Result<Status, Response> {
-    Status::gather(state).await.map_err(|err| {
+    state.status.gather().await.map_err(|err| {
         let mut page = ctx.page(ctx.t().error, "basics");
-        page.error = Some(err.message);
+        page.error = Some(ApiError::from(err).message);
         ctx.render(
             StatusCode::INTERNAL_SERVER_ERROR,
             &MessagePage {

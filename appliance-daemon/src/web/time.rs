@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::pages::Page;
 use super::Ctx;
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::system::specs::rfc3339;
 use crate::time::{problems_text, ChangeError};
 

@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use super::pages::{MessagePage, Page};
 use super::Ctx;
-use crate::api::AppState;
 use crate::net::view::{shared_ip_history, InterfaceView, SharedIpView};
 use crate::net::{Actor, ConfirmError, NetworkConfig, NetworkView, Problem, PutError};
+use crate::state::AppState;
 use crate::system::specs::rfc3339;
 use form::{NetForm, NicRow, Section, SharedRow};
 use moved::Moved;

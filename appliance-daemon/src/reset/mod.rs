@@ -1,50 +1,28 @@
-//! Factory reset, the daemon's part (docs/factory-reset.md): `POST
-//! /api/v1/system/factory-reset` and the web UI's confirmation page record the request in
-//! grubenv on the ESP (`FACTORY_RESET=poweroff|reboot`), audit it and restart; stage 1 of
+//! Factory reset, the daemon's part (docs/factory-reset.md): the request (from the API or
+//! the web UI's confirmation page) is recorded in grubenv on the ESP
+//! (`FACTORY_RESET=poweroff|reboot`) and audited, and the appliance restarts; stage 1 of
 //! the next boot erases `data`, restores the factory system into slot A and powers off or
 //! restarts. Afterwards the sanitization record stage 1 wrote on the new data partition
 //! is shown on Status ([`sanitization_record`]).
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use grubenv::Then;
 
-use crate::api::extract::Caller;
-use crate::api::{ApiError, AppState};
 use crate::boot::EnvStore;
-use crate::store::Audit;
+use crate::store::{Audit, Store};
 use crate::system::power::PowerAction;
-use crate::system::shutdown::{schedule, ScheduleError};
+use crate::system::shutdown::{ScheduleError, Shutdown};
+use crate::update::Updater;
 
 /// The word a request must carry in `confirm`.
 pub const CONFIRMATION: &str = "factory-reset";
 
 /// Where stage 1 leaves the sanitization record, relative to the state directory (/data).
 pub const RECORD_FILE: &str = "sanitization.json";
-
-/// The body of `POST /api/v1/system/factory-reset`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ResetRequest {
-    #[serde(default)]
-    pub confirm: Option<String>,
-    /// `poweroff` (the default) or `reboot`.
-    #[serde(default)]
-    pub then: Option<String>,
-}
-
-/// The answer: the reset starts with the restart that follows.
-#[derive(Debug, Serialize)]
-pub struct ResetAccepted {
-    pub status: &'static str,
-    pub then: &'static str,
-}
 
 /// What `sanitization.json` says (written by init, stage 1; format in
 /// docs/factory-reset.md). Unknown fields are ignored, missing ones take defaults.
@@ -81,112 +59,83 @@ pub fn sanitization_record(state_dir: &Path) -> Option<SanitizationRecord> {
     }
 }
 
-/// What the request asks for, or why it is refused (nothing started).
-pub fn validate(body: &[u8]) -> Result<Then, ApiError> {
-    let request: ResetRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ResetRequest::default()
-    } else {
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("The body is not the expected JSON object: {e}"),
-            )
-        })?
-    };
-    if request.confirm.as_deref() != Some(CONFIRMATION) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "confirmation_required",
-            format!(
-                "A factory reset erases every setting, account, certificate, log and uploaded file; confirm it with {{\"confirm\": \"{CONFIRMATION}\"}}. Nothing was started."
-            ),
-        ));
-    }
-    match request.then.as_deref() {
-        None => Ok(Then::PowerOff),
-        Some(then) => Then::parse(then).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_then",
-                format!("\"then\" must be \"poweroff\" or \"reboot\", not {then:?}. Nothing was started."),
-            )
-        }),
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("a factory reset must be confirmed with the word {CONFIRMATION:?}")]
+    ConfirmationRequired,
+    #[error("\"then\" must be \"poweroff\" or \"reboot\", not {0:?}")]
+    InvalidThen(String),
+    #[error("an update is being installed")]
+    UpdateInProgress,
+    #[error("a restart or shutdown is already under way")]
+    AlreadyGoingDown,
+    /// grubenv on the ESP could not be written: nothing was started.
+    #[error("the request could not be recorded on the boot partition: {0}")]
+    Record(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
 }
 
-/// `POST /api/v1/system/factory-reset`.
-pub async fn post(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    body: Bytes,
-) -> Result<(StatusCode, axum::Json<ResetAccepted>), ApiError> {
-    let then = validate(&body)?;
-    start(&state, &caller.session.user, caller.address, then).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(ResetAccepted {
-            status: "resetting",
-            then: then.as_str(),
-        }),
-    ))
+/// What a request asks for (`confirm` must be [`CONFIRMATION`]; `then` defaults to power
+/// off), or why it is refused.
+pub fn check(confirm: Option<&str>, then: Option<&str>) -> Result<Then, ResetError> {
+    if confirm != Some(CONFIRMATION) {
+        return Err(ResetError::ConfirmationRequired);
+    }
+    match then {
+        None => Ok(Then::PowerOff),
+        Some(then) => Then::parse(then).ok_or_else(|| ResetError::InvalidThen(then.to_string())),
+    }
 }
 
 /// Record the request, audit it and restart. Every refusal leaves nothing started.
 pub async fn start(
-    state: &Arc<AppState>,
+    updater: &Arc<Updater>,
+    shutdown: &Shutdown,
+    store: &Store,
     user: &str,
     address: Option<IpAddr>,
     then: Then,
-) -> Result<(), ApiError> {
-    if let Some(refusal) = busy(
-        state.updater.installing(),
-        state.going_down.load(Ordering::SeqCst),
-    ) {
+) -> Result<(), ResetError> {
+    if let Some(refusal) = busy(updater.installing(), shutdown.going_down()) {
         return Err(refusal);
     }
     // The updater's grubenv (the ESP's, or a file in dev mode), recorded with its install
     // flag held: an install cannot start meanwhile (it writes the slot and grubenv the
     // reset is about to rewrite), nor after.
-    let env = state.updater.platform.env();
-    let updater = Arc::clone(state);
+    let env = updater.platform.env();
+    let recorder = Arc::clone(updater);
     let recording = env.clone();
     let recorded = tokio::task::spawn_blocking(move || {
-        updater
-            .updater
-            .for_factory_reset(|| change(&recording, |st| st.request_factory_reset(then)))
+        recorder.for_factory_reset(|| change(&recording, |st| st.request_factory_reset(then)))
     })
     .await
-    .map_err(|e| ApiError::internal("The factory reset request did not finish", e))?;
+    .map_err(|e| ResetError::Record(e.to_string()))?;
     match recorded {
-        Err(_) => return Err(update_in_progress()),
-        Ok(Err(e)) => {
-            return Err(ApiError::internal(
-                "The factory reset request could not be recorded on the boot partition; nothing was started",
-                e,
-            ))
-        }
+        Err(_) => return Err(ResetError::UpdateInProgress),
+        Ok(Err(e)) => return Err(ResetError::Record(e)),
         Ok(Ok(())) => {}
     }
     let what = match then {
         Then::PowerOff => "factory reset requested, then power off",
         Then::Reboot => "factory reset requested, then restart",
     };
-    let audited = state
-        .store
+    let audited = store
         .change(
             Audit::user(user, address, "system.factory_reset", what),
             |_| Ok::<_, crate::store::Error>(()),
         )
-        .map_err(ApiError::from);
+        .map_err(ResetError::from);
     let scheduled = audited.and_then(|()| {
-        schedule(state, user, address, PowerAction::Reboot).map_err(|e| match e {
-            ScheduleError::AlreadyGoingDown => already_going_down(),
-            ScheduleError::Store(e) => e.into(),
-        })
+        shutdown
+            .schedule(user, address, PowerAction::Reboot)
+            .map_err(|e| match e {
+                ScheduleError::AlreadyGoingDown => ResetError::AlreadyGoingDown,
+                ScheduleError::Store(e) => e.into(),
+            })
     });
     if let Err(err) = scheduled {
-        state.updater.factory_reset_cancelled();
+        updater.factory_reset_cancelled();
         if let Err(e) = edit(env, |st| st.cancel_factory_reset()).await {
             tracing::error!(
                 "the factory reset request could not be taken back; it runs at the next restart: {e}"
@@ -199,28 +148,12 @@ pub async fn start(
 }
 
 /// Why the appliance cannot take a reset request now, if it cannot.
-fn busy(installing: bool, going_down: bool) -> Option<ApiError> {
+fn busy(installing: bool, going_down: bool) -> Option<ResetError> {
     if installing {
-        Some(update_in_progress())
+        Some(ResetError::UpdateInProgress)
     } else {
-        going_down.then(already_going_down)
+        going_down.then_some(ResetError::AlreadyGoingDown)
     }
-}
-
-fn update_in_progress() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "update_in_progress",
-        "An update is being installed; request the factory reset again once it has finished. Nothing was started.",
-    )
-}
-
-fn already_going_down() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "already_going_down",
-        "A restart or shutdown is already under way. Nothing was started.",
-    )
 }
 
 /// Read, change and write grubenv (blocking I/O).
@@ -247,45 +180,46 @@ mod tests {
 
     #[test]
     fn confirmation_is_required() {
-        for body in [
-            &b""[..],
-            b"{}",
-            br#"{"confirm":"yes"}"#,
-            br#"{"then":"reboot"}"#,
-            br#"{"confirm":"FACTORY-RESET"}"#,
+        for (confirm, then) in [
+            (None, None),
+            (Some("yes"), None),
+            (None, Some("reboot")),
+            (Some("FACTORY-RESET"), None),
         ] {
-            let err = validate(body).unwrap_err();
-            assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{body:?}");
-            assert_eq!(err.error, "confirmation_required");
-            assert!(err.message.contains("Nothing was started"));
+            assert!(
+                matches!(check(confirm, then), Err(ResetError::ConfirmationRequired)),
+                "{confirm:?} {then:?}"
+            );
         }
     }
 
     #[test]
     fn power_off_is_the_default() {
+        assert_eq!(check(Some(CONFIRMATION), None).unwrap(), Then::PowerOff);
         assert_eq!(
-            validate(br#"{"confirm":"factory-reset"}"#).unwrap(),
-            Then::PowerOff
-        );
-        assert_eq!(
-            validate(br#"{"confirm":"factory-reset","then":"reboot"}"#).unwrap(),
+            check(Some(CONFIRMATION), Some("reboot")).unwrap(),
             Then::Reboot
         );
-        let err = validate(br#"{"confirm":"factory-reset","then":"halt"}"#).unwrap_err();
-        assert_eq!(err.error, "invalid_then");
-        assert_eq!(validate(b"{oops").unwrap_err().error, "malformed_json");
+        assert!(matches!(
+            check(Some(CONFIRMATION), Some("halt")),
+            Err(ResetError::InvalidThen(t)) if t == "halt"
+        ));
     }
 
     #[test]
     fn refused_during_an_install_or_a_shutdown() {
-        let err = busy(true, false).unwrap();
-        assert_eq!(
-            (err.status, err.error),
-            (StatusCode::CONFLICT, "update_in_progress")
-        );
-        assert!(err.message.contains("Nothing was started"));
-        assert_eq!(busy(false, true).unwrap().error, "already_going_down");
-        assert_eq!(busy(true, true).unwrap().error, "update_in_progress");
+        assert!(matches!(
+            busy(true, false),
+            Some(ResetError::UpdateInProgress)
+        ));
+        assert!(matches!(
+            busy(false, true),
+            Some(ResetError::AlreadyGoingDown)
+        ));
+        assert!(matches!(
+            busy(true, true),
+            Some(ResetError::UpdateInProgress)
+        ));
         assert!(busy(false, false).is_none());
     }
 
