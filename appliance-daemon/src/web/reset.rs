@@ -14,7 +14,7 @@ use std::sync::Arc;
 use grubenv::Then;
 
 use super::i18n::Lang;
-use super::pages::{bytes, GoingDownPage, Page, Section};
+use super::layout::{bytes, GoingDownPage, Page, Section};
 use super::Ctx;
 use crate::reset::{SanitizationRecord, CONFIRMATION};
 use crate::state::AppState;

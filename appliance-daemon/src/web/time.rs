@@ -8,7 +8,7 @@ use axum::Form;
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::pages::Page;
+use super::layout::Page;
 use super::Ctx;
 use crate::state::AppState;
 use crate::system::specs::rfc3339;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::i18n::updates::UpdatesText;
 use super::i18n::Text;
-use super::pages::Page;
+use super::layout::Page;
 use super::Ctx;
 use crate::api::ApiError;
 use crate::state::AppState;
@@ -144,7 +144,7 @@ pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra
             page.error = Some(err.to_string());
             return ctx.render(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &super::pages::MessagePage {
+                &super::layout::MessagePage {
                     page,
                     back: "/appliance/status".into(),
                 },
@@ -228,7 +228,7 @@ pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra
             } else {
                 format!("{} {}", t.site_package, a.name)
             },
-            size: super::pages::bytes(a.size),
+            size: super::layout::bytes(a.size),
             blocked: a.blocked.clone(),
         })
         .collect();

@@ -17,7 +17,7 @@ use axum::response::Response;
 use axum::Form;
 use std::sync::Arc;
 
-use super::pages::{MessagePage, Page};
+use super::layout::{MessagePage, Page};
 use super::Ctx;
 use crate::net::view::{shared_ip_history, InterfaceView, SharedIpView};
 use crate::net::{Actor, ConfirmError, NetworkConfig, NetworkView, Problem, PutError};
