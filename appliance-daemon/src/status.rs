@@ -100,7 +100,7 @@ impl StatusService {
 
     /// The status now as JSON (`GET /api/v1/status`).
     pub async fn json(&self) -> Result<bytes::Bytes, StatusError> {
-        let second = crate::auth::unix_now();
+        let second = units::now();
         let cached = self
             .json
             .lock()

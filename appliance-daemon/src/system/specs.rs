@@ -15,7 +15,7 @@ mod proc;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-pub use clock::{now as clock_now, rfc3339, ClockState};
+pub use clock::{now as clock_now, ClockState};
 pub use disks::{Disk, Partition};
 pub use dmi::Dmi;
 pub use nics::Nic;

@@ -122,7 +122,7 @@ impl TimeService {
         let Ok(saved) = text.trim().parse::<i64>() else {
             return;
         };
-        let now = crate::auth::unix_now() as i64;
+        let now = units::now() as i64;
         if now < saved {
             let ts = nix::sys::time::TimeSpec::new(saved, 0);
             match nix::time::clock_settime(nix::time::ClockId::CLOCK_REALTIME, ts) {
@@ -137,7 +137,7 @@ impl TimeService {
 
     /// Remember now as a good time (called while synchronized).
     pub fn save_good_time(&self) {
-        let now = crate::auth::unix_now().to_string();
+        let now = units::now().to_string();
         if let Err(err) = crate::tls::write_atomic(&self.saved, now.as_bytes(), 0o644) {
             tracing::warn!("cannot save the last good time: {err}");
         }

@@ -231,7 +231,7 @@ impl Updater {
             ..Progress::default()
         });
         let result = install();
-        let now = crate::auth::unix_now();
+        let now = units::now();
         let (kind, detail, action) = match &result {
             Ok(done) => ("installed", (record.done)(done), record.action),
             Err(InstallError::Refused(r)) => ("refused", r.to_string(), "update.refused"),

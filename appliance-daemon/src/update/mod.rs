@@ -153,7 +153,7 @@ impl Updater {
             }
         }
         let mut boot = env.read()?;
-        let now = crate::auth::unix_now();
+        let now = units::now();
         let version = self.version.clone();
         // Most starts change nothing: no write, no audit entry, no fsync on the way up.
         let mut preview: Updates = self.store.get()?;

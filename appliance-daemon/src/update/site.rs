@@ -238,7 +238,7 @@ impl Updater {
         };
         let left = site.version.clone();
         switch_current(&dir, &previous)?;
-        let now = crate::auth::unix_now();
+        let now = units::now();
         let info = SiteInfo {
             version: previous.clone(),
             previous: Some(left.clone()),
@@ -288,7 +288,7 @@ impl Updater {
         };
         let recorded: Updates = self.store.get()?;
         let mut fixes: Vec<(String, SiteInfo, Event)> = Vec::new();
-        let now = crate::auth::unix_now();
+        let now = units::now();
         for entry in entries {
             let entry = entry.map_err(data_err(&root))?;
             let dir = entry.path();

@@ -84,7 +84,7 @@ impl Updater {
         address: Option<IpAddr>,
     ) {
         let event = Event {
-            at: crate::auth::unix_now(),
+            at: units::now(),
             kind: "refused".into(),
             version: version.to_string(),
             slot: None,

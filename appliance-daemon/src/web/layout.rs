@@ -5,6 +5,7 @@
 use askama::Template;
 
 use super::i18n::Text;
+pub use units::bytes;
 
 /// The part every page has.
 pub struct Page {
@@ -88,22 +89,6 @@ impl Section {
     }
 }
 
-/// 4294967296 -> "4.0 GiB".
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 /// 93784 -> "1 d 2 h 03 min".
 pub fn duration(seconds: u64) -> String {
     let (d, h, m) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
@@ -120,14 +105,6 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(4 << 30), "4.0 GiB");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(20 << 20), "20.0 MiB");
-        assert_eq!(bytes(3 << 30), "3.0 GiB");
-        assert_eq!(bytes(5000 << 30), "4.9 TiB");
         assert_eq!(duration(59), "0 min");
         assert_eq!(duration(3660), "1 h 01 min");
         assert_eq!(duration(93_784), "1 d 2 h 03 min");

@@ -253,7 +253,7 @@ pub async fn account(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
         .into_iter()
         .map(|e| {
             vec![
-                crate::system::specs::rfc3339(e.at),
+                units::rfc3339(e.at),
                 e.actor,
                 format!("{} ({})", e.action, e.detail),
                 e.address.map(|a| a.to_string()).unwrap_or_default(),

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use super::layout::Page;
 use super::Ctx;
 use crate::state::AppState;
-use crate::system::specs::rfc3339;
 use crate::time::{problems_text, ChangeError};
+use units::rfc3339;
 
 #[derive(Template)]
 #[template(path = "time.html")]

@@ -19,9 +19,9 @@ use super::layout::Page;
 use super::Ctx;
 use crate::api::ApiError;
 use crate::state::AppState;
-use crate::system::specs::rfc3339;
 use crate::update::install::Installed;
 use crate::update::server::{Change, UpdateServer};
+use units::rfc3339;
 
 /// The Updates page's forms, beside `/appliance/updates` and its upload.
 pub fn routes() -> Router<Arc<AppState>> {

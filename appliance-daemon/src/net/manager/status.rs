@@ -13,7 +13,7 @@ use crate::net::view::{
     AddressView, ConflictView, DhcpView, DnsView, InterfaceView, LeaseView, NetworkView,
     PendingView, RouteView, SharedIpView,
 };
-use crate::system::specs::rfc3339;
+use units::rfc3339;
 
 impl Manager {
     pub(super) async fn view(&mut self) -> NetworkView {

@@ -3,7 +3,7 @@
 
 use nix::libc;
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
+use units::rfc3339;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClockState {
@@ -21,10 +21,7 @@ pub struct ClockState {
 }
 
 pub fn now() -> ClockState {
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let unix = units::now();
     let kernel = kernel_clock();
     ClockState {
         utc: rfc3339(unix),
@@ -62,9 +59,6 @@ fn kernel_clock() -> Option<KernelClock> {
         est_error_us: tx.esterror as i64,
     })
 }
-
-/// Seconds since the epoch as "YYYY-MM-DDThh:mm:ssZ".
-pub use package::clock::rfc3339;
 
 #[cfg(test)]
 mod tests {

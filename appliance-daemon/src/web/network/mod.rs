@@ -22,9 +22,9 @@ use super::Ctx;
 use crate::net::view::{shared_ip_history, InterfaceView, SharedIpView};
 use crate::net::{Actor, ConfirmError, NetworkConfig, NetworkView, Problem, PutError};
 use crate::state::AppState;
-use crate::system::specs::rfc3339;
 use form::{NetForm, NicRow, Section, SharedRow};
 use moved::Moved;
+use units::rfc3339;
 use words::{words, Words};
 
 /// Audit entries searched for the last network change's fate.
