@@ -8,15 +8,14 @@
 //! to it through a [`Handle`]. The pure part is the `netconfig` crate, re-exported here
 //! under its module names: [`config`] (the stored settings, factory defaults), [`validate`]
 //! (checks, typed settings), [`lease`], [`route`], [`plan`] (wanted state, diff against the
-//! kernel's). Here: [`netlink`] (reads and changes the kernel's state), [`dhcp`] (one client per
-//! NIC), [`shared`] + [`arp`] / [`ndp`] + [`packet`] (probe and announce the shared IP),
+//! kernel's), [`arp`] / [`ndp`] (the shared IP's frames). Here: [`netlink`] (reads and
+//! changes the kernel's state), [`dhcp`] (one client per NIC), [`shared`] + [`packet`]
+//! (probe and announce the shared IP),
 //! [`resolv`] (the resolver file), [`view`] (what `GET /api/v1/network` shows),
 //! [`oneshot`] (the hidden `--net-only` mode used by tests).
 
-pub mod arp;
 pub mod dhcp;
 mod manager;
-pub mod ndp;
 pub mod netlink;
 pub mod nics;
 pub mod oneshot;
@@ -25,7 +24,7 @@ pub mod resolv;
 pub mod shared;
 pub mod view;
 
-pub use netconfig::{config, ipnet, lease, plan, route, validate};
+pub use netconfig::{arp, config, ipnet, lease, ndp, plan, route, validate};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
