@@ -10,11 +10,11 @@
 use serde::{Deserialize, Serialize};
 
 /// The hostname of a new appliance (init uses the same when `/data/etc/hostname` is absent).
-pub const FACTORY_HOSTNAME: &str = "appliance";
+pub(crate) const FACTORY_HOSTNAME: &str = "appliance";
 
 /// The fixed address the box's first NIC always answers on, beside DHCP, so that a box
 /// plugged into a network without a DHCP server (or straight into a laptop) can be reached.
-pub const BOX_FACTORY_ADDRESS: &str = "169.254.1.1/16";
+pub(crate) const BOX_FACTORY_ADDRESS: &str = "169.254.1.1/16";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

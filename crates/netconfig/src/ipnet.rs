@@ -20,7 +20,7 @@ impl IpNet {
     }
 
     /// The default route's destination of `addr`'s family: `0.0.0.0/0` or `::/0`.
-    pub fn default_for(addr: IpAddr) -> Self {
+    pub(crate) fn default_for(addr: IpAddr) -> Self {
         match addr {
             IpAddr::V4(_) => IpNet::new(Ipv4Addr::UNSPECIFIED.into(), 0),
             IpAddr::V6(_) => IpNet::new(Ipv6Addr::UNSPECIFIED.into(), 0),
@@ -32,7 +32,7 @@ impl IpNet {
     }
 
     /// 32 or 128.
-    pub fn max_prefix_len(&self) -> u8 {
+    pub(crate) fn max_prefix_len(&self) -> u8 {
         if self.is_ipv4() {
             32
         } else {
@@ -74,13 +74,13 @@ impl IpNet {
     }
 
     /// True when the host bits are all zero (`10.1.0.0/16`, not `10.1.2.3/16`).
-    pub fn is_network(&self) -> bool {
+    pub(crate) fn is_network(&self) -> bool {
         self.network() == *self
     }
 
     /// The IPv4 broadcast address of the subnet; `None` for IPv6 and for /31 and /32,
     /// which have none (RFC 3021).
-    pub fn broadcast(&self) -> Option<IpAddr> {
+    pub(crate) fn broadcast(&self) -> Option<IpAddr> {
         if !self.is_ipv4() || self.prefix_len >= 31 {
             return None;
         }
@@ -95,7 +95,7 @@ impl IpNet {
     }
 
     /// True when the two subnets share an address.
-    pub fn overlaps(&self, other: &IpNet) -> bool {
+    pub(crate) fn overlaps(&self, other: &IpNet) -> bool {
         self.contains(other.addr) || other.contains(self.addr)
     }
 

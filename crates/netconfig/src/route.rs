@@ -24,7 +24,7 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn default_via(gateway: IpAddr, origin: Origin) -> Self {
+    pub(crate) fn default_via(gateway: IpAddr, origin: Origin) -> Self {
         Route {
             destination: IpNet::default_for(gateway),
             gateway: Some(gateway),

@@ -13,9 +13,9 @@ use crate::ipnet::IpNet;
 use crate::route::{Origin, Route};
 
 /// The resolver reads no more name servers than this (glibc and musl).
-pub const MAX_DNS_SERVERS: usize = 3;
+pub(crate) const MAX_DNS_SERVERS: usize = 3;
 /// glibc's limit for search domains.
-pub const MAX_SEARCH: usize = 6;
+pub(crate) const MAX_SEARCH: usize = 6;
 /// Below this an IPv4 host is not required to work (RFC 791); IPv6 needs 1280 (RFC 8200).
 const MIN_MTU_V4: u32 = 576;
 const MIN_MTU_V6: u32 = 1280;
