@@ -8,11 +8,11 @@
 //! to it through a [`Handle`]. The pure part is the `netconfig` crate, re-exported here
 //! under its module names: [`config`] (the stored settings, factory defaults), [`validate`]
 //! (checks, typed settings), [`lease`], [`route`], [`plan`] (wanted state, diff against the
-//! kernel's), [`arp`] / [`ndp`] (the shared IP's frames). Here: [`netlink`] (reads and
-//! changes the kernel's state), [`dhcp`] (one client per NIC), [`shared`] + [`packet`]
-//! (probe and announce the shared IP),
-//! [`resolv`] (the resolver file), [`view`] (what `GET /api/v1/network` shows),
-//! [`oneshot`] (the hidden `--net-only` mode used by tests).
+//! kernel's), [`arp`] / [`ndp`] (the shared IP's frames). Here, the I/O: [`netlink`]
+//! (reads and changes the kernel's state), [`dhcp`] (one client per NIC), [`shared`] +
+//! [`packet`] (probe and announce the shared IP), [`resolv`] (the resolver file), [`view`]
+//! (what `GET /api/v1/network` shows, filled from the store), [`oneshot`] (the hidden
+//! `--net-only` mode used by tests).
 
 pub mod dhcp;
 mod manager;
