@@ -7,7 +7,9 @@ pub mod boot;
 pub mod config;
 pub mod logging;
 pub mod net;
-pub mod problem;
+/// One wrong field of a request: `netconfig`'s, whose network checks report it; the time
+/// settings report the same.
+pub use netconfig::problem;
 pub mod reset;
 pub mod server;
 pub mod state;

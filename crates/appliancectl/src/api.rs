@@ -9,8 +9,8 @@ mod time;
 mod updates;
 
 pub use network::{
-    Address, Conflict, Dhcp, Dns, Interface, InterfaceConfig, Lease, NetworkConfig, NetworkView,
-    PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
+    Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
+    NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
 };
 pub use system::{Certificate, Problem, ResetAccepted, ResetThen};
 pub use time::Time;

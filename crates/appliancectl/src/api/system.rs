@@ -46,11 +46,6 @@ pub struct ResetAccepted {
     pub then: String,
 }
 
-/// One wrong field of a refused request (`invalid_network`, `invalid_time`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Problem {
-    /// Where: `interfaces[0].addresses[1]`, `servers[2]`.
-    pub field: String,
-    pub message: String,
-}
+/// One wrong field of a refused request (`invalid_network`, `invalid_time`): the
+/// appliance's own type.
+pub use netconfig::Problem;
