@@ -7,6 +7,7 @@ pub mod boot;
 pub mod config;
 pub mod logging;
 pub mod net;
+pub mod paths;
 /// One wrong field of a request: `netconfig`'s, whose network checks report it; the time
 /// settings report the same.
 pub use netconfig::problem;
@@ -44,10 +45,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let system = match config.mode {
-        Mode::Appliance => SystemInfo::load(
-            Path::new(system::RELEASE_PATH),
-            Path::new(system::CMDLINE_PATH),
-        )?,
+        Mode::Appliance => SystemInfo::load(Path::new(paths::RELEASE), Path::new(paths::CMDLINE))?,
         Mode::Dev => SystemInfo::dev()?,
     };
     tracing::info!(
@@ -152,7 +150,7 @@ pub async fn start_network(
             netns: Some(ns.clone()),
             interfaces: (!config.net_interfaces.is_empty()).then(|| config.net_interfaces.clone()),
             resolv_conf: config.state_dir.join("resolv.conf"),
-            sysfs_net: std::path::PathBuf::from(net::nics::SYSFS_NET),
+            sysfs_net: std::path::PathBuf::from(paths::SYS_CLASS_NET),
             set_hostname: false,
         }),
     };

@@ -67,8 +67,8 @@ impl Kernel {
         Kernel {
             netns: None,
             interfaces: None,
-            resolv_conf: PathBuf::from(resolv::PATH),
-            sysfs_net: PathBuf::from(nics::SYSFS_NET),
+            resolv_conf: PathBuf::from(crate::paths::RESOLV_CONF),
+            sysfs_net: PathBuf::from(crate::paths::SYS_CLASS_NET),
             set_hostname: true,
         }
     }

@@ -12,8 +12,6 @@ use std::sync::Mutex;
 pub use netconfig::resolv::Source;
 use netconfig::resolv::{merge, render};
 
-pub const PATH: &str = "/run/resolv.conf";
-
 /// The file and the sources it was last written from; one per daemon, shared by the
 /// interfaces' DHCP tasks.
 #[derive(Debug)]

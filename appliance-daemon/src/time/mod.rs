@@ -17,9 +17,6 @@ use crate::store::{Audit, Store};
 pub use config::TimeConfig;
 pub use observe::NtpState;
 
-/// The file init's `ntpd` service reads.
-pub const NTP_TOML: &str = "/run/ntp.toml";
-pub const OBSERVE_SOCKET: &str = "/run/ntpd.observe";
 /// The service name in `/etc/appliance/services`.
 pub const SERVICE: &str = "ntpd";
 
@@ -86,7 +83,10 @@ pub enum TimeError {
 impl TimeService {
     pub fn new(mode: Mode, state_dir: &Path, store: Store, control: &Path) -> Self {
         let (toml, observe) = match mode {
-            Mode::Appliance => (PathBuf::from(NTP_TOML), PathBuf::from(OBSERVE_SOCKET)),
+            Mode::Appliance => (
+                PathBuf::from(crate::paths::NTP_TOML),
+                PathBuf::from(crate::paths::NTP_OBSERVE),
+            ),
             Mode::Dev => (state_dir.join("ntp.toml"), state_dir.join("ntpd.observe")),
         };
         TimeService {

@@ -28,8 +28,6 @@ use super::state::{Event, SiteInfo, Updates};
 use super::{Platform, Updater};
 use crate::store::Audit;
 
-/// Where `data` is mounted on the appliance.
-pub const DATA_DIR: &str = "/data";
 /// The symlink naming the version in use, in each package's directory.
 pub const CURRENT: &str = "current";
 const CURRENT_NEW: &str = "current.new";
@@ -41,7 +39,7 @@ impl Platform {
     /// `data/site`: the state directory in dev mode.
     pub fn site_dir(&self) -> PathBuf {
         match self {
-            Platform::Appliance => Path::new(DATA_DIR).join("site"),
+            Platform::Appliance => Path::new(crate::paths::DATA).join("site"),
             Platform::Dev { dir } => dir.join("site"),
         }
     }

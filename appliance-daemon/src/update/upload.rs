@@ -13,13 +13,10 @@ use super::state::{Event, Updates};
 use super::{Platform, Updater};
 use crate::store::Audit;
 
-/// Where the public keys the appliance trusts live (put there by the image builder).
-pub const KEYS_DIR: &str = "/etc/appliance/keys";
-
 impl Platform {
     pub fn keys_dir(&self) -> PathBuf {
         match self {
-            Platform::Appliance => PathBuf::from(KEYS_DIR),
+            Platform::Appliance => PathBuf::from(crate::paths::KEYS_DIR),
             Platform::Dev { dir } => dir.join("keys"),
         }
     }
