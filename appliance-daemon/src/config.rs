@@ -136,7 +136,7 @@ impl Config {
         } else {
             Config {
                 mode: Mode::Appliance,
-                state_dir: state_dir.unwrap_or_else(|| PathBuf::from("/data")),
+                state_dir: state_dir.unwrap_or_else(|| PathBuf::from(crate::paths::DATA)),
                 https_listen: https.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 443))),
                 http_listen: Some(http.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 80)))),
                 control_socket: PathBuf::from(control::SOCKET_PATH),

@@ -7,9 +7,14 @@ pub mod boot;
 pub mod config;
 pub mod logging;
 pub mod net;
-pub mod problem;
+pub mod paths;
+/// One wrong field of a request: `netconfig`'s, whose network checks report it; the time
+/// settings report the same.
+pub use netconfig::problem;
 pub mod reset;
 pub mod server;
+pub mod state;
+pub mod status;
 pub mod store;
 pub mod system;
 pub mod time;
@@ -40,10 +45,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let system = match config.mode {
-        Mode::Appliance => SystemInfo::load(
-            Path::new(system::RELEASE_PATH),
-            Path::new(system::CMDLINE_PATH),
-        )?,
+        Mode::Appliance => SystemInfo::load(Path::new(paths::RELEASE), Path::new(paths::CMDLINE))?,
         Mode::Dev => SystemInfo::dev()?,
     };
     tracing::info!(
@@ -90,7 +92,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let https_addr = listener.local_addr()?;
     let slot = system.slot;
-    let (state, app) = app(&config, system, store, net, pin, Arc::clone(&served))?;
+    let (state, app) = app(&config, system, store, net, &identity, served)?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
 
@@ -127,7 +129,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if config.mode == Mode::Appliance {
         // After the self-check, which pins the certificate it started with.
-        tokio::spawn(follow_names(tls_dir, served));
+        tokio::spawn(Arc::clone(&state.tls).follow_names());
     }
 
     wait_for_stop_signal().await?;
@@ -148,7 +150,7 @@ pub async fn start_network(
             netns: Some(ns.clone()),
             interfaces: (!config.net_interfaces.is_empty()).then(|| config.net_interfaces.clone()),
             resolv_conf: config.state_dir.join("resolv.conf"),
-            sysfs_net: std::path::PathBuf::from(net::nics::SYSFS_NET),
+            sysfs_net: std::path::PathBuf::from(paths::SYS_CLASS_NET),
             set_hostname: false,
         }),
     };
@@ -183,25 +185,25 @@ pub async fn start_network(
     }
 }
 
-/// Build the whole HTTP surface: API, web UI, 404s.
+/// Build the domain services and the whole HTTP surface on them: API, web UI, 404s.
 pub fn app(
     config: &Config,
     system: SystemInfo,
     store: store::Store,
     net: net::Handle,
-    pin: String,
+    identity: &tls::Identity,
     served: Arc<tls::Served>,
-) -> anyhow::Result<(Arc<api::AppState>, axum::Router)> {
-    let identity = store.identity()?;
-    tracing::info!(appliance_id = %identity.appliance_id, "settings store open");
+) -> anyhow::Result<(Arc<state::AppState>, axum::Router)> {
+    let appliance_id = store.identity()?.appliance_id;
+    tracing::info!(%appliance_id, "settings store open");
     let auth = auth::Auth::new(store.clone())?;
-    let updater = update::Updater::new(
+    let updater = Arc::new(update::Updater::new(
         update::Platform::new(config.mode, &config.state_dir),
         store.clone(),
         system.slot,
         &system.release.version,
         &system.release.profile,
-    );
+    ));
     let time = time::TimeService::new(
         config.mode,
         &config.state_dir,
@@ -212,21 +214,31 @@ pub fn app(
     if config.mode == Mode::Appliance {
         tokio::spawn(time.clone().watch());
     }
-    let state = Arc::new(api::AppState {
+    let certificates = Arc::new(tls::Certificates::new(
+        config.tls_dir(),
+        served,
+        identity,
+        store.clone(),
+    ));
+    let state = Arc::new(state::AppState {
         mode: config.mode,
+        status: status::StatusService::new(
+            system.clone(),
+            store.clone(),
+            config.state_dir.clone(),
+            Arc::clone(&certificates),
+        ),
         system,
+        shutdown: system::shutdown::Shutdown::new(
+            config.mode,
+            config.control_socket.clone(),
+            store.clone(),
+        ),
         store,
         state_dir: config.state_dir.clone(),
         auth,
         net,
-        control_socket: config.control_socket.clone(),
-        sysroot: std::path::PathBuf::from("/"),
-        started: std::time::Instant::now(),
-        going_down: std::sync::atomic::AtomicBool::new(false),
-        specs: api::SpecsCache::default(),
-        certificate_pin: std::sync::RwLock::new(pin),
-        served,
-        tls_dir: config.tls_dir(),
+        tls: certificates,
         updater,
         time,
     });
@@ -236,40 +248,6 @@ pub fn app(
             .merge(web::router(state))
             .fallback(api::not_found),
     ))
-}
-
-/// Keep the self-signed certificate naming the current host name and addresses.
-async fn follow_names(dir: std::path::PathBuf, served: Arc<tls::Served>) {
-    // What the certificate was last checked against: the files on data are only read and
-    // written when the host name or the addresses change.
-    let mut checked: Option<tls::Names> = None;
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        let now = tls::Names::new(&system::hostname(), tls::local_addresses());
-        if checked.as_ref() == Some(&now) {
-            continue;
-        }
-        let dir = dir.clone();
-        let names = now.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            tls::refresh(&dir, &names.hostname, names.addresses)
-        })
-        .await;
-        if matches!(result, Ok(Ok(_))) {
-            checked = Some(now);
-        }
-        match result {
-            Ok(Ok(Some(identity))) => match served.replace(&identity) {
-                Ok(()) => tracing::info!(
-                    "HTTPS certificate re-issued for the current host name and addresses"
-                ),
-                Err(err) => tracing::error!("cannot serve the re-issued certificate: {err}"),
-            },
-            Ok(Ok(None)) => {}
-            Ok(Err(err)) => tracing::warn!("cannot re-issue the HTTPS certificate: {err}"),
-            Err(err) => tracing::warn!("certificate refresh did not finish: {err}"),
-        }
-    }
 }
 
 /// Self-check over loopback, then mark the booted slot good (appliance only). True when

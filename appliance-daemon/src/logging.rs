@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 /// `env-filter` feature is heavy); the level is INFO, or DEBUG with `APPLIANCE_DEBUG=1`.
 /// Colours only when `colour_allowed` (dev mode) and stderr is a terminal.
 pub fn init(colour_allowed: bool) {
-    let level = if std::env::var_os("APPLIANCE_DEBUG").is_some_and(|v| v == "1") {
+    let level = if crate::paths::env::debug_logs() {
         tracing::Level::DEBUG
     } else {
         tracing::Level::INFO

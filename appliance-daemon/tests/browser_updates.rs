@@ -49,7 +49,7 @@ fn server_check_install_rollback_and_download_key() {
     base_package(&work, &stable, "1.0.2", needs_101);
     site_package(&work, &stable, "crm", "1.0.0");
     site_package(&work, &stable, "crm", "1.1.0");
-    let now = package::clock::now();
+    let now = units::now();
     let built = catalog::build_dir(&stable, &[dev_key()], now, now + 7 * DAY).unwrap();
     let (ca_pem, tls) = certificates();
     let server = update_server::update_server(root.clone(), tls);
@@ -154,12 +154,12 @@ fn server_check_install_rollback_and_download_key() {
         "{}-----END APPLIANCE DOWNLOAD KEY-----\n",
         &source[start..end]
     );
-    let key = package::download_key::verify(&armored, package::clock::now()).unwrap();
+    let key = package::download_key::verify(&armored, units::now()).unwrap();
     assert_eq!(
         key.body.installed.pending_base.unwrap().to_string(),
         "1.0.1"
     );
-    assert!(expires.contains(&appliance_daemon::system::specs::rfc3339(key.body.expires)));
+    assert!(expires.contains(&units::rfc3339(key.body.expires)));
     assert!(b.exists("#download-key[readonly]"));
 
     // An expired catalog on the server: the failure, pointing at the Time page.

@@ -21,7 +21,7 @@ use update_server::{
 const DAY: u64 = 86_400;
 
 fn now() -> u64 {
-    package::clock::now()
+    units::now()
 }
 
 /// (id, installable, blocked_code) of each listed package, in the order listed.

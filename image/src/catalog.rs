@@ -8,9 +8,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use package::availability::{self, Assessed};
 use package::catalog::{self, Catalog};
-use package::clock::{self, utc};
 use package::download_key;
 use package::Signer;
+use units::utc;
 
 #[derive(clap::Args)]
 pub struct CatalogArgs {
@@ -75,7 +75,7 @@ pub fn run_catalog(a: &CatalogArgs) -> Result<()> {
 /// `SOURCE_DATE_EPOCH` is for reproducible packages, not for a catalog that expires:
 /// the catalog is always dated now.
 fn issued() -> Result<u64> {
-    let now = clock::now();
+    let now = units::now();
     if now == 0 {
         bail!("the clock of this machine is before 1970: set it before signing a catalog");
     }
@@ -88,7 +88,7 @@ pub fn run_download_key(cmd: &DownloadKeyCmd) -> Result<()> {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let catalog = catalog.as_deref().map(read_catalog).transpose()?;
-            let report = verify(&text, catalog.as_ref(), clock::now())?;
+            let report = verify(&text, catalog.as_ref(), units::now())?;
             print!("{report}");
             Ok(())
         }

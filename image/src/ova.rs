@@ -43,7 +43,7 @@ pub fn build(disk: &Path, out: &Path, version: &str) -> Result<Artifacts> {
     let mf_name = format!("{name}.mf");
     let manifest = format!(
         "SHA256({ovf_name})= {}\nSHA256({vmdk_name})= {}\n",
-        hex(&Sha256::digest(ovf.as_bytes())),
+        hex::encode(Sha256::digest(ovf.as_bytes())),
         sha256_file(&vmdk)?
     );
     let ova = out.join(format!("{name}.ova"));
@@ -109,11 +109,7 @@ fn sha256_file(p: &Path) -> Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(hex(&h.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hex::encode(h.finalize()))
 }
 
 fn xml_escape(s: &str) -> String {

@@ -3,12 +3,11 @@
 //! which write `DIR/update.pkg` and install the trusted keys into the slot.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
-use package::clock::utc;
 use package::{Keyring, Manifest, Metadata, PublicKey, Requirement, Signer, Version};
+use units::utc;
 
 use crate::{workspace, Profile};
 
@@ -151,10 +150,7 @@ fn created() -> Result<u64> {
             .trim()
             .parse()
             .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number")),
-        Err(_) => Ok(SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)),
+        Err(_) => Ok(units::now()),
     }
 }
 

@@ -83,10 +83,7 @@ fn le32(b: &[u8], o: usize) -> u32 {
 /// ext2/3/4 filesystem (magic 0xEF53 at byte 56 of the superblock, byte 1080 of the
 /// partition) or the fields make no sense.
 pub fn parse(sb: &[u8]) -> Option<Superblock> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    parse_at(sb, now)
+    parse_at(sb, units::now())
 }
 
 fn parse_at(sb: &[u8], now: u64) -> Option<Superblock> {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::extract::{AnyCaller, Caller, Json};
 use super::session::auth_error;
-use super::{ApiError, AppState};
+use super::ApiError;
+use crate::state::AppState;
 use crate::store::{Audit, AuditEntry, SecurityPolicy};
 
 pub use api_types::PasswordChange;

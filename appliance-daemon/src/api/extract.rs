@@ -6,15 +6,13 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::auth::{Kind, Session};
-
-/// The TCP peer of the connection, set by the HTTPS server on every request.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
+use crate::server::https::ClientAddr;
+use crate::state::AppState;
 
 /// The client's IP address, for the audit log (None in unit tests without a server).
 #[derive(Debug, Clone, Copy)]

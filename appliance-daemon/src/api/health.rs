@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use std::sync::Arc;
 
-use super::AppState;
+use crate::state::AppState;
 pub use api_types::Health;
 
 /// The health of the running system.

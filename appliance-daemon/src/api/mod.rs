@@ -1,21 +1,25 @@
-//! The JSON API under `/api/v1` (contract in DESIGN.md "API core": extend, don't rename).
+//! The JSON API under `/api/v1` (contract in docs/admin-interface.md: extend, don't rename):
+//! a thin adapter that reads requests, calls the domain services ([`crate::state::AppState`])
+//! and maps their typed errors to statuses (`domain_errors.rs`).
 //!
 //! Every route is registered through [`Routes`], which keeps the list the OpenAPI document
 //! is checked against (`openapi.json` beside this file, served at `/api/v1/openapi.json`).
 
 mod account;
-pub(crate) mod catalog;
+mod catalog;
+mod domain_errors;
 mod error;
 pub mod extract;
 mod health;
 mod network;
+mod reset;
 mod session;
-pub(crate) mod site_updates;
+mod site_updates;
 mod status;
 mod system;
 mod time;
 mod tls;
-pub(crate) mod updates;
+mod updates;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -23,52 +27,18 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 pub use error::ApiError;
 pub use health::Health;
-pub use status::{SpecsCache, Status};
 
-use crate::auth::Auth;
-use crate::config::Mode;
-use crate::store::Store;
-use crate::system::SystemInfo;
+use crate::state::AppState;
 
 /// Largest JSON body any API call accepts (uploads have their own limit).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The OpenAPI 3 document of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// What handlers share.
-#[derive(Debug)]
-pub struct AppState {
-    pub mode: Mode,
-    pub system: SystemInfo,
-    pub store: Store,
-    /// Where persistent state lives (`/data`; the sanitization record of a factory reset).
-    pub state_dir: PathBuf,
-    pub auth: Auth,
-    /// The network manager.
-    pub net: crate::net::Handle,
-    /// init's control socket (reboot, power off).
-    pub control_socket: PathBuf,
-    /// Root of /proc and /sys for the hardware facts.
-    pub sysroot: PathBuf,
-    pub started: Instant,
-    /// Set once a reboot or power-off has been requested.
-    pub going_down: std::sync::atomic::AtomicBool,
-    pub specs: SpecsCache,
-    /// SHA-256 of the HTTPS certificate's public key (`AB:CD:…`).
-    pub certificate_pin: std::sync::RwLock<String>,
-    /// The certificate being served and where it is kept.
-    pub served: Arc<crate::tls::Served>,
-    pub tls_dir: PathBuf,
-    pub updater: crate::update::Updater,
-    pub time: crate::time::TimeService,
-}
 
 /// The API routes and the list of what they are.
 pub struct Routes {
@@ -169,11 +139,7 @@ pub fn routes() -> Routes {
         .add(Method::GET, "/api/v1/tls", tls::get)
         .add(Method::PUT, "/api/v1/tls/certificate", tls::install)
         .add(Method::DELETE, "/api/v1/tls/certificate", tls::self_signed)
-        .add(
-            Method::POST,
-            "/api/v1/system/factory-reset",
-            crate::reset::post,
-        )
+        .add(Method::POST, "/api/v1/system/factory-reset", reset::post)
 }
 
 /// The API router with its body limit, for the state given.

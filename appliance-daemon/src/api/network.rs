@@ -11,9 +11,10 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::net::view::shared_ip_history;
 use crate::net::{Actor, ConfirmError, NetworkConfig, NetworkView, Problem, PutError};
+use crate::state::AppState;
 use crate::store::Store;
 
 /// An API error, with the shared IP and the MAC that holds it for `address_in_use`.

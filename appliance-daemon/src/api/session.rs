@@ -6,8 +6,9 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 use super::extract::{AnyCaller, Json, Peer};
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::auth::{AuthError, Kind};
+use crate::state::AppState;
 
 pub use api_types::{Credentials, Session as Created};
 

@@ -6,9 +6,9 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use super::extract::Caller;
-use super::{ApiError, AppState};
+use super::ApiError;
+use crate::state::AppState;
 use crate::system::power::PowerAction;
-use crate::system::shutdown::{schedule, ScheduleError};
 
 /// The answer, written as [`api_types::PowerAction`].
 #[derive(Debug, Clone, Serialize)]
@@ -52,17 +52,8 @@ pub async fn shutdown(
 }
 
 /// Record the request and hand it to init shortly after the answer has gone out.
-pub fn go_down(
-    state: &Arc<AppState>,
-    caller: &Caller,
-    action: PowerAction,
-) -> Result<(), ApiError> {
-    schedule(state, &caller.session.user, caller.address, action).map_err(|e| match e {
-        ScheduleError::AlreadyGoingDown => ApiError::new(
-            StatusCode::CONFLICT,
-            "already_going_down",
-            "A restart or shutdown is already under way.",
-        ),
-        ScheduleError::Store(e) => e.into(),
-    })
+fn go_down(state: &AppState, caller: &Caller, action: PowerAction) -> Result<(), ApiError> {
+    Ok(state
+        .shutdown
+        .schedule(&caller.session.user, caller.address, action)?)
 }

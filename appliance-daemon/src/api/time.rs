@@ -4,7 +4,8 @@ use axum::extract::State;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
-use super::{ApiError, AppState};
+use super::ApiError;
+use crate::state::AppState;
 use crate::time::{ChangeError, View};
 
 pub async fn get(

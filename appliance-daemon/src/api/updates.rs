@@ -1,12 +1,12 @@
 //! `/api/v1/updates`: installed versions, the install waiting for a boot, rollbacks, history.
 
 use axum::extract::State;
-use std::io::Read;
 use std::sync::Arc;
 
 use super::extract::Caller;
-use super::{ApiError, AppState};
-use crate::update::install::{InstallError, Installed};
+use super::ApiError;
+use crate::state::AppState;
+use crate::update::install::Installed;
 use crate::update::View;
 
 pub async fn get(
@@ -63,68 +63,9 @@ pub async fn upload(
     body: axum::body::Body,
 ) -> Result<axum::Json<Installed>, ApiError> {
     let reader = crate::update::body::reader(body);
-    install(&state, reader, &caller.session.user, caller.address)
-        .await
-        .map(axum::Json)
-}
-
-/// How much of a refused upload is read and dropped before answering.
-const DRAIN_LIMIT: u64 = 2 << 30;
-
-/// Run an install on a blocking thread; errors as API errors.
-pub async fn install(
-    state: &Arc<AppState>,
-    reader: crate::update::body::BodyReader,
-    user: &str,
-    address: Option<std::net::IpAddr>,
-) -> Result<Installed, ApiError> {
-    let st = Arc::clone(state);
-    let user = user.to_string();
-    let mut reader = reader;
-    tokio::task::spawn_blocking(move || {
-        let result = st.updater.install_package(&mut reader, &user, address);
-        if result.is_err() {
-            // Read what is left of a refused upload, so that the client, still sending,
-            // receives the answer instead of a reset connection.
-            let _ = std::io::copy(&mut (&mut reader).take(DRAIN_LIMIT), &mut std::io::sink());
-        }
-        result
-    })
-    .await
-    .map_err(|e| ApiError::internal("The install did not finish", e))?
-    .map_err(install_error)
-}
-
-pub fn install_error(e: InstallError) -> ApiError {
-    use axum::http::StatusCode;
-    let code = e.code();
-    let status = match &e {
-        InstallError::Busy | InstallError::ResetPending => StatusCode::CONFLICT,
-        InstallError::Refused(r) => match r.code() {
-            "not_confirmed" => StatusCode::CONFLICT,
-            "no_space" => StatusCode::INSUFFICIENT_STORAGE,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        },
-        InstallError::Package { code, .. } => match *code {
-            "io" | "truncated" => StatusCode::BAD_REQUEST,
-            "no_keys" => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        },
-        InstallError::Payload { code, .. } => match *code {
-            "io" | "truncated" => StatusCode::BAD_REQUEST,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        },
-        InstallError::Write { .. }
-        | InstallError::Data { .. }
-        | InstallError::Boot(_)
-        | InstallError::Store(_)
-        | InstallError::RunningVersion(_) => {
-            return ApiError::internal("Installing the package failed", e)
-        }
-    };
-    ApiError::new(
-        status,
-        code,
-        format!("{e}; nothing was changed on the running system."),
-    )
+    let installed = state
+        .updater
+        .install_upload(reader, &caller.session.user, caller.address)
+        .await?;
+    Ok(axum::Json(installed))
 }

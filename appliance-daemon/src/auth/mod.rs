@@ -9,7 +9,7 @@ pub mod password;
 pub mod sessions;
 
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::store::{Accounts, Audit, SecurityPolicy, Store, User};
 pub use sessions::{Kind, Session, Sessions};
@@ -120,7 +120,7 @@ impl Auth {
         address: Option<IpAddr>,
     ) -> Result<Login, AuthError> {
         let _one_at_a_time = self.checking.lock().await;
-        let now = unix_now();
+        let now = units::now();
         let accounts: Accounts = self.store.get()?;
         let policy: SecurityPolicy = self.store.get()?;
         let Some(user) = accounts.users.iter().find(|u| u.name == username).cloned() else {
@@ -231,7 +231,7 @@ impl Auth {
         let new = new.to_string();
         let hash = blocking(move || password::hash(&new)).await??;
         let name = user.name.clone();
-        let now = unix_now();
+        let now = units::now();
         let who = name.clone();
         self.store
             .change_async(
@@ -270,13 +270,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| AuthError::Task(e.to_string()))
 }
 
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// `n` random bytes from the kernel's generator, in lowercase hex.
 pub fn random_hex(n: usize) -> String {
     use ring::rand::SecureRandom;
@@ -285,11 +278,11 @@ pub fn random_hex(n: usize) -> String {
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
         .expect("the kernel's random generator failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Compare two secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }

@@ -18,8 +18,6 @@ use crate::system::BootSlot;
 /// One user of the ESP mount at a time (mark-good, the updater, the reset request).
 static ESP: Mutex<()> = Mutex::new(());
 
-pub const SYS_CLASS_BLOCK: &str = "/sys/class/block";
-pub const ESP_MOUNT: &str = "/run/esp";
 pub const ESP_LABEL: &str = "ESP";
 pub const GRUBENV_PATH: &str = "EFI/BOOT/grubenv";
 
@@ -100,15 +98,19 @@ pub enum Access {
     Write,
 }
 
-/// Run `f` with the ESP mounted at [`ESP_MOUNT`]; unmount whatever happens (the first
+/// Run `f` with the ESP mounted at [`crate::paths::ESP_MOUNT`]; unmount whatever happens (the first
 /// error is reported). Returns `f`'s value and the ESP's device node.
 pub fn with_esp<T>(
     access: Access,
     f: impl FnOnce(&Path) -> Result<T, grubenv_file::Error>,
 ) -> Result<(T, PathBuf), Error> {
     let _esp = ESP.lock().unwrap_or_else(|e| e.into_inner());
-    let device = esp::find(Path::new(SYS_CLASS_BLOCK), ESP_LABEL)?;
-    let mount = esp::Mount::new(&device, Path::new(ESP_MOUNT), access == Access::Write)?;
+    let device = esp::find(Path::new(crate::paths::SYS_CLASS_BLOCK), ESP_LABEL)?;
+    let mount = esp::Mount::new(
+        &device,
+        Path::new(crate::paths::ESP_MOUNT),
+        access == Access::Write,
+    )?;
     let result = f(mount.path());
     let unmounted = mount.unmount();
     let value = result?;
@@ -118,5 +120,5 @@ pub fn with_esp<T>(
 
 /// The device node of the partition labelled `label` (`root-a`, `root-b`, `factory`).
 pub fn partition(label: &str) -> Result<PathBuf, Error> {
-    Ok(esp::find(Path::new(SYS_CLASS_BLOCK), label)?)
+    Ok(esp::find(Path::new(crate::paths::SYS_CLASS_BLOCK), label)?)
 }

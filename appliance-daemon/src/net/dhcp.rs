@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::lease::{Ipv4Net, Lease, LeaseRoute};
+use super::ipnet::Ipv4Net;
+use super::lease::{Lease, LeaseRoute};
 use super::netlink::{Link, Netlink};
 
 /// Pause before starting over after the client failed (socket error, bad packet).

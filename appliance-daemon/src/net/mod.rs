@@ -5,29 +5,26 @@
 //!
 //! One task owns all of it, the [`manager`], on a thread of its own (so that tests can
 //! put that thread, and every socket it opens, into a network namespace); the API talks
-//! to it through a [`Handle`]. Parts: [`config`] (the stored settings, factory defaults),
-//! [`validate`] (checks, typed settings), [`plan`] (no I/O: wanted state, diff against the
-//! kernel's), [`netlink`] (reads and changes the kernel's state), [`dhcp`] (one client per
-//! NIC), [`shared`] + [`arp`] / [`ndp`] + [`packet`] (probe and announce the shared IP),
-//! [`resolv`] (the resolver file), [`view`] (what `GET /api/v1/network` shows),
-//! [`oneshot`] (the hidden `--net-only` mode used by tests).
+//! to it through a [`Handle`]. The pure part is the `netconfig` crate, re-exported here
+//! under its module names: [`config`] (the stored settings, factory defaults), [`validate`]
+//! (checks, typed settings), [`lease`], [`route`], [`plan`] (wanted state, diff against the
+//! kernel's), [`arp`] / [`ndp`] (the shared IP's frames). Here, the I/O: [`netlink`]
+//! (reads and changes the kernel's state), [`dhcp`] (one client per NIC), [`shared`] +
+//! [`packet`] (probe and announce the shared IP), [`resolv`] (the resolver file), [`view`]
+//! (what `GET /api/v1/network` shows, filled from the store), [`oneshot`] (the hidden
+//! `--net-only` mode used by tests).
 
-pub mod arp;
-pub mod config;
 pub mod dhcp;
-pub mod ipnet;
-pub mod lease;
 mod manager;
-pub mod ndp;
 pub mod netlink;
 pub mod nics;
 pub mod oneshot;
 pub mod packet;
-pub mod plan;
 pub mod resolv;
 pub mod shared;
-pub mod validate;
 pub mod view;
+
+pub use netconfig::{arp, config, ipnet, lease, ndp, plan, route, validate};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -41,7 +38,12 @@ pub use lease::Lease;
 pub use validate::Problem;
 pub use view::NetworkView;
 
-use crate::store::Store;
+use crate::store::{Record, Store};
+
+/// The settings are kept as the store's record `network`.
+impl Record for NetworkConfig {
+    const KEY: &'static str = "network";
+}
 
 /// How long a change made over the network stays applied without confirmation.
 pub const CONFIRM_AFTER: Duration = Duration::from_secs(120);
@@ -65,8 +67,8 @@ impl Kernel {
         Kernel {
             netns: None,
             interfaces: None,
-            resolv_conf: PathBuf::from(resolv::PATH),
-            sysfs_net: PathBuf::from(nics::SYSFS_NET),
+            resolv_conf: PathBuf::from(crate::paths::RESOLV_CONF),
+            sysfs_net: PathBuf::from(crate::paths::SYS_CLASS_NET),
             set_hostname: true,
         }
     }

@@ -16,7 +16,8 @@ use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::ipnet::IpNet;
-use super::plan::{Changes, Current, CurrentAddress, Origin, Route};
+use super::plan::{Changes, Current, CurrentAddress};
+use super::route::{Origin, Route};
 
 /// The kernel's main routing table (RT_TABLE_MAIN).
 const MAIN_TABLE: u32 = 254;

@@ -7,8 +7,6 @@
 
 use std::path::Path;
 
-pub const SYSFS_NET: &str = "/sys/class/net";
-
 /// `/sys/class/net/X/type` for Ethernet (ARPHRD_ETHER).
 const ARPHRD_ETHER: u32 = 1;
 

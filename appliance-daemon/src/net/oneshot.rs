@@ -39,7 +39,7 @@ impl Args {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, ArgsError> {
         let mut parsed = Args {
             interfaces: Vec::new(),
-            resolv_conf: PathBuf::from(super::resolv::PATH),
+            resolv_conf: PathBuf::from(crate::paths::RESOLV_CONF),
             timeout: Duration::from_secs(60),
             hold: Duration::ZERO,
         };

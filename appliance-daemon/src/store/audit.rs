@@ -5,7 +5,6 @@
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::schema::AUDIT;
 use super::Error;
@@ -79,7 +78,7 @@ pub(super) fn append(txn: &WriteTransaction, audit: &Audit, keep: u64) -> Result
     };
     let entry = AuditEntry {
         id,
-        at: unix_now(),
+        at: units::now(),
         actor: audit.actor.clone(),
         action: audit.action.to_owned(),
         detail: clip(&audit.detail),
@@ -112,14 +111,6 @@ pub(super) fn latest(
         entries.push(entry);
     }
     Ok(entries)
-}
-
-/// Seconds since the Unix epoch; 0 if the clock is set before it.
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn clip(detail: &str) -> String {

@@ -5,7 +5,6 @@
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use super::audit::unix_now;
 use super::{Audit, Error, Record, Store};
 
 /// The local accounts. Empty until the sign-in code seeds the default account.
@@ -110,7 +109,7 @@ impl Store {
         }
         let fresh = Identity {
             appliance_id: random_id()?,
-            created_at: unix_now(),
+            created_at: units::now(),
         };
         let audit = Audit::system(
             "identity.create",
@@ -149,5 +148,5 @@ fn random_id() -> Result<String, Error> {
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| Error::Random)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(bytes))
 }

@@ -111,7 +111,7 @@ fn change_commits_record_and_audit_together() {
         entry.address,
         Some("2001:db8::1".parse::<IpAddr>().unwrap())
     );
-    let now = audit::unix_now();
+    let now = units::now();
     assert!(entry.at <= now && entry.at + 60 > now);
 }
 

@@ -20,10 +20,6 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// Where the image builder puts the release file (docs/boot.md).
-pub const RELEASE_PATH: &str = "/etc/appliance/release";
-pub const CMDLINE_PATH: &str = "/proc/cmdline";
-
 /// Facts about the running system, read once at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemInfo {
@@ -73,15 +69,15 @@ impl SystemInfo {
             profile: "vm".to_string(),
             kernel: None,
         };
-        if let Ok(profile) = std::env::var("APPLIANCE_PROFILE") {
+        if let Some(profile) = crate::paths::env::dev_profile() {
             release.profile = profile;
         }
-        let slot = match std::env::var("APPLIANCE_SLOT") {
-            Ok(s) => BootSlot::parse(&s).map_err(|source| Error::Cmdline {
-                path: "APPLIANCE_SLOT".to_string(),
+        let slot = match crate::paths::env::dev_slot() {
+            Some(s) => BootSlot::parse(&s).map_err(|source| Error::Cmdline {
+                path: crate::paths::env::DEV_SLOT.to_string(),
                 source,
             })?,
-            Err(_) => BootSlot::Slot(grubenv::Slot::A),
+            None => BootSlot::Slot(grubenv::Slot::A),
         };
         Ok(SystemInfo { release, slot })
     }

@@ -14,7 +14,7 @@ mod proc;
 
 use std::path::Path;
 
-pub use clock::{now as clock_now, rfc3339, ClockState};
+pub use clock::{now as clock_now, ClockState};
 pub use disks::{Disk, Partition};
 pub use dmi::Dmi;
 pub use nics::Nic;

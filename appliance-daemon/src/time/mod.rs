@@ -16,9 +16,6 @@ use crate::store::{Audit, Store};
 pub use config::TimeConfig;
 pub use observe::NtpState;
 
-/// The file init's `ntpd` service reads.
-pub const NTP_TOML: &str = "/run/ntp.toml";
-pub const OBSERVE_SOCKET: &str = "/run/ntpd.observe";
 /// The service name in `/etc/appliance/services`.
 pub const SERVICE: &str = "ntpd";
 
@@ -69,7 +66,10 @@ pub enum TimeError {
 impl TimeService {
     pub fn new(mode: Mode, state_dir: &Path, store: Store, control: &Path) -> Self {
         let (toml, observe) = match mode {
-            Mode::Appliance => (PathBuf::from(NTP_TOML), PathBuf::from(OBSERVE_SOCKET)),
+            Mode::Appliance => (
+                PathBuf::from(crate::paths::NTP_TOML),
+                PathBuf::from(crate::paths::NTP_OBSERVE),
+            ),
             Mode::Dev => (state_dir.join("ntp.toml"), state_dir.join("ntpd.observe")),
         };
         TimeService {
@@ -105,7 +105,7 @@ impl TimeService {
         let Ok(saved) = text.trim().parse::<i64>() else {
             return;
         };
-        let now = crate::auth::unix_now() as i64;
+        let now = units::now() as i64;
         if now < saved {
             let ts = nix::sys::time::TimeSpec::new(saved, 0);
             match nix::time::clock_settime(nix::time::ClockId::CLOCK_REALTIME, ts) {
@@ -120,7 +120,7 @@ impl TimeService {
 
     /// Remember now as a good time (called while synchronized).
     pub fn save_good_time(&self) {
-        let now = crate::auth::unix_now().to_string();
+        let now = units::now().to_string();
         if let Err(err) = crate::tls::write_atomic(&self.saved, now.as_bytes(), 0o644) {
             tracing::warn!("cannot save the last good time: {err}");
         }

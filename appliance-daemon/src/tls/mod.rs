@@ -10,6 +10,7 @@
 
 mod cert;
 mod files;
+mod service;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::sync::RwLock;
 
 pub use files::write_atomic;
+pub use service::{CertificateError, Certificates, TlsView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

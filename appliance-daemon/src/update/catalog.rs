@@ -197,7 +197,7 @@ impl Updater {
         actor: &str,
         address: Option<IpAddr>,
     ) -> Result<Offer, CheckError> {
-        let now = crate::auth::unix_now();
+        let now = units::now();
         let result = self.fetch_catalog(now).await;
         let (audit, outcome) = match &result {
             Ok((fetched, count)) => (
@@ -287,7 +287,7 @@ impl Updater {
             fetched.json.as_bytes(),
             fetched.sig.as_bytes(),
             &self.keyring()?,
-            crate::auth::unix_now(),
+            units::now(),
         )?
         .into_inner();
         Ok((fetched, catalog))
@@ -318,7 +318,7 @@ impl Updater {
         };
         let problem = |code: &str, message: String| {
             Some(Failure {
-                at: crate::auth::unix_now(),
+                at: units::now(),
                 code: code.to_string(),
                 message,
             })
@@ -376,7 +376,7 @@ impl Updater {
                 message: Some(message.clone()),
             });
             let event = Event {
-                at: crate::auth::unix_now(),
+                at: units::now(),
                 kind: "failed".into(),
                 version: entry.version.to_string(),
                 slot: None,
@@ -458,12 +458,7 @@ impl Updater {
                 return Err(e.into());
             }
         };
-        let digest: String = hash
-            .finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = hex::encode(hash.finish());
         let mismatch = if got != entry.size {
             Some(format!("{got} bytes instead of {}", entry.size))
         } else if digest != entry.sha256 {

@@ -40,11 +40,8 @@ impl Record for DownloadKeyPair {
 
 impl DownloadKeyPair {
     fn signer(&self) -> Option<Signer> {
-        let bytes: Vec<u8> = (0..self.seed.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(self.seed.get(i..i + 2)?, 16).ok())
-            .collect::<Option<_>>()?;
-        let seed: [u8; 32] = bytes.try_into().ok()?;
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(&self.seed, &mut seed).ok()?;
         Some(Signer::from_seed(&seed))
     }
 }
@@ -57,6 +54,8 @@ pub enum KeyError {
     Store(#[from] crate::store::Error),
     #[error("{0}")]
     Installed(#[from] DownloadError),
+    #[error("making the download key did not finish: {0}")]
+    Interrupted(String),
 }
 
 impl Updater {
@@ -75,8 +74,8 @@ impl Updater {
             .map_err(|_| KeyError::Random)?;
         let fresh = DownloadKeyPair {
             appliance_id: identity.appliance_id.clone(),
-            seed: seed.iter().map(|b| format!("{b:02x}")).collect(),
-            created_at: crate::auth::unix_now(),
+            seed: hex::encode(seed),
+            created_at: units::now(),
         };
         let signer = Signer::from_seed(&seed);
         let audit = Audit::system(
@@ -108,7 +107,7 @@ impl Updater {
     ) -> Result<package::download_key::Issued, KeyError> {
         let signer = self.download_signer(identity)?;
         let installed = self.installed()?;
-        let now = crate::auth::unix_now();
+        let now = units::now();
         tracing::info!(key = %signer.id(), "download key issued");
         Ok(package::download_key::issue(
             &signer,

@@ -79,12 +79,20 @@ pub enum InstallError {
     ResetPending,
     #[error(transparent)]
     Refused(#[from] Refusal),
-    /// The package itself was refused: signature, format, keys.
-    #[error("{message}")]
-    Package { code: &'static str, message: String },
+    /// The package itself was refused: signature, format.
+    #[error(transparent)]
+    Package(package::Error),
+    /// The appliance's trusted keys cannot be read, or there are none.
+    #[error("{0}")]
+    NoKeys(String),
+    #[error("the package has no payload")]
+    NoPayload,
     /// The payload did not verify (hash or size) or the upload broke off.
-    #[error("{message}")]
-    Payload { code: &'static str, message: String },
+    #[error(transparent)]
+    Payload(package::Error),
+    /// A site payload that is not an acceptable tree (entry paths or types, size).
+    #[error(transparent)]
+    SiteTree(super::site::unpack::UnpackError),
     #[error("cannot write slot {slot}: {source}")]
     Write { slot: Slot, source: std::io::Error },
     /// Unpacking or switching a site package on `data` failed.
@@ -99,6 +107,9 @@ pub enum InstallError {
     Store(#[from] crate::store::Error),
     #[error("the running version {0:?} is not of the form X.Y.Z")]
     RunningVersion(String),
+    /// The install's thread ended without an answer.
+    #[error("the install did not finish: {0}")]
+    Interrupted(String),
 }
 
 impl InstallError {
@@ -107,11 +118,15 @@ impl InstallError {
             InstallError::Busy => "update_in_progress",
             InstallError::ResetPending => "factory_reset_pending",
             InstallError::Refused(r) => r.code(),
-            InstallError::Package { code, .. } => code,
-            InstallError::Payload { code, .. } => code,
+            InstallError::Package(e) | InstallError::Payload(e) => e.code(),
+            InstallError::NoKeys(_) => "no_keys",
+            InstallError::NoPayload => "malformed",
+            InstallError::SiteTree(e) => e.code(),
             InstallError::Write { .. } | InstallError::Data { .. } => "write_failed",
             InstallError::Boot(_) => "boot_state",
-            InstallError::Store(_) | InstallError::RunningVersion(_) => "internal",
+            InstallError::Store(_)
+            | InstallError::RunningVersion(_)
+            | InstallError::Interrupted(_) => "internal",
         }
     }
 }
@@ -173,7 +188,7 @@ const BUFFERS: usize = 4;
 
 /// Map an error from the payload reader: the package crate reports hash and size
 /// mismatches as `InvalidData` with a sentence; anything else is a broken upload.
-pub type PayloadErrorMap = fn(&std::io::Error) -> (&'static str, String);
+pub type PayloadErrorMap = fn(std::io::Error) -> package::Error;
 
 pub(super) type Apply<'a> =
     Box<dyn FnOnce(&mut Updates, Result<&Installed, &InstallError>, u64) + 'a>;
@@ -229,7 +244,7 @@ impl Updater {
             ..Progress::default()
         });
         let result = install();
-        let now = crate::auth::unix_now();
+        let now = units::now();
         let (kind, detail, action) = match &result {
             Ok(done) => ("installed", (record.done)(done), record.action),
             Err(InstallError::Refused(r)) => ("refused", r.to_string(), "update.refused"),
@@ -412,8 +427,7 @@ impl Updater {
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the slot writer panicked")));
             if let Err(e) = read_result {
-                let (code, message) = payload_error(&e);
-                return Err(InstallError::Payload { code, message });
+                return Err(InstallError::Payload(payload_error(e)));
             }
             write_result.map_err(write_err)?;
             Ok(written)
@@ -480,8 +494,12 @@ mod tests {
         }
     }
 
-    fn no_map(e: &std::io::Error) -> (&'static str, String) {
-        ("hash_mismatch", e.to_string())
+    fn no_map(e: std::io::Error) -> package::Error {
+        package::Error::HashMismatch {
+            payload: "rootfs".into(),
+            expected: "the signed one".into(),
+            actual: e.to_string(),
+        }
     }
 
     /// A payload that fails at its end, the way a hash mismatch does.

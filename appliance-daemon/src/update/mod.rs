@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod install;
 pub mod progress;
 pub mod server;
+mod service;
 pub mod site;
 pub mod state;
 pub mod upload;
@@ -28,6 +29,7 @@ use crate::boot::EnvStore;
 use crate::config::Mode;
 use crate::store::{Audit, Store};
 use crate::system::BootSlot;
+pub use service::SiteVersion;
 pub use state::{Event, Updates};
 
 /// Size of a slot partition (docs/boot.md); dev-mode slot files get the same limit.
@@ -70,11 +72,9 @@ impl Platform {
     /// How many bytes a slot holds.
     pub fn slot_capacity(&self, slot: Slot) -> Result<u64, std::io::Error> {
         match self {
-            // A benchmark may ask for bigger slot files (APPLIANCE_DEV_SLOT_MIB).
-            Platform::Dev { .. } => Ok(std::env::var("APPLIANCE_DEV_SLOT_MIB")
-                .ok()
-                .and_then(|m| m.parse::<u64>().ok())
-                .map_or(DEV_SLOT_BYTES, |m| m << 20)),
+            Platform::Dev { .. } => {
+                Ok(crate::paths::env::dev_slot_mib().map_or(DEV_SLOT_BYTES, |m| m << 20))
+            }
             Platform::Appliance => {
                 let path = self
                     .slot_path(slot)
@@ -83,10 +83,15 @@ impl Platform {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let sectors = std::fs::read_to_string(format!("/sys/class/block/{name}/size"))?;
-                sectors.trim().parse::<u64>().map(|s| s * 512).map_err(|e| {
-                    std::io::Error::other(format!("/sys/class/block/{name}/size: {e}"))
-                })
+                let size = std::path::Path::new(crate::paths::SYS_CLASS_BLOCK)
+                    .join(&name)
+                    .join("size");
+                let sectors = std::fs::read_to_string(&size)?;
+                sectors
+                    .trim()
+                    .parse::<u64>()
+                    .map(|s| s * 512)
+                    .map_err(|e| std::io::Error::other(format!("{}: {e}", size.display())))
             }
         }
     }
@@ -151,7 +156,7 @@ impl Updater {
             }
         }
         let mut boot = env.read()?;
-        let now = crate::auth::unix_now();
+        let now = units::now();
         let version = self.version.clone();
         // Most starts change nothing: no write, no audit entry, no fsync on the way up.
         let mut preview: Updates = self.store.get()?;

@@ -9,7 +9,7 @@
 //! removed. A `.partial` left by a power cut is removed at start, and the record in the
 //! settings store is brought in line with `current` if the cut fell between the two.
 
-mod unpack;
+pub(crate) mod unpack;
 
 use std::fs;
 use std::io::{self, Read};
@@ -28,8 +28,6 @@ use super::state::{Event, SiteInfo, Updates};
 use super::{Platform, Updater};
 use crate::store::Audit;
 
-/// Where `data` is mounted on the appliance.
-pub const DATA_DIR: &str = "/data";
 /// The symlink naming the version in use, in each package's directory.
 pub const CURRENT: &str = "current";
 const CURRENT_NEW: &str = "current.new";
@@ -41,7 +39,7 @@ impl Platform {
     /// `data/site`: the state directory in dev mode.
     pub fn site_dir(&self) -> PathBuf {
         match self {
-            Platform::Appliance => Path::new(DATA_DIR).join("site"),
+            Platform::Appliance => Path::new(crate::paths::DATA).join("site"),
             Platform::Dev { dir } => dir.join("site"),
         }
     }
@@ -238,7 +236,7 @@ impl Updater {
         };
         let left = site.version.clone();
         switch_current(&dir, &previous)?;
-        let now = crate::auth::unix_now();
+        let now = units::now();
         let info = SiteInfo {
             version: previous.clone(),
             previous: Some(left.clone()),
@@ -288,7 +286,7 @@ impl Updater {
         };
         let recorded: Updates = self.store.get()?;
         let mut fixes: Vec<(String, SiteInfo, Event)> = Vec::new();
-        let now = crate::auth::unix_now();
+        let now = units::now();
         for entry in entries {
             let entry = entry.map_err(data_err(&root))?;
             let dir = entry.path();
@@ -390,18 +388,15 @@ fn unpack_verified(
             Err(_) => break,
         }
     }
-    if let Some((code, message)) = tap.failure {
-        return Err(InstallError::Payload { code, message });
+    if let Some(failure) = tap.failure {
+        return Err(InstallError::Payload(failure));
     }
     match unpacked {
         Ok(_) => Ok(()),
         Err(unpack::UnpackError::Write { path, source }) => {
             Err(InstallError::Data { path, source })
         }
-        Err(e) => Err(InstallError::Payload {
-            code: e.code(),
-            message: e.to_string(),
-        }),
+        Err(e) => Err(InstallError::SiteTree(e)),
     }
 }
 
@@ -410,7 +405,7 @@ fn unpack_verified(
 struct Tap<'a, R> {
     inner: R,
     map: PayloadErrorMap,
-    failure: Option<(&'static str, String)>,
+    failure: Option<package::Error>,
     read: u64,
     progress: &'a Publisher,
 }
@@ -424,10 +419,13 @@ impl<R: Read> Read for Tap<'_, R> {
                 Ok(n)
             }
             Err(e) => {
-                if e.kind() != io::ErrorKind::Interrupted && self.failure.is_none() {
-                    self.failure = Some((self.map)(&e));
+                if e.kind() == io::ErrorKind::Interrupted || self.failure.is_some() {
+                    return Err(e);
                 }
-                Err(e)
+                // The verdict is kept whole; the unpacker gets its words only.
+                let echo = io::Error::new(e.kind(), e.to_string());
+                self.failure = Some((self.map)(e));
+                Err(echo)
             }
         }
     }

@@ -13,38 +13,24 @@ use super::state::{Event, Updates};
 use super::{Platform, Updater};
 use crate::store::Audit;
 
-/// Where the public keys the appliance trusts live (put there by the image builder).
-pub const KEYS_DIR: &str = "/etc/appliance/keys";
-
 impl Platform {
     pub fn keys_dir(&self) -> PathBuf {
         match self {
-            Platform::Appliance => PathBuf::from(KEYS_DIR),
+            Platform::Appliance => PathBuf::from(crate::paths::KEYS_DIR),
             Platform::Dev { dir } => dir.join("keys"),
         }
     }
 }
 
-/// The package crate's own errors, passed on with their codes.
-fn package_error(e: package::Error) -> InstallError {
-    InstallError::Package {
-        code: e.code(),
-        message: e.to_string(),
-    }
-}
-
 /// A payload read error: the package crate's verdict (hash, size) if it is one.
-fn payload_error(e: &std::io::Error) -> (&'static str, String) {
-    let copy = std::io::Error::new(e.kind(), e.to_string());
+fn payload_error(e: std::io::Error) -> package::Error {
+    let (kind, text) = (e.kind(), e.to_string());
     match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<package::Error>())
+        .into_inner()
+        .map(|inner| inner.downcast::<package::Error>())
     {
-        Some(p) => (p.code(), p.to_string()),
-        None => {
-            let p = package::Error::from(copy);
-            (p.code(), p.to_string())
-        }
+        Some(Ok(verdict)) => *verdict,
+        _ => package::Error::from(std::io::Error::new(kind, text)),
     }
 }
 
@@ -64,7 +50,7 @@ impl Updater {
         let (manifest, mut reader) = match opened {
             Ok(v) => v,
             Err(e) => {
-                let err = package_error(e);
+                let err = InstallError::Package(e);
                 self.record_refusal("unknown", &err, actor, address);
                 return Err(err);
             }
@@ -95,7 +81,7 @@ impl Updater {
         address: Option<IpAddr>,
     ) {
         let event = Event {
-            at: crate::auth::unix_now(),
+            at: units::now(),
             kind: "refused".into(),
             version: version.to_string(),
             slot: None,
@@ -127,27 +113,20 @@ fn first_payload<R: Read>(
 ) -> Result<package::PayloadReader<'_, R>, InstallError> {
     match reader.next_payload() {
         Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(InstallError::Package {
-            code: "malformed",
-            message: "the package has no payload".into(),
-        }),
-        Err(e) => Err(package_error(e)),
+        Ok(None) => Err(InstallError::NoPayload),
+        Err(e) => Err(InstallError::Package(e)),
     }
 }
 
 fn load_keyring(dir: &Path) -> Result<Keyring, InstallError> {
-    let keyring = Keyring::from_dir(dir).map_err(|e| InstallError::Package {
-        code: "no_keys",
-        message: format!("the appliance's trusted keys cannot be read: {e}"),
+    let keyring = Keyring::from_dir(dir).map_err(|e| {
+        InstallError::NoKeys(format!("the appliance's trusted keys cannot be read: {e}"))
     })?;
     if keyring.is_empty() {
-        return Err(InstallError::Package {
-            code: "no_keys",
-            message: format!(
-                "no trusted key in {}: no package can be verified",
-                dir.display()
-            ),
-        });
+        return Err(InstallError::NoKeys(format!(
+            "no trusted key in {}: no package can be verified",
+            dir.display()
+        )));
     }
     Ok(keyring)
 }

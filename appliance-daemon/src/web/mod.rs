@@ -6,6 +6,7 @@
 //! submit). Every page is sent with a strict Content-Security-Policy.
 
 pub mod i18n;
+mod layout;
 mod network;
 mod pages;
 mod reset;
@@ -19,13 +20,14 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::api::extract::Peer;
-use crate::api::AppState;
 use crate::auth::{same_secret, AuthError, Kind, Session};
+use crate::state::AppState;
 use i18n::{Lang, Text};
 
 const SESSION_COOKIE: &str = "appliance_session";
@@ -180,8 +182,8 @@ impl Ctx {
     }
 
     /// The common part of a page.
-    pub fn page(&self, title: &str, nav: &'static str) -> pages::Page {
-        pages::Page {
+    pub fn page(&self, title: &str, nav: &'static str) -> layout::Page {
+        layout::Page {
             t: self.t(),
             lang: self.lang.code(),
             title: title.to_string(),
@@ -222,13 +224,11 @@ impl Ctx {
 
     fn add_lang_cookie(&self, response: &mut Response) {
         if self.set_lang {
-            append_cookie(
-                response,
-                &format!(
-                    "{LANG_COOKIE}={}; Path=/appliance; Max-Age=31536000; Secure; SameSite=Strict",
-                    self.lang.code()
-                ),
-            );
+            // Read by no script, but not a secret either: not HttpOnly.
+            let mut lang = appliance_cookie(LANG_COOKIE, self.lang.code().to_string());
+            lang.set_http_only(false);
+            lang.set_max_age(cookie::time::Duration::days(365));
+            append_cookie(response, lang);
         }
     }
 
@@ -278,7 +278,7 @@ impl Ctx {
         tracing::warn!(address = ?self.address, "form refused: missing or wrong CSRF token");
         self.render(
             StatusCode::FORBIDDEN,
-            &pages::MessagePage {
+            &layout::MessagePage {
                 page,
                 back: "/appliance/status".to_string(),
             },
@@ -286,29 +286,42 @@ impl Ctx {
     }
 }
 
+/// The request's cookies (every `Cookie:` header); malformed pairs are skipped.
 fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .map(|c| (c.name().to_string(), c.value().to_string()))
         .collect()
 }
 
-fn append_cookie(response: &mut Response, cookie: &str) {
-    if let Ok(v) = HeaderValue::from_str(cookie) {
+/// A cookie of the admin interface: `Path=/appliance; HttpOnly; Secure; SameSite=Strict`.
+fn appliance_cookie(name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/appliance")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Strict)
+        .build()
+}
+
+fn append_cookie(response: &mut Response, cookie: Cookie<'_>) {
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
-fn session_cookie(token: &str) -> String {
-    format!("{SESSION_COOKIE}={token}; Path=/appliance; HttpOnly; Secure; SameSite=Strict")
+fn session_cookie(token: &str) -> Cookie<'static> {
+    appliance_cookie(SESSION_COOKIE, token.to_string())
 }
 
-fn expired_cookie(name: &str) -> String {
-    format!("{name}=; Path=/appliance; Max-Age=0; HttpOnly; Secure; SameSite=Strict")
+fn expired_cookie(name: &'static str) -> Cookie<'static> {
+    let mut cookie = appliance_cookie(name, String::new());
+    cookie.make_removal();
+    cookie
 }
 
 async fn login_page(ctx: Ctx) -> Response {
@@ -323,11 +336,8 @@ fn login_form(ctx: &Ctx, status: StatusCode, username: String, error: Option<Str
     let mut page = ctx.page(ctx.t().log_in, "");
     page.csrf = csrf.clone();
     page.error = error;
-    let mut response = ctx.render(status, &pages::LoginPage { page, username });
-    append_cookie(
-        &mut response,
-        &format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/appliance; HttpOnly; Secure; SameSite=Strict"),
-    );
+    let mut response = ctx.render(status, &layout::LoginPage { page, username });
+    append_cookie(&mut response, appliance_cookie(LOGIN_CSRF_COOKIE, csrf));
     response
 }
 
@@ -362,8 +372,8 @@ async fn login(
                 "/appliance/status"
             };
             let mut response = Redirect::to(target).into_response();
-            append_cookie(&mut response, &session_cookie(&login.token));
-            append_cookie(&mut response, &expired_cookie(LOGIN_CSRF_COOKIE));
+            append_cookie(&mut response, session_cookie(&login.token));
+            append_cookie(&mut response, expired_cookie(LOGIN_CSRF_COOKIE));
             ctx.add_lang_cookie(&mut response);
             response
         }
@@ -412,7 +422,7 @@ async fn logout(
     };
     state.auth.logout(token);
     let mut response = Redirect::to("/appliance/login").into_response();
-    append_cookie(&mut response, &expired_cookie(SESSION_COOKIE));
+    append_cookie(&mut response, expired_cookie(SESSION_COOKIE));
     response
 }
 
@@ -428,7 +438,7 @@ fn password_form(ctx: &Ctx, status: StatusCode, forced: bool, error: Option<Stri
     let nav = if forced { "" } else { "account" };
     let mut page = ctx.page(ctx.t().change_password, nav);
     page.error = error;
-    ctx.render(status, &pages::PasswordPage { page, forced })
+    ctx.render(status, &layout::PasswordPage { page, forced })
 }
 
 #[derive(Debug, Deserialize)]
@@ -522,7 +532,7 @@ async fn confirm_page(ctx: Ctx, Path(action): Path<String>) -> Response {
     };
     ctx.render(
         StatusCode::OK,
-        &pages::ConfirmPage {
+        &layout::ConfirmPage {
             page: ctx.page(title, "basics"),
             action,
             question,
@@ -550,7 +560,7 @@ async fn power(
         _ => (t.shutting_down, t.shutting_down_text),
     };
     let mut page = ctx.page(title, "");
-    let status = match crate::system::shutdown::schedule(&state, &session.user, ctx.address, what) {
+    let status = match state.shutdown.schedule(&session.user, ctx.address, what) {
         Ok(()) => StatusCode::ACCEPTED,
         Err(err) => {
             page.error = Some(err.to_string());
@@ -559,7 +569,7 @@ async fn power(
     };
     ctx.render(
         status,
-        &pages::GoingDownPage {
+        &layout::GoingDownPage {
             page,
             action: if action == "restart" {
                 "restart"

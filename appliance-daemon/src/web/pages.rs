@@ -1,5 +1,4 @@
-//! The pages behind a login: Status > Basics, Status > Specs, Security > Account, and the
-//! templates they use.
+//! The pages behind a login: Status > Basics, Status > Specs, Security > Account.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -8,92 +7,13 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::i18n::{Lang, Text};
+use super::i18n::Lang;
+use super::layout::{bytes, duration, MessagePage, Page, Section, TablePage};
 use super::Ctx;
-use crate::api::{AppState, Status};
+use crate::api::ApiError;
 use crate::auth::password::Weak;
-
-/// The part every page has.
-pub struct Page {
-    pub t: &'static Text,
-    pub lang: &'static str,
-    pub title: String,
-    pub user: Option<String>,
-    pub csrf: String,
-    /// Which menu entry is current; empty hides the menu.
-    pub nav: &'static str,
-    pub notice: Option<String>,
-    pub error: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "login.html")]
-pub struct LoginPage {
-    pub page: Page,
-    pub username: String,
-}
-
-#[derive(Template)]
-#[template(path = "password.html")]
-pub struct PasswordPage {
-    pub page: Page,
-    pub forced: bool,
-}
-
-#[derive(Template)]
-#[template(path = "confirm.html")]
-pub struct ConfirmPage {
-    pub page: Page,
-    pub action: &'static str,
-    pub question: &'static str,
-    pub button: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "going_down.html")]
-pub struct GoingDownPage {
-    pub page: Page,
-    pub action: &'static str,
-    pub text: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "message.html")]
-pub struct MessagePage {
-    pub page: Page,
-    pub back: String,
-}
-
-/// A page of tables: label/value facts, or a list with column headings.
-#[derive(Template)]
-#[template(path = "table.html")]
-pub struct TablePage {
-    pub page: Page,
-    pub sections: Vec<Section>,
-    pub power_buttons: bool,
-}
-
-pub struct Section {
-    pub id: &'static str,
-    pub heading: String,
-    /// Empty for a label/value table.
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-}
-
-impl Section {
-    fn facts(id: &'static str, heading: &str, rows: Vec<(&str, String)>) -> Self {
-        Section {
-            id,
-            heading: heading.to_string(),
-            columns: Vec::new(),
-            rows: rows
-                .into_iter()
-                .map(|(k, v)| vec![k.to_string(), v])
-                .collect(),
-        }
-    }
-}
+use crate::state::AppState;
+use crate::status::Status;
 
 #[derive(Debug, Deserialize)]
 pub struct Notice {
@@ -101,9 +21,9 @@ pub struct Notice {
 }
 
 async fn status_or_error(state: &Arc<AppState>, ctx: &Ctx) -> Result<Status, Response> {
-    Status::gather(state).await.map_err(|err| {
+    state.status.gather().await.map_err(|err| {
         let mut page = ctx.page(ctx.t().error, "basics");
-        page.error = Some(err.message);
+        page.error = Some(ApiError::from(err).message);
         ctx.render(
             StatusCode::INTERNAL_SERVER_ERROR,
             &MessagePage {
@@ -333,7 +253,7 @@ pub async fn account(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
         .into_iter()
         .map(|e| {
             vec![
-                crate::system::specs::rfc3339(e.at),
+                units::rfc3339(e.at),
                 e.actor,
                 format!("{} ({})", e.action, e.detail),
                 e.address.map(|a| a.to_string()).unwrap_or_default(),
@@ -377,50 +297,9 @@ pub fn weak_reason(lang: Lang, why: &Weak) -> String {
     }
 }
 
-/// 4294967296 -> "4.0 GiB".
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// 93784 -> "1 d 2 h 03 min".
-pub fn duration(seconds: u64) -> String {
-    let (d, h, m) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
-    match (d, h) {
-        (0, 0) => format!("{m} min"),
-        (0, _) => format!("{h} h {m:02} min"),
-        _ => format!("{d} d {h} h {m:02} min"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(4 << 30), "4.0 GiB");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(20 << 20), "20.0 MiB");
-        assert_eq!(bytes(3 << 30), "3.0 GiB");
-        assert_eq!(bytes(5000 << 30), "4.9 TiB");
-        assert_eq!(duration(59), "0 min");
-        assert_eq!(duration(3660), "1 h 01 min");
-        assert_eq!(duration(93_784), "1 d 2 h 03 min");
-    }
 
     #[test]
     fn french_reasons() {

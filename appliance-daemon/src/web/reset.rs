@@ -14,10 +14,10 @@ use std::sync::Arc;
 use grubenv::Then;
 
 use super::i18n::Lang;
-use super::pages::{bytes, GoingDownPage, Page, Section};
+use super::layout::{bytes, GoingDownPage, Page, Section};
 use super::Ctx;
-use crate::api::AppState;
 use crate::reset::{SanitizationRecord, CONFIRMATION};
+use crate::state::AppState;
 
 pub struct Words {
     erases: &'static str,
@@ -155,7 +155,17 @@ pub async fn request(
         );
     }
     let then = Then::parse(&f.then).unwrap_or(Then::PowerOff);
-    if let Err(err) = crate::reset::start(&state, &session.user, ctx.address, then).await {
+    let started = crate::reset::start(
+        &state.updater,
+        &state.shutdown,
+        &state.store,
+        &session.user,
+        ctx.address,
+        then,
+    )
+    .await;
+    if let Err(err) = started {
+        let err = crate::api::ApiError::from(err);
         return form(&ctx, err.status, Some(err.message));
     }
     let (action, text) = match then {

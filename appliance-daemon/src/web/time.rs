@@ -8,11 +8,11 @@ use axum::Form;
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::pages::Page;
+use super::layout::Page;
 use super::Ctx;
-use crate::api::AppState;
-use crate::system::specs::rfc3339;
+use crate::state::AppState;
 use crate::time::{problems_text, ChangeError};
+use units::rfc3339;
 
 #[derive(Template)]
 #[template(path = "time.html")]

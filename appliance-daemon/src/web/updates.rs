@@ -15,12 +15,13 @@ use std::sync::Arc;
 
 use super::i18n::updates::UpdatesText;
 use super::i18n::Text;
-use super::pages::Page;
+use super::layout::Page;
 use super::Ctx;
-use crate::api::AppState;
-use crate::system::specs::rfc3339;
+use crate::api::ApiError;
+use crate::state::AppState;
 use crate::update::install::Installed;
 use crate::update::server::{Change, UpdateServer};
+use units::rfc3339;
 
 /// The Updates page's forms, beside `/appliance/updates` and its upload.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -143,7 +144,7 @@ pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra
             page.error = Some(err.to_string());
             return ctx.render(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &super::pages::MessagePage {
+                &super::layout::MessagePage {
                     page,
                     back: "/appliance/status".into(),
                 },
@@ -227,7 +228,7 @@ pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra
             } else {
                 format!("{} {}", t.site_package, a.name)
             },
-            size: super::pages::bytes(a.size),
+            size: super::layout::bytes(a.size),
             blocked: a.blocked.clone(),
         })
         .collect();
@@ -336,7 +337,11 @@ pub async fn save_server(
             ))
         }
     };
-    let result = crate::api::catalog::store_server(&state, server, &user, ctx.address).await;
+    let result = state
+        .updater
+        .store_server(server, &user, ctx.address)
+        .await
+        .map_err(ApiError::from);
     Ok(answer(
         &state,
         &ctx,
@@ -365,7 +370,7 @@ pub async fn check(
         .map(|_| u.check_done.to_string())
         .map_err(|e| {
             let no_server = matches!(e, crate::update::catalog::CheckError::NoServer);
-            let mut e = crate::api::catalog::check_error(e);
+            let mut e = ApiError::from(e);
             if no_server {
                 // The API's message names the API; here the form is on the page.
                 e.message = u.no_server.to_string();
@@ -390,7 +395,11 @@ pub async fn install(
 ) -> Result<Response, Response> {
     let user = ctx.form_session(false, &form.csrf)?.1.user.clone();
     let t = ctx.t();
-    let result = crate::api::catalog::install_by_id(&state, &form.id, &user, ctx.address).await;
+    let result = state
+        .updater
+        .install_by_id(&state.state_dir, &form.id, &user, ctx.address)
+        .await
+        .map_err(ApiError::from);
     Ok(answer(
         &state,
         &ctx,
@@ -406,23 +415,21 @@ pub async fn download_key(
 ) -> Result<Response, Response> {
     ctx.form_session(false, &form.csrf)?;
     let u = super::i18n::updates::text(ctx.lang);
-    Ok(
-        match crate::api::catalog::issue_download_key(&state).await {
-            Ok(key) => render_with(
-                &state,
-                &ctx,
-                StatusCode::OK,
-                Extra {
-                    download_key: Some(KeyView {
-                        expires: rfc3339(key.body.expires),
-                        text: key.text,
-                    }),
-                    ..Extra::default()
-                },
-            ),
-            Err(e) => answer(&state, &ctx, Err(e), u.key_failed),
-        },
-    )
+    Ok(match state.updater.issue_download_key().await {
+        Ok(key) => render_with(
+            &state,
+            &ctx,
+            StatusCode::OK,
+            Extra {
+                download_key: Some(KeyView {
+                    expires: rfc3339(key.body.expires),
+                    text: key.text,
+                }),
+                ..Extra::default()
+            },
+        ),
+        Err(e) => answer(&state, &ctx, Err(e.into()), u.key_failed),
+    })
 }
 
 pub async fn rollback_site(
@@ -433,7 +440,11 @@ pub async fn rollback_site(
 ) -> Result<Response, Response> {
     let user = ctx.form_session(false, &form.csrf)?.1.user.clone();
     let u = super::i18n::updates::text(ctx.lang);
-    let result = crate::api::site_updates::rollback_site(&state, name, &user, ctx.address).await;
+    let result = state
+        .updater
+        .roll_back_site(name, &user, ctx.address)
+        .await
+        .map_err(ApiError::from);
     Ok(answer(
         &state,
         &ctx,
@@ -443,12 +454,7 @@ pub async fn rollback_site(
 }
 
 /// The page with the outcome of a form: a notice, or the API's error under `failed`.
-fn answer(
-    state: &AppState,
-    ctx: &Ctx,
-    result: Result<String, crate::api::ApiError>,
-    failed: &str,
-) -> Response {
+fn answer(state: &AppState, ctx: &Ctx, result: Result<String, ApiError>, failed: &str) -> Response {
     match result {
         Ok(notice) => render(state, ctx, StatusCode::OK, Some(notice), None),
         Err(e) => render(
@@ -498,8 +504,9 @@ pub async fn upload(
                     return r;
                 }
                 let (reader, pump) = crate::update::body::channel();
-                let install =
-                    crate::api::updates::install(&state, reader, &session.user, ctx.address);
+                let install = state
+                    .updater
+                    .install_upload(reader, &session.user, ctx.address);
                 let (result, ()) = tokio::join!(install, pump.run(field));
                 return match result {
                     Ok(done) => render(
@@ -509,7 +516,7 @@ pub async fn upload(
                         Some(installed_notice(t, &done)),
                         None,
                     ),
-                    Err(e) => fail(e.message),
+                    Err(e) => fail(ApiError::from(e).message),
                 };
             }
             _ => {}

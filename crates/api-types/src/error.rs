@@ -16,11 +16,6 @@ pub struct ErrorBody {
     pub problems: Vec<Problem>,
 }
 
-/// One wrong field of a refused request (`invalid_network`, `invalid_time`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Problem {
-    /// A path into the JSON body: `interfaces[0].addresses[1]`, `servers[2]`, `hostname`.
-    pub field: String,
-    pub message: String,
-}
+/// One wrong field of a refused request (`invalid_network`, `invalid_time`); the network
+/// core's own type.
+pub use netconfig::Problem;

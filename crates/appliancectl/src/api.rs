@@ -14,8 +14,8 @@ pub use api_types::{
     TimeSource, UpdateEvent, Updates, Versions,
 };
 pub use network::{
-    Address, Conflict, Dhcp, Dns, Interface, InterfaceConfig, Lease, NetworkConfig, NetworkView,
-    PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
+    Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
+    NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
 };
 pub use system::ResetThen;
 

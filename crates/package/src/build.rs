@@ -17,7 +17,7 @@ use crate::manifest::{
     Compression, Kind, Manifest, Payload, Requirement, BASE_NAME, BASE_PAYLOAD, FORMAT,
     SITE_PAYLOAD,
 };
-use crate::reader::{hex, MANIFEST_ENTRY, SIGNATURE_ENTRY};
+use crate::reader::{MANIFEST_ENTRY, SIGNATURE_ENTRY};
 use crate::version::Version;
 use crate::with_suffix;
 
@@ -278,7 +278,7 @@ impl<T> Hashing<T> {
     }
 
     fn hex(&self) -> String {
-        hex(&self.hasher.clone().finalize())
+        hex::encode(self.hasher.clone().finalize())
     }
 }
 

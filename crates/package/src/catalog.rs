@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::clock::{utc, CLOCK_TOLERANCE_SECS};
 use crate::error::Error;
 use crate::keys::{self, KeyId, Keyring, Signer};
 use crate::manifest::{check_name, Kind, Manifest, Requirement, BASE_NAME, FORMAT};
-use crate::reader::{hex, Verified};
+use crate::reader::Verified;
 use crate::version::Version;
 use crate::with_suffix;
+use crate::CLOCK_TOLERANCE_SECS;
+use units::utc;
 
 /// The signed list, as served next to the packages.
 pub const CATALOG_FILE: &str = "catalog.json";
@@ -386,7 +387,7 @@ fn hash_file(path: &Path) -> Result<(u64, String), Error> {
         hasher.update(&buf[..got]);
         n += got as u64;
     }
-    Ok((n, hex(&hasher.finalize())))
+    Ok((n, hex::encode(hasher.finalize())))
 }
 
 fn write_replace(path: &Path, data: &[u8]) -> Result<(), Error> {

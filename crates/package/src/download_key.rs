@@ -18,8 +18,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::availability::Installed;
-use crate::clock::{utc, CLOCK_TOLERANCE_SECS};
 use crate::keys::{KeyId, PublicKey, Signer};
+use crate::CLOCK_TOLERANCE_SECS;
+use units::utc;
 
 /// How long a download key is valid: 2400 minutes, as the vendor's guide says.
 pub const LIFETIME_SECS: u64 = 2400 * 60;

@@ -39,16 +39,14 @@ impl KeyId {
             return None;
         }
         let mut id = [0; 8];
-        for (i, byte) in id.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-        }
+        hex::decode_to_slice(s, &mut id).ok()?;
         Some(KeyId(id))
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -400,8 +398,7 @@ mod tests {
         let id = s.id().to_string();
         assert_eq!(id.len(), 16);
         let digest = Sha256::digest(s.public().to_bytes());
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(id, hex);
+        assert_eq!(id, hex::encode(&digest[..8]));
         assert_eq!(KeyId::parse(&id), Some(s.id()));
         assert_eq!(KeyId::parse("ABCDEF0123456789"), None);
     }

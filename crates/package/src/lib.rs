@@ -11,7 +11,6 @@ mod archive;
 pub mod availability;
 mod build;
 pub mod catalog;
-pub mod clock;
 pub mod download_key;
 mod error;
 pub mod fuzzing;
@@ -34,6 +33,11 @@ pub use reader::{
     MANIFEST_ENTRY, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE_ENTRY,
 };
 pub use version::{Version, VersionError};
+
+/// How far in the future a signed document's issue time (catalog, download key) may be
+/// before the reader's clock is called wrong (clocks set by NTP agree to well under a
+/// second; an unsynchronized one drifts).
+pub const CLOCK_TOLERANCE_SECS: u64 = 5 * 60;
 
 /// `path` with `suffix` appended to its file name.
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {

@@ -213,7 +213,7 @@ impl<R: Read> Read for PayloadReader<'_, R> {
         let verdict = if self.read != self.payload.size {
             Verdict::SizeMismatch(self.read)
         } else {
-            let actual = hex(&std::mem::take(&mut self.hasher).finalize());
+            let actual = hex::encode(std::mem::take(&mut self.hasher).finalize());
             if actual == self.payload.sha256 {
                 Verdict::Matched
             } else {
@@ -280,8 +280,4 @@ fn expect_entry<R: Read>(src: &mut Source<R>, name: &str, which: &str) -> Result
             "the archive ends where {name} was expected"
         ))),
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

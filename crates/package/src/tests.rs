@@ -127,7 +127,7 @@ fn signed_base_manifest(payload: &[u8], signers: &[Signer]) -> (Vec<u8>, Vec<u8>
         payloads: vec![Payload {
             name: BASE_PAYLOAD.into(),
             size: payload.len() as u64,
-            sha256: crate::reader::hex(&<sha2::Sha256 as sha2::Digest>::digest(payload)),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(payload)),
             compression: Compression::None,
             installed_size: payload.len() as u64,
         }],

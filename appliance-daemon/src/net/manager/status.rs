@@ -8,12 +8,13 @@ use super::{unix, DhcpClient, Manager, Phase};
 use crate::net::config::mac_text;
 use crate::net::ipnet::IpNet;
 use crate::net::netlink::{KernelAddress, Link};
-use crate::net::plan::{self, Origin, Route};
+use crate::net::plan;
+use crate::net::route::{Origin, Route};
 use crate::net::view::{
     AddressView, ConflictView, DhcpView, DnsView, InterfaceView, LeaseView, NetworkView,
     PendingView, RouteView, SharedIpView,
 };
-use crate::system::specs::rfc3339;
+use units::rfc3339;
 
 impl Manager {
     pub(super) async fn view(&mut self) -> NetworkView {

@@ -2,15 +2,12 @@
 //! state an NTP client keeps up to date).
 
 use nix::libc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use units::rfc3339;
 
 pub use api_types::ClockState;
 
 pub fn now() -> ClockState {
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let unix = units::now();
     let kernel = kernel_clock();
     ClockState {
         utc: rfc3339(unix),
@@ -48,9 +45,6 @@ fn kernel_clock() -> Option<KernelClock> {
         est_error_us: tx.esterror as i64,
     })
 }
-
-/// Seconds since the epoch as "YYYY-MM-DDThh:mm:ssZ".
-pub use package::clock::rfc3339;
 
 #[cfg(test)]
 mod tests {

@@ -73,11 +73,7 @@ fn package_with_payload(good: &[u8], payload: &[u8], installed_size: u64) -> Vec
     let mut manifest = manifest;
     let p = &mut manifest.payloads[0];
     p.size = payload.len() as u64;
-    p.sha256 = ring::digest::digest(&ring::digest::SHA256, payload)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    p.sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, payload));
     p.installed_size = installed_size;
     let json = manifest.to_json();
     let sig = fuzzing::sign(&json);

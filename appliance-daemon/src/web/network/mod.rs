@@ -17,14 +17,14 @@ use axum::response::Response;
 use axum::Form;
 use std::sync::Arc;
 
-use super::pages::{MessagePage, Page};
+use super::layout::{MessagePage, Page};
 use super::Ctx;
-use crate::api::AppState;
 use crate::net::view::{shared_ip_history, InterfaceView, SharedIpView};
 use crate::net::{Actor, ConfirmError, NetworkConfig, NetworkView, Problem, PutError};
-use crate::system::specs::rfc3339;
+use crate::state::AppState;
 use form::{NetForm, NicRow, Section, SharedRow};
 use moved::Moved;
+use units::rfc3339;
 use words::{words, Words};
 
 /// Audit entries searched for the last network change's fate.

@@ -30,7 +30,7 @@ use esp::Esp;
 use grubenv::{BootState, ResetProgress, ResetStage, Then};
 use nix::mount::{mount, umount, MsFlags};
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use wipe::Method;
 
 const ESP_WAIT: Duration = Duration::from_secs(20);
@@ -179,7 +179,7 @@ impl Reset {
 
     fn run(mut self) -> Result<(), ResetError> {
         let before = self.request.clone();
-        self.state.begin_reset_run(unix_now());
+        self.state.begin_reset_run(units::now());
         self.save()?;
         if before.runs == 0 {
             say!(
@@ -329,8 +329,8 @@ impl Reset {
             device: dev.clone(),
             bytes: self.disk.data.bytes().unwrap_or(0),
             verified_samples: wipe::SAMPLES,
-            started: p.started.unwrap_or_else(unix_now),
-            finished: unix_now(),
+            started: p.started.unwrap_or_else(units::now),
+            finished: units::now(),
             interruptions: p.runs.saturating_sub(1),
             slot_b_cleared_bytes: match factory_bytes {
                 Some(_) => self.disk.slot_b.bytes().unwrap_or(0),
@@ -400,11 +400,4 @@ fn write_record(dev: &str, record: &record::Record) -> Result<(), ResetError> {
     let unmounted = umount(DATA_MOUNT);
     written?;
     unmounted.map_err(|e| err(std::io::Error::from(e)))
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -62,8 +62,8 @@ impl Record {
             string(&self.device),
             self.bytes,
             self.verified_samples,
-            string(&rfc3339(self.started)),
-            string(&rfc3339(self.finished)),
+            string(&units::rfc3339(self.started)),
+            string(&units::rfc3339(self.finished)),
             self.started,
             self.finished,
             self.interruptions,
@@ -92,29 +92,9 @@ fn string(s: &str) -> String {
     out
 }
 
-/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`; past year 9999 `N s after 1970`.
-pub fn rfc3339(unix: u64) -> String {
-    i64::try_from(unix)
-        .ok()
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{unix} s after 1970"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
-    }
 
     #[test]
     fn json_escapes_and_nulls() {

@@ -25,11 +25,7 @@ pub fn view(view: &NetworkView) -> String {
         text.push_str(&shared_ip(ip, view));
     }
     if let Some(p) = &view.pending {
-        let from = p
-            .from
-            .as_deref()
-            .map(|f| format!(" from {f}"))
-            .unwrap_or_default();
+        let from = p.from.map(|f| format!(" from {f}")).unwrap_or_default();
         text.push_str(&format!(
             "Pending change by {}{from}: reverts in {} s (at {}) unless confirmed: \
              run `appliancectl network confirm`\n",
@@ -56,8 +52,9 @@ fn interface(nic: &Interface) -> String {
     let mut head = vec![nic.mac.clone()];
     head.push(if nic.up { "up" } else { "down" }.to_string());
     head.push(if nic.carrier { "link" } else { "no link" }.to_string());
-    if let Some(mtu) = nic.mtu {
-        head.push(format!("MTU {mtu}"));
+    // 0: not reported.
+    if nic.mtu > 0 {
+        head.push(format!("MTU {}", nic.mtu));
     }
     if !nic.configured {
         head.push("not configured (kept down)".to_string());
@@ -80,8 +77,9 @@ fn interface(nic: &Interface) -> String {
     }
     if let Some(dhcp) = &nic.dhcp {
         let mut line = format!("  DHCP {}", dhcp.state);
-        if let Some(since) = dhcp.since {
-            line.push_str(&format!(" since {}", utc(since)));
+        // 0: not reported.
+        if dhcp.since > 0 {
+            line.push_str(&format!(" since {}", utc(dhcp.since)));
         }
         if let Some(lease) = &dhcp.lease {
             line.push_str(&format!(": lease {}", lease.address));

@@ -2,21 +2,7 @@
 
 use appliancectl::api::{Certificate, Health, Nic, Status, Time, Updates};
 
-/// `512 B`, `1.5 KiB`, `4.0 GiB`: powers of 1024, one decimal above bytes.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    // Round first, so that 1023.96 KiB shows as "1.0 MiB", not "1024.0 KiB".
-    while (value * 10.0).round() / 10.0 >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub use units::bytes;
 
 /// `42 s`, `5 min`, `2 h 03 min`, `3 d 04 h 05 min`.
 pub fn uptime(seconds: u64) -> String {
@@ -36,17 +22,8 @@ pub fn uptime(seconds: u64) -> String {
     }
 }
 
-/// Unix seconds as UTC, RFC 3339: `2025-01-02T03:04:05Z`; past year 9999 `N s after 1970`.
-pub fn utc(unix: u64) -> String {
-    i64::try_from(unix)
-        .ok()
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{unix} s after 1970"))
-}
+/// Unix seconds as UTC, RFC 3339: `2025-01-02T03:04:05Z`.
+pub use units::rfc3339 as utc;
 
 /// `Key: value` lines with the values in one column.
 pub fn aligned(rows: &[(String, String)]) -> String {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::net::config::{DnsConfig, InterfaceConfig, RouteConfig, SharedIpConfig};
+use crate::config::{DnsConfig, InterfaceConfig, RouteConfig, SharedIpConfig};
 
 const MAC0: &str = "52:54:00:00:00:01";
 const MAC1: &str = "52:54:00:00:00:02";

@@ -1,12 +1,12 @@
-//! An IPv4 or IPv6 address with its prefix length, written `192.168.1.10/24` or
-//! `2001:db8::10/64`: the form of every address and route in the network settings.
+//! An address with its prefix length, written `192.168.1.10/24` or `2001:db8::10/64`: the
+//! form of every address and route in the network settings ([`IpNet`]), and its IPv4-only
+//! form, the one a DHCPv4 lease gives ([`Ipv4Net`]). Both live here, below every other
+//! module, so that nothing this low needs the lease or the plan.
 
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-
-use super::lease::Ipv4Net;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IpNet {
@@ -20,7 +20,7 @@ impl IpNet {
     }
 
     /// The default route's destination of `addr`'s family: `0.0.0.0/0` or `::/0`.
-    pub fn default_for(addr: IpAddr) -> Self {
+    pub(crate) fn default_for(addr: IpAddr) -> Self {
         match addr {
             IpAddr::V4(_) => IpNet::new(Ipv4Addr::UNSPECIFIED.into(), 0),
             IpAddr::V6(_) => IpNet::new(Ipv6Addr::UNSPECIFIED.into(), 0),
@@ -32,7 +32,7 @@ impl IpNet {
     }
 
     /// 32 or 128.
-    pub fn max_prefix_len(&self) -> u8 {
+    pub(crate) fn max_prefix_len(&self) -> u8 {
         if self.is_ipv4() {
             32
         } else {
@@ -74,13 +74,13 @@ impl IpNet {
     }
 
     /// True when the host bits are all zero (`10.1.0.0/16`, not `10.1.2.3/16`).
-    pub fn is_network(&self) -> bool {
+    pub(crate) fn is_network(&self) -> bool {
         self.network() == *self
     }
 
     /// The IPv4 broadcast address of the subnet; `None` for IPv6 and for /31 and /32,
     /// which have none (RFC 3021).
-    pub fn broadcast(&self) -> Option<IpAddr> {
+    pub(crate) fn broadcast(&self) -> Option<IpAddr> {
         if !self.is_ipv4() || self.prefix_len >= 31 {
             return None;
         }
@@ -95,7 +95,7 @@ impl IpNet {
     }
 
     /// True when the two subnets share an address.
-    pub fn overlaps(&self, other: &IpNet) -> bool {
+    pub(crate) fn overlaps(&self, other: &IpNet) -> bool {
         self.contains(other.addr) || other.contains(self.addr)
     }
 
@@ -104,6 +104,34 @@ impl IpNet {
             IpAddr::V4(a) => Some(Ipv4Net::new(a, self.prefix_len)),
             IpAddr::V6(_) => None,
         }
+    }
+}
+
+/// An IPv4 address with its prefix length: `10.0.2.15/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ipv4Net {
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+impl Ipv4Net {
+    pub fn new(addr: Ipv4Addr, prefix_len: u8) -> Self {
+        Ipv4Net { addr, prefix_len }
+    }
+
+    /// The network this address belongs to (host bits cleared).
+    pub fn network(&self) -> Ipv4Net {
+        let mask = match self.prefix_len {
+            0 => 0,
+            n => u32::MAX << (32 - u32::from(n.min(32))),
+        };
+        Ipv4Net::new(Ipv4Addr::from(u32::from(self.addr) & mask), self.prefix_len)
+    }
+}
+
+impl fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
     }
 }
 
@@ -209,5 +237,19 @@ mod tests {
         assert!(net("10.9.0.0/16").overlaps(&net("10.0.0.0/8")));
         assert!(!net("10.9.0.0/16").overlaps(&net("10.10.0.0/16")));
         assert_eq!(IpNet::default_for(ip("2001:db8::1")).to_string(), "::/0");
+    }
+
+    fn net4(s: &str) -> Ipv4Net {
+        let net = net(s);
+        net.as_ipv4().unwrap()
+    }
+
+    #[test]
+    fn ipv4_networks() {
+        assert_eq!(net4("10.0.2.15/24").network(), net4("10.0.2.0/24"));
+        assert_eq!(net4("10.0.2.15/0").network(), net4("0.0.0.0/0"));
+        assert_eq!(net4("10.0.2.15/32").network(), net4("10.0.2.15/32"));
+        assert_eq!(net4("10.0.2.15/24").to_string(), "10.0.2.15/24");
+        assert_eq!(IpNet::from(net4("10.0.2.15/24")), net("10.0.2.15/24"));
     }
 }

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 /// EtherType of ARP.
 pub const ETH_P_ARP: u16 = 0x0806;
 /// Ethernet header (14) and an Ethernet/IPv4 ARP packet (28).
-pub const FRAME_LEN: usize = 42;
+pub(crate) const FRAME_LEN: usize = 42;
 
 const BROADCAST: [u8; 6] = [0xff; 6];
 const OP_REQUEST: u16 = 1;

@@ -3,56 +3,10 @@
 //! operator's settings, the DHCP lease and the held shared IPs into [`Desired`], [`diff`]
 //! gives the [`Changes`], which the shell carries out in the order they are listed.
 
-use std::fmt;
-use std::net::IpAddr;
-
-use super::ipnet::IpNet;
-use super::lease::Lease;
-use super::validate::IfaceSpec;
-
-/// Who put a route there, recorded as its kernel protocol (`proto dhcp`, `proto static`)
-/// so that routes of other origins (the kernel's own, router advertisements) are left alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Origin {
-    Dhcp,
-    Static,
-}
-
-/// A route out of one interface. `gateway: None` means the destination is on the link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Route {
-    pub destination: IpNet,
-    pub gateway: Option<IpAddr>,
-    pub origin: Origin,
-}
-
-impl Route {
-    pub fn default_via(gateway: IpAddr, origin: Origin) -> Self {
-        Route {
-            destination: IpNet::default_for(gateway),
-            gateway: Some(gateway),
-            origin,
-        }
-    }
-
-    fn same_path(&self, other: &Route) -> bool {
-        self.destination == other.destination && self.gateway == other.gateway
-    }
-}
-
-impl fmt::Display for Route {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.destination.prefix_len == 0 {
-            f.write_str("default")?;
-        } else {
-            write!(f, "{}", self.destination)?;
-        }
-        match self.gateway {
-            Some(gw) => write!(f, " via {gw}"),
-            None => f.write_str(" on-link"),
-        }
-    }
-}
+use crate::ipnet::IpNet;
+use crate::lease::Lease;
+use crate::route::Route;
+use crate::validate::IfaceSpec;
 
 /// An address to put on an interface; `lifetime_secs: None` is forever (static and shared
 /// addresses), a number is what is left of a DHCP lease, so that the kernel itself drops
@@ -239,7 +193,9 @@ pub fn wanted(spec: Option<&IfaceSpec>, lease: Option<HeldLease<'_>>, shared: &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::lease::tests::{net4, qemu_lease};
+    use crate::lease::tests::{net4, qemu_lease};
+    use crate::route::Origin;
+    use std::net::IpAddr;
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
@@ -545,19 +501,5 @@ mod tests {
         let changes = diff(&current, &desired);
         assert_eq!(changes.remove_addresses, vec![net("10.8.8.8/24")]);
         assert!(changes.put_addresses.is_empty());
-    }
-
-    #[test]
-    fn routes_read_as_an_operator_writes_them() {
-        assert_eq!(
-            static_default("10.0.2.2").to_string(),
-            "default via 10.0.2.2"
-        );
-        let r = Route {
-            destination: net("172.16.0.0/12"),
-            gateway: None,
-            origin: Origin::Dhcp,
-        };
-        assert_eq!(r.to_string(), "172.16.0.0/12 on-link");
     }
 }

@@ -8,14 +8,14 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::config::{parse_mac, NetworkConfig, PresentNic};
-use super::ipnet::IpNet;
-use super::plan::{Origin, Route};
+use crate::config::{mac_text, parse_mac, NetworkConfig, PresentNic};
+use crate::ipnet::IpNet;
+use crate::route::{Origin, Route};
 
 /// The resolver reads no more name servers than this (glibc and musl).
-pub const MAX_DNS_SERVERS: usize = 3;
+pub(crate) const MAX_DNS_SERVERS: usize = 3;
 /// glibc's limit for search domains.
-pub const MAX_SEARCH: usize = 6;
+pub(crate) const MAX_SEARCH: usize = 6;
 /// Below this an IPv4 host is not required to work (RFC 791); IPv6 needs 1280 (RFC 8200).
 const MIN_MTU_V4: u32 = 576;
 const MIN_MTU_V6: u32 = 1280;
@@ -184,7 +184,7 @@ impl Checker {
         for (i, iface) in config.interfaces.iter().enumerate() {
             let field = format!("interfaces[{i}]");
             let mac = match parse_mac(&iface.mac) {
-                Some(m) => super::config::mac_text(&m),
+                Some(m) => mac_text(&m),
                 None => {
                     self.problem(
                         format!("{field}.mac"),
@@ -263,7 +263,7 @@ impl Checker {
     fn shared_ips(&mut self, config: &NetworkConfig, out: &mut Validated, seen: &mut Vec<Seen>) {
         for (k, shared) in config.shared_ips.iter().enumerate() {
             let field = format!("shared_ips[{k}]");
-            let mac = parse_mac(&shared.interface).map(|m| super::config::mac_text(&m));
+            let mac = parse_mac(&shared.interface).map(|m| mac_text(&m));
             let iface = mac
                 .as_ref()
                 .and_then(|m| out.interfaces.iter().find(|i| &i.mac == m));

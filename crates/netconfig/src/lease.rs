@@ -1,39 +1,10 @@
 //! A DHCPv4 lease in the appliance's terms, independent of the client library, and what
 //! it asks of an interface: one address, routes, maybe an MTU. No I/O.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::ipnet::IpNet;
-use super::plan::{Origin, Route};
-
-/// An IPv4 address with its prefix length: `10.0.2.15/24`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Ipv4Net {
-    pub addr: Ipv4Addr,
-    pub prefix_len: u8,
-}
-
-impl Ipv4Net {
-    pub fn new(addr: Ipv4Addr, prefix_len: u8) -> Self {
-        Ipv4Net { addr, prefix_len }
-    }
-
-    /// The network this address belongs to (host bits cleared).
-    pub fn network(&self) -> Ipv4Net {
-        let mask = match self.prefix_len {
-            0 => 0,
-            n => u32::MAX << (32 - u32::from(n.min(32))),
-        };
-        Ipv4Net::new(Ipv4Addr::from(u32::from(self.addr) & mask), self.prefix_len)
-    }
-}
-
-impl fmt::Display for Ipv4Net {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix_len)
-    }
-}
+use crate::ipnet::{IpNet, Ipv4Net};
+use crate::route::{Origin, Route};
 
 /// A classless static route of option 121: `gateway: None` means on the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,12 +227,5 @@ pub(crate) mod tests {
             lease_line("eth0", &lease),
             "dhcp: eth0 leased 10.0.2.15/24 via 10.0.2.2 (dns 1.1.1.1,9.9.9.9) forever"
         );
-    }
-
-    #[test]
-    fn ipv4_networks() {
-        assert_eq!(net4("10.0.2.15/24").network(), net4("10.0.2.0/24"));
-        assert_eq!(net4("10.0.2.15/0").network(), net4("0.0.0.0/0"));
-        assert_eq!(net4("10.0.2.15/32").network(), net4("10.0.2.15/32"));
     }
 }

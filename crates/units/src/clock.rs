@@ -1,9 +1,5 @@
-//! Dates of the signed documents that expire (catalog, download key): how far the
-//! reader's clock may be behind the signer's, and how dates are written in messages.
-
-/// How far in the future `issued` may be before the reader's clock is called wrong
-/// (clocks set by NTP agree to well under a second; an unsynchronized one drifts).
-pub const CLOCK_TOLERANCE_SECS: u64 = 5 * 60;
+//! Unix seconds: the clock now, and how a date is written for people (`utc`) and in API
+//! fields, records and pages (`rfc3339`).
 
 /// `YYYY-MM-DD HH:MM:SS UTC` of unix seconds, for messages.
 pub fn utc(secs: u64) -> String {
@@ -43,6 +39,9 @@ mod tests {
         assert_eq!(super::utc(1_704_067_200), "2024-01-01 00:00:00 UTC");
         assert_eq!(super::utc(951_782_400 + 3661), "2000-02-29 01:01:01 UTC");
         assert_eq!(super::rfc3339(951_782_400 + 3661), "2000-02-29T01:01:01Z");
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(super::rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
         assert_eq!(
             super::rfc3339(u64::MAX),
             format!("{} s after 1970", u64::MAX)

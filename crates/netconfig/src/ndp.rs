@@ -29,7 +29,7 @@ const FLAG_SOLICITED: u8 = 0x40;
 const FLAG_OVERRIDE: u8 = 0x20;
 
 /// ff02::1, every node of the link.
-pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+pub(crate) const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// RFC 4291 2.7.1: the solicited-node multicast group of `address` (ff02::1:ffXX:XXXX),
 /// which every holder of the address listens to.
@@ -49,7 +49,7 @@ pub fn solicited_node(address: Ipv6Addr) -> Ipv6Addr {
 
 /// RFC 2464 7: the Ethernet address an IPv6 multicast group is sent to (33:33 and the
 /// group's last 32 bits).
-pub fn multicast_mac(group: Ipv6Addr) -> [u8; 6] {
+pub(crate) fn multicast_mac(group: Ipv6Addr) -> [u8; 6] {
     let o = group.octets();
     [0x33, 0x33, o[12], o[13], o[14], o[15]]
 }

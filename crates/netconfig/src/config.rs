@@ -1,7 +1,7 @@
 //! The network settings as the operator writes them (API body and stored record
 //! `network`), and the factory defaults. Addresses are kept as text so that a wrong one can
 //! be reported with its place (`interfaces[0].addresses[1]`) instead of failing the whole
-//! body; [`super::validate`] checks and types them before anything is applied.
+//! body; [`crate::validate`] checks and types them before anything is applied.
 //!
 //! Interfaces are named by MAC address: kernel names can change when hardware is added,
 //! a MAC does not. An empty `interfaces` list is never valid, so the record's default
@@ -9,14 +9,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::Record;
-
 /// The hostname of a new appliance (init uses the same when `/data/etc/hostname` is absent).
-pub const FACTORY_HOSTNAME: &str = "appliance";
+pub(crate) const FACTORY_HOSTNAME: &str = "appliance";
 
 /// The fixed address the box's first NIC always answers on, beside DHCP, so that a box
 /// plugged into a network without a DHCP server (or straight into a laptop) can be reached.
-pub const BOX_FACTORY_ADDRESS: &str = "169.254.1.1/16";
+pub(crate) const BOX_FACTORY_ADDRESS: &str = "169.254.1.1/16";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -30,10 +28,6 @@ pub struct NetworkConfig {
     pub routes: Vec<RouteConfig>,
     pub dns: DnsConfig,
     pub shared_ips: Vec<SharedIpConfig>,
-}
-
-impl Record for NetworkConfig {
-    const KEY: &'static str = "network";
 }
 
 /// One NIC. A present NIC that no entry names is kept down, without addresses.

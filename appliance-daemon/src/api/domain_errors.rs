@@ -1,0 +1,188 @@
+//! The domain services' typed errors as API errors: which HTTP status each answers with,
+//! its stable `error` code and the sentence the operator reads. The web pages show the
+//! same sentences (`web/` converts through here too), so a refusal reads alike in the
+//! browser, the API and appliancectl.
+
+use axum::http::StatusCode;
+
+use super::ApiError;
+use crate::reset::ResetError;
+use crate::status::StatusError;
+use crate::system::shutdown::ScheduleError;
+use crate::tls::{CertificateError, InstallError as CertificateRefusal};
+use crate::update::catalog::{CheckError, DownloadError};
+use crate::update::checks::Refusal;
+use crate::update::download_key::KeyError;
+use crate::update::fetch::FetchError;
+use crate::update::install::InstallError;
+use crate::update::site::RollbackError;
+
+impl From<InstallError> for ApiError {
+    fn from(e: InstallError) -> Self {
+        let status = match &e {
+            InstallError::Busy | InstallError::ResetPending => StatusCode::CONFLICT,
+            InstallError::Refused(Refusal::NotConfirmed(_)) => StatusCode::CONFLICT,
+            InstallError::Refused(Refusal::NoSpace { .. } | Refusal::NoDataSpace { .. }) => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
+            InstallError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            InstallError::Package(p) | InstallError::Payload(p) => match p {
+                package::Error::Io { .. } | package::Error::Truncated(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            InstallError::NoKeys(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            InstallError::NoPayload | InstallError::SiteTree(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            InstallError::Write { .. }
+            | InstallError::Data { .. }
+            | InstallError::Boot(_)
+            | InstallError::Store(_)
+            | InstallError::RunningVersion(_)
+            | InstallError::Interrupted(_) => {
+                return ApiError::internal("Installing the package failed", e)
+            }
+        };
+        ApiError::new(
+            status,
+            e.code(),
+            format!("{e}; nothing was changed on the running system."),
+        )
+    }
+}
+
+impl From<CheckError> for ApiError {
+    fn from(e: CheckError) -> Self {
+        let status = match &e {
+            CheckError::NoServer
+            | CheckError::BadServer(_)
+            | CheckError::Fetch(FetchError::Trust(_)) => StatusCode::CONFLICT,
+            CheckError::Fetch(_) | CheckError::Catalog(_) => StatusCode::BAD_GATEWAY,
+            CheckError::Keys(_) | CheckError::Store(_) => {
+                return ApiError::internal("Checking for updates failed", e)
+            }
+        };
+        ApiError::new(
+            status,
+            e.code(),
+            format!("{e}; the list of available updates was not changed."),
+        )
+    }
+}
+
+impl From<DownloadError> for ApiError {
+    fn from(e: DownloadError) -> Self {
+        let status = match e {
+            DownloadError::Install(inner) => return inner.into(),
+            DownloadError::Check(inner) => return inner.into(),
+            DownloadError::NoCatalog | DownloadError::Catalog(_) => StatusCode::CONFLICT,
+            DownloadError::UnknownPackage(_) => StatusCode::NOT_FOUND,
+            DownloadError::Blocked(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            DownloadError::Fetch(FetchError::Trust(_)) => StatusCode::CONFLICT,
+            DownloadError::Fetch(_) | DownloadError::Mismatch { .. } => StatusCode::BAD_GATEWAY,
+            DownloadError::Cache { .. } => {
+                return ApiError::internal("Downloading the update failed", e)
+            }
+        };
+        ApiError::new(
+            status,
+            e.code(),
+            format!("{e}; nothing was changed on the running system."),
+        )
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Installed(d) => d.into(),
+            other => ApiError::internal("Making the download key failed", other),
+        }
+    }
+}
+
+impl From<RollbackError> for ApiError {
+    fn from(e: RollbackError) -> Self {
+        let status = match e {
+            RollbackError::Install(e) => return e.into(),
+            RollbackError::NotInstalled(_) => StatusCode::NOT_FOUND,
+            RollbackError::NoPrevious(_) => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, e.code(), format!("{e}; nothing was changed."))
+    }
+}
+
+impl From<ResetError> for ApiError {
+    fn from(e: ResetError) -> Self {
+        use crate::reset::CONFIRMATION;
+        match e {
+            ResetError::ConfirmationRequired => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "confirmation_required",
+                format!(
+                    "A factory reset erases every setting, account, certificate, log and uploaded file; confirm it with {{\"confirm\": \"{CONFIRMATION}\"}}. Nothing was started."
+                ),
+            ),
+            ResetError::InvalidThen(then) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_then",
+                format!("\"then\" must be \"poweroff\" or \"reboot\", not {then:?}. Nothing was started."),
+            ),
+            ResetError::UpdateInProgress => ApiError::new(
+                StatusCode::CONFLICT,
+                "update_in_progress",
+                "An update is being installed; request the factory reset again once it has finished. Nothing was started.",
+            ),
+            ResetError::AlreadyGoingDown => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_going_down",
+                "A restart or shutdown is already under way. Nothing was started.",
+            ),
+            ResetError::Record(e) => ApiError::internal(
+                "The factory reset request could not be recorded on the boot partition; nothing was started",
+                e,
+            ),
+            ResetError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        match e {
+            ScheduleError::AlreadyGoingDown => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_going_down",
+                "A restart or shutdown is already under way.",
+            ),
+            ScheduleError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CertificateError> for ApiError {
+    fn from(e: CertificateError) -> Self {
+        match e {
+            CertificateError::Refused(CertificateRefusal::Mismatch) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "certificate_key_mismatch",
+                CertificateRefusal::Mismatch.to_string(),
+            ),
+            CertificateError::Refused(other) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_certificate",
+                other.to_string(),
+            ),
+            CertificateError::Internal { what, detail } => ApiError::internal(what, detail),
+            CertificateError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StatusError> for ApiError {
+    fn from(e: StatusError) -> Self {
+        match e {
+            StatusError::Store(e) => e.into(),
+            StatusError::Specs(e) => ApiError::internal("Reading the hardware facts failed", e),
+            StatusError::Encode(e) => ApiError::internal("Encoding the status failed", e),
+        }
+    }
+}

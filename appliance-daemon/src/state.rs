@@ -1,0 +1,36 @@
+//! What the HTTP adapters (`api/`, `web/`) share: the running system's facts and one
+//! handle on each domain service. Built once at start by [`crate::app`]; nothing here
+//! knows about HTTP.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::auth::Auth;
+use crate::config::Mode;
+use crate::status::StatusService;
+use crate::store::Store;
+use crate::system::shutdown::Shutdown;
+use crate::system::SystemInfo;
+use crate::time::TimeService;
+use crate::tls::Certificates;
+use crate::update::Updater;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub mode: Mode,
+    pub system: SystemInfo,
+    pub store: Store,
+    /// Where persistent state lives (`/data`): downloads, the sanitization record.
+    pub state_dir: PathBuf,
+    pub auth: Auth,
+    /// The network manager.
+    pub net: crate::net::Handle,
+    /// Restart and power-off through init.
+    pub shutdown: Shutdown,
+    /// Status > Basics and Specs, gathered at most once a second.
+    pub status: StatusService,
+    /// The HTTPS certificate being served.
+    pub tls: Arc<Certificates>,
+    pub updater: Arc<Updater>,
+    pub time: TimeService,
+}
