@@ -57,7 +57,12 @@ pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
 
 /// `AB:CD:…` (uppercase pairs), the way openssl prints fingerprints.
 pub fn format_fingerprint(sha256: &[u8; 32]) -> String {
-    let pairs: Vec<String> = sha256.iter().map(|b| format!("{b:02X}")).collect();
+    let digits = hex::encode_upper(sha256);
+    let pairs: Vec<&str> = digits
+        .as_bytes()
+        .chunks(2)
+        .filter_map(|pair| std::str::from_utf8(pair).ok())
+        .collect();
     pairs.join(":")
 }
 
@@ -80,15 +85,9 @@ pub fn parse_fingerprint(input: &str) -> Result<[u8; 32], Error> {
         .bytes()
         .filter(|b| *b != b':' && !b.is_ascii_whitespace())
         .collect();
-    // Hex digits only: `from_str_radix` alone would take a sign ("+a").
-    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
-        return Err(invalid());
-    }
     let mut out = [0u8; 32];
-    for (i, pair) in digits.chunks(2).enumerate() {
-        let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
-        out[i] = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
-    }
+    // Exactly 64 hexadecimal digits, or an error.
+    hex::decode_to_slice(&digits, &mut out).map_err(|_| invalid())?;
     Ok(out)
 }
 
