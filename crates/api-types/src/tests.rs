@@ -263,6 +263,32 @@ fn answers_have_the_documented_json() {
     );
 }
 
+/// The two largest answers, empty: every field in the API's order (the updates view ends
+/// with the catalog's three fields, as the daemon always wrote them).
+#[test]
+fn status_and_updates_keep_their_field_order() {
+    assert_eq!(
+        serde_json::to_string(&Updates::default()).unwrap(),
+        concat!(
+            r#"{"running":{"version":"","slot":"","profile":""},"slots":{},"pending":null,"#,
+            r#""floor":null,"sites":{},"rollback":null,"installing":false,"history":[],"#,
+            r#""catalog":null,"last_check_failure":null,"available":[]}"#
+        )
+    );
+    assert_eq!(
+        serde_json::to_string(&Status::default()).unwrap(),
+        concat!(
+            r#"{"model":"","profile":"","serial":null,"appliance_id":"","hostname":"","#,
+            r#""version":"","slot":"","versions":{"base":"","site":null},"uptime_seconds":0,"#,
+            r#""time":"","daemon_rss_bytes":null,"certificate_sha256":"","specs":{"dmi":"#,
+            r#"{"vendor":null,"product":null,"serial":null,"board":null},"cpu":null,"#,
+            r#""memory":null,"uptime_seconds":null,"load_average":null,"disks":[],"nics":[],"#,
+            r#""clock":{"utc":"","unix":0,"kernel_synchronized":false,"max_error_us":null,"#,
+            r#""est_error_us":null}},"sanitization":null}"#
+        )
+    );
+}
+
 #[test]
 fn answers_from_a_newer_appliance_still_read() {
     let health: Health = serde_json::from_value(json!({
