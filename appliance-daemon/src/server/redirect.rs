@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::api::ApiError;
+use api_types::ErrorBody;
 
 /// Serve redirects on `listener` to HTTPS on `https_port`.
 pub async fn serve(listener: TcpListener, https_port: u16) -> std::io::Result<()> {
@@ -21,12 +21,14 @@ async fn redirect(State(https_port): State<u16>, headers: HeaderMap, uri: Uri) -
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.parse::<axum::http::uri::Authority>().ok());
     let Some(host) = host else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "The request has no valid Host header; use https:// and the appliance's address.",
-        )
-        .into_response();
+        let body = ErrorBody {
+            error: "bad_request".into(),
+            message:
+                "The request has no valid Host header; use https:// and the appliance's address."
+                    .into(),
+            problems: Vec::new(),
+        };
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
     };
     let location = location(host.host(), https_port, &uri);
     (

@@ -11,8 +11,6 @@ use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 use std::time::Duration;
 
-/// The system's CA bundle, where Debian and Buildroot's ca-certificates put it.
-pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Connect, TLS handshake and the answer's headers (the client's own connect timeout, 10 s,
 /// bounds the first part).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -161,11 +159,12 @@ pub fn parse_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 pub fn client_config(ca_pem: Option<&str>) -> Result<Trust, FetchError> {
     let pem = match ca_pem {
         Some(pem) => pem.to_string(),
-        None => std::fs::read_to_string(SYSTEM_BUNDLE).map_err(|_| {
+        None => std::fs::read_to_string(crate::paths::CA_BUNDLE).map_err(|_| {
             FetchError::Trust(format!(
                 "no CA certificate is configured for the update server and this system has no \
-                 certificate bundle ({SYSTEM_BUNDLE}): add the server's CA certificate to the \
-                 update server settings"
+                 certificate bundle ({}): add the server's CA certificate to the \
+                 update server settings",
+                crate::paths::CA_BUNDLE
             ))
         })?,
     };

@@ -9,6 +9,7 @@
 
 mod error;
 mod health;
+mod network;
 mod session;
 mod status;
 mod system;
@@ -18,6 +19,10 @@ mod updates;
 
 pub use error::{ErrorBody, Problem};
 pub use health::Health;
+pub use network::{
+    Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
+    NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
+};
 pub use session::{Credentials, PasswordChange, Session};
 pub use status::{
     ClockState, Cpu, Disk, Dmi, Memory, Nic, Partition, SanitizationRecord, Specs, Status, Versions,

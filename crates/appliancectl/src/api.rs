@@ -1,21 +1,18 @@
 //! The API's request and answer bodies: the appliance's own ([`api_types`]), read
 //! leniently (fields this client does not know are ignored and missing ones take defaults,
-//! so a newer appliance still works), plus the network's and the factory reset's choice as
-//! the command line names it.
+//! so a newer appliance still works), plus the factory reset's choice as the command line
+//! names it.
 
-mod network;
 mod system;
 
 pub use api_types::{
-    Available, CatalogFailure, CatalogInfo, Certificate, CertificateInstall, ClockState, Cpu,
-    Credentials, Disk, Dmi, ErrorBody, FactoryReset, Health, Installed, Memory, Nic, Partition,
-    PasswordChange, PendingInstall, PowerAction, Problem, Progress, Requirement, ResetAccepted,
-    Running, SanitizationRecord, Session, SiteInfo, SlotInfo, Specs, Status, Time, TimeRequest,
-    TimeSource, UpdateEvent, Updates, Versions,
-};
-pub use network::{
-    Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
-    NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
+    Address, Available, CatalogFailure, CatalogInfo, Certificate, CertificateInstall, ClockState,
+    Conflict, Cpu, Credentials, Dhcp, Disk, Dmi, Dns, DnsConfig, ErrorBody, FactoryReset, Health,
+    HistoryEntry, Installed, Interface, InterfaceConfig, Lease, Memory, NetworkConfig, NetworkView,
+    Nic, Partition, PasswordChange, PendingChange, PendingInstall, PowerAction, Problem, Progress,
+    Requirement, ResetAccepted, Route, RouteConfig, Running, SanitizationRecord, Session, SharedIp,
+    SharedIpConfig, SiteInfo, SlotInfo, Specs, Status, Time, TimeRequest, TimeSource, UpdateEvent,
+    Updates, Versions,
 };
 pub use system::ResetThen;
 

@@ -1,7 +1,7 @@
 //! `GET|PUT /api/v1/network` and `POST /api/v1/network/confirm` (docs/network.md). The
-//! bodies are `netconfig`'s, the types the appliance itself writes and reads, under the
-//! names this client gives them; they read with missing fields defaulted and unknown
-//! fields ignored, and the view's words (`origin`, `state`) as `String`.
+//! bodies are the network core's (`netconfig`), which the daemon writes and reads, under
+//! the names the API's clients give them; they read with missing fields defaulted and
+//! unknown fields ignored, and the view's words (`origin`, `state`) as `String`.
 
 pub use netconfig::config::{
     DnsConfig, InterfaceConfig, NetworkConfig, RouteConfig, SharedIpConfig,
