@@ -90,7 +90,7 @@ impl Config {
                 "--state-dir" => {
                     state_dir = Some(PathBuf::from(
                         args.next().ok_or(Error::Missing("--state-dir"))?,
-                    ))
+                    ));
                 }
                 "--listen" => https = Some(address("--listen", args.next())?),
                 "--http-listen" => http = Some(address("--http-listen", args.next())?),
@@ -168,7 +168,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Parsed, Error> {
-        Config::from_args(args.iter().map(|s| s.to_string()))
+        Config::from_args(args.iter().map(std::string::ToString::to_string))
     }
 
     #[test]

@@ -1,26 +1,28 @@
 //! The management daemon: HTTPS API on 443, HTTP redirect on 80, and the health gate that
 //! marks the booted slot good. `main.rs` only parses arguments and calls [`run`].
 
-pub mod api;
-pub mod auth;
-pub mod boot;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod boot;
 pub mod config;
 pub mod logging;
-pub mod net;
-pub mod paths;
+pub(crate) mod net;
+pub(crate) mod paths;
+/// The hidden `--net-only` mode (tests): the factory network bring-up alone.
+pub use net::oneshot as net_only;
 /// One wrong field of a request: `netconfig`'s, whose network checks report it; the time
 /// settings report the same.
-pub use netconfig::problem;
-pub mod reset;
-pub mod server;
-pub mod state;
-pub mod status;
+pub(crate) use netconfig::problem;
+pub(crate) mod reset;
+pub(crate) mod server;
+pub(crate) mod state;
+pub(crate) mod status;
 pub mod store;
-pub mod system;
-pub mod time;
-pub mod tls;
-pub mod update;
-pub mod web;
+pub(crate) mod system;
+pub(crate) mod time;
+pub(crate) mod tls;
+pub(crate) mod update;
+pub(crate) mod web;
 
 #[cfg(test)]
 mod testdir;
@@ -138,7 +140,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Start the network manager: on the appliance it owns the NICs; in dev mode it applies
 /// nothing, unless a test names a network namespace for it.
-pub async fn start_network(
+pub(crate) async fn start_network(
     config: &Config,
     system: &SystemInfo,
     store: store::Store,
@@ -163,8 +165,7 @@ pub async fn start_network(
         init_dir: appliance.then(|| config.state_dir.join("etc")),
         confirm_after: config
             .net_confirm_seconds
-            .map(std::time::Duration::from_secs)
-            .unwrap_or(net::CONFIRM_AFTER),
+            .map_or(net::CONFIRM_AFTER, std::time::Duration::from_secs),
         unapplied: None,
     };
     match net::start(options.clone()).await {
@@ -186,7 +187,7 @@ pub async fn start_network(
 }
 
 /// Build the domain services and the whole HTTP surface on them: API, web UI, 404s.
-pub fn app(
+pub(crate) fn app(
     config: &Config,
     system: SystemInfo,
     store: store::Store,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
-    if args.peek().map(String::as_str) == Some(appliance_daemon::net::oneshot::FLAG) {
+    if args.peek().map(String::as_str) == Some(appliance_daemon::net_only::FLAG) {
         return net_only(args.skip(1));
     }
     let config = match appliance_daemon::config::Config::from_args(args) {
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 
 /// The hidden `--net-only` mode (see `net::oneshot`).
 fn net_only(args: impl Iterator<Item = String>) -> ExitCode {
-    use appliance_daemon::net::oneshot;
+    use appliance_daemon::net_only as oneshot;
     let args = match oneshot::Args::parse(args) {
         Ok(a) => a,
         Err(err) => {

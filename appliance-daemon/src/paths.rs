@@ -4,51 +4,51 @@
 //! never touches these paths: its state lives under `--state-dir`.
 
 /// The release the slot belongs to: `VERSION`, `PROFILE`, `KERNEL` (image builder).
-pub const RELEASE: &str = "/etc/appliance/release";
+pub(crate) const RELEASE: &str = "/etc/appliance/release";
 /// The public keys update packages must be signed with (image builder).
-pub const KEYS_DIR: &str = "/etc/appliance/keys";
+pub(crate) const KEYS_DIR: &str = "/etc/appliance/keys";
 /// The system's CA bundle, where Debian's and Buildroot's ca-certificates put it.
-pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub(crate) const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// `appliance.slot=A|B|factory` (GRUB).
-pub const CMDLINE: &str = "/proc/cmdline";
+pub(crate) const CMDLINE: &str = "/proc/cmdline";
 /// Block devices: partitions by label, sizes.
-pub const SYS_CLASS_BLOCK: &str = "/sys/class/block";
+pub(crate) const SYS_CLASS_BLOCK: &str = "/sys/class/block";
 /// Network interfaces: which are Ethernet NICs.
-pub const SYS_CLASS_NET: &str = "/sys/class/net";
+pub(crate) const SYS_CLASS_NET: &str = "/sys/class/net";
 /// The data partition, mounted by init (settings, certificates, site packages).
-pub const DATA: &str = "/data";
+pub(crate) const DATA: &str = "/data";
 /// The resolver file the network settings and DHCP leases write.
-pub const RESOLV_CONF: &str = "/run/resolv.conf";
+pub(crate) const RESOLV_CONF: &str = "/run/resolv.conf";
 /// Where the ESP is mounted while grubenv is rewritten.
-pub const ESP_MOUNT: &str = "/run/esp";
+pub(crate) const ESP_MOUNT: &str = "/run/esp";
 /// The NTP daemon's configuration, written before init starts it.
-pub const NTP_TOML: &str = "/run/ntp.toml";
+pub(crate) const NTP_TOML: &str = "/run/ntp.toml";
 /// The NTP daemon's observation socket.
-pub const NTP_OBSERVE: &str = "/run/ntpd.observe";
+pub(crate) const NTP_OBSERVE: &str = "/run/ntpd.observe";
 
 /// The environment variables the daemon reads.
-pub mod env {
+pub(crate) mod env {
     /// `APPLIANCE_DEBUG=1`: debug-level logs.
-    pub fn debug_logs() -> bool {
+    pub(crate) fn debug_logs() -> bool {
         std::env::var_os("APPLIANCE_DEBUG").is_some_and(|v| v == "1")
     }
 
     /// Dev mode: the profile to pretend to be (`APPLIANCE_PROFILE`; default `vm`).
-    pub fn dev_profile() -> Option<String> {
+    pub(crate) fn dev_profile() -> Option<String> {
         std::env::var("APPLIANCE_PROFILE").ok()
     }
 
     /// The name of [`dev_slot`]'s variable, for messages.
-    pub const DEV_SLOT: &str = "APPLIANCE_SLOT";
+    pub(crate) const DEV_SLOT: &str = "APPLIANCE_SLOT";
 
     /// Dev mode: the slot to pretend to be booted from (`APPLIANCE_SLOT`; default A).
-    pub fn dev_slot() -> Option<String> {
+    pub(crate) fn dev_slot() -> Option<String> {
         std::env::var(DEV_SLOT).ok()
     }
 
     /// Dev mode: the size of the slot files in MiB (`APPLIANCE_DEV_SLOT_MIB`), for a
     /// benchmark that installs bigger images than the default allows.
-    pub fn dev_slot_mib() -> Option<u64> {
+    pub(crate) fn dev_slot_mib() -> Option<u64> {
         std::env::var("APPLIANCE_DEV_SLOT_MIB")
             .ok()
             .and_then(|m| m.parse().ok())

@@ -16,7 +16,7 @@ use crate::tls::Certificates;
 use crate::update::Updater;
 
 #[derive(Debug)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub mode: Mode,
     pub system: SystemInfo,
     pub store: Store,

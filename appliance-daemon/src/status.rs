@@ -20,9 +20,9 @@ use crate::tls::Certificates;
 const SPECS_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// `GET /api/v1/status`.
-pub use api_types::Status;
+pub(crate) use api_types::Status;
 
-pub use api_types::Versions;
+pub(crate) use api_types::Versions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
@@ -36,7 +36,7 @@ pub enum StatusError {
 
 /// Gathers the status, and keeps the last one for a second.
 #[derive(Debug)]
-pub struct StatusService {
+pub(crate) struct StatusService {
     system: SystemInfo,
     store: Store,
     /// Root of /proc and /sys for the hardware facts.
@@ -51,7 +51,7 @@ pub struct StatusService {
 }
 
 impl StatusService {
-    pub fn new(
+    pub(crate) fn new(
         system: SystemInfo,
         store: Store,
         state_dir: PathBuf,
@@ -69,12 +69,12 @@ impl StatusService {
     }
 
     /// The status now as JSON (`GET /api/v1/status`).
-    pub async fn json(&self) -> Result<bytes::Bytes, StatusError> {
+    pub(crate) async fn json(&self) -> Result<bytes::Bytes, StatusError> {
         let second = units::now();
         let cached = self
             .json
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
             .filter(|(at, _)| *at == second)
             .map(|(_, json)| json.clone());
@@ -83,17 +83,23 @@ impl StatusService {
         }
         let status = self.gather().await?;
         let json = bytes::Bytes::from(serde_json::to_vec(&status)?);
-        *self.json.lock().unwrap_or_else(|e| e.into_inner()) = Some((second, json.clone()));
+        *self
+            .json
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((second, json.clone()));
         Ok(json)
     }
 
     /// The status now: hardware facts at most a second old, the clock read now.
-    pub async fn gather(&self) -> Result<Status, StatusError> {
+    pub(crate) async fn gather(&self) -> Result<Status, StatusError> {
         let cached = match self.fresh() {
             Some(status) => status,
             None => {
                 let status = Arc::new(self.read().await?);
-                *self.status.lock().unwrap_or_else(|e| e.into_inner()) =
+                *self
+                    .status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
                     Some((Instant::now(), Arc::clone(&status)));
                 status
             }
@@ -105,7 +111,11 @@ impl StatusService {
     }
 
     fn fresh(&self) -> Option<Arc<Status>> {
-        match &*self.status.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
             Some((at, status)) if at.elapsed() < SPECS_MAX_AGE => Some(Arc::clone(status)),
             _ => None,
         }

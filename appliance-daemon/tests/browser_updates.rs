@@ -115,7 +115,7 @@ fn server_check_install_rollback_and_download_key() {
     // Install from the catalog: the progress display, then the result.
     b.click("button[data-install='base-1.0.1-vm']").unwrap();
     wait_for(&b, "p.notice", "Restart the appliance");
-    assert!(wait_for(&b, "#pending", "1.0.1").contains("B"));
+    assert!(wait_for(&b, "#pending", "1.0.1").contains('B'));
     assert!(b.text("#installed").unwrap().contains("1.0.1"));
     assert!(b.text("#history").unwrap().contains("installed"));
     assert_eq!(

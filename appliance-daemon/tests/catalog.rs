@@ -121,7 +121,7 @@ fn check_lists_installs_by_id_and_refuses_what_does_not_verify() {
     // The download key, read as the vendor's tool reads it.
     let r = d.call("GET", "/api/v1/updates/download-key", t, None);
     assert_eq!(r.status, 200);
-    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    let text = String::from_utf8(r.body.clone()).unwrap();
     assert!(
         text.starts_with("-----BEGIN APPLIANCE DOWNLOAD KEY-----\n"),
         "{text}"
@@ -201,7 +201,7 @@ fn check_lists_installs_by_id_and_refuses_what_does_not_verify() {
     assert_eq!(grubenv(), before, "boot order untouched");
     assert!(!state.join("slot-b.img").exists(), "slot B never written");
     let cache = state.join("update-cache");
-    let leftovers = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    let leftovers = std::fs::read_dir(&cache).map_or(0, std::iter::Iterator::count);
     assert_eq!(leftovers, 0, "nothing left in the download cache");
     let updates = d.call("GET", "/api/v1/updates", t, None).value();
     assert!(updates["pending"].is_null());

@@ -2,6 +2,8 @@
 //! it: time servers, the network (shown, a wrong file refused, a change confirmed), package
 //! upload (a corrupted package refused with its code, a signed one installed) and the
 //! factory reset (refused without a person's typed word, recorded with --yes).
+// Unsafe code: pre_exec (setsid) to run the CLI without a controlling terminal.
+#![allow(unsafe_code)]
 
 use appliance_tests::dev::{state_dir, DevDaemon};
 use appliancectl::blocking::fetch_fingerprint;

@@ -17,7 +17,7 @@ use crate::rootfs::Root;
 use crate::{initramfs, kernel, modules, slot, tools, Profile};
 
 #[derive(clap::Args)]
-pub struct AssembleArgs {
+pub(crate) struct AssembleArgs {
     #[arg(long, value_enum)]
     profile: Profile,
     /// Firmware version (X.Y.Z) written to /etc/appliance/release and update.pkg.
@@ -47,7 +47,7 @@ pub struct AssembleArgs {
     signing: crate::packages::SigningArgs,
 }
 
-pub fn run(args: &AssembleArgs) -> Result<()> {
+pub(crate) fn run(args: &AssembleArgs) -> Result<()> {
     let started = Instant::now();
     let mut required = tools::BUILDROOT.to_vec();
     if args.profile == Profile::Vm {

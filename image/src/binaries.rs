@@ -13,12 +13,12 @@ use anyhow::{bail, Result};
 
 use crate::tools;
 
-pub const TARGET: &str = "x86_64-unknown-linux-musl";
+pub(crate) const TARGET: &str = "x86_64-unknown-linux-musl";
 /// The cargo profile of the shipped programs (Cargo.toml: size-optimized, LTO).
-pub const PROFILE: &str = "appliance";
+pub(crate) const PROFILE: &str = "appliance";
 
 #[derive(Debug)]
-pub struct Binaries {
+pub(crate) struct Binaries {
     pub init: PathBuf,
     pub daemon: PathBuf,
     pub ntpd: PathBuf,
@@ -26,7 +26,7 @@ pub struct Binaries {
 
 /// Builds both programs, or takes them from `prebuilt` (a directory holding `init` and
 /// `appliance-daemon`, e.g. from another build system).
-pub fn build(workspace: &Path, prebuilt: Option<&Path>) -> Result<Binaries> {
+pub(crate) fn build(workspace: &Path, prebuilt: Option<&Path>) -> Result<Binaries> {
     let dir = match prebuilt {
         Some(dir) => dir.to_path_buf(),
         None => {

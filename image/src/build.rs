@@ -12,7 +12,7 @@ use crate::outputs::{self, Grub, Parts};
 use crate::rootfs::Root;
 use crate::{binaries, esp, initramfs, kernel, modules, slot, tools, BuildArgs};
 
-pub fn run(ws: &Path, args: &BuildArgs) -> Result<()> {
+pub(crate) fn run(ws: &Path, args: &BuildArgs) -> Result<()> {
     let started = Instant::now();
     tools::check()?;
     let signing = args.signing.load()?;

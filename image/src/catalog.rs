@@ -13,7 +13,7 @@ use package::Signer;
 use units::utc;
 
 #[derive(clap::Args)]
-pub struct CatalogArgs {
+pub(crate) struct CatalogArgs {
     /// The directory of *.pkg files; catalog.json and catalog.sig are written into it.
     dir: PathBuf,
     /// Secret key file to sign with (repeatable, to rotate keys).
@@ -25,7 +25,7 @@ pub struct CatalogArgs {
 }
 
 #[derive(Subcommand)]
-pub enum DownloadKeyCmd {
+pub(crate) enum DownloadKeyCmd {
     /// Check a download key's signature and dates; with --catalog, list what that
     /// appliance may install and why the rest is blocked.
     Verify {
@@ -37,7 +37,7 @@ pub enum DownloadKeyCmd {
     },
 }
 
-pub fn run_catalog(a: &CatalogArgs) -> Result<()> {
+pub(crate) fn run_catalog(a: &CatalogArgs) -> Result<()> {
     if a.expires_days == 0 || a.expires_days > 366 {
         bail!("--expires-days must be between 1 and 366");
     }
@@ -60,7 +60,11 @@ pub fn run_catalog(a: &CatalogArgs) -> Result<()> {
             e.size
         );
     }
-    let ids: Vec<String> = built.signed_by.iter().map(|k| k.to_string()).collect();
+    let ids: Vec<String> = built
+        .signed_by
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     println!(
         "image: {} ({} packages), signed by {} in {}; expires {}",
         built.json.display(),
@@ -82,7 +86,7 @@ fn issued() -> Result<u64> {
     Ok(now)
 }
 
-pub fn run_download_key(cmd: &DownloadKeyCmd) -> Result<()> {
+pub(crate) fn run_download_key(cmd: &DownloadKeyCmd) -> Result<()> {
     match cmd {
         DownloadKeyCmd::Verify { file, catalog } => {
             let text = std::fs::read_to_string(file)
@@ -103,7 +107,7 @@ fn read_catalog(dir: &Path) -> Result<Catalog> {
 
 /// The report `image download-key verify` prints: who the appliance is, what it runs,
 /// and, given a catalog, each package with `installable` or `blocked: <reason>`.
-pub fn verify(text: &str, catalog: Option<&Catalog>, now: u64) -> Result<String> {
+pub(crate) fn verify(text: &str, catalog: Option<&Catalog>, now: u64) -> Result<String> {
     let key = download_key::verify(text, now).map_err(|e| anyhow!("{e} [{}]", e.code()))?;
     let b = &key.body;
     let mut out = format!(

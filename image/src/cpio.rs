@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 /// One archive member.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
+pub(crate) enum Entry {
     Dir { mode: u32 },
     File { mode: u32, data: Vec<u8> },
     CharDev { mode: u32, major: u32, minor: u32 },
@@ -21,18 +21,18 @@ const S_IFCHR: u32 = 0o020000;
 
 /// An initramfs being assembled in memory. Paths are relative (`init`, `lib/modules/...`).
 #[derive(Debug, Default)]
-pub struct Archive {
+pub(crate) struct Archive {
     entries: BTreeMap<String, Entry>,
 }
 
 impl Archive {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds `entry` at `path`, creating missing parent directories (mode 0755).
     /// A later insert at the same path replaces the earlier one.
-    pub fn insert(&mut self, path: &str, entry: Entry) {
+    pub(crate) fn insert(&mut self, path: &str, entry: Entry) {
         let path = path.trim_matches('/');
         let mut parent = String::new();
         for comp in path
@@ -55,7 +55,7 @@ impl Archive {
     }
 
     /// Serialises the archive with every mtime set to `mtime`.
-    pub fn to_bytes(&self, mtime: u32) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self, mtime: u32) -> Vec<u8> {
         let mut out = Vec::new();
         for (ino, (path, entry)) in self.entries.iter().enumerate() {
             let (mode, data, rdev, nlink): (u32, &[u8], (u32, u32), u32) = match entry {

@@ -24,7 +24,7 @@ const TYPE_LINUX: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
 const DISK_GUID: &str = "A9B1A5E0-4D3C-4F6B-8E21-5A7C0D1E2F30";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
+pub(crate) struct Part {
     pub number: u32,
     pub name: &'static str,
     pub type_guid: &'static str,
@@ -35,15 +35,15 @@ pub struct Part {
 }
 
 impl Part {
-    pub fn uuid(&self) -> String {
+    pub(crate) fn uuid(&self) -> String {
         format!("A9B1A5E0-4D3C-4F6B-8E21-5A7C0D1E2F3{}", self.number)
     }
 }
 
-pub const SLOT_SIZE: u64 = 256 * MIB;
+pub(crate) const SLOT_SIZE: u64 = 256 * MIB;
 
 /// The partitions of every appliance disk, in order.
-pub fn layout() -> Vec<Part> {
+pub(crate) fn layout() -> Vec<Part> {
     let fixed: [(&'static str, &'static str, u64); 5] = [
         ("bios", TYPE_BIOS, MIB),
         ("ESP", TYPE_ESP, crate::esp::ESP_SIZE),
@@ -73,7 +73,7 @@ pub fn layout() -> Vec<Part> {
     parts
 }
 
-pub fn part(name: &str) -> Part {
+pub(crate) fn part(name: &str) -> Part {
     layout()
         .into_iter()
         .find(|p| p.name == name)
@@ -81,12 +81,12 @@ pub fn part(name: &str) -> Part {
 }
 
 /// Smallest disk that leaves `data` at least 64 MiB (plus the backup GPT).
-pub fn min_disk_size() -> u64 {
+pub(crate) fn min_disk_size() -> u64 {
     part("data").offset + 64 * MIB + MIB
 }
 
 /// The `sfdisk` script for [`layout`].
-pub fn sfdisk_script() -> String {
+pub(crate) fn sfdisk_script() -> String {
     let mut s = format!("label: gpt\nlabel-id: {DISK_GUID}\nunit: sectors\nfirst-lba: 2048\n\n");
     for p in layout() {
         s.push_str(&format!("{} : start={}", p.number, p.offset / SECTOR));
@@ -103,7 +103,7 @@ pub fn sfdisk_script() -> String {
     s
 }
 
-pub struct Contents<'a> {
+pub(crate) struct Contents<'a> {
     pub esp: &'a Path,
     pub slot: &'a Path,
     pub bios_boot: &'a Path,
@@ -111,7 +111,7 @@ pub struct Contents<'a> {
 }
 
 /// Writes the disk image `out` of `size` bytes.
-pub fn build(c: &Contents, out: &Path, size: u64) -> Result<()> {
+pub(crate) fn build(c: &Contents, out: &Path, size: u64) -> Result<()> {
     if size < min_disk_size() || !size.is_multiple_of(MIB) {
         bail!(
             "disk size must be a whole number of MiB, at least {} MiB",

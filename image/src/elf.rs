@@ -6,7 +6,7 @@
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("not an ELF64 little-endian file")]
     NotElf64,
     #[error("truncated ELF file: {0} lies outside the file")]
@@ -24,7 +24,7 @@ const DT_STRTAB: u64 = 5;
 
 /// What the dynamic loader needs to run a program or library.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Dynamic {
+pub(crate) struct Dynamic {
     /// Absolute path of the loader (`/lib64/ld-linux-x86-64.so.2`); `None` for libraries
     /// and static programs.
     pub interpreter: Option<String>,
@@ -40,13 +40,13 @@ struct Segment {
 }
 
 /// Reads the interpreter and needed libraries of the ELF image `data`.
-pub fn dynamic(data: &[u8]) -> Result<Dynamic, Error> {
+pub(crate) fn dynamic(data: &[u8]) -> Result<Dynamic, Error> {
     if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
         return Err(Error::NotElf64);
     }
     let phoff = u64_at(data, 0x20, "program header offset")?;
-    let phentsize = u16_at(data, 0x36, "program header size")? as u64;
-    let phnum = u16_at(data, 0x38, "program header count")? as u64;
+    let phentsize = u64::from(u16_at(data, 0x36, "program header size")?);
+    let phnum = u64::from(u16_at(data, 0x38, "program header count")?);
     let mut segments = Vec::new();
     for i in 0..phnum {
         let at = to_usize(phoff + i * phentsize)?;

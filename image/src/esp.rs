@@ -45,14 +45,14 @@ const MODULES: &[&str] = &[
 const EFI_MODULES: &[&str] = &["all_video"];
 const BIOS_MODULES: &[&str] = &["biosdisk"];
 
-pub const ESP_SIZE: u64 = 64 << 20;
+pub(crate) const ESP_SIZE: u64 = 64 << 20;
 
 /// The A/B boot script, built into this tool so that `assemble`, run from Buildroot's
 /// host directory, carries the very file the offline build uses.
-pub const GRUB_CFG: &str = include_str!("../grub/grub.cfg");
+pub(crate) const GRUB_CFG: &str = include_str!("../grub/grub.cfg");
 
 /// Builds the UEFI and BIOS GRUB images from the early config at `early_cfg`.
-pub fn grub_images(early_cfg: &Path, efi_out: &Path, bios_core_out: &Path) -> Result<()> {
+pub(crate) fn grub_images(early_cfg: &Path, efi_out: &Path, bios_core_out: &Path) -> Result<()> {
     for (format, dir, out, extra) in [
         (
             "x86_64-efi",
@@ -81,7 +81,7 @@ pub fn grub_images(early_cfg: &Path, efi_out: &Path, bios_core_out: &Path) -> Re
     Ok(())
 }
 
-pub struct Files<'a> {
+pub(crate) struct Files<'a> {
     pub bootx64: &'a Path,
     pub grub_cfg: &'a [u8],
     pub grubenv: &'a [u8],
@@ -90,7 +90,7 @@ pub struct Files<'a> {
 /// Makes the 64 MiB FAT32 ESP image at `out`. `scratch` holds copies of the files with
 /// their mtime set to `epoch`, which `mcopy -m` keeps; `SOURCE_DATE_EPOCH` fixes the
 /// directories' times and `--invariant` the volume serial, so the image is reproducible.
-pub fn build(files: &Files, scratch: &Path, out: &Path, epoch: u64) -> Result<()> {
+pub(crate) fn build(files: &Files, scratch: &Path, out: &Path, epoch: u64) -> Result<()> {
     let _ = fs::remove_dir_all(scratch);
     fs::create_dir_all(scratch)?;
     let _ = fs::remove_file(out);
@@ -149,7 +149,11 @@ mod tests {
     fn buildroot_defconfigs_build_grub_like_this_builder() {
         let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let want = |extra: &[&str]| -> BTreeSet<String> {
-            MODULES.iter().chain(extra).map(|m| m.to_string()).collect()
+            MODULES
+                .iter()
+                .chain(extra)
+                .map(std::string::ToString::to_string)
+                .collect()
         };
         for profile in ["box", "vm"] {
             let path = ws.join(format!("buildroot/configs/appliance_{profile}_defconfig"));

@@ -20,14 +20,14 @@ use crate::{modules, tools};
 const E2FS_TOOLS: &[&str] = &["mke2fs", "e2fsck", "resize2fs"];
 
 /// A kernel's loadable modules: `dir` is its `lib/modules/<release>`.
-pub struct Modules<'a> {
+pub(crate) struct Modules<'a> {
     pub dir: &'a Path,
     pub release: &'a str,
     /// Names to ship; their dependencies and softdeps are added.
     pub list: &'a [String],
 }
 
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub init: &'a Path,
     /// `None`: the kernel has no modules, the initramfs carries none.
     pub modules: Option<Modules<'a>>,
@@ -38,12 +38,12 @@ pub struct Inputs<'a> {
     pub work: &'a Path,
 }
 
-pub struct Built {
+pub(crate) struct Built {
     pub archive: Vec<u8>,
     pub module_count: usize,
 }
 
-pub fn build(inp: &Inputs, mtime: u32) -> Result<Built> {
+pub(crate) fn build(inp: &Inputs, mtime: u32) -> Result<Built> {
     let mut a = Archive::new();
     a.insert(
         "init",
@@ -160,7 +160,7 @@ fn add_modules(a: &mut Archive, m: &Modules, work: &Path) -> Result<usize> {
 
 fn add_tree(a: &mut Archive, dir: &Path, prefix: &str) -> Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
         let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
         if e.file_type()?.is_dir() {

@@ -17,14 +17,14 @@ use crate::tools;
 
 /// The content of `kernel.pin`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pin {
+pub(crate) struct Pin {
     pub package: String,
     pub version: String,
     pub sha256: String,
 }
 
 impl Pin {
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
         let get = |key: &str| -> Result<String> {
             text.lines()
                 .filter_map(|l| l.split_once('='))
@@ -43,7 +43,7 @@ impl Pin {
         Ok(pin)
     }
 
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         format!(
             "# The Debian kernel package every image is built with.\n\
 # Move the pin with: cargo run --release -p image -- pin-kernel   (see image/README.md)\n\
@@ -55,7 +55,7 @@ package={}\nversion={}\nsha256={}\n",
 
 /// An unpacked kernel package.
 #[derive(Debug)]
-pub struct Kernel {
+pub(crate) struct Kernel {
     /// Root of the unpacked package (holds `boot/` and `lib/modules/`).
     pub tree: PathBuf,
     /// `uname -r` of the kernel, e.g. `6.1.0-56-amd64`.
@@ -63,16 +63,16 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    pub fn vmlinuz(&self) -> PathBuf {
+    pub(crate) fn vmlinuz(&self) -> PathBuf {
         self.tree.join(format!("boot/vmlinuz-{}", self.release))
     }
-    pub fn modules_dir(&self) -> PathBuf {
+    pub(crate) fn modules_dir(&self) -> PathBuf {
         self.tree.join("lib/modules").join(&self.release)
     }
 }
 
 /// Fetches (if needed), verifies and unpacks the pinned kernel under `cache`.
-pub fn prepare(pin: &Pin, cache: &Path) -> Result<Kernel> {
+pub(crate) fn prepare(pin: &Pin, cache: &Path) -> Result<Kernel> {
     fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let tree = cache.join(format!("kernel-{}", pin.version));
     let marker = tree.join(".complete");
@@ -95,7 +95,7 @@ fn release_of(tree: &Path) -> Result<String> {
     let dir = tree.join("lib/modules");
     let mut names: Vec<String> = fs::read_dir(&dir)
         .with_context(|| format!("kernel package has no {}", dir.display()))?
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     names.sort();
@@ -148,7 +148,7 @@ cargo run --release -p image -- pin-kernel",
 /// The release (`uname -r`) of an x86 kernel image, read from its setup header: the
 /// `kernel_version` field (offset 0x20e) points at "RELEASE (builder) #1 SMP ..." 0x200
 /// bytes further on. Buildroot's kernel has no package name or module tree to ask.
-pub fn bzimage_release(image: &[u8]) -> Result<String> {
+pub(crate) fn bzimage_release(image: &[u8]) -> Result<String> {
     if image.get(0x202..0x206) != Some(b"HdrS") {
         bail!("not an x86 bzImage (no HdrS setup header)");
     }
@@ -164,7 +164,7 @@ pub fn bzimage_release(image: &[u8]) -> Result<String> {
     }
 }
 
-pub fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     let mut f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -179,7 +179,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// The pin Debian's `linux-image-amd64` currently points at, read from apt's lists.
-pub fn current_debian_pin() -> Result<Pin> {
+pub(crate) fn current_debian_pin() -> Result<Pin> {
     let meta = tools::run(Command::new("apt-cache").args([
         "show",
         "--no-all-versions",

@@ -2,6 +2,7 @@
 //! step after gathering the parts: `build` (offline: Debian's kernel package, this
 //! workspace's programs, the host's GRUB) and `assemble` (Buildroot's post-image step:
 //! Buildroot's kernel, target tree and GRUB images).
+#![forbid(unsafe_code)]
 
 mod assemble;
 mod binaries;

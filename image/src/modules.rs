@@ -14,7 +14,7 @@ use anyhow::{bail, Result};
 use crate::Profile;
 
 /// Module name as the kernel knows it: file stem with `-` folded to `_`.
-pub fn module_name(path: &str) -> String {
+pub(crate) fn module_name(path: &str) -> String {
     let file = path.rsplit('/').next().unwrap_or(path);
     let stem = file.split(".ko").next().unwrap_or(file);
     stem.replace('-', "_")
@@ -35,7 +35,7 @@ const SIGNATURE_MARKER: &[u8] = b"~Module signature appended~\n";
 /// "module verification failed ... tainting kernel". What guards the modules is the
 /// update package signature, checked before the slot holding them is written
 /// (docs/boot.md).
-pub fn without_signature(ko: &[u8]) -> &[u8] {
+pub(crate) fn without_signature(ko: &[u8]) -> &[u8] {
     const INFO: usize = 12;
     let Some(body) = ko.strip_suffix(SIGNATURE_MARKER) else {
         return ko;
@@ -66,14 +66,14 @@ pub fn without_signature(ko: &[u8]) -> &[u8] {
 /// trampoline, which the kernel keeps pointing at the current target.
 ///
 /// Both together: ext4 loads in 0.09 s instead of 0.17-0.25 s under TCG (docs/boot.md).
-pub const DROPPED_SECTIONS: &[&str] = &["__mcount_loc", ".static_call_sites"];
+pub(crate) const DROPPED_SECTIONS: &[&str] = &["__mcount_loc", ".static_call_sites"];
 
 const SHF_ALLOC: u64 = 0x2;
 
 /// Clears `SHF_ALLOC` on the named sections of a 64-bit little-endian ELF relocatable
 /// (a kernel module); returns how many it cleared. A file that is not such an ELF, or
 /// whose headers point outside it, is left unchanged (the kernel then refuses it itself).
-pub fn drop_sections(ko: &mut [u8], names: &[&str]) -> usize {
+pub(crate) fn drop_sections(ko: &mut [u8], names: &[&str]) -> usize {
     let Some(headers) = section_headers(ko) else {
         return 0;
     };
@@ -133,7 +133,7 @@ fn u64le(b: &[u8], at: usize) -> u64 {
 
 /// The parsed `modules.dep`, `modules.softdep`, `modules.alias` and `modules.builtin`.
 #[derive(Debug, Default)]
-pub struct ModuleDb {
+pub(crate) struct ModuleDb {
     /// name -> (relative path, dependency paths)
     deps: BTreeMap<String, (String, Vec<String>)>,
     /// name -> softdep names (pre and post)
@@ -144,7 +144,7 @@ pub struct ModuleDb {
 }
 
 impl ModuleDb {
-    pub fn parse(dep: &str, softdep: &str, alias: &str, builtin: &str) -> Self {
+    pub(crate) fn parse(dep: &str, softdep: &str, alias: &str, builtin: &str) -> Self {
         let mut db = ModuleDb::default();
         for line in dep.lines() {
             let Some((path, rest)) = line.split_once(':') else {
@@ -197,7 +197,7 @@ impl ModuleDb {
 
     /// Relative paths of `wanted` and their closure, sorted. Modules built into the
     /// kernel are skipped; a name that is neither a module nor built in is an error.
-    pub fn closure(&self, wanted: &[String]) -> Result<BTreeSet<String>> {
+    pub(crate) fn closure(&self, wanted: &[String]) -> Result<BTreeSet<String>> {
         let mut unknown = Vec::new();
         let mut seen = BTreeSet::new();
         let mut todo: Vec<String> = Vec::new();
@@ -235,7 +235,7 @@ impl ModuleDb {
 
 /// The modules a profile ships: `profiles/base.modules` plus `profiles/<profile>.modules`,
 /// built into this tool so that `assemble` reads the same lists as `build`.
-pub fn profile_list(profile: Profile) -> Vec<String> {
+pub(crate) fn profile_list(profile: Profile) -> Vec<String> {
     let extra = match profile {
         Profile::Box => include_str!("../profiles/box.modules"),
         Profile::Vm => include_str!("../profiles/vm.modules"),
@@ -246,7 +246,7 @@ pub fn profile_list(profile: Profile) -> Vec<String> {
 }
 
 /// Module names listed in a profile file: one per line, `#` starts a comment.
-pub fn parse_list(text: &str) -> Vec<String> {
+pub(crate) fn parse_list(text: &str) -> Vec<String> {
     text.lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty())

@@ -18,7 +18,7 @@ use crate::{disk, esp, initramfs, kernel, ova, slot, Profile};
 const DEFAULT_EPOCH: u64 = 1_704_067_200; // 2024-01-01T00:00:00Z
 
 /// `SOURCE_DATE_EPOCH`, or 2024-01-01.
-pub fn epoch() -> Result<u64> {
+pub(crate) fn epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v
             .trim()
@@ -29,7 +29,7 @@ pub fn epoch() -> Result<u64> {
 }
 
 /// `/etc/appliance/release`, the same in the slot and in the initramfs.
-pub fn release_file(version: &str, profile: Profile, kernel: &str) -> String {
+pub(crate) fn release_file(version: &str, profile: Profile, kernel: &str) -> String {
     format!(
         "VERSION={version}\nPROFILE={}\nKERNEL={kernel}\n",
         profile.name()
@@ -37,13 +37,13 @@ pub fn release_file(version: &str, profile: Profile, kernel: &str) -> String {
 }
 
 /// GRUB's images, as `grub-mkimage` made them with `image/grub/early.cfg` built in.
-pub struct Grub<'a> {
+pub(crate) struct Grub<'a> {
     pub efi: &'a Path,
     pub bios_core: &'a Path,
     pub bios_boot: &'a Path,
 }
 
-pub struct Parts<'a> {
+pub(crate) struct Parts<'a> {
     pub profile: Profile,
     pub version: &'a str,
     pub kernel_release: &'a str,
@@ -83,7 +83,7 @@ struct BuildInfo<'a> {
 /// Writes `out/slot.sqfs`, `out/update.pkg` (the slot as a base package), `out/disk.img`,
 /// the vm artifacts and `out/build-info.json`,
 /// using `out/work` for intermediate files, and prints the one-line summary.
-pub fn write(p: &Parts, out: &Path, started: Instant) -> Result<()> {
+pub(crate) fn write(p: &Parts, out: &Path, started: Instant) -> Result<()> {
     let work = out.join("work");
     fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let profile = p.profile.name();

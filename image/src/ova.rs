@@ -13,17 +13,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Default virtual hardware of the appliance VM.
-pub const CPUS: u32 = 2;
-pub const MEMORY_MIB: u32 = 4096;
+pub(crate) const CPUS: u32 = 2;
+pub(crate) const MEMORY_MIB: u32 = 4096;
 
-pub struct Artifacts {
+pub(crate) struct Artifacts {
     pub qcow2: PathBuf,
     pub vmdk: PathBuf,
     pub ova: PathBuf,
 }
 
 /// Convert `disk` into the virtual appliance artifacts in `out`.
-pub fn build(disk: &Path, out: &Path, version: &str) -> Result<Artifacts> {
+pub(crate) fn build(disk: &Path, out: &Path, version: &str) -> Result<Artifacts> {
     let name = format!("appliance-{version}");
     let qcow2 = out.join(format!("{name}.qcow2"));
     let vmdk = out.join(format!("{name}.vmdk"));
@@ -120,7 +120,13 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// The OVF 1.0 descriptor (the version VMware's importers read everywhere).
-pub fn descriptor(name: &str, version: &str, vmdk: &str, vmdk_size: u64, capacity: u64) -> String {
+pub(crate) fn descriptor(
+    name: &str,
+    version: &str,
+    vmdk: &str,
+    vmdk_size: u64,
+    capacity: u64,
+) -> String {
     let (name, version, vmdk) = (xml_escape(name), xml_escape(version), xml_escape(vmdk));
     let mut x = String::new();
     let w = &mut x;

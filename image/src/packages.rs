@@ -16,7 +16,7 @@ const DEV_KEY: &str = "keys/dev/dev.key";
 const DEV_PUB: &str = "keys/dev/dev.pub";
 
 #[derive(Subcommand)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// Build a base package from a slot image (the slot.sqfs of a build).
     Base(BaseArgs),
     /// Build a site package from a directory.
@@ -44,7 +44,7 @@ pub enum Cmd {
 }
 
 #[derive(clap::Args)]
-pub struct BaseArgs {
+pub(crate) struct BaseArgs {
     /// The slot image (LZO squashfs).
     #[arg(long)]
     slot: PathBuf,
@@ -56,7 +56,7 @@ pub struct BaseArgs {
 }
 
 #[derive(clap::Args)]
-pub struct SiteArgs {
+pub(crate) struct SiteArgs {
     /// The site directory (regular files and directories only).
     #[arg(long)]
     dir: PathBuf,
@@ -98,12 +98,12 @@ fn parse_requirement(s: &str) -> Result<Requirement, String> {
 }
 
 /// For clap: a `--version` that a package can carry.
-pub fn parse_version(s: &str) -> Result<String, String> {
+pub(crate) fn parse_version(s: &str) -> Result<String, String> {
     s.parse::<Version>().map_err(|e| e.to_string())?;
     Ok(s.into())
 }
 
-pub fn run(cmd: &Cmd) -> Result<()> {
+pub(crate) fn run(cmd: &Cmd) -> Result<()> {
     match cmd {
         Cmd::Base(a) => {
             let signers = load_signers(&a.common.keys)?;
@@ -273,7 +273,7 @@ fn coded(file: &Path, e: &package::Error) -> anyhow::Error {
 
 /// `--key` and `--trust` of `build` and `assemble`.
 #[derive(clap::Args)]
-pub struct SigningArgs {
+pub(crate) struct SigningArgs {
     /// Secret key that signs DIR/update.pkg (repeatable; default: the development key
     /// keys/dev/dev.key).
     #[arg(long = "key", value_name = "FILE")]
@@ -285,7 +285,7 @@ pub struct SigningArgs {
 }
 
 /// The loaded keys of a build.
-pub struct Signing {
+pub(crate) struct Signing {
     pub signers: Vec<Signer>,
     /// File name in the slot's keys directory, and the file's bytes.
     pub trusted: Vec<(String, Vec<u8>)>,
@@ -295,7 +295,7 @@ pub struct Signing {
 
 impl SigningArgs {
     /// Loads every key before anything is built, so a bad path fails at once.
-    pub fn load(&self) -> Result<Signing> {
+    pub(crate) fn load(&self) -> Result<Signing> {
         let ws = workspace();
         let mut notes = Vec::new();
         let keys = if self.keys.is_empty() {

@@ -30,12 +30,12 @@ const PROGRAM_DIRS: &[&str] = &["sbin", "usr/sbin", "bin", "usr/bin"];
 /// Symlink hops before a path is declared a loop (the kernel's limit is 40).
 const MAX_LINKS: usize = 40;
 
-pub struct Root {
+pub(crate) struct Root {
     dir: PathBuf,
 }
 
 impl Root {
-    pub fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         Root {
             dir: dir.to_path_buf(),
         }
@@ -43,7 +43,7 @@ impl Root {
 
     /// The host path of `path` (relative to the tree's `/`) with every symlink followed
     /// inside the tree. The result may not exist.
-    pub fn resolve(&self, path: &str) -> Result<PathBuf> {
+    pub(crate) fn resolve(&self, path: &str) -> Result<PathBuf> {
         let mut done: Vec<String> = Vec::new();
         let mut todo: VecDeque<String> = components(path).collect();
         let mut hops = 0;
@@ -81,24 +81,24 @@ impl Root {
     }
 
     /// Reads `path` (relative to the tree's `/`), following symlinks inside the tree.
-    pub fn read(&self, path: &str) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, path: &str) -> Result<Vec<u8>> {
         let p = self.resolve(path)?;
         fs::read(&p).with_context(|| format!("cannot read {} ({})", path, p.display()))
     }
 
-    pub fn is_file(&self, path: &str) -> bool {
+    pub(crate) fn is_file(&self, path: &str) -> bool {
         self.resolve(path).is_ok_and(|p| p.is_file())
     }
 
     /// The tree path (`sbin/mke2fs`) of a system program.
-    pub fn program(&self, name: &str) -> Result<String> {
+    pub(crate) fn program(&self, name: &str) -> Result<String> {
         self.find_in(PROGRAM_DIRS, name)
     }
 
     /// Tree paths of the loader and every shared library `program` loads, directly or
     /// through other libraries, under the names the loader looks them up by (what `ldd`
     /// prints: `lib/x86_64-linux-gnu/libc.so.6`, `lib64/ld-linux-x86-64.so.2`).
-    pub fn shared_libraries(&self, program: &str) -> Result<BTreeSet<String>> {
+    pub(crate) fn shared_libraries(&self, program: &str) -> Result<BTreeSet<String>> {
         let mut found = BTreeSet::new();
         let mut todo = vec![program.to_string()];
         let mut loaders = BTreeSet::new();

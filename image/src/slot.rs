@@ -22,7 +22,7 @@ const KEYS_DIR: &str = "etc/appliance/keys";
 const NOT_ROOT_MARKER: &str = "THIS_IS_NOT_YOUR_ROOT_FILESYSTEM";
 
 /// What the offline builder puts into a fresh staging tree: our two programs.
-pub struct Programs<'a> {
+pub(crate) struct Programs<'a> {
     pub init: &'a Path,
     pub daemon: &'a Path,
     pub ntpd: &'a Path,
@@ -30,14 +30,14 @@ pub struct Programs<'a> {
 
 /// init's service table (init/README.md): the daemon, and the time daemon reading the
 /// configuration the daemon writes to /run.
-pub const SERVICES: &str = "\
+pub(crate) const SERVICES: &str = "\
 # NAME [OPTION=VALUE ...] /absolute/program [ARG ...]   (init/README.md)
 appliance-daemon /usr/sbin/appliance-daemon
 ntpd restart=2000..60000 after=/run/ntp.toml nice=10 /usr/sbin/ntp-daemon -c /run/ntp.toml
 ";
 
 /// What every slot gets on top of its tree.
-pub struct Boot<'a> {
+pub(crate) struct Boot<'a> {
     pub vmlinuz: &'a Path,
     pub initrd: &'a [u8],
     pub release: &'a str,
@@ -48,7 +48,7 @@ pub struct Boot<'a> {
 
 /// Offline builder: empties `staging` and puts init and the daemon into it. Every
 /// directory gets mode 0755 whatever the umask (see [`pack`]).
-pub fn stage_programs(p: &Programs, staging: &Path) -> Result<()> {
+pub(crate) fn stage_programs(p: &Programs, staging: &Path) -> Result<()> {
     let _ = fs::remove_dir_all(staging);
     for dir in ["sbin", "usr/sbin"] {
         fs::create_dir_all(staging.join(dir))?;
@@ -67,7 +67,7 @@ pub fn stage_programs(p: &Programs, staging: &Path) -> Result<()> {
 
 /// `assemble`: empties `staging` and copies the target tree `rootfs` into it, keeping
 /// modes and symlinks (owners become root when packed).
-pub fn stage_rootfs(rootfs: &Path, staging: &Path) -> Result<()> {
+pub(crate) fn stage_rootfs(rootfs: &Path, staging: &Path) -> Result<()> {
     let _ = fs::remove_dir_all(staging);
     fs::create_dir_all(staging)?;
     fs::set_permissions(staging, fs::metadata(rootfs)?.permissions())?;
@@ -77,7 +77,7 @@ pub fn stage_rootfs(rootfs: &Path, staging: &Path) -> Result<()> {
 
 fn copy_tree(from: &Path, to: &Path, top: bool) -> Result<()> {
     let mut entries: Vec<_> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
         if top && e.file_name() == NOT_ROOT_MARKER {
             continue;
@@ -110,7 +110,13 @@ fn copy_tree(from: &Path, to: &Path, top: bool) -> Result<()> {
 /// into `out` with timestamps `epoch`. With `normalise_dirs`, every directory gets 0755
 /// (the offline builder's tree, made under any umask); otherwise the tree's own modes stay
 /// and only the directories made here get theirs. `/tmp` is always 1777.
-pub fn pack(b: &Boot, staging: &Path, normalise_dirs: bool, out: &Path, epoch: u64) -> Result<()> {
+pub(crate) fn pack(
+    b: &Boot,
+    staging: &Path,
+    normalise_dirs: bool,
+    out: &Path,
+    epoch: u64,
+) -> Result<()> {
     for dir in ["boot", "etc/appliance"].iter().chain(MOUNT_POINTS) {
         let d = staging.join(dir);
         if !d.is_dir() {

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{bail, Context, Result};
 
 /// (program or path, Debian package that provides it): what `build` runs.
-pub const OFFLINE: &[(&str, &str)] = &[
+pub(crate) const OFFLINE: &[(&str, &str)] = &[
     ("mksquashfs", "squashfs-tools"),
     ("mkfs.vfat", "dosfstools"),
     ("mcopy", "mtools"),
@@ -30,7 +30,7 @@ pub const OFFLINE: &[(&str, &str)] = &[
 
 /// Where the host keeps a program: an absolute path as given, else the first hit on
 /// `PATH` or in the sbin directories (a non-root `PATH` often lacks them).
-pub fn find(program: &str) -> Option<std::path::PathBuf> {
+pub(crate) fn find(program: &str) -> Option<std::path::PathBuf> {
     if program.starts_with('/') {
         return Path::new(program).exists().then(|| program.into());
     }
@@ -44,7 +44,7 @@ pub fn find(program: &str) -> Option<std::path::PathBuf> {
 }
 
 /// (program, Buildroot option that provides it): what `assemble` runs on Buildroot's host.
-pub const BUILDROOT: &[(&str, &str)] = &[
+pub(crate) const BUILDROOT: &[(&str, &str)] = &[
     ("mksquashfs", "BR2_PACKAGE_HOST_SQUASHFS"),
     ("mkfs.vfat", "BR2_PACKAGE_HOST_DOSFSTOOLS"),
     ("mcopy", "BR2_PACKAGE_HOST_MTOOLS"),
@@ -53,7 +53,7 @@ pub const BUILDROOT: &[(&str, &str)] = &[
 ];
 
 /// Fails with the one `apt-get install` line that provides every missing tool.
-pub fn check() -> Result<()> {
+pub(crate) fn check() -> Result<()> {
     check_with(
         OFFLINE,
         "install them with (or run image/deps):\n  apt-get install -y",
@@ -61,7 +61,7 @@ pub fn check() -> Result<()> {
 }
 
 /// Fails naming every missing program of `required` and, after `hint`, what provides it.
-pub fn check_with(required: &[(&str, &str)], hint: &str) -> Result<()> {
+pub(crate) fn check_with(required: &[(&str, &str)], hint: &str) -> Result<()> {
     let mut packages: Vec<&str> = required
         .iter()
         .filter(|(prog, _)| find(prog).is_none())
@@ -84,7 +84,7 @@ pub fn check_with(required: &[(&str, &str)], hint: &str) -> Result<()> {
 }
 
 /// Runs `cmd` to completion, failing with its stderr when it exits non-zero.
-pub fn run(cmd: &mut Command) -> Result<Output> {
+pub(crate) fn run(cmd: &mut Command) -> Result<Output> {
     let what = describe(cmd);
     let out = cmd
         .stdin(Stdio::null())
@@ -102,7 +102,7 @@ pub fn run(cmd: &mut Command) -> Result<Output> {
 }
 
 /// Like [`run`] but the child's output goes to our terminal (long builds show progress).
-pub fn run_visible(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run_visible(cmd: &mut Command) -> Result<()> {
     let what = describe(cmd);
     let status = cmd
         .stdin(Stdio::null())

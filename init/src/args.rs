@@ -33,7 +33,7 @@ pub struct Options {
 }
 
 pub fn parse(args: &[String]) -> Options {
-    let argv0 = args.first().map(String::as_str).unwrap_or("");
+    let argv0 = args.first().map_or("", String::as_str);
     let mut o = Options {
         stage: if argv0 == "/init" {
             Stage::One
@@ -75,7 +75,7 @@ mod tests {
     use super::*;
 
     fn v(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+        a.iter().map(std::string::ToString::to_string).collect()
     }
 
     #[test]

@@ -103,8 +103,8 @@ pub fn slot(cmdline: &str) -> Result<Slot, CmdlineError> {
     let w = words(cmdline);
     match value(&w, "appliance.slot") {
         None => Err(CmdlineError::NoSlot),
-        Some("A") | Some("a") => Ok(Slot::A),
-        Some("B") | Some("b") => Ok(Slot::B),
+        Some("A" | "a") => Ok(Slot::A),
+        Some("B" | "b") => Ok(Slot::B),
         Some("factory") => Ok(Slot::Factory),
         Some(other) => Err(CmdlineError::BadSlot(other.to_string())),
     }

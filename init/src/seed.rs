@@ -21,6 +21,8 @@
 //! Only output of a ready generator is saved, so only a creditable seed is ever credited.
 //! A factory reset wipes data and the seed with it; the data partition, and so the seed,
 //! is made on each appliance's own first boot, never shipped in the image.
+// Unsafe code: RNDADDENTROPY and getrandom(2): no safe wrapper in nix or std.
+#![allow(unsafe_code)]
 
 use crate::log;
 use std::io::{Read, Write};
@@ -135,7 +137,9 @@ pub fn save_now(data_dir: &Path) -> Result<bool, SeedError> {
 static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn save(data_dir: &Path, flags: libc::c_uint) -> Result<(), SeedError> {
-    let _one = SAVING.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = SAVING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut seed = [0u8; LEN];
     getrandom(&mut seed, flags).map_err(SeedError::Add)?;
     let path = data_dir.join(FILE);

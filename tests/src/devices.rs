@@ -79,7 +79,8 @@ impl Plan {
     /// QEMU's arguments (without the binary name).
     pub fn args(&self) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
-        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+        let mut push =
+            |items: &[&str]| a.extend(items.iter().map(std::string::ToString::to_string));
         let machine = match self.profile {
             Profile::Box | Profile::Virtio => "q35",
             Profile::Vm => "pc",

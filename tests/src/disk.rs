@@ -10,15 +10,13 @@ use std::process::Command;
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// `out/<profile>/disk.img` of the workspace, or under `$APPLIANCE_OUT` when set.
 pub fn built_image(image_profile: &str) -> anyhow::Result<PathBuf> {
     let out = std::env::var_os("APPLIANCE_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("out"));
+        .map_or_else(|| workspace_root().join("out"), PathBuf::from);
     let path = out.join(image_profile).join("disk.img");
     if !path.is_file() {
         bail!(

@@ -9,9 +9,8 @@ pub struct WorkDir(PathBuf);
 impl WorkDir {
     pub fn new(tag: &str) -> anyhow::Result<Self> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let base = std::env::var_os("APPLIANCE_TEST_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
+        let base =
+            std::env::var_os("APPLIANCE_TEST_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
         let path = base.join(format!(
             "appliance-tests-{tag}-{}-{}",
             std::process::id(),

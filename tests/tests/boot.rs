@@ -179,7 +179,7 @@ fn boots_serves_and_powers_off(profile: Profile, firmware: Firmware, unused: Opt
         .find(|e| e.name == "SHUTDOWN")
         .cloned();
     let shutdown = shutdown.expect("QEMU reported a SHUTDOWN event");
-    assert_eq!(shutdown.data["guest"], true, "{:?}", shutdown);
+    assert_eq!(shutdown.data["guest"], true, "{shutdown:?}");
 
     // GRUB set A_TRY=1 for this boot; the daemon's health gate set it back to 0.
     let raw = m.dir().join("after.img");

@@ -12,9 +12,9 @@ use super::ApiError;
 use crate::state::AppState;
 use crate::store::{Audit, AuditEntry, SecurityPolicy};
 
-pub use api_types::PasswordChange;
+pub(super) use api_types::PasswordChange;
 
-pub async fn change_password(
+pub(super) async fn change_password(
     State(state): State<Arc<AppState>>,
     AnyCaller(caller): AnyCaller,
     Json(body): Json<PasswordChange>,
@@ -34,16 +34,16 @@ pub async fn change_password(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct AuditQuery {
+pub(super) struct AuditQuery {
     pub limit: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct AuditLog {
+pub(super) struct AuditLog {
     pub entries: Vec<AuditEntry>,
 }
 
-pub async fn audit(
+pub(super) async fn audit(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
     Query(q): Query<AuditQuery>,
@@ -54,14 +54,14 @@ pub async fn audit(
     }))
 }
 
-pub async fn get_policy(
+pub(super) async fn get_policy(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<axum::Json<SecurityPolicy>, ApiError> {
     Ok(axum::Json(state.store.get::<SecurityPolicy>()?))
 }
 
-pub async fn put_policy(
+pub(super) async fn put_policy(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Json(policy): Json<SecurityPolicy>,

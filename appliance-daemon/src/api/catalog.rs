@@ -14,14 +14,14 @@ use crate::update::catalog::Offer;
 use crate::update::install::Installed;
 use crate::update::server::{Change, UpdateServer};
 
-pub async fn get_server(
+pub(super) async fn get_server(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<axum::Json<UpdateServer>, ApiError> {
     Ok(axum::Json(state.store.get()?))
 }
 
-pub async fn put_server(
+pub(super) async fn put_server(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Json(change): Json<Change>,
@@ -41,7 +41,7 @@ pub async fn put_server(
 }
 
 /// `POST /api/v1/updates/check`: the catalog part of `GET /api/v1/updates` after the check.
-pub async fn check(
+pub(super) async fn check(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<axum::Json<Offer>, ApiError> {
@@ -54,13 +54,13 @@ pub async fn check(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InstallById {
+pub(super) struct InstallById {
     pub id: String,
 }
 
 /// `POST /api/v1/updates/install`: download the package, then install it exactly as an
 /// upload.
-pub async fn install(
+pub(super) async fn install(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Json(body): Json<InstallById>,
@@ -78,7 +78,7 @@ pub async fn install(
 }
 
 /// `GET /api/v1/updates/download-key`: the armored text.
-pub async fn download_key(
+pub(super) async fn download_key(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {

@@ -71,7 +71,7 @@ impl From<crate::store::Error> for ApiError {
     }
 }
 
-pub async fn not_found(uri: Uri) -> ApiError {
+pub(crate) async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -82,7 +82,7 @@ pub async fn not_found(uri: Uri) -> ApiError {
     )
 }
 
-pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 /// The client's IP address, for the audit log (None in unit tests without a server).
 #[derive(Debug, Clone, Copy)]
-pub struct Peer(pub Option<IpAddr>);
+pub(crate) struct Peer(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
@@ -32,7 +32,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 
 /// An API caller with a valid Bearer token whose password needs no change.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub token: String,
     pub session: Session,
     pub address: Option<IpAddr>,
@@ -40,7 +40,7 @@ pub struct Caller {
 
 /// A caller who may still have to change the password: only for that change and logout.
 #[derive(Debug, Clone)]
-pub struct AnyCaller(pub Caller);
+pub(crate) struct AnyCaller(pub Caller);
 
 impl FromRequestParts<Arc<AppState>> for AnyCaller {
     type Rejection = ApiError;
@@ -102,7 +102,7 @@ fn bearer(parts: &Parts) -> Option<String> {
 
 /// `axum::Json` whose failures are the API's JSON errors.
 #[derive(Debug, Clone)]
-pub struct Json<T>(pub T);
+pub(crate) struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;

@@ -5,10 +5,10 @@ use axum::Json;
 use std::sync::Arc;
 
 use crate::state::AppState;
-pub use api_types::Health;
+pub(crate) use api_types::Health;
 
 /// The health of the running system.
-pub fn of(state: &AppState) -> Health {
+pub(super) fn of(state: &AppState) -> Health {
     Health {
         status: "ok".to_string(),
         version: state.system.release.version.clone(),
@@ -17,6 +17,6 @@ pub fn of(state: &AppState) -> Health {
     }
 }
 
-pub async fn get(State(state): State<Arc<AppState>>) -> Json<Health> {
+pub(super) async fn get(State(state): State<Arc<AppState>>) -> Json<Health> {
     Json(of(&state))
 }

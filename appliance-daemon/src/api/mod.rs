@@ -9,7 +9,7 @@ mod account;
 mod catalog;
 mod domain_errors;
 mod error;
-pub mod extract;
+pub(crate) mod extract;
 mod health;
 mod network;
 mod reset;
@@ -29,19 +29,18 @@ use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use error::ApiError;
-pub use health::Health;
+pub(crate) use error::ApiError;
 
 use crate::state::AppState;
 
 /// Largest JSON body any API call accepts (uploads have their own limit).
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// The OpenAPI 3 document of this API.
-pub const OPENAPI: &str = include_str!("openapi.json");
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
 /// The API routes and the list of what they are.
-pub struct Routes {
+pub(crate) struct Routes {
     paths: BTreeMap<&'static str, MethodRouter<Arc<AppState>>>,
     list: Vec<(Method, &'static str)>,
 }
@@ -67,7 +66,8 @@ impl Routes {
     }
 
     /// Every (method, path) served, in registration order.
-    pub fn list(&self) -> &[(Method, &'static str)] {
+    #[cfg(test)]
+    pub(crate) fn list(&self) -> &[(Method, &'static str)] {
         &self.list
     }
 
@@ -97,7 +97,7 @@ impl Routes {
 }
 
 /// The whole API.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .add(Method::GET, "/api/v1/health", health::get)
         .add(Method::GET, "/api/v1/openapi.json", openapi)
@@ -143,7 +143,7 @@ pub fn routes() -> Routes {
 }
 
 /// The API router with its body limit, for the state given.
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     routes()
         .into_router()
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -151,7 +151,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// The 404 handler for everything outside the API and the web UI.
-pub use error::not_found;
+pub(crate) use error::not_found;
 
 async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
     (

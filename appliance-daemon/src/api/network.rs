@@ -52,7 +52,7 @@ fn unavailable() -> ApiError {
     )
 }
 
-pub async fn get(
+pub(super) async fn get(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<axum::Json<NetworkView>, ApiError> {
@@ -60,7 +60,7 @@ pub async fn get(
     Ok(axum::Json(with_history(&state.store, view)?))
 }
 
-pub async fn put(
+pub(super) async fn put(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Json(body): Json<serde_json::Value>,
@@ -90,7 +90,7 @@ pub async fn put(
     }
 }
 
-pub async fn confirm(
+pub(super) async fn confirm(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<axum::Json<NetworkView>, ApiError> {

@@ -15,7 +15,7 @@ use crate::reset;
 use crate::state::AppState;
 
 /// The body of `POST /api/v1/system/factory-reset`.
-pub use api_types::FactoryReset as ResetRequest;
+pub(super) use api_types::FactoryReset as ResetRequest;
 
 /// The answer: the reset starts with the restart that follows. Written as
 /// [`api_types::ResetAccepted`].
@@ -54,7 +54,7 @@ fn validate(body: &[u8]) -> Result<Then, ApiError> {
     )?)
 }
 
-pub async fn post(
+pub(super) async fn post(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     body: Bytes,

@@ -10,9 +10,9 @@ use super::ApiError;
 use crate::auth::{AuthError, Kind};
 use crate::state::AppState;
 
-pub use api_types::{Credentials, Session as Created};
+pub(super) use api_types::{Credentials, Session as Created};
 
-pub async fn create(
+pub(super) async fn create(
     State(state): State<Arc<AppState>>,
     Peer(address): Peer,
     Json(body): Json<Credentials>,
@@ -43,7 +43,7 @@ pub async fn create(
     }
 }
 
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     AnyCaller(caller): AnyCaller,
 ) -> StatusCode {
@@ -52,7 +52,7 @@ pub async fn delete(
 }
 
 /// How each authentication failure reads in the API.
-pub fn auth_error(err: AuthError) -> ApiError {
+pub(super) fn auth_error(err: AuthError) -> ApiError {
     let message = err.to_string();
     match err {
         AuthError::InvalidCredentials => {

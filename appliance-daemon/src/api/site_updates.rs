@@ -9,7 +9,7 @@ use crate::state::AppState;
 use crate::update::SiteVersion;
 
 /// `POST /api/v1/updates/site/{name}/rollback`: `current` back to the previous version.
-pub async fn rollback(
+pub(super) async fn rollback(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,

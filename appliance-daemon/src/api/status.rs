@@ -8,7 +8,7 @@ use super::extract::Caller;
 use super::ApiError;
 use crate::state::AppState;
 
-pub async fn get(
+pub(super) async fn get(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<Response, ApiError> {

@@ -25,7 +25,7 @@ impl From<Accepted> for api_types::PowerAction {
     }
 }
 
-pub async fn reboot(
+pub(super) async fn reboot(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
@@ -38,7 +38,7 @@ pub async fn reboot(
     ))
 }
 
-pub async fn shutdown(
+pub(super) async fn shutdown(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {

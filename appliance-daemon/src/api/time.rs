@@ -8,7 +8,7 @@ use super::ApiError;
 use crate::state::AppState;
 use crate::time::{ChangeError, View};
 
-pub async fn get(
+pub(super) async fn get(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<axum::Json<View>, ApiError> {
@@ -20,9 +20,9 @@ pub async fn get(
         .map_err(|e| ApiError::internal("Reading the time state failed", e))
 }
 
-pub use api_types::TimeRequest as PutTime;
+pub(super) use api_types::TimeRequest as PutTime;
 
-pub async fn put(
+pub(super) async fn put(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Json(body): Json<PutTime>,

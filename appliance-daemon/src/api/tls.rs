@@ -9,13 +9,16 @@ use super::ApiError;
 use crate::state::AppState;
 use crate::tls::TlsView;
 
-pub async fn get(State(state): State<Arc<AppState>>, _caller: Caller) -> axum::Json<TlsView> {
+pub(super) async fn get(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+) -> axum::Json<TlsView> {
     axum::Json(state.tls.view())
 }
 
-pub use api_types::CertificateInstall as Install;
+pub(super) use api_types::CertificateInstall as Install;
 
-pub async fn install(
+pub(super) async fn install(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Json(body): Json<Install>,
@@ -32,7 +35,7 @@ pub async fn install(
     Ok(axum::Json(view))
 }
 
-pub async fn self_signed(
+pub(super) async fn self_signed(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<axum::Json<TlsView>, ApiError> {

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use crate::update::install::Installed;
 use crate::update::View;
 
-pub async fn get(
+pub(super) async fn get(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<axum::Json<View>, ApiError> {
@@ -18,7 +18,7 @@ pub async fn get(
 
 /// `GET /api/v1/updates/progress`: server-sent events, one `progress` event with the
 /// current state at once and one per change (every MiB written, each phase).
-pub async fn progress(
+pub(super) async fn progress(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> axum::response::sse::Sse<
@@ -57,7 +57,7 @@ where
 }
 
 /// `POST /api/v1/updates/upload`: the body is the package (any size: it is streamed).
-pub async fn upload(
+pub(super) async fn upload(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     body: axum::body::Body,

@@ -7,13 +7,13 @@
 use crate::store::{SecurityPolicy, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     Open,
     Locked { remaining_seconds: u64 },
 }
 
 /// May this account try a password now?
-pub fn gate(user: &User, now: u64) -> Gate {
+pub(crate) fn gate(user: &User, now: u64) -> Gate {
     match user.locked_until {
         Some(until) if until > now => Gate::Locked {
             remaining_seconds: until - now,
@@ -23,7 +23,7 @@ pub fn gate(user: &User, now: u64) -> Gate {
 }
 
 /// Record a wrong password; returns true if this failure locked the account.
-pub fn failed(user: &mut User, now: u64, policy: &SecurityPolicy) -> bool {
+pub(crate) fn failed(user: &mut User, now: u64, policy: &SecurityPolicy) -> bool {
     if user.locked_until.is_some_and(|until| until <= now) {
         // The previous lock ran out: start counting afresh.
         user.locked_until = None;
@@ -39,7 +39,7 @@ pub fn failed(user: &mut User, now: u64, policy: &SecurityPolicy) -> bool {
 }
 
 /// Record a successful login.
-pub fn succeeded(user: &mut User) {
+pub(crate) fn succeeded(user: &mut User) {
     user.failed_logins = 0;
     user.locked_until = None;
 }

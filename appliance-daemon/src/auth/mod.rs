@@ -4,21 +4,21 @@
 //! sessions live in memory ([`sessions`]). On a fresh store the `admin` account is created
 //! with the factory password and must change it before anything else is allowed.
 
-pub mod lockout;
-pub mod password;
-pub mod sessions;
+pub(crate) mod lockout;
+pub(crate) mod password;
+pub(crate) mod sessions;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::store::{Accounts, Audit, SecurityPolicy, Store, User};
-pub use sessions::{Kind, Session, Sessions};
+pub(crate) use sessions::{Kind, Session, Sessions};
 
 /// The account an appliance ships with.
-pub const DEFAULT_USER: &str = "admin";
+pub(crate) const DEFAULT_USER: &str = "admin";
 
 #[derive(Debug, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("the user name or password is wrong")]
     InvalidCredentials,
     #[error("too many failed logins: the account is locked for {remaining_seconds} more seconds")]
@@ -39,12 +39,12 @@ pub enum AuthError {
 
 /// A successful login.
 #[derive(Debug, Clone)]
-pub struct Login {
+pub(crate) struct Login {
     pub token: String,
     pub must_change_password: bool,
 }
 
-pub struct Auth {
+pub(crate) struct Auth {
     store: Store,
     sessions: Sessions,
     /// One password check at a time: a burst of parallel guesses cannot overtake the
@@ -65,7 +65,7 @@ impl std::fmt::Debug for Auth {
 
 impl Auth {
     /// Wrap the store; create `admin` with the factory password if there is no account.
-    pub fn new(store: Store) -> Result<Self, AuthError> {
+    pub(crate) fn new(store: Store) -> Result<Self, AuthError> {
         let accounts: Accounts = store.get()?;
         if accounts.users.is_empty() {
             let hash = password::hash(password::FACTORY_PASSWORD)?;
@@ -97,22 +97,25 @@ impl Auth {
         })
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Store a new policy (audited) and apply it to the sessions at once.
-    pub async fn set_policy(&self, policy: SecurityPolicy, audit: Audit) -> Result<(), AuthError> {
+    pub(crate) async fn set_policy(
+        &self,
+        policy: SecurityPolicy,
+        audit: Audit,
+    ) -> Result<(), AuthError> {
         let stored = policy.clone();
         self.store
             .change_async(audit, move |tx| tx.put(&stored))
             .await?;
-        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
         Ok(())
     }
 
     /// Check a user name and password and open a session of `kind`.
-    pub async fn login(
+    pub(crate) async fn login(
         &self,
         username: &str,
         password: &str,
@@ -178,11 +181,11 @@ impl Auth {
     }
 
     /// The live session behind a token, if any.
-    pub fn session(&self, token: &str, kind: Kind) -> Option<Session> {
+    pub(crate) fn session(&self, token: &str, kind: Kind) -> Option<Session> {
         let policy = self
             .policy
             .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let limits = sessions::Limits {
             idle: Duration::from_secs(policy.session_idle_seconds.max(60)),
@@ -191,12 +194,12 @@ impl Auth {
         self.sessions.get(token, kind, limits)
     }
 
-    pub fn logout(&self, token: &str) {
+    pub(crate) fn logout(&self, token: &str) {
         self.sessions.remove(token);
     }
 
     /// Change the password of the session's user; other sessions of that user end.
-    pub async fn change_password(
+    pub(crate) async fn change_password(
         &self,
         token: &str,
         session: &Session,
@@ -271,7 +274,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `n` random bytes from the kernel's generator, in lowercase hex.
-pub fn random_hex(n: usize) -> String {
+pub(crate) fn random_hex(n: usize) -> String {
     use ring::rand::SecureRandom;
     let mut bytes = vec![0u8; n];
     // The system generator only fails if the kernel has none; the daemon cannot run then.
@@ -282,7 +285,7 @@ pub fn random_hex(n: usize) -> String {
 }
 
 /// Compare two secrets in time independent of where they differ.
-pub fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }

@@ -4,9 +4,9 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 
 /// The factory password of the `admin` account; it must be changed at first login.
-pub const FACTORY_PASSWORD: &str = "password";
-pub const MIN_LENGTH: usize = 8;
-pub const MAX_LENGTH: usize = 256;
+pub(crate) const FACTORY_PASSWORD: &str = "password";
+pub(crate) const MIN_LENGTH: usize = 8;
+pub(crate) const MAX_LENGTH: usize = 256;
 
 /// A PHC string of a password nobody has, verified against when the user name is unknown
 /// so that a login for an unknown name takes as long as one for a known name.
@@ -14,10 +14,10 @@ static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot hash the password: {0}")]
-pub struct HashError(String);
+pub(crate) struct HashError(String);
 
 /// Hash with argon2id and the library's default cost (19 MiB, 2 passes), random salt.
-pub fn hash(password: &str) -> Result<String, HashError> {
+pub(crate) fn hash(password: &str) -> Result<String, HashError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
@@ -25,21 +25,21 @@ pub fn hash(password: &str) -> Result<String, HashError> {
 }
 
 /// Whether `password` matches the PHC string; a malformed hash never matches.
-pub fn verify(phc: &str, password: &str) -> bool {
+pub(crate) fn verify(phc: &str, password: &str) -> bool {
     Argon2::default()
         .verify_password(password.as_bytes(), phc)
         .is_ok()
 }
 
 /// Spend the time of one verification without any account behind it.
-pub fn verify_dummy(password: &str) {
+pub(crate) fn verify_dummy(password: &str) {
     let phc = DUMMY.get_or_init(|| hash("an unguessable placeholder").unwrap_or_default());
     let _ = verify(phc, password);
 }
 
 /// Why a new password is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Weak {
+pub(crate) enum Weak {
     #[error("the new password must have at least {MIN_LENGTH} characters")]
     TooShort,
     #[error("the new password must have at most {MAX_LENGTH} characters")]
@@ -52,7 +52,7 @@ pub enum Weak {
 
 /// The rules for a new password. Deliberately few: length, not the old one, not the
 /// factory one. Composition rules make passwords worse, not better.
-pub fn check_new(current: &str, new: &str) -> Result<(), Weak> {
+pub(crate) fn check_new(current: &str, new: &str) -> Result<(), Weak> {
     let chars = new.chars().count();
     if chars < MIN_LENGTH {
         return Err(Weak::TooShort);

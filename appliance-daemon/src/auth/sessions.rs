@@ -12,13 +12,13 @@ use super::random_hex;
 
 /// How the session was opened: the API (Bearer token) or the web UI (cookie + CSRF token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Api,
     Web,
 }
 
 #[derive(Debug, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     /// Shared, not copied: a session is looked up on every request.
     pub user: Arc<str>,
     pub kind: Kind,
@@ -31,13 +31,13 @@ pub struct Session {
 
 /// Idle and absolute limits.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub idle: Duration,
     pub max: Duration,
 }
 
 #[derive(Debug, Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Session>>,
 }
 
@@ -47,7 +47,7 @@ const MAX_SESSIONS: usize = 256;
 
 impl Sessions {
     /// Open a session; returns its token.
-    pub fn create(&self, user: &str, kind: Kind, must_change_password: bool) -> String {
+    pub(crate) fn create(&self, user: &str, kind: Kind, must_change_password: bool) -> String {
         let token = random_hex(32);
         let now = Instant::now();
         let session = Session {
@@ -73,7 +73,7 @@ impl Sessions {
     }
 
     /// The live session of `token` of the given kind, refreshed; expired ones are removed.
-    pub fn get(&self, token: &str, kind: Kind, limits: Limits) -> Option<Session> {
+    pub(crate) fn get(&self, token: &str, kind: Kind, limits: Limits) -> Option<Session> {
         self.get_at(token, kind, limits, Instant::now())
     }
 
@@ -93,12 +93,12 @@ impl Sessions {
         Some(session.clone())
     }
 
-    pub fn remove(&self, token: &str) {
+    pub(crate) fn remove(&self, token: &str) {
         self.lock().remove(token);
     }
 
     /// After a password change: end every other session of `user`, clear the flag on `keep`.
-    pub fn password_changed(&self, user: &str, keep: &str) {
+    pub(crate) fn password_changed(&self, user: &str, keep: &str) {
         let mut map = self.lock();
         map.retain(|t, s| &*s.user != user || t == keep);
         if let Some(s) = map.get_mut(keep) {
@@ -106,13 +106,15 @@ impl Sessions {
         }
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.lock().len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         // A panic while holding the lock cannot leave the map half-updated: recover it.
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

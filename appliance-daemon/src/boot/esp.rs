@@ -34,7 +34,7 @@ pub enum Error {
 
 /// The device node of the partition whose GPT label is `label`. With several (a second
 /// disk carrying our image), the first by name is taken and the others logged.
-pub fn find(sys_class_block: &Path, label: &str) -> Result<PathBuf, Error> {
+pub(super) fn find(sys_class_block: &Path, label: &str) -> Result<PathBuf, Error> {
     let entries = std::fs::read_dir(sys_class_block).map_err(|source| Error::Sysfs {
         path: sys_class_block.to_path_buf(),
         source,
@@ -67,7 +67,7 @@ fn devname_if_labelled(uevent: &str, label: &str) -> Option<String> {
 }
 
 /// A mounted ESP; unmounted by [`Mount::unmount`], or on drop as a last resort.
-pub struct Mount {
+pub(super) struct Mount {
     path: PathBuf,
     mounted: bool,
 }
@@ -76,7 +76,7 @@ impl Mount {
     /// Mount `device` at `path`, read-only unless `writable`: Linux marks a FAT volume
     /// dirty while it is mounted read-write, and a volume found dirty stays so for good
     /// (every later mount warns), so only a write mounts it read-write.
-    pub fn new(device: &Path, path: &Path, writable: bool) -> Result<Self, Error> {
+    pub(super) fn new(device: &Path, path: &Path, writable: bool) -> Result<Self, Error> {
         std::fs::create_dir_all(path).map_err(|source| Error::MountPoint {
             path: path.to_path_buf(),
             source,
@@ -102,11 +102,11 @@ impl Mount {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn unmount(mut self) -> Result<(), Error> {
+    pub(super) fn unmount(mut self) -> Result<(), Error> {
         self.mounted = false;
         umount(&self.path).map_err(|errno| Error::Unmount {
             path: self.path.clone(),

@@ -24,7 +24,7 @@ pub enum Error {
 }
 
 /// The new block for `slot` marked good, or None when it already is.
-pub fn updated_block(block: &[u8], slot: Slot) -> Result<Option<Vec<u8>>, grubenv::Error> {
+pub(super) fn updated_block(block: &[u8], slot: Slot) -> Result<Option<Vec<u8>>, grubenv::Error> {
     let mut state = BootState::from_env(Env::parse(block)?);
     if state.is_ok(slot) && !state.is_trying(slot) && state.env().get("TRY_RESET") != Some("1") {
         return Ok(None);
@@ -34,7 +34,7 @@ pub fn updated_block(block: &[u8], slot: Slot) -> Result<Option<Vec<u8>>, gruben
 }
 
 /// The A/B state in the grubenv file at `path`.
-pub fn read(path: &Path) -> Result<BootState, Error> {
+pub(super) fn read(path: &Path) -> Result<BootState, Error> {
     let block = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -48,7 +48,7 @@ pub fn read(path: &Path) -> Result<BootState, Error> {
 }
 
 /// Rewrite the 1024 bytes of `path` in place (GRUB reads them on FAT) and fsync.
-pub fn write(path: &Path, state: &BootState) -> Result<(), Error> {
+pub(super) fn write(path: &Path, state: &BootState) -> Result<(), Error> {
     let block = state.env().to_block().map_err(|source| Error::Format {
         path: path.to_path_buf(),
         source,
@@ -68,7 +68,7 @@ pub fn write(path: &Path, state: &BootState) -> Result<(), Error> {
 }
 
 /// Mark `slot` good in the grubenv file at `path`; true when the file was written.
-pub fn mark_successful_boot(path: &Path, slot: Slot) -> Result<bool, Error> {
+pub(super) fn mark_successful_boot(path: &Path, slot: Slot) -> Result<bool, Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,

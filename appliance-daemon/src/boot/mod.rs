@@ -18,12 +18,12 @@ use crate::system::BootSlot;
 /// One user of the ESP mount at a time (mark-good, the updater, the reset request).
 static ESP: Mutex<()> = Mutex::new(());
 
-pub const ESP_LABEL: &str = "ESP";
-pub const GRUBENV_PATH: &str = "EFI/BOOT/grubenv";
+pub(crate) const ESP_LABEL: &str = "ESP";
+pub(crate) const GRUBENV_PATH: &str = "EFI/BOOT/grubenv";
 
 /// What [`mark_good`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The slot was on trial and is now good.
     Marked { device: String },
     /// The slot was already good: nothing written.
@@ -41,7 +41,7 @@ pub enum Error {
 }
 
 /// Mark `slot` good on the appliance's ESP.
-pub fn mark_good(slot: BootSlot) -> Result<Outcome, Error> {
+pub(crate) fn mark_good(slot: BootSlot) -> Result<Outcome, Error> {
     let BootSlot::Slot(slot) = slot else {
         return Ok(Outcome::Factory);
     };
@@ -58,14 +58,14 @@ pub fn mark_good(slot: BootSlot) -> Result<Outcome, Error> {
 
 /// Where the A/B state lives: the ESP's grubenv on the appliance, a plain file in dev mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvStore {
+pub(crate) enum EnvStore {
     Esp,
     File(PathBuf),
 }
 
 impl EnvStore {
     /// The current state (a dev-mode file that does not exist yet is a factory disk).
-    pub fn read(&self) -> Result<BootState, Error> {
+    pub(crate) fn read(&self) -> Result<BootState, Error> {
         match self {
             EnvStore::File(path) if !path.exists() => Ok(BootState::factory()),
             EnvStore::File(path) => Ok(grubenv_file::read(path)?),
@@ -77,7 +77,7 @@ impl EnvStore {
     }
 
     /// Replace the state, durably, before returning.
-    pub fn write(&self, state: &BootState) -> Result<(), Error> {
+    pub(crate) fn write(&self, state: &BootState) -> Result<(), Error> {
         match self {
             EnvStore::File(path) => Ok(grubenv_file::write(path, state)?),
             EnvStore::Esp => {
@@ -92,7 +92,7 @@ impl EnvStore {
 
 /// How [`with_esp`] mounts the ESP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Read-only: the volume is not marked dirty, a power cut meanwhile costs nothing.
     Read,
     Write,
@@ -100,11 +100,13 @@ pub enum Access {
 
 /// Run `f` with the ESP mounted at [`crate::paths::ESP_MOUNT`]; unmount whatever happens (the first
 /// error is reported). Returns `f`'s value and the ESP's device node.
-pub fn with_esp<T>(
+pub(crate) fn with_esp<T>(
     access: Access,
     f: impl FnOnce(&Path) -> Result<T, grubenv_file::Error>,
 ) -> Result<(T, PathBuf), Error> {
-    let _esp = ESP.lock().unwrap_or_else(|e| e.into_inner());
+    let _esp = ESP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let device = esp::find(Path::new(crate::paths::SYS_CLASS_BLOCK), ESP_LABEL)?;
     let mount = esp::Mount::new(
         &device,
@@ -119,6 +121,6 @@ pub fn with_esp<T>(
 }
 
 /// The device node of the partition labelled `label` (`root-a`, `root-b`, `factory`).
-pub fn partition(label: &str) -> Result<PathBuf, Error> {
+pub(crate) fn partition(label: &str) -> Result<PathBuf, Error> {
     Ok(esp::find(Path::new(crate::paths::SYS_CLASS_BLOCK), label)?)
 }

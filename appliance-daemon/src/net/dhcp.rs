@@ -40,7 +40,7 @@ async fn wait_for_carrier(name: &str) {
 
 /// A step of one interface's client.
 #[derive(Debug)]
-pub enum Step {
+pub(crate) enum Step {
     /// Asking for a lease: at start, after an expiry, after a failure.
     Waiting,
     /// A lease was granted or renewed; answer whether it is on the interface.
@@ -57,13 +57,13 @@ pub enum Step {
 
 /// A step, with the interface it happened on.
 #[derive(Debug)]
-pub struct Event {
+pub(crate) struct Event {
     pub iface: String,
     pub step: Step,
 }
 
 /// The library's lease in our terms.
-pub fn lease_of(l: &DhcpV4Lease) -> Lease {
+pub(crate) fn lease_of(l: &DhcpV4Lease) -> Lease {
     Lease {
         address: Ipv4Net::new(l.yiaddr, l.prefix_length()),
         routers: l.gateways.clone().unwrap_or_default(),
@@ -90,7 +90,7 @@ pub fn lease_of(l: &DhcpV4Lease) -> Lease {
 
 /// Run DHCP on `link` until `stop` fires (or its sender is dropped). Failures are
 /// reported and retried, never returned: a NIC without a lease must not stop the daemon.
-pub async fn run(
+pub(crate) async fn run(
     link: Link,
     hostname: String,
     events: mpsc::UnboundedSender<Event>,
@@ -138,7 +138,7 @@ pub async fn run(
             r = client.run() => Some(r),
             // Our own clock on the lease: the client may be stuck retrying after an error
             // while the lease runs out.
-            _ = sleep_until(expiry) => None,
+            () = sleep_until(expiry) => None,
             _ = &mut stop => {
                 if let Some((lease, _)) = held.take() {
                     match client.release(&lease).await {

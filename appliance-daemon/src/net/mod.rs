@@ -14,17 +14,17 @@
 //! (what `GET /api/v1/network` shows, filled from the store), [`oneshot`] (the hidden
 //! `--net-only` mode used by tests).
 
-pub mod dhcp;
+pub(crate) mod dhcp;
 mod manager;
-pub mod netlink;
-pub mod nics;
+pub(crate) mod netlink;
+pub(crate) mod nics;
 pub mod oneshot;
-pub mod packet;
-pub mod resolv;
-pub mod shared;
-pub mod view;
+pub(crate) mod packet;
+pub(crate) mod resolv;
+pub(crate) mod shared;
+pub(crate) mod view;
 
-pub use netconfig::{arp, config, ipnet, lease, ndp, plan, route, validate};
+pub(crate) use netconfig::{arp, config, ipnet, lease, ndp, plan, route, validate};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -33,10 +33,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot as reply, watch};
 
-pub use config::NetworkConfig;
-pub use lease::Lease;
-pub use validate::Problem;
-pub use view::NetworkView;
+pub(crate) use config::NetworkConfig;
+pub(crate) use lease::Lease;
+pub(crate) use validate::Problem;
+pub(crate) use view::NetworkView;
 
 use crate::store::{Record, Store};
 
@@ -46,11 +46,11 @@ impl Record for NetworkConfig {
 }
 
 /// How long a change made over the network stays applied without confirmation.
-pub const CONFIRM_AFTER: Duration = Duration::from_secs(120);
+pub(crate) const CONFIRM_AFTER: Duration = Duration::from_secs(120);
 
 /// How the manager reaches the kernel; absent in dev mode, where nothing is applied.
 #[derive(Debug, Clone)]
-pub struct Kernel {
+pub(crate) struct Kernel {
     /// Run in the named network namespace (`/run/netns/NAME`), for tests.
     pub netns: Option<String>,
     /// The interfaces to manage; `None`: every Ethernet NIC found in sysfs.
@@ -63,7 +63,7 @@ pub struct Kernel {
 
 impl Kernel {
     /// The appliance's own: every NIC, `/run/resolv.conf`, the real hostname.
-    pub fn appliance() -> Self {
+    pub(crate) fn appliance() -> Self {
         Kernel {
             netns: None,
             interfaces: None,
@@ -76,7 +76,7 @@ impl Kernel {
 
 /// What the manager starts from.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub kernel: Option<Kernel>,
     /// Where the settings are kept; `None`: [`Options::config`] only, never written.
     pub store: Option<Store>,
@@ -95,7 +95,7 @@ pub struct Options {
 
 /// Who asks for a change.
 #[derive(Debug, Clone)]
-pub struct Actor {
+pub(crate) struct Actor {
     pub user: String,
     pub address: Option<IpAddr>,
     /// The change came over the network: it reverts unless confirmed.
@@ -108,7 +108,7 @@ impl Actor {
     /// A change asked for by `user` from `address`. It counts as made over the network
     /// unless it comes from the appliance itself (loopback); in dev mode every caller
     /// counts, so that the confirmation can be developed against.
-    pub fn new(user: &str, address: Option<IpAddr>, mode: crate::config::Mode) -> Actor {
+    pub(crate) fn new(user: &str, address: Option<IpAddr>, mode: crate::config::Mode) -> Actor {
         let remote = mode == crate::config::Mode::Dev
             || address.is_some_and(|a| !a.to_canonical().is_loopback());
         Actor {
@@ -122,7 +122,7 @@ impl Actor {
 
 /// Why a change was refused or failed; the previous settings stay in every case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PutError {
+pub(crate) enum PutError {
     #[error("the network settings have {} problem(s)", .0.len())]
     Invalid(Vec<Problem>),
     #[error("{0}")]
@@ -136,7 +136,7 @@ pub enum PutError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfirmError {
+pub(crate) enum ConfirmError {
     #[error("no network change is waiting for confirmation")]
     NothingPending,
     #[error("{0}")]
@@ -158,7 +158,7 @@ enum Command {
 /// The lease each DHCP interface holds now, by kernel name (`None`: none yet, or it
 /// expired). Watchable, so that callers can wait for a lease.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     leases: watch::Sender<BTreeMap<String, Option<Lease>>>,
 }
 
@@ -175,14 +175,14 @@ impl State {
         });
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<BTreeMap<String, Option<Lease>>> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<BTreeMap<String, Option<Lease>>> {
         self.leases.subscribe()
     }
 }
 
 /// The way to the network manager; cheap to clone.
 #[derive(Clone)]
-pub struct Handle {
+pub(crate) struct Handle {
     commands: mpsc::Sender<Command>,
     pub state: Arc<State>,
 }
@@ -194,7 +194,7 @@ impl std::fmt::Debug for Handle {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("cannot start the network manager thread: {0}")]
     Thread(std::io::Error),
     #[error("the network manager stopped while starting: {0}")]
@@ -203,7 +203,7 @@ pub enum Error {
 
 /// Start the manager and wait until it has applied the settings once (loopback up,
 /// addresses and routes set, DHCP clients started: it does not wait for any lease).
-pub async fn start(options: Options) -> Result<Handle, Error> {
+pub(crate) async fn start(options: Options) -> Result<Handle, Error> {
     let (commands, inbox) = mpsc::channel(16);
     let state = Arc::new(State::default());
     let (ready_tx, ready_rx) = reply::channel();
@@ -221,14 +221,18 @@ pub async fn start(options: Options) -> Result<Handle, Error> {
 
 impl Handle {
     /// Settings and state, as `GET /api/v1/network` shows them.
-    pub async fn view(&self) -> Option<NetworkView> {
+    pub(crate) async fn view(&self) -> Option<NetworkView> {
         let (tx, rx) = reply::channel();
         self.commands.send(Command::View(tx)).await.ok()?;
         rx.await.ok()
     }
 
     /// Check and apply `config`; the state afterwards.
-    pub async fn put(&self, config: NetworkConfig, actor: Actor) -> Result<NetworkView, PutError> {
+    pub(crate) async fn put(
+        &self,
+        config: NetworkConfig,
+        actor: Actor,
+    ) -> Result<NetworkView, PutError> {
         let (tx, rx) = reply::channel();
         self.commands
             .send(Command::Put(Box::new(config), actor, tx))
@@ -238,7 +242,7 @@ impl Handle {
     }
 
     /// Keep the change waiting for confirmation.
-    pub async fn confirm(&self, actor: Actor) -> Result<NetworkView, ConfirmError> {
+    pub(crate) async fn confirm(&self, actor: Actor) -> Result<NetworkView, ConfirmError> {
         let (tx, rx) = reply::channel();
         self.commands
             .send(Command::Confirm(actor, tx))

@@ -28,7 +28,7 @@ const MAIN_TABLE: u32 = 254;
 const METRIC_BASE: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("cannot open a netlink socket: {0}")]
     Socket(std::io::Error),
     #[error("no network interface named {0}")]
@@ -49,7 +49,7 @@ pub enum Error {
 
 /// One interface as the kernel sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
+pub(crate) struct Link {
     pub name: String,
     pub index: u32,
     pub mac: Vec<u8>,
@@ -62,7 +62,7 @@ pub struct Link {
 
 /// An address on a link, as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelAddress {
+pub(crate) struct KernelAddress {
     pub net: IpNet,
     pub scope: AddressScope,
     /// No lifetime: added as static, not from a lease or a router advertisement.
@@ -82,20 +82,20 @@ impl KernelAddress {
 
 /// A netlink connection; cheap to clone, shared by every task of the network module.
 #[derive(Clone)]
-pub struct Netlink {
+pub(crate) struct Netlink {
     handle: Handle,
 }
 
 impl Netlink {
     /// Open the socket and drive it on the current tokio runtime. The socket belongs to
     /// the network namespace of the calling thread.
-    pub fn connect() -> Result<Self, Error> {
+    pub(crate) fn connect() -> Result<Self, Error> {
         let (connection, handle, _) = rtnetlink::new_connection().map_err(Error::Socket)?;
         tokio::spawn(connection);
         Ok(Netlink { handle })
     }
 
-    pub async fn link(&self, name: &str) -> Result<Link, Error> {
+    pub(crate) async fn link(&self, name: &str) -> Result<Link, Error> {
         let found = self
             .handle
             .link()
@@ -119,7 +119,7 @@ impl Netlink {
         }
     }
 
-    pub async fn set_up(&self, link: &Link) -> Result<(), Error> {
+    pub(crate) async fn set_up(&self, link: &Link) -> Result<(), Error> {
         self.handle
             .link()
             .set(LinkUnspec::new_with_index(link.index).up().build())
@@ -133,7 +133,7 @@ impl Netlink {
     }
 
     /// Every address on the link, both families, every scope.
-    pub async fn addresses(&self, link: &Link) -> Result<Vec<KernelAddress>, Error> {
+    pub(crate) async fn addresses(&self, link: &Link) -> Result<Vec<KernelAddress>, Error> {
         let msgs: Vec<AddressMessage> = self
             .handle
             .address()
@@ -155,7 +155,7 @@ impl Netlink {
     }
 
     /// What this daemon manages on the link (see [`Current`]).
-    pub async fn current(&self, link: &Link) -> Result<Current, Error> {
+    pub(crate) async fn current(&self, link: &Link) -> Result<Current, Error> {
         let addresses = self
             .addresses(link)
             .await?
@@ -175,7 +175,7 @@ impl Netlink {
     }
 
     /// The routes of the main table out of the link, both families, as [`Route`]s.
-    pub async fn routes(&self, link: &Link) -> Result<Vec<Route>, Error> {
+    pub(crate) async fn routes(&self, link: &Link) -> Result<Vec<Route>, Error> {
         let mut routes = Vec::new();
         for family in [
             RouteMessageBuilder::<Ipv4Addr>::new().build(),
@@ -208,7 +208,7 @@ impl Netlink {
     }
 
     /// Carry out `changes` in their order.
-    pub async fn apply(&self, link: &Link, changes: &Changes) -> Result<(), Error> {
+    pub(crate) async fn apply(&self, link: &Link, changes: &Changes) -> Result<(), Error> {
         let err = |what: String| {
             let iface = link.name.clone();
             move |source| Error::Request {

@@ -12,7 +12,7 @@ const ARPHRD_ETHER: u32 = 1;
 
 /// What sysfs says about one interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facts {
+pub(crate) struct Facts {
     pub arp_type: Option<u32>,
     pub has_device: bool,
     pub is_wireless: bool,
@@ -21,7 +21,7 @@ pub struct Facts {
 }
 
 impl Facts {
-    pub fn is_ethernet_nic(&self) -> bool {
+    pub(crate) fn is_ethernet_nic(&self) -> bool {
         self.arp_type == Some(ARPHRD_ETHER)
             && self.has_device
             && !self.is_wireless
@@ -29,7 +29,7 @@ impl Facts {
             && !self.is_bond
     }
 
-    pub fn read(iface_dir: &Path) -> Facts {
+    pub(crate) fn read(iface_dir: &Path) -> Facts {
         let arp_type = std::fs::read_to_string(iface_dir.join("type"))
             .ok()
             .and_then(|s| s.trim().parse().ok());
@@ -44,7 +44,7 @@ impl Facts {
 }
 
 /// The Ethernet NICs under `sysfs_net`, sorted by name.
-pub fn ethernet_nics(sysfs_net: &Path) -> std::io::Result<Vec<String>> {
+pub(crate) fn ethernet_nics(sysfs_net: &Path) -> std::io::Result<Vec<String>> {
     let mut nics = Vec::new();
     for entry in std::fs::read_dir(sysfs_net)? {
         let entry = entry?;

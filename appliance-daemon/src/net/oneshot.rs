@@ -48,7 +48,7 @@ impl Args {
             match arg.as_str() {
                 "--resolv-conf" => {
                     parsed.resolv_conf =
-                        PathBuf::from(args.next().ok_or(ArgsError::Missing("--resolv-conf"))?)
+                        PathBuf::from(args.next().ok_or(ArgsError::Missing("--resolv-conf"))?);
                 }
                 "--timeout" => parsed.timeout = seconds("--timeout", args.next())?,
                 "--hold" => parsed.hold = seconds("--hold", args.next())?,
@@ -132,7 +132,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Args, ArgsError> {
-        Args::parse(args.iter().map(|s| s.to_string()))
+        Args::parse(args.iter().map(std::string::ToString::to_string))
     }
 
     #[test]

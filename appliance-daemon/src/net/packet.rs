@@ -4,6 +4,8 @@
 //! addresses by itself, and its IPv6 duplicate address detection neither names the other
 //! holder nor keeps to the shared IP's timing. Needs CAP_NET_RAW. The socket belongs to
 //! the network namespace of the thread that opens it.
+// Unsafe code: AF_PACKET sockets (socket, bind, send, recv, a BPF filter): no safe wrapper.
+#![allow(unsafe_code)]
 
 use nix::libc;
 use std::io;
@@ -29,20 +31,20 @@ const NDP_FILTER: [(u16, u8, u8, u32); 9] = [
     (0x06, 0, 0, 0xffff),            // accept, whole frame
 ];
 
-pub struct PacketSocket {
+pub(crate) struct PacketSocket {
     fd: AsyncFd<OwnedFd>,
 }
 
 impl PacketSocket {
     /// Open a socket that sees the ARP frames of interface `ifindex` (incoming and, as
     /// packet sockets do, outgoing ones).
-    pub fn open(ifindex: u32) -> io::Result<PacketSocket> {
+    pub(crate) fn open(ifindex: u32) -> io::Result<PacketSocket> {
         Self::open_with(ifindex, ETH_P_ARP, false)
     }
 
     /// Open a socket that sees the IPv6 neighbor solicitations and advertisements of
     /// interface `ifindex`, and nothing else of its IPv6 traffic.
-    pub fn open_ndp(ifindex: u32) -> io::Result<PacketSocket> {
+    pub(crate) fn open_ndp(ifindex: u32) -> io::Result<PacketSocket> {
         Self::open_with(ifindex, ETH_P_IPV6, true)
     }
 
@@ -90,7 +92,7 @@ impl PacketSocket {
     }
 
     /// Send one whole frame out of the bound interface.
-    pub async fn send(&self, frame: &[u8]) -> io::Result<()> {
+    pub(crate) async fn send(&self, frame: &[u8]) -> io::Result<()> {
         loop {
             let mut guard = self.fd.writable().await?;
             let sent = guard.try_io(|fd| {
@@ -111,7 +113,7 @@ impl PacketSocket {
     }
 
     /// Receive one frame into `buf`; its length.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
             let received = guard.try_io(|fd| {

@@ -9,13 +9,13 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-pub use netconfig::resolv::Source;
+pub(crate) use netconfig::resolv::Source;
 use netconfig::resolv::{merge, render};
 
 /// The file and the sources it was last written from; one per daemon, shared by the
 /// interfaces' DHCP tasks.
 #[derive(Debug)]
-pub struct ResolvConf {
+pub(crate) struct ResolvConf {
     path: PathBuf,
     sources: Mutex<Sources>,
 }
@@ -33,20 +33,20 @@ impl Sources {
 }
 
 impl ResolvConf {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         ResolvConf {
             path: path.into(),
             sources: Mutex::new(Sources::default()),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Record what `iface` contributes (`None`: nothing any more) and rewrite the file if
     /// its content changes.
-    pub fn update(&self, iface: &str, source: Option<Source>) -> std::io::Result<()> {
+    pub(crate) fn update(&self, iface: &str, source: Option<Source>) -> std::io::Result<()> {
         self.change(|sources| {
             match source {
                 Some(s) => sources.leases.insert(iface.to_string(), s),
@@ -56,13 +56,16 @@ impl ResolvConf {
     }
 
     /// Set what the settings contribute (listed before every lease's).
-    pub fn set_configured(&self, source: Source) -> std::io::Result<()> {
+    pub(crate) fn set_configured(&self, source: Source) -> std::io::Result<()> {
         self.change(|sources| sources.configured = source)
     }
 
     /// The name servers and search domains written now.
-    pub fn current(&self) -> (Vec<IpAddr>, Vec<String>) {
-        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+    pub(crate) fn current(&self) -> (Vec<IpAddr>, Vec<String>) {
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (servers, search) = merge(&sources.configured, &sources.leases);
         (servers, search.into_iter().map(str::to_string).collect())
     }
@@ -70,7 +73,10 @@ impl ResolvConf {
     fn change(&self, f: impl FnOnce(&mut Sources)) -> std::io::Result<()> {
         // A poisoned lock only means another task panicked mid-update; the map is still
         // whole, so carry on with it.
-        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = sources.render();
         f(&mut sources);
         let after = sources.render();
@@ -97,7 +103,10 @@ mod tests {
     fn src(servers: &[&str], search: &[&str]) -> Source {
         Source {
             servers: servers.iter().map(|s| s.parse().unwrap()).collect(),
-            search: search.iter().map(|s| s.to_string()).collect(),
+            search: search
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         }
     }
 

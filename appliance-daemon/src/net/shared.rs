@@ -38,7 +38,7 @@ const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 const DEFEND_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What a probe found.
-pub enum Probe {
+pub(crate) enum Probe {
     /// Nobody answered: the socket, ready to announce the address once it is added.
     Free(PacketSocket),
     /// This MAC holds the address, or probes for it at the same time.
@@ -46,7 +46,7 @@ pub enum Probe {
 }
 
 /// Probe for `address` on interface `ifindex` whose MAC is `mac`.
-pub async fn probe(ifindex: u32, mac: [u8; 6], address: IpAddr) -> std::io::Result<Probe> {
+pub(crate) async fn probe(ifindex: u32, mac: [u8; 6], address: IpAddr) -> std::io::Result<Probe> {
     let socket = open(ifindex, address)?;
     // A holder answers an IPv6 probe to all nodes, but a host probing at the same moment
     // sends to the solicited-node group: join it for the probe's length (the kernel joins
@@ -130,7 +130,7 @@ async fn listen(
 
 /// What the UI shows about a held shared IP.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
+pub(crate) struct Held {
     pub since: SystemTime,
     pub announcements: u64,
     pub last_announced: Option<SystemTime>,
@@ -138,11 +138,11 @@ pub struct Held {
     pub conflict: Option<([u8; 6], SystemTime)>,
 }
 
-pub type HeldStatus = Arc<Mutex<Held>>;
+pub(crate) type HeldStatus = Arc<Mutex<Held>>;
 
 impl Held {
     /// Taken now, not announced yet.
-    pub fn now() -> HeldStatus {
+    pub(crate) fn now() -> HeldStatus {
         Arc::new(Mutex::new(Held {
             since: SystemTime::now(),
             announcements: 0,
@@ -155,7 +155,7 @@ impl Held {
 /// Send the first announcement now (the caller has just added the address), then keep
 /// announcing and watching in a task; abort the task to stop (the caller removes the
 /// address itself).
-pub async fn take(
+pub(crate) async fn take(
     socket: PacketSocket,
     iface: String,
     mac: [u8; 6],
@@ -180,12 +180,14 @@ async fn announce(
     };
     match socket.send(&frame).await {
         Ok(()) => {
-            let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             s.announcements += 1;
             s.last_announced = Some(SystemTime::now());
         }
         Err(err) => {
-            tracing::warn!("shared IP: cannot announce {address} on {iface}: {err}")
+            tracing::warn!("shared IP: cannot announce {address} on {iface}: {err}");
         }
     }
 }
@@ -209,8 +211,10 @@ async fn keep(
                      the two appliances",
                     mac_text(&other)
                 );
-                status.lock().unwrap_or_else(|e| e.into_inner()).conflict =
-                    Some((other, SystemTime::now()));
+                status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .conflict = Some((other, SystemTime::now()));
                 if last_defence.is_none_or(|at| at.elapsed() >= DEFEND_INTERVAL) {
                     last_defence = Some(Instant::now());
                     announce(&socket, &iface, mac, address, &status).await;

@@ -4,14 +4,14 @@
 
 use crate::store::{AuditEntry, Store};
 
-pub use netconfig::view::{ConflictView, DnsView, HistoryEntry, LeaseView, PendingView};
+pub(crate) use netconfig::view::{ConflictView, DnsView, HistoryEntry, LeaseView, PendingView};
 
-pub type NetworkView = netconfig::view::NetworkView<&'static str>;
-pub type InterfaceView = netconfig::view::InterfaceView<&'static str>;
-pub type AddressView = netconfig::view::AddressView<&'static str>;
-pub type RouteView = netconfig::view::RouteView<&'static str>;
-pub type DhcpView = netconfig::view::DhcpView<&'static str>;
-pub type SharedIpView = netconfig::view::SharedIpView<&'static str>;
+pub(crate) type NetworkView = netconfig::view::NetworkView<&'static str>;
+pub(crate) type InterfaceView = netconfig::view::InterfaceView<&'static str>;
+pub(crate) type AddressView = netconfig::view::AddressView<&'static str>;
+pub(crate) type RouteView = netconfig::view::RouteView<&'static str>;
+pub(crate) type DhcpView = netconfig::view::DhcpView<&'static str>;
+pub(crate) type SharedIpView = netconfig::view::SharedIpView<&'static str>;
 
 /// Shared IP events kept in the view.
 const HISTORY: usize = 50;
@@ -19,7 +19,7 @@ const HISTORY: usize = 50;
 const HISTORY_SCAN: usize = 2000;
 
 /// The shared IP's enables, disables and refusals, newest first, from the audit log.
-pub fn shared_ip_history(store: &Store) -> Result<Vec<HistoryEntry>, crate::store::Error> {
+pub(crate) fn shared_ip_history(store: &Store) -> Result<Vec<HistoryEntry>, crate::store::Error> {
     Ok(store
         .audit_log(HISTORY_SCAN)?
         .into_iter()

@@ -18,17 +18,17 @@ use crate::system::shutdown::{ScheduleError, Shutdown};
 use crate::update::Updater;
 
 /// The word a request must carry in `confirm`.
-pub const CONFIRMATION: &str = "factory-reset";
+pub(crate) const CONFIRMATION: &str = "factory-reset";
 
 /// Where stage 1 leaves the sanitization record, relative to the state directory (/data).
-pub const RECORD_FILE: &str = "sanitization.json";
+pub(crate) const RECORD_FILE: &str = "sanitization.json";
 
 /// What `sanitization.json` says (written by init, stage 1; format in
 /// docs/factory-reset.md). Unknown fields are ignored, missing ones take defaults.
-pub use api_types::SanitizationRecord;
+pub(crate) use api_types::SanitizationRecord;
 
 /// The record of the last factory reset, if this data partition was made by one.
-pub fn sanitization_record(state_dir: &Path) -> Option<SanitizationRecord> {
+pub(crate) fn sanitization_record(state_dir: &Path) -> Option<SanitizationRecord> {
     let path = state_dir.join(RECORD_FILE);
     let text = std::fs::read(&path).ok()?;
     match serde_json::from_slice(&text) {
@@ -59,7 +59,7 @@ pub enum ResetError {
 
 /// What a request asks for (`confirm` must be [`CONFIRMATION`]; `then` defaults to power
 /// off), or why it is refused.
-pub fn check(confirm: Option<&str>, then: Option<&str>) -> Result<Then, ResetError> {
+pub(crate) fn check(confirm: Option<&str>, then: Option<&str>) -> Result<Then, ResetError> {
     if confirm != Some(CONFIRMATION) {
         return Err(ResetError::ConfirmationRequired);
     }
@@ -70,7 +70,7 @@ pub fn check(confirm: Option<&str>, then: Option<&str>) -> Result<Then, ResetErr
 }
 
 /// Record the request, audit it and restart. Every refusal leaves nothing started.
-pub async fn start(
+pub(crate) async fn start(
     updater: &Arc<Updater>,
     shutdown: &Shutdown,
     store: &Store,
@@ -117,7 +117,7 @@ pub async fn start(
     });
     if let Err(err) = scheduled {
         updater.factory_reset_cancelled();
-        if let Err(e) = edit(env, |st| st.cancel_factory_reset()).await {
+        if let Err(e) = edit(env, grubenv::BootState::cancel_factory_reset).await {
             tracing::error!(
                 "the factory reset request could not be taken back; it runs at the next restart: {e}"
             );

@@ -15,13 +15,13 @@ use tokio_rustls::TlsAcceptor;
 
 /// The TCP peer of the connection, set on every request (the audit log names it).
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
+pub(crate) struct ClientAddr(pub SocketAddr);
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serve `app` on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router) {
+pub(crate) async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let (tcp, peer) = match listener.accept().await {

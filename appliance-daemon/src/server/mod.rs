@@ -1,6 +1,6 @@
 //! The network surface: the HTTPS listener serving the API, the port-80 redirect, and the
 //! self-check that proves the HTTPS listener really answers.
 
-pub mod https;
-pub mod redirect;
-pub mod selfcheck;
+pub(crate) mod https;
+pub(crate) mod redirect;
+pub(crate) mod selfcheck;

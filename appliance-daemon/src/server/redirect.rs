@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use api_types::ErrorBody;
 
 /// Serve redirects on `listener` to HTTPS on `https_port`.
-pub async fn serve(listener: TcpListener, https_port: u16) -> std::io::Result<()> {
+pub(crate) async fn serve(listener: TcpListener, https_port: u16) -> std::io::Result<()> {
     let app = Router::new().fallback(redirect).with_state(https_port);
     axum::serve(listener, app).await
 }
@@ -39,8 +39,10 @@ async fn redirect(State(https_port): State<u16>, headers: HeaderMap, uri: Uri) -
 }
 
 /// `https://host[:port]/path?query`; the port is left out when it is 443.
-pub fn location(host: &str, https_port: u16, uri: &Uri) -> String {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+pub(crate) fn location(host: &str, https_port: u16, uri: &Uri) -> String {
+    let path = uri
+        .path_and_query()
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
     if https_port == 443 {
         format!("https://{host}{path}")
     } else {

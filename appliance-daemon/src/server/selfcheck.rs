@@ -14,7 +14,7 @@ const ATTEMPTS: u32 = 5;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The client could not be set up, or the attempt failed: the client's sentence says
     /// which step (connect, TLS, HTTP) and why.
     #[error(transparent)]
@@ -22,7 +22,7 @@ pub enum Error {
 }
 
 /// The address to reach a listener bound to `listen` from this host.
-pub fn loopback_of(listen: SocketAddr) -> SocketAddr {
+pub(crate) fn loopback_of(listen: SocketAddr) -> SocketAddr {
     let ip = match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -33,7 +33,7 @@ pub fn loopback_of(listen: SocketAddr) -> SocketAddr {
 
 /// GET /api/v1/health on `listen` with the product's client, trusting exactly `cert`,
 /// retrying briefly; Ok when it answers with the health body.
-pub async fn run(listen: SocketAddr, cert: CertificateDer<'static>) -> Result<(), Error> {
+pub(crate) async fn run(listen: SocketAddr, cert: CertificateDer<'static>) -> Result<(), Error> {
     let trust = Trust::Pinned {
         sha256: fingerprint(cert.as_ref()),
     };

@@ -4,13 +4,13 @@ use std::fmt;
 
 /// What GRUB booted: a root slot, or the factory image when every slot was bad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BootSlot {
+pub(crate) enum BootSlot {
     Slot(grubenv::Slot),
     Factory,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("the kernel command line has no appliance.slot= (GRUB sets it; was this booted by our grub.cfg?)")]
     Missing,
     #[error("appliance.slot={0:?} is not A, B or factory")]
@@ -18,7 +18,7 @@ pub enum Error {
 }
 
 impl BootSlot {
-    pub fn parse(value: &str) -> Result<Self, Error> {
+    pub(crate) fn parse(value: &str) -> Result<Self, Error> {
         match value {
             "A" => Ok(BootSlot::Slot(grubenv::Slot::A)),
             "B" => Ok(BootSlot::Slot(grubenv::Slot::B)),
@@ -29,7 +29,7 @@ impl BootSlot {
 
     /// The last `appliance.slot=` wins, as the kernel does for repeated parameters
     /// (EXTRA_CMDLINE is appended after GRUB's own).
-    pub fn from_cmdline(cmdline: &str) -> Result<Self, Error> {
+    pub(crate) fn from_cmdline(cmdline: &str) -> Result<Self, Error> {
         cmdline
             .split_ascii_whitespace()
             .filter_map(|word| word.strip_prefix("appliance.slot="))

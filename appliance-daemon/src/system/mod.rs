@@ -2,19 +2,19 @@
 //! it was booted from, the hardware (`specs`), and restart and power-off through init
 //! (`power`, `shutdown`).
 
-pub mod cmdline;
-pub mod power;
-pub mod release;
-pub mod shutdown;
-pub mod specs;
+pub(crate) mod cmdline;
+pub(crate) mod power;
+pub(crate) mod release;
+pub(crate) mod shutdown;
+pub(crate) mod specs;
 
 use std::path::Path;
 
-pub use cmdline::BootSlot;
-pub use release::Release;
+pub(crate) use cmdline::BootSlot;
+pub(crate) use release::Release;
 
 /// The kernel's host name ("" if it cannot be read).
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -22,13 +22,13 @@ pub fn hostname() -> String {
 
 /// Facts about the running system, read once at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SystemInfo {
+pub(crate) struct SystemInfo {
     pub release: Release,
     pub slot: BootSlot,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -48,7 +48,7 @@ pub enum Error {
 
 impl SystemInfo {
     /// Read the release file and the kernel command line of the appliance.
-    pub fn load(release_path: &Path, cmdline_path: &Path) -> Result<Self, Error> {
+    pub(crate) fn load(release_path: &Path, cmdline_path: &Path) -> Result<Self, Error> {
         let release = Release::parse(&read(release_path)?).map_err(|source| Error::Release {
             path: release_path.display().to_string(),
             source,
@@ -63,7 +63,7 @@ impl SystemInfo {
 
     /// Defaults for a developer's machine: this build's version, the `vm` profile and slot
     /// A, unless `APPLIANCE_PROFILE` / `APPLIANCE_SLOT` say otherwise.
-    pub fn dev() -> Result<Self, Error> {
+    pub(crate) fn dev() -> Result<Self, Error> {
         let mut release = Release {
             version: env!("CARGO_PKG_VERSION").to_string(),
             profile: "vm".to_string(),

@@ -10,16 +10,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 /// How long init gets to answer one request.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PowerAction {
+pub(crate) enum PowerAction {
     Reboot,
     PowerOff,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PowerError {
+pub(crate) enum PowerError {
     #[error("cannot reach init at {path}: {source}")]
     Unreachable {
         path: String,
@@ -45,7 +45,7 @@ pub enum PowerError {
 
 /// Ask init to shut down and reboot or power off. Ok means init accepted and is starting
 /// the shutdown.
-pub async fn request(action: PowerAction, socket: &Path) -> Result<(), PowerError> {
+pub(crate) async fn request(action: PowerAction, socket: &Path) -> Result<(), PowerError> {
     let req = match action {
         PowerAction::Reboot => Request::Reboot,
         PowerAction::PowerOff => Request::PowerOff,
@@ -59,7 +59,7 @@ pub async fn request(action: PowerAction, socket: &Path) -> Result<(), PowerErro
 
 /// Tell init the booted slot passed its health check, so its health deadline does not
 /// restart the machine.
-pub async fn report_healthy(socket: &Path) -> Result<(), PowerError> {
+pub(crate) async fn report_healthy(socket: &Path) -> Result<(), PowerError> {
     let req = Request::Healthy;
     match call(socket, &req).await? {
         Response::Accepted => Ok(()),
@@ -69,7 +69,7 @@ pub async fn report_healthy(socket: &Path) -> Result<(), PowerError> {
 }
 
 /// The services init supervises, with their state.
-pub async fn services(socket: &Path) -> Result<Vec<ServiceInfo>, PowerError> {
+pub(crate) async fn services(socket: &Path) -> Result<Vec<ServiceInfo>, PowerError> {
     let req = Request::ServiceStatus;
     match call(socket, &req).await? {
         Response::Services(list) => Ok(list),

@@ -3,7 +3,7 @@
 //! some; blank lines and `#` comments are allowed.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Release {
+pub(crate) struct Release {
     pub version: String,
     /// `box` or `vm`.
     pub profile: String,
@@ -12,7 +12,7 @@ pub struct Release {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("line {line} ({text:?}) is not KEY=VALUE")]
     Line { line: usize, text: String },
     #[error("{0} is missing; the image builder writes it")]
@@ -20,7 +20,7 @@ pub enum Error {
 }
 
 impl Release {
-    pub fn parse(text: &str) -> Result<Self, Error> {
+    pub(crate) fn parse(text: &str) -> Result<Self, Error> {
         let (mut version, mut profile, mut kernel) = (None, None, None);
         for (n, raw) in text.lines().enumerate() {
             let line = raw.trim();

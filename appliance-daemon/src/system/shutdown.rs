@@ -25,7 +25,7 @@ pub enum ScheduleError {
 
 /// The one restart or power-off the appliance may have under way.
 #[derive(Debug, Clone)]
-pub struct Shutdown {
+pub(crate) struct Shutdown {
     inner: Arc<Inner>,
 }
 
@@ -40,7 +40,7 @@ struct Inner {
 }
 
 impl Shutdown {
-    pub fn new(mode: Mode, control_socket: PathBuf, store: Store) -> Self {
+    pub(crate) fn new(mode: Mode, control_socket: PathBuf, store: Store) -> Self {
         Shutdown {
             inner: Arc::new(Inner {
                 mode,
@@ -52,12 +52,12 @@ impl Shutdown {
     }
 
     /// Whether a restart or power-off is under way.
-    pub fn going_down(&self) -> bool {
+    pub(crate) fn going_down(&self) -> bool {
         self.inner.going_down.load(Ordering::SeqCst)
     }
 
     /// Audit the request and hand it to init after [`ANSWER_GRACE`].
-    pub fn schedule(
+    pub(crate) fn schedule(
         &self,
         user: &str,
         address: Option<IpAddr>,

@@ -14,18 +14,14 @@ mod proc;
 
 use std::path::Path;
 
-pub use clock::{now as clock_now, ClockState};
-pub use disks::{Disk, Partition};
-pub use dmi::Dmi;
-pub use nics::Nic;
-pub use proc::{Cpu, Memory};
+pub(crate) use clock::now as clock_now;
 
 /// A snapshot of the machine, serialized as is by the status API.
-pub use api_types::Specs;
+pub(crate) use api_types::Specs;
 
 /// Read everything under `root` (`/` on the appliance). Interface addresses come from the
 /// kernel only when `root` is `/`; under a fixture tree the address lists stay empty.
-pub fn gather(root: &Path) -> Specs {
+pub(crate) fn gather(root: &Path) -> Specs {
     let addresses = if root == Path::new("/") {
         nics::local_addresses()
     } else {
@@ -72,7 +68,7 @@ fn attr(dir: &Path, name: &str) -> Option<String> {
 fn dir_names(dir: &Path) -> Vec<String> {
     match std::fs::read_dir(dir) {
         Ok(entries) => entries
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .filter_map(|e| e.file_name().into_string().ok())
             .collect(),
         Err(err) => {
@@ -125,7 +121,7 @@ mod tests {
     #[test]
     fn a_missing_tree_gives_empty_specs_not_an_error() {
         let specs = gather(Path::new("/nonexistent-root"));
-        assert_eq!(specs.dmi, Dmi::default());
+        assert_eq!(specs.dmi, api_types::Dmi::default());
         assert!(specs.cpu.is_none() && specs.memory.is_none());
         assert!(specs.uptime_seconds.is_none() && specs.load_average.is_none());
         assert!(specs.disks.is_empty() && specs.nics.is_empty());

@@ -7,18 +7,21 @@ use std::net::IpAddr;
 use crate::store::Record;
 
 /// Where the appliance keeps time from on a new or reset appliance.
-pub const FACTORY_SERVERS: &[&str] = &["pool.ntp.org"];
-pub const MAX_SERVERS: usize = 8;
+pub(crate) const FACTORY_SERVERS: &[&str] = &["pool.ntp.org"];
+pub(crate) const MAX_SERVERS: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimeConfig {
+pub(crate) struct TimeConfig {
     pub servers: Vec<String>,
 }
 
 impl Default for TimeConfig {
     fn default() -> Self {
         TimeConfig {
-            servers: FACTORY_SERVERS.iter().map(|s| s.to_string()).collect(),
+            servers: FACTORY_SERVERS
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         }
     }
 }
@@ -27,10 +30,10 @@ impl Record for TimeConfig {
     const KEY: &'static str = "time";
 }
 
-pub use crate::problem::Problem;
+pub(crate) use crate::problem::Problem;
 
 /// Check a requested server list as a whole; every problem is reported, not just the first.
-pub fn validate(servers: &[String]) -> Result<Vec<String>, Vec<Problem>> {
+pub(crate) fn validate(servers: &[String]) -> Result<Vec<String>, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut out: Vec<String> = Vec::new();
     if servers.len() > MAX_SERVERS {
@@ -90,7 +93,7 @@ fn is_pool(server: &str) -> bool {
 /// start is allowed, since the clock may be far off on a machine without a trustworthy
 /// RTC; later steps over 1000 s make the daemon exit and init start it again, which then
 /// steps at start.
-pub fn ntp_toml(servers: &[String], observation_path: &str) -> String {
+pub(crate) fn ntp_toml(servers: &[String], observation_path: &str) -> String {
     let mut out = format!(
         "# Written by appliance-daemon from the settings store; changes here are lost.\n\
          [observability]\n\
@@ -118,7 +121,12 @@ mod tests {
     use super::*;
 
     fn v(list: &[&str]) -> Result<Vec<String>, Vec<Problem>> {
-        validate(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        validate(
+            &list
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[test]

@@ -6,21 +6,21 @@
 //! `ntpd` in `/etc/appliance/services`) with `-c /run/ntp.toml`. This module writes that
 //! file, then stops the daemon so init starts it again with the new servers.
 
-pub mod config;
-pub mod observe;
+pub(crate) mod config;
+pub(crate) mod observe;
 
 use std::path::{Path, PathBuf};
 
 use crate::config::Mode;
 use crate::store::{Audit, Store};
-pub use config::TimeConfig;
-pub use observe::NtpState;
+pub(crate) use config::TimeConfig;
+pub(crate) use observe::NtpState;
 
 /// The service name in `/etc/appliance/services`.
-pub const SERVICE: &str = "ntpd";
+pub(crate) const SERVICE: &str = "ntpd";
 
 #[derive(Debug, Clone)]
-pub struct TimeService {
+pub(crate) struct TimeService {
     mode: Mode,
     store: Store,
     /// Where ntp.toml goes (dev mode: the state directory).
@@ -32,10 +32,10 @@ pub struct TimeService {
 }
 
 /// `GET /api/v1/time`.
-pub use api_types::Time as View;
+pub(crate) use api_types::Time as View;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ChangeError {
+pub(crate) enum ChangeError {
     /// The list is refused; every problem, by field.
     #[error("{}", problems_text(.0))]
     Invalid(Vec<config::Problem>),
@@ -44,7 +44,7 @@ pub enum ChangeError {
 }
 
 /// The problems as one sentence.
-pub fn problems_text(problems: &[config::Problem]) -> String {
+pub(crate) fn problems_text(problems: &[config::Problem]) -> String {
     problems
         .iter()
         .map(|p| p.message.as_str())
@@ -53,7 +53,7 @@ pub fn problems_text(problems: &[config::Problem]) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TimeError {
+pub(crate) enum TimeError {
     #[error(transparent)]
     Store(#[from] crate::store::Error),
     #[error("cannot write {path}: {source}")]
@@ -64,7 +64,7 @@ pub enum TimeError {
 }
 
 impl TimeService {
-    pub fn new(mode: Mode, state_dir: &Path, store: Store, control: &Path) -> Self {
+    pub(crate) fn new(mode: Mode, state_dir: &Path, store: Store, control: &Path) -> Self {
         let (toml, observe) = match mode {
             Mode::Appliance => (
                 PathBuf::from(crate::paths::NTP_TOML),
@@ -84,7 +84,7 @@ impl TimeService {
 
     /// At start, before anything reads the clock: move it forward to the last good time
     /// if it is behind it.
-    pub fn at_start(&self) {
+    pub(crate) fn at_start(&self) {
         if self.mode == Mode::Appliance {
             self.restore_clock();
         }
@@ -93,7 +93,7 @@ impl TimeService {
     /// Write the time daemon's configuration, which init waits for to start it: once the
     /// daemon serves (its health gate passed or failed), so that the time daemon's own
     /// start does not share the CPU with the daemon's (docs/time.md).
-    pub fn start_time_daemon(&self) -> Result<(), TimeError> {
+    pub(crate) fn start_time_daemon(&self) -> Result<(), TimeError> {
         let config: TimeConfig = self.store.get()?;
         self.write_config(&config)
     }
@@ -119,7 +119,7 @@ impl TimeService {
     }
 
     /// Remember now as a good time (called while synchronized).
-    pub fn save_good_time(&self) {
+    pub(crate) fn save_good_time(&self) {
         let now = units::now().to_string();
         if let Err(err) = crate::tls::write_atomic(&self.saved, now.as_bytes(), 0o644) {
             tracing::warn!("cannot save the last good time: {err}");
@@ -139,7 +139,7 @@ impl TimeService {
     /// Check the requested servers as a whole, then keep them (audited) and restart the
     /// time daemon with them; a refused list changes nothing. The API and the Time page
     /// both come here.
-    pub async fn change_servers(
+    pub(crate) async fn change_servers(
         &self,
         requested: &[String],
         user: &str,
@@ -199,7 +199,7 @@ impl TimeService {
         }
     }
 
-    pub async fn view(&self) -> Result<View, TimeError> {
+    pub(crate) async fn view(&self) -> Result<View, TimeError> {
         let config: TimeConfig = self.store.get()?;
         let clock = crate::system::specs::clock_now();
         let (state, daemon_error) = if self.mode == Mode::Dev {
@@ -228,7 +228,7 @@ impl TimeService {
     }
 
     /// Every minute while running: keep the last good time when synchronized.
-    pub async fn watch(self) {
+    pub(crate) async fn watch(self) {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
             if let Ok(state) = observe::read(&self.observe).await {

@@ -15,7 +15,7 @@ const UNSYNCHRONIZED: u8 = 16;
 
 /// What the appliance reports about its time source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct NtpState {
+pub(crate) struct NtpState {
     pub synchronized: bool,
     pub stratum: Option<u8>,
     /// The source the clock follows (the one with the smallest uncertainty that answered).
@@ -27,7 +27,7 @@ pub struct NtpState {
     pub sources: Vec<Source>,
 }
 
-pub use api_types::TimeSource as Source;
+pub(crate) use api_types::TimeSource as Source;
 
 #[derive(Debug, Deserialize)]
 struct Observed {
@@ -74,7 +74,7 @@ fn unix(ts: &Timestamp) -> Option<u64> {
 }
 
 /// Pure: the daemon's JSON to our summary.
-pub fn parse(json: &[u8]) -> Result<NtpState, serde_json::Error> {
+pub(crate) fn parse(json: &[u8]) -> Result<NtpState, serde_json::Error> {
     let o: Observed = serde_json::from_slice(json)?;
     let sources: Vec<Source> = o
         .sources
@@ -116,7 +116,7 @@ pub fn parse(json: &[u8]) -> Result<NtpState, serde_json::Error> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ObserveError {
+pub(crate) enum ObserveError {
     #[error("the time daemon is not running or not ready ({path}: {source})")]
     Unreachable {
         path: String,
@@ -131,7 +131,7 @@ pub enum ObserveError {
 }
 
 /// Ask the daemon listening on `path`.
-pub async fn read(path: &Path) -> Result<NtpState, ObserveError> {
+pub(crate) async fn read(path: &Path) -> Result<NtpState, ObserveError> {
     let io = |source| ObserveError::Unreachable {
         path: path.display().to_string(),
         source,

@@ -8,14 +8,14 @@
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
 use std::net::IpAddr;
 
-pub struct Generated {
+pub(super) struct Generated {
     pub cert_pem: String,
     pub key_pem: String,
 }
 
 /// Make a certificate for `hostname` and `addresses`, with a new P-256 key or with the key
 /// of `key_pem` (a re-issue for new names keeps the key, so public-key pins stay valid).
-pub fn generate(
+pub(super) fn generate(
     hostname: &str,
     addresses: &[IpAddr],
     key_pem: Option<&str>,
@@ -52,7 +52,7 @@ pub fn generate(
 
 /// The addresses to name in a new certificate: loopback plus whatever interfaces are up.
 /// Link-local IPv6 addresses are left out (a browser cannot use them without a zone).
-pub fn local_addresses() -> Vec<IpAddr> {
+pub(super) fn local_addresses() -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = vec![[127, 0, 0, 1].into(), std::net::Ipv6Addr::LOCALHOST.into()];
     let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
         return out;

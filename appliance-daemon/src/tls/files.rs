@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Write `bytes` to `path` with permission `mode`: a temporary file beside it, fsync,
 /// rename over `path`, fsync the directory so the rename itself is durable.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("path has no parent directory"))?;

@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::RwLock;
 
-pub use files::write_atomic;
-pub use service::{CertificateError, Certificates, TlsView};
+pub(crate) use files::write_atomic;
+pub(crate) use service::{CertificateError, Certificates, TlsView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,7 +56,7 @@ pub enum Error {
 
 /// The certificate and key the daemon serves.
 #[derive(Debug)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// The leaf certificate.
     pub cert: CertificateDer<'static>,
     /// Intermediates after the leaf (an installed certificate may come with its chain).
@@ -70,20 +70,20 @@ pub struct Identity {
 
 /// The pin clients compare (`appliancectl`): SHA-256 of the certificate's public key, as
 /// `AB:CD:…`. Re-issues keep the key, so this stays the same for the life of the key.
-pub fn public_key_fingerprint(identity: &Identity) -> String {
+pub(crate) fn public_key_fingerprint(identity: &Identity) -> String {
     appliancectl::tls::format_fingerprint(&appliancectl::tls::fingerprint(identity.cert.as_ref()))
 }
 
-pub fn cert_path(dir: &Path) -> PathBuf {
+pub(crate) fn cert_path(dir: &Path) -> PathBuf {
     dir.join("cert.pem")
 }
 
-pub fn key_path(dir: &Path) -> PathBuf {
+pub(crate) fn key_path(dir: &Path) -> PathBuf {
     dir.join("key.pem")
 }
 
 /// Load the identity from `dir`, or make and store a new one.
-pub fn load_or_create(dir: &Path, hostname: &str) -> Result<Identity, Error> {
+pub(crate) fn load_or_create(dir: &Path, hostname: &str) -> Result<Identity, Error> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -140,13 +140,13 @@ fn previous_cert_path(dir: &Path) -> PathBuf {
 
 /// What a self-signed certificate names, besides `localhost` and the loopback addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Names {
+pub(crate) struct Names {
     pub hostname: String,
     pub addresses: Vec<IpAddr>,
 }
 
 impl Names {
-    pub fn new(hostname: &str, mut addresses: Vec<IpAddr>) -> Self {
+    pub(crate) fn new(hostname: &str, mut addresses: Vec<IpAddr>) -> Self {
         addresses.sort();
         addresses.dedup();
         Names {
@@ -170,13 +170,13 @@ impl Names {
 }
 
 /// Marks a certificate installed by an administrator: never re-issued.
-pub fn installed_marker(dir: &Path) -> PathBuf {
+pub(crate) fn installed_marker(dir: &Path) -> PathBuf {
     dir.join("installed")
 }
 
 /// Re-issue the self-signed certificate if the host name or addresses differ from those it
 /// names. Returns the new identity, or None when nothing had to change.
-pub fn refresh(
+pub(crate) fn refresh(
     dir: &Path,
     hostname: &str,
     addresses: Vec<IpAddr>,
@@ -207,26 +207,29 @@ fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
 }
 
 /// The local addresses a self-signed certificate should name now.
-pub fn local_addresses() -> Vec<IpAddr> {
+pub(crate) fn local_addresses() -> Vec<IpAddr> {
     cert::local_addresses()
 }
 
 /// The certificate being served; replaced in place when it is re-issued.
 #[derive(Debug)]
-pub struct Served {
+pub(crate) struct Served {
     current: RwLock<Arc<CertifiedKey>>,
 }
 
 impl Served {
-    pub fn new(identity: &Identity) -> Result<Arc<Self>, Error> {
+    pub(crate) fn new(identity: &Identity) -> Result<Arc<Self>, Error> {
         Ok(Arc::new(Served {
             current: RwLock::new(certified(identity)?),
         }))
     }
 
-    pub fn replace(&self, identity: &Identity) -> Result<(), Error> {
+    pub(crate) fn replace(&self, identity: &Identity) -> Result<(), Error> {
         let new = certified(identity)?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = new;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
         Ok(())
     }
 }
@@ -234,7 +237,10 @@ impl Served {
 impl ResolvesServerCert for Served {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(Arc::clone(
-            &self.current.read().unwrap_or_else(|e| e.into_inner()),
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
         ))
     }
 }
@@ -308,7 +314,11 @@ pub enum InstallError {
 /// Install an administrator's certificate (leaf first, then intermediates) and key. It is
 /// checked completely before anything is written; then it replaces the self-signed one
 /// and is never re-issued. The previous pair is kept as `*.previous.pem`.
-pub fn install(dir: &Path, chain_pem: &str, key_pem: &str) -> Result<Identity, InstallError> {
+pub(crate) fn install(
+    dir: &Path,
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<Identity, InstallError> {
     let certs = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| InstallError::Certificate(e.to_string()))?;
@@ -353,7 +363,7 @@ pub fn install(dir: &Path, chain_pem: &str, key_pem: &str) -> Result<Identity, I
 }
 
 /// Go back to a new self-signed certificate (new key) for `hostname`.
-pub fn use_self_signed(dir: &Path, hostname: &str) -> Result<Identity, Error> {
+pub(crate) fn use_self_signed(dir: &Path, hostname: &str) -> Result<Identity, Error> {
     for path in [
         installed_marker(dir),
         cert_path(dir),
@@ -371,7 +381,7 @@ pub fn use_self_signed(dir: &Path, hostname: &str) -> Result<Identity, Error> {
 }
 
 /// Whether the served certificate was installed by an administrator.
-pub fn is_installed(dir: &Path) -> bool {
+pub(crate) fn is_installed(dir: &Path) -> bool {
     installed_marker(dir).exists()
 }
 
@@ -382,13 +392,13 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
     })
 }
 
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The server configuration: TLS 1.3 and 1.2 with ring's default suites (ECDHE key
 /// exchange with AES-GCM or ChaCha20-Poly1305 only), HTTP/1.1 by ALPN.
-pub fn server_config(served: Arc<Served>) -> Result<Arc<ServerConfig>, Error> {
+pub(crate) fn server_config(served: Arc<Served>) -> Result<Arc<ServerConfig>, Error> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|source| Error::Rustls {

@@ -11,7 +11,7 @@ use super::{Identity, InstallError, Names, Served};
 use crate::store::{Audit, Store};
 
 /// What `GET /api/v1/tls` answers.
-pub use api_types::Certificate as TlsView;
+pub(crate) use api_types::Certificate as TlsView;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertificateError {
@@ -35,7 +35,7 @@ impl CertificateError {
 }
 
 #[derive(Debug)]
-pub struct Certificates {
+pub(crate) struct Certificates {
     dir: PathBuf,
     served: Arc<Served>,
     /// SHA-256 of the served certificate's public key (`AB:CD:…`).
@@ -44,7 +44,12 @@ pub struct Certificates {
 }
 
 impl Certificates {
-    pub fn new(dir: PathBuf, served: Arc<Served>, identity: &Identity, store: Store) -> Self {
+    pub(crate) fn new(
+        dir: PathBuf,
+        served: Arc<Served>,
+        identity: &Identity,
+        store: Store,
+    ) -> Self {
         Certificates {
             dir,
             served,
@@ -54,11 +59,14 @@ impl Certificates {
     }
 
     /// The served certificate's public-key SHA-256.
-    pub fn pin(&self) -> String {
-        self.pin.read().unwrap_or_else(|e| e.into_inner()).clone()
+    pub(crate) fn pin(&self) -> String {
+        self.pin
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
-    pub fn view(&self) -> TlsView {
+    pub(crate) fn view(&self) -> TlsView {
         TlsView {
             installed: super::is_installed(&self.dir),
             certificate_sha256: self.pin(),
@@ -66,7 +74,7 @@ impl Certificates {
     }
 
     /// Serve the administrator's certificate (PEM chain) and key from now on.
-    pub async fn install(
+    pub(crate) async fn install(
         &self,
         chain_pem: String,
         key_pem: String,
@@ -97,7 +105,7 @@ impl Certificates {
     }
 
     /// Go back to a self-signed certificate (same key if there is one).
-    pub async fn use_self_signed(
+    pub(crate) async fn use_self_signed(
         &self,
         user: &str,
         address: Option<IpAddr>,
@@ -133,7 +141,10 @@ impl Certificates {
             .replace(identity)
             .map_err(|e| CertificateError::internal("Serving the new certificate failed", e))?;
         let pin = super::public_key_fingerprint(identity);
-        *self.pin.write().unwrap_or_else(|e| e.into_inner()) = pin.clone();
+        *self
+            .pin
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = pin.clone();
         self.store.change(
             Audit::user(
                 user,
@@ -149,7 +160,7 @@ impl Certificates {
 
     /// Keep the self-signed certificate naming the current host name and addresses
     /// (appliance mode; runs forever).
-    pub async fn follow_names(self: Arc<Self>) {
+    pub(crate) async fn follow_names(self: Arc<Self>) {
         // What the certificate was last checked against: the files on data are only read
         // and written when the host name or the addresses change.
         let mut checked: Option<Names> = None;

@@ -10,13 +10,13 @@ use tokio::sync::mpsc;
 /// Chunks in flight between the network and the installer.
 const DEPTH: usize = 8;
 
-pub struct BodyReader {
+pub(crate) struct BodyReader {
     rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
     current: Bytes,
 }
 
 /// Start pumping `body` into a reader; the pump ends when the reader is dropped.
-pub fn reader(body: axum::body::Body) -> BodyReader {
+pub(crate) fn reader(body: axum::body::Body) -> BodyReader {
     let (reader, pump) = channel();
     tokio::spawn(pump.run(body.into_data_stream()));
     reader
@@ -24,11 +24,11 @@ pub fn reader(body: axum::body::Body) -> BodyReader {
 
 /// The sending half, for streams that must be read in the handler's own task (a field
 /// of a multipart form borrows the form).
-pub struct Pump {
+pub(crate) struct Pump {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 }
 
-pub fn channel() -> (BodyReader, Pump) {
+pub(crate) fn channel() -> (BodyReader, Pump) {
     let (tx, rx) = mpsc::channel(DEPTH);
     (
         BodyReader {
@@ -41,7 +41,7 @@ pub fn channel() -> (BodyReader, Pump) {
 
 impl Pump {
     /// Forward `stream` until it ends, fails, or the reader is gone.
-    pub async fn run<E: std::fmt::Display>(
+    pub(crate) async fn run<E: std::fmt::Display>(
         self,
         stream: impl futures::Stream<Item = Result<Bytes, E>> + Unpin,
     ) {

@@ -8,13 +8,13 @@ use super::state::{Event, SlotInfo, Updates};
 
 /// What [`reconcile`] decided; the caller writes `boot` (if changed) and `updates`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub boot_changed: bool,
     pub event: Option<Event>,
 }
 
 /// Pure: update `updates` and `boot` for a system booted from `booted` running `version`.
-pub fn reconcile(
+pub(crate) fn reconcile(
     updates: &mut Updates,
     boot: &mut BootState,
     booted: Slot,

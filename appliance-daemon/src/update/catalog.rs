@@ -24,12 +24,12 @@ use super::Updater;
 use crate::store::{Audit, Record};
 
 /// Where downloads go, under the state directory (`data`).
-pub const CACHE_DIR: &str = "update-cache";
+pub(crate) const CACHE_DIR: &str = "update-cache";
 
 /// The last catalog that verified, and how the last check went.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct CatalogState {
+pub(crate) struct CatalogState {
     pub catalog: Option<Fetched>,
     /// The last check, if it failed (cleared by a successful one).
     pub last_failure: Option<Failure>,
@@ -40,7 +40,7 @@ impl Record for CatalogState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// The URL `catalog.json` came from; package URLs are relative to it.
     pub url: String,
     /// Unix seconds.
@@ -50,7 +50,7 @@ pub struct Fetched {
     pub sig: String,
 }
 
-pub use api_types::CatalogFailure as Failure;
+pub(crate) use api_types::CatalogFailure as Failure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -82,7 +82,7 @@ impl CheckError {
 }
 
 /// What `GET /api/v1/updates` says about the catalog.
-pub use api_types::CatalogInfo;
+pub(crate) use api_types::CatalogInfo;
 
 /// One package of the catalog as `GET /api/v1/updates` lists it, written as
 /// [`api_types::Available`].
@@ -184,7 +184,7 @@ impl Updater {
 
     /// What this appliance runs and has installed, as the verdicts and the download key
     /// describe it.
-    pub fn installed(&self) -> Result<Installed, DownloadError> {
+    pub(crate) fn installed(&self) -> Result<Installed, DownloadError> {
         let u: Updates = self.store.get().map_err(CheckError::from)?;
         Ok(self.installed_now(&u)?)
     }
@@ -192,7 +192,7 @@ impl Updater {
     /// `POST /api/v1/updates/check`: fetch `catalog.json` and `catalog.sig`, verify them
     /// (keys, dates against this clock) and keep them. A failure is kept too (shown on the
     /// Updates page) and leaves the previous catalog in place.
-    pub async fn check_for_updates(
+    pub(crate) async fn check_for_updates(
         &self,
         actor: &str,
         address: Option<IpAddr>,
@@ -294,7 +294,7 @@ impl Updater {
     }
 
     /// The catalog part of `GET /api/v1/updates`.
-    pub fn offer(&self) -> Offer {
+    pub(crate) fn offer(&self) -> Offer {
         let state: CatalogState = match self.store.get() {
             Ok(s) => s,
             Err(e) => {
@@ -346,7 +346,7 @@ impl Updater {
     /// The package `id` of the catalog, checked installable now, downloaded into
     /// `<state_dir>/update-cache/` and checked against the catalog's size and sha256.
     /// Returns the file, for [`Updater::install_package`]. Progress: `downloading`.
-    pub async fn download(
+    pub(crate) async fn download(
         &self,
         state_dir: &Path,
         id: &str,
@@ -474,7 +474,7 @@ impl Updater {
             });
         }
         file.into_inner()
-            .map_err(|e| e.into_error())
+            .map_err(std::io::IntoInnerError::into_error)
             .and_then(|f| f.sync_all())
             .map_err(cache_err(&part))?;
         let done = dir.join(format!("{}.pkg", entry.id));

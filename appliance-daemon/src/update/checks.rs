@@ -49,7 +49,7 @@ impl Refusal {
 /// What this appliance runs and has installed, as the install rules, the catalog's
 /// verdicts and the download key describe it. `None` if the running version is not
 /// `X.Y.Z` (a broken release file).
-pub fn installed(profile: &str, running_version: &str, u: &Updates) -> Option<Installed> {
+pub(crate) fn installed(profile: &str, running_version: &str, u: &Updates) -> Option<Installed> {
     Some(Installed {
         profile: profile.to_string(),
         base: running_version.parse().ok()?,
@@ -69,7 +69,7 @@ pub fn installed(profile: &str, running_version: &str, u: &Updates) -> Option<In
 }
 
 /// The slot a base package goes into: the one not running (A when running the factory image).
-pub fn target_slot(booted: BootSlot) -> Slot {
+pub(crate) fn target_slot(booted: BootSlot) -> Slot {
     match booted {
         BootSlot::Slot(s) => s.other(),
         BootSlot::Factory => Slot::A,
@@ -78,7 +78,7 @@ pub fn target_slot(booted: BootSlot) -> Slot {
 
 /// Every check of a base package but space, which needs the target's capacity: see
 /// [`check_space`].
-pub fn check_base(
+pub(crate) fn check_base(
     package: Candidate<'_>,
     installed: &Installed,
     booted: BootSlot,
@@ -95,7 +95,7 @@ pub fn check_base(
 
 /// Every check of a site package but space: the shared rules, and not the version kept
 /// for a rollback (`previous`).
-pub fn check_site(
+pub(crate) fn check_site(
     package: Candidate<'_>,
     installed: &Installed,
     previous: Option<&str>,
@@ -110,7 +110,7 @@ pub fn check_site(
     Ok(())
 }
 
-pub fn check_space(slot: Slot, need: u64, have: u64) -> Result<(), Refusal> {
+pub(crate) fn check_space(slot: Slot, need: u64, have: u64) -> Result<(), Refusal> {
     if need > have {
         Err(Refusal::NoSpace { slot, need, have })
     } else {

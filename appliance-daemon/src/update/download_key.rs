@@ -16,7 +16,7 @@ use crate::store::{Audit, Identity, Record};
 /// Stored as the `download_key` record. The seed is a secret: never logged or shown.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct DownloadKeyPair {
+pub(crate) struct DownloadKeyPair {
     /// The appliance id the pair was made for.
     pub appliance_id: String,
     /// The ed25519 secret seed, 64 hex digits.
@@ -101,7 +101,7 @@ impl Updater {
     }
 
     /// `GET /api/v1/updates/download-key`: a new armored token for this appliance.
-    pub fn download_key(
+    pub(crate) fn download_key(
         &self,
         identity: &Identity,
     ) -> Result<package::download_key::Issued, KeyError> {

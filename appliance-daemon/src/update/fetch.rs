@@ -71,7 +71,7 @@ impl FetchError {
 /// An `https://host[:port]/path/` URL, checked: read as a URI by the client, with the rules
 /// of an update server's address on top (no user name, query or fragment).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpsUrl {
+pub(crate) struct HttpsUrl {
     pub host: String,
     pub port: u16,
     /// Starts with `/`.
@@ -79,7 +79,7 @@ pub struct HttpsUrl {
 }
 
 impl HttpsUrl {
-    pub fn parse(url: &str) -> Result<HttpsUrl, String> {
+    pub(crate) fn parse(url: &str) -> Result<HttpsUrl, String> {
         if !url.starts_with("https://") {
             return Err(format!("{url:?} is not an https:// URL"));
         }
@@ -106,7 +106,7 @@ impl HttpsUrl {
     }
 
     /// `relative` (a path checked by the catalog's rules) in this URL's directory.
-    pub fn join(&self, relative: &str) -> HttpsUrl {
+    pub(crate) fn join(&self, relative: &str) -> HttpsUrl {
         let dir = match self.path.rfind('/') {
             Some(i) => &self.path[..=i],
             None => "/",
@@ -139,7 +139,7 @@ impl std::fmt::Display for HttpsUrl {
 }
 
 /// The certificates of a PEM text; an error names what is wrong.
-pub fn parse_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn parse_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("the CA certificate is not valid PEM: {e}"))?;
@@ -156,7 +156,7 @@ pub fn parse_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// The trust for the update server: `ca_pem`, or the system's bundle when there is none.
-pub fn client_config(ca_pem: Option<&str>) -> Result<Trust, FetchError> {
+pub(crate) fn client_config(ca_pem: Option<&str>) -> Result<Trust, FetchError> {
     let pem = match ca_pem {
         Some(pem) => pem.to_string(),
         None => std::fs::read_to_string(crate::paths::CA_BUNDLE).map_err(|_| {
@@ -173,7 +173,7 @@ pub fn client_config(ca_pem: Option<&str>) -> Result<Trust, FetchError> {
 
 /// GET `url` and hand its body, piece by piece, to `sink`; at most `limit` bytes are
 /// accepted. Returns the number of bytes received.
-pub async fn get(
+pub(crate) async fn get(
     url: &HttpsUrl,
     trust: Trust,
     limit: u64,
@@ -194,7 +194,11 @@ pub async fn get(
 }
 
 /// GET a small file whole.
-pub async fn get_small(url: &HttpsUrl, trust: Trust, limit: u64) -> Result<Vec<u8>, FetchError> {
+pub(crate) async fn get_small(
+    url: &HttpsUrl,
+    trust: Trust,
+    limit: u64,
+) -> Result<Vec<u8>, FetchError> {
     let mut out = Vec::new();
     get(url, trust, limit, |piece| {
         out.extend_from_slice(piece);

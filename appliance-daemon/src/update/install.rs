@@ -23,7 +23,7 @@ use crate::store::Audit;
 
 /// A package whose manifest and signature were verified: what the installers use of it.
 #[derive(Debug, Clone)]
-pub struct Update {
+pub(crate) struct Update {
     pub kind: Kind,
     /// `base`, or the site package's name.
     pub name: String,
@@ -39,7 +39,7 @@ pub struct Update {
 }
 
 impl Update {
-    pub fn from_manifest(m: &Manifest) -> Self {
+    pub(crate) fn from_manifest(m: &Manifest) -> Self {
         // A verified manifest lists exactly one payload.
         let payload = m.payloads.first();
         Update {
@@ -55,7 +55,7 @@ impl Update {
     }
 
     /// What the install rules look at.
-    pub fn candidate(&self) -> Candidate<'_> {
+    pub(crate) fn candidate(&self) -> Candidate<'_> {
         Candidate {
             kind: self.kind,
             name: &self.name,
@@ -66,7 +66,7 @@ impl Update {
     }
 
     /// `name version`, as messages name a site package.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{} {}", self.name, self.version)
     }
 }
@@ -132,10 +132,10 @@ impl InstallError {
 }
 
 /// Held while installing; lets go of the updater's flag however the install ends.
-pub struct Busy<'a>(&'a std::sync::atomic::AtomicBool);
+pub(crate) struct Busy<'a>(&'a std::sync::atomic::AtomicBool);
 
 impl<'a> Busy<'a> {
-    pub fn take(flag: &'a std::sync::atomic::AtomicBool) -> Result<Busy<'a>, InstallError> {
+    pub(crate) fn take(flag: &'a std::sync::atomic::AtomicBool) -> Result<Busy<'a>, InstallError> {
         if flag.swap(true, Ordering::SeqCst) {
             Err(InstallError::Busy)
         } else {
@@ -188,7 +188,7 @@ const BUFFERS: usize = 4;
 
 /// Map an error from the payload reader: the package crate reports hash and size
 /// mismatches as `InvalidData` with a sentence; anything else is a broken upload.
-pub type PayloadErrorMap = fn(std::io::Error) -> package::Error;
+pub(crate) type PayloadErrorMap = fn(std::io::Error) -> package::Error;
 
 pub(super) type Apply<'a> =
     Box<dyn FnOnce(&mut Updates, Result<&Installed, &InstallError>, u64) + 'a>;
@@ -290,7 +290,7 @@ impl Updater {
 
     /// Check, write and commit. `payload` yields the slot image and fails at its end if
     /// the hash does not match. Refusals and failures are recorded in the history.
-    pub fn install_base(
+    pub(crate) fn install_base(
         &self,
         update: &Update,
         mut payload: impl Read,

@@ -5,19 +5,19 @@
 //! state is the ESP's grubenv; in dev mode both are files in the state directory
 //! (`slot-a.img`, `slot-b.img`, `grubenv`), so the whole install runs without root.
 
-pub mod body;
-pub mod boot_check;
-pub mod catalog;
-pub mod checks;
-pub mod download_key;
-pub mod fetch;
-pub mod install;
-pub mod progress;
-pub mod server;
+pub(crate) mod body;
+pub(crate) mod boot_check;
+pub(crate) mod catalog;
+pub(crate) mod checks;
+pub(crate) mod download_key;
+pub(crate) mod fetch;
+pub(crate) mod install;
+pub(crate) mod progress;
+pub(crate) mod server;
 mod service;
-pub mod site;
-pub mod state;
-pub mod upload;
+pub(crate) mod site;
+pub(crate) mod state;
+pub(crate) mod upload;
 
 use serde::Serialize;
 use std::path::PathBuf;
@@ -29,21 +29,21 @@ use crate::boot::EnvStore;
 use crate::config::Mode;
 use crate::store::{Audit, Store};
 use crate::system::BootSlot;
-pub use service::SiteVersion;
-pub use state::{Event, Updates};
+pub(crate) use service::SiteVersion;
+pub(crate) use state::{Event, Updates};
 
 /// Size of a slot partition (docs/boot.md); dev-mode slot files get the same limit.
-pub const DEV_SLOT_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const DEV_SLOT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Where slots and the A/B state live.
 #[derive(Debug, Clone)]
-pub enum Platform {
+pub(crate) enum Platform {
     Appliance,
     Dev { dir: PathBuf },
 }
 
 impl Platform {
-    pub fn new(mode: Mode, state_dir: &std::path::Path) -> Self {
+    pub(crate) fn new(mode: Mode, state_dir: &std::path::Path) -> Self {
         match mode {
             Mode::Appliance => Platform::Appliance,
             Mode::Dev => Platform::Dev {
@@ -52,7 +52,7 @@ impl Platform {
         }
     }
 
-    pub fn env(&self) -> EnvStore {
+    pub(crate) fn env(&self) -> EnvStore {
         match self {
             Platform::Appliance => EnvStore::Esp,
             Platform::Dev { dir } => EnvStore::File(dir.join("grubenv")),
@@ -60,7 +60,7 @@ impl Platform {
     }
 
     /// The block device (or dev-mode file) of a slot.
-    pub fn slot_path(&self, slot: Slot) -> Result<PathBuf, crate::boot::Error> {
+    pub(crate) fn slot_path(&self, slot: Slot) -> Result<PathBuf, crate::boot::Error> {
         match self {
             Platform::Appliance => crate::boot::partition(slot.label()),
             Platform::Dev { dir } => {
@@ -70,7 +70,7 @@ impl Platform {
     }
 
     /// How many bytes a slot holds.
-    pub fn slot_capacity(&self, slot: Slot) -> Result<u64, std::io::Error> {
+    pub(crate) fn slot_capacity(&self, slot: Slot) -> Result<u64, std::io::Error> {
         match self {
             Platform::Dev { .. } => {
                 Ok(crate::paths::env::dev_slot_mib().map_or(DEV_SLOT_BYTES, |m| m << 20))
@@ -99,7 +99,7 @@ impl Platform {
 
 /// The update engine shared by the API handlers.
 #[derive(Debug)]
-pub struct Updater {
+pub(crate) struct Updater {
     pub platform: Platform,
     pub(crate) store: Store,
     pub booted: BootSlot,
@@ -115,7 +115,7 @@ pub struct Updater {
 }
 
 impl Updater {
-    pub fn new(
+    pub(crate) fn new(
         platform: Platform,
         store: Store,
         booted: BootSlot,
@@ -137,7 +137,7 @@ impl Updater {
     /// After the health gate: settle the install that waited for this boot (activated or
     /// rolled back) and put the failed slot out of the boot order; clear what an
     /// interrupted site install left on `data`.
-    pub fn at_start(&self) -> anyhow::Result<Option<Event>> {
+    pub(crate) fn at_start(&self) -> anyhow::Result<Option<Event>> {
         self.sites_at_start();
         let BootSlot::Slot(booted) = self.booted else {
             return Ok(None);
@@ -186,18 +186,18 @@ impl Updater {
         Ok(outcome.event)
     }
 
-    pub fn updates(&self) -> Result<Updates, crate::store::Error> {
+    pub(crate) fn updates(&self) -> Result<Updates, crate::store::Error> {
         self.store.get()
     }
 
-    pub fn installing(&self) -> bool {
+    pub(crate) fn installing(&self) -> bool {
         self.installing.load(Ordering::SeqCst)
     }
 
     /// Record a factory reset request with no install running or starting meanwhile:
     /// `record` runs while the install flag is held; once it succeeded, installs are
     /// refused (`factory_reset_pending`) until the restart that carries the reset out.
-    pub fn for_factory_reset<T, E>(
+    pub(crate) fn for_factory_reset<T, E>(
         &self,
         record: impl FnOnce() -> Result<T, E>,
     ) -> Result<Result<T, E>, install::InstallError> {
@@ -210,7 +210,7 @@ impl Updater {
     }
 
     /// A recorded reset request was taken back (the restart could not be scheduled).
-    pub fn factory_reset_cancelled(&self) {
+    pub(crate) fn factory_reset_cancelled(&self) {
         self.reset_requested.store(false, Ordering::SeqCst);
     }
 }
@@ -252,10 +252,10 @@ impl From<View> for api_types::Updates {
     }
 }
 
-pub use api_types::Running;
+pub(crate) use api_types::Running;
 
 impl Updater {
-    pub fn view(&self) -> Result<View, crate::store::Error> {
+    pub(crate) fn view(&self) -> Result<View, crate::store::Error> {
         let u = self.updates()?;
         Ok(View {
             running: Running {

@@ -29,7 +29,7 @@ impl From<Progress> for api_types::Progress {
 }
 
 #[derive(Debug)]
-pub struct Publisher {
+pub(crate) struct Publisher {
     tx: watch::Sender<Progress>,
 }
 
@@ -44,12 +44,12 @@ impl Default for Publisher {
 }
 
 impl Publisher {
-    pub fn set(&self, progress: Progress) {
+    pub(crate) fn set(&self, progress: Progress) {
         self.tx.send_replace(progress);
     }
 
     /// Update the byte count, publishing at most every 1 MiB (or at the end).
-    pub fn bytes(&self, bytes: u64) {
+    pub(crate) fn bytes(&self, bytes: u64) {
         self.tx.send_if_modified(|p| {
             let step = bytes / (1 << 20) != p.bytes / (1 << 20) || bytes == p.total;
             p.bytes = bytes;
@@ -57,11 +57,11 @@ impl Publisher {
         });
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<Progress> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Progress> {
         self.tx.subscribe()
     }
 
-    pub fn current(&self) -> Progress {
+    pub(crate) fn current(&self) -> Progress {
         self.tx.borrow().clone()
     }
 }

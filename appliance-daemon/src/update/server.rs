@@ -9,7 +9,7 @@ use crate::store::Record;
 /// Stored as the `update_server` record and shown by `GET /api/v1/updates/server`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct UpdateServer {
+pub(crate) struct UpdateServer {
     /// The directory holding `catalog.json` and `catalog.sig` (`https://…/`); `None`: no
     /// server, checking for updates is off.
     pub url: Option<String>,
@@ -25,7 +25,7 @@ impl Record for UpdateServer {
 /// `PUT /api/v1/updates/server`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Change {
+pub(crate) struct Change {
     pub url: Option<String>,
     #[serde(default)]
     pub ca_certificate: Option<String>,
@@ -34,7 +34,7 @@ pub struct Change {
 impl Change {
     /// The setting to store: the URL checked and ending in `/` (it names a directory),
     /// the PEM checked; empty strings mean none.
-    pub fn validate(self) -> Result<UpdateServer, String> {
+    pub(crate) fn validate(self) -> Result<UpdateServer, String> {
         let url = match self.url.map(|u| u.trim().to_string()) {
             None => None,
             Some(u) if u.is_empty() => None,

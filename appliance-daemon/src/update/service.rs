@@ -23,7 +23,7 @@ const DRAIN_LIMIT: u64 = 2 << 30;
 
 /// A site package after a rollback.
 #[derive(Debug, Serialize)]
-pub struct SiteVersion {
+pub(crate) struct SiteVersion {
     pub name: String,
     /// The version now in use.
     pub version: String,
@@ -37,7 +37,7 @@ fn interrupted(e: tokio::task::JoinError) -> InstallError {
 
 impl Updater {
     /// Install the package streamed in `reader` (an upload).
-    pub async fn install_upload(
+    pub(crate) async fn install_upload(
         self: &Arc<Self>,
         mut reader: BodyReader,
         user: &str,
@@ -60,7 +60,7 @@ impl Updater {
 
     /// Download the catalog package `id` into `downloads` and install it exactly as an
     /// upload (signature verified again, every check, progress events).
-    pub async fn install_by_id(
+    pub(crate) async fn install_by_id(
         self: &Arc<Self>,
         downloads: &Path,
         id: &str,
@@ -90,7 +90,7 @@ impl Updater {
     }
 
     /// Store a checked update server setting, with its audit entry.
-    pub async fn store_server(
+    pub(crate) async fn store_server(
         &self,
         server: UpdateServer,
         user: &str,
@@ -114,7 +114,7 @@ impl Updater {
     }
 
     /// A new appliance download key.
-    pub async fn issue_download_key(
+    pub(crate) async fn issue_download_key(
         self: &Arc<Self>,
     ) -> Result<package::download_key::Issued, KeyError> {
         let identity = self.store.identity()?;
@@ -125,7 +125,7 @@ impl Updater {
     }
 
     /// Switch site package `name` back to its previous version.
-    pub async fn roll_back_site(
+    pub(crate) async fn roll_back_site(
         self: &Arc<Self>,
         name: String,
         user: &str,

@@ -29,7 +29,7 @@ use super::{Platform, Updater};
 use crate::store::Audit;
 
 /// The symlink naming the version in use, in each package's directory.
-pub const CURRENT: &str = "current";
+pub(crate) const CURRENT: &str = "current";
 const CURRENT_NEW: &str = "current.new";
 const PARTIAL: &str = ".partial";
 /// Free space left on `data` after a site install: the settings store and logs go on.
@@ -37,7 +37,7 @@ const SPACE_RESERVE: u64 = 64 << 20;
 
 impl Platform {
     /// `data/site`: the state directory in dev mode.
-    pub fn site_dir(&self) -> PathBuf {
+    pub(crate) fn site_dir(&self) -> PathBuf {
         match self {
             Platform::Appliance => Path::new(crate::paths::DATA).join("site"),
             Platform::Dev { dir } => dir.join("site"),
@@ -47,7 +47,7 @@ impl Platform {
 
 /// Room on `data` for `installed_size` bytes: an eighth more for file system blocks and
 /// directories, plus a reserve so the appliance keeps working.
-pub fn check_space(installed_size: u64, free: u64) -> Result<(), Refusal> {
+pub(crate) fn check_space(installed_size: u64, free: u64) -> Result<(), Refusal> {
     let need = installed_size
         .saturating_add(installed_size / 8)
         .saturating_add(SPACE_RESERVE);
@@ -95,7 +95,7 @@ fn data_err(path: &Path) -> impl Fn(io::Error) -> InstallError + '_ {
 impl Updater {
     /// Check, unpack, switch `current`, record. `payload` yields `site.tar.zst` and fails
     /// at its end if the hash does not match. Refusals and failures are in the history.
-    pub fn install_site(
+    pub(crate) fn install_site(
         &self,
         update: &Update,
         payload: impl Read,
@@ -213,7 +213,7 @@ impl Updater {
 
     /// Point a site package's `current` back at its previous version (kept since the last
     /// install); the version left becomes the previous one. Recorded in the history.
-    pub fn rollback_site(
+    pub(crate) fn rollback_site(
         &self,
         name: &str,
         actor: &str,
@@ -267,7 +267,7 @@ impl Updater {
     /// At start: remove what an interrupted install left (`*.partial`, `current.new`, a
     /// version never switched to) and bring the record in line with `current`. Skipped
     /// (with a warning) if an install already runs.
-    pub fn sites_at_start(&self) {
+    pub(crate) fn sites_at_start(&self) {
         let Ok(_busy) = Busy::take(&self.installing) else {
             tracing::warn!("an install is running: site leftovers are cleared at the next start");
             return;
@@ -432,7 +432,7 @@ impl<R: Read> Read for Tap<'_, R> {
 }
 
 /// The version `dir/current` names, if it is a link to a version directory.
-pub fn current_version(dir: &Path) -> Option<String> {
+pub(crate) fn current_version(dir: &Path) -> Option<String> {
     let target = fs::read_link(dir.join(CURRENT)).ok()?;
     let name = target.to_str()?.to_string();
     (name.parse::<Version>().is_ok() && dir.join(&name).is_dir()).then_some(name)

@@ -11,10 +11,10 @@ use package::Version;
 use crate::store::Record;
 
 /// How many history events are kept.
-pub const HISTORY_KEEP: usize = 200;
+pub(crate) const HISTORY_KEEP: usize = 200;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Updates {
+pub(crate) struct Updates {
     /// `"A"` / `"B"` -> what that slot holds, as far as this appliance installed or ran it.
     #[serde(default)]
     pub slots: BTreeMap<String, SlotInfo>,
@@ -36,17 +36,17 @@ impl Record for Updates {
     const KEY: &'static str = "updates";
 }
 
-pub use api_types::SlotInfo;
+pub(crate) use api_types::SlotInfo;
 
 /// A site package on `data` (update/site.rs).
-pub use api_types::SiteInfo;
+pub(crate) use api_types::SiteInfo;
 
-pub use api_types::PendingInstall as Pending;
+pub(crate) use api_types::PendingInstall as Pending;
 
-pub use api_types::UpdateEvent as Event;
+pub(crate) use api_types::UpdateEvent as Event;
 
 impl Updates {
-    pub fn record(&mut self, event: Event) {
+    pub(crate) fn record(&mut self, event: Event) {
         self.history.push(event);
         if self.history.len() > HISTORY_KEEP {
             let extra = self.history.len() - HISTORY_KEEP;
@@ -57,7 +57,7 @@ impl Updates {
     /// The last rollback of the base system, if it is more recent than the last
     /// activation: what the UI shows as a warning until another update succeeds. (A site
     /// package's rollback is an operator's choice, not a failure.)
-    pub fn last_rollback(&self) -> Option<&Event> {
+    pub(crate) fn last_rollback(&self) -> Option<&Event> {
         self.history
             .iter()
             .rev()

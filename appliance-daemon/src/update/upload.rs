@@ -14,7 +14,7 @@ use super::{Platform, Updater};
 use crate::store::Audit;
 
 impl Platform {
-    pub fn keys_dir(&self) -> PathBuf {
+    pub(crate) fn keys_dir(&self) -> PathBuf {
         match self {
             Platform::Appliance => PathBuf::from(crate::paths::KEYS_DIR),
             Platform::Dev { dir } => dir.join("keys"),
@@ -25,10 +25,11 @@ impl Platform {
 /// A payload read error: the package crate's verdict (hash, size) if it is one.
 fn payload_error(e: std::io::Error) -> package::Error {
     let (kind, text) = (e.kind(), e.to_string());
-    match e
-        .into_inner()
-        .map(|inner| inner.downcast::<package::Error>())
-    {
+    match e.into_inner().map(
+        <dyn std::error::Error + std::marker::Send + std::marker::Sync + 'static>::downcast::<
+            package::Error,
+        >,
+    ) {
         Some(Ok(verdict)) => *verdict,
         _ => package::Error::from(std::io::Error::new(kind, text)),
     }
@@ -38,7 +39,7 @@ impl Updater {
     /// Verify and install the package read from `body`: the one entry point of uploads
     /// and downloads, dispatching on the verified manifest's kind (a base package into
     /// the inactive slot, a site package onto `data`).
-    pub fn install_package(
+    pub(crate) fn install_package(
         &self,
         body: impl Read,
         actor: &str,

@@ -1,23 +1,23 @@
 //! The UI's words in English and French, and the choice between them: the language switch
 //! (a cookie) first, then the browser's `Accept-Language`, then English.
 
-pub mod updates;
+pub(crate) mod updates;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
+pub(crate) enum Lang {
     En,
     Fr,
 }
 
 impl Lang {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::Fr => "fr",
         }
     }
 
-    pub fn parse(code: &str) -> Option<Lang> {
+    pub(crate) fn parse(code: &str) -> Option<Lang> {
         match code.trim().to_ascii_lowercase().as_str() {
             "en" => Some(Lang::En),
             "fr" => Some(Lang::Fr),
@@ -25,7 +25,7 @@ impl Lang {
         }
     }
 
-    pub fn text(self) -> &'static Text {
+    pub(crate) fn text(self) -> &'static Text {
         match self {
             Lang::En => &EN,
             Lang::Fr => &FR,
@@ -33,7 +33,7 @@ impl Lang {
     }
 
     /// The preferred supported language of an `Accept-Language` header (RFC 9110 q-values).
-    pub fn from_accept_language(header: &str) -> Option<Lang> {
+    pub(crate) fn from_accept_language(header: &str) -> Option<Lang> {
         let mut best: Option<(f32, usize, Lang)> = None;
         for (index, item) in header.split(',').enumerate() {
             let mut parts = item.split(';');
@@ -60,7 +60,7 @@ impl Lang {
 
 /// Every sentence and label of the UI.
 #[derive(Debug)]
-pub struct Text {
+pub(crate) struct Text {
     pub product: &'static str,
     pub language: &'static str,
     pub log_in: &'static str,
@@ -152,7 +152,6 @@ pub struct Text {
     pub install_done: &'static str,
     pub site_install_done: &'static str,
     pub site_package: &'static str,
-    pub kept_for_rollback: &'static str,
     pub install_failed: &'static str,
     pub nav_time: &'static str,
     pub ntp_servers: &'static str,
@@ -167,7 +166,7 @@ pub struct Text {
     pub nav_network: &'static str,
 }
 
-pub static EN: Text = Text {
+pub(crate) static EN: Text = Text {
     product: "Appliance administration",
     language: "Language",
     log_in: "Log in",
@@ -260,7 +259,6 @@ pub static EN: Text = Text {
     install_done: "Installed. Restart the appliance to start it.",
     site_install_done: "Installed and in use.",
     site_package: "Site package",
-    kept_for_rollback: "kept for rollback",
     install_failed: "The package was not installed",
     nav_time: "Time",
     ntp_servers: "NTP servers",
@@ -275,7 +273,7 @@ pub static EN: Text = Text {
     nav_network: "IP configuration",
 };
 
-pub static FR: Text = Text {
+pub(crate) static FR: Text = Text {
     product: "Administration de l'appliance",
     language: "Langue",
     log_in: "Connexion",
@@ -370,7 +368,6 @@ pub static FR: Text = Text {
     install_done: "Installée. Redémarrez l'appliance pour la démarrer.",
     site_install_done: "Installé et en service.",
     site_package: "Paquet de site",
-    kept_for_rollback: "conservée pour un retour arrière",
     install_failed: "Le paquet n'a pas été installé",
     nav_time: "Heure",
     ntp_servers: "Serveurs NTP",

@@ -5,10 +5,10 @@
 use askama::Template;
 
 use super::i18n::Text;
-pub use units::bytes;
+pub(super) use units::bytes;
 
 /// The part every page has.
-pub struct Page {
+pub(crate) struct Page {
     pub t: &'static Text,
     pub lang: &'static str,
     pub title: String,
@@ -22,21 +22,21 @@ pub struct Page {
 
 #[derive(Template)]
 #[template(path = "login.html")]
-pub struct LoginPage {
+pub(super) struct LoginPage {
     pub page: Page,
     pub username: String,
 }
 
 #[derive(Template)]
 #[template(path = "password.html")]
-pub struct PasswordPage {
+pub(super) struct PasswordPage {
     pub page: Page,
     pub forced: bool,
 }
 
 #[derive(Template)]
 #[template(path = "confirm.html")]
-pub struct ConfirmPage {
+pub(super) struct ConfirmPage {
     pub page: Page,
     pub action: &'static str,
     pub question: &'static str,
@@ -45,7 +45,7 @@ pub struct ConfirmPage {
 
 #[derive(Template)]
 #[template(path = "going_down.html")]
-pub struct GoingDownPage {
+pub(super) struct GoingDownPage {
     pub page: Page,
     pub action: &'static str,
     pub text: &'static str,
@@ -53,7 +53,7 @@ pub struct GoingDownPage {
 
 #[derive(Template)]
 #[template(path = "message.html")]
-pub struct MessagePage {
+pub(super) struct MessagePage {
     pub page: Page,
     pub back: String,
 }
@@ -61,13 +61,13 @@ pub struct MessagePage {
 /// A page of tables: label/value facts, or a list with column headings.
 #[derive(Template)]
 #[template(path = "table.html")]
-pub struct TablePage {
+pub(super) struct TablePage {
     pub page: Page,
     pub sections: Vec<Section>,
     pub power_buttons: bool,
 }
 
-pub struct Section {
+pub(super) struct Section {
     pub id: &'static str,
     pub heading: String,
     /// Empty for a label/value table.
@@ -76,7 +76,7 @@ pub struct Section {
 }
 
 impl Section {
-    pub fn facts(id: &'static str, heading: &str, rows: Vec<(&str, String)>) -> Self {
+    pub(super) fn facts(id: &'static str, heading: &str, rows: Vec<(&str, String)>) -> Self {
         Section {
             id,
             heading: heading.to_string(),
@@ -90,7 +90,7 @@ impl Section {
 }
 
 /// 93784 -> "1 d 2 h 03 min".
-pub fn duration(seconds: u64) -> String {
+pub(super) fn duration(seconds: u64) -> String {
     let (d, h, m) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
     match (d, h) {
         (0, 0) => format!("{m} min"),

@@ -5,7 +5,7 @@
 //! token: the session's own, or before login a random one also set as a cookie (double
 //! submit). Every page is sent with a strict Content-Security-Policy.
 
-pub mod i18n;
+pub(crate) mod i18n;
 mod layout;
 mod network;
 mod pages;
@@ -34,7 +34,7 @@ const SESSION_COOKIE: &str = "appliance_session";
 const LOGIN_CSRF_COOKIE: &str = "appliance_login";
 const LANG_COOKIE: &str = "appliance_lang";
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(
             "/appliance",
@@ -116,7 +116,7 @@ async fn static_file(Path(file): Path<String>, uri: axum::http::Uri) -> Response
 
 /// What every page needs: the language (and whether the switch just changed it), the
 /// session if any, and the client's address.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub lang: Lang,
     set_lang: bool,
     pub token: Option<String>,
@@ -170,7 +170,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
 }
 
 impl Ctx {
-    pub fn t(&self) -> &'static Text {
+    pub(crate) fn t(&self) -> &'static Text {
         self.lang.text()
     }
 
@@ -182,7 +182,7 @@ impl Ctx {
     }
 
     /// The common part of a page.
-    pub fn page(&self, title: &str, nav: &'static str) -> layout::Page {
+    pub(crate) fn page(&self, title: &str, nav: &'static str) -> layout::Page {
         layout::Page {
             t: self.t(),
             lang: self.lang.code(),
@@ -200,7 +200,7 @@ impl Ctx {
     }
 
     /// Render a template with a status, adding the language cookie if the switch was used.
-    pub fn render(&self, status: StatusCode, template: &impl Template) -> Response {
+    pub(crate) fn render(&self, status: StatusCode, template: &impl Template) -> Response {
         let body = match template.render() {
             Ok(b) => b,
             Err(err) => {
@@ -237,7 +237,7 @@ impl Ctx {
     // The Err side is the whole answer, returned by the handler at once: boxing it would
     // only add an allocation.
     #[allow(clippy::result_large_err)]
-    pub fn require(&self, allow_must_change: bool) -> Result<(&str, &Session), Response> {
+    pub(crate) fn require(&self, allow_must_change: bool) -> Result<(&str, &Session), Response> {
         match (&self.token, &self.session) {
             (Some(token), Some(session)) => {
                 if session.must_change_password && !allow_must_change {
@@ -252,7 +252,7 @@ impl Ctx {
 
     /// The session behind a posted form, its CSRF token checked.
     #[allow(clippy::result_large_err)]
-    pub fn form_session(
+    pub(crate) fn form_session(
         &self,
         allow_must_change: bool,
         csrf: &str,
@@ -264,7 +264,7 @@ impl Ctx {
 
     /// A form of a logged-in page must carry the session's CSRF token.
     #[allow(clippy::result_large_err)]
-    pub fn check_csrf(&self, session: &Session, given: &str) -> Result<(), Response> {
+    pub(crate) fn check_csrf(&self, session: &Session, given: &str) -> Result<(), Response> {
         if !given.is_empty() && same_secret(&session.csrf, given) {
             Ok(())
         } else {

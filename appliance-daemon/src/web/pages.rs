@@ -16,7 +16,7 @@ use crate::state::AppState;
 use crate::status::Status;
 
 #[derive(Debug, Deserialize)]
-pub struct Notice {
+pub(super) struct Notice {
     changed: Option<String>,
 }
 
@@ -34,7 +34,7 @@ async fn status_or_error(state: &Arc<AppState>, ctx: &Ctx) -> Result<Status, Res
     })
 }
 
-pub async fn basics(
+pub(super) async fn basics(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Query(q): Query<Notice>,
@@ -87,7 +87,7 @@ pub async fn basics(
     )
 }
 
-pub async fn specs(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+pub(super) async fn specs(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.require(false) {
         return r;
     }
@@ -134,8 +134,7 @@ pub async fn specs(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
                     t.cores,
                     s.cpu
                         .as_ref()
-                        .map(|c| c.logical_cores.to_string())
-                        .unwrap_or_else(dash),
+                        .map_or_else(dash, |c| c.logical_cores.to_string()),
                 ),
             ],
         ),
@@ -147,15 +146,13 @@ pub async fn specs(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
                     t.total,
                     s.memory
                         .as_ref()
-                        .map(|m| bytes(m.total_bytes))
-                        .unwrap_or_else(dash),
+                        .map_or_else(dash, |m| bytes(m.total_bytes)),
                 ),
                 (
                     t.available,
                     s.memory
                         .as_ref()
-                        .map(|m| bytes(m.available_bytes))
-                        .unwrap_or_else(dash),
+                        .map_or_else(dash, |m| bytes(m.available_bytes)),
                 ),
             ],
         ),
@@ -193,9 +190,7 @@ pub async fn specs(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
                         n.name.clone(),
                         n.mac.clone().unwrap_or_else(dash),
                         if n.carrier { t.link_up } else { t.link_down }.to_string(),
-                        n.speed_mbps
-                            .map(|m| format!("{m} Mb/s"))
-                            .unwrap_or_else(dash),
+                        n.speed_mbps.map_or_else(dash, |m| format!("{m} Mb/s")),
                         n.ipv4
                             .iter()
                             .chain(&n.ipv6)
@@ -241,7 +236,7 @@ pub async fn specs(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     )
 }
 
-pub async fn account(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+pub(super) async fn account(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     let session = match ctx.require(false) {
         Ok((_, s)) => s,
         Err(r) => return r,
@@ -272,14 +267,14 @@ pub async fn account(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
 
 #[derive(Template)]
 #[template(path = "account.html")]
-pub struct AccountPage {
+pub(super) struct AccountPage {
     pub page: Page,
     pub username: String,
     pub audit: Vec<Vec<String>>,
 }
 
 /// Why a new password was refused, in the page's language.
-pub fn weak_reason(lang: Lang, why: &Weak) -> String {
+pub(super) fn weak_reason(lang: Lang, why: &Weak) -> String {
     match lang {
         Lang::En => why.to_string(),
         Lang::Fr => match why {

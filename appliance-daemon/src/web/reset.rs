@@ -19,7 +19,7 @@ use super::Ctx;
 use crate::reset::{SanitizationRecord, CONFIRMATION};
 use crate::state::AppState;
 
-pub struct Words {
+pub(super) struct Words {
     erases: &'static str,
     keeps: &'static str,
     type_word: &'static str,
@@ -100,7 +100,7 @@ fn words(lang: Lang) -> &'static Words {
 
 #[derive(Template)]
 #[template(path = "factory_reset.html")]
-pub struct FactoryResetPage {
+pub(super) struct FactoryResetPage {
     pub page: Page,
     pub w: &'static Words,
 }
@@ -117,7 +117,7 @@ fn form(ctx: &Ctx, status: StatusCode, error: Option<String>) -> Response {
     )
 }
 
-pub async fn confirm_page(ctx: Ctx) -> Response {
+pub(super) async fn confirm_page(ctx: Ctx) -> Response {
     if let Err(r) = ctx.require(false) {
         return r;
     }
@@ -125,7 +125,7 @@ pub async fn confirm_page(ctx: Ctx) -> Response {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ResetForm {
+pub(super) struct ResetForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -134,7 +134,7 @@ pub struct ResetForm {
     then: String,
 }
 
-pub async fn request(
+pub(super) async fn request(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(f): Form<ResetForm>,
@@ -183,7 +183,7 @@ pub async fn request(
 }
 
 /// The record's facts for Status > Basics.
-pub fn sanitization_section(lang: Lang, r: &SanitizationRecord) -> Section {
+pub(super) fn sanitization_section(lang: Lang, r: &SanitizationRecord) -> Section {
     let w = words(lang);
     let mut rows = vec![
         (w.method, format!("{} — {}", r.method, r.method_detail)),

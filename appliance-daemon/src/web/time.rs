@@ -16,13 +16,13 @@ use units::rfc3339;
 
 #[derive(Template)]
 #[template(path = "time.html")]
-pub struct TimePage {
+pub(super) struct TimePage {
     pub page: Page,
     pub facts: Vec<Vec<String>>,
     pub servers: String,
 }
 
-pub async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+pub(super) async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.require(false) {
         return r;
     }
@@ -63,12 +63,11 @@ async fn render(
                     vec![
                         t.ntp_offset.to_string(),
                         v.offset_seconds
-                            .map(|o| format!("{:+.3} ms", o * 1000.0))
-                            .unwrap_or_else(dash),
+                            .map_or_else(dash, |o| format!("{:+.3} ms", o * 1000.0)),
                     ],
                     vec![
                         t.ntp_last_sync.to_string(),
-                        v.last_sync.map(rfc3339).unwrap_or_else(dash),
+                        v.last_sync.map_or_else(dash, rfc3339),
                     ],
                     vec![
                         t.ntp_state.to_string(),
@@ -94,14 +93,14 @@ async fn render(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TimeForm {
+pub(super) struct TimeForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     servers: String,
 }
 
-pub async fn save(
+pub(super) async fn save(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(form): Form<TimeForm>,

@@ -24,7 +24,7 @@ use crate::update::server::{Change, UpdateServer};
 use units::rfc3339;
 
 /// The Updates page's forms, beside `/appliance/updates` and its upload.
-pub fn routes() -> Router<Arc<AppState>> {
+pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/appliance/updates/server", post(save_server))
         .route("/appliance/updates/check", post(check))
@@ -38,7 +38,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 #[derive(Template)]
 #[template(path = "updates.html")]
-pub struct UpdatesPage {
+pub(super) struct UpdatesPage {
     pub page: Page,
     pub u: &'static UpdatesText,
     pub rollback: Option<String>,
@@ -61,7 +61,7 @@ pub struct UpdatesPage {
 
 /// The update server form, as stored or as typed, with an error next to each field.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ServerFields {
+pub(super) struct ServerFields {
     pub url: String,
     pub ca_certificate: String,
     pub url_error: Option<String>,
@@ -69,7 +69,7 @@ pub struct ServerFields {
 }
 
 /// One package of the catalog.
-pub struct AvailableRow {
+pub(super) struct AvailableRow {
     pub id: String,
     pub version: String,
     /// "Base system" or "Site package NAME".
@@ -79,20 +79,20 @@ pub struct AvailableRow {
     pub blocked: Option<String>,
 }
 
-pub struct SiteRow {
+pub(super) struct SiteRow {
     pub name: String,
     pub version: String,
     pub previous: Option<String>,
 }
 
-pub struct KeyView {
+pub(super) struct KeyView {
     pub text: String,
     pub expires: String,
 }
 
 /// What a form answer adds to the page.
 #[derive(Default)]
-pub struct Extra {
+pub(super) struct Extra {
     pub notice: Option<String>,
     pub error: Option<String>,
     /// The server form as typed, with its errors (instead of the stored setting).
@@ -102,7 +102,7 @@ pub struct Extra {
 
 const CLOCK_CODES: [&str; 2] = ["catalog_expired", "catalog_not_yet_valid"];
 
-pub async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+pub(super) async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.require(false) {
         return r;
     }
@@ -110,7 +110,7 @@ pub async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
 }
 
 /// The page, with an optional notice or error on top (after an upload).
-pub fn render(
+pub(super) fn render(
     state: &AppState,
     ctx: &Ctx,
     status: StatusCode,
@@ -130,7 +130,12 @@ pub fn render(
 }
 
 /// The page after one of its forms.
-pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra) -> Response {
+pub(super) fn render_with(
+    state: &AppState,
+    ctx: &Ctx,
+    status: StatusCode,
+    extra: Extra,
+) -> Response {
     let t = ctx.t();
     let u = super::i18n::updates::text(ctx.lang);
     let (view, stored) = match state
@@ -154,8 +159,7 @@ pub fn render_with(state: &AppState, ctx: &Ctx, status: StatusCode, extra: Extra
     let slot = |name: &str| {
         view.slots
             .get(name)
-            .map(|s| s.version.clone())
-            .unwrap_or_else(|| t.empty_slot.to_string())
+            .map_or_else(|| t.empty_slot.to_string(), |s| s.version.clone())
     };
     let installed = vec![
         vec![
@@ -277,7 +281,7 @@ fn installed_notice(t: &Text, done: &Installed) -> String {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ServerForm {
+pub(super) struct ServerForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -289,7 +293,7 @@ pub struct ServerForm {
 /// The update server form checked field by field, so that each error shows next to its
 /// field; the same checks as `PUT /api/v1/updates/server`. The browser's CRLF line ends
 /// in the PEM become LF.
-pub fn parse_server(url: &str, ca_certificate: &str) -> Result<UpdateServer, ServerFields> {
+pub(super) fn parse_server(url: &str, ca_certificate: &str) -> Result<UpdateServer, ServerFields> {
     let ca_certificate = ca_certificate.replace("\r\n", "\n");
     let by_url = Change {
         url: Some(url.to_string()),
@@ -315,7 +319,7 @@ pub fn parse_server(url: &str, ca_certificate: &str) -> Result<UpdateServer, Ser
     }
 }
 
-pub async fn save_server(
+pub(super) async fn save_server(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(form): Form<ServerForm>,
@@ -351,12 +355,12 @@ pub async fn save_server(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct CsrfForm {
+pub(super) struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
 
-pub async fn check(
+pub(super) async fn check(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(form): Form<CsrfForm>,
@@ -381,14 +385,14 @@ pub async fn check(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct InstallForm {
+pub(super) struct InstallForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     id: String,
 }
 
-pub async fn install(
+pub(super) async fn install(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(form): Form<InstallForm>,
@@ -408,7 +412,7 @@ pub async fn install(
     ))
 }
 
-pub async fn download_key(
+pub(super) async fn download_key(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(form): Form<CsrfForm>,
@@ -432,7 +436,7 @@ pub async fn download_key(
     })
 }
 
-pub async fn rollback_site(
+pub(super) async fn rollback_site(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Path(name): Path<String>,
@@ -468,7 +472,7 @@ fn answer(state: &AppState, ctx: &Ctx, result: Result<String, ApiError>, failed:
 }
 
 /// The upload form (multipart): `csrf` first, then `package`, streamed into the installer.
-pub async fn upload(
+pub(super) async fn upload(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     mut form: axum::extract::Multipart,

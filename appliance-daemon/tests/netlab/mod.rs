@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output};
 
 /// True as root; otherwise says why the test is skipped.
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
@@ -22,7 +22,7 @@ pub fn is_root() -> bool {
 }
 
 /// Run `cmd`, which must succeed.
-pub fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -34,17 +34,17 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-pub fn ip(args: &[&str]) -> Output {
+pub(crate) fn ip(args: &[&str]) -> Output {
     run(Command::new("ip").args(args))
 }
 
 /// `ip -j -n NS ARGS`, parsed.
-pub fn ip_json(ns: &str, args: &[&str]) -> Value {
+pub(crate) fn ip_json(ns: &str, args: &[&str]) -> Value {
     let out = ip(&[&["-j", "-n", ns], args].concat());
     serde_json::from_slice(&out.stdout).expect("ip -j prints JSON")
 }
 
-pub fn mac_of(ns: &str, dev: &str) -> String {
+pub(crate) fn mac_of(ns: &str, dev: &str) -> String {
     ip_json(ns, &["link", "show", "dev", dev])[0]["address"]
         .as_str()
         .unwrap()
@@ -53,7 +53,7 @@ pub fn mac_of(ns: &str, dev: &str) -> String {
 
 /// Network namespaces (with their interfaces) deleted, and processes started in them
 /// killed, on drop.
-pub struct Lab {
+pub(crate) struct Lab {
     id: String,
     namespaces: Vec<String>,
     pub children: Vec<Child>,
@@ -61,7 +61,7 @@ pub struct Lab {
 
 impl Lab {
     /// `tag` keeps concurrent tests apart; short, since interface names have 15 bytes.
-    pub fn new(tag: &str) -> Lab {
+    pub(crate) fn new(tag: &str) -> Lab {
         Lab {
             id: format!("{tag}{}", std::process::id() % 100_000),
             namespaces: Vec::new(),
@@ -70,7 +70,7 @@ impl Lab {
     }
 
     /// A new namespace, loopback up.
-    pub fn ns(&mut self, name: &str) -> String {
+    pub(crate) fn ns(&mut self, name: &str) -> String {
         let ns = format!("hn-{}-{name}", self.id);
         ip(&["netns", "add", &ns]);
         ip(&["-n", &ns, "link", "set", "lo", "up"]);
@@ -79,7 +79,7 @@ impl Lab {
     }
 
     /// A veth pair `left` in `ns_l`, `right` in `ns_r`, both up.
-    pub fn veth(&self, ns_l: &str, left: &str, ns_r: &str, right: &str) {
+    pub(crate) fn veth(&self, ns_l: &str, left: &str, ns_r: &str, right: &str) {
         ip(&[
             "link", "add", left, "netns", ns_l, "type", "veth", "peer", "name", right, "netns",
             ns_r,
@@ -89,12 +89,12 @@ impl Lab {
     }
 
     /// An interface name unique to this lab.
-    pub fn name(&self, short: &str) -> String {
+    pub(crate) fn name(&self, short: &str) -> String {
         format!("{}{short}", self.id)
     }
 
     /// A namespace holding bridge `br0`, up: the link the [`Lab::side`]s share.
-    pub fn bridge(&mut self, name: &str) -> String {
+    pub(crate) fn bridge(&mut self, name: &str) -> String {
         let ns = self.ns(name);
         ip(&["-n", &ns, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &ns, "link", "set", "br0", "up"]);
@@ -102,7 +102,7 @@ impl Lab {
     }
 
     /// A namespace `name` with an interface on `bridge`'s `br0`: (namespace, interface).
-    pub fn side(&mut self, bridge: &str, name: &str) -> (String, String) {
+    pub(crate) fn side(&mut self, bridge: &str, name: &str) -> (String, String) {
         let ns = self.ns(name);
         let dev = self.name(&format!("{name}0"));
         let port = self.name(&format!("{name}p"));
@@ -125,7 +125,7 @@ impl Drop for Lab {
 }
 
 /// The daemon in dev mode on `state`, with more arguments.
-pub fn start_in(state: &Path, args: &[&str]) -> DevDaemon {
+pub(crate) fn start_in(state: &Path, args: &[&str]) -> DevDaemon {
     DevDaemon::start_with(
         Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
         state,
@@ -137,7 +137,7 @@ pub fn start_in(state: &Path, args: &[&str]) -> DevDaemon {
 
 /// The daemon with its network manager in `ns`, managing `iface`, a change reverting after
 /// `confirm_secs` unless confirmed.
-pub fn daemon_in(tag: &str, ns: &str, iface: &str, confirm_secs: &str) -> DevDaemon {
+pub(crate) fn daemon_in(tag: &str, ns: &str, iface: &str, confirm_secs: &str) -> DevDaemon {
     start_in(
         &state_dir(tag),
         &[
@@ -152,7 +152,7 @@ pub fn daemon_in(tag: &str, ns: &str, iface: &str, confirm_secs: &str) -> DevDae
 }
 
 /// A token for admin, the factory password changed (or already changed).
-pub fn token(d: &DevDaemon) -> String {
+pub(crate) fn token(d: &DevDaemon) -> String {
     const PASSWORD: &str = "net-admin-secret";
     if d.login("password").status == 200 {
         d.first_login(PASSWORD)
@@ -162,14 +162,14 @@ pub fn token(d: &DevDaemon) -> String {
 }
 
 /// `GET /api/v1/network`, which must answer.
-pub fn get(d: &DevDaemon, token: &str) -> Value {
+pub(crate) fn get(d: &DevDaemon, token: &str) -> Value {
     let r = d.call("GET", "/api/v1/network", Some(token), None);
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     r.value()
 }
 
 /// `PUT /api/v1/network`.
-pub fn put(d: &DevDaemon, token: &str, body: &Value) -> Response {
+pub(crate) fn put(d: &DevDaemon, token: &str, body: &Value) -> Response {
     d.call(
         "PUT",
         "/api/v1/network",
@@ -179,7 +179,7 @@ pub fn put(d: &DevDaemon, token: &str, body: &Value) -> Response {
 }
 
 /// PUT, expect it applied, confirm it; the confirmation's answer.
-pub fn put_confirmed(d: &DevDaemon, token: &str, body: &Value) -> Value {
+pub(crate) fn put_confirmed(d: &DevDaemon, token: &str, body: &Value) -> Value {
     let r = put(d, token, body);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let r = d.call("POST", "/api/v1/network/confirm", Some(token), None);
@@ -188,7 +188,7 @@ pub fn put_confirmed(d: &DevDaemon, token: &str, body: &Value) -> Value {
 }
 
 /// The actions of the shared IP history, newest first.
-pub fn shared_history(d: &DevDaemon, token: &str) -> Vec<String> {
+pub(crate) fn shared_history(d: &DevDaemon, token: &str) -> Vec<String> {
     get(d, token)["shared_ip_history"]
         .as_array()
         .unwrap()

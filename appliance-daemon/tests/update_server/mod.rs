@@ -14,13 +14,13 @@ use appliance_tests::dev::DevDaemon;
 use appliance_tests::https::{self, Response};
 use package::{Metadata, Requirement, Signer, Version};
 
-pub fn dev_key() -> Signer {
+pub(crate) fn dev_key() -> Signer {
     Signer::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../keys/dev/dev.key")).unwrap()
 }
 
 /// A dev-mode daemon (a vm on slot A) in a new state directory named after `tag`, which
 /// trusts the dev key; and that directory.
-pub fn daemon_trusting_dev_key(tag: &str) -> (DevDaemon, PathBuf) {
+pub(crate) fn daemon_trusting_dev_key(tag: &str) -> (DevDaemon, PathBuf) {
     let state = appliance_tests::dev::state_dir(tag);
     std::fs::create_dir_all(state.join("keys")).unwrap();
     std::fs::write(state.join("keys/dev.pub"), dev_key().public().to_text()).unwrap();
@@ -34,7 +34,7 @@ pub fn daemon_trusting_dev_key(tag: &str) -> (DevDaemon, PathBuf) {
 }
 
 /// "Needs `name` `min` or later."
-pub fn needs(name: &str, min: &str) -> Vec<Requirement> {
+pub(crate) fn needs(name: &str, min: &str) -> Vec<Requirement> {
     vec![Requirement {
         name: name.into(),
         min_version: min.parse().unwrap(),
@@ -42,7 +42,7 @@ pub fn needs(name: &str, min: &str) -> Vec<Requirement> {
 }
 
 /// `POST /api/v1/updates/upload` of `body`.
-pub fn upload(d: &DevDaemon, token: &str, body: &[u8]) -> Response {
+pub(crate) fn upload(d: &DevDaemon, token: &str, body: &[u8]) -> Response {
     let auth = format!("Bearer {token}");
     https::request(
         d.https,
@@ -70,7 +70,7 @@ fn meta(version: &str, requires: Vec<Requirement>) -> Metadata {
 }
 
 /// `base-VERSION-vm.pkg` in `out_dir`, its slot image (1 MiB) made in `work`.
-pub fn base_package(work: &Path, out_dir: &Path, version: &str, requires: Vec<Requirement>) {
+pub(crate) fn base_package(work: &Path, out_dir: &Path, version: &str, requires: Vec<Requirement>) {
     let slot = work.join(format!("slot-{version}.sqfs"));
     let seed = version.bytes().map(u32::from).sum::<u32>();
     let data: Vec<u8> = (0..(1u32 << 20))
@@ -87,7 +87,7 @@ pub fn base_package(work: &Path, out_dir: &Path, version: &str, requires: Vec<Re
 }
 
 /// `NAME-VERSION.pkg` in `out_dir`: a site package whose `index.html` names its version.
-pub fn site_package(work: &Path, out_dir: &Path, name: &str, version: &str) {
+pub(crate) fn site_package(work: &Path, out_dir: &Path, name: &str, version: &str) {
     let tree = work.join(format!("tree-{name}-{version}"));
     std::fs::create_dir_all(&tree).unwrap();
     std::fs::write(tree.join("index.html"), format!("{name} {version}")).unwrap();
@@ -102,7 +102,7 @@ pub fn site_package(work: &Path, out_dir: &Path, name: &str, version: &str) {
 }
 
 /// A test CA and a certificate for 127.0.0.1 it issued: (CA PEM, server TLS config).
-pub fn certificates() -> (String, Arc<rustls::ServerConfig>) {
+pub(crate) fn certificates() -> (String, Arc<rustls::ServerConfig>) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -133,7 +133,7 @@ pub fn certificates() -> (String, Arc<rustls::ServerConfig>) {
 }
 
 /// Serves the files under `root` over HTTPS on a loopback port, in a thread of its own.
-pub fn update_server(root: PathBuf, tls: Arc<rustls::ServerConfig>) -> SocketAddr {
+pub(crate) fn update_server(root: PathBuf, tls: Arc<rustls::ServerConfig>) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();

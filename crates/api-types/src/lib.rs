@@ -6,6 +6,7 @@
 //! an older client works with a newer appliance; requests the daemon parses strictly stay
 //! strict. The JSON the daemon emits is the API's (`openapi.json`): field order and the
 //! fields left out when empty are part of it.
+#![forbid(unsafe_code)]
 
 mod error;
 mod health;

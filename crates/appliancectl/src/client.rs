@@ -465,7 +465,7 @@ pub(crate) async fn connect(
                         "no answer from {address} within {} s",
                         CONNECT_TIMEOUT.as_secs()
                     ),
-                )
+                );
             }
         }
     }

@@ -57,7 +57,7 @@ pub fn https_endpoint(url: &Uri) -> Result<(Endpoint, String)> {
     };
     let path = url
         .path_and_query()
-        .map(|p| p.as_str())
+        .map(hyper::http::uri::PathAndQuery::as_str)
         .filter(|p| !p.is_empty())
         .unwrap_or("/");
     Ok((Endpoint::new(host, port), path.to_string()))

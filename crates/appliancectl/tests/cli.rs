@@ -1,4 +1,6 @@
 //! The `appliancectl` binary against a small HTTPS appliance, as a script would run it.
+// Unsafe code: pre_exec (setsid) to run the CLI without a controlling terminal.
+#![allow(unsafe_code)]
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! refused so a confused peer cannot make PID 1 allocate without bound.
 //!
 //! This crate does no I/O of its own beyond `Read`/`Write`; both ends use it.
+#![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};

@@ -10,6 +10,7 @@
 //!
 //! Nothing here touches a disk: [`Env::parse`] and [`Env::to_block`] convert bytes, and the
 //! transitions on [`BootState`] change memory only. The caller writes the block once.
+#![forbid(unsafe_code)]
 
 mod machine;
 pub use machine::{Choice, Rollback};

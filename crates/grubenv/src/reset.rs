@@ -21,12 +21,12 @@
 
 use crate::{BootState, Slot};
 
-pub const REQUEST: &str = "FACTORY_RESET";
-pub const STAGE: &str = "RESET_STAGE";
-pub const WIPED: &str = "RESET_WIPED";
-pub const STARTED: &str = "RESET_STARTED";
-pub const RUNS: &str = "RESET_RUNS";
-pub const METHOD: &str = "RESET_METHOD";
+pub(crate) const REQUEST: &str = "FACTORY_RESET";
+pub(crate) const STAGE: &str = "RESET_STAGE";
+pub(crate) const WIPED: &str = "RESET_WIPED";
+pub(crate) const STARTED: &str = "RESET_STARTED";
+pub(crate) const RUNS: &str = "RESET_RUNS";
+pub(crate) const METHOD: &str = "RESET_METHOD";
 const PROGRESS: [&str; 5] = [STAGE, WIPED, STARTED, RUNS, METHOD];
 
 /// What the appliance does once the reset is complete.
@@ -108,7 +108,7 @@ impl BootState {
                 0
             },
             started: number(STARTED),
-            runs: number(RUNS).map_or(0, |n| n.min(u32::MAX as u64) as u32),
+            runs: number(RUNS).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32),
             method: self
                 .env
                 .get(METHOD)

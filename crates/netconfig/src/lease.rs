@@ -96,7 +96,11 @@ pub fn lease_line(iface: &str, lease: &Lease) -> String {
         line.push_str(&format!(" via {}", gateways.join(",")));
     }
     if !lease.dns.is_empty() {
-        let dns: Vec<String> = lease.dns.iter().map(|d| d.to_string()).collect();
+        let dns: Vec<String> = lease
+            .dns
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         line.push_str(&format!(" (dns {})", dns.join(",")));
     }
     if lease.lease_secs == u32::MAX {
@@ -111,16 +115,16 @@ pub fn lease_line(iface: &str, lease: &Lease) -> String {
 pub(crate) mod tests {
     use super::*;
 
-    pub fn ip(s: &str) -> Ipv4Addr {
+    pub(crate) fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
     }
 
-    pub fn net4(s: &str) -> Ipv4Net {
+    pub(crate) fn net4(s: &str) -> Ipv4Net {
         let (a, p) = s.split_once('/').unwrap();
         Ipv4Net::new(ip(a), p.parse().unwrap())
     }
 
-    pub fn qemu_lease() -> Lease {
+    pub(crate) fn qemu_lease() -> Lease {
         Lease {
             address: net4("10.0.2.15/24"),
             routers: vec![ip("10.0.2.2")],

@@ -13,6 +13,7 @@
 //! [`validate`] uses [`config`], [`ipnet`], [`route`] and [`problem`]; [`plan`] uses the
 //! lease, the routes and the checked settings; [`resolv`] takes the resolver's limits
 //! from [`validate`]; [`view`] uses [`config`]; [`arp`] and [`ndp`] stand alone.
+#![forbid(unsafe_code)]
 
 pub mod arp;
 pub mod config;

@@ -331,7 +331,7 @@ mod tests {
         // An odd length is padded with a zero byte.
         assert_eq!(
             checksum(ip("::"), ip("::"), &[0x12]),
-            !(0x1200u16 + 1 + NEXT_HEADER_ICMPV6 as u16)
+            !(0x1200u16 + 1 + u16::from(NEXT_HEADER_ICMPV6))
         );
     }
 

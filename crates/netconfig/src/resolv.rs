@@ -63,7 +63,10 @@ mod tests {
     fn src(servers: &[&str], search: &[&str]) -> Source {
         Source {
             servers: servers.iter().map(|s| s.parse().unwrap()).collect(),
-            search: search.iter().map(|s| s.to_string()).collect(),
+            search: search
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         }
     }
 

@@ -411,10 +411,10 @@ impl Checker {
             let field = format!("dns.servers[{k}]");
             match text.trim().parse::<IpAddr>() {
                 Ok(ip) if ip.is_unspecified() || ip.is_multicast() => {
-                    self.problem(field, format!("{ip} cannot be a name server"))
+                    self.problem(field, format!("{ip} cannot be a name server"));
                 }
                 Ok(ip) if out.dns_servers.contains(&ip) => {
-                    self.problem(field, format!("{ip} is listed twice"))
+                    self.problem(field, format!("{ip} is listed twice"));
                 }
                 Ok(ip) => {
                     out.config.dns.servers[k] = ip.to_string();

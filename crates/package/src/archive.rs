@@ -34,7 +34,7 @@ pub(crate) struct Source<R> {
 }
 
 impl<R: Read> Source<R> {
-    pub fn new(r: R) -> Self {
+    pub(crate) fn new(r: R) -> Self {
         Source {
             r,
             remaining: 0,
@@ -45,7 +45,7 @@ impl<R: Read> Source<R> {
 
     /// Skips what is left of the current entry and reads the next header; `None` at the
     /// end-of-archive marker.
-    pub fn next_header(&mut self) -> Result<Option<EntryHeader>> {
+    pub(crate) fn next_header(&mut self) -> Result<Option<EntryHeader>> {
         // A size field near u64::MAX (a hostile header) must not overflow.
         self.skip(self.remaining.saturating_add(self.padding))?;
         self.remaining = 0;
@@ -64,7 +64,7 @@ impl<R: Read> Source<R> {
         let sum: u32 = block
             .iter()
             .enumerate()
-            .map(|(i, &b)| if CHECKSUM.contains(&i) { b' ' } else { b } as u32)
+            .map(|(i, &b)| u32::from(if CHECKSUM.contains(&i) { b' ' } else { b }))
             .sum();
         if header.cksum().ok() != Some(sum) {
             return Err(malformed("header checksum mismatch".into()));
@@ -90,7 +90,7 @@ impl<R: Read> Source<R> {
 
     /// Reads from the current entry's data, at most what is left of it. `Ok(0)` only at
     /// its end; a source that ends before is an `UnexpectedEof`.
-    pub fn read_entry(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read_entry(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let want = buf
             .len()
             .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
@@ -115,7 +115,7 @@ impl<R: Read> Source<R> {
     }
 
     /// The whole current entry, which `limit` bounds before a byte of it is read.
-    pub fn read_small(&mut self, h: &EntryHeader, limit: u64) -> Result<Vec<u8>> {
+    pub(crate) fn read_small(&mut self, h: &EntryHeader, limit: u64) -> Result<Vec<u8>> {
         if h.size > limit {
             return Err(Error::TooLarge {
                 entry: h.name.clone(),
@@ -133,7 +133,7 @@ impl<R: Read> Source<R> {
 
     /// After the first zero block: the second one, then nothing but zeros (a tar may be
     /// padded to its record size) up to the end of the input, [`MAX_TRAILER`] at most.
-    pub fn finish(&mut self) -> Result<()> {
+    pub(crate) fn finish(&mut self) -> Result<()> {
         let extra = || Error::Malformed("data after the end-of-archive marker".into());
         let mut block = [0u8; BLOCK as usize];
         self.read_block(&mut block, "the end-of-archive marker")?;

@@ -161,7 +161,7 @@ fn write_package(m: &Manifest, files: &[&Path], out: &Path, signers: &[Signer]) 
         }
         let file = tar
             .into_inner()
-            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+            .and_then(|w| w.into_inner().map_err(std::io::IntoInnerError::into_error))
             .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
         file.sync_all()
             .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
@@ -211,7 +211,7 @@ fn add_tree<W: Write>(
         .map_err(list_err)?
         .collect::<io::Result<Vec<_>>>()
         .map_err(list_err)?;
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
         let path = e.path();
         let name = rel.join(e.file_name());

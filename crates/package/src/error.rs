@@ -99,7 +99,9 @@ impl Error {
 /// the package error it carries; any other is a read failure of the source.
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
-        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if e.get_ref().is_some_and(
+            <dyn std::error::Error + std::marker::Send + std::marker::Sync + 'static>::is::<Error>,
+        ) {
             if let Some(inner) = e.into_inner() {
                 if let Ok(ours) = inner.downcast::<Error>() {
                     return *ours;

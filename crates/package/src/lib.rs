@@ -6,6 +6,7 @@
 //! [`PackageReader`] verifies the signatures before it says anything about a payload and
 //! hashes each payload while the caller streams it to its destination, with fixed
 //! buffers only. Nothing here knows about slots, the daemon or the network.
+#![forbid(unsafe_code)]
 
 mod archive;
 pub mod availability;

@@ -354,7 +354,7 @@ mod tests {
                     m.requires = vec![Requirement {
                         name: "base".into(),
                         min_version: m.version,
-                    }]
+                    }];
                 }),
             ),
             (

@@ -90,7 +90,7 @@ fn headers(pkg: &[u8]) -> Vec<usize> {
 
 fn fix_checksum(pkg: &mut [u8], at: usize) {
     pkg[at + 148..at + 156].fill(b' ');
-    let sum: u32 = pkg[at..at + 512].iter().map(|&b| b as u32).sum();
+    let sum: u32 = pkg[at..at + 512].iter().map(|&b| u32::from(b)).sum();
     let field = format!("{sum:06o}\0 ");
     pkg[at + 148..at + 156].copy_from_slice(field.as_bytes());
 }
@@ -135,7 +135,7 @@ fn resigned(pkg: &[u8], rng: &mut Rng) -> Vec<u8> {
     let shaped = m.is_object()
         && m["payloads"]
             .as_array()
-            .is_some_and(|p| p.first().is_some_and(|p| p.is_object()));
+            .is_some_and(|p| p.first().is_some_and(serde_json::Value::is_object));
     if !shaped {
         return pkg.to_vec();
     }
@@ -144,13 +144,13 @@ fn resigned(pkg: &[u8], rng: &mut Rng) -> Vec<u8> {
         0 => {
             p["size"] = (p["size"].as_u64().unwrap_or(0) as i64 + rng.below(5) as i64 - 2)
                 .max(0)
-                .into()
+                .into();
         }
         1 => p["size"] = u64::MAX.into(),
         2 => p["sha256"] = "0".repeat(64).into(),
         3 => {
             p["name"] =
-                ["manifest.json", "rootfs.sqfs", "site.tar.zst", "../x"][rng.below(4)].into()
+                ["manifest.json", "rootfs.sqfs", "site.tar.zst", "../x"][rng.below(4)].into();
         }
         4 => m["kind"] = ["base", "site", "delta"][rng.below(3)].into(),
         5 => {
@@ -179,7 +179,7 @@ fn mutate(pkg: &[u8], rng: &mut Rng) -> Vec<u8> {
         match rng.below(9) {
             0 if len > 0 => p[rng.below(len)] ^= 1 << rng.below(8),
             1 if len > 0 => {
-                p[rng.below(len)] = [0, 0xff, b'0', b'7', b' ', rng.next() as u8][rng.below(6)]
+                p[rng.below(len)] = [0, 0xff, b'0', b'7', b' ', rng.next() as u8][rng.below(6)];
             }
             2 => p.truncate(rng.below(len + 1)),
             3 => {

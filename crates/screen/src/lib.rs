@@ -6,6 +6,7 @@
 //! What a person at the screen needs (where to point a browser, why the machine reboots,
 //! how far a factory reset has got) is written there too, through [`Screen`]. Writes are
 //! best effort: an appliance without a screen runs the same.
+#![forbid(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -1,5 +1,6 @@
 //! How the product writes times and sizes: one definition for the daemon, init,
 //! appliancectl, the package tools and the image builder. No I/O beyond reading the clock.
+#![forbid(unsafe_code)]
 
 pub mod clock;
 mod size;

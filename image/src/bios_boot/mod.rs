@@ -23,7 +23,7 @@ use std::os::unix::fs::FileExt;
 
 use thiserror::Error;
 
-pub const SECTOR: usize = 512;
+pub(crate) const SECTOR: usize = 512;
 
 // boot.img offsets.
 const BPB_START: usize = 0x03;
@@ -45,7 +45,7 @@ const NO_RS_LENGTH: usize = SECTOR + 0x14;
 const MAX_SECTORS: usize = (0x78000 - 0x9000) / SECTOR;
 
 #[derive(Debug, Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("boot.img must be exactly 512 bytes, this one has {0}")]
     BootSize(usize),
     #[error("the core image ({0} bytes) is not a GRUB i386-pc core image of a usable size")]
@@ -62,12 +62,12 @@ pub enum Error {
 
 /// The MBR and the sectors for the `bios` partition, computed from GRUB's two images, the
 /// disk's current first sector and the partition's place (`start` LBA, `sectors` long).
-pub struct Embedded {
+pub(crate) struct Embedded {
     pub mbr: [u8; SECTOR],
     pub core: Vec<u8>,
 }
 
-pub fn embed(
+pub(crate) fn embed(
     boot_img: &[u8],
     core_img: &[u8],
     disk_mbr: &[u8; SECTOR],
@@ -134,7 +134,7 @@ pub fn embed(
 
 /// Installs GRUB's BIOS boot code on `disk`, whose partition table is already written;
 /// the `bios` partition starts at LBA `start` and is `sectors` long.
-pub fn install(
+pub(crate) fn install(
     disk: &File,
     boot_img: &[u8],
     core_img: &[u8],

@@ -77,7 +77,7 @@ impl Field {
 }
 
 /// Fills `buf[data_len..]` with the redundancy of `buf[..data_len]`.
-pub fn add_redundancy(buf: &mut [u8], data_len: usize) {
+pub(super) fn add_redundancy(buf: &mut [u8], data_len: usize) {
     let field = Field::new();
     let (mut data, mut parity) = buf.split_at_mut(data_len);
     let (mut s, mut rs) = (data.len(), parity.len());
@@ -128,7 +128,7 @@ mod tests {
             let mut r: u16 = 0;
             for i in 0..8 {
                 if b & (1 << i) != 0 {
-                    r ^= (a as u16) << i;
+                    r ^= u16::from(a) << i;
                 }
             }
             for i in (0..8).rev() {

@@ -52,7 +52,7 @@ pub fn matches(pattern: &str, text: &str) -> bool {
 /// Returns (matched, length of the expression) or `None` if the bracket is not closed.
 fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
     let mut i = 1;
-    let negate = matches!(p.get(i), Some(b'!') | Some(b'^'));
+    let negate = matches!(p.get(i), Some(b'!' | b'^'));
     if negate {
         i += 1;
     }

@@ -100,7 +100,8 @@ impl ModuleIndex {
     /// Add a soft dependency that the modules do not declare themselves.
     pub fn add_softdep(&mut self, module: &str, pre: &[&str]) {
         let e = self.softdeps.entry(normalise(module)).or_default();
-        e.pre.extend(pre.iter().map(|s| s.to_string()));
+        e.pre
+            .extend(pre.iter().map(std::string::ToString::to_string));
     }
 
     pub fn softdep(&self, module: &str) -> Option<&SoftDep> {

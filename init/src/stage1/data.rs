@@ -3,6 +3,8 @@
 //!
 //! Customer data is never reformatted automatically: a filesystem e2fsck cannot repair
 //! is left alone and the system runs with an empty tmpfs /data (the daemon reports it).
+// Unsafe code: EXT4_IOC_RESIZE_FS: an ioctl, unsafe by nature.
+#![allow(unsafe_code)]
 
 use super::block::Partition;
 use super::grow;

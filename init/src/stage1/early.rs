@@ -1,4 +1,6 @@
 //! The first things stage 1 does: API filesystems and a console to talk on.
+// Unsafe code: dup2(2) onto fds 0-2 before anything else holds them.
+#![allow(unsafe_code)]
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, FcntlArg, OFlag};

@@ -1,6 +1,8 @@
 //! Growing the data partition to the end of the disk: the GPT rewrite (planned by the
 //! pure [`crate::gpt`]) and telling the kernel with BLKPG_RESIZE_PARTITION, since the
 //! table cannot be re-read while the slot on the same disk is mounted.
+// Unsafe code: BLKPG: an ioctl, unsafe by nature.
+#![allow(unsafe_code)]
 
 use super::block::{sysfs_u64, Partition};
 use crate::gpt::{self, GptError, SECTOR};

@@ -6,6 +6,8 @@
 //! data is mounted it takes down the links the settings keep down (the daemon writes
 //! their complement, `/data/etc/nics-up`) and gives IPv6 back. No file (first boot, data
 //! lost): every link stays up, as the factory settings have them. docs/boot.md.
+// Unsafe code: SIOCGIFFLAGS/SIOCSIFFLAGS: ioctls, unsafe by nature.
+#![allow(unsafe_code)]
 
 use crate::log;
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};

@@ -1,6 +1,8 @@
 //! Leaving the initramfs: move the API filesystems under the new root, free the
 //! initramfs (it is RAM; from a child process, in the background), make the new root
 //! `/`, exec stage 2. As busybox switch_root.
+// Unsafe code: fork(2) and setpriority(2) for the background clean-up of the initramfs.
+#![allow(unsafe_code)]
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::statfs::{statfs, FsType, TMPFS_MAGIC};
@@ -88,7 +90,7 @@ pub fn switch_root(new_root: &str, init: &str) -> Result<Infallible, SwitchError
         )?;
     }
     step("chdir to the new root", nix::unistd::chdir(new_root))?;
-    let root_dev = std::fs::symlink_metadata("/").map(|m| m.dev()).unwrap_or(0);
+    let root_dev = std::fs::symlink_metadata("/").map_or(0, |m| m.dev());
     delete_in_background(root_dev);
     step(
         "moving the new root onto /",

@@ -1,4 +1,6 @@
 //! Starting service processes and reaping every child (services and orphans alike).
+// Unsafe code: pre_exec (setsid and signal mask in the child): std's own unsafe hook.
+#![allow(unsafe_code)]
 
 use super::services::ServiceSpec;
 use nix::errno::Errno;

@@ -38,7 +38,7 @@ impl ServiceSpec {
     pub fn new(name: &str, argv: &[&str]) -> ServiceSpec {
         ServiceSpec {
             name: name.to_string(),
-            argv: argv.iter().map(|s| s.to_string()).collect(),
+            argv: argv.iter().map(std::string::ToString::to_string).collect(),
             restart_initial: Duration::from_secs(1),
             restart_max: Duration::from_secs(60),
             give_up_after: 10,
@@ -98,7 +98,7 @@ pub fn parse(text: &str) -> Result<Vec<ServiceSpec>, TableError> {
                     }
                 }
                 "give-up" => {
-                    spec.give_up_after = v.parse().ok().filter(|&g| g > 0).ok_or_else(bad)?
+                    spec.give_up_after = v.parse().ok().filter(|&g| g > 0).ok_or_else(bad)?;
                 }
                 "stable" => spec.stable_after = ms(v).ok_or_else(bad)?,
                 "stop" => spec.stop_timeout = ms(v).ok_or_else(bad)?,
@@ -108,7 +108,7 @@ pub fn parse(text: &str) -> Result<Vec<ServiceSpec>, TableError> {
                         .parse()
                         .ok()
                         .filter(|n| (0..=19).contains(n))
-                        .ok_or_else(bad)?
+                        .ok_or_else(bad)?;
                 }
                 _ => return Err(bad()),
             }

@@ -108,7 +108,7 @@ pub fn run(ctx: &mut Ctx, action: Action, why: &str) -> ! {
         match crate::seed::save_now(std::path::Path::new("/data")) {
             Ok(true) => log!("shutdown: random seed saved for the next boot"),
             Ok(false) => {
-                log!("shutdown: no random seed saved: the kernel's generator is not ready yet")
+                log!("shutdown: no random seed saved: the kernel's generator is not ready yet");
             }
             Err(e) => log!("shutdown: random seed: {e}"),
         }
@@ -176,7 +176,7 @@ fn unmount(path: &str) {
     for _ in 0..5 {
         match umount2(path, MntFlags::empty()) {
             Ok(()) => return,
-            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {
                 log!("shutdown: {path} is not mounted");
                 return;
             }

@@ -1,6 +1,8 @@
 //! The hardware watchdog: opened once, timeout set, petted from the main loop and all
 //! through shutdown. It is never closed with the magic 'V': if init stops petting, the
 //! machine resets, which is the point.
+// Unsafe code: WDIOC_SETTIMEOUT: an ioctl, unsafe by nature.
+#![allow(unsafe_code)]
 
 use std::fs::File;
 use std::io::Write;

@@ -1,5 +1,7 @@
 //! Runs the init binary as PID 1 of a new PID namespace (`unshare -pf --mount-proc`)
 //! with an injected service table, and watches its console output.
+// Unsafe code: pre_exec hooks and signals of the namespace's processes.
+#![allow(unsafe_code)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Why these tests cannot run here, if they cannot.
-pub fn skip_reason() -> Option<&'static str> {
+pub(crate) fn skip_reason() -> Option<&'static str> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Some("not root: PID namespaces need root");
@@ -34,7 +36,7 @@ macro_rules! need_root {
     };
 }
 
-pub struct Ns {
+pub(crate) struct Ns {
     pub dir: PathBuf,
     pub socket: PathBuf,
     log: PathBuf,
@@ -46,12 +48,12 @@ pub struct Ns {
 impl Ns {
     /// Start init with `scripts` (name, shell text) written into a fresh directory and a
     /// service table in which `@DIR@` is replaced by that directory.
-    pub fn start(scripts: &[(&str, &str)], table: &str) -> Ns {
+    pub(crate) fn start(scripts: &[(&str, &str)], table: &str) -> Ns {
         Ns::start_with(scripts, table, &[])
     }
 
     /// [`Ns::start`] with more arguments for init.
-    pub fn start_with(scripts: &[(&str, &str)], table: &str, args: &[&str]) -> Ns {
+    pub(crate) fn start_with(scripts: &[(&str, &str)], table: &str, args: &[&str]) -> Ns {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("init-test-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -95,12 +97,12 @@ impl Ns {
         ns
     }
 
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Wait until the console shows `needle`.
-    pub fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+    pub(crate) fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
             if self.output().contains(needle) {
@@ -111,13 +113,13 @@ impl Ns {
         false
     }
 
-    pub fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         // SAFETY: plain kill(2) on a pid we started.
         assert_eq!(unsafe { libc::kill(self.init_pid, sig) }, 0);
     }
 
     /// Wait for the namespace to end; its status (unshare re-raises init's end signal).
-    pub fn wait_end(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) fn wait_end(&mut self, timeout: Duration) -> ExitStatus {
         let end = Instant::now() + timeout;
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -132,7 +134,7 @@ impl Ns {
     }
 
     /// States of the processes in the namespace other than init (from /proc/PID/stat).
-    pub fn process_states(&self) -> Vec<(i32, char)> {
+    pub(crate) fn process_states(&self) -> Vec<(i32, char)> {
         let ns_of = |pid: i32| fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
         let Some(mine) = ns_of(self.init_pid) else {
             return vec![];
@@ -195,12 +197,12 @@ fn find_child(parent: i32) -> i32 {
 }
 
 /// The signal that ended the namespace (init's end through reboot(2)).
-pub fn end_signal(st: ExitStatus) -> Option<i32> {
+pub(crate) fn end_signal(st: ExitStatus) -> Option<i32> {
     st.signal()
 }
 
 /// Assert that `needles` appear in `text` in this order.
-pub fn assert_in_order(text: &str, needles: &[&str]) {
+pub(crate) fn assert_in_order(text: &str, needles: &[&str]) {
     let mut from = 0;
     for n in needles {
         match text[from..].find(n) {

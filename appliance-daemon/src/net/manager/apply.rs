@@ -41,7 +41,7 @@ pub(in crate::net) struct KernelSide {
 }
 
 impl KernelSide {
-    pub fn connect(k: Kernel) -> Result<Self, netlink::Error> {
+    pub(super) fn connect(k: Kernel) -> Result<Self, netlink::Error> {
         Ok(KernelSide {
             netlink: Netlink::connect()?,
             console: k.netns.is_none(),
@@ -110,7 +110,7 @@ impl Manager {
                         up: true,
                         carrier: true,
                     })
-                    .collect()
+                    .collect();
             }
             Some(kernel) => match kernel.links().await {
                 Ok(links) => self.nics = links,
@@ -153,7 +153,7 @@ impl Manager {
             match self.probe_one(next, s.address, &s.mac).await {
                 Ok(Some(Ok(mut t))) => {
                     t.requested = actor.received;
-                    taken.push(t)
+                    taken.push(t);
                 }
                 Ok(Some(Err(holder))) => {
                     let iface = self
@@ -349,8 +349,7 @@ impl Manager {
                 remaining_secs: l
                     .expires
                     .map(|at| at.saturating_duration_since(Instant::now()).as_secs())
-                    .map(|s| u32::try_from(s).unwrap_or(u32::MAX).max(1))
-                    .unwrap_or(u32::MAX),
+                    .map_or(u32::MAX, |s| u32::try_from(s).unwrap_or(u32::MAX).max(1)),
             });
         let shared: Vec<_> = self
             .shared
@@ -658,7 +657,7 @@ impl Manager {
             .map(|i| i.mac.as_str())
             .collect();
         up.sort_unstable();
-        self.write_for_init("nics-up", up.iter().map(|m| format!("{m}\n")).collect());
+        self.write_for_init("nics-up", up.iter().flat_map(|m| [*m, "\n"]).collect());
     }
 
     /// Replace `name` in init's directory with `content` when it differs (temporary file

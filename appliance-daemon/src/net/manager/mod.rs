@@ -8,6 +8,8 @@
 //! memory only, with a deadline: `confirm` stores it, the deadline applies the previous
 //! settings again. Since the store keeps the previous settings until then, a restart
 //! during that time reverts too. [`apply`] holds the kernel side, [`status`] the view.
+// Unsafe code: setpriority(2) on the manager's own thread (gettid).
+#![allow(unsafe_code)]
 
 mod apply;
 mod status;
@@ -212,8 +214,7 @@ fn empty(config: NetworkConfig) -> Validated {
 
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn refusal_error(refusal: Refusal) -> PutError {
@@ -394,7 +395,7 @@ impl Manager {
                     None => return,
                 },
                 Some(event) = events.recv() => self.on_dhcp(event).await,
-                _ = sleep_until(deadline) => self.revert().await,
+                () = sleep_until(deadline) => self.revert().await,
                 _ = resync.tick() => {
                     if let Err(err) = self.reconcile_all().await {
                         tracing::warn!("network: cannot repair the interfaces: {err}");

@@ -35,7 +35,10 @@ impl Manager {
                     .unwrap_or_default();
                 (
                     DnsView {
-                        servers: servers.iter().map(|s| s.to_string()).collect(),
+                        servers: servers
+                            .iter()
+                            .map(std::string::ToString::to_string)
+                            .collect(),
                         search,
                     },
                     hostname,
@@ -175,8 +178,12 @@ impl Manager {
             .map(|s| {
                 let nic = self.nic_by_mac(&s.mac);
                 let held = self.shared.get(&s.address).filter(|h| h.mac == s.mac);
-                let status =
-                    held.map(|h| h.status.lock().unwrap_or_else(|e| e.into_inner()).clone());
+                let status = held.map(|h| {
+                    h.status
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone()
+                });
                 let refused = self.refused.get(&s.address);
                 let (state, message) = match (held, refused, nic) {
                     (Some(_), _, _) if self.kernel.is_none() => (
@@ -288,7 +295,12 @@ fn dhcp_view(client: Option<&DhcpClient>, applied: bool, started: SystemTime) ->
         lease: c.lease.as_ref().map(|l| LeaseView {
             address: l.lease.address.to_string(),
             gateway: l.lease.gateway().map(|g| g.to_string()),
-            dns: l.lease.dns.iter().map(|d| d.to_string()).collect(),
+            dns: l
+                .lease
+                .dns
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             search: l.lease.search.clone(),
             server: l.lease.server.map(|s| s.to_string()),
             lease_seconds: (l.lease.lease_secs != u32::MAX).then_some(l.lease.lease_secs),

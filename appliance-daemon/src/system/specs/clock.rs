@@ -1,12 +1,14 @@
 //! The system clock and whether the kernel considers it synchronized (adjtimex(2), the
 //! state an NTP client keeps up to date).
+// Unsafe code: adjtimex(2) read-only (modes 0): no safe wrapper.
+#![allow(unsafe_code)]
 
 use nix::libc;
 use units::rfc3339;
 
-pub use api_types::ClockState;
+pub(crate) use api_types::ClockState;
 
-pub fn now() -> ClockState {
+pub(crate) fn now() -> ClockState {
     let unix = units::now();
     let kernel = kernel_clock();
     ClockState {

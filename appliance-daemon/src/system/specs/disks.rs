@@ -7,18 +7,18 @@ use std::path::Path;
 /// The kernel counts block device sizes in 512-byte sectors whatever the hardware's.
 const SECTOR: u64 = 512;
 
-pub use api_types::Disk;
+pub(crate) use api_types::Disk;
 
-pub use api_types::Partition;
+pub(crate) use api_types::Partition;
 
 /// Whether a `/sys/block` entry is a disk worth showing, judged by its name.
-pub fn is_disk_name(name: &str) -> bool {
+pub(super) fn is_disk_name(name: &str) -> bool {
     const PREFIXES: &[&str] = &["sd", "vd", "xvd", "hd", "nvme", "mmcblk"];
     PREFIXES.iter().any(|p| name.starts_with(p)) && !name.contains("boot")
 }
 
 /// The value of `KEY=value` in a uevent file.
-pub fn uevent_value(text: &str, key: &str) -> Option<String> {
+pub(super) fn uevent_value(text: &str, key: &str) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
         .map(|v| v.trim().to_string())
@@ -26,11 +26,11 @@ pub fn uevent_value(text: &str, key: &str) -> Option<String> {
 }
 
 /// A size file (sectors) in bytes.
-pub fn parse_size(text: &str) -> Option<u64> {
+pub(super) fn parse_size(text: &str) -> Option<u64> {
     text.trim().parse::<u64>().ok()?.checked_mul(SECTOR)
 }
 
-pub fn read(root: &Path) -> Vec<Disk> {
+pub(super) fn read(root: &Path) -> Vec<Disk> {
     let block = root.join("sys/block");
     let mut disks: Vec<Disk> = super::dir_names(&block)
         .into_iter()

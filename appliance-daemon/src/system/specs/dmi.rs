@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-pub use api_types::Dmi;
+pub(crate) use api_types::Dmi;
 
-pub fn read(root: &Path) -> Dmi {
+pub(super) fn read(root: &Path) -> Dmi {
     let dir = root.join("sys/class/dmi/id");
     if !dir.is_dir() {
         tracing::debug!(path = %dir.display(), "no DMI information on this machine");
@@ -22,7 +22,7 @@ pub fn read(root: &Path) -> Dmi {
 }
 
 /// The value, trimmed, unless it is one of the fillers board makers leave in SMBIOS.
-pub fn meaningful(value: &str) -> Option<String> {
+pub(super) fn meaningful(value: &str) -> Option<String> {
     const FILLERS: &[&str] = &[
         "not specified",
         "not applicable",

@@ -4,17 +4,17 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-pub use api_types::Nic;
+pub(crate) use api_types::Nic;
 
 /// The addresses of one interface, IPv4 and IPv6, in CIDR notation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Addresses {
+pub(super) struct Addresses {
     pub ipv4: Vec<String>,
     pub ipv6: Vec<String>,
 }
 
 /// The `speed` file: Mb/s, or -1 (newer kernels) / 4294967295 (older ones) when unknown.
-pub fn parse_speed(text: &str) -> Option<u32> {
+pub(super) fn parse_speed(text: &str) -> Option<u32> {
     let speed: i64 = text.trim().parse().ok()?;
     u32::try_from(speed)
         .ok()
@@ -22,7 +22,7 @@ pub fn parse_speed(text: &str) -> Option<u32> {
 }
 
 /// `address/prefix`, the prefix counted from the netmask (all ones without one).
-pub fn cidr(address: IpAddr, netmask: Option<IpAddr>) -> String {
+pub(super) fn cidr(address: IpAddr, netmask: Option<IpAddr>) -> String {
     let prefix = match (address, netmask) {
         (IpAddr::V4(_), Some(IpAddr::V4(mask))) => u32::from(mask).count_ones(),
         (IpAddr::V6(_), Some(IpAddr::V6(mask))) => u128::from(mask).count_ones(),
@@ -32,7 +32,7 @@ pub fn cidr(address: IpAddr, netmask: Option<IpAddr>) -> String {
     format!("{address}/{prefix}")
 }
 
-pub fn read(root: &Path, addresses: &HashMap<String, Addresses>) -> Vec<Nic> {
+pub(super) fn read(root: &Path, addresses: &HashMap<String, Addresses>) -> Vec<Nic> {
     let net = root.join("sys/class/net");
     let mut nics: Vec<Nic> = super::dir_names(&net)
         .into_iter()
@@ -61,7 +61,7 @@ pub fn read(root: &Path, addresses: &HashMap<String, Addresses>) -> Vec<Nic> {
 
 /// The addresses the kernel has on each interface of this machine; empty, logged, when
 /// they cannot be listed.
-pub fn local_addresses() -> HashMap<String, Addresses> {
+pub(super) fn local_addresses() -> HashMap<String, Addresses> {
     let mut by_name: HashMap<String, Addresses> = HashMap::new();
     let list = match nix::ifaddrs::getifaddrs() {
         Ok(list) => list,

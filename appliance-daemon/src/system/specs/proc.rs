@@ -1,11 +1,11 @@
 //! `/proc/cpuinfo`, `/proc/meminfo`, `/proc/uptime` and `/proc/loadavg`.
 
-pub use api_types::Cpu;
+pub(crate) use api_types::Cpu;
 
-pub use api_types::Memory;
+pub(crate) use api_types::Memory;
 
 /// None when the text names no processor.
-pub fn parse_cpuinfo(text: &str) -> Option<Cpu> {
+pub(super) fn parse_cpuinfo(text: &str) -> Option<Cpu> {
     let (mut cores, mut model, mut mhz) = (0u32, None, None);
     for (key, value) in text.lines().filter_map(|l| l.split_once(':')) {
         match key.trim() {
@@ -23,7 +23,7 @@ pub fn parse_cpuinfo(text: &str) -> Option<Cpu> {
 }
 
 /// None without `MemTotal`. Kernels before 3.14 have no `MemAvailable`; `MemFree` stands in.
-pub fn parse_meminfo(text: &str) -> Option<Memory> {
+pub(super) fn parse_meminfo(text: &str) -> Option<Memory> {
     let kib = |name: &str| {
         text.lines().find_map(|line| {
             let rest = line.strip_prefix(name)?.strip_prefix(':')?;
@@ -38,13 +38,13 @@ pub fn parse_meminfo(text: &str) -> Option<Memory> {
 }
 
 /// Whole seconds since boot (the first field).
-pub fn parse_uptime(text: &str) -> Option<u64> {
+pub(super) fn parse_uptime(text: &str) -> Option<u64> {
     let seconds: f64 = text.split_whitespace().next()?.parse().ok()?;
     (seconds.is_finite() && seconds >= 0.0).then_some(seconds as u64)
 }
 
 /// The 1, 5 and 15 minute load averages (the first three fields).
-pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
+pub(super) fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
     let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
     Some([fields.next()??, fields.next()??, fields.next()??])
 }

@@ -44,7 +44,7 @@ impl UnpackError {
 
 /// Unpack the zstd tar read from `payload` into `dir` (which exists and is empty),
 /// reading at most `limit` decompressed bytes. Returns the number of files written.
-pub fn unpack(payload: impl Read, dir: &Path, limit: u64) -> Result<u64, UnpackError> {
+pub(crate) fn unpack(payload: impl Read, dir: &Path, limit: u64) -> Result<u64, UnpackError> {
     let exceeded = Cell::new(false);
     let read_err = |e: io::Error| {
         if exceeded.get() {

@@ -4,7 +4,7 @@
 use super::Lang;
 
 #[derive(Debug)]
-pub struct UpdatesText {
+pub(crate) struct UpdatesText {
     pub update_server: &'static str,
     pub server_url: &'static str,
     pub server_url_help: &'static str,
@@ -46,14 +46,14 @@ pub struct UpdatesText {
     pub rollback_failed: &'static str,
 }
 
-pub fn text(lang: Lang) -> &'static UpdatesText {
+pub(crate) fn text(lang: Lang) -> &'static UpdatesText {
     match lang {
         Lang::En => &EN,
         Lang::Fr => &FR,
     }
 }
 
-pub static EN: UpdatesText = UpdatesText {
+pub(crate) static EN: UpdatesText = UpdatesText {
     update_server: "Update server",
     server_url: "Server URL",
     server_url_help: "https://…/, the directory holding catalog.json and catalog.sig; empty turns checking for updates off",
@@ -95,7 +95,7 @@ pub static EN: UpdatesText = UpdatesText {
     rollback_failed: "The rollback was not made",
 };
 
-pub static FR: UpdatesText = UpdatesText {
+pub(crate) static FR: UpdatesText = UpdatesText {
     update_server: "Serveur de mises à jour",
     server_url: "URL du serveur",
     server_url_help: "https://…/, le répertoire qui contient catalog.json et catalog.sig ; vide : la recherche de mises à jour est désactivée",

@@ -14,7 +14,7 @@ use crate::net::{NetworkConfig, NetworkView, Problem};
 
 /// Which form was posted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
+pub(crate) enum Section {
     /// Per NIC up, DHCP, addresses, MTU; default gateways and static routes.
     Interfaces,
     /// Name servers, search domains, host name.
@@ -24,7 +24,7 @@ pub enum Section {
 }
 
 impl Section {
-    pub fn parse(text: &str) -> Option<Section> {
+    pub(crate) fn parse(text: &str) -> Option<Section> {
         match text {
             "interfaces" => Some(Section::Interfaces),
             "dns" => Some(Section::Dns),
@@ -36,7 +36,7 @@ impl Section {
 
 /// One NIC's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NicRow {
+pub(crate) struct NicRow {
     /// The kernel's name, for people and element ids.
     pub name: String,
     pub mac: String,
@@ -53,7 +53,7 @@ pub struct NicRow {
 
 /// One shared IP's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SharedRow {
+pub(crate) struct SharedRow {
     pub address: String,
     /// The MAC of its NIC.
     pub interface: String,
@@ -63,7 +63,7 @@ pub struct SharedRow {
 
 /// Fields the conversion could not read.
 #[derive(Debug)]
-pub struct Unreadable {
+pub(crate) struct Unreadable {
     pub problems: Vec<Problem>,
     /// The settings as far as they could be read.
     pub config: NetworkConfig,
@@ -71,7 +71,7 @@ pub struct Unreadable {
 
 /// Every field of the page's forms, as text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NetForm {
+pub(crate) struct NetForm {
     pub nics: Vec<NicRow>,
     /// One per line.
     pub gateways: String,
@@ -122,7 +122,7 @@ fn parse_route(line: &str) -> Option<RouteConfig> {
 
 impl NetForm {
     /// The fields filled from the settings in force, one NIC row per NIC present.
-    pub fn new(view: &NetworkView) -> NetForm {
+    pub(crate) fn new(view: &NetworkView) -> NetForm {
         let config = &view.config;
         let nics = view
             .interfaces
@@ -174,7 +174,7 @@ impl NetForm {
     /// posted at all). NIC rows are matched by MAC; a row for a NIC no longer present is
     /// ignored. A shared IP row left without an address is dropped (the empty row the
     /// page offers for adding one).
-    pub fn take(&mut self, section: Section, posted: &[(String, String)]) {
+    pub(crate) fn take(&mut self, section: Section, posted: &[(String, String)]) {
         // The first value of each name, looked up once per field rather than searched for:
         // a post may carry many rows.
         let by_name: std::collections::HashMap<&str, &str> = posted
@@ -234,7 +234,7 @@ impl NetForm {
     /// (a change naming one is refused). Problems the conversion itself finds (an MTU
     /// that is no number, a route line of the wrong shape) are named like validation's,
     /// and come with the settings they are about (which say which NIC `interfaces[i]` is).
-    pub fn settings(
+    pub(crate) fn settings(
         &self,
         section: Section,
         current: &NetworkConfig,
@@ -330,7 +330,7 @@ impl NetForm {
 
     /// Put each problem next to its field: `config` is the settings that were checked
     /// (it says which NIC `interfaces[i]` is).
-    pub fn place(&mut self, problems: &[Problem], config: &NetworkConfig) {
+    pub(crate) fn place(&mut self, problems: &[Problem], config: &NetworkConfig) {
         for p in problems {
             let field = p.field.as_str();
             let message = p.message.clone();
@@ -369,7 +369,7 @@ impl NetForm {
 
     /// Mark the shared IP row holding `address` (a conflict found by the probe). The
     /// daemon names it canonically; the row has it as typed (`2001:DB8::0050/64`).
-    pub fn mark_shared(&mut self, address: &str, message: String) {
+    pub(crate) fn mark_shared(&mut self, address: &str, message: String) {
         let wanted = address.parse::<IpNet>().ok();
         let same = |typed: &str| {
             typed == address || (wanted.is_some() && typed.trim().parse::<IpNet>().ok() == wanted)
@@ -622,7 +622,7 @@ mod tests {
         let current = settings();
         let mut form = NetForm::new(&view(current.clone()));
         let mut post = untouched(&form);
-        for (k, v) in post.iter_mut() {
+        for (k, v) in &mut post {
             if k == "nic0.mtu" {
                 *v = "big".into();
             }

@@ -32,7 +32,7 @@ const AUDIT_SCAN: usize = 500;
 
 #[derive(Template)]
 #[template(path = "network.html")]
-pub struct NetworkPage {
+pub(super) struct NetworkPage {
     pub page: Page,
     pub w: &'static Words,
     pub notes: Vec<String>,
@@ -48,7 +48,7 @@ pub struct NetworkPage {
     pub history: Vec<Vec<String>>,
 }
 
-pub struct PendingPart {
+pub(super) struct PendingPart {
     pub seconds: u64,
     pub after: String,
     pub by: String,
@@ -57,13 +57,13 @@ pub struct PendingPart {
     pub moved_text: String,
 }
 
-pub struct NicPart {
+pub(super) struct NicPart {
     pub n: usize,
     pub row: NicRow,
     pub facts: Vec<(String, Vec<String>)>,
 }
 
-pub struct SharedPart {
+pub(super) struct SharedPart {
     pub k: usize,
     pub row: SharedRow,
     pub state: String,
@@ -80,7 +80,7 @@ struct Extra {
     moved: Option<Moved>,
 }
 
-pub async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+pub(super) async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.require(false) {
         return r;
     }
@@ -127,7 +127,7 @@ fn render_view(
         after: w.pending_after.replace("{deadline}", &rfc3339(p.deadline)),
         by: w.pending_by.replace("{user}", &p.by).replace(
             "{address}",
-            &p.from.map(|a| a.to_string()).unwrap_or_else(|| "—".into()),
+            &p.from.map_or_else(|| "—".into(), |a| a.to_string()),
         ),
         moved_text: extra
             .moved
@@ -399,7 +399,7 @@ fn posted<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
 
 /// One of the page's forms (`section`: interfaces, dns or shared), applied as
 /// `PUT /api/v1/network` would.
-pub async fn save(
+pub(super) async fn save(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     headers: HeaderMap,
@@ -491,13 +491,13 @@ fn with_history(state: &AppState, mut view: NetworkView) -> NetworkView {
 }
 
 #[derive(Debug, serde::Deserialize)]
-pub struct KeepForm {
+pub(super) struct KeepForm {
     #[serde(default)]
     csrf: String,
 }
 
 /// "Keep these settings": `POST /api/v1/network/confirm`.
-pub async fn keep(
+pub(super) async fn keep(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Form(f): Form<KeepForm>,

@@ -8,7 +8,7 @@ use crate::net::NetworkView;
 
 /// Where to open the admin interface after the change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Moved {
+pub(crate) struct Moved {
     /// The address the browser used, which the appliance no longer has.
     pub old: String,
     /// `https://192.168.1.20/appliance/network`, the browser's port kept.
@@ -19,7 +19,7 @@ pub struct Moved {
 
 /// The IP address and port of a `Host` header (`10.0.0.1:8443`, `[2001:db8::1]`); `None`
 /// for a name.
-pub fn host_ip(host: &str) -> Option<(IpAddr, Option<&str>)> {
+pub(super) fn host_ip(host: &str) -> Option<(IpAddr, Option<&str>)> {
     if let Some(rest) = host.strip_prefix('[') {
         let (ip, tail) = rest.split_once(']')?;
         return Some((ip.parse().ok()?, tail.strip_prefix(':')));
@@ -42,7 +42,7 @@ fn holds(view: &NetworkView, ip: IpAddr) -> bool {
 }
 
 /// `None` unless `host` is an address the appliance had before the change and has no more.
-pub fn moved(host: &str, before: &NetworkView, after: &NetworkView) -> Option<Moved> {
+pub(super) fn moved(host: &str, before: &NetworkView, after: &NetworkView) -> Option<Moved> {
     let (ip, port) = host_ip(host)?;
     let ip = ip.to_canonical();
     if ip.is_loopback() || !holds(before, ip) || holds(after, ip) {

@@ -2,7 +2,7 @@
 
 use crate::web::i18n::Lang;
 
-pub struct Words {
+pub(crate) struct Words {
     pub factory_default: &'static str,
     pub interfaces: &'static str,
     pub cable: &'static str,
@@ -249,7 +249,7 @@ const FR: Words = Words {
     unknown_form: "Ce formulaire n'est pas l'un de ceux de la page. Rechargez la page.",
 };
 
-pub fn words(lang: Lang) -> &'static Words {
+pub(super) fn words(lang: Lang) -> &'static Words {
     match lang {
         Lang::En => &EN,
         Lang::Fr => &FR,

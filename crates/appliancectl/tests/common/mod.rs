@@ -16,12 +16,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-pub const USER: &str = "admin";
-pub const PASSWORD: &str = "secret-pass";
-pub const TOKEN: &str = "tok-0123456789";
+pub(crate) const USER: &str = "admin";
+pub(crate) const PASSWORD: &str = "secret-pass";
+pub(crate) const TOKEN: &str = "tok-0123456789";
 
 #[derive(Debug, Default)]
-pub struct Appliance {
+pub(crate) struct Appliance {
     pub must_change_password: Mutex<bool>,
     pub password: Mutex<String>,
     /// Every Authorization header received, in order (None when absent).
@@ -29,7 +29,7 @@ pub struct Appliance {
     pub power: Mutex<Vec<&'static str>>,
 }
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub addr: SocketAddr,
     pub fingerprint: [u8; 32],
     /// When the certificate was issued by a test CA: that CA's PEM file.
@@ -39,17 +39,17 @@ pub struct TestServer {
 
 impl TestServer {
     /// A self-signed appliance whose password was already changed.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(false, false)
     }
 
     /// A fresh appliance: the first login must change the password.
-    pub fn start_fresh() -> Self {
+    pub(crate) fn start_fresh() -> Self {
         Self::start_with(true, false)
     }
 
     /// An appliance with a certificate for `localhost` and 127.0.0.1 issued by a test CA.
-    pub fn start_with_ca() -> Self {
+    pub(crate) fn start_with_ca() -> Self {
         Self::start_with(false, true)
     }
 
@@ -104,7 +104,7 @@ impl TestServer {
         }
     }
 
-    pub fn authorizations(&self) -> Vec<Option<String>> {
+    pub(crate) fn authorizations(&self) -> Vec<Option<String>> {
         self.appliance.authorizations.lock().unwrap().clone()
     }
 }
@@ -129,7 +129,7 @@ async fn serve(listener: std::net::TcpListener, tls: Arc<rustls::ServerConfig>, 
 }
 
 /// A fresh directory under the system's temporary directory.
-pub fn scratch_dir(what: &str) -> PathBuf {
+pub(crate) fn scratch_dir(what: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -237,7 +237,7 @@ async fn password(
 }
 
 /// Key order and spacing as a server might send them; `--json` must pass them through.
-pub const STATUS_BODY: &str = r#"{"model":"RS-1000","profile":"box","serial":"SN123","appliance_id":"ap-42","hostname":"appliance","version":"1.2.0","slot":"A","uptime_seconds":7380,"time":"2025-01-02T03:04:05Z","specs":{"cpu":{"model":"Xeon E-2224","logical_cores":4,"mhz":3400.0},"memory":{"total_bytes":4294967296,"available_bytes":3221225472},"disks":[{"name":"sda","size_bytes":68719476736,"model":"QEMU HARDDISK","rotational":false}],"nics":[{"name":"eth0","mac":"52:54:00:12:34:56","carrier":true,"speed_mbps":1000,"ipv4":["10.0.2.15/24"]}],"watchdog":"i6300esb"}}"#;
+pub(crate) const STATUS_BODY: &str = r#"{"model":"RS-1000","profile":"box","serial":"SN123","appliance_id":"ap-42","hostname":"appliance","version":"1.2.0","slot":"A","uptime_seconds":7380,"time":"2025-01-02T03:04:05Z","specs":{"cpu":{"model":"Xeon E-2224","logical_cores":4,"mhz":3400.0},"memory":{"total_bytes":4294967296,"available_bytes":3221225472},"disks":[{"name":"sda","size_bytes":68719476736,"model":"QEMU HARDDISK","rotational":false}],"nics":[{"name":"eth0","mac":"52:54:00:12:34:56","carrier":true,"speed_mbps":1000,"ipv4":["10.0.2.15/24"]}],"watchdog":"i6300esb"}}"#;
 
 async fn status(State(appliance): Shared, headers: HeaderMap) -> Response {
     if let Some(refused) = refusal(&appliance, &headers, false) {
@@ -246,7 +246,7 @@ async fn status(State(appliance): Shared, headers: HeaderMap) -> Response {
     ([("content-type", "application/json")], STATUS_BODY).into_response()
 }
 
-async fn power(appliance: &Appliance, headers: &HeaderMap, what: &'static str) -> Response {
+fn power(appliance: &Appliance, headers: &HeaderMap, what: &'static str) -> Response {
     if let Some(refused) = refusal(appliance, headers, false) {
         return refused;
     }
@@ -255,11 +255,11 @@ async fn power(appliance: &Appliance, headers: &HeaderMap, what: &'static str) -
 }
 
 async fn reboot(State(appliance): Shared, headers: HeaderMap) -> Response {
-    power(&appliance, &headers, "rebooting").await
+    power(&appliance, &headers, "rebooting")
 }
 
 async fn shutdown(State(appliance): Shared, headers: HeaderMap) -> Response {
-    power(&appliance, &headers, "powering_off").await
+    power(&appliance, &headers, "powering_off")
 }
 
 /// An answer far larger than any the API gives (17 MiB), as a broken server might send.

@@ -23,7 +23,10 @@ fn iface(mac: &str, dhcp: bool, addresses: &[&str]) -> InterfaceConfig {
         up: true,
         mtu: None,
         dhcp,
-        addresses: addresses.iter().map(|a| a.to_string()).collect(),
+        addresses: addresses
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
     }
 }
 
@@ -78,7 +81,7 @@ fn a_good_configuration_is_typed_and_written_canonically() {
     let routes0: Vec<String> = v.interfaces[0]
         .routes
         .iter()
-        .map(|r| r.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     assert_eq!(
         routes0,
@@ -87,7 +90,7 @@ fn a_good_configuration_is_typed_and_written_canonically() {
     let routes1: Vec<String> = v.interfaces[1]
         .routes
         .iter()
-        .map(|r| r.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     assert_eq!(routes1, vec!["10.20.0.0/16 via 10.1.0.1"]);
     assert_eq!(v.dns_search, vec!["example.com"]);

@@ -1,6 +1,8 @@
 //! A partition opened for the reset: exclusive read-write access, its size, flushes, and
 //! reads that bypass the page cache (O_DIRECT) so a verification sees the device, not
 //! what this process just wrote.
+// Unsafe code: BLKGETSIZE64: an ioctl, unsafe by nature.
+#![allow(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;

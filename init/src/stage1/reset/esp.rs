@@ -28,13 +28,13 @@ pub enum EspError {
     },
 }
 
-pub struct Esp {
+pub(super) struct Esp {
     path: PathBuf,
     file: Option<File>,
 }
 
 impl Esp {
-    pub fn open(part: &Partition) -> Result<Self, EspError> {
+    pub(super) fn open(part: &Partition) -> Result<Self, EspError> {
         let device = part.dev();
         let _ = std::fs::create_dir_all(MOUNT);
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -75,7 +75,7 @@ impl Esp {
             .ok_or_else(|| self.io(std::io::Error::other("the ESP is already closed")))
     }
 
-    pub fn read(&self) -> Result<BootState, EspError> {
+    pub(super) fn read(&self) -> Result<BootState, EspError> {
         let mut block = vec![0u8; grubenv::BLOCK_SIZE];
         let file = self.file()?;
         file.read_exact_at(&mut block, 0).map_err(|e| self.io(e))?;
@@ -87,7 +87,7 @@ impl Esp {
             })
     }
 
-    pub fn write(&self, state: &BootState) -> Result<(), EspError> {
+    pub(super) fn write(&self, state: &BootState) -> Result<(), EspError> {
         let block = state.env().to_block().map_err(|source| EspError::Format {
             path: self.path.clone(),
             source,
@@ -98,7 +98,7 @@ impl Esp {
     }
 
     /// Unmount (best effort: the last write was already fsynced).
-    pub fn close(mut self) {
+    pub(super) fn close(mut self) {
         self.file = None;
         let _ = umount(MOUNT);
     }

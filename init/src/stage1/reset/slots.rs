@@ -31,7 +31,7 @@ pub enum SlotError {
 }
 
 /// The length of the factory image (rounded to 4 KiB), checked before anything is touched.
-pub fn factory_image_len(factory: &Device) -> Result<u64, SlotError> {
+pub(super) fn factory_image_len(factory: &Device) -> Result<u64, SlotError> {
     let mut buf = Aligned::new(HEAD);
     let head = buf.get(HEAD);
     factory.read_direct(head, 0)?;
@@ -44,7 +44,7 @@ pub fn factory_image_len(factory: &Device) -> Result<u64, SlotError> {
 
 /// Copy the factory image into slot A and verify it; returns the bytes copied. The rest
 /// of slot A is left to the caller to zero.
-pub fn restore_factory(factory: &Device, slot_a: &Device) -> Result<u64, SlotError> {
+pub(super) fn restore_factory(factory: &Device, slot_a: &Device) -> Result<u64, SlotError> {
     let len = factory_image_len(factory)?;
     if len > slot_a.len {
         return Err(SlotError::TooLarge {
@@ -98,7 +98,7 @@ fn verify(factory: &Device, slot_a: &Device, from: u64, to: u64) -> Result<(), S
 }
 
 /// `VERSION=` of the release file inside a mounted slot.
-pub fn release_version(root: &Path) -> Option<String> {
+pub(super) fn release_version(root: &Path) -> Option<String> {
     let text = std::fs::read_to_string(root.join("etc/appliance/release")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("VERSION="))

@@ -18,6 +18,8 @@
 //! the partition are read back past the page cache and must be zeroes; if not, the wipe
 //! starts over with the next method (after a secure discard that left non-zero blocks,
 //! the partition is zeroed as well).
+// Unsafe code: BLKSECDISCARD/BLKZEROOUT: ioctls, unsafe by nature.
+#![allow(unsafe_code)]
 
 use super::device::{Aligned, Device, DeviceError};
 use crate::say;
@@ -291,7 +293,7 @@ pub fn mib_per_s(bytes: u64, secs: f64) -> f64 {
     if secs <= 0.0 {
         return 0.0;
     }
-    bytes as f64 / (1 << 20) as f64 / secs
+    bytes as f64 / f64::from(1 << 20) / secs
 }
 
 /// The highest multiple of 10 % passed going from `before` to `after` bytes of `total`.

@@ -12,7 +12,7 @@ use std::path::Path;
 
 /// The word the operator types to confirm a factory reset (as on the web UI and the
 /// console).
-pub const RESET_WORD: &str = "factory-reset";
+pub(crate) const RESET_WORD: &str = "factory-reset";
 
 fn read_file(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path)
@@ -125,7 +125,7 @@ impl Cli {
         let answer = client.send_update(file, progress.callback());
         progress.finish();
         let answer = answer
-            .and_then(|a| a.error_for_status())
+            .and_then(appliancectl::Response::error_for_status)
             .map_err(client_error)?;
         let Some(installed) = self.typed::<Installed>(&answer)? else {
             return Ok(());
@@ -265,7 +265,7 @@ impl Cli {
 }
 
 /// What a factory reset erases, for the operator to read before typing the word.
-pub fn reset_warning(endpoint: &str, then: ResetThen) -> String {
+pub(crate) fn reset_warning(endpoint: &str, then: ResetThen) -> String {
     let after = match then {
         ResetThen::Poweroff => "powers off",
         ResetThen::Reboot => "restarts",

@@ -165,7 +165,7 @@ enum CertificateWord {
 
 /// How the operator asked to trust the appliance's certificate on this call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrustChoice {
+pub(crate) enum TrustChoice {
     /// Whatever was remembered for this appliance, else trust on first use.
     Remembered,
     Pin([u8; 32]),
@@ -174,7 +174,7 @@ pub enum TrustChoice {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     Login {
         user: String,
     },
@@ -218,7 +218,7 @@ pub enum Command {
 
 /// Where a file argument is read from: a path, or standard input for `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
+pub(crate) enum Input {
     Stdin,
     Path(PathBuf),
 }
@@ -234,7 +234,7 @@ impl Input {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
+pub(crate) struct Options {
     pub host: Option<String>,
     pub json: bool,
     pub trust: TrustChoice,
@@ -243,10 +243,10 @@ pub struct Options {
 
 /// A command line that does not parse; the message says what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 /// Parse the arguments (without the program name).
-pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageError> {
+pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageError> {
     let argv = std::iter::once("appliancectl".to_string()).chain(args);
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
@@ -307,7 +307,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageEr
 }
 
 /// The whole help text.
-pub fn help() -> String {
+pub(crate) fn help() -> String {
     Cli::command().render_help().to_string()
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct HostRecord {
+pub(crate) struct HostRecord {
     /// `HOST:PORT`, for a person reading the file.
     pub endpoint: String,
     /// The pinned SHA-256 of the appliance's certificate, `AB:CD:…`.
@@ -28,13 +28,13 @@ pub struct HostRecord {
 }
 
 #[derive(Debug, Clone)]
-pub struct HostStore {
+pub(crate) struct HostStore {
     dir: PathBuf,
 }
 
 impl HostStore {
     /// The store under `$XDG_CONFIG_HOME` (if absolute, as the XDG spec asks) or `~/.config`.
-    pub fn from_env() -> Result<Self, String> {
+    pub(crate) fn from_env() -> Result<Self, String> {
         let config = match std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from) {
             Some(dir) if dir.is_absolute() => dir,
             _ => match std::env::var_os("HOME") {
@@ -50,16 +50,16 @@ impl HostStore {
         Ok(HostStore::new(config.join("appliancectl").join("hosts")))
     }
 
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         HostStore { dir }
     }
 
-    pub fn path(&self, endpoint: &Endpoint) -> PathBuf {
+    pub(crate) fn path(&self, endpoint: &Endpoint) -> PathBuf {
         self.dir.join(format!("{}.json", endpoint.file_stem()))
     }
 
     /// The record for `endpoint`; an empty one when there is none yet.
-    pub fn load(&self, endpoint: &Endpoint) -> Result<HostRecord, String> {
+    pub(crate) fn load(&self, endpoint: &Endpoint) -> Result<HostRecord, String> {
         let path = self.path(endpoint);
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -76,7 +76,7 @@ impl HostStore {
         }
     }
 
-    pub fn save(&self, endpoint: &Endpoint, record: &HostRecord) -> Result<(), String> {
+    pub(crate) fn save(&self, endpoint: &Endpoint, record: &HostRecord) -> Result<(), String> {
         let mut record = record.clone();
         record.endpoint = endpoint.to_string();
         self.make_dir()?;

@@ -5,7 +5,7 @@
 use crate::render::{aligned, push, utc};
 use appliancectl::api::{Interface, NetworkConfig, NetworkView, SharedIp};
 
-pub fn view(view: &NetworkView) -> String {
+pub(crate) fn view(view: &NetworkView) -> String {
     let mut rows = Vec::new();
     push(&mut rows, "Hostname", Some(view.hostname.clone()));
     push(&mut rows, "DNS servers", Some(list(&view.dns.servers)));
@@ -110,8 +110,7 @@ fn shared_ip(ip: &SharedIp, view: &NetworkView) -> String {
         view.interfaces
             .iter()
             .find(|n| n.mac == ip.interface)
-            .map(|n| n.name.clone())
-            .unwrap_or_else(|| ip.interface.clone())
+            .map_or_else(|| ip.interface.clone(), |n| n.name.clone())
     });
     let mut parts = vec![
         format!("on {nic}"),
@@ -172,7 +171,7 @@ fn lines(config: &NetworkConfig) -> Vec<(String, String)> {
 
 /// What changed from `before` to `after`, one line each: `what: old -> new`, `+ what: new`
 /// (added) or `- what: old` (removed). Empty when nothing changed.
-pub fn changes(before: &NetworkConfig, after: &NetworkConfig) -> Vec<String> {
+pub(crate) fn changes(before: &NetworkConfig, after: &NetworkConfig) -> Vec<String> {
     let (old, new) = (lines(before), lines(after));
     let value = |set: &[(String, String)], key: &str| {
         set.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())

@@ -2,10 +2,10 @@
 
 use appliancectl::api::{Certificate, Health, Nic, Status, Time, Updates};
 
-pub use units::bytes;
+pub(crate) use units::bytes;
 
 /// `42 s`, `5 min`, `2 h 03 min`, `3 d 04 h 05 min`.
-pub fn uptime(seconds: u64) -> String {
+pub(crate) fn uptime(seconds: u64) -> String {
     let (days, hours, minutes) = (
         seconds / 86_400,
         seconds % 86_400 / 3600,
@@ -23,30 +23,34 @@ pub fn uptime(seconds: u64) -> String {
 }
 
 /// Unix seconds as UTC, RFC 3339: `2025-01-02T03:04:05Z`.
-pub use units::rfc3339 as utc;
+pub(crate) use units::rfc3339 as utc;
 
 /// `Key: value` lines with the values in one column.
-pub fn aligned(rows: &[(String, String)]) -> String {
+pub(crate) fn aligned(rows: &[(String, String)]) -> String {
     let width = rows
         .iter()
         .map(|(k, _)| k.chars().count())
         .max()
         .unwrap_or(0);
-    rows.iter()
-        .map(|(key, value)| {
-            let pad = width - key.chars().count();
-            format!("{key}:{} {value}\n", " ".repeat(pad))
-        })
-        .collect()
+    let mut out = String::new();
+    for (key, value) in rows {
+        let pad = width - key.chars().count();
+        out.push_str(&format!("{key}:{} {value}\n", " ".repeat(pad)));
+    }
+    out
 }
 
-pub fn push(rows: &mut Vec<(String, String)>, key: impl Into<String>, value: Option<String>) {
+pub(crate) fn push(
+    rows: &mut Vec<(String, String)>,
+    key: impl Into<String>,
+    value: Option<String>,
+) {
     if let Some(value) = value.filter(|v| !v.is_empty()) {
         rows.push((key.into(), value));
     }
 }
 
-pub fn health(health: &Health) -> String {
+pub(crate) fn health(health: &Health) -> String {
     let mut rows = Vec::new();
     push(&mut rows, "Status", Some(health.status.clone()));
     push(&mut rows, "Version", Some(health.version.clone()));
@@ -60,7 +64,7 @@ fn known(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
-pub fn status(status: &Status) -> String {
+pub(crate) fn status(status: &Status) -> String {
     let mut rows = Vec::new();
     push(&mut rows, "Model", known(&status.model));
     push(&mut rows, "Profile", known(&status.profile));
@@ -144,7 +148,7 @@ fn yes_no(value: bool) -> String {
     if value { "yes" } else { "no" }.to_string()
 }
 
-pub fn time(time: &Time) -> String {
+pub(crate) fn time(time: &Time) -> String {
     let mut rows = Vec::new();
     let servers = if time.servers.is_empty() {
         "none (NTP is off)".to_string()
@@ -177,7 +181,7 @@ pub fn time(time: &Time) -> String {
 /// History events shown; `--json` has them all.
 const HISTORY_SHOWN: usize = 10;
 
-pub fn updates(updates: &Updates) -> String {
+pub(crate) fn updates(updates: &Updates) -> String {
     let mut rows = Vec::new();
     let running = &updates.running;
     let mut where_ = Vec::new();
@@ -266,7 +270,7 @@ pub fn updates(updates: &Updates) -> String {
     text
 }
 
-pub fn certificate(certificate: &Certificate) -> String {
+pub(crate) fn certificate(certificate: &Certificate) -> String {
     let kind = if certificate.installed {
         "installed by an administrator"
     } else {

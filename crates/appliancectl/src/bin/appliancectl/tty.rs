@@ -1,5 +1,7 @@
 //! Questions to the person at the terminal (`/dev/tty`, so that pipes on stdin and stdout
 //! stay free for scripts): passwords without echo, and yes/no confirmations.
+// Unsafe code: sigaction(2) and _exit(2): the terminal is restored on Ctrl-C.
+#![allow(unsafe_code)]
 
 use nix::libc;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -23,7 +25,7 @@ fn open_tty() -> Result<File, String> {
 }
 
 /// True when there is a terminal to ask questions on.
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     open_tty().is_ok()
 }
 
@@ -39,7 +41,7 @@ fn read_line(tty: &File) -> Result<String, String> {
 }
 
 /// Ask `question`; only "y" or "yes" (any case) is a yes.
-pub fn confirm(question: &str) -> Result<bool, String> {
+pub(crate) fn confirm(question: &str) -> Result<bool, String> {
     let answer = line(&format!("{question} [y/N] "))?;
     Ok(matches!(
         answer.trim().to_ascii_lowercase().as_str(),
@@ -48,14 +50,14 @@ pub fn confirm(question: &str) -> Result<bool, String> {
 }
 
 /// Ask `prompt` and read one line, echoed as typed.
-pub fn line(prompt: &str) -> Result<String, String> {
+pub(crate) fn line(prompt: &str) -> Result<String, String> {
     let mut tty = open_tty()?;
     write!(tty, "{prompt}").map_err(|e| format!("cannot write to the terminal: {e}"))?;
     read_line(&tty)
 }
 
 /// Ask for a password without echoing it.
-pub fn password(prompt: &str) -> Result<String, String> {
+pub(crate) fn password(prompt: &str) -> Result<String, String> {
     let mut tty = open_tty()?;
     write!(tty, "{prompt}").map_err(|e| format!("cannot write to the terminal: {e}"))?;
     let original = tcgetattr(&tty).map_err(|e| format!("cannot read the terminal mode: {e}"))?;
