@@ -4,6 +4,15 @@
 //! On the appliance the slots are the partitions labelled `root-a` / `root-b` and the A/B
 //! state is the ESP's grubenv; in dev mode both are files in the state directory
 //! (`slot-a.img`, `slot-b.img`, `grubenv`), so the whole install runs without root.
+//!
+//! One [`Updater`], its work split by concept, each file adding the methods of its part:
+//! `service.rs` the operator's actions as the API and the pages call them (upload,
+//! install by id, update server, download key, site rollback), `upload.rs` the one entry
+//! of a package (verification, then dispatch on its kind), `install.rs` a base package
+//! into the inactive slot, `site.rs` a site package onto `data`, `catalog.rs` "check for
+//! updates" and downloads, `download_key.rs` the appliance download key, and this file the
+//! state at start, the view and the factory reset's interlock. Pure rules live in
+//! `checks.rs` and the package crate; the progress events in `progress.rs`.
 
 pub(crate) mod body;
 pub(crate) mod boot_check;
