@@ -12,7 +12,6 @@ pub(crate) mod paths;
 pub use net::oneshot as net_only;
 /// One wrong field of a request: `netconfig`'s, whose network checks report it; the time
 /// settings report the same.
-pub(crate) use netconfig::problem;
 pub(crate) mod reset;
 pub(crate) mod server;
 pub(crate) mod state;

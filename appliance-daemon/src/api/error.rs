@@ -13,7 +13,7 @@ pub struct ApiError {
     pub error: &'static str,
     pub message: String,
     /// For refused settings: every wrong field.
-    pub problems: Vec<crate::problem::Problem>,
+    pub problems: Vec<netconfig::Problem>,
 }
 
 impl From<ApiError> for api_types::ErrorBody {
@@ -40,7 +40,7 @@ impl ApiError {
     pub fn invalid(
         error: &'static str,
         message: impl Into<String>,
-        problems: Vec<crate::problem::Problem>,
+        problems: Vec<netconfig::Problem>,
     ) -> Self {
         ApiError {
             problems,

@@ -30,7 +30,7 @@ impl Record for TimeConfig {
     const KEY: &'static str = "time";
 }
 
-pub(crate) use crate::problem::Problem;
+pub(crate) use netconfig::Problem;
 
 /// Check a requested server list as a whole; every problem is reported, not just the first.
 pub(crate) fn validate(servers: &[String]) -> Result<Vec<String>, Vec<Problem>> {
