@@ -290,14 +290,7 @@ impl Client {
                 endpoint: endpoint.clone(),
                 source,
             };
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                .await
-                .map_err(http_error)?;
-            let driver = AbortOnDrop(tokio::spawn(async move {
-                // Its failures surface as the request's error below.
-                let _ = connection.await;
-            }));
-            let answer = sender.send_request(request).await.map_err(http_error)?;
+            let (answer, driver) = send(tls, request).await.map_err(http_error)?;
             let status = answer.status();
             let (head, body) = answer.into_parts();
             let body = Limited::new(body, MAX_ANSWER)
@@ -552,6 +545,27 @@ impl Activity {
         let last = Duration::from_millis(self.last.load(std::sync::atomic::Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
     }
+}
+
+/// Send `request` as the one request of the HTTP/1.1 connection over `tls`: the answer
+/// (head, and a body still to read) and the task that drives the connection, to be kept
+/// until the body is read (dropping it closes the connection).
+pub(crate) async fn send<B>(
+    tls: TlsStream<TcpStream>,
+    request: Request<B>,
+) -> std::result::Result<(hyper::Response<hyper::body::Incoming>, AbortOnDrop), hyper::Error>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    let driver = AbortOnDrop(tokio::spawn(async move {
+        // Its failures surface as the request's or the body's error.
+        let _ = connection.await;
+    }));
+    let answer = sender.send_request(request).await?;
+    Ok((answer, driver))
 }
 
 /// Stops the connection task when the call ends, on every path (timeouts included).

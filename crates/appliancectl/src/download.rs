@@ -3,13 +3,12 @@
 //! caller's sink piece by piece as it arrives, under a size limit and an idle timeout, so
 //! memory stays bounded whatever the file's size.
 
-use crate::client::{connect, AbortOnDrop};
+use crate::client::{connect, send};
 use crate::{Client, Endpoint, Error, Result};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
 use hyper::{Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
 use std::time::Duration;
 
 /// The bounds of one download.
@@ -90,16 +89,8 @@ impl Client {
             })?;
         let (answer, _driver) = tokio::time::timeout(limits.answer_timeout, async {
             let tls = connect(self.endpoint(), self.tls()).await?;
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                .await
-                .map_err(http_error)?;
-            // Kept until the body is read: dropping it closes the connection.
-            let driver = AbortOnDrop(tokio::spawn(async move {
-                // Its failures surface as the request's or the body's error.
-                let _ = connection.await;
-            }));
-            let answer = sender.send_request(request).await.map_err(http_error)?;
-            Ok::<_, Error>((answer, driver))
+            // The driver is kept until the body is read.
+            send(tls, request).await.map_err(http_error)
         })
         .await
         .map_err(|_| Error::Timeout {
