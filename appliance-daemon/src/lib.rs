@@ -14,6 +14,10 @@ pub use net::oneshot as net_only;
 /// settings report the same.
 pub(crate) mod reset;
 pub(crate) mod server;
+// Failover sync, backups, restores and migrations export and apply through it (their
+// modules come next); the start-up already settles an interrupted apply.
+#[cfg_attr(not(test), allow(dead_code, unused_imports))]
+pub(crate) mod snapshot;
 pub(crate) mod state;
 pub(crate) mod status;
 pub mod store;
@@ -60,6 +64,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create {}", config.state_dir.display()))?;
     let store = store::Store::open(&config.store_path())?;
+    // A snapshot apply a power cut interrupted ends on the old service part or the new
+    // one before anything reads either.
+    snapshot::recover(&store, &config.state_dir)
+        .context("cannot settle an interrupted settings apply")?;
     // Loopback is up when this returns (the self-check needs it); DHCP carries on in the
     // background so HTTPS is never held up by a slow or absent DHCP server.
     let net = start_network(&config, &system, store.clone()).await?;

@@ -238,6 +238,19 @@ impl Store {
         }
     }
 
+    /// Every record as stored (key, JSON), in key order: what a snapshot exports.
+    pub(crate) fn raw_records(&self) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        use redb::ReadableTable;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(schema::SETTINGS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            out.push((key.value().to_string(), value.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// The latest `limit` audit entries, newest first.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, Error> {
         let txn = self.db.begin_read()?;
@@ -260,5 +273,29 @@ impl Tx<'_> {
     /// Replaces the record; written when the change commits.
     pub fn put<T: Record>(&mut self, value: &T) -> Result<(), Error> {
         schema::encode(self.txn, T::KEY, value)
+    }
+
+    /// Every key of the settings table as this transaction sees it.
+    pub(crate) fn keys(&self) -> Result<Vec<String>, Error> {
+        use redb::ReadableTable;
+        let table = self.txn.open_table(schema::SETTINGS)?;
+        let mut keys = Vec::new();
+        for entry in table.iter()? {
+            keys.push(entry?.0.value().to_string());
+        }
+        Ok(keys)
+    }
+
+    /// Replaces record `key` with `json` as it is (a snapshot's record, checked to be JSON
+    /// by the caller).
+    pub(crate) fn put_raw(&mut self, key: &str, json: &[u8]) -> Result<(), Error> {
+        self.txn.open_table(schema::SETTINGS)?.insert(key, json)?;
+        Ok(())
+    }
+
+    /// Removes record `key`: [`Store::get`] returns its default again.
+    pub(crate) fn remove(&mut self, key: &str) -> Result<(), Error> {
+        self.txn.open_table(schema::SETTINGS)?.remove(key)?;
+        Ok(())
     }
 }

@@ -1,0 +1,113 @@
+//! Writing a snapshot: the header, the service records, the service directories, then the
+//! end marker, streamed into any writer (memory stays bounded whatever the size of the
+//! site data: files are copied through, never held whole).
+
+use std::io::Write;
+use std::path::Path;
+
+use super::{
+    class_of, io_error, service_directories, Class, End, Header, SnapshotError, END_ENTRY,
+    FILES_DIR, FORMAT, HEADER_ENTRY, RECORDS_DIR,
+};
+use crate::store::Store;
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Exported {
+    pub(crate) header: Header,
+    pub(crate) end: End,
+}
+
+/// Write this appliance's service part to `out`. Refused, before a byte is written, when
+/// the store holds a record that is not classed.
+pub(crate) fn export(
+    store: &Store,
+    state_dir: &Path,
+    profile: &str,
+    version: &str,
+    out: impl Write,
+) -> Result<Exported, SnapshotError> {
+    let records = store.raw_records()?;
+    if let Some((key, _)) = records.iter().find(|(key, _)| class_of(key).is_none()) {
+        return Err(SnapshotError::Unclassed(key.clone()));
+    }
+    let directories: Vec<String> = service_directories()
+        .filter(|d| state_dir.join(d).is_dir())
+        .map(str::to_string)
+        .collect();
+    let header = Header {
+        format: FORMAT,
+        schema_version: store.schema_version()?,
+        id: crate::auth::random_hex(16),
+        created: units::now(),
+        appliance_id: store.identity()?.appliance_id,
+        profile: profile.to_string(),
+        version: version.to_string(),
+        directories,
+    };
+
+    let mut tar = tar::Builder::new(out);
+    // Site packages keep `current` as a link to the version in use: carried as a link.
+    tar.follow_symlinks(false);
+    let write_err = |e: std::io::Error| SnapshotError::Io {
+        path: "the snapshot being written".into(),
+        source: e,
+    };
+    append_json(&mut tar, HEADER_ENTRY, &header).map_err(write_err)?;
+    let mut end = End::default();
+    for (key, json) in records
+        .iter()
+        .filter(|(key, _)| class_of(key) == Some(Class::Service))
+    {
+        append_bytes(&mut tar, &format!("{RECORDS_DIR}{key}.json"), json).map_err(write_err)?;
+        end.records += 1;
+    }
+    for dir in &header.directories {
+        let source = state_dir.join(dir);
+        end.files += count_files(&source)?;
+        tar.append_dir_all(format!("{FILES_DIR}{dir}"), &source)
+            .map_err(io_error(&source))?;
+    }
+    append_json(&mut tar, END_ENTRY, &end).map_err(write_err)?;
+    tar.into_inner()
+        .and_then(|mut out| out.flush())
+        .map_err(write_err)?;
+    Ok(Exported { header, end })
+}
+
+fn append_json<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    append_bytes(tar, name, &json)
+}
+
+fn append_bytes<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o600);
+    header.set_mtime(units::now());
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, name, bytes)
+}
+
+/// Regular files and links under `dir`, for the end marker.
+fn count_files(dir: &Path) -> Result<u64, SnapshotError> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let kind = entry.file_type().map_err(io_error(entry.path()))?;
+        if kind.is_dir() {
+            n += count_files(&entry.path())?;
+        } else {
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,147 @@
+//! The service snapshot: what belongs to the service an appliance runs (accounts, the
+//! security policy, certificates and keys, time servers, the update server and its
+//! catalog, site packages and their data) as opposed to what belongs to the machine (its
+//! identity, NICs and addresses, slots, grubenv, logs). Failover sync, a settings backup,
+//! a restore and a hardware migration all carry the service part, through this module
+//! only: [`export`] streams it as a tar, [`apply`] replaces this appliance's service part
+//! with one as a single step, and [`recover`] finishes or undoes an apply that a power cut
+//! interrupted. docs/snapshot.md is the format and the guarantees.
+//!
+//! Every record of the settings store and every entry of the data directory is classed
+//! here ([`RECORDS`], [`DIRECTORIES`]): a record that is not refuses to be exported, and a
+//! unit test fails on a record type whose key is not in the list.
+
+mod apply;
+mod export;
+
+pub(crate) use apply::{apply, recover, Applied};
+pub(crate) use export::export;
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Whose a record or a directory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// The service's: carried by a snapshot, replaced by an apply.
+    Service,
+    /// This machine's: never leaves it, never replaced.
+    Machine,
+}
+
+/// Every record key of the settings store and whose it is.
+pub(crate) const RECORDS: &[(&str, Class)] = &[
+    ("accounts", Class::Service),
+    ("security_policy", Class::Service),
+    ("time", Class::Service),
+    ("update_server", Class::Service),
+    ("update_catalog", Class::Service),
+    // The appliance id, made at first boot: each appliance of a pair keeps its own.
+    ("identity", Class::Machine),
+    ("network", Class::Machine),
+    // Slots, the pending install, the anti-rollback floor, the install history.
+    ("updates", Class::Machine),
+    // Signs this appliance's download keys, bound to its appliance id.
+    ("download_key", Class::Machine),
+    // Which snapshot this appliance last applied (written by [`apply`]).
+    (apply::APPLIED_KEY, Class::Machine),
+];
+
+/// Every entry of the data directory (`/data`) and whose it is. Only directories are
+/// carried; the machine's entries are listed so that a reader sees the whole partition.
+pub(crate) const DIRECTORIES: &[(&str, Class)] = &[
+    ("tls", Class::Service),
+    ("site", Class::Service),
+    ("settings.redb", Class::Machine),
+    ("etc", Class::Machine),
+    ("clock", Class::Machine),
+    ("sanitization.json", Class::Machine),
+    ("update-cache", Class::Machine),
+    (apply::JOURNAL, Class::Machine),
+    (apply::STAGING, Class::Machine),
+];
+
+/// Whose record `key` is, if it is classed.
+pub(crate) fn class_of(key: &str) -> Option<Class> {
+    RECORDS.iter().find(|(k, _)| *k == key).map(|(_, c)| *c)
+}
+
+/// The service's directories of the data directory.
+fn service_directories() -> impl Iterator<Item = &'static str> {
+    DIRECTORIES
+        .iter()
+        .filter(|(_, c)| *c == Class::Service)
+        .map(|(name, _)| *name)
+}
+
+/// The version of the snapshot format this firmware writes and reads.
+pub(crate) const FORMAT: u32 = 1;
+/// The first entry of a snapshot.
+const HEADER_ENTRY: &str = "snapshot.json";
+/// The last entry of a snapshot.
+const END_ENTRY: &str = "end.json";
+/// Where records and files sit inside the tar.
+const RECORDS_DIR: &str = "records/";
+const FILES_DIR: &str = "files/";
+/// The largest record accepted (the biggest today, `accounts`, is a few KiB).
+const RECORD_LIMIT: u64 = 1 << 20;
+
+/// The snapshot's first entry: what it is and where it comes from, readable before
+/// anything else of it is used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Header {
+    pub(crate) format: u32,
+    /// The settings store's schema the records follow.
+    pub(crate) schema_version: u64,
+    /// A unique id (random hex), so that an apply can tell it apart from the last one.
+    pub(crate) id: String,
+    /// Unix seconds.
+    pub(crate) created: u64,
+    pub(crate) appliance_id: String,
+    pub(crate) profile: String,
+    pub(crate) version: String,
+    /// The service directories the snapshot carries; one it does not carry is removed by
+    /// an apply (the service part becomes exactly the snapshot's).
+    pub(crate) directories: Vec<String>,
+}
+
+/// The last entry: what came before it, so that a snapshot cut short is never taken for a
+/// whole one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct End {
+    pub(crate) records: u64,
+    /// Files and links under the directories.
+    pub(crate) files: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SnapshotError {
+    #[error("record {0:?} is not classed as service or machine data; nothing was exported")]
+    Unclassed(String),
+    #[error("the snapshot has format {found}; this firmware reads format {FORMAT}")]
+    Format { found: u32 },
+    #[error(
+        "the snapshot's settings have schema {found}, newer than this firmware's {known}: \
+         it comes from a newer version; update this appliance first"
+    )]
+    TooNew { found: u64, known: u64 },
+    #[error("the snapshot is damaged or incomplete: {0}")]
+    Damaged(String),
+    #[error("the snapshot carries {0:?}, which is not service data; it was refused")]
+    NotService(String),
+    #[error("cannot read or write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> SnapshotError {
+    let path = path.into();
+    move |source| SnapshotError::Io { path, source }
+}
+
+#[cfg(test)]
+mod tests;
