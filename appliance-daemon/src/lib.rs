@@ -3,6 +3,7 @@
 
 pub(crate) mod api;
 pub(crate) mod auth;
+pub(crate) mod backup;
 pub(crate) mod boot;
 pub mod config;
 pub mod logging;
@@ -14,9 +15,6 @@ pub use net::oneshot as net_only;
 /// settings report the same.
 pub(crate) mod reset;
 pub(crate) mod server;
-// Failover sync, backups, restores and migrations export and apply through it (their
-// modules come next); the start-up already settles an interrupted apply.
-#[cfg_attr(not(test), allow(dead_code, unused_imports))]
 pub(crate) mod snapshot;
 pub(crate) mod state;
 pub(crate) mod status;

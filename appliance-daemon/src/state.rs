@@ -34,3 +34,25 @@ pub(crate) struct AppState {
     pub updater: Arc<Updater>,
     pub time: TimeService,
 }
+
+impl AppState {
+    /// The service part was replaced underneath (a restore; next, the pair's sync): every
+    /// service that keeps some of it in memory takes it again. Each failure is logged and
+    /// named in the answer; the rest still reloads.
+    pub(crate) async fn service_part_replaced(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        if let Err(e) = self.auth.settings_replaced() {
+            tracing::error!("accounts after a restore: {e}");
+            failures.push(format!("accounts and policy: {e}"));
+        }
+        if let Err(e) = self.tls.files_replaced().await {
+            tracing::error!("certificate after a restore: {e}");
+            failures.push(format!("certificate: {e}"));
+        }
+        if let Err(e) = self.time.settings_replaced().await {
+            tracing::error!("time servers after a restore: {e}");
+            failures.push(format!("time servers: {e}"));
+        }
+        failures
+    }
+}

@@ -6,7 +6,9 @@
 use axum::http::StatusCode;
 
 use super::ApiError;
+use crate::backup::BackupError;
 use crate::reset::ResetError;
+use crate::snapshot::SnapshotError;
 use crate::status::StatusError;
 use crate::system::shutdown::ScheduleError;
 use crate::tls::{CertificateError, InstallError as CertificateRefusal};
@@ -174,6 +176,31 @@ impl From<CertificateError> for ApiError {
             CertificateError::Internal { what, detail } => ApiError::internal(what, detail),
             CertificateError::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        let code = match &e {
+            BackupError::WeakPassword => "weak_password",
+            BackupError::WrongPassword => "wrong_password",
+            BackupError::NotABackup(_) => "not_a_backup",
+            BackupError::Format(_) => "unsupported_backup",
+            BackupError::Damaged(_) | BackupError::Snapshot(SnapshotError::Damaged(_)) => {
+                "damaged_backup"
+            }
+            BackupError::Snapshot(SnapshotError::Format { .. }) => "unsupported_backup",
+            BackupError::Snapshot(SnapshotError::TooNew { .. }) => "backup_too_new",
+            BackupError::Snapshot(SnapshotError::NotService(_)) => "not_service_data",
+            BackupError::Snapshot(_) | BackupError::Io { .. } | BackupError::Store(_) => {
+                return ApiError::internal("The backup or restore failed", e)
+            }
+        };
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            format!("{e}; nothing was changed."),
+        )
     }
 }
 

@@ -6,6 +6,7 @@
 //! is checked against (`openapi.json` beside this file, served at `/api/v1/openapi.json`).
 
 mod account;
+mod backup;
 mod catalog;
 mod domain_errors;
 mod error;
@@ -140,6 +141,8 @@ pub(crate) fn routes() -> Routes {
         .add(Method::PUT, "/api/v1/tls/certificate", tls::install)
         .add(Method::DELETE, "/api/v1/tls/certificate", tls::self_signed)
         .add(Method::POST, "/api/v1/system/factory-reset", reset::post)
+        .add(Method::POST, "/api/v1/backup", backup::make)
+        .add_stream(Method::POST, "/api/v1/backup/restore", backup::restore)
 }
 
 /// The API router with its body limit, for the state given.

@@ -114,6 +114,20 @@ impl Auth {
         Ok(())
     }
 
+    /// The accounts and the policy were replaced underneath (a restore, the pair's sync):
+    /// take the stored policy and end the sessions of accounts that are gone.
+    pub(crate) fn settings_replaced(&self) -> Result<(), AuthError> {
+        let accounts: Accounts = self.store.get()?;
+        let policy: SecurityPolicy = self.store.get()?;
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
+        self.sessions
+            .retain_users(|user| accounts.users.iter().any(|u| u.name == user));
+        Ok(())
+    }
+
     /// Check a user name and password and open a session of `kind`.
     pub(crate) async fn login(
         &self,

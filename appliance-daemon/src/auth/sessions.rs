@@ -106,6 +106,12 @@ impl Sessions {
         }
     }
 
+    /// After the accounts were replaced (a restore, the pair's sync): end the sessions of
+    /// users that no longer exist.
+    pub(crate) fn retain_users(&self, exists: impl Fn(&str) -> bool) {
+        self.lock().retain(|_, s| exists(&s.user));
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.lock().len()
     }

@@ -136,6 +136,17 @@ impl TimeService {
         })
     }
 
+    /// The servers were replaced underneath (a restore, the pair's sync): rewrite the
+    /// configuration and restart the time daemon with them.
+    pub(crate) async fn settings_replaced(&self) -> Result<(), TimeError> {
+        let config: TimeConfig = self.store.get()?;
+        self.write_config(&config)?;
+        if self.mode == Mode::Appliance {
+            self.restart_daemon().await;
+        }
+        Ok(())
+    }
+
     /// Check the requested servers as a whole, then keep them (audited) and restart the
     /// time daemon with them; a refused list changes nothing. The API and the Time page
     /// both come here.

@@ -128,6 +128,26 @@ impl Certificates {
         Ok(self.view())
     }
 
+    /// The certificate files were replaced underneath (a restore, the pair's sync): serve
+    /// them from the next handshake on (a missing or broken pair is made anew, as at start).
+    pub(crate) async fn files_replaced(&self) -> Result<(), CertificateError> {
+        let dir = self.dir.clone();
+        let hostname = crate::system::hostname();
+        let identity = tokio::task::spawn_blocking(move || super::load_or_create(&dir, &hostname))
+            .await
+            .map_err(|e| CertificateError::internal("Loading the certificate did not finish", e))?
+            .map_err(|e| {
+                CertificateError::internal("Loading the restored certificate failed", e)
+            })?;
+        self.served.replace(&identity).map_err(|e| {
+            CertificateError::internal("Serving the restored certificate failed", e)
+        })?;
+        let pin = super::public_key_fingerprint(&identity);
+        *self.pin.write().unwrap_or_else(std::sync::PoisonError::into_inner) = pin.clone();
+        tracing::info!(%pin, "serving the restored certificate");
+        Ok(())
+    }
+
     /// Serve `identity` from the next handshake on, and record who did it.
     fn switch(
         &self,

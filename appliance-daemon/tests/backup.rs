@@ -1,0 +1,162 @@
+//! Settings backup and restore against the daemon binary in dev mode, as the upgrade guide
+//! uses them: back up appliance A with a password, restore on appliance B (its policy,
+//! time servers, accounts and certificate become A's; its own appliance id stays), and
+//! the refusals (wrong password, damaged file, no password) change nothing.
+
+use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::https;
+use appliance_tests::Api;
+use std::path::Path;
+use std::time::Duration;
+
+const POLICY: &str = r#"{"max_failed_logins":4,"lockout_seconds":60,"session_idle_seconds":900,"session_max_seconds":7200}"#;
+
+fn start(state: &Path) -> DevDaemon {
+    DevDaemon::start(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        state,
+        false,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "box")],
+    )
+}
+
+fn upload(d: &DevDaemon, token: &str, password: Option<&str>, file: &[u8]) -> https::Response {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if let Some(p) = password {
+        headers.push(("X-Password", p));
+    }
+    https::request(
+        d.https,
+        "POST",
+        "/api/v1/backup/restore",
+        &headers,
+        file,
+        &d.trust(),
+        Duration::from_secs(120),
+    )
+    .expect("restore request")
+}
+
+#[test]
+fn a_backup_of_one_appliance_restores_on_another() {
+    let a_state = state_dir("backup-a");
+    let a = start(&a_state);
+    let a_token = a.first_login("password-of-a-1");
+    let r = a.call(
+        "PUT",
+        "/api/v1/security/policy",
+        Some(&a_token),
+        Some(POLICY),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = a.call(
+        "PUT",
+        "/api/v1/time",
+        Some(&a_token),
+        Some(r#"{"servers":["ntp.example.net"]}"#),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let a_pin =
+        a.call("GET", "/api/v1/tls", Some(&a_token), None).value()["certificate_sha256"].clone();
+
+    // Refused: no password worth the private keys it carries.
+    let r = a.call(
+        "POST",
+        "/api/v1/backup",
+        Some(&a_token),
+        Some(r#"{"password":"short"}"#),
+    );
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (422, "weak_password".into())
+    );
+    let r = a.call(
+        "POST",
+        "/api/v1/backup",
+        Some(&a_token),
+        Some(r#"{"password":"backup password 1"}"#),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let disposition = r
+        .header("content-disposition")
+        .unwrap_or_default()
+        .to_string();
+    assert!(disposition.contains("-box-"), "{disposition}");
+    let file = r.body.clone();
+    assert!(file.len() > 1024);
+    // Written on data, sent, then removed.
+    std::thread::sleep(Duration::from_millis(200));
+    let work = a_state.join("backup-work");
+    assert!(!work.exists() || work.read_dir().unwrap().next().is_none());
+    drop(a);
+
+    let b_state = state_dir("backup-b");
+    let b = start(&b_state);
+    let b_token = b.first_login("password-of-b-1");
+    let b_id = b
+        .call("GET", "/api/v1/status", Some(&b_token), None)
+        .value()["appliance_id"]
+        .clone();
+    let policy_before = b
+        .call("GET", "/api/v1/security/policy", Some(&b_token), None)
+        .value();
+
+    // Refusals change nothing.
+    let r = upload(&b, &b_token, None, &file);
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (400, "password_required".into())
+    );
+    let r = upload(&b, &b_token, Some("not the password"), &file);
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (422, "wrong_password".into())
+    );
+    let r = upload(
+        &b,
+        &b_token,
+        Some("backup password 1"),
+        &file[..file.len() / 2],
+    );
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    let r = upload(&b, &b_token, Some("backup password 1"), b"not a backup");
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (422, "not_a_backup".into())
+    );
+    assert_eq!(
+        b.call("GET", "/api/v1/security/policy", Some(&b_token), None)
+            .value(),
+        policy_before
+    );
+
+    // The right password: A's service part on B, B's identity kept, the session too
+    // (its account, admin, is in the backup).
+    let r = upload(&b, &b_token, Some("backup password 1"), &file);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let answer = r.value();
+    assert_eq!(answer["session"], "kept");
+    assert_eq!(answer["restored_from"]["profile"], "box");
+    assert_eq!(answer["not_reloaded"], serde_json::json!([]));
+    let policy = b
+        .call("GET", "/api/v1/security/policy", Some(&b_token), None)
+        .value();
+    assert_eq!(policy["max_failed_logins"], 4);
+    let time = b.call("GET", "/api/v1/time", Some(&b_token), None).value();
+    assert_eq!(time["servers"], serde_json::json!(["ntp.example.net"]));
+    let tls = b.call("GET", "/api/v1/tls", Some(&b_token), None).value();
+    assert_eq!(tls["certificate_sha256"], a_pin, "B serves A's certificate");
+    let status = b
+        .call("GET", "/api/v1/status", Some(&b_token), None)
+        .value();
+    assert_eq!(
+        status["appliance_id"], b_id,
+        "the appliance id is the machine's"
+    );
+    // A's admin password now opens B.
+    assert_eq!(b.login("password-of-a-1").status, 200);
+    assert_eq!(b.login("password-of-b-1").status, 401);
+    let audit = b.call("GET", "/api/v1/audit", Some(&b_token), None);
+    assert!(String::from_utf8_lossy(&audit.body).contains("backup.restored"));
+}
