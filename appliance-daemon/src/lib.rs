@@ -66,6 +66,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // one before anything reads either.
     snapshot::recover(&store, &config.state_dir)
         .context("cannot settle an interrupted settings apply")?;
+    backup::clear_leftovers(&config.state_dir);
     // Loopback is up when this returns (the self-check needs it); DHCP carries on in the
     // background so HTTPS is never held up by a slow or absent DHCP server.
     let net = start_network(&config, &system, store.clone()).await?;

@@ -25,7 +25,7 @@ const SETTINGS_ENTRY: &str = "settings.tar.age";
 /// Shortest password accepted for a backup (it protects the appliance's private keys).
 pub(crate) const MIN_PASSWORD: usize = 8;
 /// Where backups are made before they are sent, on `data`.
-const WORK_DIR: &str = "backup-work";
+pub(crate) const WORK_DIR: &str = "backup-work";
 
 /// `backup.json`: readable without the password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +96,16 @@ impl Drop for Made {
     fn drop(&mut self) {
         if let Err(e) = std::fs::remove_file(&self.path) {
             tracing::warn!("backup: cannot remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Remove what a backup left when the daemon stopped before sending it (at start).
+pub(crate) fn clear_leftovers(state_dir: &Path) {
+    let work = state_dir.join(WORK_DIR);
+    if let Err(e) = std::fs::remove_dir_all(&work) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("backup: cannot remove {}: {e}", work.display());
         }
     }
 }

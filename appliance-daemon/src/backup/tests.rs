@@ -73,6 +73,10 @@ fn a_backup_restores_on_another_appliance_and_names_its_origin_in_clear() {
         .read_dir()
         .unwrap()
         .any(|_| true));
+    // What a stop before sending leaves goes at the next start.
+    std::fs::write(a_dir.path().join(WORK_DIR).join("stale.backup"), b"x").unwrap();
+    clear_leftovers(a_dir.path());
+    assert!(!a_dir.path().join(WORK_DIR).exists());
 }
 
 #[test]

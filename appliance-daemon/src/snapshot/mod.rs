@@ -57,6 +57,8 @@ pub(crate) const DIRECTORIES: &[(&str, Class)] = &[
     ("clock", Class::Machine),
     ("sanitization.json", Class::Machine),
     ("update-cache", Class::Machine),
+    // A backup on its way to the operator (removed once sent, and at start).
+    (crate::backup::WORK_DIR, Class::Machine),
     (apply::JOURNAL, Class::Machine),
     (apply::STAGING, Class::Machine),
 ];

@@ -143,7 +143,10 @@ impl Certificates {
             CertificateError::internal("Serving the restored certificate failed", e)
         })?;
         let pin = super::public_key_fingerprint(&identity);
-        *self.pin.write().unwrap_or_else(std::sync::PoisonError::into_inner) = pin.clone();
+        *self
+            .pin
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = pin.clone();
         tracing::info!(%pin, "serving the restored certificate");
         Ok(())
     }
