@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
@@ -17,8 +16,6 @@ use crate::backup::{self, BackupInfo};
 use crate::state::AppState;
 use crate::store::Audit;
 
-/// How much of a refused upload is read and dropped before answering.
-const DRAIN_LIMIT: u64 = 1 << 30;
 /// Pieces of the backup file sent at a time.
 const CHUNK: usize = 64 * 1024;
 
@@ -135,9 +132,7 @@ pub(super) async fn restore(
     let restored = tokio::task::spawn_blocking(move || {
         let result = backup::restore(&st.store, &st.state_dir, &mut reader, &password, audit);
         if result.is_err() {
-            // Read what is left of a refused upload, so that the client, still sending,
-            // receives the answer instead of a reset connection.
-            let _ = std::io::copy(&mut (&mut reader).take(DRAIN_LIMIT), &mut std::io::sink());
+            reader.drain();
         }
         result
     })

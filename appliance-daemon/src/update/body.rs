@@ -58,6 +58,17 @@ impl Pump {
     }
 }
 
+/// How much of a refused upload is read and dropped before answering.
+const DRAIN_LIMIT: u64 = 2 << 30;
+
+impl BodyReader {
+    /// Read and drop what is left of a refused upload (up to 2 GiB), so that the client,
+    /// still sending, receives the answer instead of a reset connection.
+    pub(crate) fn drain(&mut self) {
+        let _ = std::io::copy(&mut self.take(DRAIN_LIMIT), &mut std::io::sink());
+    }
+}
+
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {

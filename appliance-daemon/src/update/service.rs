@@ -2,7 +2,6 @@
 //! call that runs the blocking work (slot and data writes, signing) off the async workers
 //! and answers with the domain's typed error. HTTP is the callers' business.
 
-use std::io::Read;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,9 +16,6 @@ use super::server::UpdateServer;
 use super::site::RollbackError;
 use super::Updater;
 use crate::store::Audit;
-
-/// How much of a refused upload is read and dropped before answering.
-const DRAIN_LIMIT: u64 = 2 << 30;
 
 /// A site package after a rollback.
 #[derive(Debug, Serialize)]
@@ -48,9 +44,7 @@ impl Updater {
         tokio::task::spawn_blocking(move || {
             let result = updater.install_package(&mut reader, &user, address);
             if result.is_err() {
-                // Read what is left of a refused upload, so that the client, still
-                // sending, receives the answer instead of a reset connection.
-                let _ = std::io::copy(&mut (&mut reader).take(DRAIN_LIMIT), &mut std::io::sink());
+                reader.drain();
             }
             result
         })
