@@ -64,8 +64,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = store::Store::open(&config.store_path())?;
     // A snapshot apply a power cut interrupted ends on the old service part or the new
     // one before anything reads either.
-    snapshot::recover(&store, &config.state_dir)
-        .context("cannot settle an interrupted settings apply")?;
+    // A failure is logged, not fatal: the daemon must serve (a restart would meet the same
+    // files, and never reaching the health gate would roll the slot back for nothing).
+    if let Err(err) = snapshot::recover(&store, &config.state_dir) {
+        tracing::error!(
+            "cannot settle an interrupted settings apply; restore the backup again: {err}"
+        );
+    }
     backup::clear_leftovers(&config.state_dir);
     // Loopback is up when this returns (the self-check needs it); DHCP carries on in the
     // background so HTTPS is never held up by a slow or absent DHCP server.

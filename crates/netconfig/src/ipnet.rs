@@ -184,15 +184,16 @@ impl FromStr for IpNet {
     }
 }
 
+/// Addresses written as text in the crate's tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn net(s: &str) -> IpNet {
+    pub(crate) fn net(s: &str) -> IpNet {
         s.parse().unwrap()
     }
 
-    fn ip(s: &str) -> IpAddr {
+    pub(crate) fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
@@ -239,9 +240,8 @@ mod tests {
         assert_eq!(IpNet::default_for(ip("2001:db8::1")).to_string(), "::/0");
     }
 
-    fn net4(s: &str) -> Ipv4Net {
-        let net = net(s);
-        net.as_ipv4().unwrap()
+    pub(crate) fn net4(s: &str) -> Ipv4Net {
+        net(s).as_ipv4().unwrap()
     }
 
     #[test]

@@ -119,10 +119,7 @@ pub(crate) mod tests {
         s.parse().unwrap()
     }
 
-    pub(crate) fn net4(s: &str) -> Ipv4Net {
-        let (a, p) = s.split_once('/').unwrap();
-        Ipv4Net::new(ip(a), p.parse().unwrap())
-    }
+    pub(crate) use crate::ipnet::tests::net4;
 
     pub(crate) fn qemu_lease() -> Lease {
         Lease {

@@ -193,17 +193,9 @@ pub fn wanted(spec: Option<&IfaceSpec>, lease: Option<HeldLease<'_>>, shared: &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease::tests::{net4, qemu_lease};
+    use crate::ipnet::tests::{ip, net, net4};
+    use crate::lease::tests::qemu_lease;
     use crate::route::Origin;
-    use std::net::IpAddr;
-
-    fn net(s: &str) -> IpNet {
-        s.parse().unwrap()
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
 
     fn forever(s: &str) -> Address {
         Address {
