@@ -66,6 +66,8 @@ pub struct Plan {
     pub no_reboot: bool,
     /// `-rtc base=VALUE`.
     pub rtc_base: Option<String>,
+    /// The NIC's MAC address; None: QEMU's first (`52:54:00:12:34:56`).
+    pub mac: Option<String>,
 }
 
 impl Plan {
@@ -178,7 +180,10 @@ impl Plan {
                 self.https_port, self.http_port
             ),
             "-device",
-            &format!("{nic},netdev=net0"),
+            &match &self.mac {
+                Some(mac) => format!("{nic},netdev=net0,mac={mac}"),
+                None => format!("{nic},netdev=net0"),
+            },
         ]);
         push(&["-device", "i6300esb", "-action", "watchdog=reset"]);
         a
@@ -207,6 +212,7 @@ mod tests {
             serial_socket: None,
             no_reboot: false,
             rtc_base: None,
+            mac: None,
         }
     }
 
@@ -232,5 +238,13 @@ mod tests {
         assert!(uefi.contains("ahci,id=sata0") && uefi.contains("vmxnet3"));
         let virtio = plan(Profile::Virtio, Firmware::Bios).args().join(" ");
         assert!(virtio.contains("virtio-blk-pci") && virtio.contains("virtio-net-pci"));
+        let other_nic = Plan {
+            mac: Some("52:54:00:0a:0b:0c".into()),
+            ..plan(Profile::Vm, Firmware::Bios)
+        };
+        assert!(other_nic
+            .args()
+            .join(" ")
+            .contains("vmxnet3,netdev=net0,mac=52:54:00:0a:0b:0c"));
     }
 }

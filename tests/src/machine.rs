@@ -32,6 +32,8 @@ pub struct MachineSpec {
     pub rtc_base: Option<String>,
     /// Let the test type on the serial console ([`Machine::type_on_serial`]).
     pub serial_input: bool,
+    /// The NIC's MAC address (another machine's hardware); None: QEMU's first.
+    pub mac: Option<String>,
 }
 
 impl MachineSpec {
@@ -45,6 +47,7 @@ impl MachineSpec {
             no_reboot: true,
             rtc_base: None,
             serial_input: false,
+            mac: None,
         })
     }
 
@@ -58,6 +61,7 @@ impl MachineSpec {
             no_reboot: true,
             rtc_base: None,
             serial_input: false,
+            mac: None,
         }
     }
 }
@@ -132,6 +136,7 @@ impl Machine {
             serial_socket: spec.serial_input.then(|| dir.path().join("serial.sock")),
             no_reboot: spec.no_reboot,
             rtc_base: spec.rtc_base.clone(),
+            mac: spec.mac.clone(),
         };
         let plan = if plan.firmware() == Firmware::Uefi {
             for f in devices::firmware_files() {
