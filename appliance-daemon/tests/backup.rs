@@ -38,6 +38,70 @@ fn upload(d: &DevDaemon, token: &str, password: Option<&str>, file: &[u8]) -> ht
     .expect("restore request")
 }
 
+/// Run `command` in `dir`; panics with its output unless it succeeds.
+fn run(dir: &Path, command: &mut std::process::Command, input: Option<&str>) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(text) = input {
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{command:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// A backup opens without this code, as docs/backup.md says: `tar`, then the `age` tool
+/// (Debian's age package) with the password, then `tar` again. age reads a passphrase from
+/// a terminal only: `script` gives it one.
+fn opened_by_hand(dir: &Path, file: &[u8], password: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("settings.backup"), file).unwrap();
+    let listed = run(
+        dir,
+        std::process::Command::new("tar").args(["-xvf", "settings.backup"]),
+        None,
+    );
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        ["backup.json", "settings.tar.age"]
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("backup.json")).unwrap()).unwrap();
+    assert_eq!(info["profile"], "box");
+    run(
+        dir,
+        std::process::Command::new("script").args([
+            "-qec",
+            "age -d -o settings.tar settings.tar.age",
+            "/dev/null",
+        ]),
+        Some(&format!("{password}\n")),
+    );
+    let inside = run(
+        dir,
+        std::process::Command::new("tar").args(["-tf", "settings.tar"]),
+        None,
+    );
+    assert!(
+        inside.lines().any(|l| l.starts_with("files/tls/")),
+        "the certificates are inside: {inside}"
+    );
+}
+
 #[test]
 fn a_backup_of_one_appliance_restores_on_another() {
     let a_state = state_dir("backup-a");
@@ -85,6 +149,7 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert!(disposition.contains("-box-"), "{disposition}");
     let file = r.body.clone();
     assert!(file.len() > 1024);
+    opened_by_hand(&a_state.join("by-hand"), &file, "backup password 1");
     // Written on data, sent, then removed.
     std::thread::sleep(Duration::from_millis(200));
     let work = a_state.join("backup-work");

@@ -1,7 +1,8 @@
 //! Applying a snapshot as one step. The whole stream is read and checked first: records
 //! kept in memory (small), directories unpacked into a staging directory on `data`;
 //! nothing of the running appliance changes until the end marker has been read. Then:
-//! 1. a journal (`snapshot-apply.json`) names the snapshot and its directories (fsynced);
+//! 1. the staged files are flushed to the disk (syncfs), then a journal
+//!    (`snapshot-apply.json`) names the snapshot and its directories (fsynced);
 //! 2. one store transaction replaces the service records and records the snapshot's id;
 //! 3. each service directory is swapped for its staged copy (renames);
 //! 4. the journal and the staging directory are removed.
@@ -66,6 +67,13 @@ pub(crate) fn apply(
             return Err(e);
         }
     };
+    // The staged files on the disk before anything refers to them: renamed into place
+    // after a commit, a file whose data was still in memory would be empty after a power
+    // cut (ext4 writes data late). One syncfs flushes them all, however many.
+    if let Err(e) = sync_filesystem(state_dir) {
+        remove_all(&staging);
+        return Err(e);
+    }
     let journal = Journal {
         id: header.id.clone(),
         directories: header.directories.clone(),
@@ -356,6 +364,13 @@ fn write_synced(path: &Path, value: &impl Serialize) -> Result<(), SnapshotError
     .map_err(io_error(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_error(path))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Flush every file of the filesystem holding `dir` to the disk.
+fn sync_filesystem(dir: &Path) -> Result<(), SnapshotError> {
+    use std::os::fd::AsRawFd;
+    let handle = std::fs::File::open(dir).map_err(io_error(dir))?;
+    nix::unistd::syncfs(handle.as_raw_fd()).map_err(|e| io_error(dir)(e.into()))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
