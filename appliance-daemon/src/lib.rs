@@ -208,7 +208,7 @@ pub(crate) fn app(
 ) -> anyhow::Result<(Arc<state::AppState>, axum::Router)> {
     let appliance_id = store.identity()?.appliance_id;
     tracing::info!(%appliance_id, "settings store open");
-    let auth = auth::Auth::new(store.clone())?;
+    let auth = Arc::new(auth::Auth::new(store.clone())?);
     let updater = Arc::new(update::Updater::new(
         update::Platform::new(config.mode, &config.state_dir),
         store.clone(),
@@ -232,6 +232,17 @@ pub(crate) fn app(
         identity,
         store.clone(),
     ));
+    let backup = backup::BackupService::new(
+        store.clone(),
+        config.state_dir.clone(),
+        &system.release.profile,
+        &system.release.version,
+        snapshot::Reload {
+            auth: Arc::clone(&auth),
+            tls: Arc::clone(&certificates),
+            time: time.clone(),
+        },
+    );
     let state = Arc::new(state::AppState {
         mode: config.mode,
         status: status::StatusService::new(
@@ -253,6 +264,7 @@ pub(crate) fn app(
         tls: certificates,
         updater,
         time,
+        backup,
     });
     Ok((
         Arc::clone(&state),

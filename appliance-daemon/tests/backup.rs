@@ -204,6 +204,22 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert_eq!(answer["session"], "kept");
     assert_eq!(answer["restored_from"]["profile"], "box");
     assert_eq!(answer["not_reloaded"], serde_json::json!([]));
+    let report: api_types::RestoreReport = serde_json::from_slice(&r.body).unwrap();
+    assert!(report
+        .restored
+        .iter()
+        .any(|w| w == "accounts and passwords"));
+    assert!(report.directories.iter().any(|d| d == "tls"));
+    assert!(report
+        .left_out
+        .iter()
+        .any(|l| l.what == "appliance id" && !l.why.is_empty()));
+    assert_eq!(report.certificate.state, "restored");
+    assert_eq!(
+        serde_json::Value::from(report.certificate.certificate_sha256.clone()),
+        a_pin,
+        "the report names the served certificate"
+    );
     let policy = b
         .call("GET", "/api/v1/security/policy", Some(&b_token), None)
         .value();

@@ -183,6 +183,7 @@ impl From<BackupError> for ApiError {
     fn from(e: BackupError) -> Self {
         let code = match &e {
             BackupError::WeakPassword => "weak_password",
+            BackupError::HistoryNotIncluded => "history_not_included",
             BackupError::WrongPassword => "wrong_password",
             BackupError::NotABackup(_) => "not_a_backup",
             BackupError::Format(_) => "unsupported_backup",

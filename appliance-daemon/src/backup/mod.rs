@@ -10,12 +10,15 @@
 //! nothing.
 
 use age::secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::snapshot::{self, SnapshotError};
 use crate::store::{Audit, Store};
+
+mod service;
+pub(crate) use api_types::BackupInfo;
+pub(crate) use service::{BackupService, Who};
 
 /// The outer file's format.
 pub(crate) const FORMAT: u32 = 1;
@@ -27,26 +30,12 @@ pub(crate) const MIN_PASSWORD: usize = 8;
 /// Where backups are made before they are sent, on `data`.
 pub(crate) const WORK_DIR: &str = "backup-work";
 
-/// `backup.json`: readable without the password.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct BackupInfo {
-    pub(crate) format: u32,
-    pub(crate) appliance_id: String,
-    pub(crate) profile: String,
-    pub(crate) version: String,
-    /// RFC 3339, UTC.
-    pub(crate) created: String,
-    pub(crate) created_unix: u64,
-    /// How `settings.tar.age` is protected, for a person reading this file.
-    pub(crate) encryption: String,
-    /// The service snapshot's format inside (docs/snapshot.md).
-    pub(crate) snapshot_format: u32,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BackupError {
     #[error("a backup holds the appliance's private keys: give a password of at least {MIN_PASSWORD} characters")]
     WeakPassword,
+    #[error("this version backs up the settings, certificates and site packages; the logged history stays on the appliance: ask again without include_history")]
+    HistoryNotIncluded,
     #[error("the password does not open this backup")]
     WrongPassword,
     #[error("this is not a backup of this appliance's kind: {0}")]
@@ -169,6 +158,7 @@ fn seal_and_wrap(
         created_unix: exported.header.created,
         encryption: "age v1, scrypt passphrase recipient (the backup's password)".into(),
         snapshot_format: exported.header.format,
+        extras: Vec::new(),
     };
     let path = work.join(format!("{token}.backup"));
     let out = std::fs::File::create(&path).map_err(io_error(&path))?;

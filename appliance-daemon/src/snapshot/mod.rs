@@ -13,9 +13,11 @@
 
 mod apply;
 mod export;
+mod reload;
 
 pub(crate) use apply::{apply, recover, Applied};
 pub(crate) use export::export;
+pub(crate) use reload::Reload;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -8,6 +8,7 @@
 //! fields left out when empty are part of it.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod error;
 mod health;
 mod network;
@@ -18,6 +19,10 @@ mod time;
 mod tls;
 mod updates;
 
+pub use backup::{
+    AssignmentOutcome, BackupInfo, BackupRequest, CertificateOutcome, HistoryOutcome, LeftOut,
+    NetworkOutcome, RestoreReport,
+};
 pub use error::{ErrorBody, Problem};
 pub use health::Health;
 pub use network::{
