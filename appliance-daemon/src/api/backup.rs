@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::extract::{Caller, Json};
 use super::ApiError;
-use crate::backup::Who;
+use crate::backup::{Made, Who};
 use crate::state::AppState;
 
 /// Pieces of the backup file sent at a time.
@@ -34,6 +34,12 @@ pub(super) async fn make(
         .backup
         .make(body.password, body.include_history, &who(&caller))
         .await?;
+    send(made).await
+}
+
+/// A backup file as a download (the API's and the Backup page's): streamed from `data`,
+/// removed once sent or once the client has left (dropping [`Made`] removes it).
+pub(crate) async fn send(made: Made) -> Result<Response, ApiError> {
     let file = tokio::fs::File::open(&made.path)
         .await
         .map_err(|e| ApiError::internal("Reading the backup failed", e))?;
@@ -45,7 +51,6 @@ pub(super) async fn make(
             format!("attachment; filename=\"{}\"", made.file_name()),
         ),
     ];
-    // The file goes when the stream does (sent, or the client left): `Made` removes it.
     let stream = futures::stream::unfold((file, made), |(mut file, made)| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; CHUNK];

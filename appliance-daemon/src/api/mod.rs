@@ -6,7 +6,7 @@
 //! is checked against (`openapi.json` beside this file, served at `/api/v1/openapi.json`).
 
 mod account;
-mod backup;
+pub(crate) mod backup;
 mod catalog;
 mod domain_errors;
 mod error;
