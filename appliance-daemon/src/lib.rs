@@ -241,6 +241,7 @@ pub(crate) fn app(
             auth: Arc::clone(&auth),
             tls: Arc::clone(&certificates),
             time: time.clone(),
+            net: net.clone(),
         },
     );
     let state = Arc::new(state::AppState {

@@ -123,6 +123,24 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let a_pin =
         a.call("GET", "/api/v1/tls", Some(&a_token), None).value()["certificate_sha256"].clone();
+    // Network settings on the dev-mode NICs every dev-mode daemon shows.
+    let network = serde_json::json!({
+        "hostname": "moved.example.com",
+        "interfaces": [
+            {"mac": "52:54:00:12:34:56", "up": true, "dhcp": false, "addresses": ["192.168.1.10/24"]},
+            {"mac": "52:54:00:12:34:57", "up": true, "dhcp": true, "addresses": []}
+        ],
+        "gateways": ["192.168.1.1"]
+    });
+    let r = a.call(
+        "PUT",
+        "/api/v1/network",
+        Some(&a_token),
+        Some(&network.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = a.call("POST", "/api/v1/network/confirm", Some(&a_token), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 
     // Refused: no password worth the private keys it carries.
     let r = a.call(
@@ -139,7 +157,7 @@ fn a_backup_of_one_appliance_restores_on_another() {
         "POST",
         "/api/v1/backup",
         Some(&a_token),
-        Some(r#"{"password":"backup password 1"}"#),
+        Some(r#"{"password":"backup password 1","include_history":true}"#),
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let disposition = r
@@ -215,6 +233,23 @@ fn a_backup_of_one_appliance_restores_on_another() {
         .iter()
         .any(|l| l.what == "appliance id" && !l.why.is_empty()));
     assert_eq!(report.certificate.state, "restored");
+    assert_eq!(report.restored_from.extras, vec!["network", "history"]);
+    assert_eq!(report.network.state, "restored", "{:?}", report.network);
+    assert_eq!(report.network.hostname, "moved.example.com");
+    let history = report
+        .history
+        .clone()
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&r.body)));
+    assert!(history.added >= 4, "{history:?}");
+    let v = b
+        .call("GET", "/api/v1/network", Some(&b_token), None)
+        .value();
+    assert_eq!(v["config"]["hostname"], "moved.example.com");
+    assert_eq!(v["factory_default"], false);
+    assert_eq!(
+        v["config"]["interfaces"][0]["addresses"][0],
+        "192.168.1.10/24"
+    );
     assert_eq!(
         serde_json::Value::from(report.certificate.certificate_sha256.clone()),
         a_pin,
@@ -239,5 +274,9 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert_eq!(b.login("password-of-a-1").status, 200);
     assert_eq!(b.login("password-of-b-1").status, 401);
     let audit = b.call("GET", "/api/v1/audit", Some(&b_token), None);
-    assert!(String::from_utf8_lossy(&audit.body).contains("backup.restored"));
+    let audit = String::from_utf8_lossy(&audit.body).into_owned();
+    assert!(audit.contains("backup.restored"));
+    // A's history, marked as A's.
+    assert!(audit.contains("network.confirm"), "{audit}");
+    assert!(audit.contains("restored_from"), "{audit}");
 }

@@ -183,16 +183,18 @@ impl From<BackupError> for ApiError {
     fn from(e: BackupError) -> Self {
         let code = match &e {
             BackupError::WeakPassword => "weak_password",
-            BackupError::HistoryNotIncluded => "history_not_included",
             BackupError::WrongPassword => "wrong_password",
             BackupError::NotABackup(_) => "not_a_backup",
             BackupError::Format(_) => "unsupported_backup",
+            BackupError::TooNew { .. } => "backup_too_new",
             BackupError::Damaged(_) | BackupError::Snapshot(SnapshotError::Damaged(_)) => {
                 "damaged_backup"
             }
             BackupError::Snapshot(SnapshotError::Format { .. }) => "unsupported_backup",
             BackupError::Snapshot(SnapshotError::TooNew { .. }) => "backup_too_new",
-            BackupError::Snapshot(SnapshotError::NotService(_)) => "not_service_data",
+            BackupError::Snapshot(
+                SnapshotError::NotService(_) | SnapshotError::ExtraRefused(_),
+            ) => "not_service_data",
             BackupError::Snapshot(_) | BackupError::Io { .. } | BackupError::Store(_) => {
                 return ApiError::internal("The backup or restore failed", e)
             }

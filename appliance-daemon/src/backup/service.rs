@@ -8,7 +8,7 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use api_types::{LeftOut, NetworkOutcome, RestoreReport};
+use api_types::{HistoryOutcome, LeftOut, NetworkOutcome, RestoreReport};
 
 use super::{BackupError, Made};
 use crate::snapshot::Reload;
@@ -62,7 +62,7 @@ const ALWAYS_LEFT_OUT: &[(&str, &str)] = &[
         "they describe this machine's disk and what it installed",
     ),
     ("download key", "it is bound to this appliance's id"),
-    ("logs", "they record what happened on this machine"),
+    ("system logs", "they record what happened on this machine"),
 ];
 
 fn words(table: &[(&str, &'static str)], key: &str) -> String {
@@ -97,15 +97,24 @@ impl BackupService {
         include_history: bool,
         who: &Who,
     ) -> Result<Made, BackupError> {
-        if include_history {
-            return Err(BackupError::HistoryNotIncluded);
-        }
         let store = self.store.clone();
         let state_dir = self.state_dir.clone();
         let (profile, version) = (self.profile.clone(), self.version.clone());
-        let audit = who.audit("backup.made", "settings backup made");
+        let detail = if include_history {
+            "settings backup made, with the logged history"
+        } else {
+            "settings backup made"
+        };
+        let audit = who.audit("backup.made", detail);
         blocking(move || {
-            let made = super::make(&store, &state_dir, &profile, &version, &password)?;
+            let made = super::make_with(
+                &store,
+                &state_dir,
+                &profile,
+                &version,
+                &password,
+                include_history,
+            )?;
             store.change(audit, |_| Ok::<_, crate::store::Error>(()))?;
             Ok(made)
         })
@@ -123,16 +132,17 @@ impl BackupService {
     ) -> Result<RestoreReport, BackupError> {
         let store = self.store.clone();
         let state_dir = self.state_dir.clone();
+        let version = self.version.clone();
         let audit = who.audit("backup.restored", "settings restored from a backup");
         let restored = blocking(move || {
-            let result = super::restore(&store, &state_dir, &mut input, &password, audit);
+            let result = super::restore(&store, &state_dir, &mut input, &password, &version, audit);
             if result.is_err() {
                 input.refused();
             }
             result
         })
         .await?;
-        let reloaded = self.reload.run().await;
+        let reloaded = self.reload.run(restored.applied.network).await;
         let accounts: Accounts = self.store.get().unwrap_or_default();
         let session = if accounts.user(&who.user).is_some() {
             "kept"
@@ -165,18 +175,46 @@ impl BackupService {
                 why: (*why).into(),
             })
             .collect();
-        left_out.insert(
-            1,
-            LeftOut {
-                what: "network settings and host name".into(),
-                why: "this backup does not carry them".into(),
-            },
-        );
-        let network = NetworkOutcome {
-            state: "kept".into(),
-            hostname: String::new(),
-            note: None,
+        let network = match reloaded.network {
+            Some(network) => {
+                restored_words.push("network settings and host name".into());
+                network
+            }
+            None => {
+                left_out.insert(
+                    1,
+                    LeftOut {
+                        what: "network settings and host name".into(),
+                        why: "this backup does not carry them".into(),
+                    },
+                );
+                NetworkOutcome {
+                    state: "kept".into(),
+                    ..NetworkOutcome::default()
+                }
+            }
         };
+        if let Some(note) = &network.note {
+            left_out.insert(
+                1,
+                LeftOut {
+                    what: "network settings and host name".into(),
+                    why: note.clone(),
+                },
+            );
+        }
+        let history = restored.applied.history.map(|h| HistoryOutcome {
+            added: h.added,
+            already_present: h.already_present,
+        });
+        if history.is_some() {
+            restored_words.push("logged history".into());
+        } else {
+            left_out.push(LeftOut {
+                what: "logged history".into(),
+                why: "the backup was made without it".into(),
+            });
+        }
         Ok(RestoreReport {
             kept: left_out.iter().map(|l| l.what.clone()).collect(),
             restored_from: restored.from,
@@ -187,7 +225,7 @@ impl BackupService {
             network,
             certificate: reloaded.certificate,
             certificate_assignments: Vec::new(),
-            history: None,
+            history,
             session: session.into(),
             not_reloaded: reloaded.not_reloaded,
         })

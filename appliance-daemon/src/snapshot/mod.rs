@@ -65,6 +65,63 @@ pub(crate) const DIRECTORIES: &[(&str, Class)] = &[
     (apply::STAGING, Class::Machine),
 ];
 
+/// What a snapshot may carry besides the service part. The pair's sync never carries
+/// any (they are the machine's); a settings backup carries the network settings and, when
+/// asked, the logged history, for a restore on this machine or on its replacement. An
+/// apply takes only the extras its caller accepts, in the same store transaction as the
+/// service records (docs/snapshot.md "Extras").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Extras {
+    /// The `network` record: NICs by MAC, addresses, gateways, DNS, shared IPs, host name.
+    pub(crate) network: bool,
+    /// The audit log, as JSON lines.
+    pub(crate) history: bool,
+}
+
+impl Extras {
+    /// The service part only: the pair's sync.
+    pub(crate) const NONE: Extras = Extras {
+        network: false,
+        history: false,
+    };
+
+    /// Their names, as the header lists them.
+    pub(crate) fn names(self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.network {
+            names.push(EXTRA_NETWORK.to_string());
+        }
+        if self.history {
+            names.push(EXTRA_HISTORY.to_string());
+        }
+        names
+    }
+
+    /// From a header's list; an unknown name is refused.
+    fn from_names(names: &[String]) -> Result<Extras, SnapshotError> {
+        let mut extras = Extras::NONE;
+        for name in names {
+            match name.as_str() {
+                EXTRA_NETWORK => extras.network = true,
+                EXTRA_HISTORY => extras.history = true,
+                other => return Err(SnapshotError::NotService(format!("extra {other}"))),
+            }
+        }
+        Ok(extras)
+    }
+}
+
+const EXTRA_NETWORK: &str = "network";
+const EXTRA_HISTORY: &str = "history";
+/// The machine record the network extra carries.
+const NETWORK_RECORD: &str = "network";
+/// Where extras sit inside the tar.
+const NETWORK_ENTRY: &str = "extras/network.json";
+const HISTORY_ENTRY: &str = "extras/history.jsonl";
+/// The largest history accepted (the log keeps 10 000 entries of at most a few hundred
+/// bytes).
+const HISTORY_LIMIT: u64 = 64 << 20;
+
 /// Whose record `key` is, if it is classed.
 pub(crate) fn class_of(key: &str) -> Option<Class> {
     RECORDS.iter().find(|(k, _)| *k == key).map(|(_, c)| *c)
@@ -107,6 +164,9 @@ pub(crate) struct Header {
     /// The service directories the snapshot carries; one it does not carry is removed by
     /// an apply (the service part becomes exactly the snapshot's).
     pub(crate) directories: Vec<String>,
+    /// The extras it carries ([`Extras`]): `network`, `history`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) extras: Vec<String>,
 }
 
 /// The last entry: what came before it, so that a snapshot cut short is never taken for a
@@ -116,6 +176,13 @@ pub(crate) struct End {
     pub(crate) records: u64,
     /// Files and links under the directories.
     pub(crate) files: u64,
+    /// Extra entries.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) extras: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +200,8 @@ pub(crate) enum SnapshotError {
     Damaged(String),
     #[error("the snapshot carries {0:?}, which is not service data; it was refused")]
     NotService(String),
+    #[error("the snapshot carries {0}, which this kind of apply never takes; it was refused")]
+    ExtraRefused(String),
     #[error("cannot read or write {}: {source}", path.display())]
     Io {
         path: PathBuf,

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use api_types::CertificateOutcome;
+use api_types::{CertificateOutcome, NetworkOutcome};
 
 use crate::auth::Auth;
 use crate::time::TimeService;
@@ -18,20 +18,24 @@ pub(crate) struct Reload {
     pub(crate) auth: Arc<Auth>,
     pub(crate) tls: Arc<Certificates>,
     pub(crate) time: TimeService,
+    pub(crate) net: crate::net::Handle,
 }
 
 /// What the services did with the replaced service part.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Reloaded {
     pub(crate) certificate: CertificateOutcome,
+    /// When the network settings were replaced too.
+    pub(crate) network: Option<NetworkOutcome>,
     /// `"<service>: <why>"` for each service that could not take it (it does at the next
     /// start).
     pub(crate) not_reloaded: Vec<String>,
 }
 
 impl Reload {
-    /// The service part was replaced underneath (a restore, the pair's sync).
-    pub(crate) async fn run(&self) -> Reloaded {
+    /// The service part was replaced underneath (a restore, the pair's sync), and the
+    /// network settings too when `network` (a restore of a backup carrying them).
+    pub(crate) async fn run(&self, network: bool) -> Reloaded {
         let mut out = Reloaded::default();
         if let Err(e) = self.auth.settings_replaced() {
             tracing::error!("accounts after a restore: {e}");
@@ -57,6 +61,28 @@ impl Reload {
         if let Err(e) = self.time.settings_replaced().await {
             tracing::error!("time servers after a restore: {e}");
             out.not_reloaded.push(format!("time servers: {e}"));
+        }
+        if network {
+            out.network = Some(match self.net.reload().await {
+                Some(r) => NetworkOutcome {
+                    state: if r.in_force {
+                        "restored"
+                    } else {
+                        "factory_defaults"
+                    }
+                    .into(),
+                    hostname: r.hostname,
+                    note: r.note,
+                },
+                None => {
+                    out.not_reloaded
+                        .push("network settings: the network manager has stopped".into());
+                    NetworkOutcome {
+                        state: "not_applied".into(),
+                        ..NetworkOutcome::default()
+                    }
+                }
+            });
         }
         out
     }
