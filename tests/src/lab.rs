@@ -188,7 +188,9 @@ impl Lab {
     /// within 2 s (needs an address of the namespace on the bridge; `iputils-arping`).
     pub fn arping(&self, address: &str) -> anyhow::Result<Option<String>> {
         let out = self.exec(&["arping", "-c", "1", "-w", "2", "-I", BRIDGE, address])?;
-        Ok(arping_mac(&String::from_utf8_lossy(&out.stdout)))
+        Ok(arping_macs(&String::from_utf8_lossy(&out.stdout))
+            .into_iter()
+            .next())
     }
 
     /// `tcpdump` on the bridge printing the frames `filter` selects (e.g. `["arp"]`), one
@@ -219,6 +221,16 @@ impl Lab {
         }
     }
 
+    /// Every MAC that answers `count` broadcast ARP requests for `address`, one a second
+    /// (each holder answers each; two MACs mean two holders).
+    pub fn arping_all(&self, address: &str, count: u32) -> anyhow::Result<Vec<String>> {
+        let (count, wait) = (count.to_string(), (count + 1).to_string());
+        let out = self.exec(&[
+            "arping", "-b", "-c", &count, "-w", &wait, "-I", BRIDGE, address,
+        ])?;
+        Ok(arping_macs(&String::from_utf8_lossy(&out.stdout)))
+    }
+
     /// Whether `address` answers one ping within 2 s.
     pub fn ping(&self, address: &str) -> anyhow::Result<bool> {
         Ok(self
@@ -228,14 +240,15 @@ impl Lab {
     }
 }
 
-/// The MAC of arping's first reply, lower case: `Unicast reply from 10.77.0.50
+/// The MACs of arping's replies in order, lower case: `Unicast reply from 10.77.0.50
 /// [52:54:00:AA:BB:CC]  0.6ms`.
-pub fn arping_mac(text: &str) -> Option<String> {
+pub fn arping_macs(text: &str) -> Vec<String> {
     text.lines()
-        .find(|l| l.contains("reply from"))
-        .and_then(|l| l.split('[').nth(1))
-        .and_then(|rest| rest.split(']').next())
+        .filter(|l| l.contains("reply from"))
+        .filter_map(|l| l.split('[').nth(1))
+        .filter_map(|rest| rest.split(']').next())
         .map(str::to_lowercase)
+        .collect()
 }
 
 /// The `arping`s of [`Lab::keep_asking`], stopped on drop.
@@ -268,14 +281,18 @@ impl Drop for Lab {
 
 #[cfg(test)]
 mod tests {
-    use super::arping_mac;
+    use super::arping_macs;
 
     #[test]
-    fn arping_reply_mac() {
+    fn arping_reply_macs() {
         let out = "ARPING 10.77.0.50 from 10.77.0.2 br0\n\
-                   Unicast reply from 10.77.0.50 [52:54:00:AA:BB:0A]  0.812ms\n\
-                   Sent 1 probes (1 broadcast(s))\nReceived 1 response(s)\n";
-        assert_eq!(arping_mac(out).as_deref(), Some("52:54:00:aa:bb:0a"));
-        assert_eq!(arping_mac("Sent 1 probes\nReceived 0 response(s)\n"), None);
+                   Broadcast reply from 10.77.0.50 [52:54:00:AA:BB:0A]  0.812ms\n\
+                   Broadcast reply from 10.77.0.50 [52:54:00:AA:BB:0B]  0.901ms\n\
+                   Sent 1 probes (1 broadcast(s))\nReceived 2 response(s)\n";
+        assert_eq!(
+            arping_macs(out),
+            vec!["52:54:00:aa:bb:0a", "52:54:00:aa:bb:0b"]
+        );
+        assert!(arping_macs("Sent 1 probes\nReceived 0 response(s)\n").is_empty());
     }
 }

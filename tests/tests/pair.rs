@@ -8,13 +8,18 @@
 //! - disabled on A, enabled on B: the client sees B's MAC (the time from B's request to the
 //!   first ARP reply with B's MAC, as the client sees it, printed);
 //! - HTTPS to the shared IP from the client answers from B (its appliance id, B's session
-//!   accepted and A's refused).
+//!   accepted and A's refused);
+//! - B's power cut (QMP `quit`) while it holds the shared IP; A enables it: its probe finds
+//!   no one, the client sees A's MAC (timed) and reaches A over HTTPS;
+//! - B boots again on its disk, its settings still enabling the shared IP: its probe at
+//!   start sees A, so it shows a conflict naming A and does not take it; only A answers.
 //!
 //! Needs root, `iproute2`, `iputils-arping`, `iputils-ping`, `tcpdump` and `curl`.
 
 use appliance_tests::devices::{Firmware, Profile};
 use appliance_tests::lab::Lab;
-use appliance_tests::{Api, Machine, MachineSpec};
+use appliance_tests::workdir::WorkDir;
+use appliance_tests::{disk, Api, Machine, MachineSpec};
 use serde_json::{json, Value};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -185,9 +190,19 @@ fn ms(d: Duration) -> String {
 fn a_pair_on_one_segment_hands_a_shared_ip_over() {
     let mut lab = Lab::new().unwrap();
     lab.address(CLIENT).unwrap();
-    let spec = |name: &str| MachineSpec {
-        name: Some(name.to_string()),
-        ..MachineSpec::image(Profile::Vm, Firmware::Bios).unwrap()
+    // The disks outlive a machine: B boots again on its own.
+    let disks = WorkDir::new("pair").unwrap();
+    let image = disk::built_image("vm").unwrap();
+    let spec = |name: &str| {
+        let overlay = disks.path().join(format!("{name}.qcow2"));
+        if !overlay.exists() {
+            disk::create_overlay(&image, &overlay).unwrap();
+        }
+        MachineSpec {
+            name: Some(name.to_string()),
+            overlay: Some(overlay),
+            ..MachineSpec::image(Profile::Vm, Firmware::Bios).unwrap()
+        }
     };
     let started = Instant::now();
     let mut ma = lab.start(spec("vm-a"), "a", "52:54:00:77:00:0a").unwrap();
@@ -205,7 +220,7 @@ fn a_pair_on_one_segment_hands_a_shared_ip_over() {
         Node { m, token, mac, own }
     };
     let a = node(ma, "52:54:00:77:00:0a", "10.77.0.11/24");
-    let b = node(mb, "52:54:00:77:00:0b", "10.77.0.12/24");
+    let mut b = node(mb, "52:54:00:77:00:0b", "10.77.0.12/24");
 
     // (a) Static addresses on the segment through each API, confirmed; the client pings both.
     let step = Instant::now();
@@ -318,4 +333,68 @@ fn a_pair_on_one_segment_hands_a_shared_ip_over() {
     let (status, _) = curl(&lab, "/api/v1/status", Some(&a.token));
     assert_eq!(status, 401, "A's session is not B's");
     b.m.report("HTTPS on the shared IP answered by B", ms(step.elapsed()));
+
+    // (e) B's power cut while it holds the shared IP; A enables it: its probe finds no one,
+    // and the client sees A's MAC.
+    b.m.cut_power().unwrap();
+    assert!(!lab.ping(b.own.split('/').next().unwrap()).unwrap());
+    while wire.try_recv().is_ok() {}
+    let asking = lab.keep_asking(SHARED, Duration::from_millis(50)).unwrap();
+    let requested = unix_now();
+    let step = Instant::now();
+    a.shared(true);
+    let answered = step.elapsed();
+    let seen = takeover(&wire, a.mac, Duration::from_secs(20));
+    drop(asking);
+    a.m.report(
+        "shared IP enabled after B's power cut (API call)",
+        ms(answered),
+    );
+    a.m.report(
+        "FIGURE shared IP taken over from a dead holder: A's request to the client's first \
+         ARP reply from A",
+        format!("{:.0} ms", (seen.replied - requested) * 1000.0),
+    );
+    assert_eq!(seen.probes.len(), 3, "RFC 5227 probes before taking it");
+    let (status, st) = curl(&lab, "/api/v1/status", Some(&a.token));
+    assert_eq!(status, 200, "A's session on the shared IP: {st}");
+    assert_eq!(st["appliance_id"], a.appliance_id().as_str());
+
+    // (f) B boots again, its settings still enabling the shared IP: its probe at start sees
+    // A, so it does not take it; the client only ever hears A.
+    let step = Instant::now();
+    b.m = lab.start(spec("vm-b"), "b", b.mac).unwrap();
+    let (_, boot) = b.m.wait_for_health(BOOT_TIMEOUT).unwrap();
+    b.m.report(
+        "second boot to health",
+        format!("{:.1}s", boot.as_secs_f64()),
+    );
+    b.token = b.m.token(PASSWORD);
+    let until = Instant::now() + Duration::from_secs(60);
+    let shared = loop {
+        let v = b.network();
+        if v["shared_ips"][0]["state"] == "conflict" {
+            break v;
+        }
+        assert!(
+            Instant::now() < until,
+            "B at start: no conflict within 60 s: {}",
+            v["shared_ips"]
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let shared = &shared["shared_ips"][0];
+    assert_eq!(shared["enabled"], true, "{shared}");
+    assert_eq!(shared["held"], false, "{shared}");
+    assert_eq!(shared["conflict"]["mac"], a.mac, "{shared}");
+    assert!(lab.ping(b.own.split('/').next().unwrap()).unwrap());
+    let repliers = lab.arping_all(SHARED, 3).unwrap();
+    assert!(
+        !repliers.is_empty() && repliers.iter().all(|m| m == a.mac),
+        "only A answers for the shared IP: {repliers:?}"
+    );
+    b.m.report(
+        "booted again, found A holding the shared IP, left it",
+        ms(step.elapsed()),
+    );
 }
