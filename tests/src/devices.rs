@@ -29,6 +29,15 @@ impl Profile {
         }
     }
 
+    /// The QEMU model of the profile's NICs.
+    pub fn nic(self) -> &'static str {
+        match self {
+            Profile::Box => "e1000e",
+            Profile::Vm => "vmxnet3",
+            Profile::Virtio => "virtio-net-pci",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Profile::Box => "box",
@@ -68,6 +77,17 @@ pub struct Plan {
     pub rtc_base: Option<String>,
     /// The NIC's MAC address; None: QEMU's first (`52:54:00:12:34:56`).
     pub mac: Option<String>,
+    /// A second NIC, on a tap device (a [`crate::lab::Lab`]'s L2 segment).
+    pub segment: Option<SegmentNic>,
+}
+
+/// A second NIC of the profile's model on a tap device QEMU makes in its own (the host's)
+/// network namespace; [`crate::lab::Lab::attach`] then moves the tap onto the lab's bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentNic {
+    /// The tap's name (at most 15 bytes).
+    pub tap: String,
+    pub mac: String,
 }
 
 impl Plan {
@@ -168,11 +188,7 @@ impl Plan {
                 Profile::Virtio => push(&["-device", "virtio-blk-pci,drive=disk0,bootindex=0"]),
             }
         }
-        let nic = match self.profile {
-            Profile::Box => "e1000e",
-            Profile::Vm => "vmxnet3",
-            Profile::Virtio => "virtio-net-pci",
-        };
+        let nic = self.profile.nic();
         push(&[
             "-netdev",
             &format!(
@@ -185,6 +201,14 @@ impl Plan {
                 None => format!("{nic},netdev=net0"),
             },
         ]);
+        if let Some(segment) = &self.segment {
+            push(&[
+                "-netdev",
+                &format!("tap,id=net1,ifname={},script=no,downscript=no", segment.tap),
+                "-device",
+                &format!("{nic},netdev=net1,mac={}", segment.mac),
+            ]);
+        }
         push(&["-device", "i6300esb", "-action", "watchdog=reset"]);
         a
     }
@@ -213,6 +237,7 @@ mod tests {
             no_reboot: false,
             rtc_base: None,
             mac: None,
+            segment: None,
         }
     }
 
@@ -246,5 +271,25 @@ mod tests {
             .args()
             .join(" ")
             .contains("vmxnet3,netdev=net0,mac=52:54:00:0a:0b:0c"));
+    }
+
+    #[test]
+    fn a_segment_nic_is_a_second_nic_of_the_same_model_on_a_tap() {
+        let args = Plan {
+            segment: Some(SegmentNic {
+                tap: "lt1a".into(),
+                mac: "52:54:00:77:00:0a".into(),
+            }),
+            ..plan(Profile::Box, Firmware::Uefi)
+        }
+        .args()
+        .join(" ");
+        assert!(args.contains("e1000e,netdev=net0 "), "{args}");
+        assert!(args.contains("-netdev tap,id=net1,ifname=lt1a,script=no,downscript=no"));
+        assert!(args.contains("e1000e,netdev=net1,mac=52:54:00:77:00:0a"));
+        assert!(!plan(Profile::Box, Firmware::Uefi)
+            .args()
+            .join(" ")
+            .contains("net1"));
     }
 }
