@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub tls: Arc<Certificates>,
     pub updater: Arc<Updater>,
     pub time: TimeService,
+    /// The failover pair.
+    pub failover: Arc<crate::failover::Failover>,
 }
 
 impl AppState {

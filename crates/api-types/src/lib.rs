@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod failover;
 mod health;
 mod network;
 mod session;
@@ -19,6 +20,11 @@ mod tls;
 mod updates;
 
 pub use error::{ErrorBody, Problem};
+pub use failover::{
+    AutoFailover, BreakAnswer, EstablishRequest, Failover, FailoverEvent, FailoverKey,
+    FailoverKeyRequest, FailoverPeer, PeerAddress, PeerEstablish, PeerFacts, PeerHello,
+    PeerHelloAnswer, PeerIdentity, PeerState, Role,
+};
 pub use health::Health;
 pub use network::{
     Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
