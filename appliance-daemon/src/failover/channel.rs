@@ -461,7 +461,7 @@ fn from_peer_code(code: &str, message: String, endpoint: &str) -> FailoverError 
 
 /// The peer's sentence as a clause of this appliance's: no capital, no closing
 /// "nothing was changed" (this appliance's message says it).
-fn clause(message: &str) -> String {
+pub(super) fn clause(message: &str) -> String {
     let text = message.trim().trim_end_matches('.');
     let text = text.strip_suffix("; nothing was changed").unwrap_or(text);
     let mut chars = text.chars();

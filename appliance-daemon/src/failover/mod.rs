@@ -285,7 +285,7 @@ impl Failover {
         user: &str,
         address: Option<IpAddr>,
     ) -> Result<BreakAnswer, FailoverError> {
-        let _busy = self.busy.lock().await;
+        let busy = self.busy.lock().await;
         let record = self.record()?;
         let Some(peer) = record.peer.clone() else {
             return Err(pair::Refusal::NotPaired.into());
@@ -301,6 +301,9 @@ impl Failover {
             Some("The relationship was broken on this appliance.".to_string()),
         )
         .await?;
+        // Not held while the peer is told: a break made on both sides at once must not
+        // wait on each other.
+        drop(busy);
         let peer_told = match self.tell_break(&peer).await {
             Ok(()) => true,
             Err(err) => {
@@ -465,7 +468,7 @@ fn describe(note: pair::Note) -> String {
 }
 
 /// Where a peer is reached, checked before anything is sent.
-fn endpoint(
+pub(super) fn endpoint(
     what: &'static str,
     address: &api_types::PeerAddress,
 ) -> Result<appliancectl::Endpoint, FailoverError> {
@@ -492,3 +495,6 @@ fn endpoint(
         address.port,
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -470,6 +470,35 @@ mod tests {
     }
 
     #[test]
+    fn failover_words() {
+        assert_eq!(parse_str("failover").unwrap().command, Command::Failover);
+        assert_eq!(
+            parse_str("failover key --generate").unwrap().command,
+            Command::FailoverKey { generate: true }
+        );
+        assert_eq!(
+            parse_str("failover key").unwrap().command,
+            Command::FailoverKey { generate: false }
+        );
+        assert_eq!(
+            parse_str("failover establish --backup b:8443 --reverse a")
+                .unwrap()
+                .command,
+            Command::FailoverEstablish {
+                backup: "b:8443".into(),
+                reverse: "a".into()
+            }
+        );
+        assert_eq!(
+            parse_str("failover break --yes").unwrap().command,
+            Command::FailoverBreak { yes: true }
+        );
+        // The key is never a word of the command line (it would stay in the history).
+        assert!(parse_str("failover key 0123456789ABCDEFGHJKMNPQRS").is_err());
+        assert!(parse_str("failover establish --backup b").is_err());
+    }
+
+    #[test]
     fn usage_errors_say_what_is_wrong() {
         assert_eq!(parse_str("").unwrap_err().0, "no command given");
         for (line, words) in [
