@@ -45,6 +45,18 @@ impl Appliance {
         value
     }
 
+    /// The audit log's actions, newest first, and the whole log as text.
+    fn audit(&self) -> (Vec<String>, String) {
+        let (status, value) = self.call("GET", "/api/v1/audit?limit=100", None);
+        assert_eq!(status, 200, "{value}");
+        let entries = value["entries"].as_array().unwrap().clone();
+        let actions = entries
+            .iter()
+            .map(|e| e["action"].as_str().unwrap_or_default().to_string())
+            .collect();
+        (actions, serde_json::to_string(&entries).unwrap())
+    }
+
     fn port(&self) -> u16 {
         self.daemon.https.port()
     }
@@ -335,6 +347,30 @@ fn a_pair_is_established_refused_and_broken() {
         a1_peer,
         b.call("GET", "/api/v1/status", None).1["appliance_id"]
     );
+
+    // Audited on both sides, refusals on the primary's; the key never written there.
+    let (actions, text) = a.audit();
+    for action in [
+        "failover.key",
+        "failover.establish",
+        "failover.establish_refused",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+    assert!(
+        !text.contains(&key.replace('-', "")[..12]),
+        "no key in the audit log"
+    );
+    assert!(text.contains(generated["key_fingerprint"].as_str().unwrap()));
+    let (actions, text) = b.audit();
+    assert!(
+        actions.iter().any(|a| a == "failover.establish"),
+        "{actions:?}"
+    );
+    assert!(!text.to_uppercase().contains(&key.replace('-', "")[..12]));
 
     // Again, and a third appliance with the same key: refused, nothing changes.
     let (status, answer) = a.establish(b.address(), a.address());
