@@ -249,6 +249,9 @@ pub(crate) fn app(
         &system.release.version,
         &system.release.profile,
     )?);
+    if let Err(err) = failover.at_start() {
+        tracing::error!("cannot read the failover pair's state: {err}");
+    }
     tokio::spawn(Arc::clone(&failover).watch());
     let certificates = Arc::new(tls::Certificates::new(
         config.tls_dir(),

@@ -434,6 +434,20 @@ impl Failover {
         })
     }
 
+    /// At start: the shared IPs as the stored role says (a primary holds them, a backup
+    /// does not), before the first check of the peer can change the role.
+    pub(crate) fn at_start(&self) -> Result<(), FailoverError> {
+        let record = self.record()?;
+        let ips = match record.state.role {
+            pair::Role::Primary => SharedIps::Hold,
+            pair::Role::Backup => SharedIps::Release,
+            pair::Role::None => return Ok(()),
+        };
+        tracing::info!(role = %record.state.role, epoch = record.state.epoch, "failover pair");
+        self.shared_ips(ips);
+        Ok(())
+    }
+
     /// Check the peer over the pair channel now and then, for as long as the daemon runs.
     pub(crate) async fn watch(self: Arc<Self>) {
         loop {
