@@ -36,4 +36,6 @@ pub(crate) struct AppState {
     pub time: TimeService,
     /// Settings backups: make, restore and report.
     pub backup: BackupService,
+    /// The failover pair.
+    pub failover: Arc<crate::failover::Failover>,
 }

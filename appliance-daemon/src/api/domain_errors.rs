@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 
 use super::ApiError;
 use crate::backup::BackupError;
+use crate::failover::FailoverError;
 use crate::reset::ResetError;
 use crate::snapshot::SnapshotError;
 use crate::status::StatusError;
@@ -214,5 +215,46 @@ impl From<StatusError> for ApiError {
             StatusError::Specs(e) => ApiError::internal("Reading the hardware facts failed", e),
             StatusError::Encode(e) => ApiError::internal("Encoding the status failed", e),
         }
+    }
+}
+
+impl From<FailoverError> for ApiError {
+    fn from(e: FailoverError) -> Self {
+        let status = match &e {
+            FailoverError::Key(_)
+            | FailoverError::KeyRequest
+            | FailoverError::Address { .. }
+            | FailoverError::SelfPair(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            FailoverError::NoKey
+            | FailoverError::Role(_)
+            | FailoverError::PeerNoKey(_)
+            | FailoverError::KeysDiffer
+            | FailoverError::PeerPaired { .. }
+            | FailoverError::Mismatch { .. }
+            | FailoverError::PairBroken { .. } => StatusCode::CONFLICT,
+            FailoverError::Unreachable { .. }
+            | FailoverError::NotAnAppliance { .. }
+            | FailoverError::ReverseFailed(_)
+            | FailoverError::PeerRefused(_) => StatusCode::BAD_GATEWAY,
+            FailoverError::NotYourPeer | FailoverError::UnknownChallenge => StatusCode::FORBIDDEN,
+            FailoverError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            FailoverError::Random | FailoverError::Store(_) => {
+                return ApiError::internal("The failover change failed", e)
+            }
+        };
+        let message = match status {
+            StatusCode::FORBIDDEN | StatusCode::BAD_REQUEST => format!("{e}."),
+            _ => format!("{e}; nothing was changed."),
+        };
+        ApiError::new(status, e.code(), upper_first(&message))
+    }
+}
+
+/// A sentence starts with a capital.
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

@@ -45,6 +45,9 @@ pub(crate) const RECORDS: &[(&str, Class)] = &[
     ("updates", Class::Machine),
     // Signs this appliance's download keys, bound to its appliance id.
     ("download_key", Class::Machine),
+    // The failover pair: the inter-appliance key, role, epoch, the peer and its pinned
+    // identity. Each appliance of a pair keeps its own; never synced nor backed up.
+    ("failover", Class::Machine),
     // Which snapshot this appliance last applied (written by [`apply`]).
     (apply::APPLIED_KEY, Class::Machine),
 ];
@@ -55,6 +58,8 @@ pub(crate) const DIRECTORIES: &[(&str, Class)] = &[
     ("tls", Class::Service),
     ("site", Class::Service),
     ("settings.redb", Class::Machine),
+    // The pair identity: each appliance's own key pair for the pair channel.
+    (crate::failover::PAIR_DIR, Class::Machine),
     ("etc", Class::Machine),
     ("clock", Class::Machine),
     ("sanitization.json", Class::Machine),

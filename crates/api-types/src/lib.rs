@@ -10,6 +10,7 @@
 
 mod backup;
 mod error;
+mod failover;
 mod health;
 mod network;
 mod session;
@@ -24,6 +25,11 @@ pub use backup::{
     NetworkOutcome, RestoreReport,
 };
 pub use error::{ErrorBody, Problem};
+pub use failover::{
+    AutoFailover, BreakAnswer, EstablishRequest, Failover, FailoverEvent, FailoverKey,
+    FailoverKeyRequest, FailoverPeer, PeerAddress, PeerEstablish, PeerFacts, PeerHello,
+    PeerHelloAnswer, PeerIdentity, PeerState, Role,
+};
 pub use health::Health;
 pub use network::{
     Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
