@@ -370,6 +370,10 @@ impl Manager {
                 let note = if present.is_empty() {
                     Some("No network interface was found.".to_string())
                 } else if !self.factory {
+                    let why = match super::validate::absent_nics(&config, &present) {
+                        Some(absent) => format!("{absent}: {why}"),
+                        None => why,
+                    };
                     let note = format!(
                         "The stored network settings cannot be used here ({why}); the factory \
                          defaults are applied until new settings are saved."
