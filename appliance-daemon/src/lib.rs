@@ -140,6 +140,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(Err(err)) => tracing::error!("cannot settle the update state at start: {err:#}"),
         Err(err) => tracing::error!("settling the update state did not finish: {err}"),
     }
+    // Scheduled backups (docs/backup.md): after the settings are settled.
+    tokio::spawn(Arc::clone(&state.backups).run_loop());
     if config.mode == Mode::Appliance {
         // After the self-check, which pins the certificate it started with.
         tokio::spawn(Arc::clone(&state.tls).follow_names());
@@ -232,6 +234,12 @@ pub(crate) fn app(
         identity,
         store.clone(),
     ));
+    let backups = Arc::new(backup::runner::Scheduler::new(
+        store.clone(),
+        &config.state_dir,
+        &system.release.profile,
+        &system.release.version,
+    ));
     let state = Arc::new(state::AppState {
         mode: config.mode,
         status: status::StatusService::new(
@@ -253,6 +261,7 @@ pub(crate) fn app(
         tls: certificates,
         updater,
         time,
+        backups,
     });
     Ok((
         Arc::clone(&state),

@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub tls: Arc<Certificates>,
     pub updater: Arc<Updater>,
     pub time: TimeService,
+    /// Scheduled backups: the schedule, its task, the kept backups.
+    pub backups: Arc<crate::backup::runner::Scheduler>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             tracing::error!("time servers after a restore: {e}");
             failures.push(format!("time servers: {e}"));
         }
+        self.backups.settings_replaced();
         failures
     }
 }
