@@ -393,7 +393,7 @@ impl Scheduler {
         match (&run.destination, run.pushed) {
             (Some(d), true) => detail.push_str(&format!("; pushed to {d}")),
             (Some(d), false) if run.file.is_some() => {
-                detail.push_str(&format!("; not pushed to {d}"))
+                detail.push_str(&format!("; not pushed to {d}"));
             }
             _ => {}
         }
