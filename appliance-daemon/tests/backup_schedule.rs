@@ -17,6 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod update_server;
+
 const PASSWORD: &str = "schedule password 1";
 
 fn start(tag: &str) -> (DevDaemon, String) {
@@ -68,6 +70,20 @@ fn run_now(d: &DevDaemon, token: &str) -> Value {
     let r = d.call("POST", "/api/v1/backup/schedule/run", Some(token), None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     r.value()
+}
+
+/// No secret in the daemon's log so far.
+fn log_keeps_secrets(d: &DevDaemon, secrets: &[&str]) {
+    let lines: Vec<String> = d.log.try_iter().collect();
+    assert!(
+        lines.iter().any(|l| l.contains("scheduled backup")),
+        "the runs are logged"
+    );
+    for line in lines {
+        for secret in secrets {
+            assert!(!line.contains(secret), "a secret in the log: {line}");
+        }
+    }
 }
 
 fn audit(d: &DevDaemon, token: &str) -> String {
@@ -230,6 +246,7 @@ fn run_now_keeps_backups_that_restore_and_the_oldest_go() {
         r.value()
     );
     open_with_age_tool(&file, &d.state);
+    log_keeps_secrets(&d, &[PASSWORD]);
 }
 
 /// `age -d` (Debian's age) opens the settings with the password; its passphrase prompt
@@ -323,63 +340,29 @@ fn upload_endpoint() -> (SocketAddr, String, Uploads) {
         .unwrap(),
     );
     let uploads: Uploads = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
     let kept = Arc::clone(&uploads);
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                let kept = Arc::clone(&kept);
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let kept = Arc::clone(&kept);
-                            async move {
-                                let path = req.uri().path().to_string();
-                                let auth = req
-                                    .headers()
-                                    .get("authorization")
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or_default()
-                                    .to_string();
-                                let put = req.method() == hyper::Method::PUT;
-                                let body = axum::body::to_bytes(
-                                    axum::body::Body::new(req.into_body()),
-                                    usize::MAX,
-                                )
-                                .await
-                                .unwrap_or_default();
-                                if put {
-                                    kept.lock().unwrap().push((path, auth, body.to_vec()));
-                                }
-                                let answer = hyper::Response::builder()
-                                    .status(if put { 201 } else { 405 })
-                                    .body(axum::body::Body::empty())
-                                    .unwrap();
-                                Ok::<_, std::convert::Infallible>(answer)
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
+    let addr = update_server::serve_https(tls, move |req| {
+        let kept = Arc::clone(&kept);
+        async move {
+            let path = req.uri().path().to_string();
+            let auth = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let put = req.method() == hyper::Method::PUT;
+            let body = axum::body::to_bytes(axum::body::Body::new(req.into_body()), usize::MAX)
+                .await
+                .unwrap_or_default();
+            if put {
+                kept.lock().unwrap().push((path, auth, body.to_vec()));
             }
-        });
+            hyper::Response::builder()
+                .status(if put { 201 } else { 405 })
+                .body(axum::body::Body::empty())
+                .unwrap()
+        }
     });
     (addr, pin, uploads)
 }
@@ -429,6 +412,7 @@ fn a_backup_is_pushed_to_an_https_endpoint_with_its_pinned_key() {
     let log = audit(&d, &token);
     assert!(log.contains("backup.push_failed"), "{log}");
     assert!(!log.contains("push-token-1") && !log.contains(PASSWORD));
+    log_keeps_secrets(&d, &[PASSWORD, "push-token-1"]);
 }
 
 /// Debian's OpenSSH server on a loopback port, for the user running the test, with its

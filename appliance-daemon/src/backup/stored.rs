@@ -205,6 +205,16 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_is_told_apart() {
+        assert!(is_disk_full(&std::io::Error::from_raw_os_error(
+            libc::ENOSPC
+        )));
+        assert!(!is_disk_full(&std::io::Error::from_raw_os_error(
+            libc::EACCES
+        )));
+    }
+
+    #[test]
     fn only_kept_backups_are_named() {
         let dir = TestDir::new("stored-names");
         keep(made(dir.path(), "a", "2026-12-01T02:00:00Z"), dir.path(), 3).unwrap();
