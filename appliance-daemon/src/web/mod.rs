@@ -5,6 +5,7 @@
 //! token: the session's own, or before login a random one also set as a cookie (double
 //! submit). Every page is sent with a strict Content-Security-Policy.
 
+mod backup_status;
 pub(crate) mod i18n;
 mod layout;
 mod network;

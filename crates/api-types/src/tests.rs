@@ -297,7 +297,8 @@ fn status_and_updates_keep_their_field_order() {
             r#"{"vendor":null,"product":null,"serial":null,"board":null},"cpu":null,"#,
             r#""memory":null,"uptime_seconds":null,"load_average":null,"disks":[],"nics":[],"#,
             r#""clock":{"utc":"","unix":0,"kernel_synchronized":false,"max_error_us":null,"#,
-            r#""est_error_us":null}},"sanitization":null}"#
+            r#""est_error_us":null}},"sanitization":null,"#,
+            r#""scheduled_backup":{"enabled":false,"next_run":null,"last":null}}"#
         )
     );
 }
