@@ -576,3 +576,45 @@ fn a_backup_is_pushed_to_an_sftp_server_that_knows_the_appliance() {
         "both failures audited: {log}"
     );
 }
+
+/// The task started with the daemon runs the schedule by itself at the time set (the next
+/// minute here), and Status says when it will and how it went.
+#[test]
+fn the_daemon_makes_the_backup_at_the_time_set() {
+    let (d, token) = start("sched-timer");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let due = (now / 60 + 1) * 60;
+    let minute = due % 86_400 / 60;
+    let body = json!({"enabled":true,"frequency":"daily","time":format!("{:02}:{:02}", minute / 60, minute % 60),
+                      "retention":3,"password":PASSWORD});
+    let view = put_schedule(&d, &token, &body.to_string());
+    assert_eq!(view["next_run"].as_u64(), Some(due), "{view}");
+    let started = std::time::Instant::now();
+    let last = loop {
+        let status = d.call("GET", "/api/v1/status", Some(&token), None).value();
+        let last = status["scheduled_backup"]["last"].clone();
+        if !last.is_null() {
+            break last;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "no scheduled backup by {due}: {status}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert_eq!(last["trigger"], "scheduled", "{last}");
+    assert!(last["at"].as_u64().unwrap() >= due);
+    assert_eq!(last["error"], Value::Null, "{last}");
+    let name = last["file"].as_str().unwrap().to_string();
+    assert_eq!(stored_names(&d, &token), vec![name]);
+    let status = d.call("GET", "/api/v1/status", Some(&token), None).value();
+    assert_eq!(
+        status["scheduled_backup"]["next_run"].as_u64(),
+        Some(due + 86_400),
+        "tomorrow's, once today's is served"
+    );
+    assert!(audit(&d, &token).contains("backup.scheduled"));
+}
