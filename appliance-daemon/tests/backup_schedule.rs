@@ -618,3 +618,71 @@ fn the_daemon_makes_the_backup_at_the_time_set() {
     );
     assert!(audit(&d, &token).contains("backup.scheduled"));
 }
+
+/// Data full: the daemon runs on a 5 MiB tmpfs (its own mount namespace, made by
+/// `unshare -m`, holding a copy of its state) with 1.5 MiB of site data, so one backup
+/// fits and the next does not. The run fails saying so, and the kept backup stays whole.
+#[test]
+fn a_full_data_partition_fails_the_backup_and_keeps_the_kept_ones() {
+    if !nix_is_root() {
+        eprintln!("skipped: mounting a small data partition needs root");
+        return;
+    }
+    let binary = Path::new(env!("CARGO_BIN_EXE_appliance-daemon"));
+    let env = [("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")];
+    let state = state_dir("sched-full");
+    // First start on the disk: settings, certificate and schedule.
+    let d = DevDaemon::start(binary, &state, false, &env);
+    let token = d.first_login("admin password 1");
+    put_schedule(&d, &token, &schedule(3, Value::Null));
+    drop(d);
+    let blob: Vec<u8> = (0..3u32 << 19)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::create_dir_all(state.join("site")).unwrap();
+    std::fs::write(state.join("site/blob"), &blob).unwrap();
+    let small = state.with_extension("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let wrapper = state.with_extension("sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec unshare -m sh -c 'mount -t tmpfs -o size=5m tmpfs \"$1\" && cp -a \"$2\"/. \"$1\"/ && mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"' sh {} {} {} \"$@\"\n",
+            small.display(),
+            state.display(),
+            binary.display()
+        ),
+    )
+    .unwrap();
+    let mut mode = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    std::fs::set_permissions(&wrapper, mode).unwrap();
+    let d = DevDaemon::start(&wrapper, &state, false, &env);
+    let token = d.token("admin password 1");
+
+    let first = run_now(&d, &token);
+    assert_eq!(first["error"], Value::Null, "{first}");
+    let kept = first["file"].as_str().unwrap().to_string();
+    let size = first["size"].as_u64().unwrap();
+    assert!(size > blob.len() as u64, "the site data is in the backup");
+
+    let second = run_now(&d, &token);
+    assert_eq!(second["file"], Value::Null, "{second}");
+    let error = second["error"].as_str().unwrap();
+    assert!(error.contains("data partition is full"), "{error}");
+    assert!(
+        error.contains("nothing was removed (1 kept backup stays)"),
+        "{error}"
+    );
+    let status = d.call("GET", "/api/v1/status", Some(&token), None).value();
+    assert_eq!(status["scheduled_backup"]["last"]["error"], error);
+    assert_eq!(stored_names(&d, &token), vec![kept.clone()]);
+    let r = d.call(
+        "GET",
+        &format!("/api/v1/backup/stored/{kept}"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(r.body.len() as u64, size, "the kept backup is whole");
+    assert!(audit(&d, &token).contains("data partition is full"));
+}

@@ -264,14 +264,16 @@ async fn push_sftp(
     let mut local = tokio::fs::File::open(file)
         .await
         .map_err(|e| PushError::Setup(format!("cannot read {}: {e}", file.display())))?;
-    tokio::io::copy(&mut local, &mut remote)
-        .await
-        .map_err(|e| transfer(e.to_string()))?;
-    remote
-        .shutdown()
-        .await
-        .map_err(|e| transfer(e.to_string()))?;
+    let sent = match tokio::io::copy(&mut local, &mut remote).await {
+        Ok(_) => remote.shutdown().await,
+        Err(e) => Err(e),
+    };
     drop(remote);
+    if let Err(e) = sent {
+        // Best effort: the server keeps no part of a backup that broke off.
+        let _ = sftp.remove_file(partial.clone()).await;
+        return Err(transfer(e.to_string()));
+    }
     sftp.rename(partial.clone(), target.clone())
         .await
         .map_err(|e| refused(&format!("cannot rename {partial} to {target}"), e))?;

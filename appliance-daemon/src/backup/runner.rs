@@ -18,7 +18,6 @@ use std::time::Duration;
 use super::push::{self, ClientKey};
 use super::schedule::{decide, Change, Decision, Destination, HttpAuth, Run, Runs, Schedule};
 use super::stored::{self, Stored};
-use super::BackupError;
 use crate::store::{Audit, Store};
 
 /// The longest the task sleeps before it reads the clock again: a clock set forward past
@@ -130,6 +129,21 @@ impl From<&Destination> for DestinationView {
             },
         }
     }
+}
+
+/// Whether `e` comes of a write to a full data partition, wherever in the backup.
+fn disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(stored::is_disk_full)
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// Scheduled backups on Status.
@@ -341,16 +355,18 @@ impl Scheduler {
         let retention = schedule.retention as usize;
         let kept_before = stored::list(&dir).map_or(0, |l| l.len());
         let full = move || {
+            let kept = match kept_before {
+                1 => "1 kept backup stays".to_string(),
+                n => format!("{n} kept backups stay"),
+            };
             format!(
-                "the data partition is full: the backup could not be written; the {kept_before} kept backups were left as they were (free space on data or lower the retention)"
+                "the data partition is full: the backup could not be written and nothing was removed ({kept}); free space on data or lower the retention"
             )
         };
         let made = tokio::task::spawn_blocking(move || {
             let made = match super::make(&store, &dir, &profile, &version, &password) {
                 Ok(made) => made,
-                Err(BackupError::Io { source, .. }) if stored::is_disk_full(&source) => {
-                    return Err(full())
-                }
+                Err(e) if disk_full(&e) => return Err(full()),
                 Err(e) => return Err(e.to_string()),
             };
             stored::keep(made, &dir, retention).map_err(|e| {
