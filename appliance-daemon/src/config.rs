@@ -21,7 +21,8 @@ For tests, with --dev only (the network is otherwise never touched in dev mode):
   --net-interfaces A,B      the interfaces to manage there (default: its Ethernet NICs)
   --net-confirm-seconds N   revert an unconfirmed change after N s instead of 120
 
-Environment in --dev mode: APPLIANCE_SLOT (default A), APPLIANCE_PROFILE (default vm).
+Environment in --dev mode: APPLIANCE_SLOT (default A), APPLIANCE_PROFILE (default vm),
+APPLIANCE_VERSION (default this build's).
 ";
 
 /// Where the daemon runs.
@@ -146,6 +147,11 @@ impl Config {
             }
         };
         Ok(Parsed::Run(config))
+    }
+
+    /// This appliance's own pair identity (the failover pair channel; the machine's).
+    pub fn pair_dir(&self) -> PathBuf {
+        self.state_dir.join(crate::failover::PAIR_DIR)
     }
 
     pub fn tls_dir(&self) -> PathBuf {

@@ -6,6 +6,7 @@ pub(crate) mod auth;
 pub(crate) mod backup;
 pub(crate) mod boot;
 pub mod config;
+pub(crate) mod failover;
 pub mod logging;
 pub(crate) mod net;
 pub(crate) mod paths;
@@ -95,7 +96,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         screen::show(&format!("HTTPS certificate public key SHA-256: {pin}\n"));
     }
     let served = tls::Served::new(&identity)?;
-    let tls_config = tls::server_config(Arc::clone(&served))?;
+    // The pair channel's own identity: made at first use, never the served certificate
+    // (which a pair's sync makes the same on both appliances).
+    let pair_dir = config.pair_dir();
+    let pair_identity = tls::load_or_create(&pair_dir, pair::PAIR_SERVER_NAME)
+        .with_context(|| format!("cannot set up the pair identity in {}", pair_dir.display()))?;
+    let tls_config = server::https::TlsConfigs {
+        service: tls::server_config(Arc::clone(&served))?,
+        pair: tls::pair_server_config(&pair_identity)?,
+    };
 
     let listener = TcpListener::bind(config.https_listen).await.with_context(|| {
         format!(
@@ -105,7 +114,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let https_addr = listener.local_addr()?;
     let slot = system.slot;
-    let (state, app) = app(&config, system, store, net, &identity, served)?;
+    let (state, app) = app(
+        &config,
+        system,
+        store,
+        net,
+        (&identity, &pair_identity),
+        served,
+    )?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
 
@@ -141,7 +157,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Err(err) => tracing::error!("settling the update state did not finish: {err}"),
     }
     // Scheduled backups (docs/backup.md): after the settings are settled.
-    tokio::spawn(Arc::clone(&state.backups).run_loop());
+    tokio::spawn(Arc::clone(&state.backup_schedule).run_loop());
     if config.mode == Mode::Appliance {
         // After the self-check, which pins the certificate it started with.
         tokio::spawn(Arc::clone(&state.tls).follow_names());
@@ -205,12 +221,12 @@ pub(crate) fn app(
     system: SystemInfo,
     store: store::Store,
     net: net::Handle,
-    identity: &tls::Identity,
+    (identity, pair_identity): (&tls::Identity, &tls::Identity),
     served: Arc<tls::Served>,
 ) -> anyhow::Result<(Arc<state::AppState>, axum::Router)> {
     let appliance_id = store.identity()?.appliance_id;
     tracing::info!(%appliance_id, "settings store open");
-    let auth = auth::Auth::new(store.clone())?;
+    let auth = Arc::new(auth::Auth::new(store.clone())?);
     let updater = Arc::new(update::Updater::new(
         update::Platform::new(config.mode, &config.state_dir),
         store.clone(),
@@ -228,12 +244,35 @@ pub(crate) fn app(
     if config.mode == Mode::Appliance {
         tokio::spawn(time.clone().watch());
     }
+    let failover = Arc::new(failover::Failover::new(
+        store.clone(),
+        Arc::clone(&updater),
+        pair_identity,
+        &system.release.version,
+        &system.release.profile,
+    )?);
+    if let Err(err) = failover.at_start() {
+        tracing::error!("cannot read the failover pair's state: {err}");
+    }
+    tokio::spawn(Arc::clone(&failover).watch());
     let certificates = Arc::new(tls::Certificates::new(
         config.tls_dir(),
         served,
         identity,
         store.clone(),
     ));
+    let backup = backup::BackupService::new(
+        store.clone(),
+        config.state_dir.clone(),
+        &system.release.profile,
+        &system.release.version,
+        snapshot::Reload {
+            auth: Arc::clone(&auth),
+            tls: Arc::clone(&certificates),
+            time: time.clone(),
+            net: net.clone(),
+        },
+    );
     let backups = Arc::new(backup::runner::Scheduler::new(
         store.clone(),
         &config.state_dir,
@@ -261,7 +300,9 @@ pub(crate) fn app(
         tls: certificates,
         updater,
         time,
-        backups,
+        backup,
+        failover,
+        backup_schedule: backups,
     });
     Ok((
         Arc::clone(&state),

@@ -33,6 +33,11 @@ pub(crate) mod env {
         std::env::var_os("APPLIANCE_DEBUG").is_some_and(|v| v == "1")
     }
 
+    /// Dev mode: the version to pretend to run (`APPLIANCE_VERSION`; default this build's).
+    pub(crate) fn dev_version() -> Option<String> {
+        std::env::var("APPLIANCE_VERSION").ok()
+    }
+
     /// Dev mode: the profile to pretend to be (`APPLIANCE_PROFILE`; default `vm`).
     pub(crate) fn dev_profile() -> Option<String> {
         std::env::var("APPLIANCE_PROFILE").ok()

@@ -38,6 +38,70 @@ fn upload(d: &DevDaemon, token: &str, password: Option<&str>, file: &[u8]) -> ht
     .expect("restore request")
 }
 
+/// Run `command` in `dir`; panics with its output unless it succeeds.
+fn run(dir: &Path, command: &mut std::process::Command, input: Option<&str>) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(text) = input {
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{command:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// A backup opens without this code, as docs/backup.md says: `tar`, then the `age` tool
+/// (Debian's age package) with the password, then `tar` again. age reads a passphrase from
+/// a terminal only: `script` gives it one.
+fn opened_by_hand(dir: &Path, file: &[u8], password: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("settings.backup"), file).unwrap();
+    let listed = run(
+        dir,
+        std::process::Command::new("tar").args(["-xvf", "settings.backup"]),
+        None,
+    );
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        ["backup.json", "settings.tar.age"]
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("backup.json")).unwrap()).unwrap();
+    assert_eq!(info["profile"], "box");
+    run(
+        dir,
+        std::process::Command::new("script").args([
+            "-qec",
+            "age -d -o settings.tar settings.tar.age",
+            "/dev/null",
+        ]),
+        Some(&format!("{password}\n")),
+    );
+    let inside = run(
+        dir,
+        std::process::Command::new("tar").args(["-tf", "settings.tar"]),
+        None,
+    );
+    assert!(
+        inside.lines().any(|l| l.starts_with("files/tls/")),
+        "the certificates are inside: {inside}"
+    );
+}
+
 #[test]
 fn a_backup_of_one_appliance_restores_on_another() {
     let a_state = state_dir("backup-a");
@@ -59,6 +123,24 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let a_pin =
         a.call("GET", "/api/v1/tls", Some(&a_token), None).value()["certificate_sha256"].clone();
+    // Network settings on the dev-mode NICs every dev-mode daemon shows.
+    let network = serde_json::json!({
+        "hostname": "moved.example.com",
+        "interfaces": [
+            {"mac": "52:54:00:12:34:56", "up": true, "dhcp": false, "addresses": ["192.168.1.10/24"]},
+            {"mac": "52:54:00:12:34:57", "up": true, "dhcp": true, "addresses": []}
+        ],
+        "gateways": ["192.168.1.1"]
+    });
+    let r = a.call(
+        "PUT",
+        "/api/v1/network",
+        Some(&a_token),
+        Some(&network.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = a.call("POST", "/api/v1/network/confirm", Some(&a_token), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 
     // Refused: no password worth the private keys it carries.
     let r = a.call(
@@ -75,7 +157,7 @@ fn a_backup_of_one_appliance_restores_on_another() {
         "POST",
         "/api/v1/backup",
         Some(&a_token),
-        Some(r#"{"password":"backup password 1"}"#),
+        Some(r#"{"password":"backup password 1","include_history":true}"#),
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let disposition = r
@@ -85,6 +167,7 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert!(disposition.contains("-box-"), "{disposition}");
     let file = r.body.clone();
     assert!(file.len() > 1024);
+    opened_by_hand(&a_state.join("by-hand"), &file, "backup password 1");
     // Written on data, sent, then removed.
     std::thread::sleep(Duration::from_millis(200));
     let work = a_state.join("backup-work");
@@ -139,6 +222,39 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert_eq!(answer["session"], "kept");
     assert_eq!(answer["restored_from"]["profile"], "box");
     assert_eq!(answer["not_reloaded"], serde_json::json!([]));
+    let report: api_types::RestoreReport = serde_json::from_slice(&r.body).unwrap();
+    assert!(report
+        .restored
+        .iter()
+        .any(|w| w == "accounts and passwords"));
+    assert!(report.directories.iter().any(|d| d == "tls"));
+    assert!(report
+        .left_out
+        .iter()
+        .any(|l| l.what == "appliance id" && !l.why.is_empty()));
+    assert_eq!(report.certificate.state, "restored");
+    assert_eq!(report.restored_from.extras, vec!["network", "history"]);
+    assert_eq!(report.network.state, "restored", "{:?}", report.network);
+    assert_eq!(report.network.hostname, "moved.example.com");
+    let history = report
+        .history
+        .clone()
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&r.body)));
+    assert!(history.added >= 4, "{history:?}");
+    let v = b
+        .call("GET", "/api/v1/network", Some(&b_token), None)
+        .value();
+    assert_eq!(v["config"]["hostname"], "moved.example.com");
+    assert_eq!(v["factory_default"], false);
+    assert_eq!(
+        v["config"]["interfaces"][0]["addresses"][0],
+        "192.168.1.10/24"
+    );
+    assert_eq!(
+        serde_json::Value::from(report.certificate.certificate_sha256.clone()),
+        a_pin,
+        "the report names the served certificate"
+    );
     let policy = b
         .call("GET", "/api/v1/security/policy", Some(&b_token), None)
         .value();
@@ -158,5 +274,9 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert_eq!(b.login("password-of-a-1").status, 200);
     assert_eq!(b.login("password-of-b-1").status, 401);
     let audit = b.call("GET", "/api/v1/audit", Some(&b_token), None);
-    assert!(String::from_utf8_lossy(&audit.body).contains("backup.restored"));
+    let audit = String::from_utf8_lossy(&audit.body).into_owned();
+    assert!(audit.contains("backup.restored"));
+    // A's history, marked as A's.
+    assert!(audit.contains("network.confirm"), "{audit}");
+    assert!(audit.contains("restored_from"), "{audit}");
 }

@@ -1,7 +1,8 @@
 //! The `appliancectl` command against the real daemon in dev mode, as an administrator runs
 //! it: time servers, the network (shown, a wrong file refused, a change confirmed), package
 //! upload (a corrupted package refused with its code, a signed one installed) and the
-//! factory reset (refused without a person's typed word, recorded with --yes).
+//! factory reset (refused without a person's typed word, recorded with --yes), and the
+//! failover pair (key generated and typed, a refusal, establish, status, break).
 // Unsafe code: pre_exec (setsid) to run the CLI without a controlling terminal.
 #![allow(unsafe_code)]
 
@@ -519,4 +520,92 @@ fn certificate_shown_and_replaced_with_the_pin_followed() {
         run.stdout
     );
     ok(op.run(&["certificate"], &[]));
+}
+
+#[test]
+fn failover_key_establish_status_and_break() {
+    let (a, op_a) = start("ctl-pair-a", |_| {});
+    let (b, op_b) = start("ctl-pair-b", |_| {});
+    let run = ok(op_a.run(&["failover"], &[]));
+    assert_eq!(field(&run.stdout, "Role"), "none", "{}", run.stdout);
+    assert_eq!(field(&run.stdout, "Key"), "not set", "{}", run.stdout);
+
+    // Generated on A, shown once; typed on B (from the environment, as a script would).
+    let run = ok(op_a.run(&["failover", "key", "--generate"], &[]));
+    let key = run.stdout.lines().nth(1).unwrap().trim().to_string();
+    assert_eq!(key.len(), 64, "{}", run.stdout);
+    let fingerprint = run.stdout.lines().nth(2).unwrap().to_string();
+    assert!(fingerprint.starts_with("Fingerprint: "), "{}", run.stdout);
+    let run = ok(op_b.run(
+        &["failover", "key"],
+        &[("APPLIANCE_FAILOVER_KEY", key.as_str())],
+    ));
+    assert!(run.stdout.contains(&fingerprint), "{}", run.stdout);
+    let run = op_b.run(
+        &["failover", "key"],
+        &[("APPLIANCE_FAILOVER_KEY", "too short")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("(invalid_key)"), "{}", run.stderr);
+
+    // A refusal, then the establish.
+    let (a_addr, b_addr) = (a.https.to_string(), b.https.to_string());
+    let run = op_a.run(
+        &[
+            "failover",
+            "establish",
+            "--backup",
+            &a_addr,
+            "--reverse",
+            &a_addr,
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("(peer_is_self)"), "{}", run.stderr);
+    let run = ok(op_a.run(
+        &[
+            "failover",
+            "establish",
+            "--backup",
+            &b_addr,
+            "--reverse",
+            &a_addr,
+        ],
+        &[],
+    ));
+    assert_eq!(field(&run.stdout, "Role"), "primary", "{}", run.stdout);
+    assert_eq!(
+        field(&run.stdout, "Peer"),
+        format!("{b_addr} (answering)"),
+        "{}",
+        run.stdout
+    );
+    let run = ok(op_b.run(&["--json", "failover"], &[]));
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["role"], "backup");
+    assert_eq!(json["epoch"], 1);
+    assert_eq!(json["peer"]["port"], a.https.port());
+
+    // Break from the backup, without a terminal: --yes is needed.
+    let run = op_b.run(&["failover", "break"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = ok(op_b.run(&["--json", "failover", "break", "--yes"], &[]));
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["peer_told"], true);
+    let run = ok(op_a.run(&["failover"], &[]));
+    assert_eq!(field(&run.stdout, "Role"), "none", "{}", run.stdout);
+    assert!(
+        field(&run.stdout, "Last event").contains("The peer broke"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The value of `name` in `Name: value` lines.
+fn field(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
 }

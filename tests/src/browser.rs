@@ -145,6 +145,17 @@ impl Browser {
         .map(|_| ())
     }
 
+    /// Choose `path` in the file input `css` (as a person picking a file does).
+    pub fn choose_file(&self, css: &str, path: &std::path::Path) -> anyhow::Result<()> {
+        let id = self.element(css)?;
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(&json!({ "text": path.to_string_lossy() })),
+        )
+        .map(|_| ())
+    }
+
     pub fn click(&self, css: &str) -> anyhow::Result<()> {
         let id = self.element(css)?;
         self.call("POST", &format!("/element/{id}/click"), Some(&json!({})))
@@ -194,6 +205,47 @@ impl Browser {
         self.click("#change")?;
         self.wait_for_url("/appliance/status?changed=password", timeout)?;
         Ok(())
+    }
+
+    /// Let the page's downloads land in `dir` (Chromium's DevTools command, through
+    /// chromedriver), without a prompt.
+    pub fn allow_downloads(&self, dir: &std::path::Path) -> anyhow::Result<()> {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(&json!({"cmd": "Browser.setDownloadBehavior", "params": {
+                "behavior": "allow", "downloadPath": dir.to_string_lossy()
+            }})),
+        )
+        .map(|_| ())
+    }
+
+    /// Wait until a download is complete in `dir` (no partial `.crdownload` left) and
+    /// return its path.
+    pub fn wait_for_download(
+        dir: &std::path::Path,
+        timeout: Duration,
+    ) -> anyhow::Result<std::path::PathBuf> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let names: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .collect();
+            let partial = names
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "crdownload"));
+            if let (false, Some(done)) = (partial, names.first()) {
+                return Ok(done.clone());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "no complete download in {} after {timeout:?}",
+                    dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Wait until the current URL ends with `suffix` (after a form submission).

@@ -29,6 +29,15 @@ impl Profile {
         }
     }
 
+    /// The QEMU model of the profile's NICs.
+    pub fn nic(self) -> &'static str {
+        match self {
+            Profile::Box => "e1000e",
+            Profile::Vm => "vmxnet3",
+            Profile::Virtio => "virtio-net-pci",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Profile::Box => "box",
@@ -66,6 +75,19 @@ pub struct Plan {
     pub no_reboot: bool,
     /// `-rtc base=VALUE`.
     pub rtc_base: Option<String>,
+    /// The NIC's MAC address; None: QEMU's first (`52:54:00:12:34:56`).
+    pub mac: Option<String>,
+    /// A second NIC, on a tap device (a [`crate::lab::Lab`]'s L2 segment).
+    pub segment: Option<SegmentNic>,
+}
+
+/// A second NIC of the profile's model on a tap device QEMU makes in its own (the host's)
+/// network namespace; [`crate::lab::Lab::attach`] then moves the tap onto the lab's bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentNic {
+    /// The tap's name (at most 15 bytes).
+    pub tap: String,
+    pub mac: String,
 }
 
 impl Plan {
@@ -166,11 +188,7 @@ impl Plan {
                 Profile::Virtio => push(&["-device", "virtio-blk-pci,drive=disk0,bootindex=0"]),
             }
         }
-        let nic = match self.profile {
-            Profile::Box => "e1000e",
-            Profile::Vm => "vmxnet3",
-            Profile::Virtio => "virtio-net-pci",
-        };
+        let nic = self.profile.nic();
         push(&[
             "-netdev",
             &format!(
@@ -178,8 +196,19 @@ impl Plan {
                 self.https_port, self.http_port
             ),
             "-device",
-            &format!("{nic},netdev=net0"),
+            &match &self.mac {
+                Some(mac) => format!("{nic},netdev=net0,mac={mac}"),
+                None => format!("{nic},netdev=net0"),
+            },
         ]);
+        if let Some(segment) = &self.segment {
+            push(&[
+                "-netdev",
+                &format!("tap,id=net1,ifname={},script=no,downscript=no", segment.tap),
+                "-device",
+                &format!("{nic},netdev=net1,mac={}", segment.mac),
+            ]);
+        }
         push(&["-device", "i6300esb", "-action", "watchdog=reset"]);
         a
     }
@@ -207,6 +236,8 @@ mod tests {
             serial_socket: None,
             no_reboot: false,
             rtc_base: None,
+            mac: None,
+            segment: None,
         }
     }
 
@@ -232,5 +263,33 @@ mod tests {
         assert!(uefi.contains("ahci,id=sata0") && uefi.contains("vmxnet3"));
         let virtio = plan(Profile::Virtio, Firmware::Bios).args().join(" ");
         assert!(virtio.contains("virtio-blk-pci") && virtio.contains("virtio-net-pci"));
+        let other_nic = Plan {
+            mac: Some("52:54:00:0a:0b:0c".into()),
+            ..plan(Profile::Vm, Firmware::Bios)
+        };
+        assert!(other_nic
+            .args()
+            .join(" ")
+            .contains("vmxnet3,netdev=net0,mac=52:54:00:0a:0b:0c"));
+    }
+
+    #[test]
+    fn a_segment_nic_is_a_second_nic_of_the_same_model_on_a_tap() {
+        let args = Plan {
+            segment: Some(SegmentNic {
+                tap: "lt1a".into(),
+                mac: "52:54:00:77:00:0a".into(),
+            }),
+            ..plan(Profile::Box, Firmware::Uefi)
+        }
+        .args()
+        .join(" ");
+        assert!(args.contains("e1000e,netdev=net0 "), "{args}");
+        assert!(args.contains("-netdev tap,id=net1,ifname=lt1a,script=no,downscript=no"));
+        assert!(args.contains("e1000e,netdev=net1,mac=52:54:00:77:00:0a"));
+        assert!(!plan(Profile::Box, Firmware::Uefi)
+            .args()
+            .join(" ")
+            .contains("net1"));
     }
 }

@@ -9,6 +9,8 @@
 //! - [`browser`]: headless Chromium through chromedriver, for the web UI.
 //! - [`https`]: a small blocking HTTPS client for the appliance's API.
 //! - [`dev`]: the daemon in dev mode on loopback, for API and browser tests.
+//! - [`lab`]: an L2 segment (a bridge in a network namespace the test makes) that
+//!   machines join with a second NIC on a tap, and a client on it.
 //! - [`disk`]: locating built images, overlays, raw copies, editing grubenv, reading
 //!   partitions of a disk image.
 //! - [`scan`]: every occurrence of given bytes in a raw disk image, by partition.
@@ -20,6 +22,7 @@ pub mod dev;
 pub mod devices;
 pub mod disk;
 pub mod https;
+pub mod lab;
 pub mod machine;
 pub mod qmp;
 pub mod scan;

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::console::{Console, SerialLink};
-use crate::devices::{self, Firmware, Plan, Profile};
+use crate::devices::{self, Firmware, Plan, Profile, SegmentNic};
 use crate::https::{self, Trust};
 use crate::qmp::Qmp;
 use crate::workdir::WorkDir;
@@ -32,6 +32,14 @@ pub struct MachineSpec {
     pub rtc_base: Option<String>,
     /// Let the test type on the serial console ([`Machine::type_on_serial`]).
     pub serial_input: bool,
+    /// The NIC's MAC address (another machine's hardware); None: QEMU's first.
+    pub mac: Option<String>,
+    /// A second NIC on a tap, for a [`crate::lab::Lab`]'s segment (the first stays QEMU's
+    /// user network with the API forwarded to loopback).
+    pub segment: Option<SegmentNic>,
+    /// The machine's name in reports and in its scratch directory's name; None:
+    /// `<profile>-<firmware>`.
+    pub name: Option<String>,
 }
 
 impl MachineSpec {
@@ -45,6 +53,9 @@ impl MachineSpec {
             no_reboot: true,
             rtc_base: None,
             serial_input: false,
+            mac: None,
+            segment: None,
+            name: None,
         })
     }
 
@@ -58,6 +69,9 @@ impl MachineSpec {
             no_reboot: true,
             rtc_base: None,
             serial_input: false,
+            mac: None,
+            segment: None,
+            name: None,
         }
     }
 }
@@ -109,7 +123,9 @@ fn free_port() -> anyhow::Result<u16> {
 
 impl Machine {
     pub fn start(spec: &MachineSpec) -> anyhow::Result<Self> {
-        let name = format!("{}-{:?}", spec.profile.name(), spec.firmware).to_lowercase();
+        let name = spec.name.clone().unwrap_or_else(|| {
+            format!("{}-{:?}", spec.profile.name(), spec.firmware).to_lowercase()
+        });
         let dir = WorkDir::new(&name)?;
         let overlay = match (&spec.overlay, &spec.base_image) {
             (Some(existing), _) => Some(existing.clone()),
@@ -132,6 +148,8 @@ impl Machine {
             serial_socket: spec.serial_input.then(|| dir.path().join("serial.sock")),
             no_reboot: spec.no_reboot,
             rtc_base: spec.rtc_base.clone(),
+            mac: spec.mac.clone(),
+            segment: spec.segment.clone(),
         };
         let plan = if plan.firmware() == Firmware::Uefi {
             for f in devices::firmware_files() {

@@ -47,13 +47,9 @@ fn qcow2_and_ova_disk_boot_to_health() {
     std::fs::copy(artifact(out, "qcow2"), &qcow2).unwrap();
     boots_to_health(
         &MachineSpec {
-            profile: Profile::Virtio,
-            firmware: Firmware::Bios,
             base_image: None,
             overlay: Some(qcow2),
-            no_reboot: true,
-            rtc_base: None,
-            serial_input: false,
+            ..MachineSpec::diskless(Profile::Virtio, Firmware::Bios)
         },
         "qcow2 on virtio",
     );
@@ -71,13 +67,8 @@ fn qcow2_and_ova_disk_boot_to_health() {
     disk::raw_copy(&artifact(&work, "vmdk"), &raw).unwrap();
     boots_to_health(
         &MachineSpec {
-            profile: Profile::Vm,
-            firmware: Firmware::Bios,
             base_image: Some(raw),
-            overlay: None,
-            no_reboot: true,
-            rtc_base: None,
-            serial_input: false,
+            ..MachineSpec::diskless(Profile::Vm, Firmware::Bios)
         },
         "OVA disk as VMware",
     );

@@ -1,30 +1,28 @@
 //! `POST /api/v1/backup` and `POST /api/v1/backup/restore` (crate::backup,
 //! docs/backup.md): the backup file made with the operator's password and sent as a
-//! download; a backup file uploaded with its password in `X-Password` and applied.
+//! download; a backup file uploaded with its password in `X-Password` and applied, the
+//! answer being the restore's report.
 
+use api_types::{BackupRequest, RestoreReport};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
 use super::ApiError;
-use crate::auth::Kind;
-use crate::backup::{self, BackupInfo};
+use crate::backup::{Made, Who};
 use crate::state::AppState;
-use crate::store::Audit;
 
 /// Pieces of the backup file sent at a time.
 const CHUNK: usize = 64 * 1024;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct BackupRequest {
-    password: String,
-    #[serde(default)]
-    include_history: bool,
+fn who(caller: &Caller) -> Who {
+    Who {
+        user: caller.session.user.to_string(),
+        address: caller.address,
+    }
 }
 
 pub(super) async fn make(
@@ -32,34 +30,16 @@ pub(super) async fn make(
     caller: Caller,
     Json(body): Json<BackupRequest>,
 ) -> Result<Response, ApiError> {
-    if body.include_history {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "history_not_included",
-            "This version backs up the settings, certificates and site packages; the logged history stays on the appliance. Ask again without include_history.",
-        ));
-    }
-    let st = Arc::clone(&state);
-    let audit = Audit::user(
-        &*caller.session.user,
-        caller.address,
-        "backup.made",
-        "settings backup downloaded",
-    );
-    let made = tokio::task::spawn_blocking(move || {
-        let made = backup::make(
-            &st.store,
-            &st.state_dir,
-            &st.system.release.profile,
-            &st.system.release.version,
-            &body.password,
-        )?;
-        st.store
-            .change(audit, |_| Ok::<_, crate::store::Error>(()))?;
-        Ok::<_, backup::BackupError>(made)
-    })
-    .await
-    .map_err(|e| ApiError::internal("The backup did not finish", e))??;
+    let made = state
+        .backup
+        .make(body.password, body.include_history, &who(&caller))
+        .await?;
+    send(made).await
+}
+
+/// A backup file as a download (the API's and the Backup page's): streamed from `data`,
+/// removed once sent or once the client has left (dropping [`Made`] removes it).
+pub(crate) async fn send(made: Made) -> Result<Response, ApiError> {
     let file = tokio::fs::File::open(&made.path)
         .await
         .map_err(|e| ApiError::internal("Reading the backup failed", e))?;
@@ -71,7 +51,6 @@ pub(super) async fn make(
             format!("attachment; filename=\"{}\"", made.file_name()),
         ),
     ];
-    // The file goes when the stream does (sent, or the client left): `Made` removes it.
     let stream = futures::stream::unfold((file, made), |(mut file, made)| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; CHUNK];
@@ -87,29 +66,12 @@ pub(super) async fn make(
     Ok((headers, Body::from_stream(stream)).into_response())
 }
 
-/// What a restore answers.
-#[derive(Debug, Serialize)]
-pub(super) struct RestoreAnswer {
-    restored_from: BackupInfo,
-    /// The service records now in force.
-    records: Vec<String>,
-    /// The service directories now in force (certificates, site packages).
-    directories: Vec<String>,
-    /// What stayed this appliance's own.
-    kept: Vec<&'static str>,
-    /// `kept` when the caller's account survived the restore, else `ended`.
-    session: &'static str,
-    /// Services that could not take the restored settings at once (they do at the next
-    /// restart); empty when all did.
-    not_reloaded: Vec<String>,
-}
-
 pub(super) async fn restore(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-) -> Result<axum::Json<RestoreAnswer>, ApiError> {
+) -> Result<axum::Json<RestoreReport>, ApiError> {
     let Some(password) = headers
         .get("x-password")
         .and_then(|v| v.to_str().ok())
@@ -121,46 +83,10 @@ pub(super) async fn restore(
             "Send the backup's password in the X-Password header; nothing was changed.",
         ));
     };
-    let mut reader = crate::update::body::reader(body);
-    let st = Arc::clone(&state);
-    let audit = Audit::user(
-        &*caller.session.user,
-        caller.address,
-        "backup.restored",
-        "settings restored from a backup",
-    );
-    let restored = tokio::task::spawn_blocking(move || {
-        let result = backup::restore(&st.store, &st.state_dir, &mut reader, &password, audit);
-        if result.is_err() {
-            reader.drain();
-        }
-        result
-    })
-    .await
-    .map_err(|e| ApiError::internal("The restore did not finish", e))??;
-    let not_reloaded = state.service_part_replaced().await;
-    let session = if state.auth.session(&caller.token, Kind::Api).is_some() {
-        "kept"
-    } else {
-        "ended"
-    };
-    tracing::warn!(
-        from = %restored.from.appliance_id,
-        version = %restored.from.version,
-        "settings restored from a backup"
-    );
-    Ok(axum::Json(RestoreAnswer {
-        records: restored.applied.records,
-        directories: restored.applied.header.directories.clone(),
-        restored_from: restored.from,
-        kept: vec![
-            "appliance id",
-            "network settings",
-            "host name",
-            "boot slots and update history",
-            "logs",
-        ],
-        session,
-        not_reloaded,
-    }))
+    let reader = crate::update::body::reader(body);
+    let report = state
+        .backup
+        .restore(reader, password, &who(&caller))
+        .await?;
+    Ok(axum::Json(report))
 }

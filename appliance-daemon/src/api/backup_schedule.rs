@@ -20,7 +20,7 @@ pub(super) async fn get(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<axum::Json<View>, ApiError> {
-    Ok(axum::Json(state.backups.view().await?))
+    Ok(axum::Json(state.backup_schedule.view().await?))
 }
 
 pub(super) async fn put(
@@ -29,7 +29,7 @@ pub(super) async fn put(
     Json(change): Json<Change>,
 ) -> Result<axum::Json<View>, ApiError> {
     let view = state
-        .backups
+        .backup_schedule
         .set(change, &caller.session.user, caller.address)
         .await?;
     Ok(axum::Json(view))
@@ -40,7 +40,7 @@ pub(super) async fn run(
     caller: Caller,
 ) -> Result<axum::Json<Run>, ApiError> {
     let run = state
-        .backups
+        .backup_schedule
         .run_now(&caller.session.user, caller.address)
         .await?;
     Ok(axum::Json(run))
@@ -50,7 +50,7 @@ pub(super) async fn stored(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
 ) -> Result<axum::Json<Vec<Stored>>, ApiError> {
-    Ok(axum::Json(state.backups.stored()?))
+    Ok(axum::Json(state.backup_schedule.stored()?))
 }
 
 pub(super) async fn download(
@@ -58,7 +58,7 @@ pub(super) async fn download(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let path = state.backups.stored_path(&name)?;
+    let path = state.backup_schedule.stored_path(&name)?;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| ApiError::internal("Reading the backup failed", e))?;

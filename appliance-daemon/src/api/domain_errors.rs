@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use super::ApiError;
 use crate::backup::runner::ScheduleError as BackupScheduleError;
 use crate::backup::BackupError;
+use crate::failover::FailoverError;
 use crate::reset::ResetError;
 use crate::snapshot::SnapshotError;
 use crate::status::StatusError;
@@ -187,12 +188,15 @@ impl From<BackupError> for ApiError {
             BackupError::WrongPassword => "wrong_password",
             BackupError::NotABackup(_) => "not_a_backup",
             BackupError::Format(_) => "unsupported_backup",
+            BackupError::TooNew { .. } => "backup_too_new",
             BackupError::Damaged(_) | BackupError::Snapshot(SnapshotError::Damaged(_)) => {
                 "damaged_backup"
             }
             BackupError::Snapshot(SnapshotError::Format { .. }) => "unsupported_backup",
             BackupError::Snapshot(SnapshotError::TooNew { .. }) => "backup_too_new",
-            BackupError::Snapshot(SnapshotError::NotService(_)) => "not_service_data",
+            BackupError::Snapshot(
+                SnapshotError::NotService(_) | SnapshotError::ExtraRefused(_),
+            ) => "not_service_data",
             BackupError::Snapshot(_) | BackupError::Io { .. } | BackupError::Store(_) => {
                 return ApiError::internal("The backup or restore failed", e)
             }
@@ -236,5 +240,46 @@ impl From<StatusError> for ApiError {
             StatusError::Specs(e) => ApiError::internal("Reading the hardware facts failed", e),
             StatusError::Encode(e) => ApiError::internal("Encoding the status failed", e),
         }
+    }
+}
+
+impl From<FailoverError> for ApiError {
+    fn from(e: FailoverError) -> Self {
+        let status = match &e {
+            FailoverError::Key(_)
+            | FailoverError::KeyRequest
+            | FailoverError::Address { .. }
+            | FailoverError::SelfPair(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            FailoverError::NoKey
+            | FailoverError::Role(_)
+            | FailoverError::PeerNoKey(_)
+            | FailoverError::KeysDiffer
+            | FailoverError::PeerPaired { .. }
+            | FailoverError::Mismatch { .. }
+            | FailoverError::PairBroken { .. } => StatusCode::CONFLICT,
+            FailoverError::Unreachable { .. }
+            | FailoverError::NotAnAppliance { .. }
+            | FailoverError::ReverseFailed(_)
+            | FailoverError::PeerRefused(_) => StatusCode::BAD_GATEWAY,
+            FailoverError::NotYourPeer | FailoverError::UnknownChallenge => StatusCode::FORBIDDEN,
+            FailoverError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            FailoverError::Random | FailoverError::Store(_) => {
+                return ApiError::internal("The failover change failed", e)
+            }
+        };
+        let message = match status {
+            StatusCode::FORBIDDEN | StatusCode::BAD_REQUEST => format!("{e}."),
+            _ => format!("{e}; nothing was changed."),
+        };
+        ApiError::new(status, e.code(), upper_first(&message))
+    }
+}
+
+/// A sentence starts with a capital.
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::ApiError;
 use crate::auth::{Kind, Session};
-use crate::server::https::ClientAddr;
+use crate::server::https::{ClientAddr, PairClient};
 use crate::state::AppState;
 
 /// The client's IP address, for the audit log (None in unit tests without a server).
@@ -27,6 +27,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
                 .get::<ClientAddr>()
                 .map(|ClientAddr(a)| a.ip()),
         ))
+    }
+}
+
+/// A request on the pair channel: the public-key SHA-256 of the client certificate its
+/// TLS handshake proved. Anything else is refused before the handler runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PairChannel(pub [u8; 32]);
+
+impl<S: Send + Sync> FromRequestParts<S> for PairChannel {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<PairClient>()
+            .map(|PairClient(sha256)| PairChannel(*sha256))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "pair_channel_required",
+                    "This call is for the other appliance of a failover pair, over the pair \
+                     channel with its pair certificate.",
+                )
+            })
     }
 }
 

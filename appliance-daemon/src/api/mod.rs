@@ -6,14 +6,16 @@
 //! is checked against (`openapi.json` beside this file, served at `/api/v1/openapi.json`).
 
 mod account;
-mod backup;
+pub(crate) mod backup;
 mod backup_schedule;
 mod catalog;
 mod domain_errors;
 mod error;
 pub(crate) mod extract;
+mod failover;
 mod health;
 mod network;
+mod peer;
 mod reset;
 mod session;
 mod site_updates;
@@ -144,6 +146,20 @@ pub(crate) fn routes() -> Routes {
         .add(Method::POST, "/api/v1/system/factory-reset", reset::post)
         .add(Method::POST, "/api/v1/backup", backup::make)
         .add_stream(Method::POST, "/api/v1/backup/restore", backup::restore)
+        .add(Method::GET, "/api/v1/failover", failover::get)
+        .add(Method::PUT, "/api/v1/failover/key", failover::put_key)
+        .add(
+            Method::POST,
+            "/api/v1/failover/establish",
+            failover::establish,
+        )
+        .add(Method::POST, "/api/v1/failover/break", failover::break_pair)
+        .add(Method::POST, "/api/v1/peer/hello", peer::hello)
+        .add(Method::POST, "/api/v1/peer/establish", peer::establish)
+        .add(Method::GET, "/api/v1/peer/confirm", peer::confirm)
+        .add(Method::POST, "/api/v1/peer/state", peer::peer_state)
+        .add(Method::POST, "/api/v1/peer/primary", peer::primary)
+        .add(Method::POST, "/api/v1/peer/break", peer::break_pair)
         .add(Method::GET, "/api/v1/backup/schedule", backup_schedule::get)
         .add(Method::PUT, "/api/v1/backup/schedule", backup_schedule::put)
         .add(

@@ -239,11 +239,6 @@ impl Scheduler {
         self.view().await
     }
 
-    /// The settings were replaced underneath (a restore): the task reads them again.
-    pub(crate) fn settings_replaced(&self) {
-        self.changed.notify_one();
-    }
-
     /// Make a backup now, as the schedule would (refused while one is being made).
     pub(crate) async fn run_now(
         &self,
@@ -274,7 +269,8 @@ impl Scheduler {
     }
 
     /// The task: sleeps until the next due time (waking at least every [`NAP`] to read the
-    /// clock again, and at once when the schedule changes), runs, and so on forever.
+    /// clock and the schedule again, so a restored or synced schedule is taken within it,
+    /// and at once when the API changes the schedule), runs, and so on forever.
     pub(crate) async fn run_loop(self: Arc<Self>) {
         let mut served = None;
         loop {

@@ -147,6 +147,7 @@ mod tests {
                 created_unix: 0,
                 encryption: String::new(),
                 snapshot_format: 1,
+                extras: Vec::new(),
             },
             path,
             size: token.len() as u64,

@@ -153,6 +153,18 @@ enum Command {
         reply::Sender<Result<NetworkView, PutError>>,
     ),
     Confirm(Actor, reply::Sender<Result<NetworkView, ConfirmError>>),
+    Reload(reply::Sender<Reloaded>),
+}
+
+/// What the manager did with settings replaced underneath (a restore).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reloaded {
+    /// The restored settings are in force (else the factory defaults, see `note`).
+    pub in_force: bool,
+    /// Why the restored settings gave way to the factory defaults.
+    pub note: Option<String>,
+    /// The host name now in force (empty: the factory's).
+    pub hostname: String,
 }
 
 /// The lease each DHCP interface holds now, by kernel name (`None`: none yet, or it
@@ -239,6 +251,15 @@ impl Handle {
             .await
             .map_err(|_| PutError::Stopped)?;
         rx.await.map_err(|_| PutError::Stopped)?
+    }
+
+    /// The stored settings were replaced (a restore): take them as at start, where
+    /// settings naming NICs that are not present give way to the factory defaults with a
+    /// note. `None` if the manager has stopped.
+    pub(crate) async fn reload(&self) -> Option<Reloaded> {
+        let (tx, rx) = reply::channel();
+        self.commands.send(Command::Reload(tx)).await.ok()?;
+        rx.await.ok()
     }
 
     /// Keep the change waiting for confirmation.

@@ -23,7 +23,8 @@ pub(crate) fn shared_ip_history(store: &Store) -> Result<Vec<HistoryEntry>, crat
     Ok(store
         .audit_log(HISTORY_SCAN)?
         .into_iter()
-        .filter(|e| e.action.starts_with("network.shared_ip."))
+        // This machine's events only, not those a restore brought from a backup.
+        .filter(|e| e.restored_from.is_none() && e.action.starts_with("network.shared_ip."))
         .take(HISTORY)
         .map(history_entry)
         .collect())
@@ -53,6 +54,7 @@ mod tests {
             action: "network.shared_ip.enable".into(),
             detail: "192.168.1.50/24 on 52:54:00:12:34:56".into(),
             address: Some("192.0.2.7".parse().unwrap()),
+            restored_from: None,
         };
         let audit = serde_json::to_string(&entry).unwrap();
         assert_eq!(serde_json::to_string(&history_entry(entry)).unwrap(), audit);

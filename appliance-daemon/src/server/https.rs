@@ -1,5 +1,10 @@
 //! The HTTPS accept loop: TCP accept, TLS handshake (bounded in time), HTTP/1.1 via hyper,
 //! requests to the axum router. One task per connection; a bad client only costs itself.
+//!
+//! The TLS server name the client sends picks the configuration: the pair channel's name
+//! ([`pair::PAIR_SERVER_NAME`]) gets the pair identity and must show a client certificate,
+//! whose public-key SHA-256 handlers receive as [`PairClient`]; any other name (or none)
+//! gets the served certificate, as browsers and appliancectl expect.
 
 use axum::Router;
 use hyper::service::Service as _;
@@ -11,18 +16,31 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 
 /// The TCP peer of the connection, set on every request (the audit log names it).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientAddr(pub SocketAddr);
 
+/// On the pair channel: SHA-256 of the public key of the certificate the client proved
+/// it holds (the failover service decides what it is worth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PairClient(pub [u8; 32]);
+
+/// The two TLS configurations served on one port.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsConfigs {
+    /// The served certificate (browsers, appliancectl).
+    pub service: Arc<ServerConfig>,
+    /// The pair identity, client certificate required.
+    pub pair: Arc<ServerConfig>,
+}
+
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serve `app` on `listener` until the process ends.
-pub(crate) async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router) {
-    let acceptor = TlsAcceptor::from(tls);
+pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -33,10 +51,29 @@ pub(crate) async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Ro
                 continue;
             }
         };
-        let acceptor = acceptor.clone();
+        let configs = tls.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let handshake = async {
+                let start =
+                    LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
+                let pair_channel =
+                    start.client_hello().server_name() == Some(pair::PAIR_SERVER_NAME);
+                let config = if pair_channel {
+                    Arc::clone(&configs.pair)
+                } else {
+                    Arc::clone(&configs.service)
+                };
+                let stream = start.into_stream(config).await?;
+                let client = pair_channel
+                    .then(|| stream.get_ref().1.peer_certificates())
+                    .flatten()
+                    .and_then(|chain| chain.first())
+                    .map(|leaf| PairClient(appliancectl::tls::fingerprint(leaf.as_ref())));
+                Ok::<_, std::io::Error>((stream, client))
+            };
+            let (tls, pair_client) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await
+            {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(err)) => {
                     tracing::debug!(%peer, "TLS handshake failed: {err}");
@@ -51,6 +88,9 @@ pub(crate) async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Ro
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ClientAddr(peer));
+                    if let Some(client) = pair_client {
+                        req.extensions_mut().insert(client);
+                    }
                     TowerToHyperService::new(app.clone()).call(req)
                 },
             );

@@ -1,7 +1,8 @@
 //! Applying a snapshot as one step. The whole stream is read and checked first: records
 //! kept in memory (small), directories unpacked into a staging directory on `data`;
 //! nothing of the running appliance changes until the end marker has been read. Then:
-//! 1. a journal (`snapshot-apply.json`) names the snapshot and its directories (fsynced);
+//! 1. the staged files are flushed to the disk (syncfs), then a journal
+//!    (`snapshot-apply.json`) names the snapshot and its directories (fsynced);
 //! 2. one store transaction replaces the service records and records the snapshot's id;
 //! 3. each service directory is swapped for its staged copy (renames);
 //! 4. the journal and the staging directory are removed.
@@ -16,10 +17,11 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use super::{
-    class_of, io_error, service_directories, Class, End, Header, SnapshotError, END_ENTRY,
-    FILES_DIR, FORMAT, HEADER_ENTRY, RECORDS_DIR, RECORD_LIMIT,
+    class_of, io_error, service_directories, Class, End, Extras, Header, SnapshotError, END_ENTRY,
+    FILES_DIR, FORMAT, HEADER_ENTRY, HISTORY_ENTRY, HISTORY_LIMIT, NETWORK_ENTRY, NETWORK_RECORD,
+    RECORDS_DIR, RECORD_LIMIT,
 };
-use crate::store::{Audit, Store, SCHEMA_VERSION};
+use crate::store::{Audit, Imported, Store, SCHEMA_VERSION};
 
 /// The store record holding the id of the last snapshot applied.
 pub(super) const APPLIED_KEY: &str = "snapshot_applied";
@@ -27,6 +29,8 @@ pub(super) const APPLIED_KEY: &str = "snapshot_applied";
 pub(super) const JOURNAL: &str = "snapshot-apply.json";
 /// Where an apply stages the directories, in the data directory.
 pub(super) const STAGING: &str = "snapshot-staging";
+/// The history extra, staged (checked and rewritten one entry a line).
+const STAGED_HISTORY: &str = "history.jsonl";
 
 /// What an apply replaced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +39,19 @@ pub(crate) struct Applied {
     /// The service records now in force (those the snapshot did not carry were removed:
     /// they read as their defaults).
     pub(crate) records: Vec<String>,
+    /// The network extra replaced this appliance's network settings.
+    pub(crate) network: bool,
+    /// What the history extra added to the audit log.
+    pub(crate) history: Option<Imported>,
+}
+
+/// What [`read_into`] took from a snapshot.
+struct Taken {
+    header: Header,
+    records: BTreeMap<String, Vec<u8>>,
+    network: Option<Vec<u8>>,
+    /// The history was staged.
+    history: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,24 +65,51 @@ struct AppliedRecord {
     id: String,
 }
 
-/// Replace this appliance's service part with the snapshot read from `input`.
+/// Replace this appliance's service part with the snapshot read from `input`, with the
+/// extras in `accept` (none for the pair's sync; a restore's) in the same store
+/// transaction as the service records; a snapshot carrying others is refused.
 pub(crate) fn apply(
     store: &Store,
     state_dir: &Path,
-    input: impl Read,
+    input: impl std::io::Read,
     audit: Audit,
+    accept: Extras,
 ) -> Result<Applied, SnapshotError> {
     // An apply cut short earlier is settled first: its staging is this one's.
     recover(store, state_dir)?;
     let staging = state_dir.join(STAGING);
-    let read = read_into(&staging, input);
-    let (header, records) = match read {
+    let read = match read_into(&staging, input, accept) {
         Ok(v) => v,
         Err(e) => {
             remove_all(&staging);
             return Err(e);
         }
     };
+    let Taken {
+        header,
+        records,
+        network,
+        history,
+    } = read;
+    // Whose log the history joins (read before the transaction: made at first start).
+    let here = if history {
+        match store.identity() {
+            Ok(identity) => identity.appliance_id,
+            Err(e) => {
+                remove_all(&staging);
+                return Err(e.into());
+            }
+        }
+    } else {
+        String::new()
+    };
+    // The staged files on the disk before anything refers to them: renamed into place
+    // after a commit, a file whose data was still in memory would be empty after a power
+    // cut (ext4 writes data late). One syncfs flushes them all, however many.
+    if let Err(e) = sync_filesystem(state_dir) {
+        remove_all(&staging);
+        return Err(e);
+    }
     let journal = Journal {
         id: header.id.clone(),
         directories: header.directories.clone(),
@@ -85,20 +129,38 @@ pub(crate) fn apply(
         for (key, json) in &records {
             tx.put_raw(key, json)?;
         }
+        if let Some(json) = &network {
+            tx.put_raw(NETWORK_RECORD, json)?;
+        }
+        let imported = if history {
+            let path = staging.join(STAGED_HISTORY);
+            let file = std::fs::File::open(&path)
+                .map_err(|e| crate::store::Error::Import(format!("{}: {e}", path.display())))?;
+            let mut input = std::io::BufReader::new(file);
+            Some(tx.import_audit(&mut input, &header.appliance_id, &here)?)
+        } else {
+            None
+        };
         let applied = serde_json::to_vec(&AppliedRecord {
             id: header.id.clone(),
         })
         .unwrap_or_default();
-        tx.put_raw(APPLIED_KEY, &applied)
+        tx.put_raw(APPLIED_KEY, &applied)?;
+        Ok::<_, crate::store::Error>(imported)
     });
-    if let Err(e) = committed {
-        discard(state_dir);
-        return Err(e.into());
-    }
+    let imported = match committed {
+        Ok(imported) => imported,
+        Err(e) => {
+            discard(state_dir);
+            return Err(e.into());
+        }
+    };
     finish(state_dir, &journal)?;
     Ok(Applied {
         header,
         records: keys,
+        network: network.is_some(),
+        history: imported,
     })
 }
 
@@ -139,11 +201,12 @@ pub(crate) fn recover(store: &Store, state_dir: &Path) -> Result<(), SnapshotErr
     }
 }
 
-/// Read the whole snapshot: header, records, staged directories, end marker.
+/// Read the whole snapshot: header, records, extras, staged directories, end marker.
 fn read_into(
     staging: &Path,
-    input: impl Read,
-) -> Result<(Header, BTreeMap<String, Vec<u8>>), SnapshotError> {
+    input: impl std::io::Read,
+    accept: Extras,
+) -> Result<Taken, SnapshotError> {
     let damaged = |what: String| SnapshotError::Damaged(what);
     remove_all(staging);
     std::fs::create_dir_all(staging.join(FILES_DIR)).map_err(io_error(staging))?;
@@ -188,12 +251,21 @@ fn read_into(
     {
         return Err(SnapshotError::NotService(d.clone()));
     }
+    let extras = Extras::from_names(&header.extras)?;
+    if extras.network && !accept.network {
+        return Err(SnapshotError::ExtraRefused("the network settings".into()));
+    }
+    if extras.history && !accept.history {
+        return Err(SnapshotError::ExtraRefused("the logged history".into()));
+    }
     for dir in &header.directories {
         let path = staging.join(FILES_DIR).join(dir);
         std::fs::create_dir_all(&path).map_err(io_error(&path))?;
     }
 
     let mut records = BTreeMap::new();
+    let mut network = None;
+    let mut history = false;
     let mut files = 0u64;
     let mut end = None;
     for entry in entries {
@@ -212,6 +284,14 @@ fn read_into(
                 serde_json::from_slice::<End>(&json)
                     .map_err(|e| damaged(format!("{END_ENTRY} does not read: {e}")))?,
             );
+        } else if name == NETWORK_ENTRY && extras.network && network.is_none() {
+            let json = read_small(&mut entry, &name)?;
+            serde_json::from_slice::<crate::net::NetworkConfig>(&json)
+                .map_err(|e| damaged(format!("{name} does not read: {e}")))?;
+            network = Some(json);
+        } else if name == HISTORY_ENTRY && extras.history && !history {
+            stage_history(&mut entry, &staging.join(STAGED_HISTORY))?;
+            history = true;
         } else if let Some(file) = name.strip_prefix(RECORDS_DIR) {
             let key = file
                 .strip_suffix(".json")
@@ -243,18 +323,55 @@ fn read_into(
             return Err(damaged(format!("unexpected entry {name}")));
         }
     }
+    if extras.network != network.is_some() || extras.history != history {
+        return Err(damaged(format!(
+            "it names the extras {:?} but does not carry them all",
+            header.extras
+        )));
+    }
     let expected = End {
         records: records.len() as u64,
         files,
+        extras: u64::from(network.is_some()) + u64::from(history),
     };
     match end {
-        Some(end) if end == expected => Ok((header, records)),
+        Some(end) if end == expected => Ok(Taken {
+            header,
+            records,
+            network,
+            history,
+        }),
         Some(end) => Err(damaged(format!(
-            "it says {} records and {} files but carries {} and {}",
-            end.records, end.files, expected.records, expected.files
+            "it says {} records, {} files and {} extras but carries {}, {} and {}",
+            end.records, end.files, end.extras, expected.records, expected.files, expected.extras
         ))),
         None => Err(damaged(format!("it ends before {END_ENTRY}: cut short"))),
     }
+}
+
+/// Check the history extra entry by entry while writing it to `path`, one entry a line.
+fn stage_history(entry: &mut impl std::io::Read, path: &Path) -> Result<(), SnapshotError> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).map_err(io_error(path))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut input = std::io::BufReader::new(entry.take(HISTORY_LIMIT + 1));
+    let mut bytes = 0u64;
+    while let Some(line) = crate::store::read_audit_line(&mut input)
+        .map_err(|e| SnapshotError::Damaged(format!("{HISTORY_ENTRY}: {e}")))?
+    {
+        let mut json = serde_json::to_vec(&line)
+            .map_err(std::io::Error::other)
+            .map_err(io_error(path))?;
+        json.push(b'\n');
+        bytes += json.len() as u64;
+        out.write_all(&json).map_err(io_error(path))?;
+    }
+    if bytes > HISTORY_LIMIT {
+        return Err(SnapshotError::Damaged(format!(
+            "{HISTORY_ENTRY} is larger than {HISTORY_LIMIT} bytes"
+        )));
+    }
+    out.flush().map_err(io_error(path))
 }
 
 /// `files/<dir>/...` -> `<dir>`, for a plain relative path.
@@ -358,6 +475,13 @@ fn write_synced(path: &Path, value: &impl Serialize) -> Result<(), SnapshotError
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// Flush every file of the filesystem holding `dir` to the disk.
+fn sync_filesystem(dir: &Path) -> Result<(), SnapshotError> {
+    use std::os::fd::AsRawFd;
+    let handle = std::fs::File::open(dir).map_err(io_error(dir))?;
+    nix::unistd::syncfs(handle.as_raw_fd()).map_err(|e| io_error(dir)(e.into()))
+}
+
 fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -373,7 +497,8 @@ pub(super) mod tests_support {
         staging: &Path,
         snapshot: &[u8],
     ) -> (Header, BTreeMap<String, Vec<u8>>) {
-        read_into(staging, snapshot).unwrap()
+        let read = read_into(staging, snapshot, Extras::NONE).unwrap();
+        (read.header, read.records)
     }
 
     pub(in crate::snapshot) fn journal(state_dir: &Path, header: &Header) {

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{
-    class_of, io_error, service_directories, Class, End, Header, SnapshotError, END_ENTRY,
-    FILES_DIR, FORMAT, HEADER_ENTRY, RECORDS_DIR,
+    class_of, io_error, service_directories, Class, End, Extras, Header, SnapshotError, END_ENTRY,
+    FILES_DIR, FORMAT, HEADER_ENTRY, HISTORY_ENTRY, NETWORK_ENTRY, NETWORK_RECORD, RECORDS_DIR,
 };
 use crate::store::Store;
 
@@ -18,13 +18,15 @@ pub(crate) struct Exported {
     pub(crate) end: End,
 }
 
-/// Write this appliance's service part to `out`. Refused, before a byte is written, when
+/// Write this appliance's service part to `out`, with `extras` after the service records
+/// (none for the pair's sync; a settings backup's). Refused, before a byte is written, when
 /// the store holds a record that is not classed.
 pub(crate) fn export(
     store: &Store,
     state_dir: &Path,
     profile: &str,
     version: &str,
+    extras: Extras,
     out: impl Write,
 ) -> Result<Exported, SnapshotError> {
     let records = store.raw_records()?;
@@ -44,6 +46,7 @@ pub(crate) fn export(
         profile: profile.to_string(),
         version: version.to_string(),
         directories,
+        extras: extras.names(),
     };
 
     let mut tar = tar::Builder::new(out);
@@ -61,6 +64,22 @@ pub(crate) fn export(
     {
         append_bytes(&mut tar, &format!("{RECORDS_DIR}{key}.json"), json).map_err(write_err)?;
         end.records += 1;
+    }
+    if extras.network {
+        // Never written: the factory defaults are in force, and carried as such.
+        let json = match records.iter().find(|(key, _)| key == NETWORK_RECORD) {
+            Some((_, json)) => json.clone(),
+            None => b"{}".to_vec(),
+        };
+        append_bytes(&mut tar, NETWORK_ENTRY, &json).map_err(write_err)?;
+        end.extras += 1;
+    }
+    if extras.history {
+        let history = store.audit_export()?;
+        let mut header = entry_header(history.len);
+        tar.append_data(&mut header, HISTORY_ENTRY, history)
+            .map_err(write_err)?;
+        end.extras += 1;
     }
     for dir in &header.directories {
         let source = state_dir.join(dir);
@@ -89,12 +108,17 @@ fn append_bytes<W: Write>(
     name: &str,
     bytes: &[u8],
 ) -> std::io::Result<()> {
+    let mut header = entry_header(bytes.len() as u64);
+    tar.append_data(&mut header, name, bytes)
+}
+
+fn entry_header(size: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();
-    header.set_size(bytes.len() as u64);
+    header.set_size(size);
     header.set_mode(0o600);
     header.set_mtime(units::now());
     header.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut header, name, bytes)
+    header
 }
 
 /// Regular files and links under `dir`, for the end marker.

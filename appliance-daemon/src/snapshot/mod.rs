@@ -13,9 +13,11 @@
 
 mod apply;
 mod export;
+mod reload;
 
 pub(crate) use apply::{apply, recover, Applied};
 pub(crate) use export::export;
+pub(crate) use reload::Reload;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -50,6 +52,9 @@ pub(crate) const RECORDS: &[(&str, Class)] = &[
     ("updates", Class::Machine),
     // Signs this appliance's download keys, bound to its appliance id.
     ("download_key", Class::Machine),
+    // The failover pair: the inter-appliance key, role, epoch, the peer and its pinned
+    // identity. Each appliance of a pair keeps its own; never synced nor backed up.
+    ("failover", Class::Machine),
     // Which snapshot this appliance last applied (written by [`apply`]).
     (apply::APPLIED_KEY, Class::Machine),
     // What this machine's scheduled backups did (Status).
@@ -62,6 +67,8 @@ pub(crate) const DIRECTORIES: &[(&str, Class)] = &[
     ("tls", Class::Service),
     ("site", Class::Service),
     ("settings.redb", Class::Machine),
+    // The pair identity: each appliance's own key pair for the pair channel.
+    (crate::failover::PAIR_DIR, Class::Machine),
     ("etc", Class::Machine),
     ("clock", Class::Machine),
     ("sanitization.json", Class::Machine),
@@ -73,6 +80,63 @@ pub(crate) const DIRECTORIES: &[(&str, Class)] = &[
     (apply::JOURNAL, Class::Machine),
     (apply::STAGING, Class::Machine),
 ];
+
+/// What a snapshot may carry besides the service part. The pair's sync never carries
+/// any (they are the machine's); a settings backup carries the network settings and, when
+/// asked, the logged history, for a restore on this machine or on its replacement. An
+/// apply takes only the extras its caller accepts, in the same store transaction as the
+/// service records (docs/snapshot.md "Extras").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Extras {
+    /// The `network` record: NICs by MAC, addresses, gateways, DNS, shared IPs, host name.
+    pub(crate) network: bool,
+    /// The audit log, as JSON lines.
+    pub(crate) history: bool,
+}
+
+impl Extras {
+    /// The service part only: the pair's sync.
+    pub(crate) const NONE: Extras = Extras {
+        network: false,
+        history: false,
+    };
+
+    /// Their names, as the header lists them.
+    pub(crate) fn names(self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.network {
+            names.push(EXTRA_NETWORK.to_string());
+        }
+        if self.history {
+            names.push(EXTRA_HISTORY.to_string());
+        }
+        names
+    }
+
+    /// From a header's list; an unknown name is refused.
+    fn from_names(names: &[String]) -> Result<Extras, SnapshotError> {
+        let mut extras = Extras::NONE;
+        for name in names {
+            match name.as_str() {
+                EXTRA_NETWORK => extras.network = true,
+                EXTRA_HISTORY => extras.history = true,
+                other => return Err(SnapshotError::NotService(format!("extra {other}"))),
+            }
+        }
+        Ok(extras)
+    }
+}
+
+const EXTRA_NETWORK: &str = "network";
+const EXTRA_HISTORY: &str = "history";
+/// The machine record the network extra carries.
+const NETWORK_RECORD: &str = "network";
+/// Where extras sit inside the tar.
+const NETWORK_ENTRY: &str = "extras/network.json";
+const HISTORY_ENTRY: &str = "extras/history.jsonl";
+/// The largest history accepted (the log keeps 10 000 entries of at most a few hundred
+/// bytes).
+const HISTORY_LIMIT: u64 = 64 << 20;
 
 /// Whose record `key` is, if it is classed.
 pub(crate) fn class_of(key: &str) -> Option<Class> {
@@ -116,6 +180,9 @@ pub(crate) struct Header {
     /// The service directories the snapshot carries; one it does not carry is removed by
     /// an apply (the service part becomes exactly the snapshot's).
     pub(crate) directories: Vec<String>,
+    /// The extras it carries ([`Extras`]): `network`, `history`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) extras: Vec<String>,
 }
 
 /// The last entry: what came before it, so that a snapshot cut short is never taken for a
@@ -125,6 +192,13 @@ pub(crate) struct End {
     pub(crate) records: u64,
     /// Files and links under the directories.
     pub(crate) files: u64,
+    /// Extra entries.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) extras: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +216,8 @@ pub(crate) enum SnapshotError {
     Damaged(String),
     #[error("the snapshot carries {0:?}, which is not service data; it was refused")]
     NotService(String),
+    #[error("the snapshot carries {0}, which this kind of apply never takes; it was refused")]
+    ExtraRefused(String),
     #[error("cannot read or write {}: {source}", path.display())]
     Io {
         path: PathBuf,

@@ -71,7 +71,15 @@ impl Appliance {
 
     fn export(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        export(&self.store, self.path(), "box", "1.0.0", &mut out).unwrap();
+        export(
+            &self.store,
+            self.path(),
+            "box",
+            "1.0.0",
+            Extras::NONE,
+            &mut out,
+        )
+        .unwrap();
         out
     }
 
@@ -81,6 +89,7 @@ impl Appliance {
             self.path(),
             snapshot,
             Audit::system("test.snapshot", "applied"),
+            Extras::NONE,
         )
     }
 }
@@ -239,7 +248,7 @@ fn an_unclassed_record_is_not_exported() {
         })
         .unwrap();
     let mut out = Vec::new();
-    let err = export(&a.store, a.path(), "vm", "1.0.0", &mut out).unwrap_err();
+    let err = export(&a.store, a.path(), "vm", "1.0.0", Extras::NONE, &mut out).unwrap_err();
     assert!(matches!(err, SnapshotError::Unclassed(k) if k == "mystery"));
     assert!(out.is_empty());
 }

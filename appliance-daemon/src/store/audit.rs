@@ -4,6 +4,8 @@
 
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::io::{BufRead, Read};
 use std::net::IpAddr;
 
 use super::schema::AUDIT;
@@ -66,6 +68,17 @@ pub struct AuditEntry {
     pub action: String,
     pub detail: String,
     pub address: Option<IpAddr>,
+    /// Set on an entry a restore brought from a backup: where it was first recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<AuditOrigin>,
+}
+
+/// Where a restored audit entry was first recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AuditOrigin {
+    pub appliance_id: String,
+    /// Its id in that appliance's log.
+    pub id: u64,
 }
 
 /// Appends `audit` and drops the oldest entries beyond `keep`; returns the new id.
@@ -83,6 +96,7 @@ pub(super) fn append(txn: &WriteTransaction, audit: &Audit, keep: u64) -> Result
         action: audit.action.to_owned(),
         detail: clip(&audit.detail),
         address: audit.address,
+        restored_from: None,
     };
     let bytes = serde_json::to_vec(&entry).map_err(|source| Error::Encode {
         key: format!("audit entry {id}"),
@@ -122,4 +136,138 @@ fn clip(detail: &str) -> String {
         end -= 1;
     }
     format!("{}…", &detail[..end])
+}
+
+/// The whole audit log as JSON lines, oldest first, from one consistent view of it: what
+/// a backup with the history carries. Read without holding it in memory.
+pub struct AuditExport {
+    /// Bytes the reader yields.
+    pub len: u64,
+    pub entries: u64,
+    range: redb::Range<'static, u64, &'static [u8]>,
+    line: Vec<u8>,
+    at: usize,
+}
+
+pub(super) fn export(
+    table: &redb::ReadOnlyTable<u64, &'static [u8]>,
+) -> Result<AuditExport, Error> {
+    let (mut len, mut entries) = (0u64, 0u64);
+    for item in table.range::<u64>(..)? {
+        len += item?.1.value().len() as u64 + 1;
+        entries += 1;
+    }
+    Ok(AuditExport {
+        len,
+        entries,
+        range: table.range::<u64>(..)?,
+        line: Vec::new(),
+        at: 0,
+    })
+}
+
+impl Read for AuditExport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.line.len() {
+            match self.range.next() {
+                None => return Ok(0),
+                Some(item) => {
+                    let (_, value) = item.map_err(std::io::Error::other)?;
+                    self.line.clear();
+                    self.line.extend_from_slice(value.value());
+                    self.line.push(b'\n');
+                    self.at = 0;
+                }
+            }
+        }
+        let n = buf.len().min(self.line.len() - self.at);
+        buf[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// What [`import`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    pub added: u64,
+    pub already_present: u64,
+}
+
+/// Longest line of an audit export accepted.
+const LINE_MAX: usize = 64 * 1024;
+
+/// Read one line of an audit export (`None` at the end).
+pub(crate) fn read_line(input: &mut impl BufRead) -> Result<Option<AuditEntry>, String> {
+    let mut line = Vec::new();
+    let n = input
+        .take(LINE_MAX as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| e.to_string())?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.pop() != Some(b'\n') {
+        return Err("an entry of the history is cut short or too long".into());
+    }
+    serde_json::from_slice(&line)
+        .map(Some)
+        .map_err(|e| format!("an entry of the history does not read: {e}"))
+}
+
+/// Add the entries of an audit export made on appliance `from` to this log (whose
+/// appliance is `here`), after the entries present, each keeping its time and marked with
+/// where it was first recorded. An entry already in the log (restored earlier, or this
+/// appliance's own when the backup is of this appliance) is not added again.
+pub(super) fn import(
+    txn: &WriteTransaction,
+    input: &mut impl BufRead,
+    from: &str,
+    here: &str,
+    keep: u64,
+) -> Result<Imported, Error> {
+    let mut table = txn.open_table(AUDIT)?;
+    let mut present = HashSet::new();
+    for item in table.iter()? {
+        let (id, bytes) = item?;
+        let entry: AuditEntry =
+            serde_json::from_slice(bytes.value()).map_err(|source| Error::Corrupt {
+                key: format!("audit entry {}", id.value()),
+                source,
+            })?;
+        present.insert(origin(&entry, here));
+    }
+    let mut next = match table.last()? {
+        Some((last, _)) => last.value() + 1,
+        None => 1,
+    };
+    let mut done = Imported::default();
+    while let Some(mut entry) = read_line(input).map_err(Error::Import)? {
+        let from_here = origin(&entry, from);
+        if !present.insert(from_here.clone()) {
+            done.already_present += 1;
+            continue;
+        }
+        entry.id = next;
+        entry.restored_from = Some(from_here);
+        let bytes = serde_json::to_vec(&entry).map_err(|source| Error::Encode {
+            key: format!("audit entry {next}"),
+            source,
+        })?;
+        table.insert(next, bytes.as_slice())?;
+        next += 1;
+        done.added += 1;
+    }
+    while table.len()? > keep {
+        table.pop_first()?;
+    }
+    Ok(done)
+}
+
+/// Where `entry` was first recorded, `appliance` being the log's own.
+fn origin(entry: &AuditEntry, appliance: &str) -> AuditOrigin {
+    entry.restored_from.clone().unwrap_or_else(|| AuditOrigin {
+        appliance_id: appliance.to_string(),
+        id: entry.id,
+    })
 }

@@ -20,7 +20,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use audit::{Audit, AuditEntry, AUDIT_KEEP};
+pub(crate) use audit::read_line as read_audit_line;
+pub use audit::{Audit, AuditEntry, AuditExport, AuditOrigin, Imported, AUDIT_KEEP};
 pub use records::{Accounts, Identity, SecurityPolicy, User};
 pub use schema::SCHEMA_VERSION;
 
@@ -74,6 +75,8 @@ pub enum Error {
     Random,
     #[error("the settings change was cancelled because the daemon is stopping")]
     Cancelled,
+    #[error("cannot import the audit history: {0}")]
+    Import(String),
 }
 
 macro_rules! from_redb {
@@ -207,7 +210,10 @@ impl Store {
         E: From<Error>,
     {
         let txn = self.db.begin_write().map_err(Error::from)?;
-        let out = match f(&mut Tx { txn: &txn }) {
+        let out = match f(&mut Tx {
+            txn: &txn,
+            audit_keep: self.audit_keep,
+        }) {
             Ok(out) => out,
             Err(err) => {
                 // Dropping would abort too; aborting here frees the pages at once. Its own
@@ -251,6 +257,12 @@ impl Store {
         Ok(out)
     }
 
+    /// The whole audit log as JSON lines, oldest first (a backup's history).
+    pub(crate) fn audit_export(&self) -> Result<AuditExport, Error> {
+        let txn = self.db.begin_read()?;
+        audit::export(&txn.open_table(schema::AUDIT)?)
+    }
+
     /// The latest `limit` audit entries, newest first.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, Error> {
         let txn = self.db.begin_read()?;
@@ -261,6 +273,7 @@ impl Store {
 /// The open write transaction of one [`Store::change`].
 pub struct Tx<'a> {
     txn: &'a WriteTransaction,
+    audit_keep: u64,
 }
 
 impl Tx<'_> {
@@ -291,6 +304,17 @@ impl Tx<'_> {
     pub(crate) fn put_raw(&mut self, key: &str, json: &[u8]) -> Result<(), Error> {
         self.txn.open_table(schema::SETTINGS)?.insert(key, json)?;
         Ok(())
+    }
+
+    /// Add an audit export made on appliance `from` to this log (`here`'s), without
+    /// duplicates: [`audit::import`].
+    pub(crate) fn import_audit(
+        &mut self,
+        input: &mut impl std::io::BufRead,
+        from: &str,
+        here: &str,
+    ) -> Result<Imported, Error> {
+        audit::import(self.txn, input, from, here, self.audit_keep)
     }
 
     /// Removes record `key`: [`Store::get`] returns its default again.

@@ -69,6 +69,9 @@ impl SystemInfo {
             profile: "vm".to_string(),
             kernel: None,
         };
+        if let Some(version) = crate::paths::env::dev_version() {
+            release.version = version;
+        }
         if let Some(profile) = crate::paths::env::dev_profile() {
             release.profile = profile;
         }

@@ -10,6 +10,7 @@
 
 mod cert;
 mod files;
+mod peer;
 mod service;
 
 use rustls::pki_types::pem::PemObject;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::sync::RwLock;
 
 pub(crate) use files::write_atomic;
+pub(crate) use peer::pair_server_config;
 pub(crate) use service::{CertificateError, Certificates, TlsView};
 
 #[derive(Debug, thiserror::Error)]

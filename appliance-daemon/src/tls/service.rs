@@ -129,8 +129,9 @@ impl Certificates {
     }
 
     /// The certificate files were replaced underneath (a restore, the pair's sync): serve
-    /// them from the next handshake on (a missing or broken pair is made anew, as at start).
-    pub(crate) async fn files_replaced(&self) -> Result<(), CertificateError> {
+    /// them from the next handshake on (a missing or broken pair is made anew, as at start:
+    /// then true).
+    pub(crate) async fn files_replaced(&self) -> Result<bool, CertificateError> {
         let dir = self.dir.clone();
         let hostname = crate::system::hostname();
         let identity = tokio::task::spawn_blocking(move || super::load_or_create(&dir, &hostname))
@@ -148,7 +149,7 @@ impl Certificates {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = pin.clone();
         tracing::info!(%pin, "serving the restored certificate");
-        Ok(())
+        Ok(identity.created)
     }
 
     /// Serve `identity` from the next handshake on, and record who did it.

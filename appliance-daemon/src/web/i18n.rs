@@ -1,6 +1,7 @@
 //! The UI's words in English and French, and the choice between them: the language switch
 //! (a cookie) first, then the browser's `Accept-Language`, then English.
 
+pub(crate) mod backup;
 pub(crate) mod updates;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +165,8 @@ pub(crate) struct Text {
     pub saved: &'static str,
     pub nav_networking: &'static str,
     pub nav_network: &'static str,
+    pub nav_management: &'static str,
+    pub nav_backup: &'static str,
 }
 
 pub(crate) static EN: Text = Text {
@@ -271,6 +274,8 @@ pub(crate) static EN: Text = Text {
     saved: "Saved.",
     nav_networking: "Networking",
     nav_network: "IP configuration",
+    nav_management: backup::EN.nav_management,
+    nav_backup: backup::EN.nav_backup,
 };
 
 pub(crate) static FR: Text = Text {
@@ -380,6 +385,8 @@ pub(crate) static FR: Text = Text {
     saved: "Enregistré.",
     nav_networking: "Réseau",
     nav_network: "Configuration IP",
+    nav_management: backup::FR.nav_management,
+    nav_backup: backup::FR.nav_backup,
 };
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! token: the session's own, or before login a random one also set as a cookie (double
 //! submit). Every page is sent with a strict Content-Security-Policy.
 
+mod backup;
 mod backup_status;
 pub(crate) mod i18n;
 mod layout;
@@ -65,6 +66,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             post(updates::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .merge(updates::routes())
+        .merge(backup::routes())
         .route("/appliance/time", get(time::page).post(time::save))
         .route("/appliance/network", get(network::page).post(network::save))
         .route("/appliance/network/confirm", post(network::keep))

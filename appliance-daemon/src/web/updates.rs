@@ -533,7 +533,9 @@ const SHORT_FIELD_MAX: usize = 1024;
 
 /// A short text field of the upload form: read in pieces and capped, since the body of
 /// an upload has no limit as a whole.
-async fn short_field(mut field: axum::extract::multipart::Field<'_>) -> Result<String, String> {
+pub(super) async fn short_field(
+    mut field: axum::extract::multipart::Field<'_>,
+) -> Result<String, String> {
     let mut text = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(|e| e.body_text())? {
         if text.len() + chunk.len() > SHORT_FIELD_MAX {

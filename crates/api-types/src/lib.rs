@@ -8,7 +8,9 @@
 //! fields left out when empty are part of it.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod error;
+mod failover;
 mod health;
 mod network;
 mod session;
@@ -18,7 +20,16 @@ mod time;
 mod tls;
 mod updates;
 
+pub use backup::{
+    AssignmentOutcome, BackupInfo, BackupRequest, CertificateOutcome, HistoryOutcome, LeftOut,
+    NetworkOutcome, RestoreReport,
+};
 pub use error::{ErrorBody, Problem};
+pub use failover::{
+    AutoFailover, BreakAnswer, EstablishRequest, Failover, FailoverEvent, FailoverKey,
+    FailoverKeyRequest, FailoverPeer, PeerAddress, PeerEstablish, PeerFacts, PeerHello,
+    PeerHelloAnswer, PeerIdentity, PeerState, Role,
+};
 pub use health::Health;
 pub use network::{
     Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,

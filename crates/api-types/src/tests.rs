@@ -33,6 +33,29 @@ fn every_body_round_trips() {
         current: "old".into(),
         new: "new".into(),
     });
+    round_trip(RestoreReport {
+        restored_from: BackupInfo {
+            format: 1,
+            profile: "box".into(),
+            extras: vec!["network".into()],
+            ..BackupInfo::default()
+        },
+        left_out: vec![LeftOut {
+            what: "appliance id".into(),
+            why: "the machine's".into(),
+        }],
+        network: NetworkOutcome {
+            state: "factory_defaults".into(),
+            hostname: String::new(),
+            note: Some("no such NIC".into()),
+        },
+        history: Some(HistoryOutcome {
+            added: 3,
+            already_present: 1,
+        }),
+        session: "kept".into(),
+        ..RestoreReport::default()
+    });
     round_trip(PowerAction {
         status: "rebooting".into(),
     });

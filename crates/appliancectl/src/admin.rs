@@ -3,8 +3,8 @@
 //! are [`Error::Api`] with the appliance's code, message and wrong fields.
 
 use crate::api::{
-    Certificate, CertificateInstall, FactoryReset, Installed, NetworkView, ResetAccepted,
-    ResetThen, Time, TimeRequest, Updates,
+    Certificate, CertificateInstall, EstablishRequest, FactoryReset, FailoverKeyRequest, Installed,
+    NetworkView, PeerAddress, ResetAccepted, ResetThen, Time, TimeRequest, Updates,
 };
 use crate::upload::OnProgress;
 use crate::{Client, Method, Response, Result};
@@ -21,6 +21,30 @@ pub const UPDATE_UPLOAD: &str = "/api/v1/updates/upload";
 pub const TLS: &str = "/api/v1/tls";
 pub const TLS_CERTIFICATE: &str = "/api/v1/tls/certificate";
 pub const FACTORY_RESET: &str = "/api/v1/system/factory-reset";
+pub const FAILOVER: &str = "/api/v1/failover";
+pub const FAILOVER_KEY: &str = "/api/v1/failover/key";
+pub const FAILOVER_ESTABLISH: &str = "/api/v1/failover/establish";
+pub const FAILOVER_BREAK: &str = "/api/v1/failover/break";
+
+/// The body of `PUT /api/v1/failover/key`: the key given, or a new one generated.
+pub fn failover_key_body(key: Option<&str>) -> Value {
+    json!(FailoverKeyRequest {
+        key: key.map(str::to_string),
+        generate: key.is_none(),
+    })
+}
+
+/// The body of `POST /api/v1/failover/establish`.
+pub fn establish_body(backup: &crate::Endpoint, reverse: &crate::Endpoint) -> Value {
+    let address = |e: &crate::Endpoint| PeerAddress {
+        host: e.host.clone(),
+        port: e.port,
+    };
+    json!(EstablishRequest {
+        backup: address(backup),
+        reverse: address(reverse),
+    })
+}
 
 /// The body of `PUT /api/v1/time`.
 pub fn time_body(servers: &[String]) -> Value {

@@ -14,6 +14,9 @@ pub use api_types::{
     SharedIpConfig, SiteInfo, SlotInfo, Specs, Status, Time, TimeRequest, TimeSource, UpdateEvent,
     Updates, Versions,
 };
+pub use api_types::{
+    BreakAnswer, EstablishRequest, Failover, FailoverKey, FailoverKeyRequest, PeerAddress,
+};
 pub use system::ResetThen;
 
 #[cfg(test)]

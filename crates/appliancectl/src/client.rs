@@ -1,7 +1,9 @@
 //! The HTTPS client: one TCP + TLS connection and one HTTP/1.1 request per call.
 
 use crate::api::{Credentials, ErrorBody, Health, PasswordChange, PowerAction, Session, Status};
-use crate::tls::{client_config, fingerprint, PinMismatch, Trust};
+use crate::tls::{
+    client_config, client_config_with, fingerprint, ClientIdentity, PinMismatch, Trust,
+};
 use crate::{Endpoint, Error, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -38,6 +40,8 @@ pub struct Client {
     token: Option<String>,
     timeout: Duration,
     user_agent: &'static str,
+    /// The TLS server name sent instead of the endpoint's host (the pair channel's).
+    server_name: Option<String>,
 }
 
 /// An answer as received: status, headers and raw body, and what the TLS session was.
@@ -120,7 +124,33 @@ impl Client {
             token: None,
             timeout: DEFAULT_TIMEOUT,
             user_agent: USER_AGENT_VALUE,
+            server_name: None,
         })
+    }
+
+    /// A client that presents `identity` when the server asks for a client certificate,
+    /// and sends `server_name` as the TLS server name whatever the endpoint's host (an
+    /// appliance's pair channel: its peer is reached by address, and the name selects the
+    /// channel).
+    pub fn with_identity(
+        endpoint: Endpoint,
+        trust: &Trust,
+        identity: ClientIdentity,
+        server_name: &str,
+    ) -> Result<Self> {
+        ServerName::try_from(server_name.to_string()).map_err(|_| Error::InvalidHost {
+            input: server_name.to_string(),
+            reason: "not a valid DNS name".to_string(),
+        })?;
+        Ok(Client {
+            tls: client_config_with(trust, Some(identity))?,
+            server_name: Some(server_name.to_string()),
+            ..Client::new(endpoint, &Trust::InsecureAcceptAny)?
+        })
+    }
+
+    pub(crate) fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
     }
 
     /// Say `user_agent` (`program/version`) instead of appliancectl's, so that a server's
@@ -279,7 +309,7 @@ impl Client {
     {
         let endpoint = self.endpoint.to_string();
         let exchange = async {
-            let tls = connect(&self.endpoint, &self.tls).await?;
+            let tls = connect(&self.endpoint, &self.tls, self.server_name()).await?;
             let (_, session) = tls.get_ref();
             let peer_certificate = session
                 .peer_certificates()
@@ -409,7 +439,7 @@ impl Client {
 pub async fn fetch_fingerprint(endpoint: &Endpoint) -> Result<[u8; 32]> {
     let config = client_config(&Trust::InsecureAcceptAny)?;
     let seen = tokio::time::timeout(DEFAULT_TIMEOUT, async {
-        let tls = connect(endpoint, &config).await?;
+        let tls = connect(endpoint, &config, None).await?;
         let (_, connection) = tls.get_ref();
         connection
             .peer_certificates()
@@ -432,6 +462,7 @@ pub async fn fetch_fingerprint(endpoint: &Endpoint) -> Result<[u8; 32]> {
 pub(crate) async fn connect(
     endpoint: &Endpoint,
     tls: &Arc<ClientConfig>,
+    server_name: Option<&str>,
 ) -> Result<TlsStream<TcpStream>> {
     let name = endpoint.to_string();
     let addresses: Vec<_> = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
@@ -467,10 +498,11 @@ pub(crate) async fn connect(
         source: last_error,
     })?;
     // A pin holds for any name; with a CA file the name is what gets verified.
-    let server_name = match endpoint.host.parse::<IpAddr>() {
+    let host = server_name.unwrap_or(&endpoint.host);
+    let server_name = match host.parse::<IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
-        Err(_) => ServerName::try_from(endpoint.host.clone()).map_err(|_| Error::InvalidHost {
-            input: endpoint.host.clone(),
+        Err(_) => ServerName::try_from(host.to_string()).map_err(|_| Error::InvalidHost {
+            input: host.to_string(),
             reason: "not a valid DNS name".to_string(),
         })?,
     };

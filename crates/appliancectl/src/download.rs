@@ -88,7 +88,7 @@ impl Client {
                 reason: e.to_string(),
             })?;
         let (answer, _driver) = tokio::time::timeout(limits.answer_timeout, async {
-            let tls = connect(self.endpoint(), self.tls()).await?;
+            let tls = connect(self.endpoint(), self.tls(), self.server_name()).await?;
             // The driver is kept until the body is read.
             send(tls, request).await.map_err(http_error)
         })

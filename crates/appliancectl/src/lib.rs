@@ -23,7 +23,7 @@ pub use download::Download;
 pub use endpoint::{Endpoint, DEFAULT_PORT};
 pub use error::Error;
 pub use hyper::{Method, StatusCode, Uri};
-pub use tls::{format_fingerprint, parse_fingerprint, Trust};
+pub use tls::{format_fingerprint, parse_fingerprint, ClientIdentity, Trust};
 pub use upload::OnProgress;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

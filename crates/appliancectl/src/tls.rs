@@ -13,7 +13,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
 use rustls::{OtherError, SignatureScheme};
 use std::fmt;
@@ -96,8 +96,33 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A certificate chain and its key, presented when a server asks for a client
+/// certificate (an appliance's pair identity).
+#[derive(Debug)]
+pub struct ClientIdentity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Clone for ClientIdentity {
+    fn clone(&self) -> Self {
+        ClientIdentity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
 /// A rustls client configuration for `trust` (TLS 1.2 and 1.3, no client certificate).
 pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, Error> {
+    client_config_with(trust, None)
+}
+
+/// [`client_config`], presenting `identity` when the server asks for a client certificate.
+pub fn client_config_with(
+    trust: &Trust,
+    identity: Option<ClientIdentity>,
+) -> Result<Arc<ClientConfig>, Error> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -107,12 +132,10 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, Error> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(PinnedVerifier::with_provider(
                 *sha256, provider,
-            )))
-            .with_no_client_auth(),
+            ))),
         Trust::InsecureAcceptAny => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedVerifier::accept_any(provider)))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(PinnedVerifier::accept_any(provider))),
         Trust::CaFile(path) => {
             let ca_error = |reason: String| Error::CaFile {
                 path: path.clone(),
@@ -132,7 +155,7 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, Error> {
             let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| ca_error(e.to_string()))?;
-            builder.with_webpki_verifier(verifier).with_no_client_auth()
+            builder.with_webpki_verifier(verifier)
         }
         Trust::Roots(certs) => {
             let mut roots = RootCertStore::empty();
@@ -145,8 +168,14 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, Error> {
             let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| Error::TlsSetup(e.to_string()))?;
-            builder.with_webpki_verifier(verifier).with_no_client_auth()
+            builder.with_webpki_verifier(verifier)
         }
+    };
+    let config = match identity {
+        Some(ClientIdentity { chain, key }) => config
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| Error::TlsSetup(format!("the client certificate cannot be used: {e}")))?,
+        None => config.with_no_client_auth(),
     };
     Ok(Arc::new(config))
 }

@@ -30,7 +30,7 @@ use super::lease::Lease;
 use super::netlink::Link;
 use super::shared::HeldStatus;
 use super::validate::{validate, validate_stored, Refusal, Validated};
-use super::{Actor, Command, ConfirmError, Options, PutError, State};
+use super::{Actor, Command, ConfirmError, Options, PutError, Reloaded, State};
 use crate::store::{Audit, Store};
 
 /// How often the kernel's state is compared with the settings again, to repair what
@@ -341,8 +341,9 @@ impl Manager {
     }
 
     /// Make `config` the settings in force (not applied yet). Stored settings that no
-    /// longer fit the hardware give way to the factory defaults, with a note.
-    fn adopt(&mut self, config: NetworkConfig) {
+    /// longer fit the hardware give way to the factory defaults, with a note, which is
+    /// returned.
+    fn adopt(&mut self, config: NetworkConfig) -> Option<String> {
         let present = self.present();
         self.notes.clear();
         self.refused.clear();
@@ -353,7 +354,10 @@ impl Manager {
             config
         };
         match validate_stored(&config, &present) {
-            Ok(v) => self.running = v,
+            Ok(v) => {
+                self.running = v;
+                None
+            }
             Err(refusal) => {
                 let why = match refusal {
                     Refusal::Invalid(problems) => problems
@@ -363,22 +367,69 @@ impl Manager {
                         .join("; "),
                     Refusal::WouldDisconnect(message) => message,
                 };
-                if present.is_empty() {
-                    self.notes
-                        .push("No network interface was found.".to_string());
+                let note = if present.is_empty() {
+                    Some("No network interface was found.".to_string())
                 } else if !self.factory {
+                    let why = match super::validate::absent_nics(&config, &present) {
+                        Some(absent) => format!("{absent}: {why}"),
+                        None => why,
+                    };
                     let note = format!(
                         "The stored network settings cannot be used here ({why}); the factory \
                          defaults are applied until new settings are saved."
                     );
                     tracing::warn!("network: {note}");
-                    self.notes.push(note);
-                }
+                    Some(note)
+                } else {
+                    None
+                };
+                self.notes.extend(note.clone());
                 self.factory = true;
                 let factory = NetworkConfig::factory(&self.profile, &present);
                 self.running =
                     validate_stored(&factory, &present).unwrap_or_else(|_| empty(factory));
+                note
             }
+        }
+    }
+
+    /// Make `config` the settings in force and apply it as at start: shared IPs probed,
+    /// applied, their changes audited, static addresses announced. The note, if the
+    /// settings gave way to the factory defaults.
+    async fn take(&mut self, config: NetworkConfig, context: &str) -> Option<String> {
+        let held_before = self.held_set();
+        let note = self.adopt(config);
+        self.keep_until_lease.clear();
+        let taken = self.probe_for_start().await;
+        if let Err(err) = self.apply_all(taken).await {
+            tracing::error!("network: applying the settings ({context}) failed in part: {err}");
+        }
+        self.audit_shared(&held_before, None, context).await;
+        self.announce_static();
+        note
+    }
+
+    /// The stored settings were replaced underneath (a restore): take them as at start.
+    /// A change waiting for confirmation is dropped (the restored settings are stored).
+    async fn reload(&mut self) -> Reloaded {
+        self.refresh_nics().await;
+        let stored = match &self.store {
+            Some(store) => store.get::<NetworkConfig>().unwrap_or_else(|err| {
+                tracing::error!("network: cannot read the restored settings: {err}");
+                NetworkConfig::default()
+            }),
+            None => self.running.config.clone(),
+        };
+        self.pending = None;
+        let note = self.take(stored, "settings restored").await;
+        tracing::info!(
+            factory = self.factory,
+            "network: the restored settings were taken"
+        );
+        Reloaded {
+            in_force: note.is_none(),
+            note,
+            hostname: self.running.config.hostname.clone(),
         }
     }
 
@@ -416,6 +467,9 @@ impl Manager {
                     Err(err) => Err(err),
                 };
                 let _ = reply.send(result);
+            }
+            Command::Reload(reply) => {
+                let _ = reply.send(self.reload().await);
             }
             Command::Confirm(actor, reply) => {
                 let result = match self.confirm(&actor).await {
@@ -529,20 +583,12 @@ impl Manager {
             pending.by,
             self.confirm_after.as_secs()
         );
-        let held_before = self.held_set();
         let previous = if pending.previous_factory {
             NetworkConfig::default()
         } else {
             pending.previous
         };
-        self.adopt(previous);
-        self.keep_until_lease.clear();
-        let taken = self.probe_for_start().await;
-        if let Err(err) = self.apply_all(taken).await {
-            tracing::error!("network: restoring the previous settings failed in part: {err}");
-        }
-        self.audit_shared(&held_before, None, "revert").await;
-        self.announce_static();
+        self.take(previous, "revert").await;
         self.audit(Audit::system(
             "network.revert",
             format!(

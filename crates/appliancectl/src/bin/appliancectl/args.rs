@@ -92,6 +92,11 @@ enum Word {
         #[command(subcommand)]
         action: Option<CertificateWord>,
     },
+    /// The failover pair: role, epoch, peer, key fingerprint
+    Failover {
+        #[command(subcommand)]
+        action: Option<FailoverWord>,
+    },
     /// Erase the appliance (asks to type factory-reset unless --yes)
     ///
     /// Every setting and all data are erased and the factory system restored; then the
@@ -126,6 +131,29 @@ enum NetworkWord {
     },
     /// Keep the network change waiting for confirmation
     Confirm,
+}
+
+#[derive(Debug, Subcommand)]
+enum FailoverWord {
+    /// Set the inter-appliance key: typed at the prompt (or $APPLIANCE_FAILOVER_KEY), or
+    /// generated with --generate and shown once
+    Key {
+        /// Make a new key and show it once, to type on the other appliance
+        #[arg(long)]
+        generate: bool,
+    },
+    /// On the future primary: pair with the backup at HOST:PORT, which reaches this one
+    /// back at the --reverse HOST:PORT
+    Establish {
+        /// How this appliance reaches the backup
+        #[arg(long, value_name = "HOST[:PORT]")]
+        backup: String,
+        /// How the backup reaches this appliance back
+        #[arg(long, value_name = "HOST[:PORT]")]
+        reverse: String,
+    },
+    /// Break the failover relationship (only the relationship is forgotten)
+    Break(Confirm),
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +240,17 @@ pub(crate) enum Command {
         then: ResetThen,
         yes: bool,
     },
+    Failover,
+    FailoverKey {
+        generate: bool,
+    },
+    FailoverEstablish {
+        backup: String,
+        reverse: String,
+    },
+    FailoverBreak {
+        yes: bool,
+    },
     /// Print this text (the help, or the version) and stop.
     Print(String),
 }
@@ -296,6 +335,16 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
             then: ResetThen::parse(&then).unwrap_or_default(),
             yes: confirm.yes,
         },
+        Word::Failover { action: None } => Command::Failover,
+        Word::Failover {
+            action: Some(FailoverWord::Key { generate }),
+        } => Command::FailoverKey { generate },
+        Word::Failover {
+            action: Some(FailoverWord::Establish { backup, reverse }),
+        } => Command::FailoverEstablish { backup, reverse },
+        Word::Failover {
+            action: Some(FailoverWord::Break(c)),
+        } => Command::FailoverBreak { yes: c.yes },
         Word::Help => Command::Print(help()),
     };
     Ok(Options {
@@ -418,6 +467,35 @@ mod tests {
         );
         assert!(parse_str("status --yes").is_err());
         assert!(parse_str("status --user x").is_err());
+    }
+
+    #[test]
+    fn failover_words() {
+        assert_eq!(parse_str("failover").unwrap().command, Command::Failover);
+        assert_eq!(
+            parse_str("failover key --generate").unwrap().command,
+            Command::FailoverKey { generate: true }
+        );
+        assert_eq!(
+            parse_str("failover key").unwrap().command,
+            Command::FailoverKey { generate: false }
+        );
+        assert_eq!(
+            parse_str("failover establish --backup b:8443 --reverse a")
+                .unwrap()
+                .command,
+            Command::FailoverEstablish {
+                backup: "b:8443".into(),
+                reverse: "a".into()
+            }
+        );
+        assert_eq!(
+            parse_str("failover break --yes").unwrap().command,
+            Command::FailoverBreak { yes: true }
+        );
+        // The key is never a word of the command line (it would stay in the history).
+        assert!(parse_str("failover key 0123456789ABCDEFGHJKMNPQRS").is_err());
+        assert!(parse_str("failover establish --backup b").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod failover;
 mod hosts;
 mod network;
 mod render;
@@ -97,6 +98,10 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         }
         Command::CertificateSelfSigned => cli.certificate_self_signed(),
         Command::FactoryReset { then, yes } => cli.factory_reset(then, yes),
+        Command::Failover => cli.failover(),
+        Command::FailoverKey { generate } => cli.failover_key(generate),
+        Command::FailoverEstablish { backup, reverse } => cli.failover_establish(&backup, &reverse),
+        Command::FailoverBreak { yes } => cli.failover_break(yes),
         Command::Print(_) => Ok(()),
     }
 }
@@ -217,7 +222,7 @@ impl Cli {
     }
 
     /// A client with the session token, or the advice to log in.
-    fn session_client(&mut self) -> Result<blocking::Client, Failure> {
+    pub(crate) fn session_client(&mut self) -> Result<blocking::Client, Failure> {
         if self.record.token.is_none() {
             return Err(Failure::Failed(format!(
                 "not logged in to {}: run `appliancectl --host {} login` first",
@@ -362,7 +367,7 @@ impl Cli {
 }
 
 /// A password from the environment, for scripts; unset or empty means "ask".
-fn env_secret(name: &str) -> Option<String> {
+pub(crate) fn env_secret(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
