@@ -156,6 +156,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(Err(err)) => tracing::error!("cannot settle the update state at start: {err:#}"),
         Err(err) => tracing::error!("settling the update state did not finish: {err}"),
     }
+    // Scheduled backups (docs/backup.md): after the settings are settled.
+    tokio::spawn(Arc::clone(&state.backup_schedule).run_loop());
     if config.mode == Mode::Appliance {
         // After the self-check, which pins the certificate it started with.
         tokio::spawn(Arc::clone(&state.tls).follow_names());
@@ -271,6 +273,12 @@ pub(crate) fn app(
             net: net.clone(),
         },
     );
+    let backups = Arc::new(backup::runner::Scheduler::new(
+        store.clone(),
+        &config.state_dir,
+        &system.release.profile,
+        &system.release.version,
+    ));
     let state = Arc::new(state::AppState {
         mode: config.mode,
         status: status::StatusService::new(
@@ -294,6 +302,7 @@ pub(crate) fn app(
         time,
         backup,
         failover,
+        backup_schedule: backups,
     });
     Ok((
         Arc::clone(&state),

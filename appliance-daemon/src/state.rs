@@ -38,4 +38,6 @@ pub(crate) struct AppState {
     pub backup: BackupService,
     /// The failover pair.
     pub failover: Arc<crate::failover::Failover>,
+    /// Scheduled backups: the schedule, its task, the kept backups.
+    pub backup_schedule: Arc<crate::backup::runner::Scheduler>,
 }

@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 
 use super::ApiError;
+use crate::backup::runner::ScheduleError as BackupScheduleError;
 use crate::backup::BackupError;
 use crate::failover::FailoverError;
 use crate::reset::ResetError;
@@ -205,6 +206,30 @@ impl From<BackupError> for ApiError {
             code,
             format!("{e}; nothing was changed."),
         )
+    }
+}
+
+impl From<BackupScheduleError> for ApiError {
+    fn from(e: BackupScheduleError) -> Self {
+        let (status, code) = match &e {
+            BackupScheduleError::Invalid(_) => {
+                return ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_backup_schedule",
+                    format!("{e}; nothing was changed."),
+                )
+            }
+            BackupScheduleError::Busy => (StatusCode::CONFLICT, "backup_running"),
+            BackupScheduleError::NoPassword => (StatusCode::CONFLICT, "no_backup_password"),
+            BackupScheduleError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            BackupScheduleError::Io(_) | BackupScheduleError::Task(_) => {
+                return ApiError::internal("Scheduled backups failed", e)
+            }
+            BackupScheduleError::Store(_) => {
+                return ApiError::internal("The settings store failed", e)
+            }
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod account;
 pub(crate) mod backup;
+mod backup_schedule;
 mod catalog;
 mod domain_errors;
 mod error;
@@ -159,6 +160,23 @@ pub(crate) fn routes() -> Routes {
         .add(Method::POST, "/api/v1/peer/state", peer::peer_state)
         .add(Method::POST, "/api/v1/peer/primary", peer::primary)
         .add(Method::POST, "/api/v1/peer/break", peer::break_pair)
+        .add(Method::GET, "/api/v1/backup/schedule", backup_schedule::get)
+        .add(Method::PUT, "/api/v1/backup/schedule", backup_schedule::put)
+        .add(
+            Method::POST,
+            "/api/v1/backup/schedule/run",
+            backup_schedule::run,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/backup/stored",
+            backup_schedule::stored,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/backup/stored/{name}",
+            backup_schedule::download,
+        )
 }
 
 /// The API router with its body limit, for the state given.

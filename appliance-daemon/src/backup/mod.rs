@@ -13,6 +13,11 @@ use age::secrecy::SecretString;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+pub(crate) mod push;
+pub(crate) mod runner;
+pub(crate) mod schedule;
+pub(crate) mod stored;
+
 use crate::snapshot::{self, Extras, SnapshotError};
 use crate::store::{Audit, Store};
 
@@ -81,8 +86,20 @@ impl Made {
     }
 }
 
+impl Made {
+    /// Keep the file as `to` (on data too) instead of removing it.
+    pub(crate) fn persist(mut self, to: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.path, to)?;
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
 impl Drop for Made {
     fn drop(&mut self) {
+        if self.path.as_os_str().is_empty() {
+            return;
+        }
         if let Err(e) = std::fs::remove_file(&self.path) {
             tracing::warn!("backup: cannot remove {}: {e}", self.path.display());
         }

@@ -37,7 +37,8 @@ pub use network::{
 };
 pub use session::{Credentials, PasswordChange, Session};
 pub use status::{
-    ClockState, Cpu, Disk, Dmi, Memory, Nic, Partition, SanitizationRecord, Specs, Status, Versions,
+    BackupRun, ClockState, Cpu, Disk, Dmi, Memory, Nic, Partition, SanitizationRecord,
+    ScheduledBackup, Specs, Status, Versions,
 };
 pub use system::{FactoryReset, PowerAction, ResetAccepted};
 pub use time::{Time, TimeRequest, TimeSource};

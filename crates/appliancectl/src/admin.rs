@@ -6,18 +6,12 @@ use crate::api::{
     Certificate, CertificateInstall, EstablishRequest, FactoryReset, FailoverKeyRequest, Installed,
     NetworkView, PeerAddress, ResetAccepted, ResetThen, Time, TimeRequest, Updates,
 };
-use crate::client::{Activity, Limit};
-use crate::upload::{FileBody, OnProgress};
-use crate::{Client, Error, Method, Response, Result};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use crate::upload::OnProgress;
+use crate::{Client, Method, Response, Result};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
-/// How long an upload may go without sending a byte or, once sent, without an answer
-/// (the appliance verifies and commits the last part after the last byte).
-pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub use crate::upload::UPLOAD_IDLE_TIMEOUT;
 
 pub const NETWORK: &str = "/api/v1/network";
 pub const NETWORK_CONFIRM: &str = "/api/v1/network/confirm";
@@ -114,30 +108,15 @@ impl Client {
     /// `POST /api/v1/updates/upload` with the package file, streamed; `on_progress` hears
     /// the bytes sent. The answer's status is not checked (see [`Client::upload_update`]).
     pub async fn send_update(&self, package: &Path, on_progress: OnProgress) -> Result<Response> {
-        let file_error = |source| Error::File {
-            path: package.to_path_buf(),
-            source,
-        };
-        let file = tokio::fs::File::open(package).await.map_err(file_error)?;
-        let total = file.metadata().await.map_err(file_error)?.len();
-        let activity = Arc::new(Activity::new());
-        let body = FileBody::new(file, total, Arc::clone(&activity), on_progress);
-        let request = self
-            .request_builder(&Method::POST, UPDATE_UPLOAD)?
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, total)
-            .body(body)
-            .map_err(|e| Error::Request {
-                method: Method::POST.to_string(),
-                path: UPDATE_UPLOAD.to_string(),
-                reason: e.to_string(),
-            })?;
-        let idle = UPLOAD_IDLE_TIMEOUT.max(self.timeout());
-        self.exchange(
+        self.send_file(
             Method::POST,
             UPDATE_UPLOAD,
-            request,
-            Limit::Idle(idle, activity),
+            &[
+                ("accept", "application/json"),
+                ("content-type", "application/octet-stream"),
+            ],
+            package,
+            on_progress,
         )
         .await
     }

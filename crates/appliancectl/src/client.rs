@@ -409,7 +409,7 @@ impl Client {
     }
 
     /// Host, agent, one request per connection, and the session token if there is one.
-    fn bare_request_builder(
+    pub(crate) fn bare_request_builder(
         &self,
         method: &Method,
         path: &str,
