@@ -171,7 +171,10 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert_eq!(report.restored_from.extras, vec!["network", "history"]);
     assert_eq!(report.network.state, "restored", "{:?}", report.network);
     assert_eq!(report.network.hostname, "moved.example.com");
-    let history = report.history.clone().unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&r.body)));
+    let history = report
+        .history
+        .clone()
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&r.body)));
     assert!(history.added >= 4, "{history:?}");
     let v = b
         .call("GET", "/api/v1/network", Some(&b_token), None)

@@ -3,8 +3,8 @@
 //! are [`Error::Api`] with the appliance's code, message and wrong fields.
 
 use crate::api::{
-    Certificate, CertificateInstall, FactoryReset, Installed, NetworkView, ResetAccepted,
-    ResetThen, Time, TimeRequest, Updates,
+    BackupRequest, Certificate, CertificateInstall, FactoryReset, Installed, NetworkView,
+    ResetAccepted, ResetThen, RestoreReport, Time, TimeRequest, Updates,
 };
 use crate::client::{Activity, Limit};
 use crate::upload::{FileBody, OnProgress};
@@ -27,6 +27,12 @@ pub const UPDATE_UPLOAD: &str = "/api/v1/updates/upload";
 pub const TLS: &str = "/api/v1/tls";
 pub const TLS_CERTIFICATE: &str = "/api/v1/tls/certificate";
 pub const FACTORY_RESET: &str = "/api/v1/system/factory-reset";
+pub const BACKUP: &str = "/api/v1/backup";
+pub const BACKUP_RESTORE: &str = "/api/v1/backup/restore";
+
+/// How long making a backup may take before its first byte arrives (the appliance
+/// encrypts the settings and the site data before it sends anything).
+pub const BACKUP_ANSWER_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The body of `PUT /api/v1/time`.
 pub fn time_body(servers: &[String]) -> Value {
@@ -40,6 +46,14 @@ pub fn certificate_body(certificate_pem: &str, key_pem: &str) -> Value {
     json!(CertificateInstall {
         certificate: certificate_pem.to_string(),
         key: key_pem.to_string(),
+    })
+}
+
+/// The body of `POST /api/v1/backup`.
+pub fn backup_body(password: &str, include_history: bool) -> Value {
+    json!(BackupRequest {
+        password: password.to_string(),
+        include_history,
     })
 }
 
@@ -90,32 +104,98 @@ impl Client {
     /// `POST /api/v1/updates/upload` with the package file, streamed; `on_progress` hears
     /// the bytes sent. The answer's status is not checked (see [`Client::upload_update`]).
     pub async fn send_update(&self, package: &Path, on_progress: OnProgress) -> Result<Response> {
+        self.send_file(UPDATE_UPLOAD, package, &[], on_progress)
+            .await
+    }
+
+    /// POST `file` to `path` as the request body, streamed, with `headers`; `on_progress`
+    /// hears the bytes sent. The answer's status is not checked.
+    async fn send_file(
+        &self,
+        path: &str,
+        file: &Path,
+        headers: &[(&str, &str)],
+        on_progress: OnProgress,
+    ) -> Result<Response> {
         let file_error = |source| Error::File {
-            path: package.to_path_buf(),
+            path: file.to_path_buf(),
             source,
         };
-        let file = tokio::fs::File::open(package).await.map_err(file_error)?;
-        let total = file.metadata().await.map_err(file_error)?.len();
+        let opened = tokio::fs::File::open(file).await.map_err(file_error)?;
+        let total = opened.metadata().await.map_err(file_error)?.len();
         let activity = Arc::new(Activity::new());
-        let body = FileBody::new(file, total, Arc::clone(&activity), on_progress);
-        let request = self
-            .request_builder(&Method::POST, UPDATE_UPLOAD)?
+        let body = FileBody::new(opened, total, Arc::clone(&activity), on_progress);
+        let mut builder = self
+            .request_builder(&Method::POST, path)?
             .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, total)
-            .body(body)
-            .map_err(|e| Error::Request {
-                method: Method::POST.to_string(),
-                path: UPDATE_UPLOAD.to_string(),
-                reason: e.to_string(),
-            })?;
+            .header(CONTENT_LENGTH, total);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(body).map_err(|e| Error::Request {
+            method: Method::POST.to_string(),
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
         let idle = UPLOAD_IDLE_TIMEOUT.max(self.timeout());
-        self.exchange(
+        self.exchange(Method::POST, path, request, Limit::Idle(idle, activity))
+            .await
+    }
+
+    /// `POST /api/v1/backup`: a backup made with `password` (and the logged history when
+    /// `include_history`), written as it arrives into the writer `open` makes from the
+    /// answer's headers ([`crate::download::attachment_name`] gives the appliance's name
+    /// for the file). The writer and the bytes written come back.
+    pub async fn backup_to<W: std::io::Write>(
+        &self,
+        password: &str,
+        include_history: bool,
+        open: impl FnOnce(&hyper::HeaderMap) -> std::io::Result<W>,
+    ) -> Result<(W, u64)> {
+        let limits = crate::Download {
+            max_bytes: u64::MAX,
+            answer_timeout: BACKUP_ANSWER_TIMEOUT.max(self.timeout()),
+            idle_timeout: UPLOAD_IDLE_TIMEOUT.max(self.timeout()),
+        };
+        self.download_to(
             Method::POST,
-            UPDATE_UPLOAD,
-            request,
-            Limit::Idle(idle, activity),
+            BACKUP,
+            &backup_body(password, include_history),
+            &limits,
+            open,
         )
         .await
+    }
+
+    /// `POST /api/v1/backup/restore` with the backup file, streamed, and its password;
+    /// `on_progress` hears the bytes sent. The answer's status is not checked.
+    pub async fn send_restore(
+        &self,
+        backup: &Path,
+        password: &str,
+        on_progress: OnProgress,
+    ) -> Result<Response> {
+        self.send_file(
+            BACKUP_RESTORE,
+            backup,
+            &[("x-password", password)],
+            on_progress,
+        )
+        .await
+    }
+
+    /// Restore a backup file made with `password`: what the appliance restored, left out
+    /// and why (see [`RestoreReport`]).
+    pub async fn restore_backup(
+        &self,
+        backup: &Path,
+        password: &str,
+        on_progress: OnProgress,
+    ) -> Result<RestoreReport> {
+        self.send_restore(backup, password, on_progress)
+            .await?
+            .error_for_status()?
+            .json()
     }
 
     /// Install a package file (manual update): streamed, verified and written by the

@@ -14,6 +14,10 @@ pub use api_types::{
     SharedIpConfig, SiteInfo, SlotInfo, Specs, Status, Time, TimeRequest, TimeSource, UpdateEvent,
     Updates, Versions,
 };
+pub use api_types::{
+    AssignmentOutcome, BackupInfo, BackupRequest, CertificateOutcome, HistoryOutcome, LeftOut,
+    NetworkOutcome, RestoreReport,
+};
 pub use system::ResetThen;
 
 #[cfg(test)]

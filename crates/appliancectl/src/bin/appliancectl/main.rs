@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod backup;
 mod hosts;
 mod network;
 mod render;
@@ -97,6 +98,13 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         }
         Command::CertificateSelfSigned => cli.certificate_self_signed(),
         Command::FactoryReset { then, yes } => cli.factory_reset(then, yes),
+        Command::Backup {
+            password,
+            include_history,
+            output,
+            force,
+        } => cli.backup(&password, include_history, output.as_deref(), force),
+        Command::Restore { file, password } => cli.restore(&file, &password),
         Command::Print(_) => Ok(()),
     }
 }
