@@ -1,7 +1,11 @@
 //! Settings backup and restore against the daemon binary in dev mode, as the upgrade guide
 //! uses them: back up appliance A with a password, restore on appliance B (its policy,
 //! time servers, accounts and certificate become A's; its own appliance id stays), and
-//! the refusals (wrong password, damaged file, no password) change nothing.
+//! the refusals (wrong password, damaged file, no password) change nothing; and a backup
+//! opened by hand with tar and the age tool.
+// Unsafe code: pre_exec (setsid, TIOCSCTTY) to give the age tool a terminal to read the
+// password from.
+#![allow(unsafe_code)]
 
 use appliance_tests::dev::{state_dir, DevDaemon};
 use appliance_tests::https;
@@ -214,4 +218,111 @@ fn a_backup_of_one_appliance_restores_on_another() {
     // A's history, marked as A's.
     assert!(audit.contains("network.confirm"), "{audit}");
     assert!(audit.contains("restored_from"), "{audit}");
+}
+
+/// `age -d FILE` with `password` typed on its terminal (age reads a passphrase from the
+/// terminal only): the decrypted bytes.
+fn age_decrypt(file: &Path, password: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+    let slave_fd = pty.slave.as_raw_fd();
+    let mut command = std::process::Command::new("age");
+    command
+        .arg("-d")
+        .arg(file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: setsid and ioctl are async-signal-safe; the descriptor is open.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if nix::libc::ioctl(slave_fd, nix::libc::TIOCSCTTY as _, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .expect("the age tool (Debian package age) runs");
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    // age asks, then reads a line.
+    std::thread::sleep(Duration::from_millis(500));
+    master
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut shown = Vec::new();
+    let _ = master.read_to_end(&mut shown);
+    assert!(
+        out.status.success(),
+        "age -d: {}{}",
+        String::from_utf8_lossy(&shown),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn a_backup_opens_by_hand_with_tar_and_age() {
+    let state = state_dir("backup-by-hand");
+    let d = start(&state);
+    let token = d.first_login("password-by-hand-1");
+    let r = d.call(
+        "POST",
+        "/api/v1/backup",
+        Some(&token),
+        Some(r#"{"password":"backup password 1","include_history":true}"#),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let dir = state.join("by-hand");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a.backup");
+    std::fs::write(&file, &r.body).unwrap();
+
+    // tar -xf: backup.json in clear, settings.tar.age sealed.
+    let out = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&file)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("backup.json")).unwrap()).unwrap();
+    assert_eq!(info["profile"], "box");
+    assert_eq!(info["extras"], serde_json::json!(["network", "history"]));
+
+    // age -d with the password: the snapshot, a tar whose entries tar lists.
+    let snapshot = age_decrypt(&dir.join("settings.tar.age"), "backup password 1");
+    std::fs::write(dir.join("settings.tar"), &snapshot).unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(dir.join("settings.tar"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    for entry in [
+        "snapshot.json",
+        "records/accounts.json",
+        "extras/network.json",
+        "extras/history.jsonl",
+        "files/tls/key.pem",
+        "end.json",
+    ] {
+        assert!(listing.lines().any(|l| l == entry), "{entry} in\n{listing}");
+    }
 }

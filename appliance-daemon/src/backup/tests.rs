@@ -218,8 +218,9 @@ fn a_backup_cut_at_any_4_kib_boundary_is_refused_and_changes_nothing() {
     assert!(refused >= 3);
 }
 
-/// The backup with its snapshot rewritten by `f` and sealed again with the password.
-fn reseal(backup: &[u8], f: impl Fn(&mut snapshot::Header)) -> Vec<u8> {
+/// The backup with its snapshot rewritten by `f` and sealed again with the password, with
+/// scrypt work factor 2^`log_n`.
+fn reseal(backup: &[u8], log_n: u8, f: impl Fn(&mut snapshot::Header)) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut archive = tar::Archive::new(backup);
     let mut entries = archive.entries().unwrap();
@@ -262,7 +263,9 @@ fn reseal(backup: &[u8], f: impl Fn(&mut snapshot::Header)) -> Vec<u8> {
         inner.append_data(&mut h, name, &bytes[..]).unwrap();
     }
     let snapshot = inner.into_inner().unwrap();
-    let encryptor = age::Encryptor::with_user_passphrase(SecretString::from(PASSWORD.to_owned()));
+    let mut recipient = age::scrypt::Recipient::new(SecretString::from(PASSWORD.to_owned()));
+    recipient.set_work_factor(log_n);
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as _)).unwrap();
     let mut sealed = Vec::new();
     let mut w = encryptor.wrap_output(&mut sealed).unwrap();
     w.write_all(&snapshot).unwrap();
@@ -328,7 +331,7 @@ fn a_backup_from_a_newer_version_is_refused_before_anything_changes() {
     ));
     // The settings inside follow a newer schema (the clear label could lie; the sealed
     // snapshot cannot).
-    let newer_schema = reseal(&bytes, |h| h.schema_version = 99);
+    let newer_schema = reseal(&bytes, WORK_FACTOR, |h| h.schema_version = 99);
     assert!(matches!(
         restore_on(&b, b_dir.path(), &newer_schema),
         Err(BackupError::Snapshot(SnapshotError::TooNew {
@@ -336,6 +339,13 @@ fn a_backup_from_a_newer_version_is_refused_before_anything_changes() {
             ..
         }))
     ));
+    // A password work factor beyond what the appliance grants (memory): refused before
+    // scrypt runs.
+    let costly = reseal(&bytes, MAX_WORK_FACTOR + 1, |_| {});
+    match restore_on(&b, b_dir.path(), &costly) {
+        Err(BackupError::Damaged(why)) => assert!(why.contains("work factor"), "{why}"),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(everything(&b, b_dir.path()), before);
     // The same backup from this version restores.
     restore_on(&b, b_dir.path(), &bytes).unwrap();
