@@ -87,6 +87,7 @@ const PASSWORD: &str = "correct horse battery";
 fn a_backup_restores_on_another_appliance_and_names_its_origin_in_clear() {
     let (a_dir, a) = appliance("backup-origin");
     set_policy(&a, 7);
+    set_network(&a, "52:54:00:12:34:56");
     write(a_dir.path(), "tls/key.pem", "ORIGIN PRIVATE KEY");
     let made = make(&a, a_dir.path(), "box", "1.0.0", PASSWORD).unwrap();
     assert!(made.size > 0);
@@ -107,6 +108,18 @@ fn a_backup_restores_on_another_appliance_and_names_its_origin_in_clear() {
     assert_eq!(restored.from.profile, "box");
     let policy: SecurityPolicy = b.get().unwrap();
     assert_eq!(policy.max_failed_logins, 7);
+    // Record by record: the service's and the network's as A has them, the rest B's.
+    let carried =
+        |key: &str| key == "network" || snapshot::class_of(key) == Some(snapshot::Class::Service);
+    let b_records = b.raw_records().unwrap();
+    for (key, json) in a.raw_records().unwrap() {
+        let on_b = b_records.iter().find(|(k, _)| *k == key).map(|(_, j)| j);
+        if carried(&key) {
+            assert_eq!(on_b, Some(&json), "record {key}");
+        } else {
+            assert_ne!(on_b, Some(&json), "record {key} is B's own");
+        }
+    }
     assert_eq!(
         std::fs::read_to_string(b_dir.path().join("tls/key.pem")).unwrap(),
         "ORIGIN PRIVATE KEY"
