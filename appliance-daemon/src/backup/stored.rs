@@ -18,6 +18,9 @@ pub(crate) struct Stored {
     pub(crate) size: u64,
     /// Unix seconds, when it was kept.
     pub(crate) created: u64,
+    /// When it was kept, in nanoseconds: the order of two kept in one second.
+    #[serde(skip)]
+    order: u128,
 }
 
 /// Move `made` into the kept backups, then remove the oldest beyond `retention`.
@@ -45,6 +48,7 @@ pub(crate) fn keep(
         name: name.clone(),
         size,
         created: units::now(),
+        order: 0,
     };
     let removed = prune(&dir, retention.max(1), &name);
     Ok((kept, removed))
@@ -56,7 +60,7 @@ fn prune(dir: &Path, retention: usize, newest: &str) -> Vec<String> {
         return Vec::new();
     };
     // Oldest first; the one just kept is the newest whatever the clock says.
-    all.sort_by_key(|s| (s.name == newest, s.created, s.name.clone()));
+    all.sort_by_key(|s| (s.name == newest, s.order, s.name.clone()));
     let excess = all.len().saturating_sub(retention);
     let mut removed = Vec::new();
     for old in all.into_iter().take(excess) {
@@ -74,7 +78,7 @@ pub(crate) fn list(state_dir: &Path) -> std::io::Result<Vec<Stored>> {
         Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
         other => other?,
     };
-    all.sort_by_key(|s| std::cmp::Reverse((s.created, s.name.clone())));
+    all.sort_by_key(|s| std::cmp::Reverse((s.order, s.name.clone())));
     Ok(all)
 }
 
@@ -89,15 +93,16 @@ fn list_dir(dir: &Path) -> std::io::Result<Vec<Stored>> {
         if !meta.is_file() || !valid_name(&name) {
             continue;
         }
-        let created = meta
+        let modified = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
+            .unwrap_or_default();
         out.push(Stored {
             name,
             size: meta.len(),
-            created,
+            created: modified.as_secs(),
+            order: modified.as_nanos(),
         });
     }
     Ok(out)

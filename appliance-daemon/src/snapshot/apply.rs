@@ -75,6 +75,9 @@ pub(crate) fn apply(
     audit: Audit,
     accept: Extras,
 ) -> Result<Applied, SnapshotError> {
+    let _alone = super::SERVICE_PART
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // An apply cut short earlier is settled first: its staging is this one's.
     recover(store, state_dir)?;
     let staging = state_dir.join(STAGING);

@@ -22,6 +22,10 @@ pub(crate) use reload::Reload;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// Held by an export (shared) and an apply (alone) for their whole run: two applies never
+/// share the staging directory, and an export never reads a service part half swapped.
+static SERVICE_PART: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// Whose a record or a directory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {

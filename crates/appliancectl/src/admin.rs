@@ -3,13 +3,15 @@
 //! are [`Error::Api`] with the appliance's code, message and wrong fields.
 
 use crate::api::{
-    Certificate, CertificateInstall, EstablishRequest, FactoryReset, FailoverKeyRequest, Installed,
-    NetworkView, PeerAddress, ResetAccepted, ResetThen, Time, TimeRequest, Updates,
+    BackupRequest, Certificate, CertificateInstall, EstablishRequest, FactoryReset,
+    FailoverKeyRequest, Installed, NetworkView, PeerAddress, ResetAccepted, ResetThen,
+    RestoreReport, Time, TimeRequest, Updates,
 };
 use crate::upload::OnProgress;
 use crate::{Client, Method, Response, Result};
 use serde_json::{json, Value};
 use std::path::Path;
+use std::time::Duration;
 
 pub use crate::upload::UPLOAD_IDLE_TIMEOUT;
 
@@ -46,6 +48,13 @@ pub fn establish_body(backup: &crate::Endpoint, reverse: &crate::Endpoint) -> Va
     })
 }
 
+pub const BACKUP: &str = "/api/v1/backup";
+pub const BACKUP_RESTORE: &str = "/api/v1/backup/restore";
+
+/// How long making a backup may take before its first byte arrives (the appliance
+/// encrypts the settings and the site data before it sends anything).
+pub const BACKUP_ANSWER_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// The body of `PUT /api/v1/time`.
 pub fn time_body(servers: &[String]) -> Value {
     json!(TimeRequest {
@@ -58,6 +67,14 @@ pub fn certificate_body(certificate_pem: &str, key_pem: &str) -> Value {
     json!(CertificateInstall {
         certificate: certificate_pem.to_string(),
         key: key_pem.to_string(),
+    })
+}
+
+/// The body of `POST /api/v1/backup`.
+pub fn backup_body(password: &str, include_history: bool) -> Value {
+    json!(BackupRequest {
+        password: password.to_string(),
+        include_history,
     })
 }
 
@@ -119,6 +136,67 @@ impl Client {
             on_progress,
         )
         .await
+    }
+
+    /// `POST /api/v1/backup`: a backup made with `password` (and the logged history when
+    /// `include_history`), written as it arrives into the writer `open` makes from the
+    /// answer's headers ([`crate::download::attachment_name`] gives the appliance's name
+    /// for the file). The writer and the bytes written come back.
+    pub async fn backup_to<W: std::io::Write>(
+        &self,
+        password: &str,
+        include_history: bool,
+        open: impl FnOnce(&hyper::HeaderMap) -> std::io::Result<W>,
+    ) -> Result<(W, u64)> {
+        let limits = crate::Download {
+            max_bytes: u64::MAX,
+            answer_timeout: BACKUP_ANSWER_TIMEOUT.max(self.timeout()),
+            idle_timeout: UPLOAD_IDLE_TIMEOUT.max(self.timeout()),
+        };
+        self.download_to(
+            Method::POST,
+            BACKUP,
+            &backup_body(password, include_history),
+            &limits,
+            open,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/backup/restore` with the backup file, streamed, and its password;
+    /// `on_progress` hears the bytes sent. The answer's status is not checked.
+    pub async fn send_restore(
+        &self,
+        backup: &Path,
+        password: &str,
+        on_progress: OnProgress,
+    ) -> Result<Response> {
+        self.send_file(
+            Method::POST,
+            BACKUP_RESTORE,
+            &[
+                ("accept", "application/json"),
+                ("content-type", "application/octet-stream"),
+                ("x-password", password),
+            ],
+            backup,
+            on_progress,
+        )
+        .await
+    }
+
+    /// Restore a backup file made with `password`: what the appliance restored, left out
+    /// and why (see [`RestoreReport`]).
+    pub async fn restore_backup(
+        &self,
+        backup: &Path,
+        password: &str,
+        on_progress: OnProgress,
+    ) -> Result<RestoreReport> {
+        self.send_restore(backup, password, on_progress)
+            .await?
+            .error_for_status()?
+            .json()
     }
 
     /// Install a package file (manual update): streamed, verified and written by the

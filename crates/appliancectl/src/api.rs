@@ -15,7 +15,9 @@ pub use api_types::{
     Updates, Versions,
 };
 pub use api_types::{
-    BreakAnswer, EstablishRequest, Failover, FailoverKey, FailoverKeyRequest, PeerAddress,
+    AssignmentOutcome, BackupInfo, BackupRequest, BreakAnswer, CertificateOutcome,
+    EstablishRequest, Failover, FailoverKey, FailoverKeyRequest, HistoryOutcome, LeftOut,
+    NetworkOutcome, PeerAddress, RestoreReport,
 };
 pub use system::ResetThen;
 

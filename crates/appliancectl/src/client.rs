@@ -60,6 +60,27 @@ pub struct Response {
 }
 
 impl Response {
+    /// An answer read outside [`Client::exchange`] (a streamed download's refusal).
+    pub(crate) fn received(
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        endpoint: String,
+        method: Method,
+        path: &str,
+    ) -> Self {
+        Response {
+            status,
+            headers,
+            body,
+            peer_certificate: None,
+            tls_version: None,
+            endpoint,
+            method,
+            path: path.to_string(),
+        }
+    }
+
     /// The body as JSON; an empty body reads as `null`.
     pub fn json_value(&self) -> Result<Value> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
@@ -373,7 +394,7 @@ impl Client {
         })
     }
 
-    fn build_request(
+    pub(crate) fn build_request(
         &self,
         method: &Method,
         path: &str,

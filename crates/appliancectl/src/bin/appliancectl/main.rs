@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod backup;
 mod failover;
 mod hosts;
 mod network;
@@ -102,6 +103,13 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         Command::FailoverKey { generate } => cli.failover_key(generate),
         Command::FailoverEstablish { backup, reverse } => cli.failover_establish(&backup, &reverse),
         Command::FailoverBreak { yes } => cli.failover_break(yes),
+        Command::Backup {
+            password,
+            include_history,
+            output,
+            force,
+        } => cli.backup(&password, include_history, output.as_deref(), force),
+        Command::Restore { file, password } => cli.restore(&file, &password),
         Command::Print(_) => Ok(()),
     }
 }
