@@ -3,10 +3,8 @@
 //! `GET /api/v1/backup/stored` (the kept backups) and `GET /api/v1/backup/stored/{name}`
 //! (one of them, as a download).
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
@@ -59,22 +57,5 @@ pub(super) async fn download(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let path = state.backup_schedule.stored_path(&name)?;
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| ApiError::internal("Reading the backup failed", e))?;
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| ApiError::internal("Reading the backup failed", e))?
-        .len();
-    let headers = [
-        (header::CONTENT_TYPE, "application/x-tar".to_string()),
-        (header::CONTENT_LENGTH, size.to_string()),
-        (
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ),
-    ];
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    Ok((headers, body).into_response())
+    super::backup::file_download(&path, &name, ()).await
 }

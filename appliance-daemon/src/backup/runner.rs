@@ -67,24 +67,24 @@ pub(crate) struct Scheduler {
 /// `GET /api/v1/backup/schedule`: the schedule without its secrets.
 #[derive(Debug, Serialize)]
 pub(crate) struct View {
-    enabled: bool,
-    frequency: super::schedule::Frequency,
-    weekday: Option<&'static str>,
+    pub(crate) enabled: bool,
+    pub(crate) frequency: super::schedule::Frequency,
+    pub(crate) weekday: Option<&'static str>,
     /// `HH:MM`, UTC.
-    time: String,
-    retention: u32,
-    password_set: bool,
-    destination: Option<DestinationView>,
+    pub(crate) time: String,
+    pub(crate) retention: u32,
+    pub(crate) password_set: bool,
+    pub(crate) destination: Option<DestinationView>,
     /// The line to add to an SFTP server's `authorized_keys` for this appliance.
-    sftp_public_key: String,
+    pub(crate) sftp_public_key: String,
     /// Unix seconds; `None` while disabled.
-    next_run: Option<u64>,
-    last: Option<Run>,
+    pub(crate) next_run: Option<u64>,
+    pub(crate) last: Option<Run>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-enum DestinationView {
+pub(crate) enum DestinationView {
     Https {
         url: String,
         auth: &'static str,
