@@ -1,4 +1,9 @@
-//! The HTTPS client: one TCP + TLS connection and one HTTP/1.1 request per call.
+//! The HTTPS client: one TCP + TLS connection and one HTTP/1.1 request per call
+//! ([`Connection`] keeps one open for a series of calls).
+
+mod keepalive;
+
+pub use keepalive::Connection;
 
 use crate::api::{Credentials, ErrorBody, Health, PasswordChange, PowerAction, Session, Status};
 use crate::tls::{

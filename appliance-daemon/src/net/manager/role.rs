@@ -1,0 +1,220 @@
+//! The failover role's hold on the shared IPs. Out of a pair each shared IP is held when
+//! its stored Enabled flag says so; in a pair the role decides for every shared IP of the
+//! settings: the primary holds them all (each after the ARP/NDP probe finds it free), the
+//! backup none. The stored settings never change: after a break the Enabled flags decide
+//! again. An address another host answers for is not taken; the primary probes for it
+//! again every [`RETRY`] until it is free (the old primary releasing it late, say).
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+use super::Manager;
+use crate::net::config::mac_text;
+use crate::net::shared::{self, Probe};
+use crate::net::SharedIps;
+
+/// How often a primary probes again for a shared IP another host held.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// An address another host answered for (or that could not be probed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answered {
+    /// `10.0.0.50/24`.
+    pub address: String,
+    /// The MAC that answered, or why the probe failed.
+    pub by: String,
+}
+
+/// What a probe of the shared IPs found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Probed {
+    /// The addresses probed (those of the settings this appliance does not hold).
+    pub probed: Vec<String>,
+    /// Those another host answered for.
+    pub answered: Vec<Answered>,
+}
+
+/// The shared IPs after a role change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RoleOutcome {
+    /// Held by this appliance now.
+    pub held: Vec<String>,
+    /// Wanted, but another host answers for them: not taken.
+    pub conflicts: Vec<Answered>,
+}
+
+impl Manager {
+    /// Whether a shared IP whose stored Enabled flag is `enabled` is to be held.
+    pub(super) fn wants(&self, enabled: bool) -> bool {
+        match self.role {
+            SharedIps::Operator => enabled,
+            SharedIps::Hold => true,
+            SharedIps::Release => false,
+        }
+    }
+
+    /// Who holds the shared IPs from now on: release first what is no longer wanted, then
+    /// probe and take what is; audited with `why`.
+    pub(super) async fn set_role(&mut self, role: SharedIps, why: &str) -> RoleOutcome {
+        let before = self.held_set();
+        if role != self.role {
+            tracing::info!(
+                ?role,
+                "network: the shared IPs follow the failover role ({why})"
+            );
+        }
+        self.role = role;
+        self.refused.clear();
+        self.refresh_nics().await;
+        let taken = self.probe_for_start().await;
+        if let Err(err) = self.apply_all(taken).await {
+            tracing::error!("network: the shared IPs could not all follow the role: {err}");
+        }
+        self.audit_shared(&before, None, why).await;
+        self.schedule_retry();
+        self.outcome()
+    }
+
+    /// The primary's next try at the shared IPs another host held.
+    pub(super) async fn retry_role(&mut self) {
+        self.retry_at = None;
+        if self.role != SharedIps::Hold || self.refused.is_empty() {
+            return;
+        }
+        let before = self.held_set();
+        let mut taken = Vec::new();
+        for s in self.running.shared_ips.clone() {
+            if !self.refused.contains_key(&s.address) {
+                continue;
+            }
+            match self.probe_one(&self.running, s.address, &s.mac).await {
+                Ok(Some(Ok(t))) => {
+                    self.refused.remove(&s.address);
+                    taken.push(t);
+                }
+                Ok(Some(Err(holder))) => {
+                    tracing::debug!("network: {} still held by {}", s.address, mac_text(&holder));
+                }
+                Ok(None) => {
+                    self.refused.remove(&s.address);
+                }
+                Err(err) => tracing::warn!("network: {err}"),
+            }
+        }
+        if !taken.is_empty() {
+            if let Err(err) = self.apply_all(taken).await {
+                tracing::error!("network: taking a freed shared IP failed: {err}");
+            }
+            self.audit_shared(&before, None, "failover primary: the address became free")
+                .await;
+        }
+        self.schedule_retry();
+    }
+
+    fn schedule_retry(&mut self) {
+        self.retry_at = (self.role == SharedIps::Hold && !self.refused.is_empty())
+            .then(|| Instant::now() + RETRY);
+    }
+
+    fn outcome(&self) -> RoleOutcome {
+        RoleOutcome {
+            held: self.shared.keys().map(ToString::to_string).collect(),
+            conflicts: self
+                .refused
+                .iter()
+                .map(|(ip, (mac, _))| Answered {
+                    address: ip.to_string(),
+                    by: mac_text(mac),
+                })
+                .collect(),
+        }
+    }
+
+    /// Probe every shared IP of the settings not held here, whatever its Enabled flag:
+    /// those another host answers for.
+    pub(super) async fn probe_shared(&mut self) -> Probed {
+        self.refresh_nics().await;
+        let mut found = Probed::default();
+        if self.kernel.is_none() {
+            return found;
+        }
+        for s in self.running.shared_ips.clone() {
+            if self.shared.get(&s.address).is_some_and(|h| h.mac == s.mac) {
+                continue;
+            }
+            let (Some(link), Some(own)) = (
+                self.nic_by_mac(&s.mac).cloned(),
+                crate::net::config::parse_mac(&s.mac),
+            ) else {
+                continue;
+            };
+            found.probed.push(s.address.to_string());
+            let by = match shared::probe(link.index, own, s.address.addr).await {
+                Ok(Probe::Free(_)) => continue,
+                Ok(Probe::Taken(holder)) => mac_text(&holder),
+                Err(err) => format!("the probe on {} failed: {err}", link.name),
+            };
+            found.answered.push(Answered {
+                address: s.address.to_string(),
+                by,
+            });
+        }
+        found
+    }
+
+    /// The view's note while the failover role decides.
+    pub(super) fn role_note(&self) -> Option<String> {
+        let role = match self.role {
+            SharedIps::Operator => return None,
+            SharedIps::Hold => "primary",
+            SharedIps::Release => "backup",
+        };
+        Some(format!(
+            "This appliance is the failover {role}: the role decides which shared IPs it \
+             holds (the primary all of them, the backup none), not their Enabled flags, which \
+             apply again if the pair is broken."
+        ))
+    }
+
+    /// The failover role's word for the view of a shared IP (`None` out of a pair), and
+    /// its state and message when the role decides.
+    pub(super) fn role_view(
+        &self,
+        held_on: Option<&str>,
+        refused_by: Option<&[u8; 6]>,
+    ) -> (Option<&'static str>, Option<(&'static str, String)>) {
+        match self.role {
+            SharedIps::Operator => (None, None),
+            SharedIps::Release => (
+                Some("backup"),
+                Some((
+                    "standby",
+                    "not held: this appliance is the failover backup (the primary holds it)"
+                        .to_string(),
+                )),
+            ),
+            SharedIps::Hold => {
+                let state = match (held_on, refused_by) {
+                    (Some(_), _) if self.kernel.is_none() => None,
+                    (Some(iface), _) => Some((
+                        "held",
+                        format!(
+                            "held on {iface} and announced: this appliance is the failover \
+                             primary"
+                        ),
+                    )),
+                    (None, Some(mac)) => Some((
+                        "conflict",
+                        format!(
+                            "this appliance is the failover primary, but {} holds it: not \
+                             taken; probed again every second",
+                            mac_text(mac)
+                        ),
+                    )),
+                    (None, None) => None,
+                };
+                (Some("primary"), state)
+            }
+        }
+    }
+}
