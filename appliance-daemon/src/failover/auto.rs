@@ -25,12 +25,6 @@ const PROBE_AGAIN: Duration = Duration::from_secs(1);
 /// How long the loop sleeps between looks at the settings while it has nothing to check.
 const IDLE: Duration = Duration::from_secs(1);
 
-/// A first complete sync happened: the backup has a service part to serve. (The sync
-/// part's generations count from 1.)
-fn synced(record: &PairRecord) -> bool {
-    record.generation > 0
-}
-
 /// The loop's memory across checks.
 #[derive(Default)]
 struct Watch {
@@ -43,6 +37,16 @@ struct Watch {
 }
 
 impl Failover {
+    /// A first complete sync happened: the backup has a service part to serve (the
+    /// sync's generations count from 1).
+    fn synced(&self, record: &PairRecord) -> bool {
+        record.generation > 0
+            || self
+                .roles
+                .assume_synced
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// `PUT /api/v1/failover/auto`.
     pub(crate) async fn set_auto(
         &self,
@@ -170,7 +174,7 @@ impl Failover {
         let check = Check {
             missed: watch.missed,
             threshold: record.auto.missed_checks,
-            synced: synced(record),
+            synced: self.synced(record),
         };
         let decision = match takeover::decide(check, Probe::NotYet) {
             Decision::Probe => {

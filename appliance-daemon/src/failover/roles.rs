@@ -35,6 +35,8 @@ pub(super) struct Roles {
     fast: AtomicBool,
     /// Wakes the automatic failover's loop when the role or its settings change.
     pub(super) wake: tokio::sync::Notify,
+    /// Dev mode: count the pair as synced (`APPLIANCE_DEV_ASSUME_SYNCED`).
+    pub(super) assume_synced: AtomicBool,
 }
 
 impl Roles {
@@ -96,6 +98,12 @@ impl Failover {
     /// The network manager whose shared IPs the roles drive (once, at start).
     pub(crate) fn attach_network(&self, net: crate::net::Handle) {
         let _ = self.roles.net.set(net);
+    }
+
+    /// Dev mode, for tests: count the pair as synced.
+    pub(crate) fn assume_synced(&self) {
+        tracing::warn!("dev mode: the failover pair counts as synced");
+        self.roles.assume_synced.store(true, Ordering::Relaxed);
     }
 
     /// Who holds the pair's shared IPs from now on; what became of them.

@@ -15,7 +15,7 @@ mod apply;
 mod role;
 mod status;
 
-pub(crate) use role::{Answered, Probed, RoleOutcome};
+pub(crate) use role::{Probed, RoleOutcome};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
