@@ -174,6 +174,7 @@ impl Failover {
 
     /// The final sync of Become primary's `pull`, from the old primary if it answers. The
     /// pair's sync fills it in; until then nothing is pulled, and the answer says so.
+    #[allow(clippy::unused_async)] // The sync's pull will wait on the old primary.
     async fn pull_final_sync(&self, _peer: &PeerRecord) -> String {
         "no final sync was pulled: this version has no sync between the two appliances yet"
             .to_string()
