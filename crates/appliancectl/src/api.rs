@@ -15,6 +15,9 @@ pub use api_types::{
     Updates, Versions,
 };
 pub use api_types::{
+    AutoFailoverRequest, BecomePrimaryAnswer, BecomePrimaryRequest, SharedIpAnswered,
+};
+pub use api_types::{
     BreakAnswer, EstablishRequest, Failover, FailoverKey, FailoverKeyRequest, PeerAddress,
 };
 pub use system::ResetThen;

@@ -102,6 +102,11 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         Command::FailoverKey { generate } => cli.failover_key(generate),
         Command::FailoverEstablish { backup, reverse } => cli.failover_establish(&backup, &reverse),
         Command::FailoverBreak { yes } => cli.failover_break(yes),
+        Command::FailoverBecomePrimary { pull } => cli.failover_become_primary(pull),
+        Command::FailoverAuto {
+            enabled,
+            missed_checks,
+        } => cli.failover_auto(enabled, missed_checks),
         Command::Print(_) => Ok(()),
     }
 }
