@@ -341,9 +341,11 @@ fn the_roles_move_the_shared_ip_by_hand_and_automatically_and_never_twice() {
         "the stored flag is kept"
     );
     assert!(
-        na["notes"].to_string().contains("failover primary"),
-        "{}",
-        na["notes"]
+        na["shared_ips"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("this appliance is the failover primary"),
+        "{na}"
     );
     let nb = b.network();
     assert_eq!(nb["shared_ips"][0]["role"], "backup");

@@ -162,20 +162,6 @@ impl Manager {
         found
     }
 
-    /// The view's note while the failover role decides.
-    pub(super) fn role_note(&self) -> Option<String> {
-        let role = match self.role {
-            SharedIps::Operator => return None,
-            SharedIps::Hold => "primary",
-            SharedIps::Release => "backup",
-        };
-        Some(format!(
-            "This appliance is the failover {role}: the role decides which shared IPs it \
-             holds (the primary all of them, the backup none), not their Enabled flags, which \
-             apply again if the pair is broken."
-        ))
-    }
-
     /// The failover role's word for the view of a shared IP (`None` out of a pair), and
     /// its state and message when the role decides.
     pub(super) fn role_view(

@@ -27,7 +27,6 @@ impl Manager {
         if self.kernel.is_none() {
             notes.insert(0, self.unapplied.clone());
         }
-        notes.extend(self.role_note());
         let (dns, hostname) = match &self.kernel {
             Some(kernel) => {
                 let (servers, search) = kernel.resolv.current();
