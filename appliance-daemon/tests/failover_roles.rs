@@ -293,6 +293,24 @@ fn replies_within(wire: &mpsc::Receiver<String>, window: Duration) -> Vec<String
     macs
 }
 
+/// The same key on both (generated on `a`), then `a` establishes as primary.
+fn establish(a: &Node, b: &Node) -> Value {
+    let key = a.ok(
+        "PUT",
+        "/api/v1/failover/key",
+        Some(json!({"generate": true})),
+    )["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.ok("PUT", "/api/v1/failover/key", Some(json!({"key": key})));
+    a.ok(
+        "POST",
+        "/api/v1/failover/establish",
+        Some(json!({"backup": b.address(), "reverse": a.address()})),
+    )
+}
+
 fn message(v: &Value) -> String {
     v["last_event"]["message"]
         .as_str()
@@ -317,20 +335,7 @@ fn the_roles_move_the_shared_ip_by_hand_and_automatically_and_never_twice() {
     assert!(repliers(&seg).is_empty(), "nobody holds it yet");
 
     // Establish: A primary holds the shared IP, whatever its Enabled flag; B does not.
-    let key = a.ok(
-        "PUT",
-        "/api/v1/failover/key",
-        Some(json!({"generate": true})),
-    )["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    b.ok("PUT", "/api/v1/failover/key", Some(json!({"key": key})));
-    let v = a.ok(
-        "POST",
-        "/api/v1/failover/establish",
-        Some(json!({"backup": b.address(), "reverse": a.address()})),
-    );
+    let v = establish(&a, &b);
     assert_eq!(v["role"], "primary");
     assert_eq!(repliers(&seg), vec![a.mac.clone()]);
     let na = a.network();
@@ -615,29 +620,25 @@ fn arping_output_is_read_as_the_lab_reads_it() {
 
 // The figures of `tests/bench/failover` (run with `--ignored`): printed, not asserted.
 
-/// The daemon's CPU time so far, in seconds: every thread's time on a CPU
-/// (`/proc/PID/task/*/schedstat`, nanoseconds) of the processes in the namespace.
+/// The daemon's CPU time so far (user and system, its exited threads' included), in
+/// seconds, from the processes in the namespace (`/proc/PID/stat`, 10 ms ticks).
 fn cpu_seconds(ns: &str) -> f64 {
     let out = Command::new("ip")
         .args(["netns", "pids", ns])
         .output()
         .unwrap();
-    let mut nanos = 0u64;
-    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
-                nanos += stat
-                    .split_whitespace()
-                    .next()
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-    }
-    nanos as f64 / 1e9
+    let tick = 100.0; // USER_HZ
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // After the name: state is field 3, utime and stime fields 14 and 15.
+            let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+            let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<f64>().ok());
+            field(14).unwrap_or(0.0) + field(15).unwrap_or(0.0)
+        })
+        .sum::<f64>()
+        / tick
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -734,20 +735,7 @@ fn bench_failover_figures() {
     let b = Node::new("b", ns_b, dev_b, "10.51.0.2");
     a.set_network(false);
     b.set_network(false);
-    let key = a.ok(
-        "PUT",
-        "/api/v1/failover/key",
-        Some(json!({"generate": true})),
-    )["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    b.ok("PUT", "/api/v1/failover/key", Some(json!({"key": key})));
-    a.ok(
-        "POST",
-        "/api/v1/failover/establish",
-        Some(json!({"backup": b.address(), "reverse": a.address()})),
-    );
+    establish(&a, &b);
     let nodes = [&a, &b];
 
     // Become primary, alternately on each, the old primary up.

@@ -6,15 +6,15 @@
 //! unknown state: it is dropped).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONNECTION, CONTENT_TYPE};
+use hyper::header::CONNECTION;
 use hyper::Method;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 use serde_json::Value;
 
-use super::{connect, AbortOnDrop, Client, Response, MAX_ANSWER};
+use super::{connect, read_answer, session_facts, AbortOnDrop, Client, Response};
 use crate::{Error, Result};
 
 /// A [`Client`]'s connection kept for its next requests.
@@ -111,12 +111,7 @@ impl Connection {
                     self.client.server_name(),
                 )
                 .await?;
-                let (_, session) = tls.get_ref();
-                let peer_certificate = session
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .map(|leaf| leaf.clone().into_owned());
-                let tls_version = session.protocol_version();
+                let (peer_certificate, tls_version) = session_facts(&tls);
                 let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
                     .await
                     .map_err(http_error)?;
@@ -134,26 +129,9 @@ impl Connection {
             }
         };
         open.sender.ready().await.map_err(http_error)?;
-        let request_error = |reason: String| Error::Request {
-            method: method.to_string(),
-            path: path.to_string(),
-            reason,
-        };
-        let mut builder = self.client.request_builder(&method, path)?;
-        if let Some(headers) = builder.headers_mut() {
-            // Kept open: the one difference from a [`Client::send`].
-            headers.remove(CONNECTION);
-        }
-        let bytes = match body {
-            Some(body) => {
-                builder = builder.header(CONTENT_TYPE, "application/json");
-                Bytes::from(serde_json::to_vec(body).map_err(|e| request_error(e.to_string()))?)
-            }
-            None => Bytes::new(),
-        };
-        let request = builder
-            .body(Full::new(bytes))
-            .map_err(|e| request_error(e.to_string()))?;
+        let mut request = self.client.build_request(&method, path, body)?;
+        // Kept open: the one difference from a [`Client::send`].
+        request.headers_mut().remove(CONNECTION);
         let answer = open
             .sender
             .send_request(request)
@@ -161,20 +139,7 @@ impl Connection {
             .map_err(http_error)?;
         let status = answer.status();
         let (head, body) = answer.into_parts();
-        let body = Limited::new(body, MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|err| match err.downcast::<hyper::Error>() {
-                Ok(source) => http_error(*source),
-                Err(_) => Error::Response {
-                    endpoint: endpoint.clone(),
-                    method: method.to_string(),
-                    path: path.to_string(),
-                    status,
-                    reason: format!("the answer is larger than {} MiB", MAX_ANSWER >> 20),
-                },
-            })?
-            .to_bytes();
+        let body = read_answer(body, &endpoint, &method, path, status).await?;
         Ok(Response {
             status,
             headers: head.headers,
