@@ -383,6 +383,22 @@ mod tests {
             None
         );
         assert_eq!(protocol("10.0.0.50/24"), "ARP");
+        let in_use = FailoverError::SharedIpInUse {
+            address: "10.0.0.50/24".into(),
+            by: "52:54:00:00:00:0a".into(),
+        };
+        assert_eq!(in_use.code(), "shared_ip_in_use");
+        assert!(in_use
+            .to_string()
+            .contains("still answers from 52:54:00:00:00:0a"));
+        assert_eq!(
+            FailoverError::PeerStaysPrimary { epoch: 9 }.code(),
+            "peer_primary"
+        );
+        assert_eq!(
+            FailoverError::Setting(String::new()).code(),
+            "invalid_setting"
+        );
         assert_eq!(protocol("2001:db8::50/64"), "NDP");
     }
 }

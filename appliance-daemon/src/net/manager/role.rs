@@ -204,3 +204,94 @@ impl Manager {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::net::config::{InterfaceConfig, NetworkConfig, SharedIpConfig};
+    use crate::net::{Actor, Options, SharedIps};
+    use crate::store::Store;
+    use crate::testdir::TestDir;
+
+    const ETH0: &str = "52:54:00:12:34:56";
+
+    /// The dev-mode manager (nothing applied, its NICs the examples) with a shared IP
+    /// whose stored Enabled flag is `enabled`.
+    async fn manager(dir: &TestDir, enabled: bool) -> crate::net::Handle {
+        let store = Store::open(&dir.path().join("settings.redb")).unwrap();
+        let net = crate::net::start(Options {
+            kernel: None,
+            store: Some(store),
+            profile: "vm".into(),
+            config: None,
+            init_dir: None,
+            confirm_after: crate::net::CONFIRM_AFTER,
+            unapplied: None,
+            shared_role: SharedIps::Operator,
+        })
+        .await
+        .unwrap();
+        let config = NetworkConfig {
+            interfaces: vec![InterfaceConfig {
+                mac: ETH0.into(),
+                up: true,
+                addresses: vec!["10.0.0.1/24".into()],
+                ..InterfaceConfig::default()
+            }],
+            shared_ips: vec![SharedIpConfig {
+                address: "10.0.0.50/24".into(),
+                interface: ETH0.into(),
+                enabled,
+            }],
+            ..NetworkConfig::default()
+        };
+        let actor = Actor {
+            user: "admin".into(),
+            address: None,
+            remote: false,
+            received: None,
+        };
+        net.put(config, actor).await.unwrap();
+        net
+    }
+
+    #[tokio::test]
+    async fn the_role_decides_over_the_enabled_flag_and_the_flag_decides_again_out_of_a_pair() {
+        let dir = TestDir::new("net-role");
+        let net = manager(&dir, false).await;
+        let shared = |v: crate::net::NetworkView| v.shared_ips[0].clone();
+        assert!(!shared(net.view().await.unwrap()).held);
+
+        let held = net.shared_role(SharedIps::Hold, "test").await.unwrap();
+        assert_eq!(held.held, vec!["10.0.0.50/24"]);
+        assert!(held.conflicts.is_empty());
+        let s = shared(net.view().await.unwrap());
+        assert!(s.held);
+        assert!(!s.enabled, "the stored flag is untouched");
+        assert_eq!(s.role, Some("primary"));
+
+        let released = net.shared_role(SharedIps::Release, "test").await.unwrap();
+        assert!(released.held.is_empty());
+        let s = shared(net.view().await.unwrap());
+        assert!(!s.held);
+        assert_eq!((s.role, s.state), (Some("backup"), "standby"));
+        assert!(s.message.contains("failover backup"), "{}", s.message);
+        // Dev mode probes nothing.
+        assert!(net.probe_shared().await.unwrap().probed.is_empty());
+
+        // Out of a pair: the flag (off) decides.
+        net.shared_role(SharedIps::Operator, "test").await.unwrap();
+        let s = shared(net.view().await.unwrap());
+        assert!(!s.held);
+        assert_eq!((s.role, s.state), (None, "disabled"));
+    }
+
+    #[tokio::test]
+    async fn out_of_a_pair_an_enabled_shared_ip_is_held_again() {
+        let dir = TestDir::new("net-role-on");
+        let net = manager(&dir, true).await;
+        net.shared_role(SharedIps::Release, "test").await.unwrap();
+        assert!(!net.view().await.unwrap().shared_ips[0].held);
+        let back = net.shared_role(SharedIps::Operator, "test").await.unwrap();
+        assert_eq!(back.held, vec!["10.0.0.50/24"]);
+    }
+}
