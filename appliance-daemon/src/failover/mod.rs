@@ -4,8 +4,9 @@
 //! requests reach [`Failover`]'s `answer_*` methods through `api/peer.rs`, with the
 //! public-key SHA-256 of the client certificate the TLS layer verified.
 //!
-//! docs/failover.md is the design, the protocol and the threat model; what the sync,
-//! become-primary and automatic failover add plugs in here (see its "Next parts").
+//! docs/failover.md is the design, the protocol and the threat model. The shared IPs
+//! following the role and Become primary are in `roles.rs`, automatic failover in
+//! `auto.rs`; what the sync adds plugs in here (see its "Next parts").
 
 mod auto;
 mod channel;
