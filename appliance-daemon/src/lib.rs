@@ -186,6 +186,9 @@ pub(crate) async fn start_network(
         }),
     };
     let appliance = config.mode == Mode::Appliance;
+    // In a failover pair no shared IP is taken at start: the failover service decides
+    // (`Failover::at_start`), after asking the peer who is primary.
+    let shared_role = failover::shared_role_at_start(&store);
     let options = net::Options {
         kernel,
         store: Some(store),
@@ -196,6 +199,7 @@ pub(crate) async fn start_network(
             .net_confirm_seconds
             .map_or(net::CONFIRM_AFTER, std::time::Duration::from_secs),
         unapplied: None,
+        shared_role,
     };
     match net::start(options.clone()).await {
         Ok(handle) => Ok(handle),
@@ -251,6 +255,10 @@ pub(crate) fn app(
         &system.release.version,
         &system.release.profile,
     )?);
+    failover.attach_network(net.clone());
+    if config.mode == Mode::Dev && paths::env::dev_assume_synced() {
+        failover.assume_synced();
+    }
     if let Err(err) = failover.at_start() {
         tracing::error!("cannot read the failover pair's state: {err}");
     }

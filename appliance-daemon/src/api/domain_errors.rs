@@ -249,14 +249,17 @@ impl From<FailoverError> for ApiError {
             FailoverError::Key(_)
             | FailoverError::KeyRequest
             | FailoverError::Address { .. }
-            | FailoverError::SelfPair(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | FailoverError::SelfPair(_)
+            | FailoverError::Setting(_) => StatusCode::UNPROCESSABLE_ENTITY,
             FailoverError::NoKey
             | FailoverError::Role(_)
             | FailoverError::PeerNoKey(_)
             | FailoverError::KeysDiffer
             | FailoverError::PeerPaired { .. }
             | FailoverError::Mismatch { .. }
-            | FailoverError::PairBroken { .. } => StatusCode::CONFLICT,
+            | FailoverError::PairBroken { .. }
+            | FailoverError::SharedIpInUse { .. }
+            | FailoverError::PeerStaysPrimary { .. } => StatusCode::CONFLICT,
             FailoverError::Unreachable { .. }
             | FailoverError::NotAnAppliance { .. }
             | FailoverError::ReverseFailed(_)

@@ -154,6 +154,12 @@ pub(crate) fn routes() -> Routes {
             failover::establish,
         )
         .add(Method::POST, "/api/v1/failover/break", failover::break_pair)
+        .add(
+            Method::POST,
+            "/api/v1/failover/become-primary",
+            failover::become_primary,
+        )
+        .add(Method::PUT, "/api/v1/failover/auto", failover::put_auto)
         .add(Method::POST, "/api/v1/peer/hello", peer::hello)
         .add(Method::POST, "/api/v1/peer/establish", peer::establish)
         .add(Method::GET, "/api/v1/peer/confirm", peer::confirm)

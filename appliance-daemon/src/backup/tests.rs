@@ -434,6 +434,7 @@ async fn manager(store: &Store) -> crate::net::Handle {
         init_dir: None,
         confirm_after: crate::net::CONFIRM_AFTER,
         unapplied: None,
+        shared_role: crate::net::SharedIps::Operator,
     })
     .await
     .unwrap()

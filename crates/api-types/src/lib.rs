@@ -13,6 +13,7 @@ mod error;
 mod failover;
 mod health;
 mod network;
+mod roles;
 mod session;
 mod status;
 mod system;
@@ -35,6 +36,7 @@ pub use network::{
     Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
     NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
 };
+pub use roles::{AutoFailoverRequest, BecomePrimaryAnswer, BecomePrimaryRequest, SharedIpAnswered};
 pub use session::{Credentials, PasswordChange, Session};
 pub use status::{
     BackupRun, ClockState, Cpu, Disk, Dmi, Memory, Nic, Partition, SanitizationRecord,

@@ -27,6 +27,8 @@ pub const FAILOVER: &str = "/api/v1/failover";
 pub const FAILOVER_KEY: &str = "/api/v1/failover/key";
 pub const FAILOVER_ESTABLISH: &str = "/api/v1/failover/establish";
 pub const FAILOVER_BREAK: &str = "/api/v1/failover/break";
+pub const FAILOVER_BECOME_PRIMARY: &str = "/api/v1/failover/become-primary";
+pub const FAILOVER_AUTO: &str = "/api/v1/failover/auto";
 
 /// The body of `PUT /api/v1/failover/key`: the key given, or a new one generated.
 pub fn failover_key_body(key: Option<&str>) -> Value {
@@ -54,6 +56,19 @@ pub const BACKUP_RESTORE: &str = "/api/v1/backup/restore";
 /// How long making a backup may take before its first byte arrives (the appliance
 /// encrypts the settings and the site data before it sends anything).
 pub const BACKUP_ANSWER_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The body of `POST /api/v1/failover/become-primary`.
+pub fn become_primary_body(pull: bool) -> Value {
+    json!(crate::api::BecomePrimaryRequest { pull })
+}
+
+/// The body of `PUT /api/v1/failover/auto`.
+pub fn auto_failover_body(enabled: bool, missed_checks: Option<u32>) -> Value {
+    json!(crate::api::AutoFailoverRequest {
+        enabled,
+        missed_checks,
+    })
+}
 
 /// The body of `PUT /api/v1/time`.
 pub fn time_body(servers: &[String]) -> Value {

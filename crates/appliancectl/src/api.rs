@@ -15,9 +15,10 @@ pub use api_types::{
     Updates, Versions,
 };
 pub use api_types::{
-    AssignmentOutcome, BackupInfo, BackupRequest, BreakAnswer, CertificateOutcome,
-    EstablishRequest, Failover, FailoverKey, FailoverKeyRequest, HistoryOutcome, LeftOut,
-    NetworkOutcome, PeerAddress, RestoreReport,
+    AssignmentOutcome, AutoFailoverRequest, BackupInfo, BackupRequest, BecomePrimaryAnswer,
+    BecomePrimaryRequest, BreakAnswer, CertificateOutcome, EstablishRequest, Failover, FailoverKey,
+    FailoverKeyRequest, HistoryOutcome, LeftOut, NetworkOutcome, PeerAddress, RestoreReport,
+    SharedIpAnswered,
 };
 pub use system::ResetThen;
 

@@ -204,6 +204,25 @@ enum FailoverWord {
     },
     /// Break the failover relationship (only the relationship is forgotten)
     Break(Confirm),
+    /// On the backup: become the primary (the old primary, if it answers, becomes backup
+    /// and releases the shared IPs first)
+    BecomePrimary {
+        /// Pull a final sync from the old primary first, if it answers
+        #[arg(long)]
+        pull: bool,
+    },
+    /// Automatic failover on this appliance when it is the backup: --enable or --disable
+    #[command(group(clap::ArgGroup::new("switch").required(true).args(["enable", "disable"])))]
+    Auto {
+        /// Take over when the primary misses the checks and its shared IPs do not answer
+        #[arg(long)]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        /// Missed checks (one every 200 ms) before taking over, 2 to 50 (default 5)
+        #[arg(long, value_name = "N")]
+        missed_checks: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,6 +329,13 @@ pub(crate) enum Command {
     Restore {
         file: PathBuf,
         password: PasswordFrom,
+    },
+    FailoverBecomePrimary {
+        pull: bool,
+    },
+    FailoverAuto {
+        enabled: bool,
+        missed_checks: Option<u32>,
     },
     /// Print this text (the help, or the version) and stop.
     Print(String),
@@ -426,6 +452,20 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
         Word::Restore { file, password } => Command::Restore {
             file,
             password: password.source(),
+        },
+        Word::Failover {
+            action: Some(FailoverWord::BecomePrimary { pull }),
+        } => Command::FailoverBecomePrimary { pull },
+        Word::Failover {
+            action:
+                Some(FailoverWord::Auto {
+                    enable,
+                    missed_checks,
+                    ..
+                }),
+        } => Command::FailoverAuto {
+            enabled: enable,
+            missed_checks,
         },
         Word::Help => Command::Print(help()),
     };
@@ -576,6 +616,28 @@ mod tests {
             Command::FailoverBreak { yes: true }
         );
         // The key is never a word of the command line (it would stay in the history).
+        assert_eq!(
+            parse_str("failover become-primary --pull").unwrap().command,
+            Command::FailoverBecomePrimary { pull: true }
+        );
+        assert_eq!(
+            parse_str("failover auto --enable --missed-checks 7")
+                .unwrap()
+                .command,
+            Command::FailoverAuto {
+                enabled: true,
+                missed_checks: Some(7)
+            }
+        );
+        assert_eq!(
+            parse_str("failover auto --disable").unwrap().command,
+            Command::FailoverAuto {
+                enabled: false,
+                missed_checks: None
+            }
+        );
+        assert!(parse_str("failover auto").is_err());
+        assert!(parse_str("failover auto --enable --disable").is_err());
         assert!(parse_str("failover key 0123456789ABCDEFGHJKMNPQRS").is_err());
         assert!(parse_str("failover establish --backup b").is_err());
     }

@@ -110,6 +110,11 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
             force,
         } => cli.backup(&password, include_history, output.as_deref(), force),
         Command::Restore { file, password } => cli.restore(&file, &password),
+        Command::FailoverBecomePrimary { pull } => cli.failover_become_primary(pull),
+        Command::FailoverAuto {
+            enabled,
+            missed_checks,
+        } => cli.failover_auto(enabled, missed_checks),
         Command::Print(_) => Ok(()),
     }
 }
