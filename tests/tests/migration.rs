@@ -5,7 +5,8 @@
 //! has either all of the vm's settings or all of the box's, never a mix. The restore done
 //! whole, the admin logs in with the box's password, the box's certificate is served and
 //! the network settings, whose NIC is not on this machine, give way to the factory defaults
-//! with a note saying so.
+//! with a note saying so. And back: the vm's backup restored on a fresh box with the first
+//! box's NIC puts the same settings, certificate and network settings in force there.
 
 use appliance_tests::devices::{Firmware, Profile};
 use appliance_tests::https::{self, Trust};
@@ -251,4 +252,40 @@ fn a_box_backup_restored_on_a_vm_brings_its_password_and_certificate() {
     assert!(notes.contains("factory defaults"), "{notes}");
     assert_eq!(net["interfaces"][0]["mac"], VM_MAC, "{net}");
     assert!(notes.contains(&box_mac), "the note names the NIC: {notes}");
+
+    // And back: the vm's backup restored on a box with the first box's NIC. The network
+    // settings travelled untouched through the vm (kept, not in force there) and are in
+    // force again here.
+    let r = vm.call(
+        "POST",
+        "/api/v1/backup",
+        Some(&token),
+        Some(&json!({"password": BACKUP_PASSWORD}).to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let from_vm = r.body.clone();
+    drop(vm);
+    let mut boxm =
+        Machine::start(&MachineSpec::image(Profile::Box, Firmware::Uefi).unwrap()).unwrap();
+    boxm.wait_for_health(BOOT_TIMEOUT).unwrap();
+    let token = boxm.first_login("another-box-pass-1");
+    let answer = ok(&restore_request(boxm.https, &token, &from_vm).unwrap());
+    assert_eq!(answer["restored_from"]["profile"], "vm", "{answer}");
+    assert_eq!(answer["network"]["state"], "restored", "{answer}");
+    let token = boxm.token(BOX_PASSWORD);
+    assert_eq!(service_settings(&boxm, &token), box_settings);
+    let net = ok(&boxm.call("GET", "/api/v1/network", Some(&token), None));
+    assert_eq!(net["factory_default"], false, "{net}");
+    assert_eq!(
+        net["config"]["dns"]["servers"],
+        json!(["10.0.2.3"]),
+        "{net}"
+    );
+    assert_eq!(net["interfaces"][0]["mac"], box_mac.as_str(), "{net}");
+    let served = boxm.get("/api/v1/health").unwrap().peer_cert.unwrap();
+    assert_eq!(served, imported);
+    boxm.report(
+        "vm -> box",
+        "password, settings, certificate and network in force",
+    );
 }
