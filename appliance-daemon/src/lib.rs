@@ -259,18 +259,27 @@ pub(crate) fn app(
         identity,
         store.clone(),
     ));
+    let reload = snapshot::Reload {
+        auth: Arc::clone(&auth),
+        tls: Arc::clone(&certificates),
+        time: time.clone(),
+        net: net.clone(),
+    };
     let backup = backup::BackupService::new(
         store.clone(),
         config.state_dir.clone(),
         &system.release.profile,
         &system.release.version,
-        snapshot::Reload {
-            auth: Arc::clone(&auth),
-            tls: Arc::clone(&certificates),
-            time: time.clone(),
-            net: net.clone(),
-        },
+        reload.clone(),
     );
+    failover.set_sync(failover::SyncSetup {
+        state_dir: config.state_dir.clone(),
+        profile: system.release.profile.clone(),
+        version: system.release.version.clone(),
+        reload,
+        timing: failover::SyncTiming::from_env(config.mode == Mode::Dev),
+    });
+    tokio::spawn(Arc::clone(&failover).sync_loop());
     let state = Arc::new(state::AppState {
         mode: config.mode,
         status: status::StatusService::new(

@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
+use super::peer_sync::NotBackup;
 use super::extract::{Caller, Json};
 use super::ApiError;
 use crate::backup::{Made, Who};
@@ -69,6 +70,7 @@ pub(crate) async fn send(made: Made) -> Result<Response, ApiError> {
 pub(super) async fn restore(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<RestoreReport>, ApiError> {

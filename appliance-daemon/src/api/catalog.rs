@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;
 
+use super::peer_sync::NotBackup;
 use super::extract::{Caller, Json};
 use super::ApiError;
 use crate::state::AppState;
@@ -24,6 +25,7 @@ pub(super) async fn get_server(
 pub(super) async fn put_server(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
     Json(change): Json<Change>,
 ) -> Result<axum::Json<UpdateServer>, ApiError> {
     let server = change.validate().map_err(|reason| {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 
 use super::ApiError;
 use crate::backup::BackupError;
-use crate::failover::FailoverError;
+use crate::failover::{FailoverError, SyncError};
 use crate::reset::ResetError;
 use crate::snapshot::SnapshotError;
 use crate::status::StatusError;
@@ -248,6 +248,38 @@ impl From<FailoverError> for ApiError {
         };
         ApiError::new(status, e.code(), upper_first(&message))
     }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(e: SyncError) -> Self {
+        let e = match e {
+            SyncError::Failover(e) => return e.into(),
+            other => other,
+        };
+        let status = match &e {
+            SyncError::NotPrimary | SyncError::NotReady | SyncError::NotBackup => {
+                StatusCode::CONFLICT
+            }
+            SyncError::Refused(_) | SyncError::Interrupted(_) => StatusCode::BAD_GATEWAY,
+            SyncError::Snapshot(SnapshotError::Damaged(_) | SnapshotError::NotService(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            SyncError::Snapshot(_) | SyncError::Failover(_) => {
+                return ApiError::internal("The sync failed", e)
+            }
+        };
+        sync_error(status, &e.to_string(), e.code())
+    }
+}
+
+fn sync_error(status: StatusCode, message: &str, code: &'static str) -> ApiError {
+    ApiError::new(
+        status,
+        code,
+        upper_first(&format!(
+            "{message}; the backup stays on its previous complete generation."
+        )),
+    )
 }
 
 /// A sentence starts with a capital.

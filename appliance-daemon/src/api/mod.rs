@@ -15,6 +15,7 @@ mod failover;
 mod health;
 mod network;
 mod peer;
+pub(crate) mod peer_sync;
 mod reset;
 mod session;
 mod site_updates;
@@ -153,12 +154,19 @@ pub(crate) fn routes() -> Routes {
             failover::establish,
         )
         .add(Method::POST, "/api/v1/failover/break", failover::break_pair)
+        .add(Method::POST, "/api/v1/failover/sync", peer_sync::sync_now)
         .add(Method::POST, "/api/v1/peer/hello", peer::hello)
         .add(Method::POST, "/api/v1/peer/establish", peer::establish)
         .add(Method::GET, "/api/v1/peer/confirm", peer::confirm)
         .add(Method::POST, "/api/v1/peer/state", peer::peer_state)
         .add(Method::POST, "/api/v1/peer/primary", peer::primary)
         .add(Method::POST, "/api/v1/peer/break", peer::break_pair)
+        .add(
+            Method::POST,
+            "/api/v1/peer/sync/manifest",
+            peer_sync::manifest,
+        )
+        .add_stream(Method::POST, "/api/v1/peer/sync", peer_sync::sync)
 }
 
 /// The API router with its body limit, for the state given.

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use std::sync::Arc;
 
+use super::peer_sync::NotBackup;
 use super::extract::{Caller, Json};
 use super::ApiError;
 use crate::state::AppState;
@@ -25,6 +26,7 @@ pub(super) use api_types::TimeRequest as PutTime;
 pub(super) async fn put(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
     Json(body): Json<PutTime>,
 ) -> Result<axum::Json<View>, ApiError> {
     match state

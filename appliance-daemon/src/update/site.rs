@@ -136,6 +136,8 @@ impl Updater {
                 tracing::warn!(package = %update.name, "cannot remove old versions: {e}");
             }
             tracing::info!(package = %update.name, version = %done.version, "site package installed");
+            // Site packages are the service's: the pair's sync carries them.
+            self.store.service_changed();
         }
         result
     }
@@ -261,6 +263,7 @@ impl Updater {
             },
         )?;
         tracing::info!(package = %name, "{detail}");
+        self.store.service_changed();
         Ok(info)
     }
 
