@@ -264,3 +264,6 @@ pub(super) fn take_kept(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
