@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use super::peer_sync::NotBackup;
 use super::extract::{AnyCaller, Caller, Json};
+use super::peer_sync::NotBackup;
 use super::session::auth_error;
 use super::ApiError;
 use crate::state::AppState;

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::peer_sync::NotBackup;
 use super::extract::{Caller, Json};
+use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
 use crate::update::catalog::Offer;

@@ -3,8 +3,8 @@
 use axum::extract::{Path, State};
 use std::sync::Arc;
 
-use super::peer_sync::NotBackup;
 use super::extract::Caller;
+use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
 use crate::update::SiteVersion;

@@ -3,8 +3,8 @@
 use axum::extract::State;
 use std::sync::Arc;
 
-use super::peer_sync::NotBackup;
 use super::extract::{Caller, Json};
+use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
 use crate::time::{ChangeError, View};

@@ -172,7 +172,11 @@ impl Failover {
     /// The sync's part of `GET /api/v1/failover`.
     pub(super) fn sync_view(&self, record: &PairRecord) -> FailoverSync {
         let status = lock(&self.sync.status);
-        let timing = self.sync.setup.get().map_or(SyncTiming::DEFAULT, |s| s.timing);
+        let timing = self
+            .sync
+            .setup
+            .get()
+            .map_or(SyncTiming::DEFAULT, |s| s.timing);
         let initial_done = initial_done(record);
         let now = units::now();
         FailoverSync {
@@ -234,7 +238,10 @@ impl Failover {
             }
             let Ok(setup) = self.setup() else { continue };
             let Ok(record) = self.record() else { continue };
-            let Some(peer) = record.peer.as_ref().filter(|_| record.state.role == Role::Primary)
+            let Some(peer) = record
+                .peer
+                .as_ref()
+                .filter(|_| record.state.role == Role::Primary)
             else {
                 lock(&self.sync.status).pending_since = None;
                 continue;
@@ -242,7 +249,9 @@ impl Failover {
             let due = if initial_done(&record) {
                 let status = lock(&self.sync.status);
                 let retry_ok = status.last_failure.is_none_or(|t| t.elapsed() >= RETRY);
-                changed || (status.pending_since.is_some() && retry_ok) || Instant::now() >= next_full
+                changed
+                    || (status.pending_since.is_some() && retry_ok)
+                    || Instant::now() >= next_full
             } else {
                 now_millis() >= peer.since * 1000 + setup.timing.initial_delay.as_millis() as u64
                     && lock(&self.sync.status)
@@ -328,9 +337,8 @@ impl Failover {
         let generation = record.generation.max(theirs.generation) + 1;
 
         // The export writes into a bounded channel; the connection sends what comes.
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(
-            CHUNKS_IN_FLIGHT,
-        );
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
         let store = self.store.clone();
         let base = theirs.manifest;
         let export = tokio::task::spawn_blocking(move || {
@@ -380,8 +388,7 @@ impl Failover {
         let bytes_sent = sent?;
         if !response.status.is_success() {
             let message = serde_json::from_slice::<api_types::ErrorBody>(&response.body)
-                .map(|e| e.message)
-                .unwrap_or_else(|_| format!("HTTP {}", response.status));
+                .map_or_else(|_| format!("HTTP {}", response.status), |e| e.message);
             return Err(SyncError::Refused(clause(&message)));
         }
         let answer: PeerSynced = response
@@ -401,7 +408,11 @@ impl Failover {
             })
             .await
             .map_err(FailoverError::from)?;
-        tracing::info!(generation = applied, bytes_sent, "failover: sync applied on the backup");
+        tracing::info!(
+            generation = applied,
+            bytes_sent,
+            "failover: sync applied on the backup"
+        );
         Ok(Synced {
             generation: applied,
             changed: answer.applied,
@@ -563,10 +574,7 @@ impl ChannelWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = bytes::Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(CHUNK),
-        ));
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
         self.tx.blocking_send(Ok(chunk)).map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::BrokenPipe,

@@ -16,12 +16,12 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use super::diff::{kept_path, take_kept, KEPT_DIR};
 use super::{
     class_of, io_error, service_directories, Class, End, Extras, Header, SnapshotError, END_ENTRY,
     FILES_DIR, FORMAT, HEADER_ENTRY, HISTORY_ENTRY, HISTORY_LIMIT, NETWORK_ENTRY, NETWORK_RECORD,
     RECORDS_DIR, RECORD_LIMIT,
 };
-use super::diff::{kept_path, take_kept, KEPT_DIR};
 use crate::store::{Audit, Imported, Store, SCHEMA_VERSION};
 
 /// The store record holding the id of the last snapshot applied.

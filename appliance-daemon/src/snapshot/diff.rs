@@ -111,7 +111,7 @@ pub(super) fn walk_all(
         .map_err(io_error(root))?
         .collect::<Result<_, _>>()
         .map_err(io_error(root))?;
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let path = entry.path();
         let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
@@ -163,7 +163,9 @@ pub(crate) fn sum_of(path: &Path) -> Result<FileSum, SnapshotError> {
     let meta = std::fs::symlink_metadata(path).map_err(io_error(path))?;
     let key = stamp(&meta);
     {
-        let sums = SUMS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sums = SUMS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((stamp, sha256)) = sums.as_ref().and_then(|m| m.get(path)) {
             if *stamp == key {
                 return Ok(FileSum {
@@ -190,7 +192,9 @@ pub(crate) fn sum_of(path: &Path) -> Result<FileSum, SnapshotError> {
     // Changed while read: not remembered (the next comparison reads it again).
     let after = std::fs::symlink_metadata(path).map_err(io_error(path))?;
     if stamp(&after) == key {
-        let mut sums = SUMS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sums = SUMS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let map = sums.get_or_insert_with(HashMap::new);
         if map.len() >= SUMS_MAX {
             map.clear();

@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::diff::{self, Kind, Manifest, KEPT_DIR};
 use super::{
     class_of, io_error, service_directories, Class, End, Extras, Header, SnapshotError, END_ENTRY,
     FILES_DIR, FORMAT, HEADER_ENTRY, HISTORY_ENTRY, NETWORK_ENTRY, NETWORK_RECORD, RECORDS_DIR,
 };
-use super::diff::{self, Kind, Manifest, KEPT_DIR};
 use crate::store::Store;
 
 /// What an export wrote.
