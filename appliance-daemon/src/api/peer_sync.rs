@@ -69,14 +69,19 @@ impl FromRequestParts<Arc<AppState>> for NotBackup {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         match managed_by_primary(state) {
-            Some(sentence) => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "managed_by_primary",
-                format!("{sentence} Nothing was changed."),
-            )),
+            Some(sentence) => Err(refusal(&sentence)),
             None => Ok(NotBackup),
         }
     }
+}
+
+/// The answer to a change of a synced setting on a backup (the API's and the pages').
+pub(crate) fn refusal(sentence: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "managed_by_primary",
+        format!("{sentence} Nothing was changed."),
+    )
 }
 
 /// While this appliance is a backup, the sentence the API and the pages show on synced
