@@ -178,6 +178,7 @@ impl Ctx {
     /// A form changing a setting the pair's sync carries: refused while this appliance
     /// is a backup (`409 managed_by_primary`, as the API; the page shows the form
     /// disabled with the same sentence).
+    #[allow(clippy::result_large_err)]
     pub(crate) fn not_backup(&self) -> Result<(), Response> {
         match &self.managed {
             Some(sentence) => Err(crate::api::peer_sync::refusal(sentence).into_response()),
