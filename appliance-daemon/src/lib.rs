@@ -280,6 +280,10 @@ pub(crate) fn app(
         timing: failover::SyncTiming::from_env(config.mode == Mode::Dev),
     });
     tokio::spawn(Arc::clone(&failover).sync_loop());
+    let guard = Arc::downgrade(&failover);
+    let _ = updater.site_guard.set(update::SiteGuard(Box::new(move || {
+        guard.upgrade()?.managed_by_primary()
+    })));
     let state = Arc::new(state::AppState {
         mode: config.mode,
         status: status::StatusService::new(

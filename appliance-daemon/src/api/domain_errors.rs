@@ -23,7 +23,9 @@ use crate::update::site::RollbackError;
 impl From<InstallError> for ApiError {
     fn from(e: InstallError) -> Self {
         let status = match &e {
-            InstallError::Busy | InstallError::ResetPending => StatusCode::CONFLICT,
+            InstallError::Busy | InstallError::ResetPending | InstallError::ManagedByPrimary(_) => {
+                StatusCode::CONFLICT
+            }
             InstallError::Refused(Refusal::NotConfirmed(_)) => StatusCode::CONFLICT,
             InstallError::Refused(Refusal::NoSpace { .. } | Refusal::NoDataSpace { .. }) => {
                 StatusCode::INSUFFICIENT_STORAGE

@@ -85,21 +85,7 @@ pub(crate) fn refusal(sentence: &str) -> ApiError {
 }
 
 /// While this appliance is a backup, the sentence the API and the pages show on synced
-/// settings: "This appliance is the backup of <primary>; change this on the primary:
-/// https://<primary>/appliance".
+/// settings.
 pub(crate) fn managed_by_primary(state: &AppState) -> Option<String> {
-    let (host, port) = state.failover.managed_by()?;
-    let host_port = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.clone()
-    };
-    let url = if port == 443 {
-        format!("https://{host_port}/appliance")
-    } else {
-        format!("https://{host_port}:{port}/appliance")
-    };
-    Some(format!(
-        "This appliance is the backup of {host}; change this on the primary: {url}."
-    ))
+    state.failover.managed_by_primary()
 }

@@ -197,14 +197,29 @@ impl Failover {
         }
     }
 
-    /// Whether this appliance is a backup, and if so where its primary is: synced
-    /// settings are changed there (`409 managed_by_primary`).
-    pub(crate) fn managed_by(&self) -> Option<(String, u16)> {
+    /// While this appliance is a backup: the sentence saying where synced settings are
+    /// changed, "This appliance is the backup of <primary>; change this on the primary:
+    /// https://<primary>/appliance." (`409 managed_by_primary`, the pages' note).
+    pub(crate) fn managed_by_primary(&self) -> Option<String> {
         let record = self.record().ok()?;
-        match (record.state.role, record.peer) {
-            (Role::Backup, Some(peer)) => Some((peer.host, peer.port)),
-            _ => None,
-        }
+        let peer = match (record.state.role, record.peer) {
+            (Role::Backup, Some(peer)) => peer,
+            _ => return None,
+        };
+        let host = if peer.host.contains(':') {
+            format!("[{}]", peer.host)
+        } else {
+            peer.host.clone()
+        };
+        let url = if peer.port == 443 {
+            format!("https://{host}/appliance")
+        } else {
+            format!("https://{host}:{}/appliance", peer.port)
+        };
+        Some(format!(
+            "This appliance is the backup of {}; change this on the primary: {url}.",
+            peer.host
+        ))
     }
 
     /// `POST /api/v1/failover/sync` (Sync now): a sync at once, answered when the

@@ -104,6 +104,7 @@ impl Updater {
         actor: &str,
         address: Option<IpAddr>,
     ) -> Result<Installed, InstallError> {
+        self.site_changes_allowed()?;
         let label = update.label();
         let done = |done: &Installed| match &done.previous {
             Some(p) => format!("{label} is in use; {p} is kept for a rollback"),
@@ -221,6 +222,7 @@ impl Updater {
         actor: &str,
         address: Option<IpAddr>,
     ) -> Result<SiteInfo, RollbackError> {
+        self.site_changes_allowed()?;
         let _busy = Busy::take(&self.installing)?;
         if self.reset_requested.load(Ordering::SeqCst) {
             return Err(InstallError::ResetPending.into());
