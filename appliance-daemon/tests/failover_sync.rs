@@ -218,6 +218,12 @@ fn the_backup_follows_the_primary_and_refuses_synced_settings() {
         ("DELETE", "/api/v1/tls/certificate", None),
         (
             "PUT",
+            "/api/v1/updates/server",
+            Some(json!({"url": "https://updates.example"})),
+        ),
+        ("POST", "/api/v1/updates/site/portal/rollback", None),
+        (
+            "PUT",
             "/api/v1/account/password",
             Some(json!({"current": a.password, "new": "another password 12"})),
         ),

@@ -24,7 +24,7 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 /// A failed sync is tried again after this (a change or Sync now try at once).
 const RETRY: Duration = Duration::from_secs(5);
 /// The manifest call (the backup hashes what it has not hashed yet).
-const MANIFEST_TIMEOUT: Duration = Duration::from_secs(300);
+const MANIFEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The whole transfer of one generation.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Pieces of the snapshot in flight between the export and the connection.
@@ -51,11 +51,14 @@ impl SyncTiming {
     /// The defaults, or in dev mode `APPLIANCE_FAILOVER_SYNC_DELAY_MS` and
     /// `APPLIANCE_FAILOVER_SYNC_FULL_MS` (tests shorten them).
     pub(crate) fn from_env(dev: bool) -> SyncTiming {
+        Self::from_lookup(dev, |name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(dev: bool, var: impl Fn(&str) -> Option<String>) -> SyncTiming {
         let mut timing = Self::DEFAULT;
         if dev {
             let ms = |name: &str| {
-                std::env::var(name)
-                    .ok()
+                var(name)
                     .and_then(|v| v.parse::<u64>().ok())
                     .map(Duration::from_millis)
             };
@@ -616,5 +619,53 @@ impl std::io::Write for ChannelWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.push()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timing_is_shortened_only_in_dev_mode() {
+        let var =
+            |name: &str| (name == "APPLIANCE_FAILOVER_SYNC_DELAY_MS").then(|| "1500".to_string());
+        let dev = SyncTiming::from_lookup(true, var);
+        assert_eq!(dev.initial_delay, Duration::from_millis(1500));
+        assert_eq!(dev.full_interval, SyncTiming::DEFAULT.full_interval);
+        let appliance = SyncTiming::from_lookup(false, var);
+        assert_eq!(appliance.initial_delay, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_initial_sync_counts_only_with_the_current_peer() {
+        let mut record = PairRecord::default();
+        assert!(!initial_done(&record));
+        record.peer = Some(super::super::record::PeerRecord {
+            since: 1_000,
+            ..Default::default()
+        });
+        record.last_sync = Some(999);
+        assert!(!initial_done(&record), "a sync of a former pair");
+        record.last_sync = Some(1_000);
+        assert!(initial_done(&record));
+    }
+
+    #[test]
+    fn the_export_writer_sends_bounded_pieces_and_fails_when_the_connection_is_gone() {
+        use std::io::Write;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let mut out = ChannelWriter::new(tx);
+        out.write_all(&vec![7u8; CHUNK * 2 + 10]).unwrap();
+        out.flush().unwrap();
+        let mut sizes = Vec::new();
+        while let Ok(Ok(chunk)) = rx.try_recv() {
+            sizes.push(chunk.len());
+        }
+        assert_eq!(sizes, vec![CHUNK, CHUNK, 10]);
+        assert_eq!(out.sent, (CHUNK * 2 + 10) as u64);
+        drop(rx);
+        let err = out.write_all(&vec![1u8; CHUNK]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
     }
 }

@@ -53,7 +53,8 @@ pub struct SyncAnswer {
     pub generation: u64,
     /// False when the backup already held the primary's service part (nothing was sent).
     pub changed: bool,
-    /// Bytes of file content sent (files the backup held were not).
+    /// Bytes of the snapshot sent (files the backup already held travel as their SHA-256
+    /// only).
     pub bytes_sent: u64,
     pub failover: Failover,
 }
