@@ -31,6 +31,7 @@ pub const FAILOVER: &str = "/api/v1/failover";
 pub const FAILOVER_KEY: &str = "/api/v1/failover/key";
 pub const FAILOVER_ESTABLISH: &str = "/api/v1/failover/establish";
 pub const FAILOVER_BREAK: &str = "/api/v1/failover/break";
+pub const FAILOVER_SYNC: &str = "/api/v1/failover/sync";
 
 /// The body of `PUT /api/v1/failover/key`: the key given, or a new one generated.
 pub fn failover_key_body(key: Option<&str>) -> Value {

@@ -17,6 +17,7 @@ pub use api_types::{
 pub use api_types::{
     BreakAnswer, EstablishRequest, Failover, FailoverKey, FailoverKeyRequest, PeerAddress,
 };
+pub use api_types::{FailoverSync, SyncAnswer};
 pub use system::ResetThen;
 
 #[cfg(test)]

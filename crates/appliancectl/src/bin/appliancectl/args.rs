@@ -154,6 +154,8 @@ enum FailoverWord {
     },
     /// Break the failover relationship (only the relationship is forgotten)
     Break(Confirm),
+    /// On the primary: sync the backup now; answers once the backup has applied it
+    Sync,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +253,7 @@ pub(crate) enum Command {
     FailoverBreak {
         yes: bool,
     },
+    FailoverSync,
     /// Print this text (the help, or the version) and stop.
     Print(String),
 }
@@ -345,6 +348,9 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
         Word::Failover {
             action: Some(FailoverWord::Break(c)),
         } => Command::FailoverBreak { yes: c.yes },
+        Word::Failover {
+            action: Some(FailoverWord::Sync),
+        } => Command::FailoverSync,
         Word::Help => Command::Print(help()),
     };
     Ok(Options {
@@ -492,6 +498,10 @@ mod tests {
         assert_eq!(
             parse_str("failover break --yes").unwrap().command,
             Command::FailoverBreak { yes: true }
+        );
+        assert_eq!(
+            parse_str("failover sync").unwrap().command,
+            Command::FailoverSync
         );
         // The key is never a word of the command line (it would stay in the history).
         assert!(parse_str("failover key 0123456789ABCDEFGHJKMNPQRS").is_err());

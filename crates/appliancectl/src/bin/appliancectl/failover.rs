@@ -4,7 +4,7 @@
 use crate::render::{aligned, push, utc};
 use crate::{client_error, env_secret, tty, Cli, Failure};
 use appliancectl::admin::{self, establish_body, failover_key_body};
-use appliancectl::api::{BreakAnswer, Failover, FailoverKey};
+use appliancectl::api::{BreakAnswer, Failover, FailoverKey, SyncAnswer};
 use appliancectl::{Endpoint, Method};
 
 impl Cli {
@@ -90,6 +90,28 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// `failover sync`: Sync now, on the primary.
+    pub(crate) fn failover_sync(&mut self) -> Result<(), Failure> {
+        if let Some(answer) =
+            self.session_call::<SyncAnswer>(Method::POST, admin::FAILOVER_SYNC, None)?
+        {
+            if answer.changed {
+                println!(
+                    "Generation {} applied on the backup ({} bytes sent).",
+                    answer.generation, answer.bytes_sent
+                );
+            } else {
+                println!(
+                    "The backup already holds this service part (generation {}).",
+                    answer.generation
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn render(view: &Failover) -> String {
     let mut rows = Vec::new();
     push(&mut rows, "Role", Some(view.role.to_string()));
@@ -115,6 +137,22 @@ pub(crate) fn render(view: &Failover) -> String {
         push(&mut rows, "Peer", Some("none".to_string()));
     }
     push(&mut rows, "Last sync", view.last_sync.map(utc));
+    if view.peer.is_some() {
+        push(&mut rows, "Generation", Some(view.generation.to_string()));
+        push(
+            &mut rows,
+            "Sync lag",
+            Some(format!("{} s", view.sync.lag_seconds)),
+        );
+        push(
+            &mut rows,
+            "Sync error",
+            view.sync
+                .last_error
+                .as_ref()
+                .map(|e| format!("{} {}", utc(e.at), e.message)),
+        );
+    }
     push(
         &mut rows,
         "Key",
