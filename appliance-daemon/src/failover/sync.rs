@@ -135,6 +135,9 @@ struct Status {
     last_checked: Option<u64>,
     last_error: Option<FailoverEvent>,
     last_failure: Option<Instant>,
+    /// The last sync that succeeded (from the loop or Sync now): the full comparison
+    /// counts from it.
+    last_done: Option<Instant>,
 }
 
 /// `POST /api/v1/peer/sync/manifest`'s answer: what the backup holds.
@@ -241,7 +244,6 @@ impl Failover {
     /// (debounced), the full comparison, retries after a failure.
     pub(crate) async fn sync_loop(self: Arc<Self>) {
         let mut changes = self.store.service_changes();
-        let mut next_full = Instant::now();
         loop {
             let changed = matches!(
                 tokio::time::timeout(Duration::from_secs(1), changes.changed()).await,
@@ -267,9 +269,10 @@ impl Failover {
             let due = if initial_done(&record) {
                 let status = lock(&self.sync.status);
                 let retry_ok = status.last_failure.is_none_or(|t| t.elapsed() >= RETRY);
-                changed
-                    || (status.pending_since.is_some() && retry_ok)
-                    || Instant::now() >= next_full
+                let full_due = status
+                    .last_done
+                    .is_none_or(|t| t.elapsed() >= setup.timing.full_interval);
+                changed || ((status.pending_since.is_some() || full_due) && retry_ok)
             } else {
                 now_millis() >= peer.since * 1000 + setup.timing.initial_delay.as_millis() as u64
                     && lock(&self.sync.status)
@@ -279,7 +282,6 @@ impl Failover {
             if !due {
                 continue;
             }
-            next_full = Instant::now() + setup.timing.full_interval;
             if let Err(err) = self.sync_once(false).await {
                 tracing::warn!("failover: sync: {err}");
             }
@@ -298,6 +300,7 @@ impl Failover {
                 status.last_error = None;
                 status.last_failure = None;
                 status.last_checked = Some(units::now());
+                status.last_done = Some(Instant::now());
                 // Changes made while this sync ran are still to be sent.
                 if status.pending_since.is_some_and(|t| t >= started) {
                     status.pending_since = Some(started);

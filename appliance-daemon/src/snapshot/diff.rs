@@ -139,34 +139,35 @@ fn walk(
     })
 }
 
-/// What a sum was computed from: a file whose metadata is the same is not read again.
-type Stamp = (u64, u64, u64, i64, i64, i64, i64);
+/// What a sum was computed from: the file (device, inode) and its size and modification
+/// time, as rsync's quick check (plus the inode). Kept by inode, not by path: the apply
+/// hard-links kept files into the new tree and renames it into place, and the next
+/// comparison must not read them again. The change time is left out for the same reason
+/// (linking and unlinking change it); a file rewritten with its size and modification
+/// time restored on purpose is not noticed until either changes.
+type Stamp = (u64, i64, i64);
 
-fn stamp(meta: &std::fs::Metadata) -> Stamp {
+fn stamp(meta: &std::fs::Metadata) -> ((u64, u64), Stamp) {
     (
-        meta.dev(),
-        meta.ino(),
-        meta.size(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec(),
+        (meta.dev(), meta.ino()),
+        (meta.size(), meta.mtime(), meta.mtime_nsec()),
     )
 }
 
-static SUMS: Mutex<Option<HashMap<PathBuf, (Stamp, String)>>> = Mutex::new(None);
-/// The most sums remembered (each ~200 bytes); beyond, the memory is started afresh.
+type Sums = HashMap<(u64, u64), (Stamp, String)>;
+static SUMS: Mutex<Option<Sums>> = Mutex::new(None);
+/// The most sums remembered (each ~100 bytes); beyond, the memory is started afresh.
 const SUMS_MAX: usize = 200_000;
 
 /// A regular file's size and SHA-256, read in pieces (or remembered).
 pub(crate) fn sum_of(path: &Path) -> Result<FileSum, SnapshotError> {
     let meta = std::fs::symlink_metadata(path).map_err(io_error(path))?;
-    let key = stamp(&meta);
+    let (inode, key) = stamp(&meta);
     {
         let sums = SUMS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((stamp, sha256)) = sums.as_ref().and_then(|m| m.get(path)) {
+        if let Some((stamp, sha256)) = sums.as_ref().and_then(|m| m.get(&inode)) {
             if *stamp == key {
                 return Ok(FileSum {
                     size: meta.size(),
@@ -191,7 +192,7 @@ pub(crate) fn sum_of(path: &Path) -> Result<FileSum, SnapshotError> {
     let sha256 = hex::encode(hash.finish());
     // Changed while read: not remembered (the next comparison reads it again).
     let after = std::fs::symlink_metadata(path).map_err(io_error(path))?;
-    if stamp(&after) == key {
+    if stamp(&after) == (inode, key) {
         let mut sums = SUMS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -199,7 +200,7 @@ pub(crate) fn sum_of(path: &Path) -> Result<FileSum, SnapshotError> {
         if map.len() >= SUMS_MAX {
             map.clear();
         }
-        map.insert(path.to_path_buf(), (key, sha256.clone()));
+        map.insert(inode, (key, sha256.clone()));
     }
     Ok(FileSum {
         size,
