@@ -156,6 +156,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(Err(err)) => tracing::error!("cannot settle the update state at start: {err:#}"),
         Err(err) => tracing::error!("settling the update state did not finish: {err}"),
     }
+    // Scheduled backups (docs/backup.md): after the settings are settled.
+    tokio::spawn(Arc::clone(&state.backup_schedule).run_loop());
     if config.mode == Mode::Appliance {
         // After the self-check, which pins the certificate it started with.
         tokio::spawn(Arc::clone(&state.tls).follow_names());
@@ -184,6 +186,9 @@ pub(crate) async fn start_network(
         }),
     };
     let appliance = config.mode == Mode::Appliance;
+    // In a failover pair no shared IP is taken at start: the failover service decides
+    // (`Failover::at_start`), after asking the peer who is primary.
+    let shared_role = failover::shared_role_at_start(&store);
     let options = net::Options {
         kernel,
         store: Some(store),
@@ -194,6 +199,7 @@ pub(crate) async fn start_network(
             .net_confirm_seconds
             .map_or(net::CONFIRM_AFTER, std::time::Duration::from_secs),
         unapplied: None,
+        shared_role,
     };
     match net::start(options.clone()).await {
         Ok(handle) => Ok(handle),
@@ -249,6 +255,10 @@ pub(crate) fn app(
         &system.release.version,
         &system.release.profile,
     )?);
+    failover.attach_network(net.clone());
+    if config.mode == Mode::Dev && paths::env::dev_assume_synced() {
+        failover.assume_synced();
+    }
     if let Err(err) = failover.at_start() {
         tracing::error!("cannot read the failover pair's state: {err}");
     }
@@ -284,6 +294,12 @@ pub(crate) fn app(
     let _ = updater.site_guard.set(update::SiteGuard(Box::new(move || {
         guard.upgrade()?.managed_by_primary()
     })));
+    let backups = Arc::new(backup::runner::Scheduler::new(
+        store.clone(),
+        &config.state_dir,
+        &system.release.profile,
+        &system.release.version,
+    ));
     let state = Arc::new(state::AppState {
         mode: config.mode,
         status: status::StatusService::new(
@@ -307,6 +323,7 @@ pub(crate) fn app(
         time,
         backup,
         failover,
+        backup_schedule: backups,
     });
     Ok((
         Arc::clone(&state),

@@ -151,6 +151,7 @@ impl StatusService {
             certificate_sha256: self.tls.pin(),
             specs,
             sanitization: crate::reset::sanitization_record(&self.state_dir),
+            scheduled_backup: crate::backup::runner::status(&self.store, units::now())?,
         })
     }
 }

@@ -3,7 +3,9 @@
 //! downloaded by the browser; on B, the file restored with a wrong password (refused,
 //! nothing changed), then with the right one: the page shows where the backup came from,
 //! what was restored and what was left out and why, and B has A's settings. The page in
-//! French too.
+//! French too. Scheduled backups through the same page: a wrong time refused with nothing
+//! stored, a weekly schedule saved, "Back up now", and the kept backup downloaded from the
+//! list.
 
 use appliance_tests::browser::Browser;
 use appliance_tests::dev::{state_dir, DevDaemon};
@@ -113,4 +115,96 @@ fn download_a_backup_and_restore_it_on_another_appliance() {
         b.text("#download-backup").unwrap(),
         "Télécharger la sauvegarde"
     );
+}
+
+#[test]
+fn schedule_backups_then_back_up_now_and_download_the_kept_one() {
+    let state = state_dir("browser-backup-schedule");
+    let d = start(&state);
+    let b = Browser::start("en-US,en").expect("headless Chromium");
+    let base = format!("https://{}", d.https);
+    b.first_login(&base, "browser-schedule-1", T).unwrap();
+    b.goto(&format!("{base}/appliance/backup")).unwrap();
+    assert_eq!(b.text("#next-backup").unwrap(), "off");
+    assert!(b.exists("#no-kept"));
+
+    // Weekly on Friday at a time that does not exist: refused, nothing stored.
+    b.click("#schedule-enabled").unwrap();
+    b.click("#schedule-weekly").unwrap();
+    b.click("#schedule-weekday option[value='friday']").unwrap();
+    b.type_into("#schedule-time", "25:00").unwrap();
+    b.type_into("#schedule-password", "scheduled pass 1")
+        .unwrap();
+    b.type_into("#schedule-confirm", "scheduled pass 1")
+        .unwrap();
+    b.click("#save-schedule").unwrap();
+    let error = b.wait_for_text("#error", T).unwrap();
+    assert!(error.contains("time must be HH:MM"), "{error}");
+    let token = d.token("browser-schedule-1");
+    let stored = d
+        .call("GET", "/api/v1/backup/schedule", Some(&token), None)
+        .value();
+    assert_eq!(stored["enabled"], false, "{stored}");
+
+    b.click("#schedule-enabled").unwrap();
+    b.click("#schedule-weekly").unwrap();
+    b.click("#schedule-weekday option[value='friday']").unwrap();
+    b.type_into("#schedule-time", "03:30").unwrap();
+    b.type_into("#schedule-retention", "2").unwrap();
+    b.type_into("#schedule-password", "scheduled pass 1")
+        .unwrap();
+    b.type_into("#schedule-confirm", "scheduled pass 1")
+        .unwrap();
+    b.click("#save-schedule").unwrap();
+    b.wait_for_text("[role=status]", T).unwrap();
+    let stored = d
+        .call("GET", "/api/v1/backup/schedule", Some(&token), None)
+        .value();
+    assert_eq!(
+        (
+            stored["enabled"].clone(),
+            stored["weekday"].clone(),
+            stored["time"].clone(),
+            stored["retention"].clone(),
+            stored["password_set"].clone()
+        ),
+        (
+            true.into(),
+            "friday".into(),
+            "03:30".into(),
+            2.into(),
+            true.into()
+        ),
+        "{stored}"
+    );
+    assert_ne!(b.text("#next-backup").unwrap(), "off");
+    assert!(b
+        .source()
+        .unwrap()
+        .contains("placeholder=\"set: leave empty to keep it\""));
+
+    // Back up now: kept on the appliance, listed, and downloaded from the list.
+    b.click("#backup-now").unwrap();
+    let notice = b.wait_for_text("[role=status]", T).unwrap();
+    assert!(notice.contains("kept on the appliance"), "{notice}");
+    let listed = b.text("#kept-backups").unwrap();
+    assert!(listed.contains(".backup"), "{listed}");
+    let downloads = state.join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    b.allow_downloads(&downloads).unwrap();
+    b.click("#kept-backups a").unwrap();
+    let file = Browser::wait_for_download(&downloads, T).unwrap();
+    let kept: Vec<String> = std::fs::read_dir(state.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(&kept[0]).unwrap(),
+        "the kept backup, byte for byte"
+    );
+
+    b.goto(&format!("{base}/appliance/backup?lang=fr")).unwrap();
+    assert_eq!(b.text("#scheduled").unwrap(), "Sauvegardes planifiées");
 }

@@ -1,8 +1,9 @@
 //! The `appliancectl` command against the real daemon in dev mode, as an administrator runs
 //! it: time servers, the network (shown, a wrong file refused, a change confirmed), package
-//! upload (a corrupted package refused with its code, a signed one installed) and the
-//! factory reset (refused without a person's typed word, recorded with --yes), and the
-//! failover pair (key generated and typed, a refusal, establish, status, sync now, break).
+//! upload (a corrupted package refused with its code, a signed one installed), the
+//! factory reset (refused without a person's typed word, recorded with --yes), the
+//! failover pair (key generated and typed, a refusal, establish, status, sync now, break),
+//! and a settings backup saved to a file and restored on another appliance.
 // Unsafe code: pre_exec (setsid) to run the CLI without a controlling terminal.
 #![allow(unsafe_code)]
 
@@ -637,4 +638,139 @@ fn field(text: &str, name: &str) -> String {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
+}
+
+#[test]
+fn backup_saved_to_a_file_and_restored_on_another_appliance() {
+    let (_a, a_op) = start("ctl-backup-a", |_| {});
+    ok(a_op.run(&["time", "set-servers", "ntp.backup.example"], &[]));
+    let dir = a_op.config.parent().unwrap().join("backups");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "backup password 1\n").unwrap();
+    let pw_arg = pw.to_str().unwrap();
+    let file = dir.join("a.backup");
+    let file_arg = file.to_str().unwrap();
+
+    let run = a_op.run(&["backup", "--password-file", pw_arg, "-o", file_arg], &[]);
+    let run = ok(run);
+    assert!(run.stdout.starts_with("Backup saved to "), "{}", run.stdout);
+    let saved = std::fs::read(&file).unwrap();
+    assert!(saved.len() > 1024);
+    assert!(String::from_utf8_lossy(&saved).contains("age-encryption.org/v1"));
+    // Never over an existing file unless --force.
+    let run = a_op.run(&["backup", "--password-file", pw_arg, "-o", file_arg], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), saved);
+    let run = ok(a_op.run(
+        &[
+            "--json",
+            "backup",
+            "--password-file",
+            pw_arg,
+            "-o",
+            file_arg,
+            "--force",
+            "--include-history",
+        ],
+        &[],
+    ));
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["bytes"], std::fs::metadata(&file).unwrap().len());
+    // The appliance's own file name by default, in the current directory.
+    let out = a_op
+        .command(&["backup", "--password-file", pw_arg], &[])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let named: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("appliance-") && n.ends_with(".backup"))
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(!std::fs::read_dir(&dir).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".part")));
+    // A password too weak for the private keys: refused, nothing saved.
+    std::fs::write(dir.join("short"), "short\n").unwrap();
+    let weak = dir.join("weak.backup");
+    let run = a_op.run(
+        &[
+            "backup",
+            "--password-file",
+            dir.join("short").to_str().unwrap(),
+            "-o",
+            weak.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("(weak_password)"), "{}", run.stderr);
+    assert!(!weak.exists());
+
+    let (_b, b_op) = start("ctl-backup-b", |_| {});
+    let restore = |password: &str, json: bool| {
+        let mut args = vec!["restore", file_arg, "--password-stdin"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let mut child = b_op
+            .command(&args, &[])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    };
+    let run = restore("not the password", false);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("(wrong_password)"), "{}", run.stderr);
+    let run = ok(b_op.run(&["--json", "time"], &[]));
+    assert!(!run.stdout.contains("ntp.backup.example"));
+
+    let run = ok(restore("backup password 1", false));
+    assert!(
+        run.stdout.starts_with("Restored the backup of appliance "),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("time servers"), "{}", run.stdout);
+    assert!(run.stdout.contains("History:"), "{}", run.stdout);
+    assert!(run.stdout.contains("  appliance id: "), "{}", run.stdout);
+    // B now serves A's certificate: the operator's pin follows it.
+    assert!(
+        run.stdout.contains("fingerprint is pinned"),
+        "{}",
+        run.stdout
+    );
+    let run = ok(b_op.run(&["--json", "time"], &[]));
+    let time: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(time["servers"], serde_json::json!(["ntp.backup.example"]));
+    // --json: the API's report; the same backup again adds no history twice.
+    let run = ok(restore("backup password 1", true));
+    let report: api_types::RestoreReport = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report.session, "kept");
+    assert_eq!(report.network.state, "restored");
+    assert_eq!(report.history.unwrap().added, 0);
 }

@@ -54,11 +54,17 @@ impl DevDaemon {
             .arg(state)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .envs(env.iter().copied())
-            .stderr(Stdio::piped());
+            .envs(env.iter().copied());
         if with_http {
             cmd.args(["--http-listen", "127.0.0.1:0"]);
         }
+        Self::start_command(cmd, state, with_http)
+    }
+
+    /// Start the daemon as `cmd` says (e.g. inside a network namespace with
+    /// `ip netns exec`), its state in `state`; wait as [`DevDaemon::start`] does.
+    pub fn start_command(mut cmd: Command, state: &Path, with_http: bool) -> Self {
+        cmd.stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start appliance-daemon");
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();

@@ -187,7 +187,7 @@ fn a_box_backup_restored_on_a_vm_brings_its_password_and_certificate() {
     assert_ne!(vm_settings, box_settings);
 
     // A restore cut by a power failure at a random moment.
-    let delay = random_delay(Duration::from_millis(3000));
+    let delay = random_delay(Duration::from_millis(1200));
     vm.report("power cut during the restore after", format!("{delay:?}"));
     let (addr, cut_token, cut_file) = (vm.https, token.clone(), file.clone());
     let upload = std::thread::spawn(move || restore_request(addr, &cut_token, &cut_file));

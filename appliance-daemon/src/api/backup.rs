@@ -41,28 +41,32 @@ pub(super) async fn make(
 /// A backup file as a download (the API's and the Backup page's): streamed from `data`,
 /// removed once sent or once the client has left (dropping [`Made`] removes it).
 pub(crate) async fn send(made: Made) -> Result<Response, ApiError> {
-    let file = tokio::fs::File::open(&made.path)
-        .await
-        .map_err(|e| ApiError::internal("Reading the backup failed", e))?;
+    let (path, name) = (made.path.clone(), made.file_name());
+    file_download(&path, &name, made).await
+}
+
+/// The file at `path` as an attachment named `name`, streamed; `keep` lives as long as the
+/// stream does (a [`Made`] then removes the file).
+pub(crate) async fn file_download(
+    path: &std::path::Path,
+    name: &str,
+    keep: impl Send + Sync + 'static,
+) -> Result<Response, ApiError> {
+    use futures::StreamExt;
+    let unreadable = |e| ApiError::internal("Reading the backup failed", e);
+    let file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+    let size = file.metadata().await.map_err(unreadable)?.len();
     let headers = [
         (header::CONTENT_TYPE, "application/x-tar".to_string()),
-        (header::CONTENT_LENGTH, made.size.to_string()),
+        (header::CONTENT_LENGTH, size.to_string()),
         (
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}\"", made.file_name()),
+            format!("attachment; filename=\"{name}\""),
         ),
     ];
-    let stream = futures::stream::unfold((file, made), |(mut file, made)| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; CHUNK];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(bytes::Bytes::from(buf)), (file, made)))
-            }
-            Err(e) => Some((Err(e), (file, made))),
-        }
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, CHUNK).map(move |chunk| {
+        let _ = &keep;
+        chunk
     });
     Ok((headers, Body::from_stream(stream)).into_response())
 }

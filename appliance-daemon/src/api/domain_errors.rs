@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 
 use super::ApiError;
+use crate::backup::runner::ScheduleError as BackupScheduleError;
 use crate::backup::BackupError;
 use crate::failover::{FailoverError, SyncError};
 use crate::reset::ResetError;
@@ -210,6 +211,30 @@ impl From<BackupError> for ApiError {
     }
 }
 
+impl From<BackupScheduleError> for ApiError {
+    fn from(e: BackupScheduleError) -> Self {
+        let (status, code) = match &e {
+            BackupScheduleError::Invalid(_) => {
+                return ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_backup_schedule",
+                    format!("{e}; nothing was changed."),
+                )
+            }
+            BackupScheduleError::Busy => (StatusCode::CONFLICT, "backup_running"),
+            BackupScheduleError::NoPassword => (StatusCode::CONFLICT, "no_backup_password"),
+            BackupScheduleError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            BackupScheduleError::Io(_) | BackupScheduleError::Task(_) => {
+                return ApiError::internal("Scheduled backups failed", e)
+            }
+            BackupScheduleError::Store(_) => {
+                return ApiError::internal("The settings store failed", e)
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
 impl From<StatusError> for ApiError {
     fn from(e: StatusError) -> Self {
         match e {
@@ -226,14 +251,17 @@ impl From<FailoverError> for ApiError {
             FailoverError::Key(_)
             | FailoverError::KeyRequest
             | FailoverError::Address { .. }
-            | FailoverError::SelfPair(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | FailoverError::SelfPair(_)
+            | FailoverError::Setting(_) => StatusCode::UNPROCESSABLE_ENTITY,
             FailoverError::NoKey
             | FailoverError::Role(_)
             | FailoverError::PeerNoKey(_)
             | FailoverError::KeysDiffer
             | FailoverError::PeerPaired { .. }
             | FailoverError::Mismatch { .. }
-            | FailoverError::PairBroken { .. } => StatusCode::CONFLICT,
+            | FailoverError::PairBroken { .. }
+            | FailoverError::SharedIpInUse { .. }
+            | FailoverError::PeerStaysPrimary { .. } => StatusCode::CONFLICT,
             FailoverError::Unreachable { .. }
             | FailoverError::NotAnAppliance { .. }
             | FailoverError::ReverseFailed(_)

@@ -58,3 +58,34 @@ pub(super) async fn break_pair(
             .await?,
     ))
 }
+
+pub(super) async fn become_primary(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(body): Json<api_types::BecomePrimaryRequest>,
+) -> Result<axum::Json<api_types::BecomePrimaryAnswer>, ApiError> {
+    Ok(axum::Json(
+        state
+            .failover
+            .become_primary(body.pull, &caller.session.user, caller.address)
+            .await?,
+    ))
+}
+
+pub(super) async fn put_auto(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(body): Json<api_types::AutoFailoverRequest>,
+) -> Result<axum::Json<View>, ApiError> {
+    Ok(axum::Json(
+        state
+            .failover
+            .set_auto(
+                body.enabled,
+                body.missed_checks,
+                &caller.session.user,
+                caller.address,
+            )
+            .await?,
+    ))
+}

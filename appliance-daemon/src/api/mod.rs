@@ -7,6 +7,7 @@
 
 mod account;
 pub(crate) mod backup;
+mod backup_schedule;
 mod catalog;
 mod domain_errors;
 mod error;
@@ -155,6 +156,12 @@ pub(crate) fn routes() -> Routes {
         )
         .add(Method::POST, "/api/v1/failover/break", failover::break_pair)
         .add(Method::POST, "/api/v1/failover/sync", peer_sync::sync_now)
+        .add(
+            Method::POST,
+            "/api/v1/failover/become-primary",
+            failover::become_primary,
+        )
+        .add(Method::PUT, "/api/v1/failover/auto", failover::put_auto)
         .add(Method::POST, "/api/v1/peer/hello", peer::hello)
         .add(Method::POST, "/api/v1/peer/establish", peer::establish)
         .add(Method::GET, "/api/v1/peer/confirm", peer::confirm)
@@ -167,6 +174,23 @@ pub(crate) fn routes() -> Routes {
             peer_sync::manifest,
         )
         .add_stream(Method::POST, "/api/v1/peer/sync", peer_sync::sync)
+        .add(Method::GET, "/api/v1/backup/schedule", backup_schedule::get)
+        .add(Method::PUT, "/api/v1/backup/schedule", backup_schedule::put)
+        .add(
+            Method::POST,
+            "/api/v1/backup/schedule/run",
+            backup_schedule::run,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/backup/stored",
+            backup_schedule::stored,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/backup/stored/{name}",
+            backup_schedule::download,
+        )
 }
 
 /// The API router with its body limit, for the state given.

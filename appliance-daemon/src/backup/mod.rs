@@ -13,6 +13,11 @@ use age::secrecy::SecretString;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+pub(crate) mod push;
+pub(crate) mod runner;
+pub(crate) mod schedule;
+pub(crate) mod stored;
+
 use crate::snapshot::{self, Extras, SnapshotError};
 use crate::store::{Audit, Store};
 
@@ -27,6 +32,13 @@ const INFO_ENTRY: &str = "backup.json";
 const SETTINGS_ENTRY: &str = "settings.tar.age";
 /// Shortest password accepted for a backup (it protects the appliance's private keys).
 pub(crate) const MIN_PASSWORD: usize = 8;
+/// The scrypt work factor of a backup's password: N = 2^14, r = 8, which takes
+/// 128 * r * N = 16 MiB of memory to make or open (age's own choice, about a second of
+/// work, would take up to 1 GiB on a fast machine: more than an appliance can spare).
+pub(crate) const WORK_FACTOR: u8 = 14;
+/// The highest work factor a restore accepts (32 MiB): a backup asking for more, made by
+/// hand or crafted, is refused before the memory is taken.
+pub(crate) const MAX_WORK_FACTOR: u8 = 15;
 /// Where backups are made before they are sent, on `data`.
 pub(crate) const WORK_DIR: &str = "backup-work";
 
@@ -81,8 +93,20 @@ impl Made {
     }
 }
 
+impl Made {
+    /// Keep the file as `to` (on data too) instead of removing it.
+    pub(crate) fn persist(mut self, to: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.path, to)?;
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
 impl Drop for Made {
     fn drop(&mut self) {
+        if self.path.as_os_str().is_empty() {
+            return;
+        }
         if let Err(e) = std::fs::remove_file(&self.path) {
             tracing::warn!("backup: cannot remove {}: {e}", self.path.display());
         }
@@ -141,88 +165,131 @@ pub(crate) fn make_with(
     }
     let work = state_dir.join(WORK_DIR);
     std::fs::create_dir_all(&work).map_err(io_error(&work))?;
-    let token = crate::auth::random_hex(8);
-    let sealed = work.join(format!("{token}.age"));
-    let result = seal_and_wrap(
-        store,
-        state_dir,
-        &work,
-        &token,
-        &sealed,
-        (profile, version),
-        password,
-        extras(include_history),
-    );
-    if let Err(e) = std::fs::remove_file(&sealed) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!("backup: cannot remove {}: {e}", sealed.display());
-        }
-    }
-    result
-}
-
-#[allow(clippy::too_many_arguments)]
-fn seal_and_wrap(
-    store: &Store,
-    state_dir: &Path,
-    work: &Path,
-    token: &str,
-    sealed: &Path,
-    (profile, version): (&str, &str),
-    password: &str,
-    extras: Extras,
-) -> Result<Made, BackupError> {
-    // 1. The snapshot, encrypted as it is written.
-    let file = std::fs::File::create(sealed).map_err(io_error(sealed))?;
-    let encryptor = age::Encryptor::with_user_passphrase(SecretString::from(password.to_owned()));
-    let mut writer = encryptor
-        .wrap_output(std::io::BufWriter::new(file))
-        .map_err(io_error(sealed))?;
-    let exported = snapshot::export(store, state_dir, profile, version, extras, &mut writer)?;
-    writer
-        .finish()
-        .and_then(|mut out| out.flush())
-        .map_err(io_error(sealed))?;
-
-    // 2. The outer tar: what it is in clear, then the sealed snapshot.
+    let path = work.join(format!("{}.backup", crate::auth::random_hex(8)));
     let info = BackupInfo {
         format: FORMAT,
-        appliance_id: exported.header.appliance_id.clone(),
+        appliance_id: store.identity()?.appliance_id,
         profile: profile.to_string(),
         version: version.to_string(),
-        created: units::rfc3339(exported.header.created),
-        created_unix: exported.header.created,
-        encryption: "age v1, scrypt passphrase recipient (the backup's password)".into(),
-        snapshot_format: exported.header.format,
-        extras: exported.header.extras.clone(),
+        created: String::new(),
+        created_unix: units::now(),
+        encryption: format!(
+            "age v1, scrypt passphrase recipient (the backup's password), work factor 2^{WORK_FACTOR}"
+        ),
+        snapshot_format: snapshot::FORMAT,
+        extras: extras(include_history).names(),
     };
-    let path = work.join(format!("{token}.backup"));
-    let out = std::fs::File::create(&path).map_err(io_error(&path))?;
     // Removes the file on every path out of here but success's.
     let mut made = Made {
-        info,
-        path: path.clone(),
+        info: BackupInfo {
+            created: units::rfc3339(info.created_unix),
+            ..info
+        },
+        path,
         size: 0,
     };
-    let mut tar = tar::Builder::new(std::io::BufWriter::new(out));
-    let json = serde_json::to_vec_pretty(&made.info).map_err(|e| io_error(&path)(e.into()))?;
-    let mut header = tar::Header::new_gnu();
-    header.set_size(json.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(made.info.created_unix);
-    header.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut header, INFO_ENTRY, &json[..])
-        .map_err(io_error(&path))?;
-    let mut sealed_file = std::fs::File::open(sealed).map_err(io_error(sealed))?;
-    tar.append_file(SETTINGS_ENTRY, &mut sealed_file)
-        .map_err(io_error(sealed))?;
-    let out = tar.into_inner().map_err(io_error(&path))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| io_error(&path)(e.into_error()))?;
-    file.sync_all().map_err(io_error(&path))?;
-    made.size = file.metadata().map_err(io_error(&path))?.len();
+    made.size =
+        write_backup(store, state_dir, &made, password, extras(include_history)).map_err(|e| {
+            match e {
+                Written::Snapshot(e) => e.into(),
+                Written::Io(e) => io_error(&made.path)(e),
+            }
+        })?;
     Ok(made)
+}
+
+/// Why writing a backup file failed.
+enum Written {
+    Snapshot(SnapshotError),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Written {
+    fn from(e: std::io::Error) -> Self {
+        Written::Io(e)
+    }
+}
+
+/// Write the backup file in one pass: `backup.json`, then the snapshot encrypted as it is
+/// exported straight into the tar's second entry, whose header (its size) is written last,
+/// in place. The data is written once; memory stays bounded. Its size comes back.
+fn write_backup(
+    store: &Store,
+    state_dir: &Path,
+    made: &Made,
+    password: &str,
+    extras: Extras,
+) -> Result<u64, Written> {
+    use std::io::{Seek, SeekFrom};
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&made.path)?);
+    let json = serde_json::to_vec_pretty(&made.info).map_err(std::io::Error::other)?;
+    let mtime = made.info.created_unix;
+    out.write_all(entry_header(INFO_ENTRY, json.len() as u64, mtime)?.as_bytes())?;
+    out.write_all(&json)?;
+    pad(&mut out, json.len() as u64)?;
+    let sealed_at = out.stream_position()?;
+    out.write_all(entry_header(SETTINGS_ENTRY, 0, mtime)?.as_bytes())?;
+
+    let mut recipient = age::scrypt::Recipient::new(SecretString::from(password.to_owned()));
+    recipient.set_work_factor(WORK_FACTOR);
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as _))
+        .map_err(std::io::Error::other)?;
+    let mut counted = Counted {
+        inner: &mut out,
+        bytes: 0,
+    };
+    let mut writer = encryptor.wrap_output(&mut counted)?;
+    let (profile, version) = (made.info.profile.as_str(), made.info.version.as_str());
+    snapshot::export(store, state_dir, profile, version, extras, &mut writer)
+        .map_err(Written::Snapshot)?;
+    writer.finish()?;
+    let sealed = counted.bytes;
+    pad(&mut out, sealed)?;
+    // The end of the archive: two zero blocks.
+    out.write_all(&[0; 1024])?;
+    let mut file = out
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?;
+    file.seek(SeekFrom::Start(sealed_at))?;
+    file.write_all(entry_header(SETTINGS_ENTRY, sealed, mtime)?.as_bytes())?;
+    file.sync_all()?;
+    Ok(file.metadata()?.len())
+}
+
+/// A plain file's tar header (GNU).
+fn entry_header(name: &str, size: u64, mtime: u64) -> std::io::Result<tar::Header> {
+    let mut header = tar::Header::new_gnu();
+    header.set_path(name)?;
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(mtime);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    Ok(header)
+}
+
+/// Zeros up to the next 512-byte block after an entry of `size` bytes.
+fn pad(out: &mut impl Write, size: u64) -> std::io::Result<()> {
+    let rest = (512 - size % 512) % 512;
+    out.write_all(&[0; 512][..rest as usize])
+}
+
+/// Counts what goes through.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// What a restore applied.
@@ -284,13 +351,18 @@ pub(crate) fn restore(
     };
     let decryptor = age::Decryptor::new(std::io::BufReader::new(sealed))
         .map_err(|e| BackupError::Damaged(format!("{SETTINGS_ENTRY}: {e}")))?;
-    let identity = age::scrypt::Identity::new(SecretString::from(password.to_owned()));
+    let mut identity = age::scrypt::Identity::new(SecretString::from(password.to_owned()));
+    identity.set_max_work_factor(MAX_WORK_FACTOR);
     let settings = decryptor
         .decrypt(std::iter::once(&identity as &dyn age::Identity))
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed => {
                 BackupError::WrongPassword
             }
+            age::DecryptError::ExcessiveWork { required, .. } => BackupError::Damaged(format!(
+                "{SETTINGS_ENTRY} asks for a password work factor of 2^{required}, more than the \
+                 2^{MAX_WORK_FACTOR} this appliance grants (it was not made by an appliance)"
+            )),
             other => BackupError::Damaged(format!("{SETTINGS_ENTRY}: {other}")),
         })?;
     let applied = snapshot::apply(store, state_dir, settings, audit, RESTORE_EXTRAS)?;

@@ -87,6 +87,7 @@ const PASSWORD: &str = "correct horse battery";
 fn a_backup_restores_on_another_appliance_and_names_its_origin_in_clear() {
     let (a_dir, a) = appliance("backup-origin");
     set_policy(&a, 7);
+    set_network(&a, "52:54:00:12:34:56");
     write(a_dir.path(), "tls/key.pem", "ORIGIN PRIVATE KEY");
     let made = make(&a, a_dir.path(), "box", "1.0.0", PASSWORD).unwrap();
     assert!(made.size > 0);
@@ -107,6 +108,18 @@ fn a_backup_restores_on_another_appliance_and_names_its_origin_in_clear() {
     assert_eq!(restored.from.profile, "box");
     let policy: SecurityPolicy = b.get().unwrap();
     assert_eq!(policy.max_failed_logins, 7);
+    // Record by record: the service's and the network's as A has them, the rest B's.
+    let carried =
+        |key: &str| key == "network" || snapshot::class_of(key) == Some(snapshot::Class::Service);
+    let b_records = b.raw_records().unwrap();
+    for (key, json) in a.raw_records().unwrap() {
+        let on_b = b_records.iter().find(|(k, _)| *k == key).map(|(_, j)| j);
+        if carried(&key) {
+            assert_eq!(on_b, Some(&json), "record {key}");
+        } else {
+            assert_ne!(on_b, Some(&json), "record {key} is B's own");
+        }
+    }
     assert_eq!(
         std::fs::read_to_string(b_dir.path().join("tls/key.pem")).unwrap(),
         "ORIGIN PRIVATE KEY"
@@ -218,8 +231,9 @@ fn a_backup_cut_at_any_4_kib_boundary_is_refused_and_changes_nothing() {
     assert!(refused >= 3);
 }
 
-/// The backup with its snapshot rewritten by `f` and sealed again with the password.
-fn reseal(backup: &[u8], f: impl Fn(&mut snapshot::Header)) -> Vec<u8> {
+/// The backup with its snapshot rewritten by `f` and sealed again with the password, with
+/// scrypt work factor 2^`log_n`.
+fn reseal(backup: &[u8], log_n: u8, f: impl Fn(&mut snapshot::Header)) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut archive = tar::Archive::new(backup);
     let mut entries = archive.entries().unwrap();
@@ -262,7 +276,9 @@ fn reseal(backup: &[u8], f: impl Fn(&mut snapshot::Header)) -> Vec<u8> {
         inner.append_data(&mut h, name, &bytes[..]).unwrap();
     }
     let snapshot = inner.into_inner().unwrap();
-    let encryptor = age::Encryptor::with_user_passphrase(SecretString::from(PASSWORD.to_owned()));
+    let mut recipient = age::scrypt::Recipient::new(SecretString::from(PASSWORD.to_owned()));
+    recipient.set_work_factor(log_n);
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as _)).unwrap();
     let mut sealed = Vec::new();
     let mut w = encryptor.wrap_output(&mut sealed).unwrap();
     w.write_all(&snapshot).unwrap();
@@ -328,7 +344,7 @@ fn a_backup_from_a_newer_version_is_refused_before_anything_changes() {
     ));
     // The settings inside follow a newer schema (the clear label could lie; the sealed
     // snapshot cannot).
-    let newer_schema = reseal(&bytes, |h| h.schema_version = 99);
+    let newer_schema = reseal(&bytes, WORK_FACTOR, |h| h.schema_version = 99);
     assert!(matches!(
         restore_on(&b, b_dir.path(), &newer_schema),
         Err(BackupError::Snapshot(SnapshotError::TooNew {
@@ -336,6 +352,13 @@ fn a_backup_from_a_newer_version_is_refused_before_anything_changes() {
             ..
         }))
     ));
+    // A password work factor beyond what the appliance grants (memory): refused before
+    // scrypt runs.
+    let costly = reseal(&bytes, MAX_WORK_FACTOR + 1, |_| {});
+    match restore_on(&b, b_dir.path(), &costly) {
+        Err(BackupError::Damaged(why)) => assert!(why.contains("work factor"), "{why}"),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(everything(&b, b_dir.path()), before);
     // The same backup from this version restores.
     restore_on(&b, b_dir.path(), &bytes).unwrap();
@@ -411,6 +434,7 @@ async fn manager(store: &Store) -> crate::net::Handle {
         init_dir: None,
         confirm_after: crate::net::CONFIRM_AFTER,
         unapplied: None,
+        shared_role: crate::net::SharedIps::Operator,
     })
     .await
     .unwrap()

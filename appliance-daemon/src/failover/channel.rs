@@ -67,18 +67,29 @@ impl Failover {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<(T, Option<[u8; 32]>), CallError> {
-        let name = client.endpoint().to_string();
+        let body = body.map(serde_json::to_value).transpose().map_err(|e| {
+            CallError::Transport(FailoverError::BadRequest(format!(
+                "the request cannot be written: {e}"
+            )))
+        })?;
+        Self::answer(
+            client.endpoint().to_string(),
+            client.send(method, path, body.as_ref()).await,
+        )
+    }
+
+    /// What a peer's `response` to a call is worth: its answer, or why not.
+    pub(super) fn answer<T: DeserializeOwned>(
+        name: String,
+        response: Result<appliancectl::Response, appliancectl::Error>,
+    ) -> Result<(T, Option<[u8; 32]>), CallError> {
         let not_appliance = |detail: String| {
             CallError::Transport(FailoverError::NotAnAppliance {
                 endpoint: name.clone(),
                 detail,
             })
         };
-        let body = body
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(|e| not_appliance(e.to_string()))?;
-        let response = match client.send(method, path, body.as_ref()).await {
+        let response = match response {
             Ok(response) => response,
             Err(
                 e @ (appliancectl::Error::Connect { .. }
@@ -322,6 +333,16 @@ impl Failover {
             Some(&message),
         )
         .await;
+        self.checked(&peer, answer).await
+    }
+
+    /// The peer's answer to a check, applied: its role and epoch, or the end of the
+    /// relationship; whether it answered at all.
+    pub(super) async fn checked(
+        &self,
+        peer: &PeerRecord,
+        answer: Result<(api_types::PeerState, Option<[u8; 32]>), CallError>,
+    ) -> Result<(), FailoverError> {
         let reach = |yes: bool| {
             self.reachable.store(
                 if yes { REACH_YES } else { REACH_NO },
@@ -336,11 +357,11 @@ impl Failover {
                     epoch: theirs.epoch,
                 };
                 let tell = self
-                    .peer_event(&peer, event, "the peer's check", None)
+                    .peer_event(peer, event, "the peer's check", None)
                     .await?;
                 for action in tell {
                     if let Action::TellPeerPrimary { epoch, reason } = action {
-                        self.tell_primary(&peer, epoch, reason).await;
+                        self.tell_primary(peer, epoch, reason).await;
                     }
                 }
                 Ok(())
@@ -349,7 +370,7 @@ impl Failover {
                 if code == "pair_broken" || code == "not_your_peer" =>
             {
                 reach(true);
-                self.peer_event(&peer, Event::BrokenByPeer, "the peer's check", None)
+                self.peer_event(peer, Event::BrokenByPeer, "the peer's check", None)
                     .await
                     .map(|_| ())
             }

@@ -4,12 +4,15 @@
 //! requests reach [`Failover`]'s `answer_*` methods through `api/peer.rs`, with the
 //! public-key SHA-256 of the client certificate the TLS layer verified.
 //!
-//! docs/failover.md is the design, the protocol and the threat model; what the sync,
-//! become-primary and automatic failover add plugs in here (see its "Next parts").
+//! docs/failover.md is the design, the protocol and the threat model. The shared IPs
+//! following the role and Become primary are in `roles.rs`, automatic failover in
+//! `auto.rs`; what the sync adds plugs in here (see its "Next parts").
 
+mod auto;
 mod channel;
 mod peer;
 mod record;
+mod roles;
 mod sync;
 
 use std::net::IpAddr;
@@ -21,13 +24,14 @@ use ring::rand::SecureRandom;
 
 pub(crate) use api_types::{BreakAnswer, EstablishRequest, Failover as View, FailoverKey};
 pub(crate) use record::PairRecord;
+pub(crate) use roles::shared_role_at_start;
 pub(crate) use sync::{
     PeerManifest, PeerSynced, SyncError, SyncSetup, SyncTiming, GENERATION_HEADER,
 };
 
 use crate::store::{Audit, Store};
 use crate::update::Updater;
-use pair::{Action, Event, SharedIps};
+use pair::{Action, Event};
 use record::{FormerPeer, PeerRecord};
 
 /// The pair identity's directory in the data directory (the machine's, never carried).
@@ -102,6 +106,21 @@ pub(crate) enum FailoverError {
     UnknownChallenge,
     #[error("the request is malformed: {0}")]
     BadRequest(String),
+    /// Become primary without the peer: a shared IP still answers from another host.
+    #[error(
+        "the peer did not answer, but the shared IP {address} still answers from {by}: the old \
+         primary (or another host) may still hold it; take it off the network or power it \
+         off, then try again"
+    )]
+    SharedIpInUse { address: String, by: String },
+    /// Become primary: the peer is primary at a higher epoch and stays so.
+    #[error(
+        "the peer is primary at epoch {epoch}, above this appliance's; it stays primary and \
+         this appliance follows it as backup"
+    )]
+    PeerStaysPrimary { epoch: u64 },
+    #[error("{0}")]
+    Setting(String),
     #[error("the system random number generator failed")]
     Random,
     #[error(transparent)]
@@ -131,6 +150,9 @@ impl FailoverError {
             FailoverError::PairBroken { .. } => "pair_broken",
             FailoverError::UnknownChallenge => "challenge_unknown",
             FailoverError::BadRequest(_) => "bad_request",
+            FailoverError::SharedIpInUse { .. } => "shared_ip_in_use",
+            FailoverError::PeerStaysPrimary { .. } => "peer_primary",
+            FailoverError::Setting(_) => "invalid_setting",
             FailoverError::Random | FailoverError::Store(_) => "internal",
         }
     }
@@ -180,6 +202,8 @@ pub(crate) struct Failover {
     random: ring::rand::SystemRandom,
     /// The sync primary → backup (`sync.rs`).
     sync: sync::SyncState,
+    /// The shared IPs and the automatic failover's checks (`roles.rs`, `auto.rs`).
+    roles: roles::Roles,
 }
 
 impl Failover {
@@ -207,6 +231,7 @@ impl Failover {
             reachable: AtomicU8::new(REACH_UNKNOWN),
             random: ring::rand::SystemRandom::new(),
             sync: sync::SyncState::default(),
+            roles: roles::Roles::default(),
         })
     }
 
@@ -349,13 +374,14 @@ impl Failover {
     }
 
     /// Store a transition's state (and forget the peer if it says so) with `audit`, then
-    /// carry out its actions on the shared IPs. Telling the peer is the caller's.
+    /// carry out its actions on the shared IPs (what became of them, if it had any).
+    /// Telling the peer is the caller's.
     async fn commit(
         &self,
         audit: Audit,
         transition: pair::Transition,
         message: Option<String>,
-    ) -> Result<(), FailoverError> {
+    ) -> Result<Option<crate::net::RoleOutcome>, FailoverError> {
         let forget = transition.actions.contains(&Action::ForgetPeer);
         let state = transition.state;
         let note = message.or_else(|| transition.note.map(describe));
@@ -381,18 +407,14 @@ impl Failover {
         if forget {
             self.reachable.store(REACH_UNKNOWN, Ordering::Relaxed);
         }
+        self.roles.changed();
+        let mut outcome = None;
         for action in &transition.actions {
             if let Action::SharedIps(ips) = action {
-                self.shared_ips(*ips);
+                outcome = self.shared_ips(*ips).await;
             }
         }
-        Ok(())
-    }
-
-    /// Who holds the pair's shared IPs from now on. The network manager's part (its
-    /// Enabled flags driven by the role, the ARP/NDP probe before holding) plugs in here.
-    fn shared_ips(&self, ips: SharedIps) {
-        tracing::info!(?ips, "failover: shared IPs follow the role");
+        Ok(outcome)
     }
 
     /// Whether the pair channel's client `client` is this appliance's peer; the record.
@@ -442,24 +464,27 @@ impl Failover {
         })
     }
 
-    /// At start: the shared IPs as the stored role says (a primary holds them, a backup
-    /// does not), before the first check of the peer can change the role.
+    /// At start: the stored role. The network manager started holding no shared IP in a
+    /// pair ([`shared_role_at_start`]); the watch gives them to the role once the peer
+    /// was asked ([`Failover::settle_at_start`]).
     pub(crate) fn at_start(&self) -> Result<(), FailoverError> {
         let record = self.record()?;
-        let ips = match record.state.role {
-            pair::Role::Primary => SharedIps::Hold,
-            pair::Role::Backup => SharedIps::Release,
-            pair::Role::None => return Ok(()),
-        };
-        tracing::info!(role = %record.state.role, epoch = record.state.epoch, "failover pair");
-        self.shared_ips(ips);
+        if record.state.role != pair::Role::None {
+            tracing::info!(role = %record.state.role, epoch = record.state.epoch, "failover pair");
+        }
         Ok(())
     }
 
     /// Check the peer over the pair channel now and then, for as long as the daemon runs.
     pub(crate) async fn watch(self: Arc<Self>) {
+        self.settle_at_start().await;
+        tokio::spawn(Arc::clone(&self).auto_watch());
         loop {
             tokio::time::sleep(WATCH_INTERVAL).await;
+            if self.roles.fast_checks() {
+                // The automatic failover's checks (every 200 ms) do this meanwhile.
+                continue;
+            }
             if let Err(err) = self.check_peer().await {
                 tracing::warn!("failover: checking the peer: {err}");
             }

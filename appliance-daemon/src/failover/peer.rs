@@ -285,11 +285,16 @@ impl Failover {
                     transition.state.epoch
                 ),
             };
+            let message = super::roles::stepped_down(event, transition.note);
+            let detail = match &message {
+                Some(m) => format!("{why}: {m}"),
+                None => detail,
+            };
             let audit = Audit {
                 address,
                 ..Audit::system("failover.role", detail)
             };
-            self.commit(audit, transition, None).await?;
+            self.commit(audit, transition, message).await?;
         }
         Ok(tell)
     }
@@ -312,9 +317,10 @@ impl Failover {
                 tx.put(&record)
             })
             .await?;
+        self.roles.changed();
         for action in &transition.actions {
             if let Action::SharedIps(ips) = action {
-                self.shared_ips(*ips);
+                self.shared_ips(*ips).await;
             }
         }
         Ok(())

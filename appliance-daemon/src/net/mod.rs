@@ -38,6 +38,9 @@ pub(crate) use lease::Lease;
 pub(crate) use validate::Problem;
 pub(crate) use view::NetworkView;
 
+pub(crate) use manager::{Probed, RoleOutcome};
+pub(crate) use pair::SharedIps;
+
 use crate::store::{Record, Store};
 
 /// The settings are kept as the store's record `network`.
@@ -91,6 +94,9 @@ pub(crate) struct Options {
     /// Without a kernel side: why nothing is applied, for the view's notes (default: dev
     /// mode).
     pub unapplied: Option<String>,
+    /// Who decides whether the shared IPs are held, from the start: each one's Enabled
+    /// flag ([`SharedIps::Operator`]), or a failover role ([`Handle::shared_role`]).
+    pub shared_role: SharedIps,
 }
 
 /// Who asks for a change.
@@ -154,6 +160,8 @@ enum Command {
     ),
     Confirm(Actor, reply::Sender<Result<NetworkView, ConfirmError>>),
     Reload(reply::Sender<Reloaded>),
+    Role(SharedIps, String, reply::Sender<RoleOutcome>),
+    Probe(reply::Sender<Probed>),
 }
 
 /// What the manager did with settings replaced underneath (a restore).
@@ -259,6 +267,28 @@ impl Handle {
     pub(crate) async fn reload(&self) -> Option<Reloaded> {
         let (tx, rx) = reply::channel();
         self.commands.send(Command::Reload(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Who holds the shared IPs from now on: in a failover pair the role decides (the
+    /// primary holds every shared IP of the settings, after the ARP/NDP probe; the backup
+    /// none), out of one each entry's stored Enabled flag. The stored settings do not
+    /// change. `why` goes into the audit entries. `None` if the manager has stopped.
+    pub(crate) async fn shared_role(&self, role: SharedIps, why: &str) -> Option<RoleOutcome> {
+        let (tx, rx) = reply::channel();
+        self.commands
+            .send(Command::Role(role, why.to_string(), tx))
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// Probe every shared IP of the settings this appliance does not hold: which were
+    /// probed, and those another host answers for, with its MAC (in dev mode nothing is
+    /// probed). `None` if the manager has stopped.
+    pub(crate) async fn probe_shared(&self) -> Option<Probed> {
+        let (tx, rx) = reply::channel();
+        self.commands.send(Command::Probe(tx)).await.ok()?;
         rx.await.ok()
     }
 

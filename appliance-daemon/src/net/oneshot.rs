@@ -93,6 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             init_dir: None,
             confirm_after: super::CONFIRM_AFTER,
             unapplied: None,
+            shared_role: super::SharedIps::Operator,
         };
         let network = super::start(options).await?;
         let mut leases = network.state.subscribe();

@@ -104,6 +104,9 @@ pub(crate) fn apply_with(
     options: ApplyOptions,
     also: impl FnOnce(&mut crate::store::Tx<'_>) -> Result<(), crate::store::Error>,
 ) -> Result<Applied, SnapshotError> {
+    let _alone = super::SERVICE_PART
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // An apply cut short earlier is settled first: its staging is this one's.
     recover(store, state_dir)?;
     let staging = state_dir.join(STAGING);

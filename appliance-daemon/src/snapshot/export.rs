@@ -45,6 +45,9 @@ pub(crate) fn export_with(
     base: Option<&Manifest>,
     out: impl Write,
 ) -> Result<Exported, SnapshotError> {
+    let _shared = super::SERVICE_PART
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let records = store.raw_records()?;
     if let Some((key, _)) = records.iter().find(|(key, _)| class_of(key).is_none()) {
         return Err(SnapshotError::Unclassed(key.clone()));

@@ -24,6 +24,10 @@ pub(crate) use reload::Reload;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// Held by an export (shared) and an apply (alone) for their whole run: two applies never
+/// share the staging directory, and an export never reads a service part half swapped.
+static SERVICE_PART: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// Whose a record or a directory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
@@ -40,6 +44,13 @@ pub(crate) const RECORDS: &[(&str, Class)] = &[
     ("time", Class::Service),
     ("update_server", Class::Service),
     ("update_catalog", Class::Service),
+    // When and where backups are made, and their password: the operator's setting, which a
+    // restored or synced appliance takes over.
+    ("backup_schedule", Class::Service),
+    // The SSH key SFTP destinations admit: the service's, so that the appliance taking the
+    // settings over (restore on new hardware, the pair's backup) is still let in by the
+    // servers that trusted it.
+    ("backup_client_key", Class::Service),
     // The appliance id, made at first boot: each appliance of a pair keeps its own.
     ("identity", Class::Machine),
     ("network", Class::Machine),
@@ -52,6 +63,8 @@ pub(crate) const RECORDS: &[(&str, Class)] = &[
     ("failover", Class::Machine),
     // Which snapshot this appliance last applied (written by [`apply`]).
     (apply::APPLIED_KEY, Class::Machine),
+    // What this machine's scheduled backups did (Status).
+    ("backup_runs", Class::Machine),
 ];
 
 /// Every entry of the data directory (`/data`) and whose it is. Only directories are
@@ -68,6 +81,8 @@ pub(crate) const DIRECTORIES: &[(&str, Class)] = &[
     ("update-cache", Class::Machine),
     // A backup on its way to the operator (removed once sent, and at start).
     (crate::backup::WORK_DIR, Class::Machine),
+    // Scheduled backups kept on data: a snapshot carrying them would nest backups.
+    (crate::backup::stored::DIR, Class::Machine),
     (apply::JOURNAL, Class::Machine),
     (apply::STAGING, Class::Machine),
 ];

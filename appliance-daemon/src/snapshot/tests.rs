@@ -329,3 +329,45 @@ fn map_entries(tar: &[u8], f: impl Fn(&str, &[u8]) -> (String, Option<Vec<u8>>))
     }
     out.into_inner().unwrap()
 }
+
+/// Two applies at once (a restore and the pair's sync) take turns: each succeeds, and the
+/// appliance ends on one snapshot whole, never on a mix, with no staging left.
+#[test]
+fn applies_at_the_same_time_take_turns() {
+    let p = primary();
+    let q = Appliance::new("snapshot-other");
+    q.write("tls/cert.pem", "OTHER CERT");
+    q.write("tls/key.pem", "OTHER KEY");
+    let (from_p, from_q) = (p.export(), q.export());
+    let b = std::sync::Arc::new(Appliance::new("snapshot-turns"));
+    let threads: Vec<_> = [from_p, from_q]
+        .into_iter()
+        .map(|snapshot| {
+            let b = std::sync::Arc::clone(&b);
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    b.apply(&snapshot).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let cert = b.read("tls/cert.pem").unwrap();
+    let key = b.read("tls/key.pem").unwrap();
+    let policy: SecurityPolicy = b.store.get().unwrap();
+    match cert.as_str() {
+        "PRIMARY CERT" => {
+            assert_eq!(key, "PRIMARY KEY");
+            assert_eq!(policy.max_failed_logins, 9);
+        }
+        "OTHER CERT" => {
+            assert_eq!(key, "OTHER KEY");
+            assert_eq!(policy, SecurityPolicy::default());
+        }
+        other => panic!("{other}"),
+    }
+    assert!(!b.path().join(apply::STAGING).exists());
+    assert!(!b.path().join(apply::JOURNAL).exists());
+}

@@ -13,6 +13,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 
+use super::backup_schedule::ScheduleFields;
 use super::i18n::backup::BackupText;
 use super::layout::Page;
 use super::Ctx;
@@ -28,6 +29,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
             "/appliance/backup/restore",
             post(restore).layer(axum::extract::DefaultBodyLimit::disable()),
         )
+        .merge(super::backup_schedule::routes())
 }
 
 #[derive(Template)]
@@ -36,6 +38,45 @@ pub(super) struct BackupPage {
     pub page: Page,
     pub b: &'static BackupText,
     pub report: Option<ReportView>,
+    /// The schedule form; `None` when it could not be read (the error says why).
+    pub s: Option<ScheduleFields>,
+    pub weekdays: Vec<(&'static str, &'static str)>,
+}
+
+/// What a form's answer adds to the page.
+pub(super) struct Extra {
+    pub status: StatusCode,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub report: Option<ReportView>,
+}
+
+impl Default for Extra {
+    fn default() -> Self {
+        Extra {
+            status: StatusCode::OK,
+            notice: None,
+            error: None,
+            report: None,
+        }
+    }
+}
+
+impl Extra {
+    pub(super) fn notice(text: &str) -> Self {
+        Extra {
+            notice: Some(text.to_string()),
+            ..Extra::default()
+        }
+    }
+
+    fn failed(error: String) -> Self {
+        Extra {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error: Some(error),
+            ..Extra::default()
+        }
+    }
 }
 
 /// A restore's report as the page shows it.
@@ -92,30 +133,46 @@ fn who(ctx: &Ctx, user: &str) -> Who {
     }
 }
 
-async fn page(ctx: Ctx) -> Response {
+async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.require(false) {
         return r;
     }
-    render(&ctx, StatusCode::OK, None, None, None)
+    render(&state, &ctx, Extra::default()).await
 }
 
-fn render(
-    ctx: &Ctx,
-    status: StatusCode,
-    notice: Option<String>,
-    error: Option<String>,
-    report: Option<ReportView>,
-) -> Response {
+/// The page, after `extra`'s form answer.
+pub(super) async fn render(state: &AppState, ctx: &Ctx, extra: Extra) -> Response {
     let b = super::i18n::backup::text(ctx.lang);
     let mut page = ctx.page(b.nav_backup, "backup");
-    page.notice = notice;
-    page.error = error;
+    page.notice = extra.notice;
+    page.error = extra.error;
+    let report = extra.report;
     if report.as_ref().is_some_and(|r| !r.session_kept) {
         // The session ended with its account: the page without the menu or the forms.
         page.user = None;
         page.nav = "";
     }
-    ctx.render(status, &BackupPage { page, b, report })
+    let s = if page.user.is_some() {
+        match super::backup_schedule::fields(state, b).await {
+            Ok(fields) => Some(fields),
+            Err(message) => {
+                page.error.get_or_insert(message);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    ctx.render(
+        extra.status,
+        &BackupPage {
+            page,
+            b,
+            report,
+            s,
+            weekdays: super::backup_schedule::weekdays(b),
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -141,15 +198,13 @@ async fn download(
     let b = super::i18n::backup::text(ctx.lang);
     let fail = |message: &str| {
         render(
+            &state,
             &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(format!("{}: {message}", b.backup_failed)),
-            None,
+            Extra::failed(format!("{}: {message}", b.backup_failed)),
         )
     };
     if form.password != form.confirm {
-        return fail(b.passwords_differ);
+        return fail(b.passwords_differ).await;
     }
     match state
         .backup
@@ -162,9 +217,9 @@ async fn download(
     {
         Ok(made) => match crate::api::backup::send(made).await {
             Ok(response) => response,
-            Err(e) => fail(&e.message),
+            Err(e) => fail(&e.message).await,
         },
-        Err(e) => fail(&ApiError::from(e).message),
+        Err(e) => fail(&ApiError::from(e).message).await,
     }
 }
 
@@ -185,28 +240,26 @@ async fn restore(
     let b = super::i18n::backup::text(ctx.lang);
     let fail = |message: String| {
         render(
+            &state,
             &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(format!("{}: {message}", b.restore_failed)),
-            None,
+            Extra::failed(format!("{}: {message}", b.restore_failed)),
         )
     };
     let (mut csrf, mut password) = (String::new(), String::new());
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
-            Ok(None) => return fail("no backup file in the form".into()),
-            Err(e) => return fail(e.body_text()),
+            Ok(None) => return fail("no backup file in the form".into()).await,
+            Err(e) => return fail(e.body_text()).await,
         };
         match field.name() {
             Some("csrf") => match super::updates::short_field(field).await {
                 Ok(text) => csrf = text,
-                Err(message) => return fail(message),
+                Err(message) => return fail(message).await,
             },
             Some("password") => match super::updates::short_field(field).await {
                 Ok(text) => password = text,
-                Err(message) => return fail(message),
+                Err(message) => return fail(message).await,
             },
             Some("backup") => {
                 if let Err(r) = ctx.check_csrf(&session, &csrf) {
@@ -217,14 +270,15 @@ async fn restore(
                 let restore = state.backup.restore(reader, password, &by);
                 let (result, ()) = tokio::join!(restore, pump.run(field));
                 return match result {
-                    Ok(report) => render(
-                        &ctx,
-                        StatusCode::OK,
-                        Some(b.restored.to_string()),
-                        None,
-                        Some(ReportView::new(b, &report)),
-                    ),
-                    Err(e) => fail(ApiError::from(e).message),
+                    Ok(report) => {
+                        let extra = Extra {
+                            notice: Some(b.restored.to_string()),
+                            report: Some(ReportView::new(b, &report)),
+                            ..Extra::default()
+                        };
+                        render(&state, &ctx, extra).await
+                    }
+                    Err(e) => fail(ApiError::from(e).message).await,
                 };
             }
             _ => {}

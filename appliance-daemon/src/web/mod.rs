@@ -6,6 +6,8 @@
 //! submit). Every page is sent with a strict Content-Security-Policy.
 
 mod backup;
+mod backup_schedule;
+mod backup_status;
 pub(crate) mod i18n;
 mod layout;
 mod network;

@@ -77,6 +77,9 @@ pub(super) async fn basics(
     if let Some(record) = &status.sanitization {
         sections.push(super::reset::sanitization_section(ctx.lang, record));
     }
+    if let Some(backups) = super::backup_status::section(ctx.lang, &status.scheduled_backup) {
+        sections.push(backups);
+    }
     ctx.render(
         StatusCode::OK,
         &TablePage {

@@ -1,6 +1,7 @@
 //! A vendor's update server for tests: packages built and signed with the dev key, and an
 //! HTTPS server in this process whose certificate a test CA issued; and the appliance's
-//! upload endpoint the packages may go to instead.
+//! upload endpoint the packages may go to instead. Its HTTPS server ([`serve_https`]) also
+//! serves other tests' endpoints (a backup destination).
 
 // Each test file uses a part of it.
 #![allow(dead_code)]
@@ -134,6 +135,27 @@ pub(crate) fn certificates() -> (String, Arc<rustls::ServerConfig>) {
 
 /// Serves the files under `root` over HTTPS on a loopback port, in a thread of its own.
 pub(crate) fn update_server(root: PathBuf, tls: Arc<rustls::ServerConfig>) -> SocketAddr {
+    serve_https(tls, move |req| {
+        let path = root.join(req.uri().path().trim_start_matches('/'));
+        async move {
+            match std::fs::read(&path) {
+                Ok(bytes) => hyper::Response::new(axum::body::Body::from(bytes)),
+                Err(_) => hyper::Response::builder()
+                    .status(404)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            }
+        }
+    })
+}
+
+/// An HTTPS server on a loopback port, in a thread of its own: `handle` answers each
+/// request (one connection at a time per client, HTTP/1.1).
+pub(crate) fn serve_https<F, Fut>(tls: Arc<rustls::ServerConfig>, handle: F) -> SocketAddr
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<axum::body::Body>> + Send + 'static,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -150,28 +172,15 @@ pub(crate) fn update_server(root: PathBuf, tls: Arc<rustls::ServerConfig>) -> So
                     continue;
                 };
                 let acceptor = acceptor.clone();
-                let root = root.clone();
+                let handle = handle.clone();
                 tokio::spawn(async move {
                     let Ok(stream) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let path = root.join(req.uri().path().trim_start_matches('/'));
-                            async move {
-                                let answer = match std::fs::read(&path) {
-                                    Ok(bytes) => {
-                                        hyper::Response::new(axum::body::Body::from(bytes))
-                                    }
-                                    Err(_) => hyper::Response::builder()
-                                        .status(404)
-                                        .body(axum::body::Body::empty())
-                                        .unwrap(),
-                                };
-                                Ok::<_, std::convert::Infallible>(answer)
-                            }
-                        },
-                    );
+                    let service = hyper::service::service_fn(move |req| {
+                        let answer = handle(req);
+                        async move { Ok::<_, std::convert::Infallible>(answer.await) }
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                         .await;

@@ -13,6 +13,7 @@ mod error;
 mod failover;
 mod health;
 mod network;
+mod roles;
 mod session;
 mod status;
 mod system;
@@ -36,9 +37,11 @@ pub use network::{
     Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
     NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
 };
+pub use roles::{AutoFailoverRequest, BecomePrimaryAnswer, BecomePrimaryRequest, SharedIpAnswered};
 pub use session::{Credentials, PasswordChange, Session};
 pub use status::{
-    ClockState, Cpu, Disk, Dmi, Memory, Nic, Partition, SanitizationRecord, Specs, Status, Versions,
+    BackupRun, ClockState, Cpu, Disk, Dmi, Memory, Nic, Partition, SanitizationRecord,
+    ScheduledBackup, Specs, Status, Versions,
 };
 pub use system::{FactoryReset, PowerAction, ResetAccepted};
 pub use time::{Time, TimeRequest, TimeSource};

@@ -31,6 +31,41 @@ pub struct Status {
     pub specs: Specs,
     /// What the factory reset that made this data partition erased, and how.
     pub sanitization: Option<SanitizationRecord>,
+    /// Scheduled backups: whether they run, when next, and how the last run went.
+    pub scheduled_backup: ScheduledBackup,
+}
+
+/// Scheduled backups on Status (docs/backup.md "Scheduled backups").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScheduledBackup {
+    pub enabled: bool,
+    /// Unix seconds, UTC; `None` while disabled.
+    pub next_run: Option<u64>,
+    /// The last run, scheduled or asked for.
+    pub last: Option<BackupRun>,
+}
+
+/// One backup run's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackupRun {
+    /// Unix seconds, when it ended.
+    pub at: u64,
+    /// `scheduled` or `manual`.
+    pub trigger: String,
+    /// The backup kept on data (`GET /api/v1/backup/stored/{file}`), when one was made.
+    pub file: Option<String>,
+    pub size: Option<u64>,
+    /// Why no backup was made; `None` when one was.
+    pub error: Option<String>,
+    /// Where it was pushed (no credentials), when a destination is set.
+    pub destination: Option<String>,
+    pub pushed: bool,
+    /// Why the push failed; the copy on data stays.
+    pub push_error: Option<String>,
+    /// Older backups the retention count removed.
+    pub removed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

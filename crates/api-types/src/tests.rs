@@ -171,6 +171,19 @@ fn every_body_round_trips() {
             bytes: 1 << 30,
             ..SanitizationRecord::default()
         }),
+        scheduled_backup: ScheduledBackup {
+            enabled: true,
+            next_run: Some(1_796_608_800),
+            last: Some(BackupRun {
+                at: 1_796_522_460,
+                trigger: "scheduled".into(),
+                file: Some("appliance-0123abcd-vm-1.2.0-20261206T020000Z.backup".into()),
+                size: Some(40_960),
+                destination: Some("sftp://backup@192.0.2.7:22/backups".into()),
+                push_error: Some("cannot reach sftp://backup@192.0.2.7:22/backups".into()),
+                ..BackupRun::default()
+            }),
+        },
     });
     round_trip(Updates {
         running: Running {
@@ -307,7 +320,8 @@ fn status_and_updates_keep_their_field_order() {
             r#"{"vendor":null,"product":null,"serial":null,"board":null},"cpu":null,"#,
             r#""memory":null,"uptime_seconds":null,"load_average":null,"disks":[],"nics":[],"#,
             r#""clock":{"utc":"","unix":0,"kernel_synchronized":false,"max_error_us":null,"#,
-            r#""est_error_us":null}},"sanitization":null}"#
+            r#""est_error_us":null}},"sanitization":null,"#,
+            r#""scheduled_backup":{"enabled":false,"next_run":null,"last":null}}"#
         )
     );
 }

@@ -3,21 +3,17 @@
 //! are [`Error::Api`] with the appliance's code, message and wrong fields.
 
 use crate::api::{
-    Certificate, CertificateInstall, EstablishRequest, FactoryReset, FailoverKeyRequest, Installed,
-    NetworkView, PeerAddress, ResetAccepted, ResetThen, Time, TimeRequest, Updates,
+    BackupRequest, Certificate, CertificateInstall, EstablishRequest, FactoryReset,
+    FailoverKeyRequest, Installed, NetworkView, PeerAddress, ResetAccepted, ResetThen,
+    RestoreReport, Time, TimeRequest, Updates,
 };
-use crate::client::{Activity, Limit};
-use crate::upload::{FileBody, OnProgress};
-use crate::{Client, Error, Method, Response, Result};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use crate::upload::OnProgress;
+use crate::{Client, Method, Response, Result};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// How long an upload may go without sending a byte or, once sent, without an answer
-/// (the appliance verifies and commits the last part after the last byte).
-pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub use crate::upload::UPLOAD_IDLE_TIMEOUT;
 
 pub const NETWORK: &str = "/api/v1/network";
 pub const NETWORK_CONFIRM: &str = "/api/v1/network/confirm";
@@ -32,6 +28,8 @@ pub const FAILOVER_KEY: &str = "/api/v1/failover/key";
 pub const FAILOVER_ESTABLISH: &str = "/api/v1/failover/establish";
 pub const FAILOVER_BREAK: &str = "/api/v1/failover/break";
 pub const FAILOVER_SYNC: &str = "/api/v1/failover/sync";
+pub const FAILOVER_BECOME_PRIMARY: &str = "/api/v1/failover/become-primary";
+pub const FAILOVER_AUTO: &str = "/api/v1/failover/auto";
 
 /// The body of `PUT /api/v1/failover/key`: the key given, or a new one generated.
 pub fn failover_key_body(key: Option<&str>) -> Value {
@@ -53,6 +51,26 @@ pub fn establish_body(backup: &crate::Endpoint, reverse: &crate::Endpoint) -> Va
     })
 }
 
+pub const BACKUP: &str = "/api/v1/backup";
+pub const BACKUP_RESTORE: &str = "/api/v1/backup/restore";
+
+/// How long making a backup may take before its first byte arrives (the appliance
+/// encrypts the settings and the site data before it sends anything).
+pub const BACKUP_ANSWER_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The body of `POST /api/v1/failover/become-primary`.
+pub fn become_primary_body(pull: bool) -> Value {
+    json!(crate::api::BecomePrimaryRequest { pull })
+}
+
+/// The body of `PUT /api/v1/failover/auto`.
+pub fn auto_failover_body(enabled: bool, missed_checks: Option<u32>) -> Value {
+    json!(crate::api::AutoFailoverRequest {
+        enabled,
+        missed_checks,
+    })
+}
+
 /// The body of `PUT /api/v1/time`.
 pub fn time_body(servers: &[String]) -> Value {
     json!(TimeRequest {
@@ -65,6 +83,14 @@ pub fn certificate_body(certificate_pem: &str, key_pem: &str) -> Value {
     json!(CertificateInstall {
         certificate: certificate_pem.to_string(),
         key: key_pem.to_string(),
+    })
+}
+
+/// The body of `POST /api/v1/backup`.
+pub fn backup_body(password: &str, include_history: bool) -> Value {
+    json!(BackupRequest {
+        password: password.to_string(),
+        include_history,
     })
 }
 
@@ -115,32 +141,78 @@ impl Client {
     /// `POST /api/v1/updates/upload` with the package file, streamed; `on_progress` hears
     /// the bytes sent. The answer's status is not checked (see [`Client::upload_update`]).
     pub async fn send_update(&self, package: &Path, on_progress: OnProgress) -> Result<Response> {
-        let file_error = |source| Error::File {
-            path: package.to_path_buf(),
-            source,
-        };
-        let file = tokio::fs::File::open(package).await.map_err(file_error)?;
-        let total = file.metadata().await.map_err(file_error)?.len();
-        let activity = Arc::new(Activity::new());
-        let body = FileBody::new(file, total, Arc::clone(&activity), on_progress);
-        let request = self
-            .request_builder(&Method::POST, UPDATE_UPLOAD)?
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, total)
-            .body(body)
-            .map_err(|e| Error::Request {
-                method: Method::POST.to_string(),
-                path: UPDATE_UPLOAD.to_string(),
-                reason: e.to_string(),
-            })?;
-        let idle = UPLOAD_IDLE_TIMEOUT.max(self.timeout());
-        self.exchange(
+        self.send_file(
             Method::POST,
             UPDATE_UPLOAD,
-            request,
-            Limit::Idle(idle, activity),
+            &[
+                ("accept", "application/json"),
+                ("content-type", "application/octet-stream"),
+            ],
+            package,
+            on_progress,
         )
         .await
+    }
+
+    /// `POST /api/v1/backup`: a backup made with `password` (and the logged history when
+    /// `include_history`), written as it arrives into the writer `open` makes from the
+    /// answer's headers ([`crate::download::attachment_name`] gives the appliance's name
+    /// for the file). The writer and the bytes written come back.
+    pub async fn backup_to<W: std::io::Write>(
+        &self,
+        password: &str,
+        include_history: bool,
+        open: impl FnOnce(&hyper::HeaderMap) -> std::io::Result<W>,
+    ) -> Result<(W, u64)> {
+        let limits = crate::Download {
+            max_bytes: u64::MAX,
+            answer_timeout: BACKUP_ANSWER_TIMEOUT.max(self.timeout()),
+            idle_timeout: UPLOAD_IDLE_TIMEOUT.max(self.timeout()),
+        };
+        self.download_to(
+            Method::POST,
+            BACKUP,
+            &backup_body(password, include_history),
+            &limits,
+            open,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/backup/restore` with the backup file, streamed, and its password;
+    /// `on_progress` hears the bytes sent. The answer's status is not checked.
+    pub async fn send_restore(
+        &self,
+        backup: &Path,
+        password: &str,
+        on_progress: OnProgress,
+    ) -> Result<Response> {
+        self.send_file(
+            Method::POST,
+            BACKUP_RESTORE,
+            &[
+                ("accept", "application/json"),
+                ("content-type", "application/octet-stream"),
+                ("x-password", password),
+            ],
+            backup,
+            on_progress,
+        )
+        .await
+    }
+
+    /// Restore a backup file made with `password`: what the appliance restored, left out
+    /// and why (see [`RestoreReport`]).
+    pub async fn restore_backup(
+        &self,
+        backup: &Path,
+        password: &str,
+        on_progress: OnProgress,
+    ) -> Result<RestoreReport> {
+        self.send_restore(backup, password, on_progress)
+            .await?
+            .error_for_status()?
+            .json()
     }
 
     /// Install a package file (manual update): streamed, verified and written by the

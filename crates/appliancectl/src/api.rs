@@ -15,7 +15,10 @@ pub use api_types::{
     Updates, Versions,
 };
 pub use api_types::{
-    BreakAnswer, EstablishRequest, Failover, FailoverKey, FailoverKeyRequest, PeerAddress,
+    AssignmentOutcome, AutoFailoverRequest, BackupInfo, BackupRequest, BecomePrimaryAnswer,
+    BecomePrimaryRequest, BreakAnswer, CertificateOutcome, EstablishRequest, Failover, FailoverKey,
+    FailoverKeyRequest, HistoryOutcome, LeftOut, NetworkOutcome, PeerAddress, RestoreReport,
+    SharedIpAnswered,
 };
 pub use api_types::{FailoverSync, SyncAnswer};
 pub use system::ResetThen;

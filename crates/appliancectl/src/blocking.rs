@@ -2,8 +2,8 @@
 //! private single-threaded tokio runtime. Not for use inside an async runtime.
 
 use crate::api::{
-    Certificate, Health, Installed, NetworkView, PowerAction, ResetAccepted, ResetThen, Session,
-    Status, Time, Updates,
+    Certificate, Health, Installed, NetworkView, PowerAction, ResetAccepted, ResetThen,
+    RestoreReport, Session, Status, Time, Updates,
 };
 use crate::OnProgress;
 use crate::{Endpoint, Error, Method, Response, Result, StatusCode, Trust};
@@ -114,6 +114,37 @@ impl Client {
     pub fn upload_update(&self, package: &Path, on_progress: OnProgress) -> Result<Installed> {
         self.runtime
             .block_on(self.inner.upload_update(package, on_progress))
+    }
+
+    /// See [`crate::Client::backup_to`].
+    pub fn backup_to<W: std::io::Write>(
+        &self,
+        password: &str,
+        include_history: bool,
+        open: impl FnOnce(&hyper::HeaderMap) -> std::io::Result<W>,
+    ) -> Result<(W, u64)> {
+        self.runtime
+            .block_on(self.inner.backup_to(password, include_history, open))
+    }
+
+    pub fn send_restore(
+        &self,
+        backup: &Path,
+        password: &str,
+        on_progress: OnProgress,
+    ) -> Result<Response> {
+        self.runtime
+            .block_on(self.inner.send_restore(backup, password, on_progress))
+    }
+
+    pub fn restore_backup(
+        &self,
+        backup: &Path,
+        password: &str,
+        on_progress: OnProgress,
+    ) -> Result<RestoreReport> {
+        self.runtime
+            .block_on(self.inner.restore_backup(backup, password, on_progress))
     }
 
     pub fn certificate(&self) -> Result<Certificate> {

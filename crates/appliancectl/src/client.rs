@@ -1,4 +1,9 @@
-//! The HTTPS client: one TCP + TLS connection and one HTTP/1.1 request per call.
+//! The HTTPS client: one TCP + TLS connection and one HTTP/1.1 request per call
+//! ([`Connection`] keeps one open for a series of calls).
+
+mod keepalive;
+
+pub use keepalive::Connection;
 
 use crate::api::{Credentials, ErrorBody, Health, PasswordChange, PowerAction, Session, Status};
 use crate::tls::{
@@ -60,6 +65,27 @@ pub struct Response {
 }
 
 impl Response {
+    /// An answer read outside [`Client::exchange`] (a streamed download's refusal).
+    pub(crate) fn received(
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        endpoint: String,
+        method: Method,
+        path: &str,
+    ) -> Self {
+        Response {
+            status,
+            headers,
+            body,
+            peer_certificate: None,
+            tls_version: None,
+            endpoint,
+            method,
+            path: path.to_string(),
+        }
+    }
+
     /// The body as JSON; an empty body reads as `null`.
     pub fn json_value(&self) -> Result<Value> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
@@ -338,12 +364,7 @@ impl Client {
         let endpoint = self.endpoint.to_string();
         let exchange = async {
             let tls = connect(&self.endpoint, &self.tls, self.server_name()).await?;
-            let (_, session) = tls.get_ref();
-            let peer_certificate = session
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|leaf| leaf.clone().into_owned());
-            let tls_version = session.protocol_version();
+            let (peer_certificate, tls_version) = session_facts(&tls);
             let http_error = |source| Error::Http {
                 endpoint: endpoint.clone(),
                 source,
@@ -351,20 +372,7 @@ impl Client {
             let (answer, driver) = send(tls, request).await.map_err(http_error)?;
             let status = answer.status();
             let (head, body) = answer.into_parts();
-            let body = Limited::new(body, MAX_ANSWER)
-                .collect()
-                .await
-                .map_err(|err| match err.downcast::<hyper::Error>() {
-                    Ok(source) => http_error(*source),
-                    Err(_) => Error::Response {
-                        endpoint: endpoint.clone(),
-                        method: method.to_string(),
-                        path: path.to_string(),
-                        status,
-                        reason: format!("the answer is larger than {} MiB", MAX_ANSWER >> 20),
-                    },
-                })?
-                .to_bytes();
+            let body = read_answer(body, &endpoint, &method, path, status).await?;
             drop(driver);
             Ok::<_, Error>((status, head.headers, body, peer_certificate, tls_version))
         };
@@ -401,7 +409,7 @@ impl Client {
         })
     }
 
-    fn build_request(
+    pub(crate) fn build_request(
         &self,
         method: &Method,
         path: &str,
@@ -437,7 +445,7 @@ impl Client {
     }
 
     /// Host, agent, one request per connection, and the session token if there is one.
-    fn bare_request_builder(
+    pub(crate) fn bare_request_builder(
         &self,
         method: &Method,
         path: &str,
@@ -459,6 +467,48 @@ impl Client {
         }
         Ok(builder)
     }
+}
+
+/// The server's leaf certificate and the TLS version of a connection.
+pub(crate) fn session_facts(
+    tls: &TlsStream<TcpStream>,
+) -> (
+    Option<CertificateDer<'static>>,
+    Option<rustls::ProtocolVersion>,
+) {
+    let (_, session) = tls.get_ref();
+    let leaf = session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| leaf.clone().into_owned());
+    (leaf, session.protocol_version())
+}
+
+/// The whole body of an answer, at most [`MAX_ANSWER`] bytes.
+pub(crate) async fn read_answer(
+    body: hyper::body::Incoming,
+    endpoint: &str,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+) -> Result<Bytes> {
+    Ok(Limited::new(body, MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|err| match err.downcast::<hyper::Error>() {
+            Ok(source) => Error::Http {
+                endpoint: endpoint.to_string(),
+                source: *source,
+            },
+            Err(_) => Error::Response {
+                endpoint: endpoint.to_string(),
+                method: method.to_string(),
+                path: path.to_string(),
+                status,
+                reason: format!("the answer is larger than {} MiB", MAX_ANSWER >> 20),
+            },
+        })?
+        .to_bytes())
 }
 
 /// The SHA-256 fingerprint of the certificate the server at `endpoint` presents, read

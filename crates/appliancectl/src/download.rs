@@ -1,15 +1,21 @@
-//! Downloading a file from an HTTPS server other than the appliance's API (the update
-//! server): an absolute `https://` URL read with [`hyper::Uri`], and the body handed to the
-//! caller's sink piece by piece as it arrives, under a size limit and an idle timeout, so
-//! memory stays bounded whatever the file's size.
+//! Downloading a file: from an HTTPS server other than the appliance's API (the update
+//! server: an absolute `https://` URL read with [`hyper::Uri`]), or from the API itself
+//! (a settings backup, asked for with a JSON body). The body is handed to the caller piece
+//! by piece as it arrives, under a size limit and an idle timeout, so memory stays bounded
+//! whatever the file's size.
 
-use crate::client::{connect, send};
+use crate::client::{connect, send, Response};
 use crate::{Client, Endpoint, Error, Result};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
-use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
+use hyper::header::{ACCEPT, CONNECTION, CONTENT_DISPOSITION, HOST, USER_AGENT};
+use hyper::{HeaderMap, Method, Request, StatusCode, Uri};
+use serde_json::Value;
+use std::cell::RefCell;
 use std::time::Duration;
+
+/// The most of a refused download's body read, for the API's error.
+const REFUSAL_MAX: usize = 64 * 1024;
 
 /// The bounds of one download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,13 +75,8 @@ impl Client {
         &self,
         path: &str,
         limits: &Download,
-        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+        sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<u64> {
-        let endpoint = self.endpoint().to_string();
-        let http_error = |source| Error::Http {
-            endpoint: endpoint.clone(),
-            source,
-        };
         let request = Request::get(path)
             .header(HOST, self.endpoint().authority())
             .header(USER_AGENT, self.user_agent())
@@ -87,6 +88,70 @@ impl Client {
                 path: path.to_string(),
                 reason: e.to_string(),
             })?;
+        self.stream(Method::GET, path, request, limits, false, |_| Ok(()), sink)
+            .await
+    }
+
+    /// Call the API with `body` as JSON (with the session) and write the answer's body, as
+    /// it arrives, into the writer `open` makes from the answer's headers (which name the
+    /// file: [`attachment_name`]). The writer and the bytes written come back. A refusal
+    /// is the API's error ([`Error::Api`]); `open` is then never called.
+    pub async fn download_to<W: std::io::Write>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        limits: &Download,
+        open: impl FnOnce(&HeaderMap) -> std::io::Result<W>,
+    ) -> Result<(W, u64)> {
+        let request = self.build_request(&method, path, Some(body))?;
+        let writer: RefCell<Option<W>> = RefCell::new(None);
+        let received = self
+            .stream(
+                method,
+                path,
+                request,
+                limits,
+                true,
+                |headers| {
+                    *writer.borrow_mut() = Some(open(headers)?);
+                    Ok(())
+                },
+                |piece| match writer.borrow_mut().as_mut() {
+                    Some(w) => w.write_all(piece),
+                    None => Err(std::io::Error::other("no file to write to")),
+                },
+            )
+            .await?;
+        let writer = writer
+            .into_inner()
+            .ok_or_else(|| Error::Sink(std::io::Error::other("no file was opened")))?;
+        Ok((writer, received))
+    }
+
+    /// Send `request`, then hand the answer's headers to `head` and its body to `sink`.
+    /// Anything but 200 is [`Error::Status`], or with `api` the API's error.
+    #[allow(clippy::too_many_arguments)]
+    async fn stream<B>(
+        &self,
+        method: Method,
+        path: &str,
+        request: Request<B>,
+        limits: &Download,
+        api: bool,
+        head: impl FnOnce(&HeaderMap) -> std::io::Result<()>,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let endpoint = self.endpoint().to_string();
+        let http_error = |source| Error::Http {
+            endpoint: endpoint.clone(),
+            source,
+        };
         let (answer, _driver) = tokio::time::timeout(limits.answer_timeout, async {
             let tls = connect(self.endpoint(), self.tls(), self.server_name()).await?;
             // The driver is kept until the body is read.
@@ -98,12 +163,32 @@ impl Client {
             seconds: limits.answer_timeout.as_secs(),
         })??;
         if answer.status() != StatusCode::OK {
-            return Err(Error::Status {
-                endpoint,
+            if !api {
+                return Err(Error::Status {
+                    endpoint,
+                    path: path.to_string(),
+                    status: answer.status(),
+                });
+            }
+            let (parts, body) = answer.into_parts();
+            let body = tokio::time::timeout(
+                limits.idle_timeout,
+                Limited::new(body, REFUSAL_MAX).collect(),
+            )
+            .await
+            .ok()
+            .and_then(std::result::Result::ok)
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
+            let refused =
+                Response::received(parts.status, parts.headers, body, endpoint, method, path);
+            return Err(refused.error_for_status().err().unwrap_or(Error::Status {
+                endpoint: self.endpoint().to_string(),
                 path: path.to_string(),
-                status: answer.status(),
-            });
+                status: parts.status,
+            }));
         }
+        head(answer.headers()).map_err(Error::Sink)?;
         let mut body = answer.into_body();
         let mut received = 0u64;
         loop {
@@ -136,9 +221,51 @@ impl Client {
     }
 }
 
+/// The file name an answer's `Content-Disposition: attachment; filename="…"` gives, when
+/// it is a plain name (no directory, not hidden, printable): safe to create in the current
+/// directory.
+pub fn attachment_name(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_DISPOSITION)?.to_str().ok()?;
+    let name = value
+        .split(';')
+        .map(str::trim)
+        .find_map(|part| part.strip_prefix("filename="))?
+        .trim_matches('"');
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
+    plain.then(|| name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attachment_name_is_a_plain_file_name() {
+        let named = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_DISPOSITION, value.parse().unwrap());
+            attachment_name(&headers)
+        };
+        assert_eq!(
+            named("attachment; filename=\"appliance-1a2b-box-1.0.0-20261207T170000Z.backup\"")
+                .as_deref(),
+            Some("appliance-1a2b-box-1.0.0-20261207T170000Z.backup")
+        );
+        for bad in [
+            "attachment; filename=\"../etc/passwd\"",
+            "attachment; filename=\".profile\"",
+            "attachment; filename=\"a/b\"",
+            "attachment; filename=\"\"",
+            "attachment",
+        ] {
+            assert_eq!(named(bad), None, "{bad}");
+        }
+        assert_eq!(attachment_name(&HeaderMap::new()), None);
+    }
 
     fn split(url: &str) -> Result<(Endpoint, String)> {
         https_endpoint(&url.parse::<Uri>().unwrap())

@@ -3,14 +3,62 @@
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
+use hyper::header::CONTENT_LENGTH;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::client::Activity;
+use crate::client::{Activity, Limit};
+use crate::{Client, Error, Method, Response, Result};
 
 const CHUNK: usize = 64 * 1024;
+
+/// How long an upload may go without sending a byte or, once sent, without an answer
+/// (the appliance verifies and commits the last part after the last byte).
+pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Client {
+    /// `method path` with the file as the body, streamed with its Content-Length, and the
+    /// caller's `headers` (a type, credentials) beside the client's own (host, agent, the
+    /// token as `Authorization: Bearer` if set); `on_progress` hears the bytes sent. The
+    /// answer's status is not checked. The call fails after [`UPLOAD_IDLE_TIMEOUT`] (or
+    /// the client's timeout, if longer) without a byte sent or, once all is sent, without
+    /// an answer: an appliance's update upload, a backup pushed to an HTTPS server.
+    pub async fn send_file(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        file: &Path,
+        on_progress: OnProgress,
+    ) -> Result<Response> {
+        let file_error = |source| Error::File {
+            path: file.to_path_buf(),
+            source,
+        };
+        let opened = tokio::fs::File::open(file).await.map_err(file_error)?;
+        let total = opened.metadata().await.map_err(file_error)?.len();
+        let activity = Arc::new(Activity::new());
+        let body = FileBody::new(opened, total, Arc::clone(&activity), on_progress);
+        let mut builder = self
+            .bare_request_builder(&method, path)?
+            .header(CONTENT_LENGTH, total);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(body).map_err(|e| Error::Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+        let idle = UPLOAD_IDLE_TIMEOUT.max(self.timeout());
+        self.exchange(method, path, request, Limit::Idle(idle, activity))
+            .await
+    }
+}
 
 /// Told the bytes sent so far and the total, after every chunk.
 pub type OnProgress = Box<dyn FnMut(u64, u64) + Send>;

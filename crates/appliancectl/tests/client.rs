@@ -229,3 +229,39 @@ async fn an_endless_answer_is_refused_not_read_into_memory() {
     assert!(matches!(err, Error::Response { .. }), "{err:?}");
     assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
 }
+
+#[tokio::test]
+async fn a_kept_connection_serves_several_requests_and_opens_again_after_a_close() {
+    let server = TestServer::start();
+    let client = Client::new(server.addr.into(), &pinned(&server)).unwrap();
+    let mut connection = appliancectl::Connection::new(client);
+    for _ in 0..3 {
+        let answer = connection
+            .send(Method::GET, "/api/v1/health", None)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.json_value().unwrap()["status"], "ok");
+        assert!(answer.peer_certificate.is_some());
+    }
+    assert_eq!(connection.opened(), 1, "one connection for the three");
+    connection.close();
+    let answer = connection
+        .send(Method::GET, "/api/v1/health", None)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(connection.opened(), 2);
+    // A server gone: an error, and the next request tries a new connection.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut gone = appliancectl::Connection::new(
+        Client::new(Endpoint::new("127.0.0.1", port), &pinned(&server)).unwrap(),
+    );
+    assert!(matches!(
+        gone.send(Method::GET, "/api/v1/health", None).await,
+        Err(Error::Connect { .. })
+    ));
+    assert_eq!(gone.opened(), 0);
+}

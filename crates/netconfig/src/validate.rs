@@ -78,6 +78,40 @@ pub fn validate(config: &NetworkConfig, present: &[PresentNic]) -> Result<Valida
     check(config, present, true)
 }
 
+/// Why stored settings may not fit this machine, in an operator's words: the NICs they name
+/// that are not here, and the NICs that are (after a move to other hardware, or a NIC
+/// removed). `None` when every NIC they name is present.
+pub fn absent_nics(config: &NetworkConfig, present: &[PresentNic]) -> Option<String> {
+    let absent: Vec<&str> = config
+        .interfaces
+        .iter()
+        .map(|i| i.mac.as_str())
+        .filter(|mac| !present.iter().any(|p| p.mac.eq_ignore_ascii_case(mac)))
+        .collect();
+    if absent.is_empty() {
+        return None;
+    }
+    let here = if present.is_empty() {
+        "none".to_string()
+    } else {
+        present
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.mac))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (them, word) = if absent.len() == 1 {
+        ("it", "the NIC")
+    } else {
+        ("they", "the NICs")
+    };
+    Some(format!(
+        "they name {word} {}, which this machine does not have ({them} may be another \
+         machine's; this one has {here})",
+        absent.join(", ")
+    ))
+}
+
 /// Check stored settings at start: an interface they name may be absent (moved to other
 /// hardware, or a NIC removed) and is then skipped, as long as a present one remains
 /// reachable.

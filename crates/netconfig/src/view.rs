@@ -134,7 +134,7 @@ pub struct SharedIpView<W = String> {
     /// This appliance has the address and announces it.
     pub held: bool,
     /// `held`, `disabled`, `conflict` (enabled, but another host holds it: not taken),
-    /// `interface_missing`, `simulated` (dev mode).
+    /// `interface_missing`, `simulated` (dev mode), `standby` (the failover backup's).
     pub state: W,
     pub message: String,
     /// Held since.
@@ -143,6 +143,9 @@ pub struct SharedIpView<W = String> {
     pub last_announced: Option<u64>,
     /// Another host seen holding or claiming the address, and when.
     pub conflict: Option<ConflictView>,
+    /// In a failover pair the role decides whether it is held, not `enabled`: `primary`
+    /// (held) or `backup` (not held; state `standby`). `None` out of a pair.
+    pub role: Option<W>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +249,7 @@ mod tests {
                     mac: "52:54:00:ab:cd:ef".into(),
                     at: 1_699_999_700,
                 }),
+                role: None,
             }],
             dns: DnsView {
                 servers: vec!["10.0.2.3".into()],

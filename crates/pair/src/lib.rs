@@ -9,6 +9,7 @@
 pub mod key;
 pub mod proof;
 pub mod role;
+pub mod takeover;
 
 pub use key::{Key, KeyError};
 pub use proof::{Direction, Transcript};

@@ -189,7 +189,7 @@ impl Manager {
 
     /// Probe `address` for settings `within` if they enable it on `mac` and it is not held
     /// there already. `Ok(None)`: nothing to take; `Ok(Some(Err(mac)))`: another holder.
-    async fn probe_one(
+    pub(super) async fn probe_one(
         &self,
         within: &Validated,
         address: crate::net::ipnet::IpNet,
@@ -198,7 +198,7 @@ impl Manager {
         let enabled = within
             .shared_ips
             .iter()
-            .any(|s| s.address == address && s.mac == mac && s.enabled);
+            .any(|s| s.address == address && s.mac == mac && self.wants(s.enabled));
         let iface_up = within.interface(mac).is_some_and(|i| i.up);
         if !enabled || !iface_up {
             return Ok(None);
@@ -244,7 +244,9 @@ impl Manager {
             .running
             .shared_ips
             .iter()
-            .filter(|s| s.enabled && self.running.interface(&s.mac).is_some_and(|i| i.up))
+            .filter(|s| {
+                self.wants(s.enabled) && self.running.interface(&s.mac).is_some_and(|i| i.up)
+            })
             .map(|s| (s.address, s.mac.clone()))
             .collect();
         let released: Vec<_> = self

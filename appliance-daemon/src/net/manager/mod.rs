@@ -12,7 +12,10 @@
 #![allow(unsafe_code)]
 
 mod apply;
+mod role;
 mod status;
+
+pub(crate) use role::{Probed, RoleOutcome};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -199,6 +202,10 @@ pub(super) struct Manager {
     started: SystemTime,
     /// Why nothing is applied, without a kernel side.
     unapplied: String,
+    /// Who decides whether the shared IPs are held (`role.rs`).
+    role: super::SharedIps,
+    /// When the primary probes again for shared IPs another host held.
+    retry_at: Option<Instant>,
 }
 
 fn empty(config: NetworkConfig) -> Validated {
@@ -290,6 +297,8 @@ impl Manager {
             unapplied: options.unapplied.unwrap_or_else(|| {
                 "dev mode: not applied; the interfaces shown are examples".to_string()
             }),
+            role: options.shared_role,
+            retry_at: None,
         })
     }
 
@@ -370,6 +379,10 @@ impl Manager {
                 let note = if present.is_empty() {
                     Some("No network interface was found.".to_string())
                 } else if !self.factory {
+                    let why = match super::validate::absent_nics(&config, &present) {
+                        Some(absent) => format!("{absent}: {why}"),
+                        None => why,
+                    };
                     let note = format!(
                         "The stored network settings cannot be used here ({why}); the factory \
                          defaults are applied until new settings are saved."
@@ -443,6 +456,7 @@ impl Manager {
                 },
                 Some(event) = events.recv() => self.on_dhcp(event).await,
                 () = sleep_until(deadline) => self.revert().await,
+                () = sleep_until(self.retry_at) => self.retry_role().await,
                 _ = resync.tick() => {
                     if let Err(err) = self.reconcile_all().await {
                         tracing::warn!("network: cannot repair the interfaces: {err}");
@@ -466,6 +480,12 @@ impl Manager {
             }
             Command::Reload(reply) => {
                 let _ = reply.send(self.reload().await);
+            }
+            Command::Role(role, why, reply) => {
+                let _ = reply.send(self.set_role(role, &why).await);
+            }
+            Command::Probe(reply) => {
+                let _ = reply.send(self.probe_shared().await);
             }
             Command::Confirm(actor, reply) => {
                 let result = match self.confirm(&actor).await {

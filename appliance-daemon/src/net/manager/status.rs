@@ -185,13 +185,17 @@ impl Manager {
                         .clone()
                 });
                 let refused = self.refused.get(&s.address);
-                let (state, message) = match (held, refused, nic) {
+                let (role, by_role) =
+                    self.role_view(held.map(|h| h.iface.as_str()), refused.map(|r| &r.0));
+                let (state, message) = by_role.unwrap_or_else(|| match (held, refused, nic) {
                     (Some(_), _, _) if self.kernel.is_none() => (
                         "simulated",
                         "dev mode: would be held and announced".to_string(),
                     ),
                     (Some(h), _, _) => ("held", format!("held on {} and announced", h.iface)),
-                    (None, _, _) if !s.enabled => ("disabled", "not enabled".to_string()),
+                    (None, _, _) if !self.wants(s.enabled) => {
+                        ("disabled", "not enabled".to_string())
+                    }
                     (None, Some((mac, _)), _) => (
                         "conflict",
                         format!(
@@ -205,7 +209,7 @@ impl Manager {
                         format!("no interface with MAC {} is present", s.mac),
                     ),
                     (None, None, Some(n)) => ("disabled", format!("{} is down", n.name)),
-                };
+                });
                 let conflict = status
                     .as_ref()
                     .and_then(|st| st.conflict)
@@ -226,6 +230,7 @@ impl Manager {
                     announcements: status.as_ref().map_or(0, |st| st.announcements),
                     last_announced: status.as_ref().and_then(|st| st.last_announced).map(unix),
                     conflict,
+                    role,
                 }
             })
             .collect()

@@ -343,9 +343,18 @@ fn shared_state(w: &Words, s: &SharedIpView) -> (String, String) {
         "conflict" => w.shared_conflict,
         "interface_missing" => w.shared_missing,
         "simulated" => w.shared_simulated,
+        "standby" => w.shared_standby,
         _ => w.shared_disabled,
     };
     let mut detail = Vec::new();
+    if let Some(role) = s.role {
+        let role = if role == "primary" {
+            w.role_primary
+        } else {
+            w.role_backup
+        };
+        detail.push(w.shared_by_role.replace("{role}", role));
+    }
     if let Some(since) = s.since {
         detail.push(format!("{} {}", w.since, rfc3339(since)));
     }

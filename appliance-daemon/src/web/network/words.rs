@@ -59,6 +59,12 @@ pub(crate) struct Words {
     pub shared_conflict: &'static str,
     pub shared_missing: &'static str,
     pub shared_simulated: &'static str,
+    /// The failover backup's shared IP.
+    pub shared_standby: &'static str,
+    /// In a failover pair: `{role}` is [`Words::role_primary`] or [`Words::role_backup`].
+    pub shared_by_role: &'static str,
+    pub role_primary: &'static str,
+    pub role_backup: &'static str,
     /// `{mac}`, `{at}`.
     pub conflict_seen: &'static str,
     /// `{count}`, `{at}`.
@@ -146,6 +152,10 @@ const EN: Words = Words {
     shared_conflict: "not taken: another host holds it",
     shared_missing: "its interface is missing",
     shared_simulated: "would be held (dev mode)",
+    shared_standby: "not held: this appliance is the failover backup",
+    shared_by_role: "this appliance is the failover {role}: the role decides, not Enabled (which applies again after a break)",
+    role_primary: "primary",
+    role_backup: "backup",
     conflict_seen: "host {mac} claimed it at {at}",
     announced: "{count} announcements, the last at {at}",
     save_shared: "Save shared IP",
@@ -225,6 +235,10 @@ const FR: Words = Words {
     shared_conflict: "non prise : un autre hôte la tient",
     shared_missing: "son interface est absente",
     shared_simulated: "serait tenue (mode développement)",
+    shared_standby: "non tenue : cette appliance est le serveur de sauvegarde de la reprise en séquence",
+    shared_by_role: "cette appliance est le serveur {role} de la reprise en séquence : le rôle décide, pas la case Activée (qui s'applique de nouveau après la rupture de la relation)",
+    role_primary: "principal",
+    role_backup: "de sauvegarde",
     conflict_seen: "l'hôte {mac} l'a réclamée à {at}",
     announced: "{count} annonces, la dernière à {at}",
     save_shared: "Enregistrer l'IP partagée",

@@ -413,3 +413,28 @@ fn the_factory_defaults_are_valid() {
         assert!(validate(&c, &present()).is_ok(), "{profile}");
     }
 }
+
+#[test]
+fn settings_of_another_machine_name_its_nics_and_this_ones() {
+    let moved = NetworkConfig {
+        interfaces: vec![
+            iface("52:54:00:12:34:56", true, &[]),
+            iface(MAC1, true, &[]),
+        ],
+        ..NetworkConfig::default()
+    };
+    let text = absent_nics(&moved, &present()).unwrap();
+    assert!(text.contains("the NIC 52:54:00:12:34:56,"), "{text}");
+    assert!(
+        text.contains("eth0 52:54:00:00:00:01, eth1 52:54:00:00:00:02"),
+        "{text}"
+    );
+    let here = NetworkConfig {
+        interfaces: vec![iface(MAC0, true, &[])],
+        ..NetworkConfig::default()
+    };
+    assert_eq!(absent_nics(&here, &present()), None);
+    assert!(absent_nics(&moved, &[])
+        .unwrap()
+        .contains("this one has none"));
+}

@@ -283,20 +283,20 @@ pub(crate) fn reset_warning(endpoint: &str, then: ResetThen) -> String {
 }
 
 /// Bytes sent, on one terminal line rewritten in place (nothing when not a terminal).
-struct Progress {
+pub(crate) struct Progress {
     show: bool,
     shown: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Progress {
-    fn new(show: bool) -> Self {
+    pub(crate) fn new(show: bool) -> Self {
         Progress {
             show,
             shown: Default::default(),
         }
     }
 
-    fn callback(&self) -> appliancectl::OnProgress {
+    pub(crate) fn callback(&self) -> appliancectl::OnProgress {
         let show = self.show;
         let shown = std::sync::Arc::clone(&self.shown);
         let mut last_percent = None;
@@ -326,7 +326,7 @@ impl Progress {
         })
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if self.shown.load(std::sync::atomic::Ordering::Relaxed) {
             eprintln!();
         }

@@ -97,6 +97,34 @@ enum Word {
         #[command(subcommand)]
         action: Option<FailoverWord>,
     },
+    /// Download a backup of the settings, encrypted with a password
+    ///
+    /// Accounts, security policy, certificates and keys, time and update servers, site
+    /// packages, network settings and host name; the logged history with
+    /// --include-history. Saved under the appliance's file name unless -o.
+    Backup {
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// Add the logged history (the audit log)
+        #[arg(long)]
+        include_history: bool,
+        /// Save to FILE
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a backup file; prints what was restored and what was left out
+    ///
+    /// Checked whole before anything changes, then applied as one step. Network settings
+    /// naming NICs this appliance lacks give way to its factory defaults.
+    Restore {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
     /// Erase the appliance (asks to type factory-reset unless --yes)
     ///
     /// Every setting and all data are erased and the factory system restored; then the
@@ -111,6 +139,28 @@ enum Word {
     },
     /// Print this help
     Help,
+}
+
+/// Where the backup's password comes from (never the command line: it would show in the
+/// process list and the shell's history).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct PasswordArgs {
+    /// Read the backup's password from the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Read the backup's password from the first line of standard input
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl PasswordArgs {
+    fn source(self) -> PasswordFrom {
+        match self.password_file {
+            Some(file) => PasswordFrom::File(file),
+            None => PasswordFrom::Stdin,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +206,25 @@ enum FailoverWord {
     Break(Confirm),
     /// On the primary: sync the backup now; answers once the backup has applied it
     Sync,
+    /// On the backup: become the primary (the old primary, if it answers, becomes backup
+    /// and releases the shared IPs first)
+    BecomePrimary {
+        /// Pull a final sync from the old primary first, if it answers
+        #[arg(long)]
+        pull: bool,
+    },
+    /// Automatic failover on this appliance when it is the backup: --enable or --disable
+    #[command(group(clap::ArgGroup::new("switch").required(true).args(["enable", "disable"])))]
+    Auto {
+        /// Take over when the primary misses the checks and its shared IPs do not answer
+        #[arg(long)]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        /// Missed checks (one every 200 ms) before taking over, 2 to 50 (default 5)
+        #[arg(long, value_name = "N")]
+        missed_checks: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,8 +323,32 @@ pub(crate) enum Command {
         yes: bool,
     },
     FailoverSync,
+    Backup {
+        password: PasswordFrom,
+        include_history: bool,
+        output: Option<PathBuf>,
+        force: bool,
+    },
+    Restore {
+        file: PathBuf,
+        password: PasswordFrom,
+    },
+    FailoverBecomePrimary {
+        pull: bool,
+    },
+    FailoverAuto {
+        enabled: bool,
+        missed_checks: Option<u32>,
+    },
     /// Print this text (the help, or the version) and stop.
     Print(String),
+}
+
+/// Where a backup's password is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PasswordFrom {
+    File(PathBuf),
+    Stdin,
 }
 
 /// Where a file argument is read from: a path, or standard input for `-`.
@@ -351,6 +444,35 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
         Word::Failover {
             action: Some(FailoverWord::Sync),
         } => Command::FailoverSync,
+        Word::Backup {
+            password,
+            include_history,
+            output,
+            force,
+        } => Command::Backup {
+            password: password.source(),
+            include_history,
+            output,
+            force,
+        },
+        Word::Restore { file, password } => Command::Restore {
+            file,
+            password: password.source(),
+        },
+        Word::Failover {
+            action: Some(FailoverWord::BecomePrimary { pull }),
+        } => Command::FailoverBecomePrimary { pull },
+        Word::Failover {
+            action:
+                Some(FailoverWord::Auto {
+                    enable,
+                    missed_checks,
+                    ..
+                }),
+        } => Command::FailoverAuto {
+            enabled: enable,
+            missed_checks,
+        },
         Word::Help => Command::Print(help()),
     };
     Ok(Options {
@@ -504,6 +626,28 @@ mod tests {
             Command::FailoverSync
         );
         // The key is never a word of the command line (it would stay in the history).
+        assert_eq!(
+            parse_str("failover become-primary --pull").unwrap().command,
+            Command::FailoverBecomePrimary { pull: true }
+        );
+        assert_eq!(
+            parse_str("failover auto --enable --missed-checks 7")
+                .unwrap()
+                .command,
+            Command::FailoverAuto {
+                enabled: true,
+                missed_checks: Some(7)
+            }
+        );
+        assert_eq!(
+            parse_str("failover auto --disable").unwrap().command,
+            Command::FailoverAuto {
+                enabled: false,
+                missed_checks: None
+            }
+        );
+        assert!(parse_str("failover auto").is_err());
+        assert!(parse_str("failover auto --enable --disable").is_err());
         assert!(parse_str("failover key 0123456789ABCDEFGHJKMNPQRS").is_err());
         assert!(parse_str("failover establish --backup b").is_err());
     }
@@ -621,6 +765,51 @@ mod tests {
         );
         assert!(parse_str("factory-reset --then=halt").is_err());
         assert!(parse_str("reboot --then reboot").is_err());
+    }
+
+    #[test]
+    fn backup_and_restore_take_the_password_from_a_file_or_stdin() {
+        assert_eq!(
+            parse_str("backup --password-file pw -o a.backup")
+                .unwrap()
+                .command,
+            Command::Backup {
+                password: PasswordFrom::File("pw".into()),
+                include_history: false,
+                output: Some("a.backup".into()),
+                force: false,
+            }
+        );
+        assert_eq!(
+            parse_str("backup --password-stdin --include-history --force")
+                .unwrap()
+                .command,
+            Command::Backup {
+                password: PasswordFrom::Stdin,
+                include_history: true,
+                output: None,
+                force: true,
+            }
+        );
+        assert_eq!(
+            parse_str("--json restore a.backup --password-stdin")
+                .unwrap()
+                .command,
+            Command::Restore {
+                file: "a.backup".into(),
+                password: PasswordFrom::Stdin,
+            }
+        );
+        for line in [
+            "backup",
+            "backup --password secret",
+            "backup --password-file pw --password-stdin",
+            "restore --password-stdin",
+            "restore a.backup",
+            "restore a.backup --password-stdin --include-history",
+        ] {
+            assert!(parse_str(line).is_err(), "{line}");
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 use crate::render::{aligned, push, utc};
 use crate::{client_error, env_secret, tty, Cli, Failure};
-use appliancectl::admin::{self, establish_body, failover_key_body};
-use appliancectl::api::{BreakAnswer, Failover, FailoverKey, SyncAnswer};
+use appliancectl::admin::{
+    self, auto_failover_body, become_primary_body, establish_body, failover_key_body,
+};
+use appliancectl::api::{BecomePrimaryAnswer, BreakAnswer, Failover, FailoverKey, SyncAnswer};
 use appliancectl::{Endpoint, Method};
 
 impl Cli {
@@ -110,6 +112,58 @@ impl Cli {
         }
         Ok(())
     }
+
+    pub(crate) fn failover_become_primary(&mut self, pull: bool) -> Result<(), Failure> {
+        let body = become_primary_body(pull);
+        let Some(answer) = self.session_call::<BecomePrimaryAnswer>(
+            Method::POST,
+            admin::FAILOVER_BECOME_PRIMARY,
+            Some(&body),
+        )?
+        else {
+            return Ok(());
+        };
+        print!("{}", render_become_primary(&answer));
+        Ok(())
+    }
+
+    pub(crate) fn failover_auto(
+        &mut self,
+        enabled: bool,
+        missed_checks: Option<u32>,
+    ) -> Result<(), Failure> {
+        let body = auto_failover_body(enabled, missed_checks);
+        if let Some(view) =
+            self.session_call::<Failover>(Method::PUT, admin::FAILOVER_AUTO, Some(&body))?
+        {
+            print!("{}", render(&view));
+        }
+        Ok(())
+    }
+}
+
+/// What Become primary did, then the status.
+pub(crate) fn render_become_primary(answer: &BecomePrimaryAnswer) -> String {
+    let mut out = String::new();
+    out.push_str(if answer.peer_answered {
+        "This appliance is the primary; the old primary became backup and released the shared IPs first.\n"
+    } else {
+        "This appliance is the primary; the old primary did not answer and the shared IPs were probed free.\n"
+    });
+    if let Some(pull) = &answer.pull {
+        out.push_str(&format!("Final sync: {pull}\n"));
+    }
+    if !answer.held.is_empty() {
+        out.push_str(&format!("Shared IPs held: {}\n", answer.held.join(", ")));
+    }
+    for c in &answer.conflicts {
+        out.push_str(&format!(
+            "Shared IP {} not taken: {} answers for it (tried again every second)\n",
+            c.address, c.by
+        ));
+    }
+    out.push_str(&render(&answer.failover));
+    out
 }
 
 pub(crate) fn render(view: &Failover) -> String {

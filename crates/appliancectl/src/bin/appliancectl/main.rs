@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod backup;
 mod failover;
 mod hosts;
 mod network;
@@ -103,6 +104,18 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         Command::FailoverEstablish { backup, reverse } => cli.failover_establish(&backup, &reverse),
         Command::FailoverBreak { yes } => cli.failover_break(yes),
         Command::FailoverSync => cli.failover_sync(),
+        Command::Backup {
+            password,
+            include_history,
+            output,
+            force,
+        } => cli.backup(&password, include_history, output.as_deref(), force),
+        Command::Restore { file, password } => cli.restore(&file, &password),
+        Command::FailoverBecomePrimary { pull } => cli.failover_become_primary(pull),
+        Command::FailoverAuto {
+            enabled,
+            missed_checks,
+        } => cli.failover_auto(enabled, missed_checks),
         Command::Print(_) => Ok(()),
     }
 }
