@@ -256,9 +256,6 @@ pub(crate) fn app(
         &system.release.profile,
     )?);
     failover.attach_network(net.clone());
-    if config.mode == Mode::Dev && paths::env::dev_assume_synced() {
-        failover.assume_synced();
-    }
     if let Err(err) = failover.at_start() {
         tracing::error!("cannot read the failover pair's state: {err}");
     }

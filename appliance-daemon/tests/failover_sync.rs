@@ -4,7 +4,9 @@
 //! `409 managed_by_primary` while its network settings stay editable, Sync now; and with
 //! large site data: the initial sync's time and the backup's peak memory, only changed
 //! files sent, a sync cut by the primary's death leaving the backup on its previous
-//! generation, the next sync completing.
+//! generation, the next sync completing; Become primary pulling a final sync from the old
+//! primary (a change made just before is on the new primary), or saying none could be
+//! pulled when the primary is gone.
 
 use appliance_tests::api::token_of;
 use appliance_tests::dev::{api_call, state_dir, DevDaemon};
@@ -356,6 +358,43 @@ fn the_backup_follows_the_primary_and_refuses_synced_settings() {
     assert!(audit(&a.daemon, &a_token).contains("failover.sync"));
     let b_token = token_of(&login(&b.daemon, new_password));
     assert!(audit(&b.daemon, &b_token).contains("failover.sync"));
+
+    // Become primary with a final sync pulled: a change made on the primary just before
+    // (within the 200 ms its own sync waits) is on the new primary when it answers.
+    let body = json!({"servers": ["ntp.last-change.example"]}).to_string();
+    let r = a
+        .daemon
+        .call("PUT", "/api/v1/time", Some(&a_token), Some(&body));
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let body = json!({"pull": true}).to_string();
+    let r = call(
+        &b.daemon,
+        "POST",
+        "/api/v1/failover/become-primary",
+        Some(&b_token),
+        Some(&body),
+    );
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let took: Value = r.json().unwrap();
+    let pulled = took["pull"].as_str().unwrap();
+    assert!(
+        pulled.contains("pulled from the old primary and applied")
+            || pulled.contains("already held its service part"),
+        "{took}"
+    );
+    assert_eq!(took["peer_answered"], true, "{took}");
+    assert_eq!(took["failover"]["role"], "primary", "{took}");
+    let r = call(&b.daemon, "GET", "/api/v1/time", Some(&b_token), None);
+    let time: Value = r.json().unwrap();
+    assert_eq!(
+        time["servers"],
+        json!(["ntp.last-change.example"]),
+        "{time}"
+    );
+    let r = call(&a.daemon, "GET", "/api/v1/failover", Some(&a_token), None);
+    let fa: Value = r.json().unwrap();
+    assert_eq!(fa["role"], "backup", "{fa}");
+    assert!(audit(&b.daemon, &b_token).contains("pull asked: "));
 }
 
 fn login(d: &DevDaemon, password: &str) -> appliance_tests::https::Response {
@@ -600,4 +639,24 @@ fn large_site_data_travels_by_difference_and_a_cut_sync_leaves_the_previous_gene
     assert_eq!(third["generation"].as_u64(), Some(g2 + 1), "{third}");
     assert_eq!(tree_bytes(&b.site().join("more")), 50 * MIB as u64);
     assert_eq!(b.failover()["generation"].as_u64(), Some(g2 + 1));
+
+    // The primary gone for good: Become primary with pull takes over, saying that no final
+    // sync could be pulled; the backup keeps the last generation it applied.
+    drop(daemon);
+    let (status, took) = b.call(
+        "POST",
+        "/api/v1/failover/become-primary",
+        Some(json!({"pull": true})),
+    );
+    assert_eq!(status, 200, "{took}");
+    assert_eq!(took["peer_answered"], false, "{took}");
+    assert!(
+        took["pull"]
+            .as_str()
+            .unwrap()
+            .starts_with("no final sync could be pulled: the old primary did not answer"),
+        "{took}"
+    );
+    assert_eq!(took["failover"]["role"], "primary", "{took}");
+    assert_eq!(took["failover"]["generation"].as_u64(), Some(g2 + 1));
 }

@@ -174,6 +174,7 @@ pub(crate) fn routes() -> Routes {
             peer_sync::manifest,
         )
         .add_stream(Method::POST, "/api/v1/peer/sync", peer_sync::sync)
+        .add(Method::POST, "/api/v1/peer/sync/pull", peer_sync::pull)
         .add(Method::GET, "/api/v1/backup/schedule", backup_schedule::get)
         .add(Method::PUT, "/api/v1/backup/schedule", backup_schedule::put)
         .add(

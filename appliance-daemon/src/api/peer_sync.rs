@@ -1,7 +1,8 @@
 //! The pair's sync over HTTP (domain: `crate::failover`'s sync, docs/failover.md "Sync"):
 //! the operator's Sync now (`POST /api/v1/failover/sync`, on the primary), the backup's
 //! side of the pair channel (`POST /api/v1/peer/sync/manifest`, what it holds;
-//! `POST /api/v1/peer/sync`, a generation streamed in), and [`NotBackup`], the one check
+//! `POST /api/v1/peer/sync`, a generation streamed in), the primary's side of Become
+//! primary's final sync (`POST /api/v1/peer/sync/pull`), and [`NotBackup`], the one check
 //! that refuses changes of synced settings on a backup (`409 managed_by_primary`).
 
 use axum::body::Body;
@@ -27,6 +28,14 @@ pub(super) async fn manifest(
     PairChannel(client): PairChannel,
 ) -> Result<axum::Json<crate::failover::PeerManifest>, ApiError> {
     Ok(axum::Json(state.failover.answer_manifest(client).await?))
+}
+
+/// The backup about to become primary pulls a final sync (this appliance's Sync now).
+pub(super) async fn pull(
+    State(state): State<Arc<AppState>>,
+    PairChannel(client): PairChannel,
+) -> Result<axum::Json<crate::failover::PeerSynced>, ApiError> {
+    Ok(axum::Json(state.failover.answer_pull(client).await?))
 }
 
 pub(super) async fn sync(

@@ -28,6 +28,10 @@ const MANIFEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The whole transfer of one generation.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Pieces of the snapshot in flight between the export and the connection.
+/// How long Become primary waits for the final sync it pulls from the old primary.
+const PULL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The same when the last check found the old primary silent: it most likely is gone.
+const PULL_TIMEOUT_SILENT: Duration = Duration::from_secs(1);
 const CHUNK: usize = 64 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 8;
 /// The header naming the generation a snapshot is.
@@ -293,6 +297,8 @@ impl Failover {
     async fn sync_once(&self, forced: bool) -> Result<Synced, SyncError> {
         let _running = self.sync.running.lock().await;
         let started = units::now();
+        let changes = self.store.service_changes();
+        let count = *changes.borrow();
         let result = self.sync_locked().await;
         let mut status = lock(&self.sync.status);
         match &result {
@@ -301,12 +307,9 @@ impl Failover {
                 status.last_failure = None;
                 status.last_checked = Some(units::now());
                 status.last_done = Some(Instant::now());
-                // Changes made while this sync ran are still to be sent.
-                if status.pending_since.is_some_and(|t| t >= started) {
-                    status.pending_since = Some(started);
-                } else {
-                    status.pending_since = None;
-                }
+                // Changes made while this sync ran are still to be sent (counted by the
+                // store, not by the clock's seconds).
+                status.pending_since = (*changes.borrow() != count).then_some(started);
             }
             Err(err) => {
                 status.last_error = Some(FailoverEvent {
@@ -544,6 +547,68 @@ impl Failover {
             generation,
             applied: true,
         })
+    }
+
+    /// `POST /api/v1/peer/sync/pull`, on the primary: its backup, about to become primary
+    /// with a final sync pulled, asks for one now; answered once the backup has applied it
+    /// (or already held the same service part).
+    pub(crate) async fn answer_pull(&self, client: [u8; 32]) -> Result<PeerSynced, SyncError> {
+        let (record, peer) = self.peer_of(client)?;
+        if record.state.role != Role::Primary {
+            return Err(SyncError::NotPrimary);
+        }
+        tracing::info!(
+            backup = %peer.appliance_id,
+            "failover: the backup pulls a final sync before it becomes primary"
+        );
+        let synced = self.sync_once(true).await?;
+        Ok(PeerSynced {
+            generation: synced.generation,
+            applied: synced.changed,
+        })
+    }
+
+    /// Become primary's `pull`, on the backup: ask the old primary for a final sync (its
+    /// Sync now towards this appliance, applied here before it answers). The sentence
+    /// says what came of it; nothing is refused for it.
+    pub(super) async fn pull_final_sync(&self, peer: &super::record::PeerRecord) -> String {
+        let timeout =
+            if self.reachable.load(std::sync::atomic::Ordering::Relaxed) == super::REACH_NO {
+                PULL_TIMEOUT_SILENT
+            } else {
+                PULL_TIMEOUT
+            };
+        let endpoint = Endpoint::new(peer.host.clone(), peer.port);
+        let answer = match self.client(endpoint, peer.pin_bytes(), timeout) {
+            Ok(client) => {
+                Self::call::<PeerSynced>(
+                    &client,
+                    Method::POST,
+                    "/api/v1/peer/sync/pull",
+                    Some(&serde_json::json!({})),
+                )
+                .await
+            }
+            Err(e) => Err(CallError::Transport(e)),
+        };
+        match answer {
+            Ok((synced, _)) if synced.applied => format!(
+                "generation {} pulled from the old primary and applied",
+                synced.generation
+            ),
+            Ok((synced, _)) => format!(
+                "the old primary had nothing newer: this appliance already held its service \
+                 part (generation {})",
+                synced.generation
+            ),
+            Err(CallError::Refused { message, .. }) => format!(
+                "no final sync could be pulled: the old primary refused ({})",
+                clause(&message)
+            ),
+            Err(CallError::Transport(e)) => {
+                format!("no final sync could be pulled: the old primary did not answer ({e})")
+            }
+        }
     }
 
     /// The caller is the primary of this backup.
