@@ -297,6 +297,12 @@ pub(crate) fn app(
         &system.release.profile,
         &system.release.version,
     ));
+    let pair = Arc::downgrade(&failover);
+    let _ = backups
+        .backup_of
+        .set(backup::runner::BackupOf(Box::new(move || {
+            pair.upgrade()?.primary_host()
+        })));
     let state = Arc::new(state::AppState {
         mode: config.mode,
         status: status::StatusService::new(

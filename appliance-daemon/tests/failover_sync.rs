@@ -660,3 +660,58 @@ fn large_site_data_travels_by_difference_and_a_cut_sync_leaves_the_previous_gene
     assert_eq!(took["failover"]["role"], "primary", "{took}");
     assert_eq!(took["failover"]["generation"].as_u64(), Some(g2 + 1));
 }
+
+/// Scheduled backups on a pair: the schedule set on the primary is synced; at the time set
+/// the primary makes its backup and the backup skips its own, saying whose backup it is
+/// (Status); the backup refuses a change of the schedule with `409 managed_by_primary`.
+#[test]
+fn the_backup_skips_the_scheduled_backups_its_primary_makes() {
+    let a = Appliance::start("sync-sched-a", 3_600_000, 3_600_000);
+    let b = Appliance::start("sync-sched-b", 3_600_000, 3_600_000);
+    establish(&a, &b);
+    // The next minute, or the one after when it is too close to set up before it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let due = if (now / 60 + 1) * 60 - now < 10 {
+        (now / 60 + 2) * 60
+    } else {
+        (now / 60 + 1) * 60
+    };
+    let minute = due % 86_400 / 60;
+    let schedule = json!({"enabled": true, "frequency": "daily",
+        "time": format!("{:02}:{:02}", minute / 60, minute % 60),
+        "retention": 3, "password": "the schedule's backup password"});
+    let (status, v) = a.call("PUT", "/api/v1/backup/schedule", Some(schedule.clone()));
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = a.sync_now();
+    assert_eq!(status, 200, "{v}");
+    let (status, bv) = b.call("GET", "/api/v1/backup/schedule", None);
+    assert_eq!(status, 200, "{bv}");
+    assert_eq!(bv["enabled"], true, "the schedule is synced: {bv}");
+    let (status, refused) = b.call("PUT", "/api/v1/backup/schedule", Some(schedule));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"], "managed_by_primary", "{refused}");
+
+    let last = |x: &Appliance| x.get("/api/v1/status")["scheduled_backup"]["last"].clone();
+    wait_for(
+        "both appliances' scheduled run",
+        Duration::from_secs(150),
+        || !last(&a).is_null() && !last(&b).is_null(),
+    );
+    let (la, lb) = (last(&a), last(&b));
+    assert!(la["file"].as_str().is_some(), "the primary made it: {la}");
+    assert_eq!(la["skipped"], Value::Null, "{la}");
+    assert_eq!(lb["file"], Value::Null, "{lb}");
+    assert_eq!(lb["error"], Value::Null, "{lb}");
+    assert_eq!(
+        lb["skipped"],
+        "this appliance is the backup of 127.0.0.1; the primary makes the scheduled backups",
+        "{lb}"
+    );
+    assert!(lb["at"].as_u64().unwrap() >= due, "{lb}");
+    let (status, kept) = b.call("GET", "/api/v1/backup/stored", None);
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept, json!([]), "no backup kept on the backup appliance");
+}

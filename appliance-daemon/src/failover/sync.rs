@@ -207,15 +207,26 @@ impl Failover {
         }
     }
 
+    /// While this appliance is the backup of a pair: its primary.
+    fn primary_of_backup(&self) -> Option<super::record::PeerRecord> {
+        let record = self.record().ok()?;
+        match (record.state.role, record.peer) {
+            (Role::Backup, Some(peer)) => Some(peer),
+            _ => None,
+        }
+    }
+
+    /// While this appliance is the backup of a pair: its primary's address (the scheduled
+    /// backups are the primary's to make).
+    pub(crate) fn primary_host(&self) -> Option<String> {
+        self.primary_of_backup().map(|peer| peer.host)
+    }
+
     /// While this appliance is a backup: the sentence saying where synced settings are
     /// changed, "This appliance is the backup of <primary>; change this on the primary:
     /// https://<primary>/appliance." (`409 managed_by_primary`, the pages' note).
     pub(crate) fn managed_by_primary(&self) -> Option<String> {
-        let record = self.record().ok()?;
-        let peer = match (record.state.role, record.peer) {
-            (Role::Backup, Some(peer)) => peer,
-            _ => return None,
-        };
+        let peer = self.primary_of_backup()?;
         let host = if peer.host.contains(':') {
             format!("[{}]", peer.host)
         } else {
