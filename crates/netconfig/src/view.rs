@@ -280,7 +280,7 @@ mod tests {
                 r#""addresses":[{{"address":"10.0.2.15/24","origin":"dhcp","valid_seconds":3500}}],"#,
                 r#""routes":[{{"destination":"default","gateway":"10.0.2.2","origin":"dhcp"}}],"#,
                 r#""dhcp":{{"state":"bound","since":1699999000,"message":"bound","lease":{{"address":"10.0.2.15/24","gateway":"10.0.2.2","dns":["10.0.2.3"],"search":[],"server":null,"lease_seconds":3600,"obtained_at":1699999000,"expires_in":null}}}}}}],"#,
-                r#""shared_ips":[{{"address":"192.168.1.50/24","interface":"52:54:00:12:34:56","interface_name":"eth0","enabled":true,"held":false,"state":"conflict","message":"in use","since":null,"announcements":3,"last_announced":1699999600,"conflict":{{"mac":"52:54:00:ab:cd:ef","at":1699999700}}}}],"#,
+                r#""shared_ips":[{{"address":"192.168.1.50/24","interface":"52:54:00:12:34:56","interface_name":"eth0","enabled":true,"held":false,"state":"conflict","message":"in use","since":null,"announcements":3,"last_announced":1699999600,"conflict":{{"mac":"52:54:00:ab:cd:ef","at":1699999700}},"role":null}}],"#,
                 r#""dns":{{"servers":["10.0.2.3"],"search":["example.com"]}},"hostname":"a1","#,
                 r#""shared_ip_history":[{{"id":4,"at":1699999800,"actor":"admin","action":"network.shared_ip.enable","detail":"192.168.1.50/24","address":null}}]}}"#
             ),
