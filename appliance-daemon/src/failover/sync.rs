@@ -27,11 +27,11 @@ const RETRY: Duration = Duration::from_secs(5);
 const MANIFEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The whole transfer of one generation.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
-/// Pieces of the snapshot in flight between the export and the connection.
 /// How long Become primary waits for the final sync it pulls from the old primary.
 const PULL_TIMEOUT: Duration = Duration::from_secs(120);
 /// The same when the last check found the old primary silent: it most likely is gone.
 const PULL_TIMEOUT_SILENT: Duration = Duration::from_secs(1);
+/// Pieces of the snapshot in flight between the export and the connection.
 const CHUNK: usize = 64 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 8;
 /// The header naming the generation a snapshot is.

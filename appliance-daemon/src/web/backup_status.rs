@@ -137,7 +137,7 @@ mod tests {
         };
         let text = format!("{:?}", section(Lang::En, &skipped).unwrap().rows);
         assert!(
-            text.contains("(\"Skipped\", \"this appliance is the backup of 10.0.0.1\")"),
+            text.contains(r#"["Skipped", "this appliance is the backup of 10.0.0.1"]"#),
             "{text}"
         );
         assert!(!text.contains("Failed"), "{text}");
