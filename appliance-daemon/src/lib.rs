@@ -256,9 +256,6 @@ pub(crate) fn app(
         &system.release.profile,
     )?);
     failover.attach_network(net.clone());
-    if config.mode == Mode::Dev && paths::env::dev_assume_synced() {
-        failover.assume_synced();
-    }
     if let Err(err) = failover.at_start() {
         tracing::error!("cannot read the failover pair's state: {err}");
     }
@@ -269,24 +266,43 @@ pub(crate) fn app(
         identity,
         store.clone(),
     ));
+    let reload = snapshot::Reload {
+        auth: Arc::clone(&auth),
+        tls: Arc::clone(&certificates),
+        time: time.clone(),
+        net: net.clone(),
+    };
     let backup = backup::BackupService::new(
         store.clone(),
         config.state_dir.clone(),
         &system.release.profile,
         &system.release.version,
-        snapshot::Reload {
-            auth: Arc::clone(&auth),
-            tls: Arc::clone(&certificates),
-            time: time.clone(),
-            net: net.clone(),
-        },
+        reload.clone(),
     );
+    failover.set_sync(failover::SyncSetup {
+        state_dir: config.state_dir.clone(),
+        profile: system.release.profile.clone(),
+        version: system.release.version.clone(),
+        reload,
+        timing: failover::SyncTiming::from_env(config.mode == Mode::Dev),
+    });
+    tokio::spawn(Arc::clone(&failover).sync_loop());
+    let guard = Arc::downgrade(&failover);
+    let _ = updater.site_guard.set(update::SiteGuard(Box::new(move || {
+        guard.upgrade()?.managed_by_primary()
+    })));
     let backups = Arc::new(backup::runner::Scheduler::new(
         store.clone(),
         &config.state_dir,
         &system.release.profile,
         &system.release.version,
     ));
+    let pair = Arc::downgrade(&failover);
+    let _ = backups
+        .backup_of
+        .set(backup::runner::BackupOf(Box::new(move || {
+            pair.upgrade()?.primary_host()
+        })));
     let state = Arc::new(state::AppState {
         mode: config.mode,
         status: status::StatusService::new(

@@ -58,11 +58,4 @@ pub(crate) mod env {
             .ok()
             .and_then(|m| m.parse().ok())
     }
-
-    /// Dev mode: count the failover pair as synced (`APPLIANCE_DEV_ASSUME_SYNCED=1`), so
-    /// that tests of the automatic failover run before the pair's sync exists (a backup
-    /// never takes over before a first complete sync).
-    pub(crate) fn dev_assume_synced() -> bool {
-        std::env::var_os("APPLIANCE_DEV_ASSUME_SYNCED").is_some_and(|v| v == "1")
-    }
 }

@@ -41,13 +41,3 @@ pub(crate) struct AppState {
     /// Scheduled backups: the schedule, its task, the kept backups.
     pub backup_schedule: Arc<crate::backup::runner::Scheduler>,
 }
-
-impl AppState {
-    /// The service part was replaced underneath (the pair's sync; a restore does this
-    /// itself, through [`BackupService::restore`]): every service that keeps some of it in
-    /// memory takes it again. Each failure is logged and named; the rest still reloads.
-    #[allow(dead_code, reason = "the pair's sync calls it")]
-    pub(crate) async fn service_part_replaced(&self) -> Vec<String> {
-        self.backup.reload().run(false).await.not_reloaded
-    }
-}

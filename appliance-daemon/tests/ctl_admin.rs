@@ -2,8 +2,8 @@
 //! it: time servers, the network (shown, a wrong file refused, a change confirmed), package
 //! upload (a corrupted package refused with its code, a signed one installed), the
 //! factory reset (refused without a person's typed word, recorded with --yes), the
-//! failover pair (key generated and typed, a refusal, establish, status, break), and a
-//! settings backup saved to a file and restored on another appliance.
+//! failover pair (key generated and typed, a refusal, establish, status, sync now, break),
+//! and a settings backup saved to a file and restored on another appliance.
 // Unsafe code: pre_exec (setsid) to run the CLI without a controlling terminal.
 #![allow(unsafe_code)]
 
@@ -587,6 +587,35 @@ fn failover_key_establish_status_and_break() {
     assert_eq!(json["role"], "backup");
     assert_eq!(json["epoch"], 1);
     assert_eq!(json["peer"]["port"], a.https.port());
+
+    // Sync now: on the primary, answered with the generation applied; refused on the
+    // backup.
+    let run = ok(op_a.run(&["failover", "sync"], &[]));
+    assert!(
+        run.stdout.starts_with("Generation 1 applied on the backup"),
+        "{}",
+        run.stdout
+    );
+    let run = ok(op_a.run(&["failover"], &[]));
+    assert_eq!(field(&run.stdout, "Generation"), "1", "{}", run.stdout);
+    assert_eq!(field(&run.stdout, "Sync lag"), "0 s", "{}", run.stdout);
+    // The backup now serves the primary's certificate (the served certificate is part of
+    // the service): its operator is told, pins it again and logs in with the primary's
+    // password (the accounts are the primary's too).
+    let run = op_b.run(&["failover"], &[]);
+    assert!(run.stderr.contains("not the pinned"), "{}", run.stderr);
+    let pin = format_fingerprint(&fetch_fingerprint(&Endpoint::from(b.https)).unwrap());
+    assert_eq!(
+        pin,
+        format_fingerprint(&fetch_fingerprint(&Endpoint::from(a.https)).unwrap())
+    );
+    ok(op_b.run(
+        &["--pin", &pin, "login"],
+        &[("APPLIANCE_PASSWORD", PASSWORD)],
+    ));
+    let run = op_b.run(&["failover", "sync"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("(not_primary)"), "{}", run.stderr);
 
     // Break from the backup, without a terminal: --yes is needed.
     let run = op_b.run(&["failover", "break"], &[]);

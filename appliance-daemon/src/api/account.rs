@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::extract::{AnyCaller, Caller, Json};
+use super::peer_sync::NotBackup;
 use super::session::auth_error;
 use super::ApiError;
 use crate::state::AppState;
@@ -17,6 +18,7 @@ pub(super) use api_types::PasswordChange;
 pub(super) async fn change_password(
     State(state): State<Arc<AppState>>,
     AnyCaller(caller): AnyCaller,
+    _synced: NotBackup,
     Json(body): Json<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -64,6 +66,7 @@ pub(super) async fn get_policy(
 pub(super) async fn put_policy(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
     Json(policy): Json<SecurityPolicy>,
 ) -> Result<axum::Json<SecurityPolicy>, ApiError> {
     validate_policy(&policy)?;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
+use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::backup::{Made, Who};
 use crate::state::AppState;
@@ -73,6 +74,7 @@ pub(crate) async fn file_download(
 pub(super) async fn restore(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<RestoreReport>, ApiError> {

@@ -24,6 +24,7 @@ pub(super) async fn get(
 pub(super) async fn put(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: super::peer_sync::NotBackup,
     Json(change): Json<Change>,
 ) -> Result<axum::Json<View>, ApiError> {
     let view = state

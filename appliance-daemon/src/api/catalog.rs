@@ -8,6 +8,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
+use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
 use crate::update::catalog::Offer;
@@ -24,6 +25,7 @@ pub(super) async fn get_server(
 pub(super) async fn put_server(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
     Json(change): Json<Change>,
 ) -> Result<axum::Json<UpdateServer>, ApiError> {
     let server = change.validate().map_err(|reason| {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use super::ApiError;
 use crate::backup::runner::ScheduleError as BackupScheduleError;
 use crate::backup::BackupError;
-use crate::failover::FailoverError;
+use crate::failover::{FailoverError, SyncError};
 use crate::reset::ResetError;
 use crate::snapshot::SnapshotError;
 use crate::status::StatusError;
@@ -24,7 +24,9 @@ use crate::update::site::RollbackError;
 impl From<InstallError> for ApiError {
     fn from(e: InstallError) -> Self {
         let status = match &e {
-            InstallError::Busy | InstallError::ResetPending => StatusCode::CONFLICT,
+            InstallError::Busy | InstallError::ResetPending | InstallError::ManagedByPrimary(_) => {
+                StatusCode::CONFLICT
+            }
             InstallError::Refused(Refusal::NotConfirmed(_)) => StatusCode::CONFLICT,
             InstallError::Refused(Refusal::NoSpace { .. } | Refusal::NoDataSpace { .. }) => {
                 StatusCode::INSUFFICIENT_STORAGE
@@ -276,6 +278,38 @@ impl From<FailoverError> for ApiError {
         };
         ApiError::new(status, e.code(), upper_first(&message))
     }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(e: SyncError) -> Self {
+        let e = match e {
+            SyncError::Failover(e) => return e.into(),
+            other => other,
+        };
+        let status = match &e {
+            SyncError::NotPrimary | SyncError::NotReady | SyncError::NotBackup => {
+                StatusCode::CONFLICT
+            }
+            SyncError::Refused(_) | SyncError::Interrupted(_) => StatusCode::BAD_GATEWAY,
+            SyncError::Snapshot(SnapshotError::Damaged(_) | SnapshotError::NotService(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            SyncError::Snapshot(_) | SyncError::Failover(_) => {
+                return ApiError::internal("The sync failed", e)
+            }
+        };
+        sync_error(status, &e.to_string(), e.code())
+    }
+}
+
+fn sync_error(status: StatusCode, message: &str, code: &'static str) -> ApiError {
+    ApiError::new(
+        status,
+        code,
+        upper_first(&format!(
+            "{message}; the backup stays on its previous complete generation."
+        )),
+    )
 }
 
 /// A sentence starts with a capital.

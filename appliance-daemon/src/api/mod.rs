@@ -16,6 +16,7 @@ mod failover;
 mod health;
 mod network;
 mod peer;
+pub(crate) mod peer_sync;
 mod reset;
 mod session;
 mod site_updates;
@@ -154,6 +155,7 @@ pub(crate) fn routes() -> Routes {
             failover::establish,
         )
         .add(Method::POST, "/api/v1/failover/break", failover::break_pair)
+        .add(Method::POST, "/api/v1/failover/sync", peer_sync::sync_now)
         .add(
             Method::POST,
             "/api/v1/failover/become-primary",
@@ -166,6 +168,13 @@ pub(crate) fn routes() -> Routes {
         .add(Method::POST, "/api/v1/peer/state", peer::peer_state)
         .add(Method::POST, "/api/v1/peer/primary", peer::primary)
         .add(Method::POST, "/api/v1/peer/break", peer::break_pair)
+        .add(
+            Method::POST,
+            "/api/v1/peer/sync/manifest",
+            peer_sync::manifest,
+        )
+        .add_stream(Method::POST, "/api/v1/peer/sync", peer_sync::sync)
+        .add(Method::POST, "/api/v1/peer/sync/pull", peer_sync::pull)
         .add(Method::GET, "/api/v1/backup/schedule", backup_schedule::get)
         .add(Method::PUT, "/api/v1/backup/schedule", backup_schedule::put)
         .add(

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use std::sync::Arc;
 
 use super::extract::Caller;
+use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
 use crate::update::SiteVersion;
@@ -12,6 +13,7 @@ use crate::update::SiteVersion;
 pub(super) async fn rollback(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
     Path(name): Path<String>,
 ) -> Result<axum::Json<SiteVersion>, ApiError> {
     let version = state

@@ -4,6 +4,7 @@ use axum::extract::State;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
+use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
 use crate::time::{ChangeError, View};
@@ -25,6 +26,7 @@ pub(super) use api_types::TimeRequest as PutTime;
 pub(super) async fn put(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
     Json(body): Json<PutTime>,
 ) -> Result<axum::Json<View>, ApiError> {
     match state

@@ -5,6 +5,7 @@ use axum::extract::State;
 use std::sync::Arc;
 
 use super::extract::{Caller, Json};
+use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
 use crate::tls::TlsView;
@@ -21,6 +22,7 @@ pub(super) use api_types::CertificateInstall as Install;
 pub(super) async fn install(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
     Json(body): Json<Install>,
 ) -> Result<axum::Json<TlsView>, ApiError> {
     let view = state
@@ -38,6 +40,7 @@ pub(super) async fn install(
 pub(super) async fn self_signed(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    _synced: NotBackup,
 ) -> Result<axum::Json<TlsView>, ApiError> {
     let view = state
         .tls

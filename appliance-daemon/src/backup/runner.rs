@@ -8,6 +8,10 @@
 //! ([`super::stored::keep`]), then pushed to the destination if one is set. Its result is
 //! the `backup_runs` record (shown on Status) and an audit entry, `backup.scheduled`, with
 //! `backup.push_failed` beside it when the push failed (the copy on data stays).
+//!
+//! While this appliance is the backup of a failover pair, a scheduled run is skipped and
+//! recorded so ([`BackupOf`]): the schedule is synced from the primary, which makes them.
+//! Run now still makes one.
 
 use serde::Serialize;
 use std::net::IpAddr;
@@ -54,8 +58,20 @@ enum Trigger {
     },
 }
 
+/// The primary's address while this appliance is the backup of a failover pair: its
+/// scheduled backups are skipped then (the schedule is synced; the primary makes them).
+pub(crate) struct BackupOf(pub(crate) Box<dyn Fn() -> Option<String> + Send + Sync>);
+
+impl std::fmt::Debug for BackupOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BackupOf")
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Scheduler {
+    /// Set once at start by the failover pair.
+    pub(crate) backup_of: std::sync::OnceLock<BackupOf>,
     store: Store,
     state_dir: PathBuf,
     profile: String,
@@ -172,6 +188,7 @@ fn next_run(schedule: &Schedule, runs: &Runs, now: u64) -> Option<u64> {
 impl Scheduler {
     pub(crate) fn new(store: Store, state_dir: &Path, profile: &str, version: &str) -> Self {
         Scheduler {
+            backup_of: std::sync::OnceLock::new(),
             store,
             state_dir: state_dir.to_path_buf(),
             profile: profile.to_string(),
@@ -303,6 +320,19 @@ impl Scheduler {
             Decision::Run { slot } => {
                 *served = Some(slot);
                 let _one = self.running.lock().await;
+                if let Some(primary) = self.backup_of.get().and_then(|of| (of.0)()) {
+                    let run = Run {
+                        at: units::now(),
+                        trigger: "scheduled".to_string(),
+                        skipped: Some(format!(
+                            "this appliance is the backup of {primary}; the primary makes the \
+                             scheduled backups"
+                        )),
+                        ..Run::default()
+                    };
+                    self.record(&run, &Trigger::Scheduled { slot }).await;
+                    return Duration::ZERO;
+                }
                 // Read again: a change may have come while a manual run held the lock.
                 let schedule = self.store.get::<Schedule>().unwrap_or(schedule);
                 self.execute(schedule, Trigger::Scheduled { slot }).await;
@@ -392,6 +422,9 @@ impl Scheduler {
     /// The run on Status, in the log and in the audit log.
     async fn record(&self, run: &Run, trigger: &Trigger) {
         let mut detail = match (&run.file, &run.error) {
+            _ if run.skipped.is_some() => {
+                format!("skipped: {}", run.skipped.as_deref().unwrap_or_default())
+            }
             (Some(file), _) => format!(
                 "backup {file} ({}) kept",
                 units::bytes(run.size.unwrap_or(0))

@@ -89,12 +89,6 @@ impl BackupService {
         }
     }
 
-    /// The services that take a replaced service part again (the pair's sync uses them
-    /// too).
-    pub(crate) fn reload(&self) -> &Reload {
-        &self.reload
-    }
-
     /// Make a backup with `password`, written on `data` (the returned [`Made`] removes it
     /// when dropped, once sent). Audited.
     pub(crate) async fn make(

@@ -37,14 +37,10 @@ struct Watch {
 }
 
 impl Failover {
-    /// A first complete sync happened: the backup has a service part to serve (the
-    /// sync's generations count from 1).
-    fn synced(&self, record: &PairRecord) -> bool {
-        record.generation > 0
-            || self
-                .roles
-                .assume_synced
-                .load(std::sync::atomic::Ordering::Relaxed)
+    /// A first complete sync with the current peer happened: the backup has the primary's
+    /// service part to serve.
+    fn synced(record: &PairRecord) -> bool {
+        super::sync::initial_done(record)
     }
 
     /// `PUT /api/v1/failover/auto`.
@@ -174,7 +170,7 @@ impl Failover {
         let check = Check {
             missed: watch.missed,
             threshold: record.auto.missed_checks,
-            synced: self.synced(record),
+            synced: Self::synced(record),
         };
         let decision = match takeover::decide(check, Probe::NotYet) {
             Decision::Probe => {

@@ -13,6 +13,7 @@ mod channel;
 mod peer;
 mod record;
 mod roles;
+mod sync;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -24,6 +25,9 @@ use ring::rand::SecureRandom;
 pub(crate) use api_types::{BreakAnswer, EstablishRequest, Failover as View, FailoverKey};
 pub(crate) use record::PairRecord;
 pub(crate) use roles::shared_role_at_start;
+pub(crate) use sync::{
+    PeerManifest, PeerSynced, SyncError, SyncSetup, SyncTiming, GENERATION_HEADER,
+};
 
 use crate::store::{Audit, Store};
 use crate::update::Updater;
@@ -196,6 +200,8 @@ pub(crate) struct Failover {
     expecting: Mutex<Option<([u8; 32], Instant)>>,
     reachable: AtomicU8,
     random: ring::rand::SystemRandom,
+    /// The sync primary → backup (`sync.rs`).
+    sync: sync::SyncState,
     /// The shared IPs and the automatic failover's checks (`roles.rs`, `auto.rs`).
     roles: roles::Roles,
 }
@@ -224,6 +230,7 @@ impl Failover {
             expecting: Mutex::new(None),
             reachable: AtomicU8::new(REACH_UNKNOWN),
             random: ring::rand::SystemRandom::new(),
+            sync: sync::SyncState::default(),
             roles: roles::Roles::default(),
         })
     }
@@ -255,6 +262,7 @@ impl Failover {
             auto: record.auto.clone(),
             key_fingerprint: record.key().map(|k| k.fingerprint()),
             last_event: record.last_event.clone(),
+            sync: self.sync_view(&record),
         })
     }
 

@@ -4,6 +4,8 @@
 //! Enabled flags decide), and **Become primary** on the backup: the old primary, if it
 //! answers, becomes backup and releases first; if it does not, the probe of the shared
 //! IPs must find them silent (never an address that still answers from another MAC).
+//! With `pull`, the old primary is first asked for a final sync
+//! ([`Failover::pull_final_sync`], `sync.rs`).
 //! docs/failover.md "Become primary".
 
 use std::net::IpAddr;
@@ -35,8 +37,6 @@ pub(super) struct Roles {
     fast: AtomicBool,
     /// Wakes the automatic failover's loop when the role or its settings change.
     pub(super) wake: tokio::sync::Notify,
-    /// Dev mode: count the pair as synced (`APPLIANCE_DEV_ASSUME_SYNCED`).
-    pub(super) assume_synced: AtomicBool,
 }
 
 impl Roles {
@@ -98,12 +98,6 @@ impl Failover {
     /// The network manager whose shared IPs the roles drive (once, at start).
     pub(crate) fn attach_network(&self, net: crate::net::Handle) {
         let _ = self.roles.net.set(net);
-    }
-
-    /// Dev mode, for tests: count the pair as synced.
-    pub(crate) fn assume_synced(&self) {
-        tracing::warn!("dev mode: the failover pair counts as synced");
-        self.roles.assume_synced.store(true, Ordering::Relaxed);
     }
 
     /// Who holds the pair's shared IPs from now on; what became of them.
@@ -170,14 +164,6 @@ impl Failover {
             }
         };
         self.shared_ips(ips).await;
-    }
-
-    /// The final sync of Become primary's `pull`, from the old primary if it answers. The
-    /// pair's sync fills it in; until then nothing is pulled, and the answer says so.
-    #[allow(clippy::unused_async)] // The sync's pull will wait on the old primary.
-    async fn pull_final_sync(&self, _peer: &PeerRecord) -> String {
-        "no final sync was pulled: this version has no sync between the two appliances yet"
-            .to_string()
     }
 
     /// Tell the old primary this appliance is primary at `epoch`: it becomes backup and

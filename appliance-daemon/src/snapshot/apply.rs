@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use super::diff::{kept_path, take_kept, KEPT_DIR};
 use super::{
     class_of, io_error, service_directories, Class, End, Extras, Header, SnapshotError, END_ENTRY,
     FILES_DIR, FORMAT, HEADER_ENTRY, HISTORY_ENTRY, HISTORY_LIMIT, NETWORK_ENTRY, NETWORK_RECORD,
@@ -75,13 +76,42 @@ pub(crate) fn apply(
     audit: Audit,
     accept: Extras,
 ) -> Result<Applied, SnapshotError> {
+    let options = ApplyOptions {
+        accept,
+        kept: false,
+    };
+    apply_with(store, state_dir, input, audit, options, |_| Ok(()))
+}
+
+/// How an apply reads its snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ApplyOptions {
+    /// The extras taken (others are refused).
+    pub(crate) accept: Extras,
+    /// `kept/` entries are taken from this appliance's current tree (a snapshot by
+    /// difference, the pair's sync); refused otherwise.
+    pub(crate) kept: bool,
+}
+
+/// [`apply`] with `options`, and `also` run in the same store transaction as the service
+/// records (the pair's sync records its generation there: it is in force exactly when
+/// the snapshot is). When `also` fails, nothing changes.
+pub(crate) fn apply_with(
+    store: &Store,
+    state_dir: &Path,
+    input: impl std::io::Read,
+    audit: Audit,
+    options: ApplyOptions,
+    also: impl FnOnce(&mut crate::store::Tx<'_>) -> Result<(), crate::store::Error>,
+) -> Result<Applied, SnapshotError> {
     let _alone = super::SERVICE_PART
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     // An apply cut short earlier is settled first: its staging is this one's.
     recover(store, state_dir)?;
     let staging = state_dir.join(STAGING);
-    let read = match read_into(&staging, input, accept) {
+    let kept_from = options.kept.then_some(state_dir);
+    let read = match read_into(&staging, input, options.accept, kept_from) {
         Ok(v) => v,
         Err(e) => {
             remove_all(&staging);
@@ -149,6 +179,7 @@ pub(crate) fn apply(
         })
         .unwrap_or_default();
         tx.put_raw(APPLIED_KEY, &applied)?;
+        also(tx)?;
         Ok::<_, crate::store::Error>(imported)
     });
     let imported = match committed {
@@ -209,6 +240,7 @@ fn read_into(
     staging: &Path,
     input: impl std::io::Read,
     accept: Extras,
+    kept_from: Option<&Path>,
 ) -> Result<Taken, SnapshotError> {
     let damaged = |what: String| SnapshotError::Damaged(what);
     remove_all(staging);
@@ -306,6 +338,22 @@ fn read_into(
             serde_json::from_slice::<serde_json::Value>(&json)
                 .map_err(|e| damaged(format!("record {key} is not JSON: {e}")))?;
             records.insert(key.to_string(), json);
+        } else if let Some(state_dir) = kept_from.filter(|_| name.starts_with(KEPT_DIR)) {
+            let (dir, rel) = kept_path(&name)
+                .ok_or_else(|| damaged(format!("{name} is outside the carried directories")))?;
+            if !header.directories.contains(&dir) {
+                return Err(SnapshotError::NotService(dir));
+            }
+            let sha256 = read_small(&mut entry, &name)?;
+            let sha256 = String::from_utf8_lossy(&sha256).into_owned();
+            take_kept(
+                state_dir,
+                &dir,
+                &rel,
+                &sha256,
+                &staging.join(FILES_DIR).join(&rel),
+            )?;
+            files += 1;
         } else if name.starts_with(FILES_DIR) {
             let dir = top_directory(&path)
                 .ok_or_else(|| damaged(format!("{name} is outside the carried directories")))?;
@@ -500,7 +548,7 @@ pub(super) mod tests_support {
         staging: &Path,
         snapshot: &[u8],
     ) -> (Header, BTreeMap<String, Vec<u8>>) {
-        let read = read_into(staging, snapshot, Extras::NONE).unwrap();
+        let read = read_into(staging, snapshot, Extras::NONE, None).unwrap();
         (read.header, read.records)
     }
 

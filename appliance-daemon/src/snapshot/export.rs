@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::diff::{self, Kind, Manifest, KEPT_DIR};
 use super::{
     class_of, io_error, service_directories, Class, End, Extras, Header, SnapshotError, END_ENTRY,
     FILES_DIR, FORMAT, HEADER_ENTRY, HISTORY_ENTRY, NETWORK_ENTRY, NETWORK_RECORD, RECORDS_DIR,
@@ -27,6 +28,21 @@ pub(crate) fn export(
     profile: &str,
     version: &str,
     extras: Extras,
+    out: impl Write,
+) -> Result<Exported, SnapshotError> {
+    export_with(store, state_dir, profile, version, extras, None, out)
+}
+
+/// [`export`] by difference (docs/snapshot.md "By difference"): each file `base`
+/// describes identical is written as a `kept/` entry, not its content. Only an apply told
+/// to take kept files from its own tree ([`super::apply_with`]) reads such a snapshot.
+pub(crate) fn export_with(
+    store: &Store,
+    state_dir: &Path,
+    profile: &str,
+    version: &str,
+    extras: Extras,
+    base: Option<&Manifest>,
     out: impl Write,
 ) -> Result<Exported, SnapshotError> {
     let _shared = super::SERVICE_PART
@@ -86,6 +102,10 @@ pub(crate) fn export(
     }
     for dir in &header.directories {
         let source = state_dir.join(dir);
+        if let Some(base) = base {
+            end.files += append_by_difference(&mut tar, &source, dir, base)?;
+            continue;
+        }
         end.files += count_files(&source)?;
         tar.append_dir_all(format!("{FILES_DIR}{dir}"), &source)
             .map_err(io_error(&source))?;
@@ -137,4 +157,37 @@ fn count_files(dir: &Path) -> Result<u64, SnapshotError> {
         }
     }
     Ok(n)
+}
+
+/// The directory `dir` (at `source`), each file `base` holds identical written as a
+/// `kept/` entry; the number of files and links written.
+fn append_by_difference<W: Write>(
+    tar: &mut tar::Builder<W>,
+    source: &Path,
+    dir: &str,
+    base: &Manifest,
+) -> Result<u64, SnapshotError> {
+    tar.append_dir(format!("{FILES_DIR}{dir}"), source)
+        .map_err(io_error(source))?;
+    let mut files = 0u64;
+    diff::walk_all(source, dir, &mut |path, name, kind| {
+        match kind {
+            Kind::Dir => tar.append_dir(format!("{FILES_DIR}{name}"), path),
+            Kind::Link => tar.append_path_with_name(path, format!("{FILES_DIR}{name}")),
+            Kind::File => {
+                let sum = diff::sum_of(path)?;
+                if base.holds(name, &sum) {
+                    append_bytes(tar, &format!("{KEPT_DIR}{name}"), sum.sha256.as_bytes())
+                } else {
+                    tar.append_path_with_name(path, format!("{FILES_DIR}{name}"))
+                }
+            }
+        }
+        .map_err(io_error(path))?;
+        if kind != Kind::Dir {
+            files += 1;
+        }
+        Ok(())
+    })?;
+    Ok(files)
 }

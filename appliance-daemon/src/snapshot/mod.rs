@@ -12,11 +12,13 @@
 //! unit test fails on a record type whose key is not in the list.
 
 mod apply;
+mod diff;
 mod export;
 mod reload;
 
-pub(crate) use apply::{apply, recover, Applied};
-pub(crate) use export::export;
+pub(crate) use apply::{apply, apply_with, recover, Applied, ApplyOptions};
+pub(crate) use diff::{manifest, Manifest};
+pub(crate) use export::{export, export_with};
 pub(crate) use reload::Reload;
 
 use serde::{Deserialize, Serialize};

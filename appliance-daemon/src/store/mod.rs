@@ -101,6 +101,9 @@ pub struct Store {
     db: Arc<Database>,
     path: Arc<Path>,
     audit_keep: u64,
+    /// Counts the commits that changed a service record, and the service directories'
+    /// changes the services report ([`Store::service_changed`]): the pair's sync watches it.
+    service_changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -147,6 +150,7 @@ impl Store {
             db: Arc::new(db),
             path: Arc::from(path),
             audit_keep: AUDIT_KEEP as u64,
+            service_changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -210,10 +214,12 @@ impl Store {
         E: From<Error>,
     {
         let txn = self.db.begin_write().map_err(Error::from)?;
-        let out = match f(&mut Tx {
+        let mut tx = Tx {
             txn: &txn,
             audit_keep: self.audit_keep,
-        }) {
+            service: false,
+        };
+        let out = match f(&mut tx) {
             Ok(out) => out,
             Err(err) => {
                 // Dropping would abort too; aborting here frees the pages at once. Its own
@@ -224,9 +230,25 @@ impl Store {
                 return Err(err);
             }
         };
+        let service = tx.service;
         audit::append(&txn, &audit, self.audit_keep)?;
         txn.commit().map_err(Error::from)?;
+        if service {
+            self.service_changed();
+        }
         Ok(out)
+    }
+
+    /// Part of the service part changed (a service record committed, or a service
+    /// directory written: a certificate installed, a site package installed or rolled
+    /// back): whoever watches [`Store::service_changes`] hears it.
+    pub(crate) fn service_changed(&self) {
+        self.service_changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that wakes at each [`Store::service_changed`].
+    pub(crate) fn service_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.service_changes.subscribe()
     }
 
     /// [`Store::change`] on tokio's blocking pool, for async callers.
@@ -274,6 +296,16 @@ impl Store {
 pub struct Tx<'a> {
     txn: &'a WriteTransaction,
     audit_keep: u64,
+    /// A service record was written or removed.
+    service: bool,
+}
+
+impl Tx<'_> {
+    fn touch(&mut self, key: &str) {
+        if crate::snapshot::class_of(key) == Some(crate::snapshot::Class::Service) {
+            self.service = true;
+        }
+    }
 }
 
 impl Tx<'_> {
@@ -285,6 +317,7 @@ impl Tx<'_> {
 
     /// Replaces the record; written when the change commits.
     pub fn put<T: Record>(&mut self, value: &T) -> Result<(), Error> {
+        self.touch(T::KEY);
         schema::encode(self.txn, T::KEY, value)
     }
 
@@ -302,6 +335,7 @@ impl Tx<'_> {
     /// Replaces record `key` with `json` as it is (a snapshot's record, checked to be JSON
     /// by the caller).
     pub(crate) fn put_raw(&mut self, key: &str, json: &[u8]) -> Result<(), Error> {
+        self.touch(key);
         self.txn.open_table(schema::SETTINGS)?.insert(key, json)?;
         Ok(())
     }
@@ -319,6 +353,7 @@ impl Tx<'_> {
 
     /// Removes record `key`: [`Store::get`] returns its default again.
     pub(crate) fn remove(&mut self, key: &str) -> Result<(), Error> {
+        self.touch(key);
         self.txn.open_table(schema::SETTINGS)?.remove(key)?;
         Ok(())
     }

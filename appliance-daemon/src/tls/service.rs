@@ -101,6 +101,8 @@ impl Certificates {
             "tls.install",
             "certificate installed",
         )?;
+        // The certificate is the service's: the pair's sync carries it.
+        self.store.service_changed();
         Ok(self.view())
     }
 
@@ -125,6 +127,8 @@ impl Certificates {
             "tls.self_signed",
             "back to a self-signed certificate",
         )?;
+        // The certificate is the service's: the pair's sync carries it.
+        self.store.service_changed();
         Ok(self.view())
     }
 

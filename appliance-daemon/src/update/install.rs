@@ -110,6 +110,9 @@ pub enum InstallError {
     /// The install's thread ended without an answer.
     #[error("the install did not finish: {0}")]
     Interrupted(String),
+    /// A site package on the backup of a failover pair: the primary's sync brings them.
+    #[error("{0}")]
+    ManagedByPrimary(String),
 }
 
 impl InstallError {
@@ -127,6 +130,7 @@ impl InstallError {
             InstallError::Store(_)
             | InstallError::RunningVersion(_)
             | InstallError::Interrupted(_) => "internal",
+            InstallError::ManagedByPrimary(_) => "managed_by_primary",
         }
     }
 }

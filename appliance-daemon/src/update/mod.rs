@@ -121,6 +121,18 @@ pub(crate) struct Updater {
     /// install may begin until then.
     pub(crate) reset_requested: AtomicBool,
     pub progress: progress::Publisher,
+    /// Whether site packages are the primary's (this appliance is the backup of a
+    /// failover pair): set at start by the failover service ([`SiteGuard`]).
+    pub(crate) site_guard: std::sync::OnceLock<SiteGuard>,
+}
+
+/// The sentence refusing a site package install or rollback, while one applies.
+pub(crate) struct SiteGuard(pub(crate) Box<dyn Fn() -> Option<String> + Send + Sync>);
+
+impl std::fmt::Debug for SiteGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SiteGuard")
+    }
 }
 
 impl Updater {
@@ -140,6 +152,17 @@ impl Updater {
             installing: AtomicBool::new(false),
             reset_requested: AtomicBool::new(false),
             progress: progress::Publisher::default(),
+            site_guard: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Refused while site packages are the failover primary's.
+    pub(crate) fn site_changes_allowed(&self) -> Result<(), install::InstallError> {
+        match self.site_guard.get().and_then(|guard| (guard.0)()) {
+            Some(sentence) => Err(install::InstallError::ManagedByPrimary(
+                sentence.trim_end_matches('.').to_string(),
+            )),
+            None => Ok(()),
         }
     }
 

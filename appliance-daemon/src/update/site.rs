@@ -104,6 +104,7 @@ impl Updater {
         actor: &str,
         address: Option<IpAddr>,
     ) -> Result<Installed, InstallError> {
+        self.site_changes_allowed()?;
         let label = update.label();
         let done = |done: &Installed| match &done.previous {
             Some(p) => format!("{label} is in use; {p} is kept for a rollback"),
@@ -136,6 +137,8 @@ impl Updater {
                 tracing::warn!(package = %update.name, "cannot remove old versions: {e}");
             }
             tracing::info!(package = %update.name, version = %done.version, "site package installed");
+            // Site packages are the service's: the pair's sync carries them.
+            self.store.service_changed();
         }
         result
     }
@@ -219,6 +222,7 @@ impl Updater {
         actor: &str,
         address: Option<IpAddr>,
     ) -> Result<SiteInfo, RollbackError> {
+        self.site_changes_allowed()?;
         let _busy = Busy::take(&self.installing)?;
         if self.reset_requested.load(Ordering::SeqCst) {
             return Err(InstallError::ResetPending.into());
@@ -261,6 +265,7 @@ impl Updater {
             },
         )?;
         tracing::info!(package = %name, "{detail}");
+        self.store.service_changed();
         Ok(info)
     }
 

@@ -234,6 +234,9 @@ async fn restore(
         Ok((_, s)) => s.clone(),
         Err(r) => return r,
     };
+    if let Err(r) = ctx.not_backup() {
+        return r;
+    }
     let b = super::i18n::backup::text(ctx.lang);
     let fail = |message: String| {
         render(

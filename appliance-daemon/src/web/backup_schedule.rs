@@ -243,6 +243,9 @@ async fn save(
         Ok((_, s)) => s.user.to_string(),
         Err(r) => return r,
     };
+    if let Err(r) = ctx.not_backup() {
+        return r;
+    }
     let b = super::i18n::backup::text(ctx.lang);
     let result = match form.change(b) {
         Ok(change) => state

@@ -14,6 +14,7 @@ struct Words {
     never: &'static str,
     kept: &'static str,
     failed: &'static str,
+    skipped: &'static str,
     pushed: &'static str,
     not_pushed: &'static str,
     scheduled: &'static str,
@@ -28,6 +29,7 @@ const EN: Words = Words {
     never: "none yet",
     kept: "Kept on the appliance",
     failed: "Failed",
+    skipped: "Skipped",
     pushed: "Sent to",
     not_pushed: "Not sent",
     scheduled: "scheduled",
@@ -42,6 +44,7 @@ const FR: Words = Words {
     never: "aucune pour l'instant",
     kept: "Conservée sur l'appliance",
     failed: "Échec",
+    skipped: "Non faite",
     pushed: "Envoyée à",
     not_pushed: "Non envoyée",
     scheduled: "planifiée",
@@ -74,6 +77,9 @@ pub(super) fn section(lang: Lang, s: &ScheduledBackup) -> Option<Section> {
                 format!("{} ({trigger})", units::rfc3339(run.at)),
             ));
             match (&run.file, &run.error) {
+                _ if run.skipped.is_some() => {
+                    rows.push((w.skipped, run.skipped.clone().unwrap_or_default()));
+                }
                 (Some(file), _) => {
                     rows.push((w.kept, format!("{file} ({})", bytes(run.size.unwrap_or(0)))));
                 }
@@ -119,5 +125,21 @@ mod tests {
             assert!(text.contains("2026-12-07T02:00:00Z"), "{text}");
         }
         assert!(section(Lang::En, &ScheduledBackup::default()).is_none());
+        let skipped = ScheduledBackup {
+            enabled: true,
+            next_run: Some(1_796_608_800),
+            last: Some(BackupRun {
+                at: 1_796_522_400,
+                trigger: "scheduled".into(),
+                skipped: Some("this appliance is the backup of 10.0.0.1".into()),
+                ..BackupRun::default()
+            }),
+        };
+        let text = format!("{:?}", section(Lang::En, &skipped).unwrap().rows);
+        assert!(
+            text.contains(r#"["Skipped", "this appliance is the backup of 10.0.0.1"]"#),
+            "{text}"
+        );
+        assert!(!text.contains("Failed"), "{text}");
     }
 }

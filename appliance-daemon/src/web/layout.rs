@@ -18,6 +18,10 @@ pub(crate) struct Page {
     pub nav: &'static str,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// While this appliance is the backup of a failover pair: the sentence saying where
+    /// synced settings are changed; their forms are shown disabled with it
+    /// (`managed.html`).
+    pub managed: Option<String>,
 }
 
 #[derive(Template)]

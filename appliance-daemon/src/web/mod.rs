@@ -121,6 +121,8 @@ async fn static_file(Path(file): Path<String>, uri: axum::http::Uri) -> Response
 /// What every page needs: the language (and whether the switch just changed it), the
 /// session if any, and the client's address.
 pub(crate) struct Ctx {
+    /// [`layout::Page::managed`].
+    pub managed: Option<String>,
     pub lang: Lang,
     set_lang: bool,
     pub token: Option<String>,
@@ -163,6 +165,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
             .and_then(|t| state.auth.session(t, Kind::Web));
         let Ok(Peer(address)) = Peer::from_request_parts(parts, state).await;
         Ok(Ctx {
+            managed: crate::api::peer_sync::managed_by_primary(state),
             lang,
             set_lang: switch.is_some(),
             token,
@@ -174,6 +177,17 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
 }
 
 impl Ctx {
+    /// A form changing a setting the pair's sync carries: refused while this appliance
+    /// is a backup (`409 managed_by_primary`, as the API; the page shows the form
+    /// disabled with the same sentence).
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn not_backup(&self) -> Result<(), Response> {
+        match &self.managed {
+            Some(sentence) => Err(crate::api::peer_sync::refusal(sentence).into_response()),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn t(&self) -> &'static Text {
         self.lang.text()
     }
@@ -200,6 +214,7 @@ impl Ctx {
             nav,
             notice: None,
             error: None,
+            managed: self.managed.clone(),
         }
     }
 
@@ -466,6 +481,9 @@ async fn change_password(
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let Err(r) = ctx.not_backup() {
+        return r;
+    }
     let forced = session.must_change_password;
     let t = ctx.t();
     if form.new != form.confirm {

@@ -228,6 +228,7 @@ mod tests {
                     nav: "basics",
                     notice: None,
                     error: None,
+                    managed: None,
                 },
                 w: words(lang),
             };

@@ -109,6 +109,9 @@ pub(super) async fn save(
         Ok((_, s)) => s.clone(),
         Err(r) => return r,
     };
+    if let Err(r) = ctx.not_backup() {
+        return r;
+    }
     let list: Vec<String> = form
         .servers
         .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
@@ -131,4 +134,48 @@ pub(super) async fn save(
     // The administrator's text again when it was not kept.
     let typed = error.is_some().then_some(form.servers);
     render(&state, &ctx, status, saved, error, typed).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::i18n::Lang;
+
+    fn page(managed: Option<String>) -> String {
+        let lang = Lang::En;
+        TimePage {
+            page: Page {
+                t: lang.text(),
+                lang: lang.code(),
+                title: "Time".into(),
+                user: Some("admin".into()),
+                csrf: "c0ffee".into(),
+                nav: "time",
+                notice: None,
+                error: None,
+                managed,
+            },
+            facts: Vec::new(),
+            servers: "ntp.example".into(),
+        }
+        .render()
+        .unwrap()
+    }
+
+    /// On a backup the form is shown disabled with the sentence saying where to change it.
+    #[test]
+    fn on_a_backup_the_time_servers_are_greyed_with_the_primarys_address() {
+        let sentence = "This appliance is the backup of 10.0.0.1; change this on the primary: \
+                        https://10.0.0.1/appliance.";
+        let html = page(Some(sentence.into()));
+        assert!(html.contains("id=\"managed-by-primary\""), "{html}");
+        assert!(html.contains("https://10.0.0.1/appliance"), "{html}");
+        assert!(
+            html.contains("<fieldset class=\"plain\" disabled>"),
+            "{html}"
+        );
+        let html = page(None);
+        assert!(!html.contains("managed-by-primary"));
+        assert!(html.contains("<fieldset class=\"plain\">"), "{html}");
+    }
 }

@@ -325,6 +325,7 @@ pub(super) async fn save_server(
     Form(form): Form<ServerForm>,
 ) -> Result<Response, Response> {
     let user = ctx.form_session(false, &form.csrf)?.1.user.clone();
+    ctx.not_backup()?;
     let u = super::i18n::updates::text(ctx.lang);
     let server = match parse_server(&form.url, &form.ca_certificate) {
         Ok(s) => s,
@@ -443,6 +444,7 @@ pub(super) async fn rollback_site(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Response> {
     let user = ctx.form_session(false, &form.csrf)?.1.user.clone();
+    ctx.not_backup()?;
     let u = super::i18n::updates::text(ctx.lang);
     let result = state
         .updater

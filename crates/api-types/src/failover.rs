@@ -24,6 +24,39 @@ pub struct Failover {
     /// The last thing that happened to the relationship, for the operator (the peer
     /// broke it, this appliance stepped down, …).
     pub last_event: Option<FailoverEvent>,
+    /// The sync of the service part, primary → backup.
+    pub sync: FailoverSync,
+}
+
+/// The sync's state (`sync` in `GET /api/v1/failover`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FailoverSync {
+    /// A first complete sync with the current peer happened (on the primary: the backup
+    /// applied one; on the backup: it applied one from this primary).
+    pub initial_done: bool,
+    /// Unix seconds when the initial sync is due (primary, before it happened).
+    pub initial_due: Option<u64>,
+    /// Seconds since the oldest change of the primary's service part that the backup has
+    /// not applied yet; 0 when in step (primary only).
+    pub lag_seconds: u64,
+    /// Unix seconds of the last comparison that found both in step (primary).
+    pub last_checked: Option<u64>,
+    /// The last failed sync, until one succeeds.
+    pub last_error: Option<FailoverEvent>,
+}
+
+/// `POST /api/v1/failover/sync`: the generation in force on the backup once applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncAnswer {
+    pub generation: u64,
+    /// False when the backup already held the primary's service part (nothing was sent).
+    pub changed: bool,
+    /// Bytes of the snapshot sent (files the backup already held travel as their SHA-256
+    /// only).
+    pub bytes_sent: u64,
+    pub failover: Failover,
 }
 
 /// The other appliance of the pair.

@@ -31,6 +31,7 @@ pub use failover::{
     FailoverKeyRequest, FailoverPeer, PeerAddress, PeerEstablish, PeerFacts, PeerHello,
     PeerHelloAnswer, PeerIdentity, PeerState, Role,
 };
+pub use failover::{FailoverSync, SyncAnswer};
 pub use health::Health;
 pub use network::{
     Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,

@@ -66,6 +66,9 @@ pub struct BackupRun {
     pub push_error: Option<String>,
     /// Older backups the retention count removed.
     pub removed: Vec<String>,
+    /// Why a scheduled run made no backup on purpose (this appliance is the backup of a
+    /// failover pair: its primary makes them); `None` when it ran.
+    pub skipped: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

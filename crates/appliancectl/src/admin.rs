@@ -27,6 +27,7 @@ pub const FAILOVER: &str = "/api/v1/failover";
 pub const FAILOVER_KEY: &str = "/api/v1/failover/key";
 pub const FAILOVER_ESTABLISH: &str = "/api/v1/failover/establish";
 pub const FAILOVER_BREAK: &str = "/api/v1/failover/break";
+pub const FAILOVER_SYNC: &str = "/api/v1/failover/sync";
 pub const FAILOVER_BECOME_PRIMARY: &str = "/api/v1/failover/become-primary";
 pub const FAILOVER_AUTO: &str = "/api/v1/failover/auto";
 

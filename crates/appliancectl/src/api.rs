@@ -20,6 +20,7 @@ pub use api_types::{
     FailoverKeyRequest, HistoryOutcome, LeftOut, NetworkOutcome, PeerAddress, RestoreReport,
     SharedIpAnswered,
 };
+pub use api_types::{FailoverSync, SyncAnswer};
 pub use system::ResetThen;
 
 #[cfg(test)]

@@ -320,6 +320,34 @@ impl Client {
             .await
     }
 
+    /// A call whose body is streamed from `body` (its chunks as they come; bounded
+    /// memory), with the caller's headers, whatever status comes back, within the client's
+    /// timeout.
+    pub async fn send_stream<B>(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: B,
+    ) -> Result<Response>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut builder = self.request_builder(&method, path)?;
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(body).map_err(|e| Error::Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.exchange(method, path, request, Limit::Total(self.timeout))
+            .await
+    }
+
     /// Send `request` on a new connection and read the whole answer, within `limit`.
     pub(crate) async fn exchange<B>(
         &self,

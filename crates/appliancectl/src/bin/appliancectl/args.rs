@@ -204,6 +204,8 @@ enum FailoverWord {
     },
     /// Break the failover relationship (only the relationship is forgotten)
     Break(Confirm),
+    /// On the primary: sync the backup now; answers once the backup has applied it
+    Sync,
     /// On the backup: become the primary (the old primary, if it answers, becomes backup
     /// and releases the shared IPs first)
     BecomePrimary {
@@ -320,6 +322,7 @@ pub(crate) enum Command {
     FailoverBreak {
         yes: bool,
     },
+    FailoverSync,
     Backup {
         password: PasswordFrom,
         include_history: bool,
@@ -438,6 +441,9 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
         Word::Failover {
             action: Some(FailoverWord::Break(c)),
         } => Command::FailoverBreak { yes: c.yes },
+        Word::Failover {
+            action: Some(FailoverWord::Sync),
+        } => Command::FailoverSync,
         Word::Backup {
             password,
             include_history,
@@ -614,6 +620,10 @@ mod tests {
         assert_eq!(
             parse_str("failover break --yes").unwrap().command,
             Command::FailoverBreak { yes: true }
+        );
+        assert_eq!(
+            parse_str("failover sync").unwrap().command,
+            Command::FailoverSync
         );
         // The key is never a word of the command line (it would stay in the history).
         assert_eq!(

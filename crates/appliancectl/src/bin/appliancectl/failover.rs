@@ -6,7 +6,7 @@ use crate::{client_error, env_secret, tty, Cli, Failure};
 use appliancectl::admin::{
     self, auto_failover_body, become_primary_body, establish_body, failover_key_body,
 };
-use appliancectl::api::{BecomePrimaryAnswer, BreakAnswer, Failover, FailoverKey};
+use appliancectl::api::{BecomePrimaryAnswer, BreakAnswer, Failover, FailoverKey, SyncAnswer};
 use appliancectl::{Endpoint, Method};
 
 impl Cli {
@@ -93,6 +93,26 @@ impl Cli {
 }
 
 impl Cli {
+    /// `failover sync`: Sync now, on the primary.
+    pub(crate) fn failover_sync(&mut self) -> Result<(), Failure> {
+        if let Some(answer) =
+            self.session_call::<SyncAnswer>(Method::POST, admin::FAILOVER_SYNC, None)?
+        {
+            if answer.changed {
+                println!(
+                    "Generation {} applied on the backup ({} bytes sent).",
+                    answer.generation, answer.bytes_sent
+                );
+            } else {
+                println!(
+                    "The backup already holds this service part (generation {}).",
+                    answer.generation
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn failover_become_primary(&mut self, pull: bool) -> Result<(), Failure> {
         let body = become_primary_body(pull);
         let Some(answer) = self.session_call::<BecomePrimaryAnswer>(
@@ -171,6 +191,22 @@ pub(crate) fn render(view: &Failover) -> String {
         push(&mut rows, "Peer", Some("none".to_string()));
     }
     push(&mut rows, "Last sync", view.last_sync.map(utc));
+    if view.peer.is_some() {
+        push(&mut rows, "Generation", Some(view.generation.to_string()));
+        push(
+            &mut rows,
+            "Sync lag",
+            Some(format!("{} s", view.sync.lag_seconds)),
+        );
+        push(
+            &mut rows,
+            "Sync error",
+            view.sync
+                .last_error
+                .as_ref()
+                .map(|e| format!("{} {}", utc(e.at), e.message)),
+        );
+    }
     push(
         &mut rows,
         "Key",

@@ -103,6 +103,7 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         Command::FailoverKey { generate } => cli.failover_key(generate),
         Command::FailoverEstablish { backup, reverse } => cli.failover_establish(&backup, &reverse),
         Command::FailoverBreak { yes } => cli.failover_break(yes),
+        Command::FailoverSync => cli.failover_sync(),
         Command::Backup {
             password,
             include_history,
