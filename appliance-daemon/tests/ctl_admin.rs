@@ -90,6 +90,29 @@ impl Operator {
         }
     }
 
+    /// Run with `input` on its standard input (a file piped in, a password from a script).
+    fn run_with_input(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .command(args, &[])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start appliancectl");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
     /// Run with a terminal (a pseudo-terminal as controlling terminal) on which `typed` is
     /// entered; what the terminal showed comes back in `stderr`.
     fn run_typing(&self, args: &[&str], typed: &str) -> Run {
@@ -267,26 +290,8 @@ fn network_shown_a_wrong_file_refused_and_a_change_confirmed() {
         "gateways": ["192.168.1.1"],
         "dns": {"servers": ["192.168.1.53"]}
     }"#;
-    let mut child = op
-        .command(&["network", "set", "-"], &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(good.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let run = ok(op.run_with_input(&["network", "set", "-"], good));
+    let stdout = run.stdout;
     assert!(stdout.starts_with("Changed:\n"), "{stdout}");
     assert!(
         stdout.contains("  interface 52:54:00:12:34:56: up DHCP -> up 192.168.1.10/24\n"),
@@ -723,25 +728,7 @@ fn backup_saved_to_a_file_and_restored_on_another_appliance() {
         if json {
             args.insert(0, "--json");
         }
-        let mut child = b_op
-            .command(&args, &[])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{password}\n").as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        }
+        b_op.run_with_input(&args, &format!("{password}\n"))
     };
     let run = restore("not the password", false);
     assert_eq!(run.code, 1, "{}", run.stderr);

@@ -28,7 +28,7 @@ mod netlab;
 
 use appliance_tests::dev::{api_call, state_dir, DevDaemon};
 use appliance_tests::https::{Response, Trust};
-use appliance_tests::lab::{arping_macs, Lab as Segment};
+use appliance_tests::lab::{arp_reply, arping_macs, Lab as Segment};
 use appliance_tests::Api;
 use netlab::{ip, ip_json, is_root, mac_of, Lab};
 use serde_json::{json, Value};
@@ -246,11 +246,12 @@ fn repliers(seg: &Segment) -> Vec<String> {
     macs
 }
 
-/// From `wire` (tcpdump of ARP on the segment), the time of the first reply for the
-/// shared IP from `mac`; panics after `within`. The replies from other MACs seen on the
+/// From `wire` (tcpdump of ARP on the segment), the time of the first reply for
+/// `address` from `mac`; panics after `within`. The replies from other MACs seen on the
 /// way are returned too (time, MAC).
 fn first_reply(
     wire: &mpsc::Receiver<String>,
+    address: &str,
     mac: &str,
     within: Duration,
 ) -> (f64, Vec<(f64, String)>) {
@@ -260,7 +261,7 @@ fn first_reply(
         let line = wire
             .recv_timeout(until.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("a reply from {mac} within {within:?}"));
-        let Some((at, from)) = reply_of(&line) else {
+        let Some((at, from)) = arp_reply(&line, address) else {
             continue;
         };
         if from == mac {
@@ -270,20 +271,12 @@ fn first_reply(
     }
 }
 
-/// `1701970000.123456 ... Reply 10.51.0.100 is-at 52:54:00:..., length 28`: (time, MAC).
-fn reply_of(line: &str) -> Option<(f64, String)> {
-    let rest = line.split(&format!("Reply {SHARED} is-at ")).nth(1)?;
-    let mac = rest.split([',', ' ']).next()?.to_lowercase();
-    let at = line.split(' ').next()?.parse().ok()?;
-    Some((at, mac))
-}
-
 /// The replies `wire` shows within `window`, by MAC.
 fn replies_within(wire: &mpsc::Receiver<String>, window: Duration) -> Vec<String> {
     let until = Instant::now() + window;
     let mut macs = Vec::new();
     while let Ok(line) = wire.recv_timeout(until.saturating_duration_since(Instant::now())) {
-        if let Some((_, mac)) = reply_of(&line) {
+        if let Some((_, mac)) = arp_reply(&line, SHARED) {
             macs.push(mac);
         }
     }
@@ -362,14 +355,14 @@ fn the_roles_move_the_shared_ip_by_hand_and_automatically_and_never_twice() {
     // Become primary on B with A up: A releases first, then B probes and takes it.
     let wire = seg.watch(&["arp"]).unwrap();
     let asking = seg.keep_asking(SHARED, Duration::from_millis(50)).unwrap();
-    let _ = first_reply(&wire, &a.mac, Duration::from_secs(5));
+    let _ = first_reply(&wire, SHARED, &a.mac, Duration::from_secs(5));
     let requested = unix_now();
     let v = b.ok(
         "POST",
         "/api/v1/failover/become-primary",
         Some(json!({"pull": true})),
     );
-    let (first_b, before) = first_reply(&wire, &b.mac, Duration::from_secs(5));
+    let (first_b, before) = first_reply(&wire, SHARED, &b.mac, Duration::from_secs(5));
     let after = replies_within(&wire, Duration::from_millis(1500));
     drop(asking);
     eprintln!(
@@ -558,10 +551,10 @@ fn the_roles_move_the_shared_ip_by_hand_and_automatically_and_never_twice() {
     // A's link goes down: B takes over, the client's first reply from B timed.
     let wire = seg.watch(&["arp"]).unwrap();
     let asking = seg.keep_asking(SHARED, Duration::from_millis(50)).unwrap();
-    let _ = first_reply(&wire, &a.mac, Duration::from_secs(5));
+    let _ = first_reply(&wire, SHARED, &a.mac, Duration::from_secs(5));
     let cut = unix_now();
     a.link(false);
-    let (first_b, _) = first_reply(&wire, &b.mac, Duration::from_secs(10));
+    let (first_b, _) = first_reply(&wire, SHARED, &b.mac, Duration::from_secs(10));
     drop(asking);
     eprintln!(
         "FIGURE automatic failover (5 missed checks), primary's link cut to the first ARP \
@@ -633,7 +626,7 @@ fn arping_output_is_read_as_the_lab_reads_it() {
     let line = "1701970000.123456 52:54:00:aa:bb:cc > 1a:2b:3c:4d:5e:6f, ethertype ARP (0x0806), \
                 length 42: Reply 10.51.0.100 is-at 52:54:00:aa:bb:cc, length 28";
     assert_eq!(
-        reply_of(line),
+        arp_reply(line, SHARED),
         Some((1_701_970_000.123_456, "52:54:00:aa:bb:cc".to_string()))
     );
 }
@@ -671,20 +664,7 @@ fn median(values: &mut [f64]) -> f64 {
 fn time_to_reply(seg: &mut Segment, shared: &str, from: &str, to: &str, act: impl FnOnce()) -> f64 {
     let wire = seg.watch(&["arp"]).unwrap();
     let asking = seg.keep_asking(shared, Duration::from_millis(50)).unwrap();
-    let wanted = |mac: &str| {
-        let until = Instant::now() + Duration::from_secs(15);
-        loop {
-            let line = wire
-                .recv_timeout(until.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("a reply from {mac}"));
-            let Some(rest) = line.split(&format!("Reply {shared} is-at ")).nth(1) else {
-                continue;
-            };
-            if rest.to_lowercase().starts_with(mac) {
-                return line.split(' ').next().unwrap().parse::<f64>().unwrap();
-            }
-        }
-    };
+    let wanted = |mac: &str| first_reply(&wire, shared, mac, Duration::from_secs(15)).0;
     wanted(from);
     let start = unix_now();
     act();

@@ -251,6 +251,17 @@ pub fn arping_macs(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A line of [`Lab::watch`] (`-tt -e -n`) that is an ARP reply for `address`: its epoch
+/// time and the MAC that answered, lower case. `1701970000.123456 52:54:00:aa:bb:cc > …,
+/// ethertype ARP (0x0806), length 42: Reply 10.51.0.100 is-at 52:54:00:aa:bb:cc, length 28`.
+pub fn arp_reply(line: &str, address: &str) -> Option<(f64, String)> {
+    let line = line.to_lowercase();
+    let rest = line.split(&format!("reply {address} is-at ")).nth(1)?;
+    let mac = rest.split([',', ' ']).next()?.to_string();
+    let at = line.split(' ').next()?.parse().ok()?;
+    Some((at, mac))
+}
+
 /// The `arping`s of [`Lab::keep_asking`], stopped on drop.
 pub struct Asking(Vec<Child>);
 
@@ -294,5 +305,19 @@ mod tests {
             vec!["52:54:00:aa:bb:0a", "52:54:00:aa:bb:0b"]
         );
         assert!(arping_macs("Sent 1 probes\nReceived 0 response(s)\n").is_empty());
+    }
+
+    #[test]
+    fn arp_reply_lines() {
+        let line = "1701970000.123456 52:54:00:aa:bb:cc > 1a:2b:3c:4d:5e:6f, ethertype ARP \
+                    (0x0806), length 42: Reply 10.51.0.100 is-at 52:54:00:AA:BB:CC, length 28";
+        assert_eq!(
+            super::arp_reply(line, "10.51.0.100"),
+            Some((1_701_970_000.123_456, "52:54:00:aa:bb:cc".to_string()))
+        );
+        assert_eq!(super::arp_reply(line, "10.51.0.1"), None);
+        let request = "1701970000.2 52:54:00:aa:bb:cc > ff:ff:ff:ff:ff:ff, ethertype ARP \
+                       (0x0806), length 42: Request who-has 10.51.0.100 tell 10.51.0.2";
+        assert_eq!(super::arp_reply(request, "10.51.0.100"), None);
     }
 }

@@ -17,7 +17,7 @@
 //! Needs root, `iproute2`, `iputils-arping`, `iputils-ping`, `tcpdump` and `curl`.
 
 use appliance_tests::devices::{Firmware, Profile};
-use appliance_tests::lab::Lab;
+use appliance_tests::lab::{arp_reply, Lab};
 use appliance_tests::workdir::WorkDir;
 use appliance_tests::{disk, Api, Machine, MachineSpec};
 use serde_json::{json, Value};
@@ -145,7 +145,7 @@ fn takeover(wire: &mpsc::Receiver<String>, mac: &str, within: Duration) -> Takeo
             probes.push(at);
         } else if line.contains(&format!("who-has {SHARED} tell {SHARED}")) {
             announced.get_or_insert(at);
-        } else if line.contains(&format!("reply {SHARED} is-at {mac}")) {
+        } else if arp_reply(&line, SHARED).is_some_and(|(_, from)| from == mac) {
             replied.get_or_insert(at);
         }
     }
