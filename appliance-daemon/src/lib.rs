@@ -96,7 +96,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         screen::show(&format!("HTTPS certificate public key SHA-256: {pin}\n"));
     }
     let served = tls::Served::new(&identity)?;
-    // The pair channel's own identity: made at first use, never the served certificate
+    // The pair channel's own identity: made at the first start, never the served certificate
     // (which a pair's sync makes the same on both appliances).
     let pair_dir = config.pair_dir();
     let pair_identity = tls::load_or_create(&pair_dir, pair::PAIR_SERVER_NAME)
