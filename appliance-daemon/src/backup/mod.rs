@@ -91,9 +91,7 @@ impl Made {
             self.info.profile, self.info.version
         )
     }
-}
 
-impl Made {
     /// Keep the file as `to` (on data too) instead of removing it.
     pub(crate) fn persist(mut self, to: &Path) -> std::io::Result<()> {
         std::fs::rename(&self.path, to)?;
@@ -140,7 +138,6 @@ const RESTORE_EXTRAS: Extras = Extras {
 
 /// Make a backup of the service part and the network settings, without the history
 /// (blocking: scrypt and the writes). Scheduled backups call it.
-#[allow(dead_code, reason = "the scheduled backups' entry point")]
 pub(crate) fn make(
     store: &Store,
     state_dir: &Path,
@@ -166,13 +163,14 @@ pub(crate) fn make_with(
     let work = state_dir.join(WORK_DIR);
     std::fs::create_dir_all(&work).map_err(io_error(&work))?;
     let path = work.join(format!("{}.backup", crate::auth::random_hex(8)));
+    let created_unix = units::now();
     let info = BackupInfo {
         format: FORMAT,
         appliance_id: store.identity()?.appliance_id,
         profile: profile.to_string(),
         version: version.to_string(),
-        created: String::new(),
-        created_unix: units::now(),
+        created: units::rfc3339(created_unix),
+        created_unix,
         encryption: format!(
             "age v1, scrypt passphrase recipient (the backup's password), work factor 2^{WORK_FACTOR}"
         ),
@@ -181,10 +179,7 @@ pub(crate) fn make_with(
     };
     // Removes the file on every path out of here but success's.
     let mut made = Made {
-        info: BackupInfo {
-            created: units::rfc3339(info.created_unix),
-            ..info
-        },
+        info,
         path,
         size: 0,
     };
