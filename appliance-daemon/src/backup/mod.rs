@@ -76,19 +76,29 @@ pub(crate) struct Made {
 }
 
 impl Made {
-    /// The name an operator's browser saves it under:
-    /// `appliance-<id>-<profile>-<version>-<date>.backup`.
+    /// The name an operator's browser saves it under and the kept backups keep it by:
+    /// `appliance-<id>-<profile>-<version>-<date>.backup`, each part cut to a plain name
+    /// (a release file's version such as `1.0.0+dev` or a quote would otherwise give a
+    /// kept backup the list does not show, or a broken `Content-Disposition`).
     pub(crate) fn file_name(&self) -> String {
+        let plain = |text: &str, most: usize| -> String {
+            text.chars()
+                .take(most)
+                .map(|c| if stored::name_char(c) { c } else { '_' })
+                .collect()
+        };
         let date: String = self
             .info
             .created
             .chars()
             .filter(char::is_ascii_alphanumeric)
+            .take(16)
             .collect();
-        let id: String = self.info.appliance_id.chars().take(8).collect();
         format!(
-            "appliance-{id}-{}-{}-{date}.backup",
-            self.info.profile, self.info.version
+            "appliance-{}-{}-{}-{date}.backup",
+            plain(&self.info.appliance_id, 8),
+            plain(&self.info.profile, 32),
+            plain(&self.info.version, 64),
         )
     }
 
