@@ -43,7 +43,7 @@ pub(crate) enum Weekday {
 }
 
 impl Weekday {
-    const ALL: [Weekday; 7] = [
+    pub(crate) const ALL: [Weekday; 7] = [
         Weekday::Monday,
         Weekday::Tuesday,
         Weekday::Wednesday,
