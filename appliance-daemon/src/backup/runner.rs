@@ -201,9 +201,7 @@ impl Scheduler {
     /// The schedule as shown (the SSH key is made the first time).
     pub(crate) async fn view(&self) -> Result<View, ScheduleError> {
         let store = self.store.clone();
-        let key = tokio::task::spawn_blocking(move || ClientKey::load_or_create(&store))
-            .await
-            .map_err(|e| ScheduleError::Task(e.to_string()))??;
+        let key = crate::store::blocking(move || ClientKey::load_or_create(&store)).await?;
         let schedule: Schedule = self.store.get()?;
         let runs: Runs = self.store.get()?;
         Ok(View {
@@ -409,9 +407,8 @@ impl Scheduler {
 
     async fn push(&self, destination: &Destination, name: &str) -> Result<(), String> {
         let store = self.store.clone();
-        let key = tokio::task::spawn_blocking(move || ClientKey::load_or_create(&store))
+        let key = crate::store::blocking(move || ClientKey::load_or_create(&store))
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         let file = self.state_dir.join(stored::DIR).join(name);
         push::push(destination, &file, name, &key)
