@@ -130,7 +130,7 @@ pub(super) async fn fields(state: &AppState, b: &BackupText) -> Result<ScheduleF
     Ok(f)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(super) struct ScheduleForm {
     #[serde(default)]
     csrf: String,
