@@ -283,16 +283,10 @@ fn a_backup_opens_by_hand_with_tar_and_age() {
     std::fs::write(&file, &r.body).unwrap();
 
     // tar -xf: backup.json in clear, settings.tar.age sealed.
-    let out = std::process::Command::new("tar")
-        .arg("-xf")
-        .arg(&file)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        &dir,
+        std::process::Command::new("tar").arg("-xf").arg(&file),
+        None,
     );
     let info: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("backup.json")).unwrap()).unwrap();
@@ -302,17 +296,13 @@ fn a_backup_opens_by_hand_with_tar_and_age() {
     // age -d with the password: the snapshot, a tar whose entries tar lists.
     let snapshot = age_decrypt(&dir.join("settings.tar.age"), "backup password 1");
     std::fs::write(dir.join("settings.tar"), &snapshot).unwrap();
-    let out = std::process::Command::new("tar")
-        .arg("-tf")
-        .arg(dir.join("settings.tar"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let listing = run(
+        &dir,
+        std::process::Command::new("tar")
+            .arg("-tf")
+            .arg(dir.join("settings.tar")),
+        None,
     );
-    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
     for entry in [
         "snapshot.json",
         "records/accounts.json",

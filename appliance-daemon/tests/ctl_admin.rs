@@ -723,13 +723,14 @@ fn backup_saved_to_a_file_and_restored_on_another_appliance() {
     assert!(!weak.exists());
 
     let (_b, b_op) = start("ctl-backup-b", |_| {});
-    let restore = |password: &str, json: bool| {
+    let restore_file = |file_arg: &str, password: &str, json: bool| {
         let mut args = vec!["restore", file_arg, "--password-stdin"];
         if json {
             args.insert(0, "--json");
         }
         b_op.run_with_input(&args, &format!("{password}\n"))
     };
+    let restore = |password: &str, json: bool| restore_file(file_arg, password, json);
     let run = restore("not the password", false);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("(wrong_password)"), "{}", run.stderr);
@@ -760,4 +761,21 @@ fn backup_saved_to_a_file_and_restored_on_another_appliance() {
     assert_eq!(report.session, "kept");
     assert_eq!(report.network.state, "restored");
     assert_eq!(report.history.unwrap().added, 0);
+
+    // A password beyond ASCII (the page and the API take any text) restores too.
+    std::fs::write(&pw, "mot de passe d'été\n").unwrap();
+    let accented = dir.join("accented.backup");
+    let accented_arg = accented.to_str().unwrap();
+    ok(a_op.run(
+        &["backup", "--password-file", pw_arg, "-o", accented_arg],
+        &[],
+    ));
+    let run = restore_file(accented_arg, "mot de passe d'ete", false);
+    assert!(run.stderr.contains("(wrong_password)"), "{}", run.stderr);
+    let run = ok(restore_file(accented_arg, "mot de passe d'été", false));
+    assert!(
+        run.stdout.starts_with("Restored the backup of appliance "),
+        "{}",
+        run.stdout
+    );
 }

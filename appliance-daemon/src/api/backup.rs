@@ -78,9 +78,10 @@ pub(super) async fn restore(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<RestoreReport>, ApiError> {
+    // UTF-8, not only visible ASCII (`to_str`): a backup's password may be any text.
     let Some(password) = headers
         .get("x-password")
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .map(str::to_string)
     else {
         return Err(ApiError::new(

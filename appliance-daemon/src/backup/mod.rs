@@ -76,24 +76,32 @@ pub(crate) struct Made {
 }
 
 impl Made {
-    /// The name an operator's browser saves it under:
-    /// `appliance-<id>-<profile>-<version>-<date>.backup`.
+    /// The name an operator's browser saves it under and the kept backups keep it by:
+    /// `appliance-<id>-<profile>-<version>-<date>.backup`, each part cut to a plain name
+    /// (a release file's version such as `1.0.0+dev` or a quote would otherwise give a
+    /// kept backup the list does not show, or a broken `Content-Disposition`).
     pub(crate) fn file_name(&self) -> String {
+        let plain = |text: &str, most: usize| -> String {
+            text.chars()
+                .take(most)
+                .map(|c| if stored::name_char(c) { c } else { '_' })
+                .collect()
+        };
         let date: String = self
             .info
             .created
             .chars()
             .filter(char::is_ascii_alphanumeric)
+            .take(16)
             .collect();
-        let id: String = self.info.appliance_id.chars().take(8).collect();
         format!(
-            "appliance-{id}-{}-{}-{date}.backup",
-            self.info.profile, self.info.version
+            "appliance-{}-{}-{}-{date}.backup",
+            plain(&self.info.appliance_id, 8),
+            plain(&self.info.profile, 32),
+            plain(&self.info.version, 64),
         )
     }
-}
 
-impl Made {
     /// Keep the file as `to` (on data too) instead of removing it.
     pub(crate) fn persist(mut self, to: &Path) -> std::io::Result<()> {
         std::fs::rename(&self.path, to)?;
@@ -140,7 +148,6 @@ const RESTORE_EXTRAS: Extras = Extras {
 
 /// Make a backup of the service part and the network settings, without the history
 /// (blocking: scrypt and the writes). Scheduled backups call it.
-#[allow(dead_code, reason = "the scheduled backups' entry point")]
 pub(crate) fn make(
     store: &Store,
     state_dir: &Path,
@@ -166,13 +173,14 @@ pub(crate) fn make_with(
     let work = state_dir.join(WORK_DIR);
     std::fs::create_dir_all(&work).map_err(io_error(&work))?;
     let path = work.join(format!("{}.backup", crate::auth::random_hex(8)));
+    let created_unix = units::now();
     let info = BackupInfo {
         format: FORMAT,
         appliance_id: store.identity()?.appliance_id,
         profile: profile.to_string(),
         version: version.to_string(),
-        created: String::new(),
-        created_unix: units::now(),
+        created: units::rfc3339(created_unix),
+        created_unix,
         encryption: format!(
             "age v1, scrypt passphrase recipient (the backup's password), work factor 2^{WORK_FACTOR}"
         ),
@@ -181,10 +189,7 @@ pub(crate) fn make_with(
     };
     // Removes the file on every path out of here but success's.
     let mut made = Made {
-        info: BackupInfo {
-            created: units::rfc3339(info.created_unix),
-            ..info
-        },
+        info,
         path,
         size: 0,
     };

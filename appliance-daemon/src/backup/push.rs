@@ -274,9 +274,11 @@ async fn push_sftp(
         let _ = sftp.remove_file(partial.clone()).await;
         return Err(transfer(e.to_string()));
     }
-    sftp.rename(partial.clone(), target.clone())
-        .await
-        .map_err(|e| refused(&format!("cannot rename {partial} to {target}"), e))?;
+    if let Err(e) = sftp.rename(partial.clone(), target.clone()).await {
+        // Best effort, as above: no part left beside the backups the server keeps.
+        let _ = sftp.remove_file(partial.clone()).await;
+        return Err(refused(&format!("cannot rename {partial} to {target}"), e));
+    }
     let _ = sftp.close().await;
     let _ = session
         .disconnect(russh::Disconnect::ByApplication, "", "en")

@@ -201,9 +201,7 @@ impl Scheduler {
     /// The schedule as shown (the SSH key is made the first time).
     pub(crate) async fn view(&self) -> Result<View, ScheduleError> {
         let store = self.store.clone();
-        let key = tokio::task::spawn_blocking(move || ClientKey::load_or_create(&store))
-            .await
-            .map_err(|e| ScheduleError::Task(e.to_string()))??;
+        let key = crate::store::blocking(move || ClientKey::load_or_create(&store)).await?;
         let schedule: Schedule = self.store.get()?;
         let runs: Runs = self.store.get()?;
         Ok(View {
@@ -379,9 +377,9 @@ impl Scheduler {
         let (store, dir) = (self.store.clone(), self.state_dir.clone());
         let (profile, version) = (self.profile.clone(), self.version.clone());
         let retention = schedule.retention as usize;
-        let kept_before = stored::list(&dir).map_or(0, |l| l.len());
-        let full = move || {
-            let kept = match kept_before {
+        // Only when data is full: how many kept backups stay (read then, on the blocking pool).
+        let full = |dir: &Path| {
+            let kept = match stored::list(dir).map_or(0, |l| l.len()) {
                 1 => "1 kept backup stays".to_string(),
                 n => format!("{n} kept backups stay"),
             };
@@ -392,12 +390,12 @@ impl Scheduler {
         let made = tokio::task::spawn_blocking(move || {
             let made = match super::make(&store, &dir, &profile, &version, &password) {
                 Ok(made) => made,
-                Err(e) if disk_full(&e) => return Err(full()),
+                Err(e) if disk_full(&e) => return Err(full(&dir)),
                 Err(e) => return Err(e.to_string()),
             };
             stored::keep(made, &dir, retention).map_err(|e| {
                 if stored::is_disk_full(&e) {
-                    full()
+                    full(&dir)
                 } else {
                     format!("cannot keep the backup on data: {e}")
                 }
@@ -409,9 +407,8 @@ impl Scheduler {
 
     async fn push(&self, destination: &Destination, name: &str) -> Result<(), String> {
         let store = self.store.clone();
-        let key = tokio::task::spawn_blocking(move || ClientKey::load_or_create(&store))
+        let key = crate::store::blocking(move || ClientKey::load_or_create(&store))
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         let file = self.state_dir.join(stored::DIR).join(name);
         push::push(destination, &file, name, &key)

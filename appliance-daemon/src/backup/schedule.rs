@@ -43,7 +43,7 @@ pub(crate) enum Weekday {
 }
 
 impl Weekday {
-    const ALL: [Weekday; 7] = [
+    pub(crate) const ALL: [Weekday; 7] = [
         Weekday::Monday,
         Weekday::Tuesday,
         Weekday::Wednesday,
@@ -277,7 +277,7 @@ pub(crate) fn decide(schedule: &Schedule, last_slot: Option<u64>, now: u64) -> D
 
 /// `PUT /api/v1/backup/schedule`: what the operator sends. Secrets left out keep the
 /// stored ones.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Change {
     pub(crate) enabled: bool,
@@ -318,6 +318,21 @@ pub(crate) enum DestinationChange {
         directory: Option<String>,
         host_key: String,
     },
+}
+
+/// Keeps the backup password out of logs, as [`Schedule`]'s does.
+impl std::fmt::Debug for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Change")
+            .field("enabled", &self.enabled)
+            .field("frequency", &self.frequency)
+            .field("weekday", &self.weekday)
+            .field("time", &self.time)
+            .field("retention", &self.retention)
+            .field("password_set", &self.password.is_some())
+            .field("destination", &self.destination)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for DestinationChange {
@@ -790,5 +805,18 @@ mod tests {
                 password: "secret".into()
             }
         );
+    }
+
+    #[test]
+    fn a_change_shows_no_secret_in_logs() {
+        let change: Change = serde_json::from_str(
+            r#"{"enabled":true,"frequency":"daily","time":"02:00","retention":7,
+                "password":"backup secret 1",
+                "destination":{"type":"https","url":"https://y/","auth":"bearer","token":"tok secret 2"}}"#,
+        )
+        .unwrap();
+        let shown = format!("{change:?}");
+        assert!(shown.contains("password_set: true"), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
     }
 }

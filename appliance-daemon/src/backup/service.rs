@@ -12,7 +12,7 @@ use api_types::{HistoryOutcome, LeftOut, NetworkOutcome, RestoreReport};
 
 use super::{BackupError, Made};
 use crate::snapshot::Reload;
-use crate::store::{Accounts, Audit, Store};
+use crate::store::{blocking, Accounts, Audit, Store};
 
 /// Who asks: recorded in the audit log; a restore says whether their account survived.
 #[derive(Debug, Clone)]
@@ -247,14 +247,3 @@ impl Upload for crate::update::body::BodyReader {
 
 impl Upload for std::fs::File {}
 impl Upload for std::io::Cursor<Vec<u8>> {}
-
-/// Run `f` on the blocking pool; a panic there is the caller's.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
-) -> Result<T, BackupError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(crate::store::Error::Cancelled.into()),
-    }
-}

@@ -121,9 +121,12 @@ fn valid_name(name: &str) -> bool {
     name.len() <= 255
         && name.ends_with(SUFFIX)
         && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && name.chars().all(name_char)
+}
+
+/// A character a kept backup's name may hold.
+pub(super) fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
 }
 
 /// A write that failed because data is full, said so.
@@ -218,6 +221,20 @@ mod tests {
         assert!(!is_disk_full(&std::io::Error::from_raw_os_error(
             libc::EACCES
         )));
+    }
+
+    #[test]
+    fn a_release_with_any_version_text_keeps_a_listed_backup() {
+        let dir = TestDir::new("stored-odd-version");
+        let mut odd = made(dir.path(), "odd", "2026-12-01T02:00:00Z");
+        odd.info.version = "1.0.0+dev \"x\"/../y".into();
+        odd.info.profile = "b\r\nox".into();
+        let name = odd.file_name();
+        assert!(valid_name(&name), "{name}");
+        let (kept, _) = keep(odd, dir.path(), 3).unwrap();
+        assert_eq!(kept.name, name);
+        assert_eq!(list(dir.path()).unwrap()[0].name, name);
+        assert!(path_of(dir.path(), &name).is_some());
     }
 
     #[test]

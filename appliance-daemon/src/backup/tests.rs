@@ -235,22 +235,7 @@ fn a_backup_cut_at_any_4_kib_boundary_is_refused_and_changes_nothing() {
 /// scrypt work factor 2^`log_n`.
 fn reseal(backup: &[u8], log_n: u8, f: impl Fn(&mut snapshot::Header)) -> Vec<u8> {
     use std::io::{Read, Write};
-    let mut archive = tar::Archive::new(backup);
-    let mut entries = archive.entries().unwrap();
-    let mut info = Vec::new();
-    entries
-        .next()
-        .unwrap()
-        .unwrap()
-        .read_to_end(&mut info)
-        .unwrap();
-    let mut sealed = Vec::new();
-    entries
-        .next()
-        .unwrap()
-        .unwrap()
-        .read_to_end(&mut sealed)
-        .unwrap();
+    let (info, sealed) = split(backup);
     let identity = age::scrypt::Identity::new(SecretString::from(PASSWORD.to_owned()));
     let mut snapshot = Vec::new();
     age::Decryptor::new(&sealed[..])
@@ -286,6 +271,25 @@ fn reseal(backup: &[u8], log_n: u8, f: impl Fn(&mut snapshot::Header)) -> Vec<u8
     outer(&info, &sealed)
 }
 
+/// A backup's two entries: `backup.json` and `settings.tar.age`.
+fn split(backup: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(backup);
+    let mut entries = archive.entries().unwrap();
+    let mut read = || {
+        let mut bytes = Vec::new();
+        entries
+            .next()
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        bytes
+    };
+    let info = read();
+    (info, read())
+}
+
 fn outer(info: &[u8], sealed: &[u8]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     for (name, bytes) in [(INFO_ENTRY, info), (SETTINGS_ENTRY, sealed)] {
@@ -299,23 +303,7 @@ fn outer(info: &[u8], sealed: &[u8]) -> Vec<u8> {
 
 /// The backup with its clear `backup.json` rewritten by `f`.
 fn relabel(backup: &[u8], f: impl Fn(&mut BackupInfo)) -> Vec<u8> {
-    use std::io::Read;
-    let mut archive = tar::Archive::new(backup);
-    let mut entries = archive.entries().unwrap();
-    let mut info = Vec::new();
-    entries
-        .next()
-        .unwrap()
-        .unwrap()
-        .read_to_end(&mut info)
-        .unwrap();
-    let mut sealed = Vec::new();
-    entries
-        .next()
-        .unwrap()
-        .unwrap()
-        .read_to_end(&mut sealed)
-        .unwrap();
+    let (info, sealed) = split(backup);
     let mut parsed: BackupInfo = serde_json::from_slice(&info).unwrap();
     f(&mut parsed);
     outer(&serde_json::to_vec(&parsed).unwrap(), &sealed)

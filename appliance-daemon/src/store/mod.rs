@@ -259,11 +259,7 @@ impl Store {
         E: From<Error> + Send + 'static,
     {
         let store = self.clone();
-        match tokio::task::spawn_blocking(move || store.change(audit, f)).await {
-            Ok(result) => result,
-            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-            Err(_) => Err(Error::Cancelled.into()),
-        }
+        blocking(move || store.change(audit, f)).await
     }
 
     /// Every record as stored (key, JSON), in key order: what a snapshot exports.
@@ -356,5 +352,21 @@ impl Tx<'_> {
         self.touch(key);
         self.txn.open_table(schema::SETTINGS)?.remove(key)?;
         Ok(())
+    }
+}
+
+/// Run `f` on tokio's blocking pool, for async callers of store work; a panic there is the
+/// caller's, a runtime shutting down is [`Error::Cancelled`].
+pub(crate) async fn blocking<R, E>(
+    f: impl FnOnce() -> Result<R, E> + Send + 'static,
+) -> Result<R, E>
+where
+    R: Send + 'static,
+    E: From<Error> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => Err(Error::Cancelled.into()),
     }
 }

@@ -16,7 +16,7 @@ use super::layout::bytes;
 use super::Ctx;
 use crate::api::ApiError;
 use crate::backup::runner::{DestinationView, View};
-use crate::backup::schedule::{Change, DestinationChange};
+use crate::backup::schedule::{Change, DestinationChange, Weekday};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
@@ -57,18 +57,11 @@ pub(super) struct ScheduleFields {
 
 /// The weekdays as the form offers them: (value, label).
 pub(super) fn weekdays(b: &BackupText) -> Vec<(&'static str, &'static str)> {
-    [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ]
-    .into_iter()
-    .zip(b.weekdays)
-    .collect()
+    Weekday::ALL
+        .into_iter()
+        .map(Weekday::name)
+        .zip(b.weekdays)
+        .collect()
 }
 
 /// The stored schedule and the kept backups, as the form shows them.
@@ -137,7 +130,7 @@ pub(super) async fn fields(state: &AppState, b: &BackupText) -> Result<ScheduleF
     Ok(f)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(super) struct ScheduleForm {
     #[serde(default)]
     csrf: String,
