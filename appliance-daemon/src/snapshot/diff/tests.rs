@@ -8,31 +8,11 @@ use std::path::Path;
 use super::super::*;
 use super::kept_path;
 use crate::failover::PairRecord;
-use crate::store::{Audit, SecurityPolicy, Store};
-use crate::testdir::TestDir;
+use crate::store::{Audit, SecurityPolicy};
 
-struct Side {
-    dir: TestDir,
-    store: Store,
-}
+use super::super::tests::Appliance as Side;
 
 impl Side {
-    fn new(tag: &str) -> Side {
-        let dir = TestDir::new(tag);
-        let store = Store::open(&dir.path().join("settings.redb")).unwrap();
-        Side { dir, store }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    fn read(&self, rel: &str) -> Option<String> {
-        std::fs::read_to_string(self.path().join(rel)).ok()
-    }
     fn export_for(&self, base: &Manifest) -> Vec<u8> {
         let mut out = Vec::new();
         export_with(
