@@ -226,15 +226,15 @@ pub(super) fn kept_path(name: &str) -> Option<(String, PathBuf)> {
         .then(|| (dir, path.to_path_buf()))
 }
 
-/// Put the file `rel` this appliance holds (in `state_dir`) into the staging at `staged`,
-/// after checking it is a regular file, not reached through a link, whose SHA-256 is
-/// `sha256`.
+/// Put the file `rel` this appliance holds (in `state_dir`) into the staging, at
+/// `staged_files/<rel>`, after checking it is a regular file, not reached through a link,
+/// and that what was staged has the SHA-256 `sha256`.
 pub(super) fn take_kept(
     state_dir: &Path,
     dir: &str,
     rel: &Path,
     sha256: &str,
-    staged: &Path,
+    staged_files: &Path,
 ) -> Result<(), SnapshotError> {
     let damaged = |why: &str| {
         SnapshotError::Damaged(format!(
@@ -258,14 +258,41 @@ pub(super) fn take_kept(
     if !meta.file_type().is_file() {
         return Err(damaged("it is not a file"));
     }
-    if sum_of(&source)?.sha256 != sha256 {
+    // The staging holds what the sender wrote so far: the kept file goes to a new name
+    // there, never through a link it unpacked (which may point anywhere).
+    let staged = staged_files.join(rel);
+    if let Some(parent) = rel.parent() {
+        dirs_within(staged_files, parent).map_err(|why| damaged(&why))?;
+    }
+    if std::fs::symlink_metadata(&staged).is_ok() {
+        return Err(damaged("the snapshot carries it twice"));
+    }
+    if std::fs::hard_link(&source, &staged).is_err() {
+        // No hard link (another filesystem, one without links): a copy.
+        std::fs::copy(&source, &staged).map_err(io_error(&staged))?;
+    }
+    // What was staged is checked, not the source before it: a copy of a file that changed
+    // meanwhile is refused (a link is the same file, its sum remembered).
+    if sum_of(&staged)?.sha256 != sha256 {
         return Err(damaged("it differs"));
     }
-    if let Some(parent) = staged.parent() {
-        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-    }
-    if std::fs::hard_link(&source, staged).is_err() {
-        std::fs::copy(&source, staged).map_err(io_error(staged))?;
+    Ok(())
+}
+
+/// Make the directories `rel` names under `root`, each a real directory: one that
+/// exists as a link or a file is refused.
+fn dirs_within(root: &Path, rel: &Path) -> Result<(), String> {
+    let mut path = root.to_path_buf();
+    for part in rel.components() {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            Ok(_) => return Err(format!("{} is not a directory", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use super::kept_path;
 use crate::failover::PairRecord;
 use crate::store::{Audit, SecurityPolicy};
 
-use super::super::tests::Appliance as Side;
+use super::super::tests::{map_entries, Appliance as Side};
 
 impl Side {
     fn export_for(&self, base: &Manifest) -> Vec<u8> {
@@ -197,4 +197,33 @@ fn kept_paths_stay_inside_the_service_directories() {
     assert!(kept_path("kept/etc/hostname").is_none());
     assert!(kept_path("kept//etc").is_none());
     assert!(kept_path("files/site/a").is_none());
+}
+
+/// A snapshot carrying a link, then a kept file named through it: the file is never
+/// staged where the link points (outside the staging), and the apply is refused.
+#[test]
+fn a_kept_file_is_never_staged_through_a_link_the_snapshot_carries() {
+    let p = Side::new("diff-link-primary");
+    let b = Side::new("diff-link-backup");
+    for side in [&p, &b] {
+        side.write("site/sub/c.bin", "c");
+    }
+    b.write("site/current/c.bin", "c");
+    // From the staging's `files/site/`, up to the data directory.
+    std::os::unix::fs::symlink("../../../escaped", p.path().join("site/current")).unwrap();
+    let escaped = b.path().join("escaped");
+    std::fs::create_dir(&escaped).unwrap();
+    let snapshot = p.export_for(&manifest(&b.store, b.path()).unwrap());
+    let names = entries(&snapshot);
+    assert!(names.contains("files/site/current"), "{names:?}");
+    assert!(names.contains("kept/site/sub/c.bin"), "{names:?}");
+    let snapshot = map_entries(&snapshot, |name, _| {
+        (name.replace("kept/site/sub/", "kept/site/current/"), None)
+    });
+
+    let err = b.apply_kept(&snapshot, |_| Ok(())).unwrap_err();
+    assert!(matches!(err, SnapshotError::Damaged(_)), "{err}");
+    assert_eq!(std::fs::read_dir(&escaped).unwrap().count(), 0);
+    assert_eq!(b.read("site/current/c.bin").as_deref(), Some("c"));
+    assert!(!b.path().join(apply::STAGING).exists());
 }
