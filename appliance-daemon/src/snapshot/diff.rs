@@ -7,8 +7,8 @@
 //! it is still the one described. The apply stays one step; only changed files travel.
 //!
 //! Hashing reads each file in 64 KiB pieces (memory stays bounded whatever the size); the
-//! sums are kept per file (device, inode, size, modification and change times) so a file
-//! left untouched is not read again by the next comparison.
+//! sums are kept per file (device and inode, with its size and modification time) so a
+//! file left untouched is not read again by the next comparison.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -100,8 +100,8 @@ impl Kind {
     }
 }
 
-/// Visit every file and link under `root` (named `prefix/...`), never following links;
-/// `dirs` hears each directory first when given.
+/// Visit every directory, file and link under `root` (named `prefix/...`), never
+/// following links; a directory before what it holds.
 pub(super) fn walk_all(
     root: &Path,
     prefix: &str,
