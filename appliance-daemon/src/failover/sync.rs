@@ -553,7 +553,7 @@ impl Failover {
         }
         // The site packages' record follows the site directory the sync replaced.
         let updater = Arc::clone(&self.updater);
-        let _ = tokio::task::spawn_blocking(move || updater.sites_at_start()).await;
+        let _ = tokio::task::spawn_blocking(move || updater.sites_after_sync()).await;
         Ok(PeerSynced {
             generation,
             applied: true,
