@@ -7,8 +7,8 @@
 //! it is still the one described. The apply stays one step; only changed files travel.
 //!
 //! Hashing reads each file in 64 KiB pieces (memory stays bounded whatever the size); the
-//! sums are kept per file (device and inode, with its size and modification time) so a
-//! file left untouched is not read again by the next comparison.
+//! sums are kept per file (device and inode, with its size, modification and birth times)
+//! so a file left untouched is not read again by the next comparison.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -140,17 +140,25 @@ fn walk(
 }
 
 /// What a sum was computed from: the file (device, inode) and its size and modification
-/// time, as rsync's quick check (plus the inode). Kept by inode, not by path: the apply
-/// hard-links kept files into the new tree and renames it into place, and the next
-/// comparison must not read them again. The change time is left out for the same reason
-/// (linking and unlinking change it); a file rewritten with its size and modification
-/// time restored on purpose is not noticed until either changes.
-type Stamp = (u64, i64, i64);
+/// time, as rsync's quick check, and the inode's birth time where the filesystem keeps one
+/// (ext4, tmpfs): a freed inode handed to a new file of the same size and modification
+/// time (unpacked from a tar, both to the second) is not taken for the file it held. Kept
+/// by inode, not by path: the apply hard-links kept files into the new tree and renames it
+/// into place, and the next comparison must not read them again. The change time is left
+/// out for the same reason (linking and unlinking change it); a file rewritten in place
+/// with its size and modification time restored on purpose is not noticed until either
+/// changes.
+type Stamp = (u64, i64, i64, Option<std::time::SystemTime>);
 
 fn stamp(meta: &std::fs::Metadata) -> ((u64, u64), Stamp) {
     (
         (meta.dev(), meta.ino()),
-        (meta.size(), meta.mtime(), meta.mtime_nsec()),
+        (
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.created().ok(),
+        ),
     )
 }
 

@@ -227,3 +227,38 @@ fn a_kept_file_is_never_staged_through_a_link_the_snapshot_carries() {
     assert_eq!(b.read("site/current/c.bin").as_deref(), Some("c"));
     assert!(!b.path().join(apply::STAGING).exists());
 }
+
+/// A file removed and another of the same size and modification time made in its place
+/// (the filesystem hands out the freed inode again): its sum is its own, never the
+/// removed file's remembered one.
+#[test]
+fn a_reused_inode_is_not_taken_for_the_file_it_held() {
+    let side = Side::new("diff-inode-reuse");
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let sha256 =
+        |text: &str| hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()));
+    let mut reused = 0;
+    for round in 0..20 {
+        let path = side.path().join(format!("site/f{round}"));
+        let write = |text: &str| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(time).unwrap();
+        };
+        write("old");
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        assert_eq!(super::sum_of(&path).unwrap().sha256, sha256("old"));
+        std::fs::remove_file(&path).unwrap();
+        write("new");
+        if std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()) == inode {
+            reused += 1;
+        }
+        assert_eq!(
+            super::sum_of(&path).unwrap().sha256,
+            sha256("new"),
+            "round {round}"
+        );
+    }
+    eprintln!("inode reused in {reused} of 20 rounds");
+}
