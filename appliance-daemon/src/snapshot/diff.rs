@@ -50,8 +50,12 @@ impl Manifest {
     }
 }
 
-/// The service part `store` and `state_dir` hold, described.
+/// The service part `store` and `state_dir` hold, described (never one an apply is
+/// swapping: it waits for the apply, as an export does).
 pub(crate) fn manifest(store: &Store, state_dir: &Path) -> Result<Manifest, SnapshotError> {
+    let _shared = super::SERVICE_PART
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut records = ring::digest::Context::new(&ring::digest::SHA256);
     for (key, json) in store.raw_records()? {
         if super::class_of(&key) == Some(Class::Service) {
