@@ -69,15 +69,17 @@ pub(crate) fn manifest(store: &Store, state_dir: &Path) -> Result<Manifest, Snap
     for dir in service_directories() {
         let root = state_dir.join(dir);
         if root.is_dir() {
-            walk(&root, dir, &mut |path, name, kind| {
-                let sum = if kind.is_symlink() {
-                    let target = std::fs::read_link(path).map_err(io_error(path))?;
-                    FileSum {
-                        link: Some(target.to_string_lossy().into_owned()),
-                        ..FileSum::default()
+            walk_all(&root, dir, &mut |path, name, kind| {
+                let sum = match kind {
+                    Kind::Dir => return Ok(()),
+                    Kind::Link => {
+                        let target = std::fs::read_link(path).map_err(io_error(path))?;
+                        FileSum {
+                            link: Some(target.to_string_lossy().into_owned()),
+                            ..FileSum::default()
+                        }
                     }
-                } else {
-                    sum_of(path)?
+                    Kind::File => sum_of(path)?,
                 };
                 files.insert(name.to_string(), sum);
                 Ok(())
@@ -96,12 +98,6 @@ pub(super) enum Kind {
     Dir,
     File,
     Link,
-}
-
-impl Kind {
-    fn is_symlink(self) -> bool {
-        self == Kind::Link
-    }
 }
 
 /// Visit every directory, file and link under `root` (named `prefix/...`), never
@@ -130,17 +126,6 @@ pub(super) fn walk_all(
         }
     }
     Ok(())
-}
-
-fn walk(
-    root: &Path,
-    prefix: &str,
-    visit: &mut dyn FnMut(&Path, &str, Kind) -> Result<(), SnapshotError>,
-) -> Result<(), SnapshotError> {
-    walk_all(root, prefix, &mut |path, name, kind| match kind {
-        Kind::Dir => Ok(()),
-        _ => visit(path, name, kind),
-    })
 }
 
 /// What a sum was computed from: the file (device, inode) and its size and modification
