@@ -369,7 +369,16 @@ impl Failover {
                 bytes_sent: 0,
             });
         }
-        let generation = record.generation.max(theirs.generation) + 1;
+        let generation = record
+            .generation
+            .max(theirs.generation)
+            .checked_add(1)
+            .ok_or_else(|| {
+                SyncError::Refused(format!(
+                    "it names generation {}, past the last one there can be",
+                    theirs.generation
+                ))
+            })?;
 
         // The export writes into a bounded channel; the connection sends what comes.
         let (tx, rx) =
