@@ -77,7 +77,7 @@ impl FromRequestParts<Arc<AppState>> for NotBackup {
         _parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        match managed_by_primary(state) {
+        match state.failover.managed_by_primary() {
             Some(sentence) => Err(refusal(&sentence)),
             None => Ok(NotBackup),
         }
@@ -91,10 +91,4 @@ pub(crate) fn refusal(sentence: &str) -> ApiError {
         "managed_by_primary",
         format!("{sentence} Nothing was changed."),
     )
-}
-
-/// While this appliance is a backup, the sentence the API and the pages show on synced
-/// settings.
-pub(crate) fn managed_by_primary(state: &AppState) -> Option<String> {
-    state.failover.managed_by_primary()
 }

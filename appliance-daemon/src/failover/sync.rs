@@ -369,7 +369,16 @@ impl Failover {
                 bytes_sent: 0,
             });
         }
-        let generation = record.generation.max(theirs.generation) + 1;
+        let generation = record
+            .generation
+            .max(theirs.generation)
+            .checked_add(1)
+            .ok_or_else(|| {
+                SyncError::Refused(format!(
+                    "it names generation {}, past the last one there can be",
+                    theirs.generation
+                ))
+            })?;
 
         // The export writes into a bounded channel; the connection sends what comes.
         let (tx, rx) =
@@ -553,7 +562,7 @@ impl Failover {
         }
         // The site packages' record follows the site directory the sync replaced.
         let updater = Arc::clone(&self.updater);
-        let _ = tokio::task::spawn_blocking(move || updater.sites_at_start()).await;
+        let _ = tokio::task::spawn_blocking(move || updater.sites_after_sync()).await;
         Ok(PeerSynced {
             generation,
             applied: true,

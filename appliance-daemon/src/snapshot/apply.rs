@@ -346,13 +346,7 @@ fn read_into(
             }
             let sha256 = read_small(&mut entry, &name)?;
             let sha256 = String::from_utf8_lossy(&sha256).into_owned();
-            take_kept(
-                state_dir,
-                &dir,
-                &rel,
-                &sha256,
-                &staging.join(FILES_DIR).join(&rel),
-            )?;
+            take_kept(state_dir, &dir, &rel, &sha256, &staging.join(FILES_DIR))?;
             files += 1;
         } else if name.starts_with(FILES_DIR) {
             let dir = top_directory(&path)

@@ -7,8 +7,8 @@
 //! it is still the one described. The apply stays one step; only changed files travel.
 //!
 //! Hashing reads each file in 64 KiB pieces (memory stays bounded whatever the size); the
-//! sums are kept per file (device, inode, size, modification and change times) so a file
-//! left untouched is not read again by the next comparison.
+//! sums are kept per file (device and inode, with its size, modification and birth times)
+//! so a file left untouched is not read again by the next comparison.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -50,8 +50,12 @@ impl Manifest {
     }
 }
 
-/// The service part `store` and `state_dir` hold, described.
+/// The service part `store` and `state_dir` hold, described (never one an apply is
+/// swapping: it waits for the apply, as an export does).
 pub(crate) fn manifest(store: &Store, state_dir: &Path) -> Result<Manifest, SnapshotError> {
+    let _shared = super::SERVICE_PART
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut records = ring::digest::Context::new(&ring::digest::SHA256);
     for (key, json) in store.raw_records()? {
         if super::class_of(&key) == Some(Class::Service) {
@@ -65,15 +69,17 @@ pub(crate) fn manifest(store: &Store, state_dir: &Path) -> Result<Manifest, Snap
     for dir in service_directories() {
         let root = state_dir.join(dir);
         if root.is_dir() {
-            walk(&root, dir, &mut |path, name, kind| {
-                let sum = if kind.is_symlink() {
-                    let target = std::fs::read_link(path).map_err(io_error(path))?;
-                    FileSum {
-                        link: Some(target.to_string_lossy().into_owned()),
-                        ..FileSum::default()
+            walk_all(&root, dir, &mut |path, name, kind| {
+                let sum = match kind {
+                    Kind::Dir => return Ok(()),
+                    Kind::Link => {
+                        let target = std::fs::read_link(path).map_err(io_error(path))?;
+                        FileSum {
+                            link: Some(target.to_string_lossy().into_owned()),
+                            ..FileSum::default()
+                        }
                     }
-                } else {
-                    sum_of(path)?
+                    Kind::File => sum_of(path)?,
                 };
                 files.insert(name.to_string(), sum);
                 Ok(())
@@ -94,14 +100,8 @@ pub(super) enum Kind {
     Link,
 }
 
-impl Kind {
-    fn is_symlink(self) -> bool {
-        self == Kind::Link
-    }
-}
-
-/// Visit every file and link under `root` (named `prefix/...`), never following links;
-/// `dirs` hears each directory first when given.
+/// Visit every directory, file and link under `root` (named `prefix/...`), never
+/// following links; a directory before what it holds.
 pub(super) fn walk_all(
     root: &Path,
     prefix: &str,
@@ -128,29 +128,26 @@ pub(super) fn walk_all(
     Ok(())
 }
 
-fn walk(
-    root: &Path,
-    prefix: &str,
-    visit: &mut dyn FnMut(&Path, &str, Kind) -> Result<(), SnapshotError>,
-) -> Result<(), SnapshotError> {
-    walk_all(root, prefix, &mut |path, name, kind| match kind {
-        Kind::Dir => Ok(()),
-        _ => visit(path, name, kind),
-    })
-}
-
 /// What a sum was computed from: the file (device, inode) and its size and modification
-/// time, as rsync's quick check (plus the inode). Kept by inode, not by path: the apply
-/// hard-links kept files into the new tree and renames it into place, and the next
-/// comparison must not read them again. The change time is left out for the same reason
-/// (linking and unlinking change it); a file rewritten with its size and modification
-/// time restored on purpose is not noticed until either changes.
-type Stamp = (u64, i64, i64);
+/// time, as rsync's quick check, and the inode's birth time where the filesystem keeps one
+/// (ext4, tmpfs): a freed inode handed to a new file of the same size and modification
+/// time (unpacked from a tar, both to the second) is not taken for the file it held. Kept
+/// by inode, not by path: the apply hard-links kept files into the new tree and renames it
+/// into place, and the next comparison must not read them again. The change time is left
+/// out for the same reason (linking and unlinking change it); a file rewritten in place
+/// with its size and modification time restored on purpose is not noticed until either
+/// changes.
+type Stamp = (u64, i64, i64, Option<std::time::SystemTime>);
 
 fn stamp(meta: &std::fs::Metadata) -> ((u64, u64), Stamp) {
     (
         (meta.dev(), meta.ino()),
-        (meta.size(), meta.mtime(), meta.mtime_nsec()),
+        (
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.created().ok(),
+        ),
     )
 }
 
@@ -226,15 +223,15 @@ pub(super) fn kept_path(name: &str) -> Option<(String, PathBuf)> {
         .then(|| (dir, path.to_path_buf()))
 }
 
-/// Put the file `rel` this appliance holds (in `state_dir`) into the staging at `staged`,
-/// after checking it is a regular file, not reached through a link, whose SHA-256 is
-/// `sha256`.
+/// Put the file `rel` this appliance holds (in `state_dir`) into the staging, at
+/// `staged_files/<rel>`, after checking it is a regular file, not reached through a link,
+/// and that what was staged has the SHA-256 `sha256`.
 pub(super) fn take_kept(
     state_dir: &Path,
     dir: &str,
     rel: &Path,
     sha256: &str,
-    staged: &Path,
+    staged_files: &Path,
 ) -> Result<(), SnapshotError> {
     let damaged = |why: &str| {
         SnapshotError::Damaged(format!(
@@ -258,14 +255,41 @@ pub(super) fn take_kept(
     if !meta.file_type().is_file() {
         return Err(damaged("it is not a file"));
     }
-    if sum_of(&source)?.sha256 != sha256 {
+    // The staging holds what the sender wrote so far: the kept file goes to a new name
+    // there, never through a link it unpacked (which may point anywhere).
+    let staged = staged_files.join(rel);
+    if let Some(parent) = rel.parent() {
+        dirs_within(staged_files, parent).map_err(|why| damaged(&why))?;
+    }
+    if std::fs::symlink_metadata(&staged).is_ok() {
+        return Err(damaged("the snapshot carries it twice"));
+    }
+    if std::fs::hard_link(&source, &staged).is_err() {
+        // No hard link (another filesystem, one without links): a copy.
+        std::fs::copy(&source, &staged).map_err(io_error(&staged))?;
+    }
+    // What was staged is checked, not the source before it: a copy of a file that changed
+    // meanwhile is refused (a link is the same file, its sum remembered).
+    if sum_of(&staged)?.sha256 != sha256 {
         return Err(damaged("it differs"));
     }
-    if let Some(parent) = staged.parent() {
-        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-    }
-    if std::fs::hard_link(&source, staged).is_err() {
-        std::fs::copy(&source, staged).map_err(io_error(staged))?;
+    Ok(())
+}
+
+/// Make the directories `rel` names under `root`, each a real directory: one that
+/// exists as a link or a file is refused.
+fn dirs_within(root: &Path, rel: &Path) -> Result<(), String> {
+    let mut path = root.to_path_buf();
+    for part in rel.components() {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            Ok(_) => return Err(format!("{} is not a directory", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
     }
     Ok(())
 }

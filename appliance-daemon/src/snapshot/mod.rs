@@ -24,8 +24,9 @@ pub(crate) use reload::Reload;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Held by an export (shared) and an apply (alone) for their whole run: two applies never
-/// share the staging directory, and an export never reads a service part half swapped.
+/// Held by an export and a manifest (shared) and an apply (alone) for their whole run: two
+/// applies never share the staging directory, and an export or a manifest never reads a
+/// service part half swapped.
 static SERVICE_PART: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Whose a record or a directory is.

@@ -43,29 +43,30 @@ fn collect_keys(dir: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
-struct Appliance {
-    dir: TestDir,
-    store: Store,
+/// An appliance's data directory and store, for the snapshot's tests (by difference too).
+pub(super) struct Appliance {
+    pub(super) dir: TestDir,
+    pub(super) store: Store,
 }
 
 impl Appliance {
-    fn new(tag: &str) -> Self {
+    pub(super) fn new(tag: &str) -> Self {
         let dir = TestDir::new(tag);
         let store = Store::open(&dir.path().join("settings.redb")).unwrap();
         Appliance { dir, store }
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn write(&self, rel: &str, text: &str) {
+    pub(super) fn write(&self, rel: &str, text: &str) {
         let path = self.path().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
 
-    fn read(&self, rel: &str) -> Option<String> {
+    pub(super) fn read(&self, rel: &str) -> Option<String> {
         std::fs::read_to_string(self.path().join(rel)).ok()
     }
 
@@ -311,7 +312,10 @@ fn rename_entry(tar: &[u8], from: &str, to: &str) -> Vec<u8> {
     })
 }
 
-fn map_entries(tar: &[u8], f: impl Fn(&str, &[u8]) -> (String, Option<Vec<u8>>)) -> Vec<u8> {
+pub(super) fn map_entries(
+    tar: &[u8],
+    f: impl Fn(&str, &[u8]) -> (String, Option<Vec<u8>>),
+) -> Vec<u8> {
     use std::io::Read;
     let mut archive = tar::Archive::new(tar);
     let mut out = tar::Builder::new(Vec::new());

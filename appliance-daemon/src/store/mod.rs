@@ -292,13 +292,16 @@ impl Store {
 pub struct Tx<'a> {
     txn: &'a WriteTransaction,
     audit_keep: u64,
-    /// A service record was written or removed.
+    /// A service record was changed or removed.
     service: bool,
 }
 
 impl Tx<'_> {
-    fn touch(&mut self, key: &str) {
-        if crate::snapshot::class_of(key) == Some(crate::snapshot::Class::Service) {
+    /// Record `key` was written: when its stored bytes `changed` and it is a service
+    /// record, the commit signals a change of the service part (a record rewritten as it
+    /// was, as a login's account update often is, does not).
+    fn touch(&mut self, key: &str, changed: bool) {
+        if changed && crate::snapshot::class_of(key) == Some(crate::snapshot::Class::Service) {
             self.service = true;
         }
     }
@@ -313,8 +316,9 @@ impl Tx<'_> {
 
     /// Replaces the record; written when the change commits.
     pub fn put<T: Record>(&mut self, value: &T) -> Result<(), Error> {
-        self.touch(T::KEY);
-        schema::encode(self.txn, T::KEY, value)
+        let changed = schema::encode(self.txn, T::KEY, value)?;
+        self.touch(T::KEY, changed);
+        Ok(())
     }
 
     /// Every key of the settings table as this transaction sees it.
@@ -331,8 +335,8 @@ impl Tx<'_> {
     /// Replaces record `key` with `json` as it is (a snapshot's record, checked to be JSON
     /// by the caller).
     pub(crate) fn put_raw(&mut self, key: &str, json: &[u8]) -> Result<(), Error> {
-        self.touch(key);
-        self.txn.open_table(schema::SETTINGS)?.insert(key, json)?;
+        let changed = schema::insert(self.txn, key, json)?;
+        self.touch(key, changed);
         Ok(())
     }
 
@@ -349,8 +353,12 @@ impl Tx<'_> {
 
     /// Removes record `key`: [`Store::get`] returns its default again.
     pub(crate) fn remove(&mut self, key: &str) -> Result<(), Error> {
-        self.touch(key);
-        self.txn.open_table(schema::SETTINGS)?.remove(key)?;
+        let removed = self
+            .txn
+            .open_table(schema::SETTINGS)?
+            .remove(key)?
+            .is_some();
+        self.touch(key, removed);
         Ok(())
     }
 }

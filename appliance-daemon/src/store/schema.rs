@@ -106,16 +106,24 @@ pub(super) fn decode<T: DeserializeOwned>(
         })
 }
 
-/// Stores `value` as the record under `key`.
+/// Stores `value` as the record under `key`; whether the stored bytes changed.
 pub(super) fn encode<T: Serialize + ?Sized>(
     txn: &WriteTransaction,
     key: &str,
     value: &T,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let bytes = serde_json::to_vec(value).map_err(|source| Error::Encode {
         key: key.to_owned(),
         source,
     })?;
-    txn.open_table(SETTINGS)?.insert(key, bytes.as_slice())?;
-    Ok(())
+    insert(txn, key, &bytes)
+}
+
+/// Stores `bytes` under `key`; whether they differ from what was stored.
+pub(super) fn insert(txn: &WriteTransaction, key: &str, bytes: &[u8]) -> Result<bool, Error> {
+    let mut table = txn.open_table(SETTINGS)?;
+    let changed = table
+        .insert(key, bytes)?
+        .is_none_or(|old| old.value() != bytes);
+    Ok(changed)
 }

@@ -410,3 +410,48 @@ fn open_names_the_path_on_failure() {
         "{err}"
     );
 }
+
+/// The pair's sync hears a commit that changed a service record, not one that wrote it
+/// again as it was (a login's account update), nor one of a machine record.
+#[test]
+fn only_a_changed_service_record_signals_the_service_part() {
+    let dir = TestDir::new("store-signal");
+    let store = Store::open(&db_path(&dir)).unwrap();
+    let changes = store.service_changes();
+    let count = || *changes.borrow();
+    let put_policy = |n: u32| {
+        store
+            .change(Audit::system("test", "policy"), |tx| {
+                let mut policy: SecurityPolicy = tx.get()?;
+                policy.max_failed_logins = n;
+                tx.put(&policy)
+            })
+            .unwrap();
+    };
+    put_policy(7);
+    assert_eq!(count(), 1);
+    put_policy(7);
+    assert_eq!(count(), 1, "the same bytes again");
+    put_policy(8);
+    assert_eq!(count(), 2);
+    store
+        .change(Audit::system("test", "identity"), |tx| {
+            let mut identity: Identity = tx.get()?;
+            identity.appliance_id = "machine".into();
+            tx.put(&identity)
+        })
+        .unwrap();
+    assert_eq!(count(), 2, "a machine record");
+    store
+        .change(Audit::system("test", "remove"), |tx| {
+            tx.remove("security_policy")
+        })
+        .unwrap();
+    assert_eq!(count(), 3);
+    store
+        .change(Audit::system("test", "remove"), |tx| {
+            tx.remove("security_policy")
+        })
+        .unwrap();
+    assert_eq!(count(), 3, "nothing to remove");
+}

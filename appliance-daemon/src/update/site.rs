@@ -277,12 +277,26 @@ impl Updater {
             tracing::warn!("an install is running: site leftovers are cleared at the next start");
             return;
         };
-        if let Err(e) = self.settle_sites() {
+        if let Err(e) = self.settle_sites(Settle::Start) {
             tracing::error!("cannot settle the site packages at start: {e}");
         }
     }
 
-    fn settle_sites(&self) -> Result<(), InstallError> {
+    /// After the pair's sync replaced `site/` with the primary's tree: the record follows
+    /// it (the version `current` names, and the other version kept for a rollback), and
+    /// nothing is removed: the tree is the primary's, and what this appliance removed the
+    /// next comparison would send again.
+    pub(crate) fn sites_after_sync(&self) {
+        let Ok(_busy) = Busy::take(&self.installing) else {
+            tracing::warn!("an install is running: the site packages' record follows the synced tree at the next sync");
+            return;
+        };
+        if let Err(e) = self.settle_sites(Settle::Synced) {
+            tracing::error!("cannot record the synced site packages: {e}");
+        }
+    }
+
+    fn settle_sites(&self, settle: Settle) -> Result<(), InstallError> {
         let root = self.platform.site_dir();
         let entries = match fs::read_dir(&root) {
             Ok(entries) => entries,
@@ -299,19 +313,40 @@ impl Updater {
             if !dir.is_dir() || package::check_name("site package", &name).is_err() {
                 continue;
             }
-            clear_leftovers(&dir)?;
+            if settle == Settle::Start {
+                clear_leftovers(&dir)?;
+            }
             let record = recorded.sites.get(&name);
             let current = current_version(&dir);
+            // After a sync, the version kept for a rollback is the primary's: the tree's.
+            let synced_previous = match (settle, &current) {
+                (Settle::Synced, Some(v)) => other_version(&dir, v).map_err(data_err(&dir))?,
+                _ => None,
+            };
+            let in_line = match (&current, record) {
+                (Some(v), Some(r)) => {
+                    &r.version == v && (settle == Settle::Start || r.previous == synced_previous)
+                }
+                _ => false,
+            };
             let keep_previous = match (&current, record) {
-                (Some(v), Some(r)) if &r.version == v => r.previous.clone(),
+                (Some(_), Some(r)) if in_line => r.previous.clone(),
                 (Some(v), r) => {
                     // The switch happened, the record did not: `current` is the truth.
-                    let previous = r.map(|r| r.version.clone());
+                    let previous = match settle {
+                        Settle::Start => r.map(|r| r.version.clone()),
+                        Settle::Synced => synced_previous,
+                    };
                     let rollback = r.is_some_and(|r| r.previous.as_deref() == Some(v));
-                    let detail = format!(
-                        "{name} {v} is in use: its {} was completed at start (the appliance stopped before it was recorded)",
-                        if rollback { "rollback" } else { "install" }
-                    );
+                    let kind = if rollback { "rollback" } else { "install" };
+                    let detail = match settle {
+                        Settle::Start => format!(
+                            "{name} {v} is in use: its {kind} was completed at start (the appliance stopped before it was recorded)"
+                        ),
+                        Settle::Synced => {
+                            format!("{name} {v} is in use: taken from the primary by the pair's sync")
+                        }
+                    };
                     tracing::warn!("{detail}");
                     fixes.push((
                         name.clone(),
@@ -339,19 +374,28 @@ impl Updater {
                     );
                     continue;
                 }
+                (None, None) if settle == Settle::Synced => continue,
                 (None, None) => {
                     // A first install that stopped before its switch: nothing uses it.
                     remove_any(&dir).map_err(data_err(&dir))?;
                     continue;
                 }
             };
-            prune(&dir, &[current.as_ref(), keep_previous.as_ref()]).map_err(data_err(&dir))?;
+            if settle == Settle::Start {
+                prune(&dir, &[current.as_ref(), keep_previous.as_ref()]).map_err(data_err(&dir))?;
+            }
         }
         if fixes.is_empty() {
             return Ok(());
         }
         let names: Vec<&str> = fixes.iter().map(|(n, _, _)| n.as_str()).collect();
-        let audit = format!("site packages settled at start: {}", names.join(", "));
+        let audit = match settle {
+            Settle::Start => format!("site packages settled at start: {}", names.join(", ")),
+            Settle::Synced => format!(
+                "site packages recorded as the pair's sync brought them: {}",
+                names.join(", ")
+            ),
+        };
         self.store
             .change(Audit::system("update.site.settle", audit), |tx| {
                 let mut u: Updates = tx.get()?;
@@ -363,6 +407,32 @@ impl Updater {
             })?;
         Ok(())
     }
+}
+
+/// Why the site packages' tree and record are brought in line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// At start: this appliance's own installs, leftovers of a cut one removed.
+    Start,
+    /// After the pair's sync: the primary's tree, taken as it is.
+    Synced,
+}
+
+/// The one version directory of a package besides `current`'s (the one kept for a
+/// rollback), if there is exactly one.
+fn other_version(dir: &Path, current: &str) -> io::Result<Option<String>> {
+    let mut others = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != current && name.parse::<Version>().is_ok() && entry.file_type()?.is_dir() {
+            others.push(name);
+        }
+    }
+    Ok(match others.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    })
 }
 
 /// Unpack while the package reader hashes, then give the verdict: a payload whose hash

@@ -165,7 +165,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
             .and_then(|t| state.auth.session(t, Kind::Web));
         let Ok(Peer(address)) = Peer::from_request_parts(parts, state).await;
         Ok(Ctx {
-            managed: crate::api::peer_sync::managed_by_primary(state),
+            managed: state.failover.managed_by_primary(),
             lang,
             set_lang: switch.is_some(),
             token,

@@ -8,31 +8,11 @@ use std::path::Path;
 use super::super::*;
 use super::kept_path;
 use crate::failover::PairRecord;
-use crate::store::{Audit, SecurityPolicy, Store};
-use crate::testdir::TestDir;
+use crate::store::{Audit, SecurityPolicy};
 
-struct Side {
-    dir: TestDir,
-    store: Store,
-}
+use super::super::tests::{map_entries, Appliance as Side};
 
 impl Side {
-    fn new(tag: &str) -> Side {
-        let dir = TestDir::new(tag);
-        let store = Store::open(&dir.path().join("settings.redb")).unwrap();
-        Side { dir, store }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    fn read(&self, rel: &str) -> Option<String> {
-        std::fs::read_to_string(self.path().join(rel)).ok()
-    }
     fn export_for(&self, base: &Manifest) -> Vec<u8> {
         let mut out = Vec::new();
         export_with(
@@ -217,4 +197,68 @@ fn kept_paths_stay_inside_the_service_directories() {
     assert!(kept_path("kept/etc/hostname").is_none());
     assert!(kept_path("kept//etc").is_none());
     assert!(kept_path("files/site/a").is_none());
+}
+
+/// A snapshot carrying a link, then a kept file named through it: the file is never
+/// staged where the link points (outside the staging), and the apply is refused.
+#[test]
+fn a_kept_file_is_never_staged_through_a_link_the_snapshot_carries() {
+    let p = Side::new("diff-link-primary");
+    let b = Side::new("diff-link-backup");
+    for side in [&p, &b] {
+        side.write("site/sub/c.bin", "c");
+    }
+    b.write("site/current/c.bin", "c");
+    // From the staging's `files/site/`, up to the data directory.
+    std::os::unix::fs::symlink("../../../escaped", p.path().join("site/current")).unwrap();
+    let escaped = b.path().join("escaped");
+    std::fs::create_dir(&escaped).unwrap();
+    let snapshot = p.export_for(&manifest(&b.store, b.path()).unwrap());
+    let names = entries(&snapshot);
+    assert!(names.contains("files/site/current"), "{names:?}");
+    assert!(names.contains("kept/site/sub/c.bin"), "{names:?}");
+    let snapshot = map_entries(&snapshot, |name, _| {
+        (name.replace("kept/site/sub/", "kept/site/current/"), None)
+    });
+
+    let err = b.apply_kept(&snapshot, |_| Ok(())).unwrap_err();
+    assert!(matches!(err, SnapshotError::Damaged(_)), "{err}");
+    assert_eq!(std::fs::read_dir(&escaped).unwrap().count(), 0);
+    assert_eq!(b.read("site/current/c.bin").as_deref(), Some("c"));
+    assert!(!b.path().join(apply::STAGING).exists());
+}
+
+/// A file removed and another of the same size and modification time made in its place
+/// (the filesystem hands out the freed inode again): its sum is its own, never the
+/// removed file's remembered one.
+#[test]
+fn a_reused_inode_is_not_taken_for_the_file_it_held() {
+    let side = Side::new("diff-inode-reuse");
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let sha256 =
+        |text: &str| hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()));
+    let mut reused = 0;
+    for round in 0..20 {
+        let path = side.path().join(format!("site/f{round}"));
+        let write = |text: &str| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(time).unwrap();
+        };
+        write("old");
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        assert_eq!(super::sum_of(&path).unwrap().sha256, sha256("old"));
+        std::fs::remove_file(&path).unwrap();
+        write("new");
+        if std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()) == inode {
+            reused += 1;
+        }
+        assert_eq!(
+            super::sum_of(&path).unwrap().sha256,
+            sha256("new"),
+            "round {round}"
+        );
+    }
+    eprintln!("inode reused in {reused} of 20 rounds");
 }

@@ -379,3 +379,48 @@ fn the_pure_checks() {
     assert_eq!(err.code(), "no_space");
     assert!(err.to_string().contains("data partition"), "{err}");
 }
+
+/// The backup of a pair after a sync: the tree is the primary's (its current version and
+/// the one it keeps for a rollback, an install of its still running). The record follows
+/// the tree and nothing is removed: what was removed the next comparison would send again.
+#[test]
+fn after_a_sync_the_record_follows_the_primarys_tree_and_nothing_is_removed() {
+    let dir = TestDir::new("site-synced");
+    let u = updater(dir.path());
+    let crm = site(dir.path(), "crm");
+    for version in ["1.0.0", "2.0.0", "2.1.0.partial"] {
+        fs::create_dir_all(crm.join(version)).unwrap();
+    }
+    std::os::unix::fs::symlink("2.0.0", crm.join("current")).unwrap();
+    fs::create_dir_all(site(dir.path(), "web").join("1.0.0")).unwrap();
+
+    u.sites_after_sync();
+    assert_eq!(
+        listing(&crm),
+        ["1.0.0", "2.0.0", "2.1.0.partial", "current"]
+    );
+    assert_eq!(listing(&site(dir.path(), "web")), ["1.0.0"]);
+    let state = u.updates().unwrap();
+    assert_eq!(state.sites["crm"].version, "2.0.0");
+    assert_eq!(state.sites["crm"].previous.as_deref(), Some("1.0.0"));
+    assert!(!state.sites.contains_key("web"));
+    let audit = u.store.audit_log(100).unwrap().len();
+    u.sites_after_sync();
+    assert_eq!(
+        u.store.audit_log(100).unwrap().len(),
+        audit,
+        "in line: nothing written"
+    );
+
+    // The primary rolled back: its tree says so, the record follows.
+    fs::remove_file(crm.join("current")).unwrap();
+    std::os::unix::fs::symlink("1.0.0", crm.join("current")).unwrap();
+    u.sites_after_sync();
+    let state = u.updates().unwrap();
+    assert_eq!(state.sites["crm"].version, "1.0.0");
+    assert_eq!(state.sites["crm"].previous.as_deref(), Some("2.0.0"));
+
+    // A start keeps the version the record names for a rollback.
+    u.sites_at_start();
+    assert_eq!(listing(&crm), ["1.0.0", "2.0.0", "current"]);
+}
