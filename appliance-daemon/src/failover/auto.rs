@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use appliancectl::{Connection, Endpoint, Method};
+use appliancectl::{Connection, Method};
 use pair::takeover::{self, Check, Decision, Probe, CHECK_INTERVAL};
 use pair::Role;
 
@@ -29,7 +29,7 @@ const IDLE: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct Watch {
     /// The kept connection, and the pin it was made for.
-    connection: Option<([u8; 32], Connection)>,
+    connection: Option<(String, Connection)>,
     missed: u32,
     last_probe: Option<Instant>,
     /// The last refusal logged and audited, not to repeat it every check.
@@ -141,14 +141,13 @@ impl Failover {
         record: &PairRecord,
         peer: &super::record::PeerRecord,
     ) -> Result<bool, FailoverError> {
-        let pin = peer.pin_bytes().unwrap_or_default();
-        if watch.connection.as_ref().is_none_or(|(p, _)| *p != pin) {
-            let client = self.client(
-                Endpoint::new(peer.host.clone(), peer.port),
-                Some(pin),
-                CHECK_INTERVAL,
-            )?;
-            watch.connection = Some((pin, Connection::new(client)));
+        if watch
+            .connection
+            .as_ref()
+            .is_none_or(|(pin, _)| *pin != peer.pin)
+        {
+            let client = self.peer_client(peer, CHECK_INTERVAL)?;
+            watch.connection = Some((peer.pin.clone(), Connection::new(client)));
         }
         let Some((_, connection)) = watch.connection.as_mut() else {
             return Ok(true);

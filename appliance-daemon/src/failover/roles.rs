@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use api_types::{BecomePrimaryAnswer, PeerState, SharedIpAnswered};
-use appliancectl::{Endpoint, Method};
+use appliancectl::Method;
 use pair::{Event, Note, Role, SharedIps};
 
 use super::channel::{clause, CallError};
@@ -175,11 +175,7 @@ impl Failover {
             TELL_TIMEOUT
         };
         let client = self
-            .client(
-                Endpoint::new(peer.host.clone(), peer.port),
-                peer.pin_bytes(),
-                timeout,
-            )
+            .peer_client(peer, timeout)
             .map_err(CallError::Transport)?;
         let body = PeerState {
             appliance_id: self.facts.appliance_id.clone(),
