@@ -152,7 +152,7 @@ impl Failover {
         let Some((_, connection)) = watch.connection.as_mut() else {
             return Ok(true);
         };
-        let body = serde_json::to_value(self.state_message(record))
+        let body = serde_json::to_value(self.state_message(record.state))
             .map_err(|e| FailoverError::BadRequest(e.to_string()))?;
         let name = connection.client().endpoint().to_string();
         let response = connection

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::record::PeerRecord;
-use super::{endpoint, Failover, FailoverError, PairRecord, REACH_NO, REACH_YES};
+use super::{endpoint, Failover, FailoverError, REACH_NO, REACH_YES};
 use crate::store::Audit;
 use api_types::{EstablishRequest, PeerEstablish, PeerHello, PeerHelloAnswer, PeerIdentity};
 use pair::proof::{self, Direction, Transcript};
@@ -309,7 +309,7 @@ impl Failover {
     /// Tell the peer the relationship is broken.
     pub(super) async fn tell_break(&self, peer: &PeerRecord) -> Result<(), FailoverError> {
         let client = self.peer_client(peer, CHECK_TIMEOUT)?;
-        let body = self.state_message(&self.record()?);
+        let body = self.state_message(self.record()?.state);
         Self::call::<api_types::PeerState>(&client, Method::POST, "/api/v1/peer/break", Some(&body))
             .await
             .map(|_| ())
@@ -319,11 +319,11 @@ impl Failover {
             })
     }
 
-    pub(super) fn state_message(&self, record: &PairRecord) -> api_types::PeerState {
+    pub(super) fn state_message(&self, state: pair::State) -> api_types::PeerState {
         api_types::PeerState {
             appliance_id: self.facts.appliance_id.clone(),
-            role: record.state.role,
-            epoch: record.state.epoch,
+            role: state.role,
+            epoch: state.epoch,
         }
     }
 
@@ -335,7 +335,7 @@ impl Failover {
             return Ok(());
         };
         let client = self.peer_client(&peer, CHECK_TIMEOUT)?;
-        let message = self.state_message(&record);
+        let message = self.state_message(record.state);
         let answer = Self::call::<api_types::PeerState>(
             &client,
             Method::POST,
@@ -366,7 +366,7 @@ impl Failover {
                     role: theirs.role,
                     epoch: theirs.epoch,
                 };
-                let tell = self
+                let (_, tell) = self
                     .peer_event(peer, event, "the peer's check", None)
                     .await?;
                 for action in tell {
