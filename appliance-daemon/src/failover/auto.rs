@@ -32,7 +32,8 @@ struct Watch {
     connection: Option<(String, Connection)>,
     missed: u32,
     last_probe: Option<Instant>,
-    /// The last refusal logged and audited, not to repeat it every check.
+    /// The last refusal logged and audited (its reason, without the count of missed
+    /// checks), not to repeat it every check.
     refrained: Option<String>,
 }
 
@@ -171,7 +172,8 @@ impl Failover {
             threshold: record.auto.missed_checks,
             synced: Self::synced(record),
         };
-        let decision = match takeover::decide(check, Probe::NotYet) {
+        let probed;
+        let refrain = match takeover::decide(check, Probe::NotYet) {
             Decision::Probe => {
                 if watch
                     .last_probe
@@ -180,7 +182,7 @@ impl Failover {
                     return;
                 }
                 watch.last_probe = Some(Instant::now());
-                let probed = self.probe_shared().await;
+                probed = self.probe_shared().await;
                 let probe = match probed.answered.first() {
                     Some(a) => Probe::Answered {
                         address: &a.address,
@@ -202,26 +204,28 @@ impl Failover {
                         watch.connection = None;
                         return;
                     }
-                    Decision::Refrain(refrain) => takeover::refrain_reason(watch.missed, refrain),
+                    Decision::Refrain(refrain) => refrain,
                     Decision::Wait | Decision::Probe => return,
                 }
             }
-            Decision::Refrain(refrain) => takeover::refrain_reason(watch.missed, refrain),
+            Decision::Refrain(refrain) => refrain,
             Decision::Wait | Decision::TakeOver => return,
         };
-        // Said once per silence (and again if the reason changes).
-        let kind = decision.split(',').nth(1).map(str::to_string);
-        if watch.refrained.as_deref() != kind.as_deref() {
-            watch.refrained = kind;
-            tracing::warn!("failover: automatic failover: {decision}");
-            let audit = Audit::system("failover.auto_refrained", decision);
-            if let Err(err) = self
-                .store
-                .change_async(audit, |_| Ok::<_, crate::store::Error>(()))
-                .await
-            {
-                tracing::error!("failover: cannot audit: {err}");
-            }
+        // Said once per silence (and again if the reason changes, not as the count grows).
+        let kind = format!("{refrain:?}");
+        if watch.refrained.as_deref() == Some(kind.as_str()) {
+            return;
+        }
+        watch.refrained = Some(kind);
+        let decision = takeover::refrain_reason(watch.missed, refrain);
+        tracing::warn!("failover: automatic failover: {decision}");
+        let audit = Audit::system("failover.auto_refrained", decision);
+        if let Err(err) = self
+            .store
+            .change_async(audit, |_| Ok::<_, crate::store::Error>(()))
+            .await
+        {
+            tracing::error!("failover: cannot audit: {err}");
         }
     }
 }
