@@ -282,7 +282,18 @@ impl Failover {
                     "This appliance became primary at epoch {epoch} (Become primary): {how}."
                 )),
             )
-            .await?
+            .await
+            .inspect_err(|err| {
+                if peer_answered {
+                    // The old primary already stepped down: neither holds the shared IPs
+                    // until Become primary is tried again (the next epoch; it follows).
+                    tracing::error!(
+                        "failover: the old primary became backup at epoch {epoch}, but this \
+                         appliance could not store its new role ({err}): no appliance holds \
+                         the shared IPs; choose Become primary again"
+                    );
+                }
+            })?
             .unwrap_or_default();
         drop(busy);
         Ok(BecomePrimaryAnswer {
