@@ -268,7 +268,7 @@ impl From<FailoverError> for ApiError {
             | FailoverError::PeerRefused(_) => StatusCode::BAD_GATEWAY,
             FailoverError::NotYourPeer | FailoverError::UnknownChallenge => StatusCode::FORBIDDEN,
             FailoverError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            FailoverError::Random | FailoverError::Store(_) => {
+            FailoverError::BadPin { .. } | FailoverError::Random | FailoverError::Store(_) => {
                 return ApiError::internal("The failover change failed", e)
             }
         };

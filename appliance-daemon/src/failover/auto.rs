@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use appliancectl::{Connection, Endpoint, Method};
+use appliancectl::{Connection, Method};
 use pair::takeover::{self, Check, Decision, Probe, CHECK_INTERVAL};
 use pair::Role;
 
@@ -29,10 +29,11 @@ const IDLE: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct Watch {
     /// The kept connection, and the pin it was made for.
-    connection: Option<([u8; 32], Connection)>,
+    connection: Option<(String, Connection)>,
     missed: u32,
     last_probe: Option<Instant>,
-    /// The last refusal logged and audited, not to repeat it every check.
+    /// The last refusal logged and audited (its reason, without the count of missed
+    /// checks), not to repeat it every check.
     refrained: Option<String>,
 }
 
@@ -141,19 +142,18 @@ impl Failover {
         record: &PairRecord,
         peer: &super::record::PeerRecord,
     ) -> Result<bool, FailoverError> {
-        let pin = peer.pin_bytes().unwrap_or_default();
-        if watch.connection.as_ref().is_none_or(|(p, _)| *p != pin) {
-            let client = self.client(
-                Endpoint::new(peer.host.clone(), peer.port),
-                Some(pin),
-                CHECK_INTERVAL,
-            )?;
-            watch.connection = Some((pin, Connection::new(client)));
+        if watch
+            .connection
+            .as_ref()
+            .is_none_or(|(pin, _)| *pin != peer.pin)
+        {
+            let client = self.peer_client(peer, CHECK_INTERVAL)?;
+            watch.connection = Some((peer.pin.clone(), Connection::new(client)));
         }
         let Some((_, connection)) = watch.connection.as_mut() else {
             return Ok(true);
         };
-        let body = serde_json::to_value(self.state_message(record))
+        let body = serde_json::to_value(self.state_message(record.state))
             .map_err(|e| FailoverError::BadRequest(e.to_string()))?;
         let name = connection.client().endpoint().to_string();
         let response = connection
@@ -172,7 +172,8 @@ impl Failover {
             threshold: record.auto.missed_checks,
             synced: Self::synced(record),
         };
-        let decision = match takeover::decide(check, Probe::NotYet) {
+        let probed;
+        let refrain = match takeover::decide(check, Probe::NotYet) {
             Decision::Probe => {
                 if watch
                     .last_probe
@@ -181,7 +182,7 @@ impl Failover {
                     return;
                 }
                 watch.last_probe = Some(Instant::now());
-                let probed = self.probe_shared().await;
+                probed = self.probe_shared().await;
                 let probe = match probed.answered.first() {
                     Some(a) => Probe::Answered {
                         address: &a.address,
@@ -203,26 +204,28 @@ impl Failover {
                         watch.connection = None;
                         return;
                     }
-                    Decision::Refrain(refrain) => takeover::refrain_reason(watch.missed, refrain),
+                    Decision::Refrain(refrain) => refrain,
                     Decision::Wait | Decision::Probe => return,
                 }
             }
-            Decision::Refrain(refrain) => takeover::refrain_reason(watch.missed, refrain),
+            Decision::Refrain(refrain) => refrain,
             Decision::Wait | Decision::TakeOver => return,
         };
-        // Said once per silence (and again if the reason changes).
-        let kind = decision.split(',').nth(1).map(str::to_string);
-        if watch.refrained.as_deref() != kind.as_deref() {
-            watch.refrained = kind;
-            tracing::warn!("failover: automatic failover: {decision}");
-            let audit = Audit::system("failover.auto_refrained", decision);
-            if let Err(err) = self
-                .store
-                .change_async(audit, |_| Ok::<_, crate::store::Error>(()))
-                .await
-            {
-                tracing::error!("failover: cannot audit: {err}");
-            }
+        // Said once per silence (and again if the reason changes, not as the count grows).
+        let kind = format!("{refrain:?}");
+        if watch.refrained.as_deref() == Some(kind.as_str()) {
+            return;
+        }
+        watch.refrained = Some(kind);
+        let decision = takeover::refrain_reason(watch.missed, refrain);
+        tracing::warn!("failover: automatic failover: {decision}");
+        let audit = Audit::system("failover.auto_refrained", decision);
+        if let Err(err) = self
+            .store
+            .change_async(audit, |_| Ok::<_, crate::store::Error>(()))
+            .await
+        {
+            tracing::error!("failover: cannot audit: {err}");
         }
     }
 }

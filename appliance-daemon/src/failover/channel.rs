@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::record::PeerRecord;
-use super::{endpoint, Failover, FailoverError, PairRecord, REACH_NO, REACH_YES};
+use super::{endpoint, Failover, FailoverError, REACH_NO, REACH_YES};
 use crate::store::Audit;
 use api_types::{EstablishRequest, PeerEstablish, PeerHello, PeerHelloAnswer, PeerIdentity};
 use pair::proof::{self, Direction, Transcript};
@@ -58,6 +58,24 @@ impl Failover {
         })?;
         client.set_timeout(timeout);
         Ok(client)
+    }
+
+    /// A client for the peer of the relationship, pinned on the identity taken at
+    /// establish. A stored pin that is not a SHA-256 (a damaged record) is an error, never
+    /// a client that accepts any server.
+    pub(super) fn peer_client(
+        &self,
+        peer: &PeerRecord,
+        timeout: Duration,
+    ) -> Result<Client, FailoverError> {
+        let pin = peer.pin_bytes().ok_or_else(|| FailoverError::BadPin {
+            appliance_id: peer.appliance_id.clone(),
+        })?;
+        self.client(
+            Endpoint::new(peer.host.clone(), peer.port),
+            Some(pin),
+            timeout,
+        )
     }
 
     /// One request; the answer and the public-key SHA-256 of the server's certificate.
@@ -290,12 +308,8 @@ impl Failover {
 
     /// Tell the peer the relationship is broken.
     pub(super) async fn tell_break(&self, peer: &PeerRecord) -> Result<(), FailoverError> {
-        let client = self.client(
-            Endpoint::new(peer.host.clone(), peer.port),
-            peer.pin_bytes(),
-            CHECK_TIMEOUT,
-        )?;
-        let body = self.state_message(&self.record()?);
+        let client = self.peer_client(peer, CHECK_TIMEOUT)?;
+        let body = self.state_message(self.record()?.state);
         Self::call::<api_types::PeerState>(&client, Method::POST, "/api/v1/peer/break", Some(&body))
             .await
             .map(|_| ())
@@ -305,11 +319,11 @@ impl Failover {
             })
     }
 
-    pub(super) fn state_message(&self, record: &PairRecord) -> api_types::PeerState {
+    pub(super) fn state_message(&self, state: pair::State) -> api_types::PeerState {
         api_types::PeerState {
             appliance_id: self.facts.appliance_id.clone(),
-            role: record.state.role,
-            epoch: record.state.epoch,
+            role: state.role,
+            epoch: state.epoch,
         }
     }
 
@@ -320,12 +334,8 @@ impl Failover {
         let Some(peer) = record.peer.clone() else {
             return Ok(());
         };
-        let client = self.client(
-            Endpoint::new(peer.host.clone(), peer.port),
-            peer.pin_bytes(),
-            CHECK_TIMEOUT,
-        )?;
-        let message = self.state_message(&record);
+        let client = self.peer_client(&peer, CHECK_TIMEOUT)?;
+        let message = self.state_message(record.state);
         let answer = Self::call::<api_types::PeerState>(
             &client,
             Method::POST,
@@ -356,7 +366,7 @@ impl Failover {
                     role: theirs.role,
                     epoch: theirs.epoch,
                 };
-                let tell = self
+                let (_, tell) = self
                     .peer_event(peer, event, "the peer's check", None)
                     .await?;
                 for action in tell {
@@ -390,12 +400,12 @@ impl Failover {
     /// Tell the peer this appliance is primary at `epoch` (it lost; it says why in its
     /// status). Best effort: it also learns on its next check.
     async fn tell_primary(&self, peer: &PeerRecord, epoch: u64, reason: pair::LostReason) {
-        let Ok(client) = self.client(
-            Endpoint::new(peer.host.clone(), peer.port),
-            peer.pin_bytes(),
-            CHECK_TIMEOUT,
-        ) else {
-            return;
+        let client = match self.peer_client(peer, CHECK_TIMEOUT) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!("failover: the peer was not told it lost ({reason}): {e}");
+                return;
+            }
         };
         let body = api_types::PeerState {
             appliance_id: self.facts.appliance_id.clone(),

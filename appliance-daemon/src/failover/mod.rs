@@ -119,6 +119,12 @@ pub(crate) enum FailoverError {
          this appliance follows it as backup"
     )]
     PeerStaysPrimary { epoch: u64 },
+    /// The stored pin of the peer is not a SHA-256: the record is damaged.
+    #[error(
+        "the stored identity of the peer {appliance_id} is damaged; break the failover \
+         relationship and establish it again"
+    )]
+    BadPin { appliance_id: String },
     #[error("{0}")]
     Setting(String),
     #[error("the system random number generator failed")]
@@ -153,7 +159,9 @@ impl FailoverError {
             FailoverError::SharedIpInUse { .. } => "shared_ip_in_use",
             FailoverError::PeerStaysPrimary { .. } => "peer_primary",
             FailoverError::Setting(_) => "invalid_setting",
-            FailoverError::Random | FailoverError::Store(_) => "internal",
+            FailoverError::BadPin { .. } | FailoverError::Random | FailoverError::Store(_) => {
+                "internal"
+            }
         }
     }
 }

@@ -204,9 +204,10 @@ impl Failover {
             role: theirs.role,
             epoch: theirs.epoch,
         };
-        self.peer_event(&peer, event, "the peer's check", None)
+        let (state, _) = self
+            .peer_event(&peer, event, "the peer's check", None)
             .await?;
-        Ok(self.state_message(&self.record()?))
+        Ok(self.state_message(state))
     }
 
     /// `POST /api/v1/peer/primary`: the peer is primary at the epoch given and this
@@ -221,9 +222,10 @@ impl Failover {
         let event = Event::PeerIsPrimary {
             epoch: theirs.epoch,
         };
-        self.peer_event(&peer, event, "the peer said it is primary", address)
+        let (state, _) = self
+            .peer_event(&peer, event, "the peer said it is primary", address)
             .await?;
-        Ok(self.state_message(&self.record()?))
+        Ok(self.state_message(state))
     }
 
     /// `POST /api/v1/peer/break`: the peer broke the relationship. Said again, it is
@@ -233,7 +235,7 @@ impl Failover {
         client: [u8; 32],
         address: Option<IpAddr>,
     ) -> Result<PeerState, FailoverError> {
-        match self.peer_of(client) {
+        let state = match self.peer_of(client) {
             Ok((_, peer)) => {
                 self.peer_event(
                     &peer,
@@ -241,29 +243,32 @@ impl Failover {
                     "the peer broke the relationship",
                     address,
                 )
-                .await?;
+                .await?
+                .0
             }
-            Err(FailoverError::PairBroken { .. }) => {}
+            Err(FailoverError::PairBroken { .. }) => self.record()?.state,
             Err(e) => return Err(e),
-        }
-        Ok(self.state_message(&self.record()?))
+        };
+        Ok(self.state_message(state))
     }
 
     /// Apply `event` about `peer` (if it is still the peer); store and audit when the
-    /// state changes. Returns what must still be said to the peer.
+    /// state changes. Returns this appliance's state after it, and what must still be
+    /// said to the peer.
     pub(super) async fn peer_event(
         &self,
         peer: &PeerRecord,
         event: Event,
         why: &str,
         address: Option<IpAddr>,
-    ) -> Result<Vec<Action>, FailoverError> {
+    ) -> Result<(pair::State, Vec<Action>), FailoverError> {
         let _busy = self.busy.lock().await;
         let record = self.record()?;
         if record.peer.as_ref().map(|p| &p.pin) != Some(&peer.pin) {
-            return Ok(Vec::new());
+            return Ok((record.state, Vec::new()));
         }
         let transition = self.transition(&record, event)?;
+        let state = transition.state;
         let tell: Vec<Action> = transition
             .actions
             .iter()
@@ -296,7 +301,7 @@ impl Failover {
             };
             self.commit(audit, transition, message).await?;
         }
-        Ok(tell)
+        Ok((state, tell))
     }
 
     /// [`Failover::commit`] of an establish: the new peer and the state in one change.

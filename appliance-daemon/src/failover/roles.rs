@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use api_types::{BecomePrimaryAnswer, PeerState, SharedIpAnswered};
-use appliancectl::{Endpoint, Method};
+use appliancectl::Method;
 use pair::{Event, Note, Role, SharedIps};
 
 use super::channel::{clause, CallError};
@@ -175,11 +175,7 @@ impl Failover {
             TELL_TIMEOUT
         };
         let client = self
-            .client(
-                Endpoint::new(peer.host.clone(), peer.port),
-                peer.pin_bytes(),
-                timeout,
-            )
+            .peer_client(peer, timeout)
             .map_err(CallError::Transport)?;
         let body = PeerState {
             appliance_id: self.facts.appliance_id.clone(),
@@ -286,7 +282,18 @@ impl Failover {
                     "This appliance became primary at epoch {epoch} (Become primary): {how}."
                 )),
             )
-            .await?
+            .await
+            .inspect_err(|err| {
+                if peer_answered {
+                    // The old primary already stepped down: neither holds the shared IPs
+                    // until Become primary is tried again (the next epoch; it follows).
+                    tracing::error!(
+                        "failover: the old primary became backup at epoch {epoch}, but this \
+                         appliance could not store its new role ({err}): no appliance holds \
+                         the shared IPs; choose Become primary again"
+                    );
+                }
+            })?
             .unwrap_or_default();
         drop(busy);
         Ok(BecomePrimaryAnswer {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use appliancectl::{Endpoint, Method};
+use appliancectl::Method;
 use serde::{Deserialize, Serialize};
 
 use super::channel::{clause, lock, CallError};
@@ -343,12 +343,11 @@ impl Failover {
             (Some(peer), Role::Primary) => peer.clone(),
             _ => return Err(SyncError::NotPrimary),
         };
-        let endpoint = Endpoint::new(peer.host.clone(), peer.port);
         let refused = |e: CallError| match e {
             CallError::Transport(e) => SyncError::Failover(e),
             CallError::Refused { message, .. } => SyncError::Refused(clause(&message)),
         };
-        let client = self.client(endpoint.clone(), peer.pin_bytes(), MANIFEST_TIMEOUT)?;
+        let client = self.peer_client(&peer, MANIFEST_TIMEOUT)?;
         let (theirs, _) = Self::call::<PeerManifest>(
             &client,
             Method::POST,
@@ -406,7 +405,7 @@ impl Failover {
         let body = axum::body::Body::from_stream(futures::stream::unfold(rx, |mut rx| async {
             rx.recv().await.map(|item| (item, rx))
         }));
-        let mut client = self.client(endpoint, peer.pin_bytes(), TRANSFER_TIMEOUT)?;
+        let mut client = self.peer_client(&peer, TRANSFER_TIMEOUT)?;
         client.set_timeout(TRANSFER_TIMEOUT);
         let generation_text = generation.to_string();
         let response = client
@@ -598,8 +597,7 @@ impl Failover {
             } else {
                 PULL_TIMEOUT
             };
-        let endpoint = Endpoint::new(peer.host.clone(), peer.port);
-        let answer = match self.client(endpoint, peer.pin_bytes(), timeout) {
+        let answer = match self.peer_client(peer, timeout) {
             Ok(client) => {
                 Self::call::<PeerSynced>(
                     &client,

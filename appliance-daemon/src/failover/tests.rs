@@ -98,3 +98,28 @@ fn the_peers_sentence_becomes_a_clause_of_ours() {
     );
     assert_eq!(super::channel::clause(""), "");
 }
+
+#[test]
+fn a_damaged_stored_pin_gives_no_pin_and_a_sentence() {
+    let peer = |pin: String| PeerRecord {
+        pin,
+        ..PeerRecord::default()
+    };
+    assert_eq!(peer("ab".repeat(32)).pin_bytes(), Some([0xab; 32]));
+    for damaged in [
+        String::new(),
+        "ab".repeat(31),
+        "zz".repeat(32),
+        "ab".repeat(33),
+    ] {
+        assert_eq!(peer(damaged.clone()).pin_bytes(), None, "{damaged:?}");
+    }
+    let err = FailoverError::BadPin {
+        appliance_id: "b".into(),
+    };
+    assert_eq!(err.code(), "internal");
+    assert!(
+        err.to_string().contains("break the failover relationship"),
+        "{err}"
+    );
+}

@@ -144,14 +144,22 @@ impl Response {
 
 impl Client {
     pub fn new(endpoint: Endpoint, trust: &Trust) -> Result<Self> {
-        Ok(Client {
+        Ok(Client::with_config(endpoint, client_config(trust)?, None))
+    }
+
+    fn with_config(
+        endpoint: Endpoint,
+        tls: Arc<ClientConfig>,
+        server_name: Option<String>,
+    ) -> Self {
+        Client {
             endpoint,
-            tls: client_config(trust)?,
+            tls,
             token: None,
             timeout: DEFAULT_TIMEOUT,
             user_agent: USER_AGENT_VALUE,
-            server_name: None,
-        })
+            server_name,
+        }
     }
 
     /// A client that presents `identity` when the server asks for a client certificate,
@@ -168,11 +176,11 @@ impl Client {
             input: server_name.to_string(),
             reason: "not a valid DNS name".to_string(),
         })?;
-        Ok(Client {
-            tls: client_config_with(trust, Some(identity))?,
-            server_name: Some(server_name.to_string()),
-            ..Client::new(endpoint, &Trust::InsecureAcceptAny)?
-        })
+        Ok(Client::with_config(
+            endpoint,
+            client_config_with(trust, Some(identity))?,
+            Some(server_name.to_string()),
+        ))
     }
 
     pub(crate) fn server_name(&self) -> Option<&str> {
