@@ -12,7 +12,15 @@
 //! - B's power cut (QMP `quit`) while it holds the shared IP; A enables it: its probe finds
 //!   no one, the client sees A's MAC (timed) and reaches A over HTTPS;
 //! - B boots again on its disk, its settings still enabling the shared IP: its probe at
-//!   start sees A, so it shows a conflict naming A and does not take it; only A answers.
+//!   start sees A, so it shows a conflict naming A and does not take it; only A answers;
+//! - a failover pair: the same inter-appliance key on both, established on A, Sync now: A
+//!   holds the shared IP by its role, B stands by;
+//! - a new admin password set on A logs in on B (the sync's push, timed); B refuses to
+//!   change it itself (`409 managed_by_primary`);
+//! - automatic failover on B, A's power cut (QMP `quit`): B takes over (A's cut to the
+//!   client's first ARP reply from B, timed) and answers HTTPS on the shared IP;
+//! - A boots again, primary at epoch 1 for itself: it comes back as backup at epoch 2 and
+//!   says why, only B answers for the shared IP, and B's next change reaches A.
 //!
 //! Needs root, `iproute2`, `iputils-arping`, `iputils-ping`, `tcpdump` and `curl`.
 
@@ -26,6 +34,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
 const PASSWORD: &str = "pair-admin-secret";
+const PASSWORD_2: &str = "pair-admin-secret-2";
+const PASSWORD_3: &str = "pair-admin-secret-3";
 const SHARED: &str = "10.77.0.50";
 const CLIENT: &str = "10.77.0.2/24";
 
@@ -77,6 +87,63 @@ impl Node {
             .call("GET", "/api/v1/status", Some(&self.token), None);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.value()["appliance_id"].as_str().unwrap().to_string()
+    }
+
+    /// `method path` with `body` if any; its answer, which must be 200.
+    fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let body = body.map(|b| b.to_string());
+        let r = self
+            .m
+            .call(method, path, Some(&self.token), body.as_deref());
+        assert_eq!(
+            r.status,
+            200,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.value()
+    }
+
+    fn failover(&self) -> Value {
+        let r = self
+            .m
+            .call("GET", "/api/v1/failover", Some(&self.token), None);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.value()
+    }
+
+    /// Where the other appliance reaches this one on the segment: its own address, 443.
+    fn endpoint(&self) -> Value {
+        json!({"host": self.own.split('/').next().unwrap(), "port": 443})
+    }
+
+    fn change_password(&self, current: &str, new: &str) {
+        let r = self.m.call(
+            "PUT",
+            "/api/v1/account/password",
+            Some(&self.token),
+            Some(&json!({"current": current, "new": new}).to_string()),
+        );
+        assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    }
+
+    /// The audit log's (action, detail) pairs, newest first.
+    fn audit(&self) -> Vec<(String, String)> {
+        let r = self
+            .m
+            .call("GET", "/api/v1/audit?limit=200", Some(&self.token), None);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.value()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap_or_default().to_string(),
+                    e["detail"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
     }
 
     /// Enable or disable the shared IP; it must be applied at once, with no confirmation.
@@ -187,7 +254,7 @@ fn ms(d: Duration) -> String {
 }
 
 #[test]
-fn a_pair_on_one_segment_hands_a_shared_ip_over() {
+fn a_pair_on_one_segment_hands_a_shared_ip_over_then_fails_over() {
     let mut lab = Lab::new().unwrap();
     lab.address(CLIENT).unwrap();
     // The disks outlive a machine: B boots again on its own.
@@ -219,7 +286,7 @@ fn a_pair_on_one_segment_hands_a_shared_ip_over() {
         let token = m.first_login(PASSWORD);
         Node { m, token, mac, own }
     };
-    let a = node(ma, "52:54:00:77:00:0a", "10.77.0.11/24");
+    let mut a = node(ma, "52:54:00:77:00:0a", "10.77.0.11/24");
     let mut b = node(mb, "52:54:00:77:00:0b", "10.77.0.12/24");
 
     // (a) Static addresses on the segment through each API, confirmed; the client pings both.
@@ -395,6 +462,175 @@ fn a_pair_on_one_segment_hands_a_shared_ip_over() {
     );
     b.m.report(
         "booted again, found A holding the shared IP, left it",
+        ms(step.elapsed()),
+    );
+
+    // (g) A failover pair: the same inter-appliance key on both, established on A (the
+    // primary), B synced at once (Sync now). A holds the shared IP by its role, B stands by.
+    let step = Instant::now();
+    let key = a.ok(
+        "PUT",
+        "/api/v1/failover/key",
+        Some(json!({"generate": true})),
+    )["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.ok("PUT", "/api/v1/failover/key", Some(json!({"key": key})));
+    assert_eq!(
+        a.failover()["key_fingerprint"],
+        b.failover()["key_fingerprint"]
+    );
+    let v = a.ok(
+        "POST",
+        "/api/v1/failover/establish",
+        Some(json!({"backup": b.endpoint(), "reverse": a.endpoint()})),
+    );
+    assert_eq!(
+        (v["role"].as_str(), v["epoch"].as_u64()),
+        (Some("primary"), Some(1)),
+        "{v}"
+    );
+    let synced = a.ok("POST", "/api/v1/failover/sync", None);
+    assert_eq!(synced["generation"], 1, "{synced}");
+    let fb = b.failover();
+    assert_eq!(fb["role"], "backup", "{fb}");
+    assert_eq!(fb["generation"], 1, "{fb}");
+    let nb = b.network();
+    assert_eq!(nb["shared_ips"][0]["state"], "standby", "{nb}");
+    assert_eq!(nb["shared_ips"][0]["held"], false, "{nb}");
+    let repliers = lab.arping_all(SHARED, 2).unwrap();
+    assert!(
+        !repliers.is_empty() && repliers.iter().all(|m| m == a.mac),
+        "only A answers: {repliers:?}"
+    );
+    a.m.report("pair established and first sync done", ms(step.elapsed()));
+
+    // (h) A new admin password set on A logs in on B (pushed by the sync, no Sync now); the
+    // backup refuses to change a synced setting itself.
+    let step = Instant::now();
+    a.change_password(PASSWORD, PASSWORD_2);
+    let until = Instant::now() + Duration::from_secs(30);
+    while b.m.login(PASSWORD_2).status != 200 {
+        assert!(
+            Instant::now() < until,
+            "A's new password not accepted by B within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    a.m.report(
+        "FIGURE new password on A to its first login on B (TCG)",
+        ms(step.elapsed()),
+    );
+    assert_eq!(b.m.login(PASSWORD).status, 401, "the old password is gone");
+    b.token = b.m.token(PASSWORD_2);
+    a.token = a.m.token(PASSWORD_2);
+    let r = b.m.call(
+        "PUT",
+        "/api/v1/account/password",
+        Some(&b.token),
+        Some(&json!({"current": PASSWORD_2, "new": "backup-own-secret"}).to_string()),
+    );
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.value()["error"], "managed_by_primary");
+    let fb = b.failover();
+    assert!(fb["generation"].as_u64().unwrap() >= 2, "{fb}");
+
+    // (i) Automatic failover on B; A's power cut (QMP quit) while it holds the shared IP:
+    // B takes over, the client on the segment sees B's MAC (timed) and reaches B over
+    // HTTPS on the shared IP.
+    let v = b.ok(
+        "PUT",
+        "/api/v1/failover/auto",
+        Some(json!({"enabled": true, "missed_checks": 5})),
+    );
+    assert_eq!(
+        v["auto"],
+        json!({"enabled": true, "missed_checks": 5}),
+        "{v}"
+    );
+    let until = Instant::now() + Duration::from_secs(20);
+    while b.failover()["peer"]["reachable"] != true {
+        assert!(
+            Instant::now() < until,
+            "B does not reach A: {}",
+            b.failover()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    while wire.try_recv().is_ok() {}
+    let asking = lab.keep_asking(SHARED, Duration::from_millis(50)).unwrap();
+    let cut = unix_now();
+    a.m.cut_power().unwrap();
+    let seen = takeover(&wire, b.mac, Duration::from_secs(30));
+    drop(asking);
+    b.m.report(
+        "FIGURE automatic failover (5 missed checks): A's power cut to the client's first \
+         ARP reply from B (TCG)",
+        format!("{:.0} ms", (seen.replied - cut) * 1000.0),
+    );
+    let fb = b.failover();
+    assert_eq!(
+        (fb["role"].as_str(), fb["epoch"].as_u64()),
+        (Some("primary"), Some(2)),
+        "{fb}"
+    );
+    let (status, st) = curl(&lab, "/api/v1/status", Some(&b.token));
+    assert_eq!(status, 200, "B's session on the shared IP: {st}");
+    assert_eq!(st["appliance_id"], id_b.as_str());
+    assert!(
+        b.audit()
+            .iter()
+            .any(|(action, _)| action == "failover.auto_takeover"),
+        "the takeover audited"
+    );
+
+    // (j) A boots again, primary at epoch 1 for itself: it asks B first, finds epoch 2,
+    // and comes back as backup without taking the shared IP; then B's changes reach it.
+    let step = Instant::now();
+    a.m = lab.start(spec("vm-a"), "a", a.mac).unwrap();
+    let (_, boot) = a.m.wait_for_health(BOOT_TIMEOUT).unwrap();
+    a.m.report(
+        "second boot to health",
+        format!("{:.1}s", boot.as_secs_f64()),
+    );
+    a.token = a.m.token(PASSWORD_2);
+    let until = Instant::now() + Duration::from_secs(60);
+    let fa = loop {
+        let fa = a.failover();
+        if fa["role"] == "backup" {
+            break fa;
+        }
+        assert!(Instant::now() < until, "A not backup within 60 s: {fa}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(fa["epoch"], 2, "{fa}");
+    assert!(
+        fa["last_event"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("epoch 2"),
+        "A says why it is backup: {fa}"
+    );
+    let repliers = lab.arping_all(SHARED, 3).unwrap();
+    assert!(
+        !repliers.is_empty() && repliers.iter().all(|m| m == b.mac),
+        "only B answers for the shared IP: {repliers:?}"
+    );
+    a.m.report("booted again and came back as backup", ms(step.elapsed()));
+    let step = Instant::now();
+    b.change_password(PASSWORD_2, PASSWORD_3);
+    let until = Instant::now() + Duration::from_secs(90);
+    while a.m.login(PASSWORD_3).status != 200 {
+        assert!(
+            Instant::now() < until,
+            "B's new password not accepted by A within 90 s: {}",
+            a.failover()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.m.report(
+        "new password on B (new primary) to its first login on A",
         ms(step.elapsed()),
     );
 }
