@@ -1,4 +1,4 @@
-//! Two virtual appliances on one L2 segment ([`appliance_tests::lab::Lab`]: a bridge in a
+//! A virtual appliance and a box on one L2 segment ([`appliance_tests::lab::Lab`]: a bridge in a
 //! network namespace, each VM's second NIC on a tap there, each VM's API on a host
 //! loopback port), booted once; then, on that pair, each step timed:
 //! - each appliance's segment NIC gets a static address through its API (confirmed), and
@@ -257,23 +257,29 @@ fn ms(d: Duration) -> String {
 fn a_pair_on_one_segment_hands_a_shared_ip_over_then_fails_over() {
     let mut lab = Lab::new().unwrap();
     lab.address(CLIENT).unwrap();
-    // The disks outlive a machine: B boots again on its own.
+    // A is a virtual appliance, B a box: a pair may mix them. The disks outlive a
+    // machine: each boots again on its own.
     let disks = WorkDir::new("pair").unwrap();
-    let image = disk::built_image("vm").unwrap();
     let spec = |name: &str| {
+        let profile = if name == "box-b" {
+            Profile::Box
+        } else {
+            Profile::Vm
+        };
         let overlay = disks.path().join(format!("{name}.qcow2"));
         if !overlay.exists() {
+            let image = disk::built_image(profile.image_profile()).unwrap();
             disk::create_overlay(&image, &overlay).unwrap();
         }
         MachineSpec {
             name: Some(name.to_string()),
             overlay: Some(overlay),
-            ..MachineSpec::image(Profile::Vm, Firmware::Bios).unwrap()
+            ..MachineSpec::image(profile, Firmware::Bios).unwrap()
         }
     };
     let started = Instant::now();
     let mut ma = lab.start(spec("vm-a"), "a", "52:54:00:77:00:0a").unwrap();
-    let mut mb = lab.start(spec("vm-b"), "b", "52:54:00:77:00:0b").unwrap();
+    let mut mb = lab.start(spec("box-b"), "b", "52:54:00:77:00:0b").unwrap();
     let (_, boot_a) = ma.wait_for_health(BOOT_TIMEOUT).unwrap();
     let (_, boot_b) = mb.wait_for_health(BOOT_TIMEOUT).unwrap();
     ma.report("boot to health", format!("{:.1}s", boot_a.as_secs_f64()));
@@ -430,7 +436,7 @@ fn a_pair_on_one_segment_hands_a_shared_ip_over_then_fails_over() {
     // (f) B boots again, its settings still enabling the shared IP: its probe at start sees
     // A, so it does not take it; the client only ever hears A.
     let step = Instant::now();
-    b.m = lab.start(spec("vm-b"), "b", b.mac).unwrap();
+    b.m = lab.start(spec("box-b"), "b", b.mac).unwrap();
     let (_, boot) = b.m.wait_for_health(BOOT_TIMEOUT).unwrap();
     b.m.report(
         "second boot to health",

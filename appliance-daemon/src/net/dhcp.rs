@@ -21,20 +21,12 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// before the link is up is lost and the next one comes seconds later (an e1000e link
 /// takes about three seconds to come up after the interface is set up).
 const CARRIER_WAIT: Duration = Duration::from_secs(10);
-const CARRIER_POLL: Duration = Duration::from_millis(50);
 
 /// Until the link named `name` has carrier, for at most [`CARRIER_WAIT`]; at once when its
 /// state cannot be read.
 async fn wait_for_carrier(name: &str) {
-    let Ok(netlink) = Netlink::connect() else {
-        return;
-    };
-    let until = Instant::now() + CARRIER_WAIT;
-    while Instant::now() < until {
-        match netlink.link(name).await {
-            Ok(link) if !link.carrier => tokio::time::sleep(CARRIER_POLL).await,
-            _ => return,
-        }
+    if let Ok(netlink) = Netlink::connect() {
+        netlink.wait_for_carrier(name, CARRIER_WAIT).await;
     }
 }
 

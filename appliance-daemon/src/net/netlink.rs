@@ -14,6 +14,7 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use super::ipnet::IpNet;
 use super::plan::{Changes, Current, CurrentAddress};
@@ -93,6 +94,23 @@ impl Netlink {
         let (connection, handle, _) = rtnetlink::new_connection().map_err(Error::Socket)?;
         tokio::spawn(connection);
         Ok(Netlink { handle })
+    }
+
+    /// Until the link named `name` has carrier, for at most `wait`, polling every 50 ms:
+    /// whether it has. True at once when its state cannot be read (the caller goes on as
+    /// it would without the wait).
+    pub(crate) async fn wait_for_carrier(&self, name: &str, wait: Duration) -> bool {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            match self.link(name).await {
+                Ok(link) if !link.carrier => {}
+                _ => return true,
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub(crate) async fn link(&self, name: &str) -> Result<Link, Error> {

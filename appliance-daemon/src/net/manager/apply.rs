@@ -30,6 +30,9 @@ const DEV_NICS: [(&str, [u8; 6]); 2] = [
     ("eth1", [0x52, 0x54, 0x00, 0x12, 0x34, 0x57]),
 ];
 
+/// How long a shared IP's probe waits for its link's carrier before giving up.
+const CARRIER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(in crate::net) struct KernelSide {
     pub netlink: Netlink,
     interfaces: Option<Vec<String>>,
@@ -212,6 +215,21 @@ impl Manager {
         let started = Instant::now();
         let socket = match (&self.kernel, address.addr, parse_mac(mac)) {
             (None, _, _) => None,
+            // A probe sent before the link is up goes nowhere and hears nothing: it would
+            // find the address free while the peer holds it (an e1000e link comes up
+            // seconds after the interface at boot).
+            (Some(kernel), _, _)
+                if !kernel
+                    .netlink
+                    .wait_for_carrier(&link.name, CARRIER_WAIT)
+                    .await =>
+            {
+                return Err(format!(
+                    "cannot probe for {address} on {}: the link has no carrier (cable or \
+                     switch port); the shared IP is not taken without a probe",
+                    link.name
+                ));
+            }
             (Some(_), ip, Some(own)) => match shared::probe(link.index, own, ip).await {
                 Ok(Probe::Free(socket)) => Some(socket),
                 Ok(Probe::Taken(holder)) => return Ok(Some(Err(holder))),
