@@ -3,8 +3,8 @@
 //! the backup within a second (p50/p99 printed), the backup refusing synced settings with
 //! `409 managed_by_primary` while its network settings stay editable, Sync now; and with
 //! large site data: the initial sync's time and the backup's peak memory, only changed
-//! files sent, a sync cut by the primary's death leaving the backup on its previous
-//! generation, the next sync completing; Become primary pulling a final sync from the old
+//! files sent, a sync cut by the primary's death, then by the backup's, leaving the
+//! backup on its previous generation, the next sync completing; Become primary pulling a final sync from the old
 //! primary (a change made just before is on the new primary), or saying none could be
 //! pulled when the primary is gone.
 
@@ -633,6 +633,68 @@ fn large_site_data_travels_by_difference_and_a_cut_sync_leaves_the_previous_gene
     // The primary back: the next sync completes.
     let daemon = start_on(&a_state, 3_600_000, 3_600_000);
     let token = daemon.token(&a_password);
+
+    // The backup's power cut in the middle of a sync (its process killed): back on the
+    // same address, it is on its previous generation with the staging discarded; the
+    // primary's Sync now failed with a clear error, and the next one completes.
+    let (addr, trust, sync_token) = (daemon.https, daemon.trust(), token.clone());
+    let caller = std::thread::spawn(move || {
+        api_call(
+            addr,
+            &trust,
+            "POST",
+            "/api/v1/failover/sync",
+            Some(&sync_token),
+            None,
+        )
+    });
+    wait_for(
+        "part of the transfer staged on the backup",
+        Duration::from_secs(60),
+        || tree_bytes(&staging) >= 5 * MIB as u64,
+    );
+    let (b_state, b_port, b_password) = (
+        b.daemon.state.clone(),
+        b.daemon.https.port(),
+        b.password.clone(),
+    );
+    drop(b); // the backup's process is killed
+    let cut = caller.join().unwrap();
+    assert_ne!(cut.status, 200, "a sync to a dead backup cannot succeed");
+    let cut: Value = cut.json().unwrap_or(Value::Null);
+    assert!(
+        cut["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{cut}"
+    );
+    let b = {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_appliance-daemon"));
+        cmd.args(["--dev", "--state-dir"])
+            .arg(&b_state)
+            .args(["--listen", &format!("127.0.0.1:{b_port}")])
+            .envs([
+                ("APPLIANCE_SLOT", "A"),
+                ("APPLIANCE_PROFILE", "box"),
+                ("APPLIANCE_FAILOVER_SYNC_DELAY_MS", "3600000"),
+                ("APPLIANCE_FAILOVER_SYNC_FULL_MS", "3600000"),
+            ]);
+        let daemon = DevDaemon::start_command(cmd, &b_state, false);
+        let token = daemon.token(&a_password);
+        Appliance {
+            daemon,
+            token,
+            password: b_password,
+        }
+    };
+    assert!(!b.daemon.state.join("snapshot-staging").exists());
+    let bf = b.failover();
+    assert_eq!(bf["generation"].as_u64(), Some(g2), "{bf}");
+    assert_eq!(bf["role"], "backup", "{bf}");
+    assert!(!b.site().join("more").exists());
+    assert_eq!(files_of(&b.site().join("data")), before_cut);
+    let r = daemon.call("GET", "/api/v1/failover", Some(&token), None);
+    let af: Value = r.json().unwrap();
+    assert!(af["sync"]["last_error"].is_object(), "{af}");
+
     let r = daemon.call("POST", "/api/v1/failover/sync", Some(&token), None);
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     let third: Value = r.json().unwrap();
