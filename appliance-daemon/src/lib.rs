@@ -37,6 +37,11 @@ use tokio::net::TcpListener;
 use config::{Config, Mode};
 use system::SystemInfo;
 
+/// What an appliance that trusts the published development key says at start (console,
+/// log); Status and `GET /api/v1/status` say it with `update_keys.development`.
+const DEVELOPMENT_BUILD: &str =
+    "development build: accepts packages signed with the public development key";
+
 /// Run until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -303,6 +308,13 @@ pub(crate) fn app(
         .set(backup::runner::BackupOf(Box::new(move || {
             pair.upgrade()?.primary_host()
         })));
+    let update_keys = update::upload::update_keys(&updater.platform.keys_dir());
+    if update_keys.development {
+        tracing::warn!("{DEVELOPMENT_BUILD}");
+        if config.mode == Mode::Appliance {
+            screen::show(&format!("\n{DEVELOPMENT_BUILD}\n"));
+        }
+    }
     let state = Arc::new(state::AppState {
         mode: config.mode,
         status: status::StatusService::new(
@@ -310,6 +322,7 @@ pub(crate) fn app(
             store.clone(),
             config.state_dir.clone(),
             Arc::clone(&certificates),
+            update_keys,
         ),
         system,
         shutdown: system::shutdown::Shutdown::new(

@@ -44,6 +44,7 @@ pub(crate) struct StatusService {
     /// Where the sanitization record lives (`/data`).
     state_dir: PathBuf,
     tls: Arc<Certificates>,
+    update_keys: api_types::UpdateKeys,
     /// The gathered status and when.
     status: Mutex<Option<(Instant, Arc<Status>)>>,
     /// Its JSON and the unix second it was made in.
@@ -56,6 +57,7 @@ impl StatusService {
         store: Store,
         state_dir: PathBuf,
         tls: Arc<Certificates>,
+        update_keys: api_types::UpdateKeys,
     ) -> Self {
         StatusService {
             system,
@@ -63,6 +65,7 @@ impl StatusService {
             sysroot: PathBuf::from("/"),
             state_dir,
             tls,
+            update_keys,
             status: Mutex::new(None),
             json: Mutex::new(None),
         }
@@ -152,6 +155,7 @@ impl StatusService {
             specs,
             sanitization: crate::reset::sanitization_record(&self.state_dir),
             scheduled_backup: crate::backup::runner::status(&self.store, units::now())?,
+            update_keys: self.update_keys.clone(),
         })
     }
 }

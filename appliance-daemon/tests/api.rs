@@ -377,3 +377,51 @@ fn ntp_servers_are_validated_stored_and_configured() {
     assert!(toml.contains("address = \"10.0.2.2\""), "{toml}");
     assert!(!toml.contains("pool.ntp.org"));
 }
+
+/// Status names the keys update packages must be signed with; an appliance that trusts
+/// the published development key says it is a development build (API, Basics page; the console line is checked
+/// on the booted image, tests/tests/admin.rs).
+#[test]
+fn status_names_the_update_keys_and_flags_the_development_key() {
+    let state = state_dir("update-keys");
+    let vendor = package::Signer::from_seed(&[7; 32]);
+    std::fs::create_dir_all(state.join("keys")).unwrap();
+    std::fs::write(state.join("keys/vendor.pub"), vendor.public().to_text()).unwrap();
+    let start = || {
+        DevDaemon::start(
+            Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+            &state,
+            false,
+            &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "vm")],
+        )
+    };
+    let d = start();
+    let token = d.first_login("update-keys-secret");
+    let keys = d.call("GET", "/api/v1/status", Some(&token), None).value()["update_keys"].clone();
+    assert_eq!(
+        keys,
+        serde_json::json!({"trusted": [vendor.id().to_string()], "development": false})
+    );
+    let basics = d.web_page("update-keys-secret", "/appliance/status");
+    assert!(basics.contains(&vendor.id().to_string()), "{basics}");
+    assert!(!basics.contains("Development build"));
+    drop(d);
+
+    std::fs::write(state.join("keys/dev.pub"), package::DEVELOPMENT_PUBLIC_KEY).unwrap();
+    let d = start();
+    let token = d.token("update-keys-secret");
+    let keys = d.call("GET", "/api/v1/status", Some(&token), None).value()["update_keys"].clone();
+    assert_eq!(keys["development"], true, "{keys}");
+    assert_eq!(
+        keys["trusted"],
+        serde_json::json!([
+            package::development_key_id().to_string(),
+            vendor.id().to_string()
+        ])
+    );
+    let basics = d.web_page("update-keys-secret", "/appliance/status");
+    assert!(
+        basics.contains("Development build: this appliance accepts update packages signed"),
+        "{basics}"
+    );
+}

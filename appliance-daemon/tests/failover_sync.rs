@@ -251,7 +251,7 @@ fn the_backup_follows_the_primary_and_refuses_synced_settings() {
     let (status, v) = b.call("POST", "/api/v1/network/confirm", None);
     assert_eq!(status, 200, "{v}");
     // The pages show the synced settings' forms disabled, with the same sentence.
-    let time_page = web_page(&b.daemon, &a.password, "/appliance/time");
+    let time_page = b.daemon.web_page(&a.password, "/appliance/time");
     assert!(
         time_page.contains("id=\"managed-by-primary\"") && time_page.contains(&primary_url),
         "{time_page}"
@@ -260,9 +260,9 @@ fn the_backup_follows_the_primary_and_refuses_synced_settings() {
         time_page.contains("<fieldset class=\"plain\" disabled>"),
         "{time_page}"
     );
-    let network_page = web_page(&b.daemon, &a.password, "/appliance/network");
+    let network_page = b.daemon.web_page(&a.password, "/appliance/network");
     assert!(!network_page.contains("managed-by-primary"));
-    let primary_time = web_page(&a.daemon, &a.password, "/appliance/time");
+    let primary_time = a.daemon.web_page(&a.password, "/appliance/time");
     assert!(!primary_time.contains("managed-by-primary"));
     assert!(primary_time.contains("<fieldset class=\"plain\">"));
     // Sync now is the primary's.
@@ -400,56 +400,6 @@ fn the_backup_follows_the_primary_and_refuses_synced_settings() {
 fn login(d: &DevDaemon, password: &str) -> appliance_tests::https::Response {
     let body = json!({"username": "admin", "password": password}).to_string();
     call(d, "POST", "/api/v1/session", None, Some(&body))
-}
-
-/// A page as a signed-in browser gets it: the login form (its CSRF cookie and field),
-/// the login, then `path` with the session cookie.
-fn web_page(d: &DevDaemon, password: &str, path: &str) -> String {
-    let web = |method: &str, path: &str, cookies: &str, body: &str| {
-        let mut headers = vec![("Cookie", cookies)];
-        if !body.is_empty() {
-            headers.push(("Content-Type", "application/x-www-form-urlencoded"));
-        }
-        appliance_tests::https::request(
-            d.https,
-            method,
-            path,
-            &headers,
-            body.as_bytes(),
-            &appliance_tests::https::Trust::Any,
-            Duration::from_secs(60),
-        )
-        .unwrap()
-    };
-    let cookies_of = |r: &appliance_tests::https::Response| {
-        r.headers
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
-            .map(|(_, v)| v.split(';').next().unwrap_or_default().to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    let form = web("GET", "/appliance/login", "", "");
-    let html = String::from_utf8_lossy(&form.body).into_owned();
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
-    let body = format!(
-        "csrf={csrf}&username=admin&password={}",
-        password.replace(' ', "+")
-    );
-    let login = web("POST", "/appliance/login", &cookies_of(&form), &body);
-    assert!(
-        login.status == 303 || login.status == 302,
-        "{}",
-        login.status
-    );
-    let page = web("GET", path, &cookies_of(&login), "");
-    assert_eq!(page.status, 200);
-    String::from_utf8_lossy(&page.body).into_owned()
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -159,18 +159,13 @@ fn load_signers(paths: &[PathBuf]) -> Result<Vec<Signer>> {
         .iter()
         .map(|p| Signer::load(p))
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(dev) = dev_key_id() {
-        if signers.iter().any(|s| s.id() == dev) {
-            eprintln!("image: note: signing with the DEVELOPMENT key ({DEV_KEY}); not for release");
-        }
+    if signers
+        .iter()
+        .any(|s| s.id() == package::development_key_id())
+    {
+        eprintln!("image: note: signing with the DEVELOPMENT key ({DEV_KEY}); not for release");
     }
     Ok(signers)
-}
-
-fn dev_key_id() -> Option<package::KeyId> {
-    PublicKey::load(&workspace().join(DEV_PUB))
-        .ok()
-        .map(|k| k.id())
 }
 
 fn report_built(out: &Path, m: &Manifest, signers: &[Signer]) {
@@ -282,6 +277,42 @@ pub(crate) struct SigningArgs {
     /// (repeatable; default: the development key keys/dev/dev.pub).
     #[arg(long = "trust", value_name = "FILE")]
     trust: Vec<PathBuf>,
+    /// A release: --key and --trust are required, and the published development key is
+    /// refused among them (an appliance that trusts it accepts packages from anybody).
+    #[arg(long)]
+    release: bool,
+}
+
+impl SigningArgs {
+    /// A release signs with and trusts only keys given, none of them the development key.
+    fn check_release(&self) -> Result<()> {
+        if self.keys.is_empty() || self.trust.is_empty() {
+            bail!(
+                "a release build needs --key (the release signing key) and --trust (the \
+                 public keys the appliance accepts updates from): the development key is \
+                 never the default of a release"
+            );
+        }
+        let dev = package::development_key_id();
+        for path in &self.keys {
+            if Signer::load(path)?.id() == dev {
+                bail!(
+                    "--key {}: the published development key; a release build refuses it",
+                    path.display()
+                );
+            }
+        }
+        for path in &self.trust {
+            if PublicKey::load(path)?.id() == dev {
+                bail!(
+                    "--trust {}: the published development key; an appliance trusting it \
+                     would accept packages signed by anybody; a release build refuses it",
+                    path.display()
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The loaded keys of a build.
@@ -296,6 +327,9 @@ pub(crate) struct Signing {
 impl SigningArgs {
     /// Loads every key before anything is built, so a bad path fails at once.
     pub(crate) fn load(&self) -> Result<Signing> {
+        if self.release {
+            self.check_release()?;
+        }
         let ws = workspace();
         let mut notes = Vec::new();
         let keys = if self.keys.is_empty() {
@@ -369,6 +403,48 @@ mod tests {
         assert!(parse_requirement("base").is_err());
         assert!(parse_requirement("Base:1.0.0").is_err());
         assert!(parse_requirement("base:1.0").is_err());
+    }
+
+    #[test]
+    fn a_release_build_refuses_the_development_key() {
+        let ws = workspace();
+        let dir = std::env::temp_dir().join(format!("image-release-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (key, public) = Signer::generate()
+            .unwrap()
+            .write_pair(&dir.join("release"))
+            .unwrap();
+        let args = |keys: Vec<PathBuf>, trust: Vec<PathBuf>| SigningArgs {
+            keys,
+            trust,
+            release: true,
+        };
+        let error = |a: SigningArgs| a.load().err().expect("refused").to_string();
+        assert!(error(args(vec![], vec![])).contains("needs --key"));
+        assert!(error(args(vec![key.clone()], vec![])).contains("needs --key"));
+        assert!(error(args(vec![ws.join(DEV_KEY)], vec![public.clone()]))
+            .contains("the published development key"));
+        assert!(error(args(
+            vec![key.clone()],
+            vec![public.clone(), ws.join(DEV_PUB)]
+        ))
+        .contains("would accept packages signed by anybody"));
+        let signing = args(vec![key.clone()], vec![public.clone()])
+            .load()
+            .unwrap();
+        assert_eq!(signing.trusted.len(), 1);
+        assert!(signing.notes.is_empty(), "{:?}", signing.notes);
+        // Not a release: the development default, said in the notes.
+        let dev = SigningArgs {
+            keys: vec![],
+            trust: vec![],
+            release: false,
+        }
+        .load()
+        .unwrap();
+        assert_eq!(dev.notes.len(), 2, "{:?}", dev.notes);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -104,6 +104,56 @@ impl DevDaemon {
         }
     }
 
+    /// A page as a signed-in browser gets it: the login form (its CSRF cookie and field),
+    /// the login, then `path` with the session cookie.
+    pub fn web_page(&self, password: &str, path: &str) -> String {
+        let web = |method: &str, path: &str, cookies: &str, body: &str| {
+            let mut headers = vec![("Cookie", cookies)];
+            if !body.is_empty() {
+                headers.push(("Content-Type", "application/x-www-form-urlencoded"));
+            }
+            https::request(
+                self.https,
+                method,
+                path,
+                &headers,
+                body.as_bytes(),
+                &https::Trust::Any,
+                Duration::from_secs(60),
+            )
+            .unwrap()
+        };
+        let cookies_of = |r: &https::Response| {
+            r.headers
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+                .map(|(_, v)| v.split(';').next().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let form = web("GET", "/appliance/login", "", "");
+        let html = String::from_utf8_lossy(&form.body).into_owned();
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_string();
+        let body = format!(
+            "csrf={csrf}&username=admin&password={}",
+            password.replace(' ', "+")
+        );
+        let login = web("POST", "/appliance/login", &cookies_of(&form), &body);
+        assert!(
+            login.status == 303 || login.status == 302,
+            "{}",
+            login.status
+        );
+        let page = web("GET", path, &cookies_of(&login), "");
+        assert_eq!(page.status, 200);
+        String::from_utf8_lossy(&page.body).into_owned()
+    }
+
     /// Trust exactly the certificate this daemon wrote.
     pub fn trust(&self) -> Trust {
         Trust::pinned_pem(&self.state.join("tls/cert.pem")).expect("the daemon's cert.pem")

@@ -54,6 +54,13 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
         );
     }
     assert_eq!(status["slot"], "A");
+    // Built without --key: it trusts the published development key, and says so.
+    assert_eq!(status["update_keys"]["development"], true, "{status}");
+    m.wait_for_console(
+        "development build: accepts packages signed with the public development key",
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let nics = status["specs"]["nics"].as_array().unwrap();
     assert!(
         nics.iter().any(|n| n["name"] == "eth0"),

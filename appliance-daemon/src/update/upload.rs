@@ -119,6 +119,18 @@ fn first_payload<R: Read>(
     }
 }
 
+/// What Status says of the keys in `dir` (the running slot's): their ids, and whether the
+/// published development key is among them. Read once at start (the slot is read-only).
+pub(crate) fn update_keys(dir: &Path) -> api_types::UpdateKeys {
+    let ids: Vec<package::KeyId> = Keyring::from_dir(dir)
+        .map(|ring| ring.ids().collect())
+        .unwrap_or_default();
+    api_types::UpdateKeys {
+        development: ids.contains(&package::development_key_id()),
+        trusted: ids.iter().map(ToString::to_string).collect(),
+    }
+}
+
 fn load_keyring(dir: &Path) -> Result<Keyring, InstallError> {
     let keyring = Keyring::from_dir(dir).map_err(|e| {
         InstallError::NoKeys(format!("the appliance's trusted keys cannot be read: {e}"))

@@ -98,6 +98,8 @@ pub(crate) struct Text {
     pub time: &'static str,
     pub none: &'static str,
     pub certificate: &'static str,
+    pub update_keys: &'static str,
+    pub development_build: &'static str,
     pub restart: &'static str,
     pub shut_down: &'static str,
     pub factory_reset: &'static str,
@@ -206,6 +208,10 @@ pub(crate) static EN: Text = Text {
     time: "Time (UTC)",
     none: "none",
     certificate: "Certificate (public key SHA-256)",
+    update_keys: "Update signing keys",
+    development_build: "Development build: this appliance accepts update packages signed \
+                        with the public development key, which anybody can use. Install a \
+                        release build before production use.",
     restart: "Restart",
     shut_down: "Shut down",
     factory_reset: "Factory reset",
@@ -315,6 +321,11 @@ pub(crate) static FR: Text = Text {
     time: "Heure (UTC)",
     none: "aucun",
     certificate: "Certificat (SHA-256 de la clé publique)",
+    update_keys: "Clés de signature des mises à jour",
+    development_build: "Version de développement : cette appliance accepte les paquets de \
+                        mise à jour signés avec la clé de développement publique, que tout \
+                        le monde peut utiliser. Installez une version de production avant \
+                        toute mise en service.",
     restart: "Redémarrer",
     shut_down: "Arrêter",
     factory_reset: "Réinitialisation d'usine",

@@ -72,7 +72,11 @@ pub(super) async fn basics(
         (t.uptime, duration(status.uptime_seconds)),
         (t.time, status.time.clone()),
         (t.certificate, status.certificate_sha256.clone()),
+        (t.update_keys, status.update_keys.trusted.join(", ")),
     ];
+    if status.update_keys.development {
+        page.error = Some(t.development_build.to_string());
+    }
     let mut sections = vec![Section::facts("basics", "", rows)];
     if let Some(record) = &status.sanitization {
         sections.push(super::reset::sanitization_section(ctx.lang, record));

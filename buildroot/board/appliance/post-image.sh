@@ -21,7 +21,15 @@ if [ -z "$BOOT_IMG" ]; then
 	exit 1
 fi
 
-exec "$HOST_DIR/bin/appliance-image" assemble \
+# A release (APPLIANCE_KEY and APPLIANCE_TRUST set: the signing key and the public key the
+# appliance accepts updates from) refuses the published development key; without them the
+# image is a development build, and says so on its Status page and console.
+set --
+if [ -n "${APPLIANCE_KEY:-}" ] || [ -n "${APPLIANCE_TRUST:-}" ]; then
+	set -- --release --key "${APPLIANCE_KEY:-}" --trust "${APPLIANCE_TRUST:-}"
+fi
+
+exec "$HOST_DIR/bin/appliance-image" assemble "$@" \
 	--profile "$PROFILE" \
 	--version "$VERSION" \
 	--rootfs-dir "$TARGET_DIR" \

@@ -41,7 +41,7 @@ pub use roles::{AutoFailoverRequest, BecomePrimaryAnswer, BecomePrimaryRequest, 
 pub use session::{Credentials, PasswordChange, Session};
 pub use status::{
     BackupRun, ClockState, Cpu, Disk, Dmi, Memory, Nic, Partition, SanitizationRecord,
-    ScheduledBackup, Specs, Status, Versions,
+    ScheduledBackup, Specs, Status, UpdateKeys, Versions,
 };
 pub use system::{FactoryReset, PowerAction, ResetAccepted};
 pub use time::{Time, TimeRequest, TimeSource};

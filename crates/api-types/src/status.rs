@@ -33,6 +33,19 @@ pub struct Status {
     pub sanitization: Option<SanitizationRecord>,
     /// Scheduled backups: whether they run, when next, and how the last run went.
     pub scheduled_backup: ScheduledBackup,
+    /// The keys update packages must be signed with (the running slot's).
+    pub update_keys: UpdateKeys,
+}
+
+/// The keys an update package must be signed with, read from the running slot at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateKeys {
+    /// Their ids (the first 8 bytes of the SHA-256 of each public key, in hex).
+    pub trusted: Vec<String>,
+    /// The published development key is among them: a development build, which accepts
+    /// packages anybody can sign with the development key from the source tree.
+    pub development: bool,
 }
 
 /// Scheduled backups on Status (docs/backup.md "Scheduled backups").

@@ -184,6 +184,10 @@ fn every_body_round_trips() {
                 ..BackupRun::default()
             }),
         },
+        update_keys: UpdateKeys {
+            trusted: vec!["0123456789abcdef".into()],
+            development: false,
+        },
     });
     round_trip(Updates {
         running: Running {
@@ -321,7 +325,8 @@ fn status_and_updates_keep_their_field_order() {
             r#""memory":null,"uptime_seconds":null,"load_average":null,"disks":[],"nics":[],"#,
             r#""clock":{"utc":"","unix":0,"kernel_synchronized":false,"max_error_us":null,"#,
             r#""est_error_us":null}},"sanitization":null,"#,
-            r#""scheduled_backup":{"enabled":false,"next_run":null,"last":null}}"#
+            r#""scheduled_backup":{"enabled":false,"next_run":null,"last":null},"#,
+            r#""update_keys":{"trusted":[],"development":false}}"#
         )
     );
 }

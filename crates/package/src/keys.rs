@@ -173,6 +173,18 @@ impl Signer {
     }
 }
 
+/// The published development public key (`keys/dev/dev.pub`): its secret half is in the
+/// source tree, so an appliance that trusts it accepts packages from anybody. Builds say
+/// so, a release build refuses it, and an appliance that trusts it says so on Status.
+pub const DEVELOPMENT_PUBLIC_KEY: &str = include_str!("../../../keys/dev/dev.pub");
+
+/// The id of [`DEVELOPMENT_PUBLIC_KEY`].
+pub fn development_key_id() -> KeyId {
+    PublicKey::from_text(DEVELOPMENT_PUBLIC_KEY)
+        .expect("keys/dev/dev.pub is a valid public key (unit-tested)")
+        .id()
+}
+
 /// The public keys an appliance (or a vendor's check) accepts signatures from.
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
@@ -390,6 +402,13 @@ mod tests {
             r.add(s.public().clone());
         }
         r
+    }
+
+    #[test]
+    fn the_development_key_is_the_public_half_of_dev_key() {
+        let secret = Signer::from_text(include_str!("../../../keys/dev/dev.key")).unwrap();
+        assert_eq!(development_key_id(), secret.id());
+        assert_ne!(development_key_id(), signer(1).id());
     }
 
     #[test]

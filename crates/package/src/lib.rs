@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use build::{build_base, build_site, Metadata};
 pub use error::{Error, Result};
-pub use keys::{KeyId, Keyring, PublicKey, Signer};
+pub use keys::{development_key_id, KeyId, Keyring, PublicKey, Signer, DEVELOPMENT_PUBLIC_KEY};
 pub use manifest::{
     check_name, Compression, Kind, Manifest, Payload, Requirement, BASE_NAME, BASE_PAYLOAD, FORMAT,
     SITE_PAYLOAD,
