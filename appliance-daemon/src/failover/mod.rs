@@ -26,7 +26,7 @@ pub(crate) use api_types::{BreakAnswer, EstablishRequest, Failover as View, Fail
 pub(crate) use record::PairRecord;
 pub(crate) use roles::shared_role_at_start;
 pub(crate) use sync::{
-    PeerManifest, PeerSynced, SyncError, SyncSetup, SyncTiming, GENERATION_HEADER,
+    ManagedBy, PeerManifest, PeerSynced, SyncError, SyncSetup, SyncTiming, GENERATION_HEADER,
 };
 
 use crate::store::{Audit, Store};
