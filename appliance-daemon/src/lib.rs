@@ -310,6 +310,7 @@ pub(crate) fn app(
             store.clone(),
             config.state_dir.clone(),
             Arc::clone(&certificates),
+            Arc::clone(&failover),
         ),
         system,
         shutdown: system::shutdown::Shutdown::new(

@@ -44,6 +44,8 @@ pub(crate) struct StatusService {
     /// Where the sanitization record lives (`/data`).
     state_dir: PathBuf,
     tls: Arc<Certificates>,
+    /// The failover pair, read on every call (its sync moves within a second).
+    failover: Arc<crate::failover::Failover>,
     /// The gathered status and when.
     status: Mutex<Option<(Instant, Arc<Status>)>>,
     /// Its JSON and the unix second it was made in.
@@ -56,6 +58,7 @@ impl StatusService {
         store: Store,
         state_dir: PathBuf,
         tls: Arc<Certificates>,
+        failover: Arc<crate::failover::Failover>,
     ) -> Self {
         StatusService {
             system,
@@ -63,6 +66,7 @@ impl StatusService {
             sysroot: PathBuf::from("/"),
             state_dir,
             tls,
+            failover,
             status: Mutex::new(None),
             json: Mutex::new(None),
         }
@@ -107,6 +111,13 @@ impl StatusService {
         let mut status = (*cached).clone();
         status.specs.clock = specs::clock_now();
         status.time = status.specs.clock.utc.clone();
+        status.failover = match self.failover.pair_status() {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::warn!("the failover pair's state is missing from the status: {err}");
+                None
+            }
+        };
         Ok(status)
     }
 
@@ -152,6 +163,7 @@ impl StatusService {
             specs,
             sanitization: crate::reset::sanitization_record(&self.state_dir),
             scheduled_backup: crate::backup::runner::status(&self.store, units::now())?,
+            failover: None,
         })
     }
 }

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use super::i18n::failover::{self as words, FailoverText};
-use super::layout::{bytes, Page};
+use super::i18n::Lang;
+use super::layout::{bytes, Page, Section};
 use super::Ctx;
 use crate::failover::View;
 use crate::state::AppState;
@@ -75,20 +76,16 @@ impl Shown {
             facts.push(("last-sync", f.last_sync, when(v.last_sync, f.never)));
             facts.push(("generation", f.generation, v.generation.to_string()));
             if v.role == Role::Primary {
-                let lag = match v.sync.lag_seconds {
-                    0 => f.in_step.to_string(),
-                    n => format!("{n} s"),
-                };
-                facts.push(("lag", f.lag, lag));
+                facts.push(("lag", f.lag, lag(f, v.sync.lag_seconds)));
             }
             if let Some(due) = v.sync.initial_due {
                 facts.push(("initial-due", f.initial_due, units::rfc3339(due)));
             }
-            let error = v.sync.last_error.as_ref().map_or_else(
-                || f.none.to_string(),
-                |e| format!("{}: {}", units::rfc3339(e.at), e.message),
-            );
-            facts.push(("last-error", f.last_error, error));
+            facts.push((
+                "last-error",
+                f.last_error,
+                last_error(f, &v.sync.last_error),
+            ));
         }
         let auto = if v.auto.enabled {
             f.auto_on.replace("{n}", &v.auto.missed_checks.to_string())
@@ -118,6 +115,47 @@ impl Shown {
             auto_enabled: v.auto.enabled,
             missed_checks: v.auto.missed_checks,
         }
+    }
+}
+
+/// The pair's sync on Status > Basics, while in a pair.
+pub(super) fn status_section(lang: Lang, p: &api_types::PairStatus) -> Section {
+    let f = words::text(lang);
+    let heading = match lang {
+        Lang::En => words::NAV_EN,
+        Lang::Fr => words::NAV_FR,
+    };
+    let answers = if p.peer_reachable { f.yes } else { f.no };
+    let mut rows = vec![
+        (f.role, f.role(p.role).to_string()),
+        (
+            f.peer,
+            format!("{} ({} {answers})", p.peer, f.peer_answers.to_lowercase()),
+        ),
+        (
+            f.last_sync,
+            p.last_sync.map_or(f.never.to_string(), units::rfc3339),
+        ),
+        (f.generation, p.generation.to_string()),
+    ];
+    if p.role == Role::Primary {
+        rows.push((f.lag, lag(f, p.lag_seconds)));
+    }
+    rows.push((f.last_error, last_error(f, &p.last_error)));
+    Section::facts("failover", heading, rows)
+}
+
+fn last_error(f: &FailoverText, e: &Option<api_types::FailoverEvent>) -> String {
+    e.as_ref().map_or_else(
+        || f.none.to_string(),
+        |e| format!("{}: {}", units::rfc3339(e.at), e.message),
+    )
+}
+
+fn lag(f: &FailoverText, seconds: u64) -> String {
+    match seconds {
+        0 => f.in_step.to_string(),
+        n => format!("{n} s"),
     }
 }
 

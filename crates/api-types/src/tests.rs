@@ -184,6 +184,19 @@ fn every_body_round_trips() {
                 ..BackupRun::default()
             }),
         },
+        failover: Some(PairStatus {
+            role: Role::Backup,
+            epoch: 3,
+            peer: "10.0.0.1:443".into(),
+            peer_reachable: true,
+            last_sync: Some(1_796_522_460),
+            generation: 7,
+            lag_seconds: 0,
+            last_error: Some(FailoverEvent {
+                at: 1_796_522_400,
+                message: "the sync did not finish".into(),
+            }),
+        }),
     });
     round_trip(Updates {
         running: Running {
