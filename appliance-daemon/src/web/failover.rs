@@ -168,24 +168,31 @@ struct Extra {
     typed: EstablishForm,
 }
 
-impl Extra {
-    fn notice(text: String) -> Self {
+impl Default for Extra {
+    fn default() -> Self {
         Extra {
             status: StatusCode::OK,
-            notice: Some(text),
+            notice: None,
             error: None,
             generated: None,
             typed: EstablishForm::default(),
+        }
+    }
+}
+
+impl Extra {
+    fn notice(text: String) -> Self {
+        Extra {
+            notice: Some(text),
+            ..Extra::default()
         }
     }
 
     fn refused((status, message): (StatusCode, String)) -> Self {
         Extra {
             status,
-            notice: None,
             error: Some(message),
-            generated: None,
-            typed: EstablishForm::default(),
+            ..Extra::default()
         }
     }
 }
@@ -194,11 +201,11 @@ async fn page(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.require(false) {
         return r;
     }
-    render(&state, &ctx, Extra::notice(String::new())).await
+    render(&state, &ctx, Extra::default())
 }
 
 /// The page after `extra`'s form answer.
-async fn render(state: &AppState, ctx: &Ctx, extra: Extra) -> Response {
+fn render(state: &AppState, ctx: &Ctx, extra: Extra) -> Response {
     let f = words::text(ctx.lang);
     let view = state.failover.view();
     let title = match view.as_ref().map(|v| v.role) {
@@ -209,7 +216,7 @@ async fn render(state: &AppState, ctx: &Ctx, extra: Extra) -> Response {
     let mut page = ctx.page(title, "failover");
     // The failover page itself is never the primary's to change: no greyed note here.
     page.managed = None;
-    page.notice = extra.notice.filter(|n| !n.is_empty());
+    page.notice = extra.notice;
     page.error = extra.error;
     let v = match view {
         Ok(view) => Some(Shown::new(f, &view)),
@@ -276,7 +283,7 @@ async fn key(State(state): State<Arc<AppState>>, ctx: Ctx, Form(form): Form<KeyF
         },
         Err(e) => Extra::refused(words::error(ctx.lang, e)),
     };
-    render(&state, &ctx, extra).await
+    render(&state, &ctx, extra)
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -335,7 +342,7 @@ async fn establish(
             ..Extra::refused(refusal)
         },
     };
-    render(&state, &ctx, extra).await
+    render(&state, &ctx, extra)
 }
 
 #[derive(Deserialize)]
@@ -363,7 +370,7 @@ async fn sync_now(
         ),
         Err(e) => Extra::refused(words::sync_error(ctx.lang, e)),
     };
-    render(&state, &ctx, extra).await
+    render(&state, &ctx, extra)
 }
 
 #[derive(Deserialize)]
@@ -406,7 +413,7 @@ async fn become_primary(
         }
         Err(e) => Extra::refused(words::error(ctx.lang, e)),
     };
-    render(&state, &ctx, extra).await
+    render(&state, &ctx, extra)
 }
 
 async fn break_pair(
@@ -421,7 +428,7 @@ async fn break_pair(
         Ok(_) => Extra::notice(f.broken_untold.to_string()),
         Err(e) => Extra::refused(words::error(ctx.lang, e)),
     };
-    render(&state, &ctx, extra).await
+    render(&state, &ctx, extra)
 }
 
 #[derive(Deserialize)]
@@ -457,5 +464,5 @@ async fn auto(
             ),
         )),
     };
-    render(&state, &ctx, extra).await
+    render(&state, &ctx, extra)
 }

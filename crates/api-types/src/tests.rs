@@ -334,7 +334,8 @@ fn status_and_updates_keep_their_field_order() {
             r#""memory":null,"uptime_seconds":null,"load_average":null,"disks":[],"nics":[],"#,
             r#""clock":{"utc":"","unix":0,"kernel_synchronized":false,"max_error_us":null,"#,
             r#""est_error_us":null}},"sanitization":null,"#,
-            r#""scheduled_backup":{"enabled":false,"next_run":null,"last":null}}"#
+            r#""scheduled_backup":{"enabled":false,"next_run":null,"last":null},"#,
+            r#""failover":null}"#
         )
     );
 }
