@@ -5,7 +5,8 @@
 //! relationship established; a change on the primary sent by Sync Now and seen on the
 //! backup (its Failover page, its greyed Time page in French, Status and
 //! `GET /api/v1/status`); Become Primary on the backup, the roles swapped on both pages;
-//! Break on the new backup.
+//! Break on the new backup. Also a made-up key refused on the French page, and automatic
+//! failover set on the backup.
 
 use appliance_tests::browser::Browser;
 use appliance_tests::dev::{state_dir, DevDaemon};
@@ -140,6 +141,15 @@ fn establish_sync_now_and_become_primary_through_the_failover_pages() {
         pb.text("a[href='/appliance/failover']").unwrap(),
         "Reprise en séquence"
     );
+    // A made-up key is refused with the rule, in French; the stored one stays.
+    pb.type_into("#key-input", "motdepasse").unwrap();
+    pb.click("#save-key").unwrap();
+    let error = pb.wait_for_text("#error", T).unwrap();
+    assert!(
+        error.starts_with("La clé inter-serveurs est refusée : la clé a 10 caractères"),
+        "{error}"
+    );
+    assert_ne!(pb.text("#key-fingerprint").unwrap(), a_fingerprint);
     pb.type_into("#key-input", &key).unwrap();
     pb.click("#save-key").unwrap();
     let saved = pb.wait_for_text("#notice", T).unwrap();
@@ -165,6 +175,19 @@ fn establish_sync_now_and_become_primary_through_the_failover_pages() {
     assert_eq!(pb.text("#role").unwrap(), "sauvegarde");
     assert_eq!(pb.text("#last-sync").unwrap(), "aucune pour l'instant");
     assert!(!pb.exists("#establish"));
+
+    // Automatic failover on the backup (the field's range is also checked by the browser,
+    // which does not send 1 or 51).
+    pb.click("#auto-enabled").unwrap();
+    pb.type_into("#missed-checks", "7").unwrap();
+    pb.click("#save-auto").unwrap();
+    pb.wait_for_text("#notice", T).unwrap();
+    assert_eq!(
+        pb.text("#auto").unwrap(),
+        "activée, après 7 contrôles manqués"
+    );
+    let auto = api(&d, "GET", "/api/v1/failover", None)["auto"].clone();
+    assert_eq!(auto, json!({"enabled": true, "missed_checks": 7}));
 
     // A change on the primary, sent by Sync Now, is on the backup.
     api(

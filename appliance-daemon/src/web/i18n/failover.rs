@@ -527,6 +527,9 @@ mod tests {
             },
         );
         assert!(fr.contains("10.0.0.2:443 est injoignable"), "{fr}");
+        let (status, fr) = error(Lang::Fr, FailoverError::Setting("missed_checks …".into()));
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(fr.contains("compris entre 2 et 50"), "{fr}");
         let (_, fr) = sync_error(Lang::Fr, SyncError::NotPrimary);
         assert!(fr.contains("dernière génération complète"), "{fr}");
     }
