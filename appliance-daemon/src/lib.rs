@@ -323,6 +323,7 @@ pub(crate) fn app(
             config.state_dir.clone(),
             Arc::clone(&certificates),
             update_keys,
+            Arc::clone(&failover),
         ),
         system,
         shutdown: system::shutdown::Shutdown::new(

@@ -45,6 +45,8 @@ pub(crate) struct StatusService {
     state_dir: PathBuf,
     tls: Arc<Certificates>,
     update_keys: api_types::UpdateKeys,
+    /// The failover pair, read on every call (its sync moves within a second).
+    failover: Arc<crate::failover::Failover>,
     /// The gathered status and when.
     status: Mutex<Option<(Instant, Arc<Status>)>>,
     /// Its JSON and the unix second it was made in.
@@ -58,6 +60,7 @@ impl StatusService {
         state_dir: PathBuf,
         tls: Arc<Certificates>,
         update_keys: api_types::UpdateKeys,
+        failover: Arc<crate::failover::Failover>,
     ) -> Self {
         StatusService {
             system,
@@ -66,6 +69,7 @@ impl StatusService {
             state_dir,
             tls,
             update_keys,
+            failover,
             status: Mutex::new(None),
             json: Mutex::new(None),
         }
@@ -110,6 +114,13 @@ impl StatusService {
         let mut status = (*cached).clone();
         status.specs.clock = specs::clock_now();
         status.time = status.specs.clock.utc.clone();
+        status.failover = match self.failover.pair_status() {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::warn!("the failover pair's state is missing from the status: {err}");
+                None
+            }
+        };
         Ok(status)
     }
 
@@ -156,6 +167,7 @@ impl StatusService {
             sanitization: crate::reset::sanitization_record(&self.state_dir),
             scheduled_backup: crate::backup::runner::status(&self.store, units::now())?,
             update_keys: self.update_keys.clone(),
+            failover: None,
         })
     }
 }

@@ -26,7 +26,7 @@ pub(crate) use api_types::{BreakAnswer, EstablishRequest, Failover as View, Fail
 pub(crate) use record::PairRecord;
 pub(crate) use roles::shared_role_at_start;
 pub(crate) use sync::{
-    PeerManifest, PeerSynced, SyncError, SyncSetup, SyncTiming, GENERATION_HEADER,
+    ManagedBy, PeerManifest, PeerSynced, SyncError, SyncSetup, SyncTiming, GENERATION_HEADER,
 };
 
 use crate::store::{Audit, Store};
@@ -272,6 +272,26 @@ impl Failover {
             last_event: record.last_event.clone(),
             sync: self.sync_view(&record),
         })
+    }
+
+    /// The pair's sync on Status (`failover` in `GET /api/v1/status`): `None` out of a
+    /// pair.
+    pub(crate) fn pair_status(&self) -> Result<Option<api_types::PairStatus>, FailoverError> {
+        let view = self.view()?;
+        Ok(view.peer.map(|peer| api_types::PairStatus {
+            role: view.role,
+            epoch: view.epoch,
+            peer: if peer.host.contains(':') {
+                format!("[{}]:{}", peer.host, peer.port)
+            } else {
+                format!("{}:{}", peer.host, peer.port)
+            },
+            peer_reachable: peer.reachable,
+            last_sync: view.last_sync,
+            generation: view.generation,
+            lag_seconds: view.sync.lag_seconds,
+            last_error: view.sync.last_error,
+        }))
     }
 
     /// `PUT /api/v1/failover/key`: the operator's key, or a new one answered this once.

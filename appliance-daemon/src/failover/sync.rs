@@ -88,6 +88,25 @@ pub(crate) struct SyncSetup {
     pub(crate) timing: SyncTiming,
 }
 
+/// Where a backup's synced settings are changed: its primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ManagedBy {
+    /// The primary's host name or address, as the backup reaches it.
+    pub(crate) primary: String,
+    /// The primary's admin interface, `https://<primary>[:port]/appliance`.
+    pub(crate) url: String,
+}
+
+impl ManagedBy {
+    /// The API's sentence (English).
+    pub(crate) fn sentence(&self) -> String {
+        format!(
+            "This appliance is the backup of {}; change this on the primary: {}.",
+            self.primary, self.url
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SyncError {
     #[error(
@@ -222,10 +241,9 @@ impl Failover {
         self.primary_of_backup().map(|peer| peer.host)
     }
 
-    /// While this appliance is a backup: the sentence saying where synced settings are
-    /// changed, "This appliance is the backup of <primary>; change this on the primary:
-    /// https://<primary>/appliance." (`409 managed_by_primary`, the pages' note).
-    pub(crate) fn managed_by_primary(&self) -> Option<String> {
+    /// While this appliance is a backup: where synced settings are changed (the primary
+    /// and its admin interface's address).
+    pub(crate) fn managed_by(&self) -> Option<ManagedBy> {
         let peer = self.primary_of_backup()?;
         let host = if peer.host.contains(':') {
             format!("[{}]", peer.host)
@@ -237,10 +255,18 @@ impl Failover {
         } else {
             format!("https://{host}:{}/appliance", peer.port)
         };
-        Some(format!(
-            "This appliance is the backup of {}; change this on the primary: {url}.",
-            peer.host
-        ))
+        Some(ManagedBy {
+            primary: peer.host,
+            url,
+        })
+    }
+
+    /// While this appliance is a backup: the sentence saying where synced settings are
+    /// changed, "This appliance is the backup of <primary>; change this on the primary:
+    /// https://<primary>/appliance." (`409 managed_by_primary`; the pages say it in their
+    /// language from [`Failover::managed_by`]).
+    pub(crate) fn managed_by_primary(&self) -> Option<String> {
+        self.managed_by().map(|m| m.sentence())
     }
 
     /// `POST /api/v1/failover/sync` (Sync now): a sync at once, answered when the

@@ -2,6 +2,7 @@
 //! (a cookie) first, then the browser's `Accept-Language`, then English.
 
 pub(crate) mod backup;
+pub(crate) mod failover;
 pub(crate) mod updates;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +170,7 @@ pub(crate) struct Text {
     pub nav_network: &'static str,
     pub nav_management: &'static str,
     pub nav_backup: &'static str,
+    pub nav_failover: &'static str,
 }
 
 pub(crate) static EN: Text = Text {
@@ -282,6 +284,7 @@ pub(crate) static EN: Text = Text {
     nav_network: "IP configuration",
     nav_management: backup::EN.nav_management,
     nav_backup: backup::EN.nav_backup,
+    nav_failover: failover::NAV_EN,
 };
 
 pub(crate) static FR: Text = Text {
@@ -398,6 +401,7 @@ pub(crate) static FR: Text = Text {
     nav_network: "Configuration IP",
     nav_management: backup::FR.nav_management,
     nav_backup: backup::FR.nav_backup,
+    nav_failover: failover::NAV_FR,
 };
 
 #[cfg(test)]

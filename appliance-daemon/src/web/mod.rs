@@ -8,6 +8,7 @@
 mod backup;
 mod backup_schedule;
 mod backup_status;
+mod failover;
 pub(crate) mod i18n;
 mod layout;
 mod network;
@@ -68,6 +69,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .merge(updates::routes())
         .merge(backup::routes())
+        .merge(failover::routes())
         .route("/appliance/time", get(time::page).post(time::save))
         .route("/appliance/network", get(network::page).post(network::save))
         .route("/appliance/network/confirm", post(network::keep))
@@ -121,8 +123,9 @@ async fn static_file(Path(file): Path<String>, uri: axum::http::Uri) -> Response
 /// What every page needs: the language (and whether the switch just changed it), the
 /// session if any, and the client's address.
 pub(crate) struct Ctx {
-    /// [`layout::Page::managed`].
-    pub managed: Option<String>,
+    /// While this appliance is a failover backup: its primary, where synced settings are
+    /// changed ([`layout::Page::managed`] says it in the page's language).
+    pub managed: Option<crate::failover::ManagedBy>,
     pub lang: Lang,
     set_lang: bool,
     pub token: Option<String>,
@@ -165,7 +168,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
             .and_then(|t| state.auth.session(t, Kind::Web));
         let Ok(Peer(address)) = Peer::from_request_parts(parts, state).await;
         Ok(Ctx {
-            managed: state.failover.managed_by_primary(),
+            managed: state.failover.managed_by(),
             lang,
             set_lang: switch.is_some(),
             token,
@@ -183,7 +186,7 @@ impl Ctx {
     #[allow(clippy::result_large_err)]
     pub(crate) fn not_backup(&self) -> Result<(), Response> {
         match &self.managed {
-            Some(sentence) => Err(crate::api::peer_sync::refusal(sentence).into_response()),
+            Some(by) => Err(crate::api::peer_sync::refusal(&by.sentence()).into_response()),
             None => Ok(()),
         }
     }
@@ -214,7 +217,10 @@ impl Ctx {
             nav,
             notice: None,
             error: None,
-            managed: self.managed.clone(),
+            managed: self
+                .managed
+                .as_ref()
+                .map(|by| i18n::failover::managed(self.lang, by)),
         }
     }
 

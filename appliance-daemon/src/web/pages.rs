@@ -84,6 +84,9 @@ pub(super) async fn basics(
     if let Some(backups) = super::backup_status::section(ctx.lang, &status.scheduled_backup) {
         sections.push(backups);
     }
+    if let Some(pair) = &status.failover {
+        sections.push(super::failover::status_section(ctx.lang, pair));
+    }
     ctx.render(
         StatusCode::OK,
         &TablePage {

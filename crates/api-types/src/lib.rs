@@ -40,7 +40,7 @@ pub use network::{
 pub use roles::{AutoFailoverRequest, BecomePrimaryAnswer, BecomePrimaryRequest, SharedIpAnswered};
 pub use session::{Credentials, PasswordChange, Session};
 pub use status::{
-    BackupRun, ClockState, Cpu, Disk, Dmi, Memory, Nic, Partition, SanitizationRecord,
+    BackupRun, ClockState, Cpu, Disk, Dmi, Memory, Nic, PairStatus, Partition, SanitizationRecord,
     ScheduledBackup, Specs, Status, UpdateKeys, Versions,
 };
 pub use system::{FactoryReset, PowerAction, ResetAccepted};

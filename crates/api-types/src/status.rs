@@ -35,6 +35,9 @@ pub struct Status {
     pub scheduled_backup: ScheduledBackup,
     /// The keys update packages must be signed with (the running slot's).
     pub update_keys: UpdateKeys,
+    /// The failover pair's sync, while this appliance is in a pair; null otherwise
+    /// (`GET /api/v1/failover` has the whole state).
+    pub failover: Option<PairStatus>,
 }
 
 /// The keys an update package must be signed with, read from the running slot at start.
@@ -46,6 +49,29 @@ pub struct UpdateKeys {
     /// The published development key is among them: a development build, which accepts
     /// packages anybody can sign with the development key from the source tree.
     pub development: bool,
+}
+
+/// The failover pair on Status (docs/failover.md "Status").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PairStatus {
+    /// `primary` or `backup`.
+    pub role: crate::failover::Role,
+    pub epoch: u64,
+    /// The other appliance, `host:port` as this one reaches it.
+    pub peer: String,
+    /// Whether the peer answered the last check.
+    pub peer_reachable: bool,
+    /// Unix seconds of the last complete sync (the last generation applied on the
+    /// backup).
+    pub last_sync: Option<u64>,
+    /// The generation of the service part last synced.
+    pub generation: u64,
+    /// Seconds since the oldest change of the primary's service part the backup has not
+    /// applied yet; 0 when in step (primary only).
+    pub lag_seconds: u64,
+    /// The last failed sync, until one succeeds.
+    pub last_error: Option<crate::failover::FailoverEvent>,
 }
 
 /// Scheduled backups on Status (docs/backup.md "Scheduled backups").

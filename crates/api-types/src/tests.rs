@@ -188,6 +188,19 @@ fn every_body_round_trips() {
             trusted: vec!["0123456789abcdef".into()],
             development: false,
         },
+        failover: Some(PairStatus {
+            role: Role::Backup,
+            epoch: 3,
+            peer: "10.0.0.1:443".into(),
+            peer_reachable: true,
+            last_sync: Some(1_796_522_460),
+            generation: 7,
+            lag_seconds: 0,
+            last_error: Some(FailoverEvent {
+                at: 1_796_522_400,
+                message: "the sync did not finish".into(),
+            }),
+        }),
     });
     round_trip(Updates {
         running: Running {
@@ -326,7 +339,7 @@ fn status_and_updates_keep_their_field_order() {
             r#""clock":{"utc":"","unix":0,"kernel_synchronized":false,"max_error_us":null,"#,
             r#""est_error_us":null}},"sanitization":null,"#,
             r#""scheduled_backup":{"enabled":false,"next_run":null,"last":null},"#,
-            r#""update_keys":{"trusted":[],"development":false}}"#
+            r#""update_keys":{"trusted":[],"development":false},"failover":null}"#
         )
     );
 }
