@@ -105,8 +105,7 @@ fn establish_sync_now_and_become_primary_through_the_failover_pages() {
     failover_page(&pb, &b_base, "");
     pb.type_into("#key-input", OTHER_KEY).unwrap();
     pb.click("#save-key").unwrap();
-    let saved = pb.wait_for_text("#notice", T).unwrap();
-    assert!(saved.contains("key is saved"), "{saved}");
+    pb.wait_for_text_with("#notice", "key is saved", T).unwrap();
     assert_ne!(pb.text("#key-fingerprint").unwrap(), a_fingerprint);
 
     // Different keys: refused with the API's sentence, nothing stored on either side.
@@ -152,18 +151,14 @@ fn establish_sync_now_and_become_primary_through_the_failover_pages() {
     assert_ne!(pb.text("#key-fingerprint").unwrap(), a_fingerprint);
     pb.type_into("#key-input", &key).unwrap();
     pb.click("#save-key").unwrap();
-    let saved = pb.wait_for_text("#notice", T).unwrap();
-    assert!(
-        saved.contains("clé inter-serveurs est enregistrée"),
-        "{saved}"
-    );
+    pb.wait_for_text_with("#notice", "clé inter-serveurs est enregistrée", T)
+        .unwrap();
     assert_eq!(pb.text("#key-fingerprint").unwrap(), a_fingerprint);
 
     // Established from A (back in English): A primary, B backup.
     failover_page(&pa, &a_base, "?lang=en");
     establish(&pa, &d, &a);
-    let done = pa.wait_for_text("#notice", T).unwrap();
-    assert!(done.contains("established"), "{done}");
+    pa.wait_for_text_with("#notice", "established", T).unwrap();
     assert_eq!(title(&pa), "Failover :: Primary Site Instance Status");
     assert_eq!(pa.text("#role").unwrap(), "primary");
     assert_eq!(pa.text("#generation").unwrap(), "0");
@@ -197,8 +192,8 @@ fn establish_sync_now_and_become_primary_through_the_failover_pages() {
         Some(json!({"servers": ["ntp.failover-pages.example"]})),
     );
     pa.click("#sync-now").unwrap();
-    let synced = pa.wait_for_text("#notice", T).unwrap();
-    assert!(synced.contains("now holds generation 1"), "{synced}");
+    pa.wait_for_text_with("#notice", "now holds generation 1", T)
+        .unwrap();
     failover_page(&pb, &b_base, "");
     assert_eq!(pb.text("#generation").unwrap(), "1");
     assert_ne!(pb.text("#last-sync").unwrap(), "aucune pour l'instant");
@@ -223,8 +218,9 @@ fn establish_sync_now_and_become_primary_through_the_failover_pages() {
     assert_eq!(title(&pb), "Failover :: Backup Site Instance Status");
     pb.click("#pull").unwrap();
     pb.click("#become-primary").unwrap();
-    let became = pb.wait_for_text("#notice", T).unwrap();
-    assert!(became.contains("now the primary"), "{became}");
+    let became = pb
+        .wait_for_text_with("#notice", "now the primary", T)
+        .unwrap();
     assert!(became.contains("old primary answered"), "{became}");
     assert_eq!(pb.text("#role").unwrap(), "primary");
     assert_eq!(title(&pb), "Failover :: Primary Site Instance Status");
@@ -237,8 +233,8 @@ fn establish_sync_now_and_become_primary_through_the_failover_pages() {
 
     // Break on the new backup: both forget the relationship.
     pa.click("#break").unwrap();
-    let broken = pa.wait_for_text("#notice", T).unwrap();
-    assert!(broken.contains("broken on both appliances"), "{broken}");
+    pa.wait_for_text_with("#notice", "broken on both appliances", T)
+        .unwrap();
     assert_eq!(title(&pa), "Failover :: Configuration");
     assert_eq!(api(&d, "GET", "/api/v1/failover", None)["role"], "none");
     assert!(api(&d, "GET", "/api/v1/status", None)["failover"].is_null());

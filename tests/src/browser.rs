@@ -186,6 +186,28 @@ impl Browser {
         }
     }
 
+    /// Wait until the element matching `css` holds `needle` (after a form submission that
+    /// lands on a page which already showed such an element, e.g. a previous notice), and
+    /// return its text.
+    pub fn wait_for_text_with(
+        &self,
+        css: &str,
+        needle: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.text(css).unwrap_or_default();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                bail!("{css:?} does not hold {needle:?} after {timeout:?}: {text:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Log in to the appliance at `base` (`https://host:port`) as admin with the factory
     /// password and change it to `new_password`, as a new appliance asks; ends on Status.
     pub fn first_login(

@@ -89,6 +89,39 @@ pub(crate) fn status(status: &Status) -> String {
     );
     push(&mut rows, "Time", known(&status.time));
     push(&mut rows, "Certificate", known(&status.certificate_sha256));
+    if !status.update_keys.trusted.is_empty() {
+        let mut keys = status.update_keys.trusted.join(", ");
+        if status.update_keys.development {
+            keys.push_str(
+                " (DEVELOPMENT BUILD: accepts packages signed with the public development key)",
+            );
+        }
+        push(&mut rows, "Update keys", Some(keys));
+    }
+    if let Some(pair) = &status.failover {
+        let mut line = format!(
+            "{} (epoch {}), peer {} {}, generation {}",
+            pair.role,
+            pair.epoch,
+            pair.peer,
+            if pair.peer_reachable {
+                "answering"
+            } else {
+                "not answering"
+            },
+            pair.generation
+        );
+        if let Some(at) = pair.last_sync {
+            line.push_str(&format!(", last sync {}", utc(at)));
+        }
+        if pair.lag_seconds > 0 {
+            line.push_str(&format!(", {} s behind", pair.lag_seconds));
+        }
+        if let Some(error) = &pair.last_error {
+            line.push_str(&format!("; last error: {}", error.message));
+        }
+        push(&mut rows, "Failover", Some(line));
+    }
     let specs = &status.specs;
     if let Some(cpu) = &specs.cpu {
         let mut parts = Vec::new();
@@ -328,6 +361,11 @@ mod tests {
         let parsed: Status = serde_json::from_value(serde_json::json!({
             "model": "RS-1000", "profile": "box", "serial": null, "appliance_id": "a1",
             "version": "1.2.0", "slot": "B", "uptime_seconds": 7380,
+            "update_keys": {"trusted": ["0123456789abcdef"], "development": true},
+            "failover": {"role": "backup", "epoch": 2, "peer": "10.0.0.1:443",
+                         "peer_reachable": true, "last_sync": 1_700_000_000u64,
+                         "generation": 7, "lag_seconds": 0,
+                         "last_error": {"at": 1, "message": "the sync did not finish"}},
             "specs": {
                 "cpu": {"model": "Xeon", "logical_cores": 4, "mhz": 2400.0},
                 "memory": {"total_bytes": 4294967296u64, "available_bytes": 1073741824},
@@ -345,6 +383,8 @@ Serial:       none
 Appliance ID: a1
 Version:      1.2.0 (slot B)
 Uptime:       2 h 03 min
+Update keys:  0123456789abcdef (DEVELOPMENT BUILD: accepts packages signed with the public development key)
+Failover:     backup (epoch 2), peer 10.0.0.1:443 answering, generation 7, last sync 2023-11-14T22:13:20Z; last error: the sync did not finish
 CPU:          Xeon, 4 cores, 2400 MHz
 Memory:       4.0 GiB (1.0 GiB available)
 Disk sda:     64.0 GiB
