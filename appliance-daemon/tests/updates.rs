@@ -9,7 +9,7 @@ use appliance_tests::dev::{state_dir, DevDaemon};
 use appliance_tests::Api;
 use package::{Metadata, Requirement, Signer, Version};
 use std::path::{Path, PathBuf};
-use update_server::{needs, upload};
+use update_server::{needs, upload, upload_to};
 
 fn signer() -> Signer {
     Signer::generate().unwrap()
@@ -156,6 +156,36 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
     assert_eq!(v["pending"], serde_json::Value::Null);
     assert!(v["history"].as_array().unwrap().len() >= 5, "{v}");
 
+    // Older than the running 1.0.0: refused unless asked for; then installed, audited as
+    // a downgrade.
+    let older = std::fs::read(package(
+        &work,
+        "older",
+        "0.9.0",
+        "vm",
+        vec![],
+        std::slice::from_ref(&trusted),
+    ))
+    .unwrap();
+    refused(&older, "older_version");
+    let r = upload_to(&d, &token, "/api/v1/updates/upload?downgrad=true", b"x");
+    assert_eq!(r.status, 400, "a misspelt consent is no consent");
+    assert_eq!(grubenv(), before);
+    let r = upload_to(&d, &token, "/api/v1/updates/upload?downgrade=true", &older);
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let audit = d
+        .call("GET", "/api/v1/audit?limit=5", Some(&token), None)
+        .value();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "update.downgrade", "{audit}");
+    assert!(
+        entry["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(a downgrade, asked for)"),
+        "{audit}"
+    );
+
     let r = upload(&d, &token, &bytes);
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.value()["slot"], "B");
@@ -167,6 +197,8 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
     assert_eq!(v["pending"]["version"], "1.0.1");
     assert_eq!(v["floor"], "1.0.1");
     assert_eq!(v["history"][0]["kind"], "installed");
+    // The floor is on the ESP too, which a factory reset keeps.
+    assert!(env.contains("FLOOR=1.0.1"), "{env}");
 
     // Below the floor it has just raised.
     let committed = grubenv();
@@ -175,6 +207,11 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
         &token,
         &std::fs::read(package(&work, "old", "1.0.0", "vm", vec![], &[trusted])).unwrap(),
     );
+    assert_eq!(r.status, 422);
+    assert_eq!(r.value()["error"], "below_floor");
+    assert_eq!(grubenv(), committed);
+    // A downgrade asked for does not go below the floor either.
+    let r = upload_to(&d, &token, "/api/v1/updates/upload?downgrade=true", &older);
     assert_eq!(r.status, 422);
     assert_eq!(r.value()["error"], "below_floor");
     assert_eq!(grubenv(), committed);

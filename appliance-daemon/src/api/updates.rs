@@ -56,16 +56,29 @@ where
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
+/// `?downgrade=true` of an upload: the operator's explicit consent to an older version.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct UploadQuery {
+    downgrade: bool,
+}
+
 /// `POST /api/v1/updates/upload`: the body is the package (any size: it is streamed).
 pub(super) async fn upload(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<UploadQuery>,
     body: axum::body::Body,
 ) -> Result<axum::Json<Installed>, ApiError> {
     let reader = crate::update::body::reader(body);
     let installed = state
         .updater
-        .install_upload(reader, &caller.session.user, caller.address)
+        .install_upload(
+            reader,
+            &caller.session.user,
+            caller.address,
+            query.downgrade,
+        )
         .await?;
     Ok(axum::Json(installed))
 }

@@ -25,6 +25,18 @@ pub(crate) fn reconcile(
         boot_changed: false,
         event: None,
     };
+    // The anti-rollback floor is kept on data and on the ESP: after a factory reset (data
+    // erased) the ESP's comes back; a floor only on data (recorded before the ESP kept
+    // it) goes to the ESP.
+    let esp_floor = boot
+        .floor()
+        .and_then(|f| f.parse::<package::Version>().ok());
+    if esp_floor > updates.floor {
+        updates.floor = esp_floor;
+    } else if let Some(floor) = updates.floor.filter(|f| Some(*f) > esp_floor) {
+        boot.set_floor(&floor.to_string());
+        outcome.boot_changed = true;
+    }
     let running = updates
         .slots
         .get(&booted.to_string())
@@ -136,6 +148,36 @@ mod tests {
         assert_eq!(o.event, None);
         assert!(!o.boot_changed);
         assert_eq!(u.slots["A"].version, "1.0.0");
+    }
+
+    #[test]
+    fn the_floor_is_kept_on_the_esp_and_comes_back_after_a_factory_reset() {
+        let mut b = BootState::factory();
+        b.mark_successful_boot(Slot::A);
+        // A floor on data only goes to the ESP.
+        let mut u = Updates {
+            floor: Some("1.0.1".parse().unwrap()),
+            ..Updates::default()
+        };
+        let o = reconcile(&mut u, &mut b, Slot::A, "1.0.1", 5);
+        assert!(o.boot_changed);
+        assert_eq!(b.floor(), Some("1.0.1"));
+        // Data erased (a factory reset): the ESP's floor comes back, the ESP unchanged.
+        let mut erased = Updates::default();
+        let o = reconcile(&mut erased, &mut b, Slot::A, "1.0.0", 6);
+        assert_eq!(erased.floor, Some("1.0.1".parse().unwrap()));
+        assert!(!o.boot_changed);
+        // In step: nothing to write.
+        let o = reconcile(&mut erased, &mut b, Slot::A, "1.0.0", 7);
+        assert!(!o.boot_changed);
+        // A lower floor on data never lowers the ESP's.
+        let mut lower = Updates {
+            floor: Some("1.0.0".parse().unwrap()),
+            ..Updates::default()
+        };
+        reconcile(&mut lower, &mut b, Slot::A, "1.0.0", 8);
+        assert_eq!(lower.floor, Some("1.0.1".parse().unwrap()));
+        assert_eq!(b.floor(), Some("1.0.1"));
     }
 
     #[test]

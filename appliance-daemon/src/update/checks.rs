@@ -27,6 +27,15 @@ pub enum Refusal {
     KeptForRollback { name: String, version: Version },
     #[error("the site package needs {need} bytes free on the data partition, which has {free}")]
     NoDataSpace { need: u64, free: u64 },
+    #[error(
+        "{name} {version} is older than the installed {installed}: going back is refused \
+         unless asked for explicitly (upload with ?downgrade=true; audited)"
+    )]
+    Older {
+        name: String,
+        version: Version,
+        installed: Version,
+    },
 }
 
 impl From<Blocked> for Refusal {
@@ -42,6 +51,7 @@ impl Refusal {
             Refusal::NotConfirmed(_) => "not_confirmed",
             Refusal::NoSpace { .. } | Refusal::NoDataSpace { .. } => "no_space",
             Refusal::KeptForRollback { .. } => "already_installed",
+            Refusal::Older { .. } => "older_version",
         }
     }
 }
@@ -76,15 +86,41 @@ pub(crate) fn target_slot(booted: BootSlot) -> Slot {
     }
 }
 
+/// An older version than the installed one is refused unless the operator asked for a
+/// downgrade (the floor still holds then: see `availability`).
+fn check_not_older(
+    package: Candidate<'_>,
+    installed: &Installed,
+    downgrade: bool,
+) -> Result<(), Refusal> {
+    match installed.version_of(package.name) {
+        Some(have) if package.version < have && !downgrade => Err(Refusal::Older {
+            name: package.name.to_string(),
+            version: package.version,
+            installed: have,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `package` is older than what is installed under its name.
+pub(crate) fn is_older(package: Candidate<'_>, installed: &Installed) -> bool {
+    installed
+        .version_of(package.name)
+        .is_some_and(|have| package.version < have)
+}
+
 /// Every check of a base package but space, which needs the target's capacity: see
 /// [`check_space`].
 pub(crate) fn check_base(
     package: Candidate<'_>,
     installed: &Installed,
+    downgrade: bool,
     booted: BootSlot,
     boot: &BootState,
 ) -> Result<(), Refusal> {
     availability::check_install(package, installed)?;
+    check_not_older(package, installed, downgrade)?;
     if let BootSlot::Slot(s) = booted {
         if boot.is_trying(s) || !boot.is_ok(s) {
             return Err(Refusal::NotConfirmed(s));
@@ -98,6 +134,7 @@ pub(crate) fn check_base(
 pub(crate) fn check_site(
     package: Candidate<'_>,
     installed: &Installed,
+    downgrade: bool,
     previous: Option<&str>,
 ) -> Result<(), Refusal> {
     availability::check_install(package, installed)?;
@@ -107,7 +144,7 @@ pub(crate) fn check_site(
             version: package.version,
         });
     }
-    Ok(())
+    check_not_older(package, installed, downgrade)
 }
 
 pub(crate) fn check_space(slot: Slot, need: u64, have: u64) -> Result<(), Refusal> {
@@ -157,7 +194,7 @@ mod tests {
         let vm = vec!["vm".to_string()];
         let a = installed("vm", "1.0.0", &Updates::default()).unwrap();
         let booted = BootSlot::Slot(Slot::A);
-        let check = |c: Candidate<'_>, a: &Installed| check_base(c, a, booted, &boot);
+        let check = |c: Candidate<'_>, a: &Installed| check_base(c, a, false, booted, &boot);
         assert_eq!(check(base("1.0.1", &vm, &[]), &a), Ok(()));
         let boxes = vec!["box".to_string()];
         assert_eq!(
@@ -188,13 +225,29 @@ mod tests {
             check(base("1.0.0", &vm, &[]), &a).unwrap_err().code(),
             "already_installed"
         );
+        // Older than the running version: refused unless asked for; the floor still holds.
+        let err = check(base("0.9.0", &vm, &[]), &a).unwrap_err();
+        assert_eq!(err.code(), "older_version");
+        assert!(err.to_string().contains("?downgrade=true"), "{err}");
+        assert_eq!(
+            check_base(base("0.9.0", &vm, &[]), &a, true, booted, &boot),
+            Ok(())
+        );
+        assert_eq!(
+            check_base(base("1.0.4", &vm, &[]), &a_floor, true, booted, &boot)
+                .unwrap_err()
+                .code(),
+            "below_floor"
+        );
+        assert!(is_older(base("0.9.0", &vm, &[]), &a));
+        assert!(!is_older(base("1.0.1", &vm, &[]), &a));
         // A version that is not X.Y.Z never reaches the checks: the manifest is refused.
         assert!("1.0".parse::<Version>().is_err());
 
         let mut trial = BootState::factory();
         trial.grub_boot(|_| true);
         assert_eq!(
-            check_base(base("1.0.1", &vm, &[]), &a, booted, &trial)
+            check_base(base("1.0.1", &vm, &[]), &a, false, booted, &trial)
                 .unwrap_err()
                 .code(),
             "not_confirmed"

@@ -36,6 +36,9 @@ pub(crate) struct Update {
     pub payload_size: u64,
     /// Bytes of the payload once decompressed (a site package's tar).
     pub installed_size: u64,
+    /// The operator asked for this package although it is older than the installed
+    /// version (refused otherwise); audited as `update.downgrade`.
+    pub downgrade: bool,
 }
 
 impl Update {
@@ -51,6 +54,7 @@ impl Update {
             floor: m.floor,
             payload_size: payload.map_or(0, |p| p.size),
             installed_size: payload.map_or(0, |p| p.installed_size),
+            downgrade: false,
         }
     }
 
@@ -250,6 +254,11 @@ impl Updater {
         let result = install();
         let now = units::now();
         let (kind, detail, action) = match &result {
+            Ok(done) if update.downgrade => (
+                "installed",
+                format!("{} (a downgrade, asked for)", (record.done)(done)),
+                "update.downgrade",
+            ),
             Ok(done) => ("installed", (record.done)(done), record.action),
             Err(InstallError::Refused(r)) => ("refused", r.to_string(), "update.refused"),
             Err(e) => ("failed", e.to_string(), "update.failed"),
@@ -362,7 +371,13 @@ impl Updater {
         let env = self.platform.env();
         let mut boot = env.read()?;
         let installed = self.installed_now(&self.store.get()?)?;
-        checks::check_base(update.candidate(), &installed, self.booted, &boot)?;
+        checks::check_base(
+            update.candidate(),
+            &installed,
+            update.downgrade,
+            self.booted,
+            &boot,
+        )?;
         let slot = checks::target_slot(self.booted);
         let capacity = self
             .platform
@@ -446,6 +461,12 @@ impl Updater {
             message: None,
         });
         boot.commit_install(slot);
+        // The floor also lives on the ESP, which a factory reset keeps (docs/updates.md).
+        if let Some(floor) = update.floor {
+            if boot.floor().and_then(|f| f.parse::<Version>().ok()) < Some(floor) {
+                boot.set_floor(&floor.to_string());
+            }
+        }
         env.write(&boot)?;
         Ok(Installed {
             kind: "base",
@@ -495,6 +516,7 @@ mod tests {
             floor: Some("1.0.1".parse().unwrap()),
             payload_size: size,
             installed_size: size,
+            downgrade: false,
         }
     }
 

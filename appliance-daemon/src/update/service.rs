@@ -38,11 +38,12 @@ impl Updater {
         mut reader: BodyReader,
         user: &str,
         address: Option<IpAddr>,
+        downgrade: bool,
     ) -> Result<Installed, InstallError> {
         let updater = Arc::clone(self);
         let user = user.to_string();
         tokio::task::spawn_blocking(move || {
-            let result = updater.install_package(&mut reader, &user, address);
+            let result = updater.install_package(&mut reader, &user, address, downgrade);
             if result.is_err() {
                 reader.drain();
             }
@@ -72,7 +73,9 @@ impl Updater {
                         source: e,
                     })
                 })
-                .and_then(|f| updater.install_package(std::io::BufReader::new(f), &user, address));
+                .and_then(|f| {
+                    updater.install_package(std::io::BufReader::new(f), &user, address, false)
+                });
             if let Err(e) = std::fs::remove_file(&file) {
                 tracing::warn!("cannot remove {}: {e}", file.display());
             }

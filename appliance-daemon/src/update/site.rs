@@ -158,6 +158,7 @@ impl Updater {
         checks::check_site(
             update.candidate(),
             &self.installed_now(&recorded)?,
+            update.downgrade,
             previous,
         )?;
         let version = update.version.to_string();

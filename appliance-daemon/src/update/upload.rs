@@ -44,6 +44,7 @@ impl Updater {
         body: impl Read,
         actor: &str,
         address: Option<IpAddr>,
+        downgrade: bool,
     ) -> Result<Installed, InstallError> {
         let keys = self.platform.keys_dir();
         let keyring = load_keyring(&keys)?;
@@ -56,7 +57,13 @@ impl Updater {
                 return Err(err);
             }
         };
-        let update = Update::from_manifest(&manifest);
+        let mut update = Update::from_manifest(&manifest);
+        // Marked only when it is one: the install's audit entry says "update.downgrade".
+        update.downgrade = downgrade
+            && super::checks::is_older(
+                update.candidate(),
+                &self.installed_now(&self.store.get()?)?,
+            );
         let payload = first_payload(&mut reader)?;
         let install = match update.kind {
             Kind::Base => Self::install_base,

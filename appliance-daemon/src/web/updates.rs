@@ -510,9 +510,10 @@ pub(super) async fn upload(
                     return r;
                 }
                 let (reader, pump) = crate::update::body::channel();
-                let install = state
-                    .updater
-                    .install_upload(reader, &session.user, ctx.address);
+                let install =
+                    state
+                        .updater
+                        .install_upload(reader, &session.user, ctx.address, false);
                 let (result, ()) = tokio::join!(install, pump.run(field));
                 return match result {
                     Ok(done) => render(

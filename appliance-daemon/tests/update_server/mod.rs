@@ -44,11 +44,16 @@ pub(crate) fn needs(name: &str, min: &str) -> Vec<Requirement> {
 
 /// `POST /api/v1/updates/upload` of `body`.
 pub(crate) fn upload(d: &DevDaemon, token: &str, body: &[u8]) -> Response {
+    upload_to(d, token, "/api/v1/updates/upload", body)
+}
+
+/// An upload to `path` (e.g. with a query).
+pub(crate) fn upload_to(d: &DevDaemon, token: &str, path: &str, body: &[u8]) -> Response {
     let auth = format!("Bearer {token}");
     https::request(
         d.https,
         "POST",
-        "/api/v1/updates/upload",
+        path,
         &[
             ("Authorization", &auth),
             ("Content-Type", "application/octet-stream"),

@@ -168,6 +168,16 @@ impl BootState {
         &self.env
     }
 
+    /// The anti-rollback floor kept on the ESP (`FLOOR`): a factory reset erases the data
+    /// partition, not this.
+    pub fn floor(&self) -> Option<&str> {
+        self.env.get("FLOOR")
+    }
+
+    pub fn set_floor(&mut self, version: &str) {
+        self.env.set("FLOOR", version);
+    }
+
     pub fn is_ok(&self, slot: Slot) -> bool {
         self.env.get(&format!("{slot}_OK")) == Some("1")
     }

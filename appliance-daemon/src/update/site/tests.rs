@@ -93,7 +93,7 @@ fn package_with_payload(good: &[u8], payload: &[u8], installed_size: u64) -> Vec
 }
 
 fn install(u: &Updater, pkg: &[u8]) -> Result<Installed, InstallError> {
-    u.install_package(pkg, "admin", None)
+    u.install_package(pkg, "admin", None, false)
 }
 
 fn site(dir: &Path, name: &str) -> PathBuf {
@@ -361,17 +361,18 @@ fn the_pure_checks() {
         floor: None,
         payload_size: 1,
         installed_size: 1,
+        downgrade: false,
     };
     let none = Updates::default();
     let on = |profile| checks::installed(profile, "1.0.0", &none).unwrap();
     assert_eq!(
-        checks::check_site(update.candidate(), &on("vm"), None)
+        checks::check_site(update.candidate(), &on("vm"), false, None)
             .unwrap_err()
             .code(),
         "wrong_profile"
     );
     assert_eq!(
-        checks::check_site(update.candidate(), &on("box"), None),
+        checks::check_site(update.candidate(), &on("box"), false, None),
         Ok(())
     );
     assert_eq!(check_space(1 << 20, 1 << 30), Ok(()));
