@@ -2,7 +2,8 @@
 //! update server in this process (HTTPS, its certificate issued by a test CA that the
 //! daemon is given): the signed catalog is fetched and verified, each package is listed as
 //! installable or blocked with its reason, a package is installed by id through the
-//! upload's installer, and a tampered catalog, an expired one and a package whose bytes do
+//! upload's installer, and a tampered catalog, an expired one, an older one (replayed) and a
+//! package whose bytes do
 //! not match the catalog are refused with their codes, changing nothing. The download key
 //! the appliance issues is read the way the vendor's `image download-key verify` reads it.
 
@@ -176,6 +177,27 @@ fn check_lists_installs_by_id_and_refuses_what_does_not_verify() {
         verdicts(&d.call("GET", "/api/v1/updates", t, None).value()),
         expected
     );
+
+    // An older catalog, properly signed and still valid (a replay hiding newer releases).
+    let older = Catalog {
+        issued: vendor.issued - DAY,
+        ..vendor.clone()
+    };
+    let (json, sig) = catalog::sign(&older, &[dev_key()]).unwrap();
+    std::fs::write(&built.json, json).unwrap();
+    std::fs::write(&built.sig, sig).unwrap();
+    let r = d.call("POST", "/api/v1/updates/check", t, None);
+    let v = refused(&r, 502, "stale_catalog");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("older than one this appliance"),
+        "{v}"
+    );
+    let updates = d.call("GET", "/api/v1/updates", t, None).value();
+    assert_eq!(verdicts(&updates), expected, "the last good catalog stays");
+    assert_eq!(updates["catalog"]["issued"], vendor.issued);
 
     std::fs::write(&built.json, &good_json).unwrap();
     std::fs::write(&built.sig, &good_sig).unwrap();

@@ -61,7 +61,9 @@ impl From<CheckError> for ApiError {
             CheckError::NoServer
             | CheckError::BadServer(_)
             | CheckError::Fetch(FetchError::Trust(_)) => StatusCode::CONFLICT,
-            CheckError::Fetch(_) | CheckError::Catalog(_) => StatusCode::BAD_GATEWAY,
+            CheckError::Fetch(_) | CheckError::Catalog(_) | CheckError::Stale { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             CheckError::Keys(_) | CheckError::Store(_) => {
                 return ApiError::internal("Checking for updates failed", e)
             }

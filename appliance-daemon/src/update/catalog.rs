@@ -33,6 +33,9 @@ pub(crate) struct CatalogState {
     pub catalog: Option<Fetched>,
     /// The last check, if it failed (cleared by a successful one).
     pub last_failure: Option<Failure>,
+    /// The issue time (unix seconds) of the newest catalog accepted: an older one is
+    /// refused (a replayed catalog would hide newer releases).
+    pub newest_issued: u64,
 }
 
 impl Record for CatalogState {
@@ -62,6 +65,14 @@ pub enum CheckError {
     Fetch(#[from] FetchError),
     #[error("{0}")]
     Catalog(#[from] CatalogError),
+    #[error(
+        "the update server offers a catalog issued on {}, older than one this appliance \
+         already accepted (issued on {}): an outdated or replayed catalog would hide newer \
+         releases; it was refused and the catalog kept is unchanged",
+        units::utc(*issued),
+        units::utc(*newest)
+    )]
+    Stale { issued: u64, newest: u64 },
     #[error("the appliance's trusted keys cannot be read: {0}")]
     Keys(package::Error),
     #[error(transparent)]
@@ -75,6 +86,7 @@ impl CheckError {
             CheckError::BadServer(_) => "invalid_update_server",
             CheckError::Fetch(e) => e.code(),
             CheckError::Catalog(e) => e.code(),
+            CheckError::Stale { .. } => "stale_catalog",
             CheckError::Keys(_) => "no_keys",
             CheckError::Store(_) => "internal",
         }
@@ -200,14 +212,14 @@ impl Updater {
         let now = units::now();
         let result = self.fetch_catalog(now).await;
         let (audit, outcome) = match &result {
-            Ok((fetched, count)) => (
+            Ok((fetched, count, issued)) => (
                 Audit::user(
                     actor,
                     address,
                     "update.check",
                     format!("catalog from {}: {count} packages", fetched.url),
                 ),
-                Ok(fetched.clone()),
+                Ok((fetched.clone(), *issued)),
             ),
             Err(e) => (
                 Audit::user(
@@ -227,8 +239,9 @@ impl Updater {
             .change_async(audit, move |tx| {
                 let mut state: CatalogState = tx.get()?;
                 match outcome {
-                    Ok(fetched) => {
+                    Ok((fetched, issued)) => {
                         state.catalog = Some(fetched);
+                        state.newest_issued = state.newest_issued.max(issued);
                         state.last_failure = None;
                     }
                     Err(failure) => state.last_failure = Some(failure),
@@ -237,7 +250,7 @@ impl Updater {
             })
             .await?;
         match result {
-            Ok((fetched, count)) => {
+            Ok((fetched, count, _)) => {
                 tracing::info!(url = %fetched.url, packages = count, "update catalog checked");
                 Ok(self.offer())
             }
@@ -248,7 +261,8 @@ impl Updater {
         }
     }
 
-    async fn fetch_catalog(&self, now: u64) -> Result<(Fetched, usize), CheckError> {
+    /// The catalog fetched and verified, its number of packages and its issue time.
+    async fn fetch_catalog(&self, now: u64) -> Result<(Fetched, usize, u64), CheckError> {
         let server: UpdateServer = self.store.get()?;
         let base = server.url.as_deref().ok_or(CheckError::NoServer)?;
         let base = HttpsUrl::parse(base).map_err(CheckError::BadServer)?;
@@ -262,6 +276,13 @@ impl Updater {
         )
         .await?;
         let verified = pkgcatalog::verify(&json, &sig, &self.keyring()?, now)?;
+        let newest = self.store.get::<CatalogState>()?.newest_issued;
+        if verified.issued < newest {
+            return Err(CheckError::Stale {
+                issued: verified.issued,
+                newest,
+            });
+        }
         // Verified JSON is UTF-8; the store keeps text.
         let text = |b: Vec<u8>| {
             String::from_utf8(b)
@@ -275,6 +296,7 @@ impl Updater {
                 sig: text(sig)?,
             },
             verified.packages.len(),
+            verified.issued,
         ))
     }
 
