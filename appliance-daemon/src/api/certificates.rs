@@ -53,6 +53,7 @@ pub(super) async fn import(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > IMPORT_LIMIT as u64) {
+        drain(body).await;
         return Err(too_large().into());
     }
     let bytes = axum::body::to_bytes(body, IMPORT_LIMIT)
@@ -74,6 +75,23 @@ pub(super) async fn import(
         .await?;
     Ok((StatusCode::CREATED, axum::Json(imported)))
 }
+
+/// Read and drop what is still arriving of a refused upload (up to [`DRAIN_LIMIT`]), so
+/// that its sender gets the answer rather than a reset connection; nothing is kept.
+async fn drain(body: Body) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len();
+        if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+}
+
+/// The most of a refused upload read to its end before the connection is closed on it.
+const DRAIN_LIMIT: usize = 16 << 20;
 
 pub(super) async fn export(
     State(state): State<Arc<AppState>>,

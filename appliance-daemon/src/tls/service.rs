@@ -521,7 +521,8 @@ impl Certificates {
         let mut bytes = chain_pem.into_bytes();
         bytes.push(b'\n');
         bytes.extend_from_slice(key_pem.as_bytes());
-        if !key_pem.contains("-----BEGIN") {
+        let key_read = import::read(key_pem.as_bytes(), None);
+        if !key_read.is_ok_and(|k| !k.keys.is_empty()) {
             return Err(CertificateError::Refused(ImportError::Damaged(
                 "the private key is not PEM (PKCS#8, PKCS#1 or SEC1)".into(),
             )));
