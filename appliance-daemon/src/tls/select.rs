@@ -148,3 +148,87 @@ fn config(served: Arc<CertifiedKey>) -> Result<Arc<ServerConfig>, Error> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::import;
+    use super::super::store::{Entry, Record, Store};
+    use super::*;
+
+    fn entry(id: &str, names: &[&str], assigned: &[&str]) -> Entry {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(
+            names.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+        let chain = vec![cert.der().clone()];
+        let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        Entry {
+            record: Record {
+                id: id.into(),
+                name: id.into(),
+                added: 0,
+                assigned: assigned.iter().map(ToString::to_string).collect(),
+            },
+            info: import::info(cert.der()).unwrap(),
+            certified: import::certified(&chain, &pkcs8).unwrap(),
+            chain,
+        }
+    }
+
+    #[test]
+    fn by_address_then_server_name_then_star_then_self_signed() {
+        let own = entry("own", &["appliance"], &[]);
+        let a = entry("a", &["a.example.com"], &["10.0.0.1"]);
+        let b = entry("b", &["*.example.org"], &["10.0.0.2", "::1"]);
+        let dormant = entry("dormant", &["dormant.example.com"], &[]);
+        let mut store = Store {
+            entries: vec![a.clone(), b.clone(), dormant],
+        };
+        let table = Table::build(Arc::clone(&own.certified), &store).unwrap();
+        let same = |x: &Arc<ServerConfig>, y: &Arc<ServerConfig>| Arc::ptr_eq(x, y);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let for_a = table.choose(ip("10.0.0.1"), None);
+        let for_b = table.choose(ip("10.0.0.2"), None);
+        let fallback = table.choose(ip("10.0.0.9"), None);
+        assert!(!same(for_a, for_b) && !same(for_a, fallback) && !same(for_b, fallback));
+        // The address first, whatever the name asked.
+        assert!(same(
+            table.choose(ip("10.0.0.1"), Some("x.example.org")),
+            for_a
+        ));
+        // IPv6 and IPv4-mapped addresses.
+        assert!(same(
+            table.choose(ip("::1"), None),
+            table.choose(ip("10.0.0.2"), None)
+        ));
+        assert!(same(table.choose(ip("::ffff:10.0.0.1"), None), for_a));
+        // Then the name, among assigned certificates (exact, then one wildcard label).
+        assert!(same(
+            table.choose(ip("10.0.0.9"), Some("a.example.com")),
+            for_a
+        ));
+        assert!(same(
+            table.choose(ip("10.0.0.9"), Some("x.example.org")),
+            for_b
+        ));
+        assert!(same(
+            table.choose(ip("10.0.0.9"), Some("y.x.example.org")),
+            fallback
+        ));
+        assert!(same(
+            table.choose(ip("10.0.0.9"), Some("dormant.example.com")),
+            fallback
+        ));
+        assert_eq!(table.fallback_leaf, own.chain[0]);
+        // `*` takes the place of the self-signed one.
+        store.entries[0].record.assigned.push(ANY.into());
+        let table = Table::build(Arc::clone(&own.certified), &store).unwrap();
+        assert_eq!(table.fallback_leaf, a.chain[0]);
+        let selector = Selector::new(table);
+        assert_eq!(selector.leaf_for(ip("10.0.0.2")), b.chain[0]);
+        assert_eq!(selector.leaf_for(ip("127.0.0.1")), a.chain[0]);
+    }
+}
