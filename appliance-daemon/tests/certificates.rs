@@ -41,6 +41,22 @@ fn served(d: &DevDaemon, ip: [u8; 4]) -> Vec<u8> {
         .to_vec()
 }
 
+/// The leaf served on `ip` to a client asking for `name` (SNI), read with `openssl s_client`.
+fn served_for_name(d: &DevDaemon, ip: [u8; 4], name: &str) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &at(d, ip).to_string(),
+            "-servername",
+            name,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    der_of(&out.stdout)
+}
+
 fn send(
     d: &DevDaemon,
     token: &str,
