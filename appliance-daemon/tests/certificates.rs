@@ -357,6 +357,20 @@ fn certificates_are_imported_assigned_served_exported_and_requested() {
     assert_eq!(served(&d, [127, 0, 0, 2]), der_of(&read("alpha.crt")));
     assert_eq!(served(&d, [127, 0, 0, 3]), der_of(&read("beta.crt")));
     assert_eq!(served(&d, [127, 0, 0, 1]), self_signed);
+    // The server name is the second key: on an address with no assignment, an assigned
+    // certificate naming the host asked for; the address always wins.
+    assert_eq!(
+        served_for_name(&d, [127, 0, 0, 1], "alpha.example.test"),
+        der_of(&read("alpha.crt"))
+    );
+    assert_eq!(
+        served_for_name(&d, [127, 0, 0, 1], "other.example.test"),
+        self_signed
+    );
+    assert_eq!(
+        served_for_name(&d, [127, 0, 0, 3], "alpha.example.test"),
+        der_of(&read("beta.crt"))
+    );
     let r = json(
         &d,
         &token,
