@@ -83,7 +83,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let net = start_network(&config, &system, store.clone()).await?;
     let hostname = system::hostname();
     let tls_dir = config.tls_dir();
-    let identity = tls::load_or_create(&tls_dir, &hostname).with_context(|| {
+    let identity = tls::open(&tls_dir, &hostname).with_context(|| {
         format!(
             "cannot set up the HTTPS certificate in {}",
             tls_dir.display()
@@ -94,20 +94,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         created = identity.created,
         "TLS certificate ready"
     );
-    let pin = tls::public_key_fingerprint(&identity);
+    let certificates = Arc::new(
+        tls::Certificates::new(tls_dir.clone(), &identity, store.clone()).with_context(|| {
+            format!("cannot read the certificate store in {}", tls_dir.display())
+        })?,
+    );
+    let pin = certificates.pin();
     if config.mode == Mode::Appliance {
         // On the console and the screen, beside the admin URL: what an administrator
         // compares on first use.
         screen::show(&format!("HTTPS certificate public key SHA-256: {pin}\n"));
     }
-    let served = tls::Served::new(&identity)?;
     // The pair channel's own identity: made at the first start, never the served certificate
     // (which a pair's sync makes the same on both appliances).
     let pair_dir = config.pair_dir();
     let pair_identity = tls::load_or_create(&pair_dir, pair::PAIR_SERVER_NAME)
         .with_context(|| format!("cannot set up the pair identity in {}", pair_dir.display()))?;
     let tls_config = server::https::TlsConfigs {
-        service: tls::server_config(Arc::clone(&served))?,
+        service: certificates.selector(),
         pair: tls::pair_server_config(&pair_identity)?,
     };
 
@@ -124,8 +128,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         system,
         store,
         net,
-        (&identity, &pair_identity),
-        served,
+        &pair_identity,
+        Arc::clone(&certificates),
     )?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
@@ -142,7 +146,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         });
     }
 
-    if health_gate(config.mode, https_addr, identity.cert.clone(), slot).await {
+    let self_check_cert = certificates
+        .selector()
+        .leaf_for(server::selfcheck::loopback_of(https_addr).ip());
+    if health_gate(config.mode, https_addr, self_check_cert, slot).await {
         // init restarts the machine if this never comes (docs/boot.md: health deadline).
         match system::power::report_healthy(&config.control_socket).await {
             Ok(()) => tracing::info!("init told the slot is healthy"),
@@ -230,8 +237,8 @@ pub(crate) fn app(
     system: SystemInfo,
     store: store::Store,
     net: net::Handle,
-    (identity, pair_identity): (&tls::Identity, &tls::Identity),
-    served: Arc<tls::Served>,
+    pair_identity: &tls::Identity,
+    certificates: Arc<tls::Certificates>,
 ) -> anyhow::Result<(Arc<state::AppState>, axum::Router)> {
     let appliance_id = store.identity()?.appliance_id;
     tracing::info!(%appliance_id, "settings store open");
@@ -265,12 +272,6 @@ pub(crate) fn app(
         tracing::error!("cannot read the failover pair's state: {err}");
     }
     tokio::spawn(Arc::clone(&failover).watch());
-    let certificates = Arc::new(tls::Certificates::new(
-        config.tls_dir(),
-        served,
-        identity,
-        store.clone(),
-    ));
     let reload = snapshot::Reload {
         auth: Arc::clone(&auth),
         tls: Arc::clone(&certificates),

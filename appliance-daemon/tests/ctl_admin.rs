@@ -779,3 +779,161 @@ fn backup_saved_to_a_file_and_restored_on_another_appliance() {
         run.stdout
     );
 }
+
+/// `openssl ARGS` in `dir`; its standard output.
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn certificates_requested_imported_assigned_and_exported_from_the_command_line() {
+    let (_d, op) = start("ctl-certs", |_| {});
+    let dir = op.config.join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    // A request made on the appliance, signed by a CA made here.
+    let run = ok(op.run(
+        &[
+            "certificate",
+            "request",
+            "ctl.example.test",
+            "-o",
+            &path("ctl.csr"),
+        ],
+        &[],
+    ));
+    assert!(run.stdout.contains("CSR saved"), "{}", run.stdout);
+    openssl(&dir, &["req", "-verify", "-in", "ctl.csr", "-noout"]);
+    openssl(
+        &dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ca.key",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=Ctl CA",
+            "-days",
+            "30",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "ctl.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "60",
+            "-copy_extensions",
+            "copy",
+            "-out",
+            "ctl.crt",
+        ],
+    );
+    let run = ok(op.run(
+        &[
+            "--json",
+            "certificate",
+            "import",
+            &path("ctl.crt"),
+            "--name",
+            "From the CLI",
+        ],
+        &[],
+    ));
+    let imported: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(imported["from_request"], true);
+    assert_eq!(imported["certificate"]["name"], "From the CLI");
+    let id = imported["certificate"]["id"].as_str().unwrap().to_string();
+    let run = ok(op.run(&["certificate", "assign", &id, "127.0.0.9"], &[]));
+    assert!(run.stdout.contains("127.0.0.9"), "{}", run.stdout);
+    let run = ok(op.run(&["--json", "certificate", "list"], &[]));
+    let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list[0]["id"], "self-signed");
+    assert_eq!(list[1]["assigned"], serde_json::json!(["127.0.0.9"]));
+
+    // PKCS#12 export: never without a password; opened by openssl with the one given.
+    let run = op.run(
+        &[
+            "certificate",
+            "export",
+            &id,
+            "--format",
+            "pkcs12",
+            "-o",
+            &path("x.p12"),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    std::fs::write(dir.join("pw"), "ctl-export-pass\n").unwrap();
+    ok(op.run(
+        &[
+            "certificate",
+            "export",
+            &id,
+            "--format",
+            "pkcs12",
+            "--password-file",
+            &path("pw"),
+            "-o",
+            &path("x.p12"),
+        ],
+        &[],
+    ));
+    let opened = openssl(
+        &dir,
+        &[
+            "pkcs12",
+            "-in",
+            "x.p12",
+            "-passin",
+            "pass:ctl-export-pass",
+            "-nodes",
+        ],
+    );
+    assert!(
+        opened.contains("PRIVATE KEY") && opened.contains("CN = ctl.example.test"),
+        "{opened}"
+    );
+    let run = op.run(&["certificate", "delete", &id], &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("(certificate_in_use)"),
+        "{}",
+        run.stderr
+    );
+    ok(op.run(&["certificate", "assign", &id], &[]));
+    ok(op.run(&["certificate", "delete", &id], &[]));
+}

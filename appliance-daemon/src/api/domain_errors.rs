@@ -13,7 +13,7 @@ use crate::reset::ResetError;
 use crate::snapshot::SnapshotError;
 use crate::status::StatusError;
 use crate::system::shutdown::ScheduleError;
-use crate::tls::{CertificateError, InstallError as CertificateRefusal};
+use crate::tls::{CertificateError, ImportError};
 use crate::update::catalog::{CheckError, DownloadError};
 use crate::update::checks::Refusal;
 use crate::update::download_key::KeyError;
@@ -169,16 +169,62 @@ impl From<ScheduleError> for ApiError {
 impl From<CertificateError> for ApiError {
     fn from(e: CertificateError) -> Self {
         match e {
-            CertificateError::Refused(CertificateRefusal::Mismatch) => ApiError::new(
+            CertificateError::Refused(refusal) => {
+                let (status, code) = match &refusal {
+                    ImportError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+                    ImportError::KeyMismatch => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "certificate_key_mismatch")
+                    }
+                    ImportError::PasswordNeeded(_) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "password_required")
+                    }
+                    ImportError::WrongPassword => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "wrong_password")
+                    }
+                    ImportError::SeveralKeys(_) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "several_keys")
+                    }
+                    ImportError::NoKey => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "certificate_without_key")
+                    }
+                    ImportError::Unsupported(_) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_algorithm")
+                    }
+                    ImportError::Expired(_) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "certificate_expired")
+                    }
+                    ImportError::Usage(_) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "certificate_usage")
+                    }
+                    ImportError::Chain(_) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "certificate_chain")
+                    }
+                    ImportError::Duplicate { .. } => (StatusCode::CONFLICT, "certificate_exists"),
+                    ImportError::Empty
+                    | ImportError::Unrecognized
+                    | ImportError::Damaged(_)
+                    | ImportError::NoCertificate => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_certificate")
+                    }
+                };
+                ApiError::new(status, code, refusal.to_string())
+            }
+            CertificateError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            CertificateError::Invalid(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "certificate_key_mismatch",
-                CertificateRefusal::Mismatch.to_string(),
+                "invalid_request",
+                e.to_string(),
             ),
-            CertificateError::Refused(other) => ApiError::new(
+            CertificateError::WeakPassword => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_certificate",
-                other.to_string(),
+                "weak_password",
+                e.to_string(),
             ),
+            CertificateError::InUse(_) => {
+                ApiError::new(StatusCode::CONFLICT, "certificate_in_use", e.to_string())
+            }
             CertificateError::Internal { what, detail } => ApiError::internal(what, detail),
             CertificateError::Store(e) => e.into(),
         }

@@ -9,6 +9,7 @@ mod account;
 pub(crate) mod backup;
 mod backup_schedule;
 mod catalog;
+mod certificates;
 mod domain_errors;
 mod error;
 pub(crate) mod extract;
@@ -144,6 +145,32 @@ pub(crate) fn routes() -> Routes {
         .add(Method::GET, "/api/v1/tls", tls::get)
         .add(Method::PUT, "/api/v1/tls/certificate", tls::install)
         .add(Method::DELETE, "/api/v1/tls/certificate", tls::self_signed)
+        .add(Method::GET, "/api/v1/certificates", certificates::list)
+        .add_stream(
+            Method::POST,
+            "/api/v1/certificates/import",
+            certificates::import,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/certificates/request",
+            certificates::request,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/certificates/{id}/export",
+            certificates::export,
+        )
+        .add(
+            Method::PUT,
+            "/api/v1/certificates/{id}/assign",
+            certificates::assign,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/certificates/{id}",
+            certificates::delete,
+        )
         .add(Method::POST, "/api/v1/system/factory-reset", reset::post)
         .add(Method::POST, "/api/v1/backup", backup::make)
         .add_stream(Method::POST, "/api/v1/backup/restore", backup::restore)

@@ -224,7 +224,7 @@ impl BackupService {
             left_out,
             network,
             certificate: reloaded.certificate,
-            certificate_assignments: Vec::new(),
+            certificate_assignments: reloaded.certificate_assignments,
             history,
             session: session.into(),
             not_reloaded: reloaded.not_reloaded,

@@ -4,7 +4,8 @@
 //! The TLS server name the client sends picks the configuration: the pair channel's name
 //! ([`pair::PAIR_SERVER_NAME`]) gets the pair identity and must show a client certificate,
 //! whose public-key SHA-256 handlers receive as [`PairClient`]; any other name (or none)
-//! gets the served certificate, as browsers and appliancectl expect.
+//! gets the certificate chosen by the local address the connection arrived on, then by
+//! that name ([`crate::tls::select`]), as browsers and appliancectl expect.
 
 use axum::Router;
 use hyper::service::Service as _;
@@ -30,8 +31,8 @@ pub(crate) struct PairClient(pub [u8; 32]);
 /// The two TLS configurations served on one port.
 #[derive(Debug, Clone)]
 pub(crate) struct TlsConfigs {
-    /// The served certificate (browsers, appliancectl).
-    pub service: Arc<ServerConfig>,
+    /// The served certificates (browsers, appliancectl), by local address and name.
+    pub service: Arc<crate::tls::select::Selector>,
     /// The pair identity, client certificate required.
     pub pair: Arc<ServerConfig>,
 }
@@ -53,16 +54,22 @@ pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
         };
         let configs = tls.clone();
         let app = app.clone();
+        // The address the client reached (with a wildcard listener, which of ours).
+        let local = tcp
+            .local_addr()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
         tokio::spawn(async move {
             let handshake = async {
                 let start =
                     LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
-                let pair_channel =
-                    start.client_hello().server_name() == Some(pair::PAIR_SERVER_NAME);
-                let config = if pair_channel {
-                    Arc::clone(&configs.pair)
-                } else {
-                    Arc::clone(&configs.service)
+                let (pair_channel, config) = {
+                    let hello = start.client_hello();
+                    let server_name = hello.server_name();
+                    if server_name == Some(pair::PAIR_SERVER_NAME) {
+                        (true, Arc::clone(&configs.pair))
+                    } else {
+                        (false, configs.service.choose(local, server_name))
+                    }
                 };
                 let stream = start.into_stream(config).await?;
                 let client = pair_channel

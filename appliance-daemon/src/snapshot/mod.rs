@@ -71,6 +71,10 @@ pub(crate) const RECORDS: &[(&str, Class)] = &[
 /// Every entry of the data directory (`/data`) and whose it is. Only directories are
 /// carried; the machine's entries are listed so that a reader sees the whole partition.
 pub(crate) const DIRECTORIES: &[(&str, Class)] = &[
+    // The self-signed certificate and the certificate store (`tls/store/`: imported and
+    // requested certificates, their keys, pending requests' keys, the address assignments
+    // in `index.json`): all the service's, carried by the pair's sync and by backups. An
+    // assignment to an address the other machine lacks simply serves nothing there.
     ("tls", Class::Service),
     ("site", Class::Service),
     ("settings.redb", Class::Machine),

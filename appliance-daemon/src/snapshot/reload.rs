@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use api_types::{CertificateOutcome, NetworkOutcome};
+use api_types::{AssignmentOutcome, CertificateOutcome, NetworkOutcome};
 
 use crate::auth::Auth;
 use crate::time::TimeService;
@@ -25,6 +25,8 @@ pub(crate) struct Reload {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Reloaded {
     pub(crate) certificate: CertificateOutcome,
+    /// Each address a certificate is assigned to, and whether this machine has it.
+    pub(crate) certificate_assignments: Vec<AssignmentOutcome>,
     /// When the network settings were replaced too.
     pub(crate) network: Option<NetworkOutcome>,
     /// `"<service>: <why>"` for each service that could not take it (it does at the next
@@ -54,10 +56,10 @@ impl Reload {
         out.certificate = CertificateOutcome {
             state: state.into(),
             installed: view.installed,
-            // Read once certificates are parsed (certificate management).
-            subject: None,
+            subject: self.tls.served_subject(),
             certificate_sha256: view.certificate_sha256,
         };
+        out.certificate_assignments = self.tls.assignments();
         if let Err(e) = self.time.settings_replaced().await {
             tracing::error!("time servers after a restore: {e}");
             out.not_reloaded.push(format!("time servers: {e}"));

@@ -1,36 +1,40 @@
-//! HTTPS identity and configuration: the appliance's certificate (made at first boot,
-//! reused afterwards) and the rustls server configuration (ring, TLS 1.2 and 1.3 only).
+//! HTTPS identity and configuration: the appliance's self-signed certificate (made at
+//! first boot, reused afterwards), the certificate store beside it ([`store`]: imported and
+//! requested certificates, assigned to local addresses), and which one a connection gets
+//! ([`select`]; rustls with ring, TLS 1.2 and 1.3 only). docs/certificates.md.
 //!
 //! Files: `<state>/tls/cert.pem` (0644) and `<state>/tls/key.pem` (0600), each replaced
 //! atomically. The key is written first; a start that finds only one of them, or a pair
 //! that does not match, makes a new pair (a lost certificate must not lock the operator out).
 //! `names.json` records the host name and addresses the self-signed certificate was made
 //! for: when they change (a DHCP lease, a new host name) [`refresh`] re-issues it with the
-//! same key and [`Served`] swaps it in without a restart.
+//! same key and [`Certificates`] swaps it in without a restart.
 
 mod cert;
 mod files;
+pub(crate) mod import;
 mod peer;
+mod pkcs12;
+pub(crate) mod select;
 mod service;
+pub(crate) mod store;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::RwLock;
 
 pub(crate) use files::write_atomic;
+pub(crate) use import::ImportError;
 pub(crate) use peer::pair_server_config;
 pub(crate) use service::{CertificateError, Certificates, TlsView};
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("cannot create the TLS directory {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -68,12 +72,6 @@ pub(crate) struct Identity {
     pub cert_path: PathBuf,
     /// True when this start made the pair.
     pub created: bool,
-}
-
-/// The pin clients compare (`appliancectl`): SHA-256 of the certificate's public key, as
-/// `AB:CD:…`. Re-issues keep the key, so this stays the same for the life of the key.
-pub(crate) fn public_key_fingerprint(identity: &Identity) -> String {
-    appliancectl::tls::format_fingerprint(&appliancectl::tls::fingerprint(identity.cert.as_ref()))
 }
 
 pub(crate) fn cert_path(dir: &Path) -> PathBuf {
@@ -213,42 +211,8 @@ pub(crate) fn local_addresses() -> Vec<IpAddr> {
     cert::local_addresses()
 }
 
-/// The certificate being served; replaced in place when it is re-issued.
-#[derive(Debug)]
-pub(crate) struct Served {
-    current: RwLock<Arc<CertifiedKey>>,
-}
-
-impl Served {
-    pub(crate) fn new(identity: &Identity) -> Result<Arc<Self>, Error> {
-        Ok(Arc::new(Served {
-            current: RwLock::new(certified(identity)?),
-        }))
-    }
-
-    pub(crate) fn replace(&self, identity: &Identity) -> Result<(), Error> {
-        let new = certified(identity)?;
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
-        Ok(())
-    }
-}
-
-impl ResolvesServerCert for Served {
-    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(
-            &self
-                .current
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        ))
-    }
-}
-
 /// Certificate and key as rustls serves them; fails if the key is not the certificate's.
-fn certified(identity: &Identity) -> Result<Arc<CertifiedKey>, Error> {
+pub(crate) fn certified(identity: &Identity) -> Result<Arc<CertifiedKey>, Error> {
     let dir = identity
         .cert_path
         .parent()
@@ -298,72 +262,6 @@ fn load(dir: &Path) -> Result<Identity, Error> {
     Ok(identity)
 }
 
-/// Why an administrator's certificate is refused.
-#[derive(Debug, thiserror::Error)]
-pub enum InstallError {
-    #[error("the certificate is not PEM (-----BEGIN CERTIFICATE-----): {0}")]
-    Certificate(String),
-    #[error("the private key is not PEM (PKCS#8, PKCS#1 or SEC1): {0}")]
-    Key(String),
-    #[error("the private key does not belong to the certificate")]
-    Mismatch,
-    #[error("the certificate or its key cannot be used: {0}")]
-    Unusable(String),
-    #[error(transparent)]
-    Store(#[from] Error),
-}
-
-/// Install an administrator's certificate (leaf first, then intermediates) and key. It is
-/// checked completely before anything is written; then it replaces the self-signed one
-/// and is never re-issued. The previous pair is kept as `*.previous.pem`.
-pub(crate) fn install(
-    dir: &Path,
-    chain_pem: &str,
-    key_pem: &str,
-) -> Result<Identity, InstallError> {
-    let certs = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| InstallError::Certificate(e.to_string()))?;
-    let Some(leaf) = certs.first().cloned() else {
-        return Err(InstallError::Certificate("no certificate found".into()));
-    };
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| InstallError::Key(e.to_string()))?;
-    let candidate = Identity {
-        cert: leaf,
-        chain: certs[1..].to_vec(),
-        key,
-        cert_path: cert_path(dir),
-        created: false,
-    };
-    let refused = |e: rustls::Error| match e {
-        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
-            InstallError::Mismatch
-        }
-        e => InstallError::Unusable(e.to_string()),
-    };
-    CertifiedKey::from_der(certs.clone(), candidate.key.clone_key(), &provider())
-        .map_err(refused)?
-        .keys_match()
-        .map_err(refused)?;
-    for (path, old) in [
-        (key_path(dir), previous_key_path(dir)),
-        (cert_path(dir), previous_cert_path(dir)),
-    ] {
-        if path.exists() {
-            let _ = std::fs::copy(&path, &old);
-        }
-    }
-    write(&key_path(dir), key_pem.as_bytes(), 0o600)?;
-    write(&cert_path(dir), chain_pem.as_bytes(), 0o644)?;
-    write(
-        &installed_marker(dir),
-        b"installed by an administrator\n",
-        0o644,
-    )?;
-    Ok(load(dir)?)
-}
-
 /// Go back to a new self-signed certificate (new key) for `hostname`.
 pub(crate) fn use_self_signed(dir: &Path, hostname: &str) -> Result<Identity, Error> {
     for path in [
@@ -382,9 +280,29 @@ pub(crate) fn use_self_signed(dir: &Path, hostname: &str) -> Result<Identity, Er
     load_or_create(dir, hostname)
 }
 
-/// Whether the served certificate was installed by an administrator.
-pub(crate) fn is_installed(dir: &Path) -> bool {
-    installed_marker(dir).exists()
+/// The self-signed certificate in `dir` (made if missing), after moving an administrator's
+/// certificate installed by an older firmware into the store ([`store::migrate`]).
+pub(crate) fn open(dir: &Path, hostname: &str) -> Result<Identity, Error> {
+    let identity = load_or_create(dir, hostname)?;
+    if store::migrate(dir, hostname)? {
+        return load_or_create(dir, hostname);
+    }
+    Ok(identity)
+}
+
+/// The self-signed certificate's key, PKCS#8 DER (for an export).
+pub(crate) fn key_pkcs8(dir: &Path) -> Result<Vec<u8>, Error> {
+    let path = key_path(dir);
+    let pem = read(&path)?;
+    let pem = String::from_utf8(pem).map_err(|_| Error::Pem {
+        path: path.clone(),
+        what: "private key",
+    })?;
+    let pair = rcgen::KeyPair::from_pem(&pem).map_err(|_| Error::Pem {
+        path,
+        what: "private key",
+    })?;
+    Ok(pair.serialize_der())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
@@ -396,21 +314,6 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
 
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// The server configuration: TLS 1.3 and 1.2 with ring's default suites (ECDHE key
-/// exchange with AES-GCM or ChaCha20-Poly1305 only), HTTP/1.1 by ALPN.
-pub(crate) fn server_config(served: Arc<Served>) -> Result<Arc<ServerConfig>, Error> {
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|source| Error::Rustls {
-            dir: PathBuf::new(),
-            source,
-        })?
-        .with_no_client_auth()
-        .with_cert_resolver(served);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
 }
 
 #[cfg(test)]
@@ -437,7 +340,7 @@ mod tests {
         let second = load_or_create(&tls, "appliance").unwrap();
         assert!(!second.created);
         assert_eq!(first.cert, second.cert);
-        server_config(Served::new(&second).unwrap()).unwrap();
+        certified(&second).unwrap();
     }
 
     #[test]
@@ -457,45 +360,57 @@ mod tests {
         assert_ne!(first.cert, second.cert);
         assert_eq!(std::fs::read(key_path(&tls)).unwrap(), key, "key kept");
         assert_eq!(Names::load(&tls).unwrap().addresses.len(), more.len());
-        let served = Served::new(&first).unwrap();
-        served.replace(&second).unwrap();
+        certified(&second).unwrap();
         // An installed certificate is left alone.
         std::fs::write(installed_marker(&tls), b"").unwrap();
         assert!(refresh(&tls, "renamed", vec![]).unwrap().is_none());
     }
 
+    /// What an older firmware's `PUT /api/v1/tls/certificate` left.
+    fn install_the_old_way(tls: &Path, cert_pem: &str, key_pem: &str) {
+        for (path, old) in [
+            (key_path(tls), previous_key_path(tls)),
+            (cert_path(tls), previous_cert_path(tls)),
+        ] {
+            std::fs::copy(&path, &old).unwrap();
+        }
+        write(&key_path(tls), key_pem.as_bytes(), 0o600).unwrap();
+        write(&cert_path(tls), cert_pem.as_bytes(), 0o644).unwrap();
+        write(
+            &installed_marker(tls),
+            b"installed by an administrator\n",
+            0o644,
+        )
+        .unwrap();
+    }
+
     #[test]
-    fn an_administrator_certificate_is_checked_then_installed() {
-        let dir = TestDir::new("tls-install");
+    fn an_installed_certificate_moves_into_the_store_once() {
+        let dir = TestDir::new("tls-migrate");
         let tls = dir.path().join("tls");
         let first = load_or_create(&tls, "appliance").unwrap();
         let theirs = cert::generate("support.example.com", &[], None).unwrap();
-        let other = cert::generate("other.example.com", &[], None).unwrap();
-
-        assert!(matches!(
-            install(&tls, &theirs.cert_pem, &other.key_pem),
-            Err(InstallError::Mismatch)
-        ));
-        assert!(matches!(
-            install(&tls, "not pem", &theirs.key_pem),
-            Err(InstallError::Certificate(_))
-        ));
-        assert!(matches!(
-            install(&tls, &theirs.cert_pem, "junk"),
-            Err(InstallError::Key(_))
-        ));
-        // Refusals wrote nothing.
-        assert_eq!(load(&tls).unwrap().cert, first.cert);
-
-        let installed = install(&tls, &theirs.cert_pem, &theirs.key_pem).unwrap();
-        assert_ne!(installed.cert, first.cert);
-        assert!(is_installed(&tls));
-        assert!(refresh(&tls, "x", vec![]).unwrap().is_none());
-
-        let back = use_self_signed(&tls, "appliance").unwrap();
-        assert!(!is_installed(&tls));
-        assert!(back.created);
-        assert_ne!(back.cert, installed.cert);
+        install_the_old_way(&tls, &theirs.cert_pem, &theirs.key_pem);
+        let own = open(&tls, "appliance").unwrap();
+        assert!(!installed_marker(&tls).exists());
+        assert_ne!(own.cert, first.cert);
+        let theirs_der = CertificateDer::from_pem_slice(theirs.cert_pem.as_bytes()).unwrap();
+        assert_ne!(own.cert, theirs_der, "a new self-signed certificate");
+        let stored = store::Store::load(&tls).unwrap();
+        assert_eq!(stored.entries.len(), 1);
+        assert_eq!(stored.entries[0].chain[0], theirs_der);
+        assert_eq!(
+            stored.entries[0].record.assigned,
+            vec![store::ANY.to_string()]
+        );
+        // A second start changes nothing.
+        let again = open(&tls, "appliance").unwrap();
+        assert_eq!(again.cert, own.cert);
+        assert_eq!(store::Store::load(&tls).unwrap().entries.len(), 1);
+        // A cut after the store was written but before the marker went: done once all the same.
+        install_the_old_way(&tls, &theirs.cert_pem, &theirs.key_pem);
+        open(&tls, "appliance").unwrap();
+        assert_eq!(store::Store::load(&tls).unwrap().entries.len(), 1);
     }
 
     #[test]
@@ -504,7 +419,7 @@ mod tests {
         let tls = dir.path().join("tls");
         let first = load_or_create(&tls, "appliance").unwrap();
         let theirs = cert::generate("support.example.com", &[], None).unwrap();
-        install(&tls, &theirs.cert_pem, &theirs.key_pem).unwrap();
+        install_the_old_way(&tls, &theirs.cert_pem, &theirs.key_pem);
         // A second install cut after its key was written.
         std::fs::copy(key_path(&tls), previous_key_path(&tls)).unwrap();
         std::fs::copy(cert_path(&tls), previous_cert_path(&tls)).unwrap();

@@ -45,7 +45,10 @@ pub use status::{
 };
 pub use system::{FactoryReset, PowerAction, ResetAccepted};
 pub use time::{Time, TimeRequest, TimeSource};
-pub use tls::{Certificate, CertificateInstall};
+pub use tls::{
+    Certificate, CertificateAssign, CertificateExport, CertificateImported, CertificateInstall,
+    CertificateRequest, CertificateRequested, CertificateWarning, StoredCertificate,
+};
 pub use updates::{
     Available, CatalogFailure, CatalogInfo, Installed, PendingInstall, Progress, Requirement,
     Running, SiteInfo, SlotInfo, UpdateEvent, Updates,

@@ -32,3 +32,106 @@ impl std::fmt::Debug for CertificateInstall {
             .finish()
     }
 }
+
+/// One certificate of the store, as `GET /api/v1/certificates` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoredCertificate {
+    /// `self-signed` for the appliance's own certificate; else the first 16 hex digits of
+    /// the certificate's SHA-256.
+    pub id: String,
+    /// The operator's name for it.
+    pub name: String,
+    pub subject: String,
+    pub issuer: String,
+    /// DNS names and IP addresses it is valid for.
+    pub sans: Vec<String>,
+    /// RFC 3339, UTC.
+    pub not_before: String,
+    pub not_after: String,
+    /// `ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa-2048`, …
+    pub key_type: String,
+    /// SHA-256 of the whole certificate (DER), `AB:CD:…`, as browsers show it.
+    pub sha256: String,
+    /// SHA-256 of its public key, `AB:CD:…` (the pin appliancectl keeps).
+    pub public_key_sha256: String,
+    /// Local addresses it is served on; `*` for every address with no assignment of its own.
+    pub assigned: Vec<String>,
+    /// The appliance's own certificate (re-issued when names change; never deleted).
+    pub self_signed: bool,
+    /// Certificates after the leaf (intermediates).
+    pub chain_length: u32,
+}
+
+/// Something an import accepted but the operator should know.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CertificateWarning {
+    /// `expires_soon`, `not_yet_valid`, `name_mismatch`, `self_signed`, `weak_key`.
+    pub code: String,
+    pub message: String,
+}
+
+/// The answer of `POST /api/v1/certificates/import`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CertificateImported {
+    pub certificate: StoredCertificate,
+    pub warnings: Vec<CertificateWarning>,
+    /// True when it completes a pending request (its key was made here).
+    pub from_request: bool,
+}
+
+/// `POST /api/v1/certificates/{id}/export` request.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateExport {
+    /// `pem` (certificate and chain), `der` (certificate alone) or `pkcs12` (with the key
+    /// and chain, password required).
+    pub format: String,
+    /// The PKCS#12 file's password (at least 8 characters; never logged).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for CertificateExport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateExport")
+            .field("format", &self.format)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// `POST /api/v1/certificates/request` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateRequest {
+    /// DNS names and IP addresses; the first is the subject's common name.
+    pub names: Vec<String>,
+    /// `ecdsa-p256` (default) or `ecdsa-p384`.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// The answer of `POST /api/v1/certificates/request`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CertificateRequested {
+    /// The pending request (its key stays on the appliance until the signed certificate
+    /// is imported).
+    pub id: String,
+    pub key_type: String,
+    pub names: Vec<String>,
+    /// PKCS#10, PEM.
+    pub csr: String,
+}
+
+/// `PUT /api/v1/certificates/{id}/assign` request: the addresses it serves from now on
+/// (replacing its earlier ones; an address another certificate had moves to this one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateAssign {
+    /// IP addresses, or `*` for every address with no assignment of its own.
+    pub addresses: Vec<String>,
+}

@@ -22,6 +22,23 @@ pub const UPDATES: &str = "/api/v1/updates";
 pub const UPDATE_UPLOAD: &str = "/api/v1/updates/upload";
 pub const TLS: &str = "/api/v1/tls";
 pub const TLS_CERTIFICATE: &str = "/api/v1/tls/certificate";
+pub const CERTIFICATES: &str = "/api/v1/certificates";
+pub const CERTIFICATES_IMPORT: &str = "/api/v1/certificates/import";
+pub const CERTIFICATES_REQUEST: &str = "/api/v1/certificates/request";
+
+/// `/api/v1/certificates/{id}/{action}` (`export`, `assign`), or the certificate itself
+/// when `action` is empty.
+pub fn certificate_path(id: &str, action: &str) -> String {
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    if action.is_empty() {
+        format!("{CERTIFICATES}/{id}")
+    } else {
+        format!("{CERTIFICATES}/{id}/{action}")
+    }
+}
 pub const FACTORY_RESET: &str = "/api/v1/system/factory-reset";
 pub const FAILOVER: &str = "/api/v1/failover";
 pub const FAILOVER_KEY: &str = "/api/v1/failover/key";

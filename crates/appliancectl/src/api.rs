@@ -20,6 +20,10 @@ pub use api_types::{
     FailoverKeyRequest, HistoryOutcome, LeftOut, NetworkOutcome, PeerAddress, RestoreReport,
     SharedIpAnswered,
 };
+pub use api_types::{
+    CertificateAssign, CertificateExport, CertificateImported, CertificateRequest,
+    CertificateRequested, CertificateWarning, StoredCertificate,
+};
 pub use api_types::{FailoverSync, SyncAnswer};
 pub use system::ResetThen;
 

@@ -260,6 +260,74 @@ enum CertificateWord {
     },
     /// Go back to a self-signed certificate
     SelfSigned,
+    /// The certificates of the store and the addresses each is served on
+    List,
+    /// Import a certificate: PEM (certificate, chain, key), DER, or PKCS#12/PFX
+    ///
+    /// Stored, not served until assigned. A PKCS#12 file or an encrypted key needs its
+    /// password (--password-file or --password-stdin).
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The name shown for it
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        password: OptionalPassword,
+    },
+    /// Save a certificate: pem, der (without the key) or pkcs12 (with its key and chain,
+    /// under a password of at least 8 characters)
+    Export {
+        id: String,
+        #[arg(long, value_parser = ["pem", "der", "pkcs12"], default_value = "pem")]
+        format: String,
+        #[command(flatten)]
+        password: OptionalPassword,
+        /// Save to FILE (never over an existing one)
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Make a key on the appliance and a signing request (CSR) for NAMES
+    Request {
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        #[arg(long, value_parser = ["ecdsa-p256", "ecdsa-p384"], default_value = "ecdsa-p256")]
+        key: String,
+        /// Save the CSR to FILE (default: print it)
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Serve a certificate on exactly these local addresses (`*`: every address with no
+    /// assignment of its own; none: take it off all)
+    Assign {
+        id: String,
+        #[arg(value_name = "ADDRESS")]
+        addresses: Vec<String>,
+    },
+    /// Delete a certificate assigned to no address
+    Delete { id: String },
+}
+
+/// Where an optional password comes from (never the command line).
+#[derive(Debug, Args)]
+#[group(required = false, multiple = false)]
+struct OptionalPassword {
+    /// Read the password from the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl OptionalPassword {
+    fn source(self) -> Option<PasswordFrom> {
+        match (self.password_file, self.password_stdin) {
+            (Some(file), _) => Some(PasswordFrom::File(file)),
+            (None, true) => Some(PasswordFrom::Stdin),
+            (None, false) => None,
+        }
+    }
 }
 
 /// How the operator asked to trust the appliance's certificate on this call.
@@ -307,6 +375,30 @@ pub(crate) enum Command {
         key: PathBuf,
     },
     CertificateSelfSigned,
+    CertificateList,
+    CertificateImport {
+        file: PathBuf,
+        name: Option<String>,
+        password: Option<PasswordFrom>,
+    },
+    CertificateExport {
+        id: String,
+        format: String,
+        password: Option<PasswordFrom>,
+        output: PathBuf,
+    },
+    CertificateRequest {
+        names: Vec<String>,
+        key: String,
+        output: Option<PathBuf>,
+    },
+    CertificateAssign {
+        id: String,
+        addresses: Vec<String>,
+    },
+    CertificateDelete {
+        id: String,
+    },
     FactoryReset {
         then: ResetThen,
         yes: bool,
@@ -426,6 +518,44 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
         Word::Certificate {
             action: Some(CertificateWord::SelfSigned),
         } => Command::CertificateSelfSigned,
+        Word::Certificate {
+            action: Some(CertificateWord::List),
+        } => Command::CertificateList,
+        Word::Certificate {
+            action:
+                Some(CertificateWord::Import {
+                    file,
+                    name,
+                    password,
+                }),
+        } => Command::CertificateImport {
+            file,
+            name,
+            password: password.source(),
+        },
+        Word::Certificate {
+            action:
+                Some(CertificateWord::Export {
+                    id,
+                    format,
+                    password,
+                    output,
+                }),
+        } => Command::CertificateExport {
+            id,
+            format,
+            password: password.source(),
+            output,
+        },
+        Word::Certificate {
+            action: Some(CertificateWord::Request { names, key, output }),
+        } => Command::CertificateRequest { names, key, output },
+        Word::Certificate {
+            action: Some(CertificateWord::Assign { id, addresses }),
+        } => Command::CertificateAssign { id, addresses },
+        Word::Certificate {
+            action: Some(CertificateWord::Delete { id }),
+        } => Command::CertificateDelete { id },
         Word::FactoryReset { then, confirm } => Command::FactoryReset {
             // The parser admits only these two words.
             then: ResetThen::parse(&then).unwrap_or_default(),
@@ -742,6 +872,52 @@ mod tests {
         assert_eq!(
             parse_str("certificate self-signed").unwrap().command,
             Command::CertificateSelfSigned
+        );
+        assert_eq!(
+            parse_str("certificate list").unwrap().command,
+            Command::CertificateList
+        );
+        assert_eq!(
+            parse_str("certificate import a.p12 --name Support --password-file pw")
+                .unwrap()
+                .command,
+            Command::CertificateImport {
+                file: "a.p12".into(),
+                name: Some("Support".into()),
+                password: Some(PasswordFrom::File("pw".into()))
+            }
+        );
+        assert_eq!(
+            parse_str("certificate export abc --format pkcs12 --password-stdin -o out.p12")
+                .unwrap()
+                .command,
+            Command::CertificateExport {
+                id: "abc".into(),
+                format: "pkcs12".into(),
+                password: Some(PasswordFrom::Stdin),
+                output: "out.p12".into()
+            }
+        );
+        assert!(parse_str("certificate export abc --format p7b -o x").is_err());
+        assert_eq!(
+            parse_str("certificate request a.example.com 10.0.0.1")
+                .unwrap()
+                .command,
+            Command::CertificateRequest {
+                names: vec!["a.example.com".into(), "10.0.0.1".into()],
+                key: "ecdsa-p256".into(),
+                output: None
+            }
+        );
+        assert!(parse_str("certificate request").is_err());
+        assert_eq!(
+            parse_str("certificate assign abc 10.0.0.1 *")
+                .unwrap()
+                .command,
+            Command::CertificateAssign {
+                id: "abc".into(),
+                addresses: vec!["10.0.0.1".into(), "*".into()]
+            }
         );
     }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 const DEFAULT_NAME: &str = "appliance.backup";
 
 /// The first line of the file or of standard input, without its line end.
-fn read_password(from: &PasswordFrom) -> Result<String, Failure> {
+pub(crate) fn read_password(from: &PasswordFrom) -> Result<String, Failure> {
     let mut line = String::new();
     let (name, read) = match from {
         PasswordFrom::File(path) => (

@@ -4,6 +4,7 @@
 mod admin;
 mod args;
 mod backup;
+mod certificates;
 mod failover;
 mod hosts;
 mod network;
@@ -98,6 +99,23 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
             cli.certificate_install(&certificate, &key)
         }
         Command::CertificateSelfSigned => cli.certificate_self_signed(),
+        Command::CertificateList => cli.certificate_list(),
+        Command::CertificateImport {
+            file,
+            name,
+            password,
+        } => cli.certificate_import(&file, name.as_deref(), password.as_ref()),
+        Command::CertificateExport {
+            id,
+            format,
+            password,
+            output,
+        } => cli.certificate_export(&id, &format, password.as_ref(), &output),
+        Command::CertificateRequest { names, key, output } => {
+            cli.certificate_request(names, &key, output.as_deref())
+        }
+        Command::CertificateAssign { id, addresses } => cli.certificate_assign(&id, addresses),
+        Command::CertificateDelete { id } => cli.certificate_delete(&id),
         Command::FactoryReset { then, yes } => cli.factory_reset(then, yes),
         Command::Failover => cli.failover(),
         Command::FailoverKey { generate } => cli.failover_key(generate),

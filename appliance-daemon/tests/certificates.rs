@@ -1,0 +1,541 @@
+//! The certificate store against the daemon binary in dev mode, over real TLS on loopback:
+//! certificates made by a test CA (the openssl command) imported as PEM and as PKCS#12,
+//! assigned to 127.0.0.2 and 127.0.0.3 and each served on its own address (read by a
+//! rustls client); a PKCS#12 export opened by `openssl pkcs12` and imported back; a CSR
+//! made on the appliance verified by `openssl req -verify`, signed by the test CA, imported
+//! alone (its key is the request's) and served; refusals that change nothing; and the
+//! assignments still served after a restart.
+
+use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::https::{self, Response, Trust};
+use appliance_tests::Api;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn start(state: &Path) -> DevDaemon {
+    // Every loopback address (127.0.0.0/8 is all on lo): the daemon tells them apart by the
+    // local address a connection arrived on.
+    DevDaemon::start_with(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        state,
+        false,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "box")],
+        &["--listen", "0.0.0.0:0"],
+    )
+}
+
+fn at(d: &DevDaemon, ip: [u8; 4]) -> SocketAddr {
+    SocketAddr::from((ip, d.https.port()))
+}
+
+/// The leaf certificate served on `ip` (no server name sent).
+fn served(d: &DevDaemon, ip: [u8; 4]) -> Vec<u8> {
+    https::get(at(d, ip), "/api/v1/health", &Trust::Any, TIMEOUT)
+        .expect("health over TLS")
+        .peer_cert
+        .expect("a certificate")
+        .to_vec()
+}
+
+/// The leaf served on `ip` to a client asking for `name` (SNI), read with `openssl s_client`.
+fn served_for_name(d: &DevDaemon, ip: [u8; 4], name: &str) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &at(d, ip).to_string(),
+            "-servername",
+            name,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    der_of(&out.stdout)
+}
+
+fn send(
+    d: &DevDaemon,
+    token: &str,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    headers.extend_from_slice(extra);
+    https::request(
+        at(d, [127, 0, 0, 1]),
+        method,
+        path,
+        &headers,
+        body,
+        &Trust::Any,
+        TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e:#}"))
+}
+
+fn json(
+    d: &DevDaemon,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Response {
+    send(
+        d,
+        token,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The DER of the first certificate in a PEM text.
+fn der_of(pem_text: &[u8]) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_slice(pem_text)
+        .expect("a PEM certificate")
+        .to_vec()
+}
+
+/// A key and a certificate for `ip`, signed by the test CA in `dir`.
+fn issue(dir: &Path, name: &str, ip: &str) {
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &format!("{name}.key"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-subj",
+            &format!("/CN={name}.example.test"),
+            "-addext",
+            &format!("subjectAltName=DNS:{name}.example.test,IP:{ip}"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    sign(dir, name);
+}
+
+fn sign(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "90",
+            "-copy_extensions",
+            "copy",
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+#[test]
+fn certificates_are_imported_assigned_served_exported_and_requested() {
+    let state = state_dir("certificates");
+    let work = state_dir("certificates-work");
+    let w = work.as_path();
+    let mut d = start(&state);
+    let token = d.first_login("certificates-secret-1");
+    let self_signed = served(&d, [127, 0, 0, 1]);
+
+    // The test CA and two certificates.
+    openssl(
+        w,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ca.key",
+        ],
+    );
+    openssl(
+        w,
+        &[
+            "req",
+            "-x509",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=Test CA",
+            "-days",
+            "30",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    issue(w, "alpha", "127.0.0.2");
+    issue(w, "beta", "127.0.0.3");
+    let read = |n: &str| std::fs::read(w.join(n)).unwrap();
+
+    // Refusals first: nothing stored, nothing served differently.
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[],
+        b"certainly not a certificate",
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(r.value()["error"], "invalid_certificate");
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[],
+        &vec![b'A'; 10 << 20],
+    );
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.value()["error"], "too_large");
+    let alpha_pem = [read("alpha.crt"), read("ca.crt"), read("alpha.key")].concat();
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[],
+        &[read("alpha.crt"), read("beta.key")].concat(),
+    );
+    assert_eq!(r.value()["error"], "certificate_key_mismatch");
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[],
+        &read("alpha.crt"),
+    );
+    assert_eq!(r.value()["error"], "certificate_without_key");
+    let r = send(&d, &token, "GET", "/api/v1/certificates", &[], b"");
+    assert_eq!(
+        r.value().as_array().unwrap().len(),
+        1,
+        "only the self-signed one"
+    );
+
+    // alpha as PEM (certificate, chain, key), beta as PKCS#12.
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import?name=Alpha",
+        &[],
+        &alpha_pem,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let alpha = r.value()["certificate"].clone();
+    assert_eq!(alpha["name"], "Alpha");
+    assert_eq!(alpha["chain_length"], 1);
+    let alpha_id = alpha["id"].as_str().unwrap().to_string();
+    openssl(
+        w,
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "beta.crt",
+            "-inkey",
+            "beta.key",
+            "-certfile",
+            "ca.crt",
+            "-name",
+            "Beta",
+            "-passout",
+            "pass:beta-p12-pass",
+            "-out",
+            "beta.p12",
+        ],
+    );
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[("X-Password", "wrong-password")],
+        &read("beta.p12"),
+    );
+    assert_eq!(r.value()["error"], "wrong_password");
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[("X-Password", "beta-p12-pass")],
+        &read("beta.p12"),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let beta = r.value()["certificate"].clone();
+    assert_eq!(beta["name"], "Beta");
+    let beta_id = beta["id"].as_str().unwrap().to_string();
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[],
+        &alpha_pem,
+    );
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        served(&d, [127, 0, 0, 2]),
+        self_signed,
+        "imported, not yet assigned"
+    );
+
+    // Assigned: each served on its own address at once; the rest keep the self-signed one.
+    let started = Instant::now();
+    let r = json(
+        &d,
+        &token,
+        "PUT",
+        &format!("/api/v1/certificates/{alpha_id}/assign"),
+        &serde_json::json!({"addresses": ["127.0.0.2"]}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(served(&d, [127, 0, 0, 2]), der_of(&read("alpha.crt")));
+    println!(
+        "assign to first connection served with it: {:?}",
+        started.elapsed()
+    );
+    let r = json(
+        &d,
+        &token,
+        "PUT",
+        &format!("/api/v1/certificates/{beta_id}/assign"),
+        &serde_json::json!({"addresses": ["127.0.0.3"]}),
+    );
+    assert_eq!(r.value()["assigned"], serde_json::json!(["127.0.0.3"]));
+    assert_eq!(served(&d, [127, 0, 0, 2]), der_of(&read("alpha.crt")));
+    assert_eq!(served(&d, [127, 0, 0, 3]), der_of(&read("beta.crt")));
+    assert_eq!(served(&d, [127, 0, 0, 1]), self_signed);
+    // The server name is the second key: on an address with no assignment, an assigned
+    // certificate naming the host asked for; the address always wins.
+    assert_eq!(
+        served_for_name(&d, [127, 0, 0, 1], "alpha.example.test"),
+        der_of(&read("alpha.crt"))
+    );
+    assert_eq!(
+        served_for_name(&d, [127, 0, 0, 1], "other.example.test"),
+        self_signed
+    );
+    assert_eq!(
+        served_for_name(&d, [127, 0, 0, 3], "alpha.example.test"),
+        der_of(&read("beta.crt"))
+    );
+    let r = json(
+        &d,
+        &token,
+        "PUT",
+        &format!("/api/v1/certificates/{beta_id}/assign"),
+        &serde_json::json!({"addresses": ["not-an-ip"]}),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        served(&d, [127, 0, 0, 3]),
+        der_of(&read("beta.crt")),
+        "a refused assignment changes nothing"
+    );
+
+    // Export: PEM and DER without the key; PKCS#12 only with a password, opened by openssl.
+    let export = |id: &str, body: serde_json::Value| {
+        json(
+            &d,
+            &token,
+            "POST",
+            &format!("/api/v1/certificates/{id}/export"),
+            &body,
+        )
+    };
+    let r = export(&beta_id, serde_json::json!({"format": "der"}));
+    assert_eq!(r.body, der_of(&read("beta.crt")));
+    let r = export(&beta_id, serde_json::json!({"format": "pem"}));
+    assert!(!String::from_utf8_lossy(&r.body).contains("PRIVATE KEY"));
+    assert_eq!(der_of(&r.body), der_of(&read("beta.crt")));
+    for body in [
+        serde_json::json!({"format": "pkcs12"}),
+        serde_json::json!({"format": "pkcs12", "password": "short"}),
+    ] {
+        let r = export(&beta_id, body);
+        assert_eq!(r.status, 422);
+        assert_eq!(r.value()["error"], "weak_password");
+    }
+    let r = export(
+        &beta_id,
+        serde_json::json!({"format": "pkcs12", "password": "export-pass-1"}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/x-pkcs12"));
+    std::fs::write(w.join("export.p12"), &r.body).unwrap();
+    let opened = openssl(
+        w,
+        &[
+            "pkcs12",
+            "-in",
+            "export.p12",
+            "-passin",
+            "pass:export-pass-1",
+            "-nodes",
+        ],
+    );
+    assert!(opened.contains("PRIVATE KEY"), "{opened}");
+    assert_eq!(der_of(opened.as_bytes()), der_of(&read("beta.crt")));
+    assert_eq!(
+        opened.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "leaf and chain"
+    );
+    let key_pub = openssl(w, &["pkey", "-in", "beta.key", "-pubout"]);
+    std::fs::write(w.join("opened.pem"), &opened).unwrap();
+    assert_eq!(
+        openssl(w, &["pkey", "-in", "opened.pem", "-pubout"]),
+        key_pub,
+        "the key is beta's"
+    );
+    let audit = send(&d, &token, "GET", "/api/v1/audit", &[], b"");
+    assert!(String::from_utf8_lossy(&audit.body).contains("certificates.export"));
+
+    // Deleting: not while assigned; then the export imports back as the same certificate.
+    let r = send(
+        &d,
+        &token,
+        "DELETE",
+        &format!("/api/v1/certificates/{beta_id}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 409);
+    assert_eq!(r.value()["error"], "certificate_in_use");
+    json(
+        &d,
+        &token,
+        "PUT",
+        &format!("/api/v1/certificates/{beta_id}/assign"),
+        &serde_json::json!({"addresses": []}),
+    );
+    assert_eq!(served(&d, [127, 0, 0, 3]), self_signed);
+    let r = send(
+        &d,
+        &token,
+        "DELETE",
+        &format!("/api/v1/certificates/{beta_id}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 204);
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[("X-Password", "export-pass-1")],
+        &read("export.p12"),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.value()["certificate"]["id"], beta_id.as_str());
+    json(
+        &d,
+        &token,
+        "PUT",
+        &format!("/api/v1/certificates/{beta_id}/assign"),
+        &serde_json::json!({"addresses": ["127.0.0.3"]}),
+    );
+    assert_eq!(served(&d, [127, 0, 0, 3]), der_of(&read("beta.crt")));
+
+    // A request: key made here, CSR verified and signed by the CA, imported alone, served.
+    let r = json(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/request",
+        &serde_json::json!({"names": ["gamma.example.test", "127.0.0.4"]}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let csr = r.value()["csr"].as_str().unwrap().to_string();
+    std::fs::write(w.join("gamma.csr"), &csr).unwrap();
+    openssl(w, &["req", "-verify", "-in", "gamma.csr", "-noout"]);
+    let text = openssl(w, &["req", "-in", "gamma.csr", "-noout", "-text"]);
+    assert!(
+        text.contains("DNS:gamma.example.test") && text.contains("IP Address:127.0.0.4"),
+        "{text}"
+    );
+    sign(w, "gamma");
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[],
+        &read("gamma.crt"),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.value()["from_request"], true);
+    let gamma_id = r.value()["certificate"]["id"].as_str().unwrap().to_string();
+    json(
+        &d,
+        &token,
+        "PUT",
+        &format!("/api/v1/certificates/{gamma_id}/assign"),
+        &serde_json::json!({"addresses": ["127.0.0.4"]}),
+    );
+    assert_eq!(served(&d, [127, 0, 0, 4]), der_of(&read("gamma.crt")));
+
+    // After a restart, each address still serves its certificate.
+    drop(d);
+    d = start(&state);
+    assert_eq!(served(&d, [127, 0, 0, 2]), der_of(&read("alpha.crt")));
+    assert_eq!(served(&d, [127, 0, 0, 3]), der_of(&read("beta.crt")));
+    assert_eq!(served(&d, [127, 0, 0, 4]), der_of(&read("gamma.crt")));
+    assert_eq!(served(&d, [127, 0, 0, 1]), self_signed);
+    drop(d);
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_dir_all(&work);
+}
