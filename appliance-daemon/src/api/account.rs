@@ -35,6 +35,30 @@ pub(super) async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The answer of an unlock.
+#[derive(Debug, Serialize)]
+pub(super) struct Unlocked {
+    /// Whether sign-in to the account was locked from some source until now.
+    pub was_locked: bool,
+}
+
+/// `POST /api/v1/accounts/{name}/unlock`: another administrator ends the account's
+/// lockout (every source) at once; audited.
+pub(super) async fn unlock(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<axum::Json<Unlocked>, ApiError> {
+    let audit = Audit::user(
+        &*caller.session.user,
+        caller.address,
+        "account.unlock",
+        format!("sign-in to {name:?} unlocked"),
+    );
+    let was_locked = state.auth.unlock(&name, audit).await.map_err(auth_error)?;
+    Ok(axum::Json(Unlocked { was_locked }))
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct AuditQuery {
     pub limit: Option<usize>,

@@ -115,6 +115,11 @@ pub(crate) fn routes() -> Routes {
         )
         .add(Method::GET, "/api/v1/status", status::get)
         .add(Method::GET, "/api/v1/audit", account::audit)
+        .add(
+            Method::POST,
+            "/api/v1/accounts/{name}/unlock",
+            account::unlock,
+        )
         .add(Method::GET, "/api/v1/security/policy", account::get_policy)
         .add(Method::PUT, "/api/v1/security/policy", account::put_policy)
         .add(Method::GET, "/api/v1/network", network::get)

@@ -1,6 +1,6 @@
 //! Password hashing (argon2id, PHC strings) and the rules a new password must meet.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
 use argon2::Argon2;
 
 /// The factory password of the `admin` account; it must be changed at first login.
@@ -24,17 +24,74 @@ pub(crate) fn hash(password: &str) -> Result<String, HashError> {
         .map_err(|e| HashError(e.to_string()))
 }
 
-/// Whether `password` matches the PHC string; a malformed hash never matches.
+/// Whether `password` matches the PHC string; a malformed hash never matches, nor one
+/// that asks for more than [`MAX_MEMORY_BLOCKS`] of memory.
+///
+/// The work memory (19 MiB at the default cost) is one buffer kept for the daemon's life
+/// and reused by every verification: a flood of logins then costs no memory beyond it,
+/// whatever the allocator does with large blocks freed by many threads.
 pub(crate) fn verify(phc: &str, password: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
+    use argon2::password_hash::phc::PasswordHash;
+    use subtle::ConstantTimeEq;
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_MEMORY_BLOCKS {
+        return false;
+    }
+    let mut out = vec![0u8; expected.len()];
+    let mut memory = MEMORY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let done = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        &mut out,
+        &mut memory[..blocks],
+    );
+    drop(memory);
+    done.is_ok() && bool::from(expected.as_bytes().ct_eq(&out))
 }
+
+/// The verification's work memory, reused (see [`verify`]).
+static MEMORY: std::sync::Mutex<Vec<argon2::Block>> = std::sync::Mutex::new(Vec::new());
+
+/// The most memory a stored hash may ask for: 4 times the default cost (76 MiB).
+const MAX_MEMORY_BLOCKS: usize = 4 * argon2::Params::DEFAULT_M_COST as usize;
 
 /// Spend the time of one verification without any account behind it.
 pub(crate) fn verify_dummy(password: &str) {
-    let phc = DUMMY.get_or_init(|| hash("an unguessable placeholder").unwrap_or_default());
-    let _ = verify(phc, password);
+    let _ = verify(dummy(), password);
+}
+
+/// The placeholder hash, made on first use: [`prepare_dummy`] makes it at start so that the
+/// first unknown name does not cost one hash more than a known one.
+fn dummy() -> &'static str {
+    DUMMY.get_or_init(|| hash(&super::random_hex(16)).unwrap_or_default())
+}
+
+/// Make the placeholder hash now, off the caller's thread.
+pub(crate) fn prepare_dummy() {
+    std::thread::spawn(|| {
+        dummy();
+    });
 }
 
 /// Why a new password is refused.
@@ -80,6 +137,24 @@ mod tests {
         assert!(verify(&h, "correct horse"));
         assert!(!verify(&h, "correct hors"));
         assert_ne!(h, hash("correct horse").unwrap(), "salt is random");
+    }
+
+    #[test]
+    fn verifies_as_the_library_does() {
+        use argon2::password_hash::PasswordVerifier;
+        let h = hash("correct horse").unwrap();
+        for given in ["correct horse", "correct horsf", ""] {
+            assert_eq!(
+                verify(&h, given),
+                Argon2::default()
+                    .verify_password(given.as_bytes(), h.as_str())
+                    .is_ok(),
+                "{given}"
+            );
+        }
+        // A hash asking for too much memory is refused rather than computed.
+        let huge = h.replace("m=19456", "m=4000000");
+        assert!(!verify(&huge, "correct horse"));
     }
 
     #[test]

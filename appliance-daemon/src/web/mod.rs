@@ -412,6 +412,12 @@ async fn login(
                     .replace("{minutes}", &remaining_seconds.div_ceil(60).to_string()),
             ),
         ),
+        Err(AuthError::Busy { .. }) => login_form(
+            &ctx,
+            StatusCode::SERVICE_UNAVAILABLE,
+            form.username,
+            Some(ctx.t().login_busy.to_string()),
+        ),
         Err(err) => {
             tracing::error!("login failed: {err}");
             login_form(
