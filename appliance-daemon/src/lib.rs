@@ -130,11 +130,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             format!("cannot listen for HTTP on {http_listen} (another process on the port?)")
         })?;
         tracing::info!(addr = %listener.local_addr()?, "redirecting HTTP to HTTPS");
-        tokio::spawn(async move {
-            if let Err(err) = server::redirect::serve(listener, https_addr.port()).await {
-                tracing::error!("the HTTP redirect stopped: {err}");
-            }
-        });
+        tokio::spawn(server::redirect::serve(listener, https_addr.port()));
     }
 
     if health_gate(config.mode, https_addr, identity.cert.clone(), slot).await {

@@ -138,3 +138,169 @@ fn a_login_flood_that_hangs_up_neither_grows_memory_nor_locks_the_admin_out() {
     let text = audit.to_string();
     assert!(text.contains("nobody-here"), "{text}");
 }
+
+/// GET /api/v1/health from `source` every 100 ms until `stop`: the latencies, and the
+/// failures (as text).
+fn probe_health(
+    d: &DevDaemon,
+    source: IpAddr,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(Vec<Duration>, Vec<String>)> {
+    let (trust, to) = (d.trust(), d.https);
+    std::thread::spawn(move || {
+        let (mut took, mut failed) = (Vec::new(), Vec::new());
+        while !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            match flood::request_from(source, to, &trust, "GET", "/api/v1/health", "") {
+                Ok(r) if r.status == 200 => took.push(t.elapsed()),
+                Ok(r) => failed.push(format!("status {}", r.status)),
+                Err(e) => failed.push(format!("{e:#}")),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (took, failed)
+    })
+}
+
+/// Health answers within this (p99) during each flood.
+const HEALTH_P99: Duration = Duration::from_secs(1);
+
+fn assert_health(what: &str, probe: std::thread::JoinHandle<(Vec<Duration>, Vec<String>)>) {
+    let (mut took, failed) = probe.join().unwrap();
+    let p99 = flood::quantile(&mut took, 0.99);
+    eprintln!(
+        "{what}: health answered {} times, p99 {p99:?}, max {:?}; failures {failed:?}",
+        took.len(),
+        took.last()
+    );
+    assert!(failed.is_empty(), "{what}: health failed: {failed:?}");
+    assert!(took.len() >= 20, "{what}: health was probed");
+    assert!(p99 < HEALTH_P99, "{what}: health p99 {p99:?}");
+}
+
+/// Connections that never send anything: one source gets 32 at most (the rest are closed
+/// at once) and another host's health check answers; a flood from many sources fills the
+/// 512 places, and the appliance's own health check (the self-check's path) still answers.
+/// Idle connections are closed after the handshake timeout.
+#[test]
+fn an_idle_connection_flood_leaves_health_answering() {
+    let d = start("idle-flood");
+    let pid = d.pid();
+    let before = flood::peak_rss_kib(pid);
+
+    // One source, 100 connections: 32 stay open, the others are closed at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let remote = probe_health(&d, IpAddr::from([127, 0, 0, 250]), stop.clone());
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(flood::connect_from(attacker(0), d.https, Duration::from_secs(5)).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let open = held.iter().filter(|c| still_open(c)).count();
+    assert_eq!(open, 32, "one source keeps 32 connections");
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    assert_health("idle flood from one source (another host probes)", remote);
+    drop(held);
+
+    // 20 sources of 30 connections: more than the 512 places.
+    let stop = Arc::new(AtomicBool::new(false));
+    let local = probe_health(&d, IpAddr::from([127, 0, 0, 1]), stop.clone());
+    let mut held = Vec::new();
+    for s in 0..20 {
+        for _ in 0..30 {
+            if let Ok(c) = flood::connect_from(attacker(s), d.https, Duration::from_secs(5)) {
+                held.push(c);
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let open = held.iter().filter(|c| still_open(c)).count();
+    assert_eq!(open, 512, "512 connections from the network at most");
+    // Past the handshake timeout (10 s) every idle connection is closed.
+    let t = Instant::now();
+    while held.iter().any(still_open) && t.elapsed() < Duration::from_secs(14) {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let open = held.iter().filter(|c| still_open(c)).count();
+    assert_eq!(
+        open, 0,
+        "idle connections are closed after the handshake timeout"
+    );
+    assert_health(
+        "idle flood from 20 sources (the appliance probes itself)",
+        local,
+    );
+    eprintln!(
+        "idle flood: peak RSS {before} KiB before, {} KiB after",
+        flood::peak_rss_kib(pid)
+    );
+}
+
+/// Whether the daemon still holds this connection open (it has not closed its side).
+fn still_open(c: &std::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    c.set_nonblocking(true).unwrap();
+    let open = matches!(c.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    c.set_nonblocking(false).unwrap();
+    open
+}
+
+/// Requests whose body comes 1 byte every 20 s are cut after the body timeout (10 s) while
+/// health answers; a request head that never ends on port 80 is cut after 15 s.
+#[test]
+fn a_slow_body_flood_is_cut_and_health_answers() {
+    use std::io::{Read, Write};
+    let d = DevDaemon::start(
+        Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
+        &state_dir("slow-body"),
+        true,
+        &[("APPLIANCE_SLOT", "A"), ("APPLIANCE_PROFILE", "box")],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let local = probe_health(&d, IpAddr::from([127, 0, 0, 1]), stop.clone());
+    let remote = probe_health(&d, IpAddr::from([127, 0, 0, 250]), stop.clone());
+    let slow: Vec<_> = (0..40u8)
+        .map(|i| {
+            let (trust, to) = (d.trust(), d.https);
+            std::thread::spawn(move || {
+                let mut tls =
+                    flood::tls_from(attacker(i % 10), to, &trust, Duration::from_secs(30)).unwrap();
+                tls.write_all(flood::head("POST", "/api/v1/session", 100).as_bytes())
+                    .unwrap();
+                tls.write_all(b"{").unwrap();
+                tls.flush().unwrap();
+                let sent = Instant::now();
+                // The next byte would come after 20 s: the daemon answers and closes first.
+                let mut answer = Vec::new();
+                let _ = tls.read_to_end(&mut answer);
+                sent.elapsed()
+            })
+        })
+        .collect();
+    let http = d.http.unwrap();
+    let slow_head = std::thread::spawn(move || {
+        let mut tcp = flood::connect_from(attacker(11), http, Duration::from_secs(30)).unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let sent = Instant::now();
+        let mut answer = Vec::new();
+        let _ = tcp.read_to_end(&mut answer);
+        sent.elapsed()
+    });
+    for s in slow {
+        let took = s.join().unwrap();
+        assert!(
+            took >= Duration::from_secs(9) && took < Duration::from_secs(14),
+            "a stalled body is cut after 10 s, here after {took:?}"
+        );
+    }
+    let took = slow_head.join().unwrap();
+    assert!(
+        took >= Duration::from_secs(14) && took < Duration::from_secs(19),
+        "a request head that never ends on port 80 is cut after 15 s, here after {took:?}"
+    );
+    stop.store(true, Ordering::Relaxed);
+    assert_health("slow-body flood (the appliance probes itself)", local);
+    assert_health("slow-body flood (another host probes)", remote);
+}
