@@ -304,3 +304,53 @@ fn a_slow_body_flood_is_cut_and_health_answers() {
     assert_health("slow-body flood (the appliance probes itself)", local);
     assert_health("slow-body flood (another host probes)", remote);
 }
+
+/// Wrong passwords from one source lock sign-in from that source only; the administrator
+/// at another address signs in and unlocks it (audited); an unknown account is a 404.
+#[test]
+fn a_lockout_holds_for_its_source_and_another_session_unlocks_it() {
+    let d = start("lockout");
+    let token = d.first_login(PASSWORD);
+    let login = |password: &str| {
+        let body = serde_json::json!({"username": "admin", "password": password}).to_string();
+        flood::request_from(
+            attacker(0),
+            d.https,
+            &d.trust(),
+            "POST",
+            "/api/v1/session",
+            &body,
+        )
+        .unwrap()
+    };
+    for _ in 0..5 {
+        assert_eq!(login("wrong-password").status, 401);
+    }
+    let r = login(PASSWORD);
+    assert_eq!(r.status, 429, "locked from that source, right password too");
+    assert_eq!(r.value()["error"], "locked");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((890..=900).contains(&retry), "{retry}");
+    assert_eq!(d.login(PASSWORD).status, 200, "another source signs in");
+
+    let r = d.call("POST", "/api/v1/accounts/admin/unlock", None, None);
+    assert_eq!(r.status, 401, "unlocking needs a session");
+    let r = d.call("POST", "/api/v1/accounts/nobody/unlock", Some(&token), None);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.value()["error"], "no_such_user");
+    let r = d.call("POST", "/api/v1/accounts/admin/unlock", Some(&token), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.value()["was_locked"], true);
+    assert_eq!(login(PASSWORD).status, 200, "unlocked");
+    let audit = d
+        .call("GET", "/api/v1/audit?limit=20", Some(&token), None)
+        .value();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "account.unlock" && e["actor"] == "admin"),
+        "{audit}"
+    );
+}
