@@ -335,13 +335,23 @@ fn a_lockout_holds_for_its_source_and_another_session_unlocks_it() {
 
     let r = d.call("POST", "/api/v1/accounts/admin/unlock", None, None);
     assert_eq!(r.status, 401, "unlocking needs a session");
+    // API answers, errors too, are neither cached nor sniffed.
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     let r = d.call("POST", "/api/v1/accounts/nobody/unlock", Some(&token), None);
     assert_eq!(r.status, 404);
     assert_eq!(r.value()["error"], "no_such_user");
     let r = d.call("POST", "/api/v1/accounts/admin/unlock", Some(&token), None);
     assert_eq!(r.status, 200);
     assert_eq!(r.value()["was_locked"], true);
-    assert_eq!(login(PASSWORD).status, 200, "unlocked");
+    let r = login(PASSWORD);
+    assert_eq!(r.status, 200, "unlocked");
+    assert_eq!(
+        r.header("cache-control"),
+        Some("no-store"),
+        "the token is not cached"
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     let audit = d
         .call("GET", "/api/v1/audit?limit=20", Some(&token), None)
         .value();
