@@ -105,10 +105,84 @@ pub(crate) enum Weak {
     Unchanged,
     #[error("the factory password cannot be kept")]
     Factory,
+    #[error("the new password is one of the most common passwords; choose another")]
+    Common,
 }
 
+/// Passwords of at least [`MIN_LENGTH`] characters found at the top of published lists of
+/// leaked passwords, compared without regard to case: the first ones an attacker tries.
+const COMMON: &[&str] = &[
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "0123456789",
+    "87654321",
+    "11111111",
+    "00000000",
+    "12341234",
+    "11223344",
+    "123123123",
+    "qwertyuiop",
+    "qwerty123",
+    "qwerty12",
+    "1q2w3e4r",
+    "1q2w3e4r5t",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "asdfghjkl",
+    "asdf1234",
+    "abcd1234",
+    "abc12345",
+    "abcdefgh",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "superman",
+    "starwars",
+    "whatever",
+    "trustno1",
+    "letmein1",
+    "welcome1",
+    "welcome123",
+    "changeme",
+    "changeme1",
+    "administrator",
+    "admin123",
+    "admin1234",
+    "adminadmin",
+    "rootroot",
+    "root1234",
+    "toor1234",
+    "default1",
+    "appliance",
+    "computer",
+    "internet",
+    "michelle",
+    "jennifer",
+    "1234qwer",
+    "qwer1234",
+    "azerty123",
+    "azertyuiop",
+    "motdepasse",
+    "secret123",
+    "master123",
+    "monkey123",
+    "dragon123",
+];
+
 /// The rules for a new password. Deliberately few: length, not the old one, not the
-/// factory one. Composition rules make passwords worse, not better.
+/// factory one, not one of the most common ones (NIST SP 800-63B's blocklist).
+/// Composition rules make passwords worse, not better.
 pub(crate) fn check_new(current: &str, new: &str) -> Result<(), Weak> {
     let chars = new.chars().count();
     if chars < MIN_LENGTH {
@@ -122,6 +196,9 @@ pub(crate) fn check_new(current: &str, new: &str) -> Result<(), Weak> {
     }
     if new == FACTORY_PASSWORD {
         return Err(Weak::Factory);
+    }
+    if COMMON.iter().any(|c| c.eq_ignore_ascii_case(new)) {
+        return Err(Weak::Common);
     }
     Ok(())
 }
@@ -170,6 +247,9 @@ mod tests {
         assert_eq!(check_new("x", "password"), Err(Weak::Factory));
         assert_eq!(check_new("x", &"a".repeat(257)), Err(Weak::TooLong));
         assert_eq!(check_new("password", "élan vital"), Ok(()));
+        assert_eq!(check_new("password", "Password123"), Err(Weak::Common));
+        assert_eq!(check_new("x", "QWERTYUIOP"), Err(Weak::Common));
+        assert_eq!(check_new("x", "qwertyuiop!"), Ok(()));
         // Length counts characters, not bytes.
         assert_eq!(check_new("password", "ééééééé"), Err(Weak::TooShort));
     }
