@@ -124,6 +124,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     )?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
+    server::local::start(&config.local_socket(), Arc::clone(&state));
 
     if let Some(http_listen) = config.http_listen {
         let listener = TcpListener::bind(http_listen).await.with_context(|| {

@@ -13,7 +13,7 @@ use super::ApiError;
 use crate::state::AppState;
 use crate::store::{Audit, AuditEntry, SecurityPolicy};
 
-pub(super) use api_types::PasswordChange;
+pub(super) use api_types::{PasswordChange, Unlocked};
 
 pub(super) async fn change_password(
     State(state): State<Arc<AppState>>,
@@ -33,13 +33,6 @@ pub(super) async fn change_password(
         .await
         .map_err(auth_error)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The answer of an unlock.
-#[derive(Debug, Serialize)]
-pub(super) struct Unlocked {
-    /// Whether sign-in to the account was locked from some source until now.
-    pub was_locked: bool,
 }
 
 /// `POST /api/v1/accounts/{name}/unlock`: another administrator ends the account's

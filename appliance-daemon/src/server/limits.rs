@@ -43,7 +43,7 @@ pub(crate) struct Caps {
 pub(crate) const HTTPS: Caps = Caps {
     total: 512,
     per_source: 32,
-    local: 64,
+    local: 128,
 };
 
 /// Port 80 only redirects.
