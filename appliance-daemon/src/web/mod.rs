@@ -522,6 +522,12 @@ async fn change_password(
                 pages::weak_reason(ctx.lang, &why)
             )),
         ),
+        Err(AuthError::Busy { .. }) => password_form(
+            &ctx,
+            StatusCode::SERVICE_UNAVAILABLE,
+            forced,
+            Some(t.login_busy.to_string()),
+        ),
         Err(err) => {
             tracing::error!("password change failed: {err}");
             password_form(
