@@ -115,6 +115,12 @@ pub(crate) struct Waiter {
     running: Arc<Semaphore>,
 }
 
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter").finish_non_exhaustive()
+    }
+}
+
 impl Waiter {
     /// Wait for the turn (first come, first served); the place is given back then.
     pub(crate) async fn turn(self) -> Turn {

@@ -102,6 +102,7 @@ impl Auth {
         }
         let policy = store.get()?;
         password::prepare_dummy();
+        password::release_memory_when_idle();
         Ok(Auth {
             policy: std::sync::RwLock::new(policy),
             store,

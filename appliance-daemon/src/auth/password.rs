@@ -27,9 +27,10 @@ pub(crate) fn hash(password: &str) -> Result<String, HashError> {
 /// Whether `password` matches the PHC string; a malformed hash never matches, nor one
 /// that asks for more than [`MAX_MEMORY_BLOCKS`] of memory.
 ///
-/// The work memory (19 MiB at the default cost) is one buffer kept for the daemon's life
-/// and reused by every verification: a flood of logins then costs no memory beyond it,
-/// whatever the allocator does with large blocks freed by many threads.
+/// The work memory (19 MiB at the default cost) is one buffer reused by every verification
+/// while logins follow one another ([`release_memory_when_idle`] frees it after 30 s
+/// without one): a flood of logins then costs no memory beyond it, whatever the allocator
+/// does with large blocks freed by many threads.
 pub(crate) fn verify(phc: &str, password: &str) -> bool {
     use argon2::password_hash::phc::PasswordHash;
     use subtle::ConstantTimeEq;
@@ -57,21 +58,53 @@ pub(crate) fn verify(phc: &str, password: &str) -> bool {
     let mut memory = MEMORY
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if memory.len() < blocks {
-        memory.resize(blocks, argon2::Block::default());
+    if memory.blocks.len() < blocks {
+        memory.blocks.resize(blocks, argon2::Block::default());
     }
+    memory.last_use = Some(std::time::Instant::now());
     let done = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
         password.as_bytes(),
         salt,
         &mut out,
-        &mut memory[..blocks],
+        &mut memory.blocks[..blocks],
     );
     drop(memory);
     done.is_ok() && bool::from(expected.as_bytes().ct_eq(&out))
 }
 
+/// How long the verification's work memory is kept after its last use.
+const KEEP_MEMORY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Free the verification's work memory once no login used it for [`KEEP_MEMORY`]: an idle
+/// daemon does not hold 19 MiB for the next login, while logins that follow one another
+/// (a flood) reuse one buffer. One thread for the process, started on first call.
+pub(crate) fn release_memory_when_idle() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        std::thread::spawn(|| loop {
+            std::thread::sleep(KEEP_MEMORY / 3);
+            let mut memory = MEMORY
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if memory.last_use.is_some_and(|t| t.elapsed() >= KEEP_MEMORY) {
+                *memory = Memory::default();
+            }
+        });
+    });
+}
+
+/// The verification's work memory and when it was last used.
+#[derive(Default)]
+struct Memory {
+    blocks: Vec<argon2::Block>,
+    last_use: Option<std::time::Instant>,
+}
+
 /// The verification's work memory, reused (see [`verify`]).
-static MEMORY: std::sync::Mutex<Vec<argon2::Block>> = std::sync::Mutex::new(Vec::new());
+static MEMORY: std::sync::Mutex<Memory> = std::sync::Mutex::new(Memory {
+    blocks: Vec::new(),
+    last_use: None,
+});
 
 /// The most memory a stored hash may ask for: 4 times the default cost (76 MiB).
 const MAX_MEMORY_BLOCKS: usize = 4 * argon2::Params::DEFAULT_M_COST as usize;
