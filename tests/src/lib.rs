@@ -13,6 +13,7 @@
 //!   machines join with a second NIC on a tap, and a client on it.
 //! - [`disk`]: locating built images, overlays, raw copies, editing grubenv, reading
 //!   partitions of a disk image.
+//! - [`openssl`]: the openssl command, and a PEM certificate's DER.
 //! - [`scan`]: every occurrence of given bytes in a raw disk image, by partition.
 
 pub mod api;
@@ -24,6 +25,7 @@ pub mod disk;
 pub mod https;
 pub mod lab;
 pub mod machine;
+pub mod openssl;
 pub mod qmp;
 pub mod scan;
 pub mod workdir;
