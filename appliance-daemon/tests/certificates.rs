@@ -8,6 +8,7 @@
 
 use appliance_tests::dev::{state_dir, DevDaemon};
 use appliance_tests::https::{self, Response, Trust};
+use appliance_tests::openssl::{der_of, openssl};
 use appliance_tests::Api;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -95,28 +96,6 @@ fn json(
         &[("Content-Type", "application/json")],
         body.to_string().as_bytes(),
     )
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The DER of the first certificate in a PEM text.
-fn der_of(pem_text: &[u8]) -> Vec<u8> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::from_pem_slice(pem_text)
-        .expect("a PEM certificate")
-        .to_vec()
 }
 
 /// A key and a certificate for `ip`, signed by the test CA in `dir`.

@@ -15,6 +15,7 @@
 //!   peak, for the resource-limit tests.
 //! - [`disk`]: locating built images, overlays, raw copies, editing grubenv, reading
 //!   partitions of a disk image.
+//! - [`openssl`]: the openssl command, and a PEM certificate's DER.
 //! - [`scan`]: every occurrence of given bytes in a raw disk image, by partition.
 
 pub mod api;
@@ -27,6 +28,7 @@ pub mod flood;
 pub mod https;
 pub mod lab;
 pub mod machine;
+pub mod openssl;
 pub mod qmp;
 pub mod scan;
 pub mod workdir;

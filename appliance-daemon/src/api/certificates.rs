@@ -19,7 +19,7 @@ use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
 use crate::tls::import::IMPORT_LIMIT;
-use crate::tls::{CertificateError, ImportError};
+use crate::tls::{CertificateError, Exported, ImportError};
 
 pub(super) async fn list(
     State(state): State<Arc<AppState>>,
@@ -109,6 +109,11 @@ pub(super) async fn export(
             caller.address,
         )
         .await?;
+    Ok(download(file))
+}
+
+/// An exported certificate as a download (the API's answer and the page's).
+pub(crate) fn download(file: Exported) -> Response {
     let headers = [
         (header::CONTENT_TYPE, file.content_type.to_string()),
         (
@@ -117,7 +122,7 @@ pub(super) async fn export(
         ),
         (header::CACHE_CONTROL, "no-store".to_string()),
     ];
-    Ok((headers, file.bytes).into_response())
+    (headers, file.bytes).into_response()
 }
 
 pub(super) async fn request(

@@ -9,7 +9,7 @@ mod account;
 pub(crate) mod backup;
 mod backup_schedule;
 mod catalog;
-mod certificates;
+pub(crate) mod certificates;
 mod domain_errors;
 mod error;
 pub(crate) mod extract;

@@ -31,7 +31,7 @@ use std::sync::Arc;
 pub(crate) use files::write_atomic;
 pub(crate) use import::ImportError;
 pub(crate) use peer::pair_server_config;
-pub(crate) use service::{CertificateError, Certificates, TlsView};
+pub(crate) use service::{CertificateError, Certificates, Exported, TlsView, EXPORT_PASSWORD_MIN};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {

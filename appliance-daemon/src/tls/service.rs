@@ -161,6 +161,11 @@ impl Certificates {
         out
     }
 
+    /// The requests waiting for their signed certificate, oldest first.
+    pub(crate) fn pending(&self) -> Vec<store::PendingRequest> {
+        store::pending(&self.dir)
+    }
+
     fn one(&self, id: &str) -> Result<StoredCertificate, CertificateError> {
         self.list()
             .into_iter()

@@ -366,6 +366,21 @@ pub(crate) fn pending_keys(tls: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
     out
 }
 
+/// The pending requests (what each asked for and its CSR), oldest first; a request whose
+/// file cannot be read is left out.
+pub(crate) fn pending(tls: &Path) -> Vec<PendingRequest> {
+    let Ok(listing) = std::fs::read_dir(store_dir(tls).join(PENDING)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PendingRequest> = listing
+        .flatten()
+        .filter_map(|item| std::fs::read(item.path().join("request.json")).ok())
+        .filter_map(|json| serde_json::from_slice(&json).ok())
+        .collect();
+    out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    out
+}
+
 /// Keep a request's key and what it asked for.
 pub(crate) fn save_pending(
     tls: &Path,

@@ -2,6 +2,7 @@
 //! (a cookie) first, then the browser's `Accept-Language`, then English.
 
 pub(crate) mod backup;
+pub(crate) mod certificates;
 pub(crate) mod failover;
 pub(crate) mod updates;
 
@@ -172,6 +173,7 @@ pub(crate) struct Text {
     pub nav_management: &'static str,
     pub nav_backup: &'static str,
     pub nav_failover: &'static str,
+    pub nav_certificates: &'static str,
 }
 
 pub(crate) static EN: Text = Text {
@@ -287,6 +289,7 @@ pub(crate) static EN: Text = Text {
     nav_management: backup::EN.nav_management,
     nav_backup: backup::EN.nav_backup,
     nav_failover: failover::NAV_EN,
+    nav_certificates: certificates::NAV_EN,
 };
 
 pub(crate) static FR: Text = Text {
@@ -405,6 +408,7 @@ pub(crate) static FR: Text = Text {
     nav_management: backup::FR.nav_management,
     nav_backup: backup::FR.nav_backup,
     nav_failover: failover::NAV_FR,
+    nav_certificates: certificates::NAV_FR,
 };
 
 #[cfg(test)]

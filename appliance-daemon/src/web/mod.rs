@@ -8,6 +8,7 @@
 mod backup;
 mod backup_schedule;
 mod backup_status;
+mod certificates;
 mod failover;
 pub(crate) mod i18n;
 mod layout;
@@ -70,6 +71,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(updates::routes())
         .merge(backup::routes())
         .merge(failover::routes())
+        .merge(certificates::routes())
         .route("/appliance/time", get(time::page).post(time::save))
         .route("/appliance/network", get(network::page).post(network::save))
         .route("/appliance/network/confirm", post(network::keep))
