@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use api_types::{
-    AssignmentOutcome, CertificateImported, CertificateRequested, CertificateWarning,
-    StoredCertificate,
+    AssignmentOutcome, CertificateImported, CertificateRequested, CertificateSettings,
+    CertificateWarning, StoredCertificate,
 };
 use rustls::sign::CertifiedKey;
 
@@ -466,6 +466,52 @@ impl Certificates {
         self.serve(&current.self_signed, &next)?;
         current.store = next;
         Ok(())
+    }
+
+    /// How the certificates are served: minimum TLS version, HSTS.
+    pub(crate) fn settings(&self) -> CertificateSettings {
+        lock(&self.current).store.settings.clone()
+    }
+
+    /// Serve with `settings` from the next handshake on (stored first; audited).
+    pub(crate) async fn set_settings(
+        self: &Arc<Self>,
+        settings: CertificateSettings,
+        user: &str,
+        address: Option<IpAddr>,
+    ) -> Result<CertificateSettings, CertificateError> {
+        if !["1.2", "1.3"].contains(&settings.min_tls_version.as_str()) {
+            return Err(CertificateError::Invalid(format!(
+                "the minimum TLS version must be \"1.2\" or \"1.3\", not {:?}",
+                settings.min_tls_version
+            )));
+        }
+        let this = Arc::clone(self);
+        let wanted = settings.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut current = lock(&this.current);
+            let next = current
+                .store
+                .with_settings(&this.dir, wanted)
+                .map_err(|e| CertificateError::internal("Storing the TLS settings failed", e))?;
+            this.serve(&current.self_signed, &next)?;
+            current.store = next;
+            Ok::<_, CertificateError>(())
+        })
+        .await
+        .map_err(|e| CertificateError::internal("The TLS settings change did not finish", e))??;
+        self.audit(
+            user,
+            address,
+            "certificates.settings",
+            format!(
+                "TLS settings: minimum version {}, HSTS {}",
+                settings.min_tls_version,
+                if settings.hsts { "on" } else { "off" }
+            ),
+        )?;
+        self.settings.service_changed();
+        Ok(self.settings())
     }
 
     /// Remove a certificate that serves nothing (never the self-signed one).

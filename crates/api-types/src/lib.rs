@@ -47,7 +47,8 @@ pub use system::{FactoryReset, PowerAction, ResetAccepted};
 pub use time::{Time, TimeRequest, TimeSource};
 pub use tls::{
     Certificate, CertificateAssign, CertificateExport, CertificateImported, CertificateInstall,
-    CertificateRequest, CertificateRequested, CertificateWarning, StoredCertificate,
+    CertificateRequest, CertificateRequested, CertificateSettings, CertificateWarning,
+    StoredCertificate,
 };
 pub use updates::{
     Available, CatalogFailure, CatalogInfo, Installed, PendingInstall, Progress, Requirement,
