@@ -158,6 +158,14 @@ impl Config {
         self.state_dir.join("tls")
     }
 
+    /// The local socket of the console's unlock (root only; in dev mode in the state).
+    pub fn local_socket(&self) -> PathBuf {
+        match self.mode {
+            Mode::Appliance => PathBuf::from(crate::paths::LOCAL_SOCKET),
+            Mode::Dev => self.state_dir.join("local.sock"),
+        }
+    }
+
     /// The settings database (docs/store.md).
     pub fn store_path(&self) -> PathBuf {
         self.state_dir.join("settings.redb")

@@ -133,17 +133,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     )?;
     tokio::spawn(server::https::serve(listener, tls_config, app));
     tracing::info!(addr = %https_addr, "serving HTTPS");
+    server::local::start(&config.local_socket(), Arc::clone(&state));
 
     if let Some(http_listen) = config.http_listen {
         let listener = TcpListener::bind(http_listen).await.with_context(|| {
             format!("cannot listen for HTTP on {http_listen} (another process on the port?)")
         })?;
         tracing::info!(addr = %listener.local_addr()?, "redirecting HTTP to HTTPS");
-        tokio::spawn(async move {
-            if let Err(err) = server::redirect::serve(listener, https_addr.port()).await {
-                tracing::error!("the HTTP redirect stopped: {err}");
-            }
-        });
+        tokio::spawn(server::redirect::serve(listener, https_addr.port()));
     }
 
     let self_check_cert = certificates

@@ -23,6 +23,8 @@ pub(crate) const RESOLV_CONF: &str = "/run/resolv.conf";
 pub(crate) const ESP_MOUNT: &str = "/run/esp";
 /// The NTP daemon's configuration, written before init starts it.
 pub(crate) const NTP_TOML: &str = "/run/ntp.toml";
+/// The daemon's local socket (root only): the console's unlock (`server/local.rs`).
+pub(crate) const LOCAL_SOCKET: &str = api_types::LOCAL_SOCKET;
 /// The NTP daemon's observation socket.
 pub(crate) const NTP_OBSERVE: &str = "/run/ntpd.observe";
 

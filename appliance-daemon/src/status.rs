@@ -49,8 +49,8 @@ pub(crate) struct StatusService {
     failover: Arc<crate::failover::Failover>,
     /// The gathered status and when.
     status: Mutex<Option<(Instant, Arc<Status>)>>,
-    /// Its JSON and the unix second it was made in.
-    json: Mutex<Option<(u64, bytes::Bytes)>>,
+    /// Its JSON, the unix second it was made in and the pair state it holds.
+    json: Mutex<Option<(u64, Option<api_types::PairStatus>, bytes::Bytes)>>,
 }
 
 impl StatusService {
@@ -75,30 +75,53 @@ impl StatusService {
         }
     }
 
-    /// The status now as JSON (`GET /api/v1/status`).
+    /// The status now as JSON (`GET /api/v1/status`): made at most once per second for
+    /// the same failover pair state (the pair's state is read on every call: a break or a
+    /// sync shows at once).
     pub(crate) async fn json(&self) -> Result<bytes::Bytes, StatusError> {
         let second = units::now();
+        let pair = self.pair();
         let cached = self
             .json
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
-            .filter(|(at, _)| *at == second)
-            .map(|(_, json)| json.clone());
+            .filter(|(at, of, _)| *at == second && *of == pair)
+            .map(|(_, _, json)| json.clone());
         if let Some(json) = cached {
             return Ok(json);
         }
-        let status = self.gather().await?;
+        let status = self.gather_with(pair.clone()).await?;
         let json = bytes::Bytes::from(serde_json::to_vec(&status)?);
         *self
             .json
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((second, json.clone()));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((second, pair, json.clone()));
         Ok(json)
     }
 
-    /// The status now: hardware facts at most a second old, the clock read now.
+    /// The failover pair's part of the status, read now.
+    fn pair(&self) -> Option<api_types::PairStatus> {
+        match self.failover.pair_status() {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::warn!("the failover pair's state is missing from the status: {err}");
+                None
+            }
+        }
+    }
+
+    /// The status now: hardware facts at most a second old, the clock and the pair read
+    /// now.
     pub(crate) async fn gather(&self) -> Result<Status, StatusError> {
+        self.gather_with(self.pair()).await
+    }
+
+    async fn gather_with(
+        &self,
+        pair: Option<api_types::PairStatus>,
+    ) -> Result<Status, StatusError> {
         let cached = match self.fresh() {
             Some(status) => status,
             None => {
@@ -114,13 +137,7 @@ impl StatusService {
         let mut status = (*cached).clone();
         status.specs.clock = specs::clock_now();
         status.time = status.specs.clock.utc.clone();
-        status.failover = match self.failover.pair_status() {
-            Ok(pair) => pair,
-            Err(err) => {
-                tracing::warn!("the failover pair's state is missing from the status: {err}");
-                None
-            }
-        };
+        status.failover = pair;
         Ok(status)
     }
 

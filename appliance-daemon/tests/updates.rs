@@ -112,6 +112,16 @@ fn upload_installs_a_signed_package_and_refuses_bad_ones() {
         .expect("the payload inside the package");
     flipped[payload_at + 1_000_000] ^= 0x01;
     refused(&flipped, "hash_mismatch");
+    // A valid package followed by 1 MiB of random-looking bytes (docs/packages.md).
+    let mut trailing = bytes.clone();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    trailing.extend((0..(1 << 20)).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }));
+    refused(&trailing, "malformed");
     refused(&unsigned(&bytes), "unsigned");
     refused(
         &std::fs::read(package(

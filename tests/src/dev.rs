@@ -154,6 +154,11 @@ impl DevDaemon {
         String::from_utf8_lossy(&page.body).into_owned()
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Trust exactly the certificate this daemon wrote.
     pub fn trust(&self) -> Trust {
         Trust::pinned_pem(&self.state.join("tls/cert.pem")).expect("the daemon's cert.pem")

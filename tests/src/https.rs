@@ -36,7 +36,7 @@ impl Trust {
     }
 
     /// The product's trust (appliancectl's verifier) for this one.
-    fn product(&self) -> appliancectl::Trust {
+    pub fn product(&self) -> appliancectl::Trust {
         match self {
             Trust::Any => appliancectl::Trust::InsecureAcceptAny,
             Trust::Pinned(cert) => appliancectl::Trust::Pinned {

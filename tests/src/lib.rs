@@ -11,6 +11,8 @@
 //! - [`dev`]: the daemon in dev mode on loopback, for API and browser tests.
 //! - [`lab`]: an L2 segment (a bridge in a network namespace the test makes) that
 //!   machines join with a second NIC on a tap, and a client on it.
+//! - [`flood`]: abusive clients (from chosen loopback sources) and the daemon's memory
+//!   peak, for the resource-limit tests.
 //! - [`disk`]: locating built images, overlays, raw copies, editing grubenv, reading
 //!   partitions of a disk image.
 //! - [`openssl`]: the openssl command, and a PEM certificate's DER.
@@ -22,6 +24,7 @@ pub mod console;
 pub mod dev;
 pub mod devices;
 pub mod disk;
+pub mod flood;
 pub mod https;
 pub mod lab;
 pub mod machine;

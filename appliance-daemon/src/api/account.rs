@@ -13,7 +13,7 @@ use super::ApiError;
 use crate::state::AppState;
 use crate::store::{Audit, AuditEntry, SecurityPolicy};
 
-pub(super) use api_types::PasswordChange;
+pub(super) use api_types::{PasswordChange, Unlocked};
 
 pub(super) async fn change_password(
     State(state): State<Arc<AppState>>,
@@ -33,6 +33,23 @@ pub(super) async fn change_password(
         .await
         .map_err(auth_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/accounts/{name}/unlock`: another administrator ends the account's
+/// lockout (every source) at once; audited.
+pub(super) async fn unlock(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<axum::Json<Unlocked>, ApiError> {
+    let audit = Audit::user(
+        &*caller.session.user,
+        caller.address,
+        "account.unlock",
+        format!("sign-in to {name:?} unlocked"),
+    );
+    let was_locked = state.auth.unlock(&name, audit).await.map_err(auth_error)?;
+    Ok(axum::Json(Unlocked { was_locked }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -116,6 +116,11 @@ pub(crate) fn routes() -> Routes {
         )
         .add(Method::GET, "/api/v1/status", status::get)
         .add(Method::GET, "/api/v1/audit", account::audit)
+        .add(
+            Method::POST,
+            "/api/v1/accounts/{name}/unlock",
+            account::unlock,
+        )
         .add(Method::GET, "/api/v1/security/policy", account::get_policy)
         .add(Method::PUT, "/api/v1/security/policy", account::put_policy)
         .add(Method::GET, "/api/v1/network", network::get)
@@ -235,8 +240,22 @@ pub(crate) fn routes() -> Routes {
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     routes()
         .into_router()
+        .layer(axum::middleware::map_response(api_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// On every API answer: never cached (tokens, settings and backups pass through here), and
+/// read only as the type it says it is.
+async fn api_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// The 404 handler for everything outside the API and the web UI.

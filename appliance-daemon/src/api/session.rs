@@ -30,6 +30,9 @@ pub(super) async fn create(
         Err(err) => {
             let retry = match &err {
                 AuthError::Locked { remaining_seconds } => Some(*remaining_seconds),
+                AuthError::Busy {
+                    retry_after_seconds,
+                } => Some(*retry_after_seconds),
                 _ => None,
             };
             let mut response = auth_error(err).into_response();
@@ -67,5 +70,7 @@ pub(super) fn auth_error(err: AuthError) -> ApiError {
         AuthError::Hash(e) => ApiError::internal("Hashing the password failed", e),
         AuthError::Store(e) => e.into(),
         AuthError::Task(e) => ApiError::internal("The password check did not finish", e),
+        AuthError::NoSuchUser(_) => ApiError::new(StatusCode::NOT_FOUND, "no_such_user", message),
+        AuthError::Busy { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message),
     }
 }

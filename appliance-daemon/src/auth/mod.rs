@@ -4,12 +4,17 @@
 //! sessions live in memory ([`sessions`]). On a fresh store the `admin` account is created
 //! with the factory password and must change it before anything else is allowed.
 
+pub(crate) mod checks;
 pub(crate) mod lockout;
 pub(crate) mod password;
 pub(crate) mod sessions;
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use checks::Source;
+use lockout::Lockout;
 
 use crate::store::{Accounts, Audit, SecurityPolicy, Store, User};
 pub(crate) use sessions::{Kind, Session, Sessions};
@@ -35,6 +40,10 @@ pub(crate) enum AuthError {
     Store(#[from] crate::store::Error),
     #[error("the password check did not finish: {0}")]
     Task(String),
+    #[error("there is no account named {0:?}")]
+    NoSuchUser(String),
+    #[error("too many logins are waiting to be checked; try again in {retry_after_seconds} s")]
+    Busy { retry_after_seconds: u64 },
 }
 
 /// A successful login.
@@ -47,9 +56,12 @@ pub(crate) struct Login {
 pub(crate) struct Auth {
     store: Store,
     sessions: Sessions,
-    /// One password check at a time: a burst of parallel guesses cannot overtake the
-    /// lockout, and argon2's memory is needed once, not once per connection.
-    checking: tokio::sync::Mutex<()>,
+    /// One password check at a time, a bounded queue of logins waiting for it: a burst of
+    /// parallel guesses cannot overtake the lockout, and argon2's memory is needed once,
+    /// not once per connection.
+    checks: checks::Checks,
+    /// Failed logins and locks per account and source (in memory, monotonic).
+    lockout: Arc<Lockout>,
     /// The store's policy, read on every authenticated request: kept here, replaced by
     /// [`Auth::set_policy`].
     policy: std::sync::RwLock<SecurityPolicy>,
@@ -89,11 +101,14 @@ impl Auth {
             )?;
         }
         let policy = store.get()?;
+        password::prepare_dummy();
+        password::release_memory_when_idle();
         Ok(Auth {
             policy: std::sync::RwLock::new(policy),
             store,
             sessions: Sessions::default(),
-            checking: tokio::sync::Mutex::new(()),
+            checks: checks::Checks::default(),
+            lockout: Arc::default(),
         })
     }
 
@@ -123,12 +138,18 @@ impl Auth {
             .policy
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
-        self.sessions
-            .retain_users(|user| accounts.users.iter().any(|u| u.name == user));
+        let exists = |user: &str| accounts.users.iter().any(|u| u.name == user);
+        self.sessions.retain_users(exists);
+        self.lockout.retain_users(exists);
         Ok(())
     }
 
     /// Check a user name and password and open a session of `kind`.
+    ///
+    /// The check and the record of its outcome (failure count, lock, audit) run in one
+    /// blocking task that holds the checks' turn ([`checks`]): a client that hangs up
+    /// neither frees the turn early nor escapes the failure count. An unknown user name
+    /// costs one argon2 verification and one audited store write, as a known one does.
     pub(crate) async fn login(
         &self,
         username: &str,
@@ -136,58 +157,22 @@ impl Auth {
         kind: Kind,
         address: Option<IpAddr>,
     ) -> Result<Login, AuthError> {
-        let _one_at_a_time = self.checking.lock().await;
-        let now = units::now();
-        let accounts: Accounts = self.store.get()?;
-        let policy: SecurityPolicy = self.store.get()?;
-        let Some(user) = accounts.users.iter().find(|u| u.name == username).cloned() else {
-            let password = password.to_string();
-            blocking(move || password::verify_dummy(&password)).await?;
-            return Err(AuthError::InvalidCredentials);
-        };
-        if let lockout::Gate::Locked { remaining_seconds } = lockout::gate(&user, now) {
-            return Err(AuthError::Locked { remaining_seconds });
-        }
-        let (hash, given) = (user.password_hash.clone(), password.to_string());
-        let ok = blocking(move || password::verify(&hash, &given)).await?;
-        let name = user.name.clone();
-        if !ok {
-            let who = name.clone();
-            let locked = self
-                .store
-                .change_async(
-                    Audit::user(&name, address, "session.failed", "wrong password"),
-                    move |tx| {
-                        let mut accounts: Accounts = tx.get()?;
-                        let locked = match accounts.users.iter_mut().find(|u| u.name == who) {
-                            Some(u) => lockout::failed(u, now, &policy),
-                            None => false,
-                        };
-                        tx.put(&accounts)?;
-                        Ok::<_, crate::store::Error>(locked)
-                    },
-                )
-                .await?;
-            if locked {
-                tracing::warn!(user = %name, ?address, "account locked after repeated failed logins");
-            }
-            return Err(AuthError::InvalidCredentials);
-        }
-        let who = name.clone();
-        self.store
-            .change_async(
-                Audit::user(&name, address, "session.create", kind_name(kind)),
-                move |tx| {
-                    let mut accounts: Accounts = tx.get()?;
-                    if let Some(u) = accounts.users.iter_mut().find(|u| u.name == who) {
-                        lockout::succeeded(u);
-                    }
-                    tx.put(&accounts)?;
-                    Ok::<_, crate::store::Error>(())
-                },
-            )
-            .await?;
-        let token = self.sessions.create(&name, kind, user.must_change_password);
+        let waiter = self.checks.queue(address).map_err(|_| AuthError::Busy {
+            retry_after_seconds: checks::RETRY_AFTER_SECONDS,
+        })?;
+        let turn = waiter.turn().await;
+        let store = self.store.clone();
+        let locks = Arc::clone(&self.lockout);
+        let (username, password) = (username.to_string(), password.to_string());
+        let user = blocking(move || {
+            let outcome = check_login(&store, &locks, &username, &password, kind, address);
+            drop(turn);
+            outcome
+        })
+        .await??;
+        let token = self
+            .sessions
+            .create(&user.name, kind, user.must_change_password);
         Ok(Login {
             token,
             must_change_password: user.must_change_password,
@@ -212,6 +197,22 @@ impl Auth {
         self.sessions.remove(token);
     }
 
+    /// End the locks of account `name` (every source), as `audit` says who asked;
+    /// true if it was locked.
+    pub(crate) async fn unlock(&self, name: &str, audit: Audit) -> Result<bool, AuthError> {
+        let accounts: Accounts = self.store.get()?;
+        if accounts.user(name).is_none() {
+            return Err(AuthError::NoSuchUser(name.to_string()));
+        }
+        let policy: SecurityPolicy = self.store.get()?;
+        let was_locked = self.lockout.unlock(name, Instant::now(), &policy);
+        self.store
+            .change_async(audit, |_| Ok::<_, crate::store::Error>(()))
+            .await?;
+        tracing::info!(user = %name, was_locked, "account unlocked");
+        Ok(was_locked)
+    }
+
     /// Change the password of the session's user; other sessions of that user end.
     pub(crate) async fn change_password(
         &self,
@@ -221,7 +222,10 @@ impl Auth {
         new: &str,
         address: Option<IpAddr>,
     ) -> Result<(), AuthError> {
-        let _one_at_a_time = self.checking.lock().await;
+        let waiter = self.checks.queue(address).map_err(|_| AuthError::Busy {
+            retry_after_seconds: checks::RETRY_AFTER_SECONDS,
+        })?;
+        let turn = waiter.turn().await;
         let accounts: Accounts = self.store.get()?;
         let user = accounts
             .users
@@ -230,7 +234,13 @@ impl Auth {
             .cloned()
             .ok_or(AuthError::NoSession)?;
         let (hash, given) = (user.password_hash.clone(), current.to_string());
-        if !blocking(move || password::verify(&hash, &given)).await? {
+        let verified = blocking(move || {
+            let ok = password::verify(&hash, &given);
+            drop(turn);
+            ok
+        })
+        .await?;
+        if !verified {
             self.store
                 .change_async(
                     Audit::user(
@@ -269,6 +279,67 @@ impl Auth {
         tracing::info!(user = %name, ?address, "password changed");
         Ok(())
     }
+}
+
+/// The longest user name kept in the audit log for a login under an unknown name.
+const AUDITED_NAME_CHARS: usize = 64;
+
+/// The check of one login and the record of its outcome, in the checks' turn.
+fn check_login(
+    store: &Store,
+    locks: &Lockout,
+    username: &str,
+    password: &str,
+    kind: Kind,
+    address: Option<IpAddr>,
+) -> Result<User, AuthError> {
+    let accounts: Accounts = store.get()?;
+    let policy: SecurityPolicy = store.get()?;
+    let source = Source::of(address);
+    let Some(user) = accounts.user(username).cloned() else {
+        password::verify_dummy(password);
+        let shown: String = username
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(AUDITED_NAME_CHARS)
+            .collect();
+        store.change(
+            Audit::user(shown, address, "session.failed", "unknown user name"),
+            |_| Ok::<_, crate::store::Error>(()),
+        )?;
+        return Err(AuthError::InvalidCredentials);
+    };
+    let name = user.name.clone();
+    if let lockout::Gate::Locked { remaining_seconds } =
+        locks.gate(&name, source, Instant::now(), &policy)
+    {
+        return Err(AuthError::Locked { remaining_seconds });
+    }
+    if !password::verify(&user.password_hash, password) {
+        store.change(
+            Audit::user(&name, address, "session.failed", "wrong password"),
+            |_| Ok::<_, crate::store::Error>(()),
+        )?;
+        if locks.failed(&name, source, Instant::now(), &policy) {
+            tracing::warn!(user = %name, ?address, "sign-in from this source locked after repeated failed logins");
+        }
+        return Err(AuthError::InvalidCredentials);
+    }
+    store.change(
+        Audit::user(&name, address, "session.create", kind_name(kind)),
+        |tx| {
+            let mut accounts: Accounts = tx.get()?;
+            if let Some(u) = accounts.user_mut(&name) {
+                // Left by firmware that kept the lockout in the store.
+                u.failed_logins = 0;
+                u.locked_until = None;
+            }
+            tx.put(&accounts)?;
+            Ok::<_, crate::store::Error>(())
+        },
+    )?;
+    locks.succeeded(&name, source);
+    Ok(user)
 }
 
 fn kind_name(kind: Kind) -> &'static str {

@@ -12,14 +12,15 @@
 use axum::Router;
 use hyper::service::Service as _;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::LazyConfigAcceptor;
+
+use super::limits;
 
 /// The TCP peer of the connection, set on every request (the audit log names it).
 #[derive(Debug, Clone, Copy)]
@@ -39,21 +40,12 @@ pub(crate) struct TlsConfigs {
     pub pair: Arc<ServerConfig>,
 }
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Serve `app` on `listener` until the process ends.
+/// Serve `app` on `listener` until the process ends, within the caps and timeouts of
+/// [`limits`].
 pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
+    let connections = limits::Connections::new(limits::HTTPS);
     loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(err) => {
-                // Typically EMFILE: back off instead of spinning on the error.
-                tracing::warn!("accepting an HTTPS connection failed: {err}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+        let (tcp, peer, admitted) = limits::accept(&listener, &connections).await;
         let configs = tls.clone();
         let app = app.clone();
         // The address the client reached (with a wildcard listener, which of ours).
@@ -61,6 +53,7 @@ pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
             .local_addr()
             .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
         tokio::spawn(async move {
+            let _admitted = admitted;
             let handshake = async {
                 let start =
                     LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
@@ -83,7 +76,7 @@ pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
                 Ok::<_, std::io::Error>((stream, client, hsts))
             };
             let (tls, pair_client, hsts) =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                match tokio::time::timeout(limits::HANDSHAKE_TIMEOUT, handshake).await {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(err)) => {
                         tracing::debug!(%peer, "TLS handshake failed: {err}");
@@ -95,8 +88,9 @@ pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
                     }
                 };
             // Handlers see the client's address (audit log) through this extension.
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut req = limits::timed(req);
                     req.extensions_mut().insert(ClientAddr(peer));
                     if let Some(client) = pair_client {
                         req.extensions_mut().insert(client);
@@ -112,11 +106,8 @@ pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
                         }
                         Ok::<_, std::convert::Infallible>(response)
                     }
-                },
-            );
-            let result = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                });
+            let result = limits::http1()
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
             if let Err(err) = result {

@@ -5,14 +5,36 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use hyper::service::Service as _;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+
+use super::limits;
 
 use api_types::ErrorBody;
 
-/// Serve redirects on `listener` to HTTPS on `https_port`.
-pub(crate) async fn serve(listener: TcpListener, https_port: u16) -> std::io::Result<()> {
+/// Serve redirects on `listener` to HTTPS on `https_port`, within the caps and timeouts of
+/// [`limits`] (its request bodies are never read).
+pub(crate) async fn serve(listener: TcpListener, https_port: u16) {
     let app = Router::new().fallback(redirect).with_state(https_port);
-    axum::serve(listener, app).await
+    let connections = limits::Connections::new(limits::HTTP);
+    loop {
+        let (tcp, peer, admitted) = limits::accept(&listener, &connections).await;
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _admitted = admitted;
+            let service = hyper::service::service_fn(move |req| {
+                TowerToHyperService::new(app.clone()).call(limits::timed(req))
+            });
+            let result = limits::http1()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+            if let Err(err) = result {
+                tracing::debug!(%peer, "HTTP connection ended with an error: {err}");
+            }
+        });
+    }
 }
 
 async fn redirect(State(https_port): State<u16>, headers: HeaderMap, uri: Uri) -> Response {

@@ -71,6 +71,7 @@ pub(crate) struct Text {
     pub username: &'static str,
     pub password: &'static str,
     pub login_failed: &'static str,
+    pub login_busy: &'static str,
     /// `{minutes}` is replaced.
     pub locked: &'static str,
     pub form_expired: &'static str,
@@ -183,6 +184,7 @@ pub(crate) static EN: Text = Text {
     username: "User name",
     password: "Password",
     login_failed: "The user name or password is wrong.",
+    login_busy: "Too many sign-ins are being checked right now. Try again in a moment.",
     locked: "Too many failed logins. The account is locked; try again in {minutes} min.",
     form_expired:
         "This form has expired or did not come from this page. Load the page again and retry.",
@@ -298,6 +300,7 @@ pub(crate) static FR: Text = Text {
     username: "Nom d'utilisateur",
     password: "Mot de passe",
     login_failed: "Le nom d'utilisateur ou le mot de passe est incorrect.",
+    login_busy: "Trop de connexions sont en cours de vérification. Réessayez dans un instant.",
     locked: "Trop d'échecs de connexion. Le compte est verrouillé ; réessayez dans {minutes} min.",
     form_expired:
         "Ce formulaire a expiré ou ne vient pas de cette page. Rechargez la page et recommencez.",

@@ -420,6 +420,12 @@ async fn login(
                     .replace("{minutes}", &remaining_seconds.div_ceil(60).to_string()),
             ),
         ),
+        Err(AuthError::Busy { .. }) => login_form(
+            &ctx,
+            StatusCode::SERVICE_UNAVAILABLE,
+            form.username,
+            Some(ctx.t().login_busy.to_string()),
+        ),
         Err(err) => {
             tracing::error!("login failed: {err}");
             login_form(
@@ -523,6 +529,12 @@ async fn change_password(
                 t.weak_password,
                 pages::weak_reason(ctx.lang, &why)
             )),
+        ),
+        Err(AuthError::Busy { .. }) => password_form(
+            &ctx,
+            StatusCode::SERVICE_UNAVAILABLE,
+            forced,
+            Some(t.login_busy.to_string()),
         ),
         Err(err) => {
             tracing::error!("password change failed: {err}");

@@ -298,6 +298,10 @@ pub(super) fn weak_reason(lang: Lang, why: &Weak) -> String {
             ),
             Weak::Unchanged => "il doit différer du mot de passe actuel".to_string(),
             Weak::Factory => "le mot de passe d'usine ne peut pas être conservé".to_string(),
+            Weak::Common => {
+                "c'est l'un des mots de passe les plus courants ; choisissez-en un autre"
+                    .to_string()
+            }
         },
     }
 }

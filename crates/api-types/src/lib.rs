@@ -38,7 +38,7 @@ pub use network::{
     NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
 };
 pub use roles::{AutoFailoverRequest, BecomePrimaryAnswer, BecomePrimaryRequest, SharedIpAnswered};
-pub use session::{Credentials, PasswordChange, Session};
+pub use session::{Credentials, PasswordChange, Session, Unlocked, LOCAL_SOCKET};
 pub use status::{
     BackupRun, ClockState, Cpu, Disk, Dmi, Memory, Nic, PairStatus, Partition, SanitizationRecord,
     ScheduledBackup, Specs, Status, UpdateKeys, Versions,

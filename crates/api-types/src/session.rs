@@ -29,3 +29,15 @@ pub struct PasswordChange {
     pub current: String,
     pub new: String,
 }
+
+/// The daemon's local socket on the appliance (root only, mode 0600): `POST /unlock/{name}`
+/// there ends the account's lockout without a password, being root on the console the proof.
+pub const LOCAL_SOCKET: &str = "/run/appliance-daemon.sock";
+
+/// `POST /api/v1/accounts/{name}/unlock` answer, and the local socket's (`appliancectl
+/// unlock` on the console).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unlocked {
+    /// Whether sign-in to the account was locked from some source until now.
+    pub was_locked: bool,
+}

@@ -134,19 +134,24 @@ impl<R: Read> PackageReader<R> {
             });
         }
         self.next += 1;
+        let last = self.next == self.payloads.len();
         Ok(Some(PayloadReader {
             src: &mut self.src,
             payload: payload.clone(),
             hasher: Sha256::new(),
             read: 0,
             verdict: None,
+            archive_ended: last.then_some(&mut self.ended),
         }))
     }
 }
 
 /// One payload's bytes. Reads hash and count; at the end, instead of the final `Ok(0)`,
 /// a mismatch is an `io::Error` of kind `InvalidData` (`UnexpectedEof` if the package is
-/// cut short) carrying the [`Error`]; `Error::from` gives it back.
+/// cut short) carrying the [`Error`]; `Error::from` gives it back. The last payload's end
+/// is also the package's: its final read checks that the archive ends properly there
+/// (nothing but the end-of-archive marker and zero padding), so a reader of that payload
+/// to its end has seen the whole package verified.
 pub struct PayloadReader<'a, R> {
     src: &'a mut Source<R>,
     payload: Payload,
@@ -154,12 +159,16 @@ pub struct PayloadReader<'a, R> {
     read: u64,
     /// Set at the end of the payload.
     verdict: Option<Verdict>,
+    /// For the last payload: the package reader's flag, set once the archive's end checked.
+    archive_ended: Option<&'a mut bool>,
 }
 
 enum Verdict {
     Matched,
     HashMismatch(String),
     SizeMismatch(u64),
+    /// The payload matched, but the archive does not end properly after it.
+    Malformed(String),
 }
 
 impl<R> PayloadReader<'_, R> {
@@ -187,7 +196,26 @@ impl<R> PayloadReader<'_, R> {
                 expected: self.payload.size,
                 actual: *actual,
             }),
+            Verdict::Malformed(why) => Some(Error::Malformed(why.clone())),
         }
+    }
+}
+
+impl<R: Read> PayloadReader<'_, R> {
+    /// After the last payload: no other entry, then the end-of-archive marker and zeros.
+    fn check_archive_end(&mut self) -> std::result::Result<(), Error> {
+        let Some(ended) = self.archive_ended.as_deref_mut() else {
+            return Ok(());
+        };
+        if let Some(h) = self.src.next_header()? {
+            return Err(Error::Malformed(format!(
+                "unexpected entry {:?} after the last payload",
+                h.name
+            )));
+        }
+        self.src.finish()?;
+        *ended = true;
+        Ok(())
     }
 }
 
@@ -214,10 +242,14 @@ impl<R: Read> Read for PayloadReader<'_, R> {
             Verdict::SizeMismatch(self.read)
         } else {
             let actual = hex::encode(std::mem::take(&mut self.hasher).finalize());
-            if actual == self.payload.sha256 {
-                Verdict::Matched
-            } else {
+            if actual != self.payload.sha256 {
                 Verdict::HashMismatch(actual)
+            } else {
+                match self.check_archive_end() {
+                    Ok(()) => Verdict::Matched,
+                    Err(Error::Malformed(why)) => Verdict::Malformed(why),
+                    Err(e) => return Err(e.into_io()),
+                }
             }
         };
         let result = match self.error(&verdict) {

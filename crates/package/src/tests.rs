@@ -465,6 +465,32 @@ fn only_regular_entries_and_zero_trailers() {
     junk.extend_from_slice(b"more");
     assert_eq!(code(verify_reader(&junk[..], &ring)), "malformed");
 
+    // A reader of the one payload to its end (as the installers are) sees the whole
+    // package checked: 1 MiB of random bytes after a valid package fail its final read.
+    let end_of_payload = |pkg: &[u8]| -> Result<Vec<u8>, Error> {
+        let (_, mut reader) = PackageReader::open(pkg, &ring)?;
+        let mut payload = reader.next_payload()?.expect("one payload");
+        let mut bytes = Vec::new();
+        // The payload's own final read says it, not a later call.
+        payload.read_to_end(&mut bytes).map_err(Error::from)?;
+        Ok(bytes)
+    };
+    assert_eq!(end_of_payload(&padded).unwrap(), payload);
+    // Random-looking bytes: SHA-256 in counter mode.
+    let random: Vec<u8> = (0u32..(1 << 15))
+        .flat_map(|i| {
+            use sha2::Digest;
+            sha2::Sha256::digest(i.to_le_bytes())
+        })
+        .collect();
+    assert_eq!(random.len(), 1 << 20);
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(&random);
+    match end_of_payload(&trailing) {
+        Err(Error::Malformed(why)) => assert!(why.contains("after"), "{why}"),
+        other => panic!("trailing bytes accepted: {other:?}"),
+    }
+
     // The payload as a symlink entry.
     let mut b = tar::Builder::new(Vec::new());
     crate::archive::append(

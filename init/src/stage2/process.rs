@@ -9,8 +9,13 @@ use nix::unistd::Pid;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+/// The open-file limit of every service (soft and hard). The kernel's default of 1024
+/// would let a flood of connections exhaust the daemon's descriptors before its own
+/// connection caps (docs/security.md "Connections") are reached.
+pub const SERVICE_NOFILE: libc::rlim_t = 16384;
+
 /// Start a service in its own session (so its whole process group can be signalled),
-/// stdin from /dev/null, stdout/stderr on init's console.
+/// stdin from /dev/null, stdout/stderr on init's console, [`SERVICE_NOFILE`] open files.
 pub fn spawn(spec: &ServiceSpec) -> std::io::Result<i32> {
     let (prog, args) = spec
         .argv
@@ -19,8 +24,8 @@ pub fn spawn(spec: &ServiceSpec) -> std::io::Result<i32> {
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(Stdio::null());
     let nice = spec.nice;
-    // SAFETY: setsid, setpriority, sigemptyset and sigprocmask are async-signal-safe and
-    // touch only the child's own stack.
+    // SAFETY: setsid, setpriority, setrlimit, sigemptyset and sigprocmask are
+    // async-signal-safe and touch only the child's own stack.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 {
@@ -28,6 +33,19 @@ pub fn spawn(spec: &ServiceSpec) -> std::io::Result<i32> {
             }
             if nice != 0 && libc::setpriority(libc::PRIO_PROCESS, 0, nice) < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            let files = libc::rlimit {
+                rlim_cur: SERVICE_NOFILE,
+                rlim_max: SERVICE_NOFILE,
+            };
+            // Raising the hard limit needs CAP_SYS_RESOURCE (init has it); without it (a
+            // test as a user) the soft limit is raised as far as the hard one allows.
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &files) < 0 {
+                let mut now: libc::rlimit = std::mem::zeroed();
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) == 0 {
+                    now.rlim_cur = now.rlim_max.min(SERVICE_NOFILE);
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &now);
+                }
             }
             // init blocks the signals it reads through its signalfd; the mask is
             // inherited across exec, so a service would otherwise ignore SIGTERM.
@@ -69,5 +87,42 @@ pub fn reap() -> (Vec<Ended>, bool) {
             Err(Errno::EINTR) => {}
             Err(_) => return (out, true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_get_the_raised_file_limit() {
+        let dir = std::env::temp_dir().join(format!("init-nofile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("nofile");
+        let script = format!("ulimit -n > {}", out.display());
+        let spec = ServiceSpec::new("probe", &["/bin/sh", "-c", &script]);
+        let pid = spawn(&spec).unwrap();
+        waitpid(Pid::from_raw(pid), None).unwrap();
+        let limit: u64 = std::fs::read_to_string(&out)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut hard: libc::rlimit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes the struct it is given.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+            0
+        );
+        let expected = if nix::unistd::geteuid().is_root() {
+            SERVICE_NOFILE
+        } else {
+            hard.rlim_max.min(SERVICE_NOFILE)
+        };
+        assert_eq!(limit, expected);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

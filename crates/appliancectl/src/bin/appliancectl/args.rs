@@ -69,6 +69,17 @@ enum Word {
     Logout,
     /// Print the SHA-256 fingerprint of the appliance's certificate
     Fingerprint,
+    /// On the appliance's console, as root: end an account's lockout (no password needed)
+    ///
+    /// Talks to the daemon's local socket, not to the network; --host is not used.
+    Unlock {
+        /// The account
+        #[arg(value_name = "NAME", default_value = "admin")]
+        name: String,
+        /// The daemon's local socket
+        #[arg(long, value_name = "PATH", default_value = api_types::LOCAL_SOCKET)]
+        socket: PathBuf,
+    },
     /// Interfaces, addresses, DHCP, shared IPs, routes, DNS, hostname
     ///
     /// Also the network change waiting for confirmation, if there is one.
@@ -356,6 +367,10 @@ pub(crate) enum Command {
     },
     Logout,
     Fingerprint,
+    Unlock {
+        name: String,
+        socket: PathBuf,
+    },
     Network,
     NetworkSet {
         file: Input,
@@ -494,6 +509,7 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
         Word::Shutdown(c) => Command::Shutdown { yes: c.yes },
         Word::Logout => Command::Logout,
         Word::Fingerprint => Command::Fingerprint,
+        Word::Unlock { name, socket } => Command::Unlock { name, socket },
         Word::Network { action: None } => Command::Network,
         Word::Network {
             action: Some(NetworkWord::Set { file }),
@@ -660,6 +676,24 @@ mod tests {
 
     fn parse_str(line: &str) -> Result<Options, UsageError> {
         parse(line.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn unlock_needs_no_host() {
+        assert_eq!(
+            parse_str("unlock").unwrap().command,
+            Command::Unlock {
+                name: "admin".into(),
+                socket: PathBuf::from(api_types::LOCAL_SOCKET)
+            }
+        );
+        assert_eq!(
+            parse_str("unlock ops --socket /tmp/s").unwrap().command,
+            Command::Unlock {
+                name: "ops".into(),
+                socket: PathBuf::from("/tmp/s")
+            }
+        );
     }
 
     #[test]

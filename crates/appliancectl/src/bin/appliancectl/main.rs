@@ -51,11 +51,56 @@ fn main() -> ExitCode {
     }
 }
 
+/// `appliancectl unlock`: `POST /unlock/{name}` on the daemon's local socket (root only).
+fn unlock_locally(name: &str, socket: &std::path::Path) -> Result<(), Failure> {
+    use std::io::Read;
+    let failed = |e: std::io::Error| {
+        Failure::Failed(format!(
+            "cannot reach the daemon on {} (run as root on the appliance): {e}",
+            socket.display()
+        ))
+    };
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(failed)?;
+    let path: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    write!(
+        stream,
+        "POST /unlock/{path} HTTP/1.1\r\nHost: local\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(failed)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(failed)?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split(' ').nth(1).unwrap_or("");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    if status != "200" {
+        let message = serde_json::from_str::<api_types::ErrorBody>(body)
+            .map_or_else(|_| format!("the daemon answered {status}"), |e| e.message);
+        return Err(Failure::Failed(message));
+    }
+    let answer: api_types::Unlocked = serde_json::from_str(body)
+        .map_err(|e| Failure::Failed(format!("unexpected answer from the daemon: {e}")))?;
+    if answer.was_locked {
+        println!("Sign-in to {name} unlocked.");
+    } else {
+        println!("Sign-in to {name} was not locked.");
+    }
+    Ok(())
+}
+
 fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
     let options = args::parse(argv).map_err(|e| Failure::Usage(e.0))?;
     if let Command::Print(text) = &options.command {
         print!("{text}");
         return Ok(());
+    }
+    if let Command::Unlock { name, socket } = &options.command {
+        return unlock_locally(name, socket);
     }
     let host = options
         .host
@@ -87,6 +132,7 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         Command::Shutdown { yes } => cli.power(Power::Shutdown, yes),
         Command::Logout => cli.logout(),
         Command::Fingerprint => cli.fingerprint(),
+        Command::Unlock { .. } => unreachable!("handled before the host is resolved"),
         Command::Network => cli.network(),
         Command::NetworkSet { file } => cli.network_set(&file),
         Command::NetworkConfirm => cli.network_confirm(),
