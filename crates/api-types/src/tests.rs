@@ -201,6 +201,13 @@ fn every_body_round_trips() {
                 message: "the sync did not finish".into(),
             }),
         }),
+        certificates_expiring: vec![ExpiringCertificate {
+            id: "0123456789abcdef".into(),
+            name: "Portal".into(),
+            not_after: "2027-01-05T00:00:00Z".into(),
+            days_left: 5,
+            assigned: vec!["10.0.0.5".into()],
+        }],
     });
     round_trip(Updates {
         running: Running {

@@ -109,7 +109,7 @@ impl std::fmt::Debug for CertificateExport {
 pub struct CertificateRequest {
     /// DNS names and IP addresses; the first is the subject's common name.
     pub names: Vec<String>,
-    /// `ecdsa-p256` (default) or `ecdsa-p384`.
+    /// `ecdsa-p256` (default), `ecdsa-p384`, `rsa-2048`, `rsa-3072` or `rsa-4096`.
     #[serde(default)]
     pub key: Option<String>,
 }

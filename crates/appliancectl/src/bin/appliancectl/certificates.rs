@@ -9,7 +9,7 @@ use crate::{client_error, print_raw, Cli, Failure};
 use appliancectl::admin::{self, certificate_path};
 use appliancectl::api::{
     CertificateAssign, CertificateExport, CertificateImported, CertificateRequest,
-    CertificateRequested, StoredCertificate,
+    CertificateRequested, CertificateSettings, StoredCertificate,
 };
 use appliancectl::Method;
 use std::io::Write;
@@ -161,6 +161,54 @@ impl Cli {
         };
         println!("Served from the next connection on:");
         print!("{}", list_text(std::slice::from_ref(&certificate)));
+        Ok(())
+    }
+
+    /// Show the TLS settings; with a change, read them, change what was given, put them.
+    pub(crate) fn certificate_settings(
+        &mut self,
+        min_tls: Option<String>,
+        hsts: Option<bool>,
+    ) -> Result<(), Failure> {
+        let answer = self
+            .session_client()?
+            .call(Method::GET, admin::CERTIFICATES_SETTINGS, None)
+            .map_err(client_error)?;
+        let answer = if min_tls.is_none() && hsts.is_none() {
+            answer
+        } else {
+            let mut settings: CertificateSettings = answer.json().map_err(client_error)?;
+            if let Some(version) = min_tls {
+                settings.min_tls_version = version;
+            }
+            if let Some(on) = hsts {
+                settings.hsts = on;
+            }
+            let body = serde_json::json!(settings);
+            self.session_client()?
+                .call(Method::PUT, admin::CERTIFICATES_SETTINGS, Some(&body))
+                .map_err(client_error)?
+        };
+        let Some(settings) = self.typed::<CertificateSettings>(&answer)? else {
+            return Ok(());
+        };
+        print!(
+            "{}",
+            aligned(&[
+                (
+                    "Minimum TLS version".into(),
+                    settings.min_tls_version.clone()
+                ),
+                (
+                    "HSTS".into(),
+                    if settings.hsts {
+                        "on (when the certificate served is not self-signed)".into()
+                    } else {
+                        "off".into()
+                    }
+                ),
+            ])
+        );
         Ok(())
     }
 
