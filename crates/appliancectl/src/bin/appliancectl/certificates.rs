@@ -9,7 +9,7 @@ use crate::{client_error, print_raw, Cli, Failure};
 use appliancectl::admin::{self, certificate_path};
 use appliancectl::api::{
     CertificateAssign, CertificateExport, CertificateImported, CertificateRequest,
-    CertificateRequested, CertificateSettings, StoredCertificate,
+    CertificateRequested, StoredCertificate,
 };
 use appliancectl::Method;
 use std::io::Write;
@@ -164,7 +164,8 @@ impl Cli {
         Ok(())
     }
 
-    /// Show the TLS settings; with a change, read them, change what was given, put them.
+    /// Show the TLS settings; with a change, read them, change what was given and put
+    /// them back (fields a newer appliance has and this client does not know are kept).
     pub(crate) fn certificate_settings(
         &mut self,
         min_tls: Option<String>,
@@ -177,36 +178,36 @@ impl Cli {
         let answer = if min_tls.is_none() && hsts.is_none() {
             answer
         } else {
-            let mut settings: CertificateSettings = answer.json().map_err(client_error)?;
+            let mut settings: serde_json::Value = answer.json().map_err(client_error)?;
             if let Some(version) = min_tls {
-                settings.min_tls_version = version;
+                settings["min_tls_version"] = version.into();
             }
             if let Some(on) = hsts {
-                settings.hsts = on;
+                settings["hsts"] = on.into();
             }
-            let body = serde_json::json!(settings);
             self.session_client()?
-                .call(Method::PUT, admin::CERTIFICATES_SETTINGS, Some(&body))
+                .call(Method::PUT, admin::CERTIFICATES_SETTINGS, Some(&settings))
                 .map_err(client_error)?
         };
-        let Some(settings) = self.typed::<CertificateSettings>(&answer)? else {
+        let Some(settings) = self.typed::<serde_json::Value>(&answer)? else {
             return Ok(());
+        };
+        let hsts = match settings["hsts"].as_bool() {
+            Some(true) => "on (sent when the certificate served is not self-signed)",
+            Some(false) => "off",
+            None => "unknown",
         };
         print!(
             "{}",
             aligned(&[
                 (
                     "Minimum TLS version".into(),
-                    settings.min_tls_version.clone()
+                    settings["min_tls_version"]
+                        .as_str()
+                        .unwrap_or("unknown")
+                        .to_string()
                 ),
-                (
-                    "HSTS".into(),
-                    if settings.hsts {
-                        "on (when the certificate served is not self-signed)".into()
-                    } else {
-                        "off".into()
-                    }
-                ),
+                ("HSTS".into(), hsts.into()),
             ])
         );
         Ok(())
