@@ -203,7 +203,18 @@ fn import_a_pkcs12_assign_it_export_it_and_request_a_csr() {
         .wait_for_text_with("#notice", "TLS settings saved", T)
         .unwrap();
     assert!(notice.contains("TLS settings saved"), "{notice}");
-    let r = d.call("GET", "/api/v1/certificates/settings", Some(&token), None);
+    // 127.0.0.1 serves the imported certificate now: not the pin `DevDaemon::call` keeps.
+    let auth = format!("Bearer {token}");
+    let r = https::request(
+        d.https,
+        "GET",
+        "/api/v1/certificates/settings",
+        &[("Authorization", auth.as_str())],
+        b"",
+        &Trust::Any,
+        T,
+    )
+    .unwrap();
     assert_eq!(
         r.value(),
         serde_json::json!({"min_tls_version": "1.3", "hsts": false})
