@@ -702,6 +702,8 @@ fn expiry_warnings_are_logged_once_and_shown_on_status() {
     let token = d.first_login("certificates-secret-3");
     let r = send(&d, &token, "GET", "/api/v1/status", &[], b"");
     assert_eq!(r.value()["certificates_expiring"], serde_json::json!([]));
+    // The status answer is made at most once a second: the next one is made anew.
+    std::thread::sleep(Duration::from_millis(1100));
 
     // A certificate valid for 5 more days: the 30- and 7-day warnings, not the 1-day one.
     make_ca(w);
