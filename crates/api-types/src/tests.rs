@@ -346,7 +346,7 @@ fn status_and_updates_keep_their_field_order() {
             r#""clock":{"utc":"","unix":0,"kernel_synchronized":false,"max_error_us":null,"#,
             r#""est_error_us":null}},"sanitization":null,"#,
             r#""scheduled_backup":{"enabled":false,"next_run":null,"last":null},"#,
-            r#""update_keys":{"trusted":[],"development":false},"failover":null}"#
+            r#""update_keys":{"trusted":[],"development":false},"failover":null,"certificates_expiring":[]}"#
         )
     );
 }
