@@ -14,8 +14,11 @@ use crate::store::Record;
 pub(crate) const THRESHOLDS: [i64; 3] = [30, 7, 1];
 /// Status lists the certificates with at most this many days left.
 pub(crate) const SHOWN_WITHIN_DAYS: i64 = 30;
-/// How often the check runs (besides at start and after an import).
-pub(crate) const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// How often the check runs (besides at start, after an import and after a restore or a
+/// sync). Hourly rather than daily, so that a threshold is logged within the hour it is
+/// crossed (the 1-day warning a day late would come after the end); a check that finds
+/// nothing due reads one record and writes nothing.
+pub(crate) const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 const DAY: i64 = 86_400;
 

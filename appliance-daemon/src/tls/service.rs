@@ -81,6 +81,8 @@ pub(crate) struct Certificates {
     selector: Arc<Selector>,
     current: Mutex<Current>,
     settings: Settings,
+    /// Held by an expiry check: two at once (start, an import) would log a threshold twice.
+    expiry_check: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -102,6 +104,7 @@ impl Certificates {
             selector,
             current: Mutex::new(Current { self_signed, store }),
             settings,
+            expiry_check: Mutex::new(()),
         })
     }
 
@@ -540,6 +543,7 @@ impl Certificates {
     /// Log and audit each stored certificate's expiry thresholds (30, 7, 1 days) crossed
     /// and not yet logged on this machine; forget certificates no longer stored.
     pub(crate) fn check_expiry(&self, now: i64) -> Result<(), CertificateError> {
+        let _one_at_a_time = lock(&self.expiry_check);
         let stored: Vec<(String, String, i64)> = lock(&self.current)
             .store
             .entries
@@ -581,7 +585,7 @@ impl Certificates {
         Ok(())
     }
 
-    /// Check expiries at start, then once a day (runs forever).
+    /// Check expiries at start, then every [`expiry::CHECK_EVERY`] (runs forever).
     pub(crate) async fn watch_expiry(self: Arc<Self>) {
         loop {
             let this = Arc::clone(&self);
