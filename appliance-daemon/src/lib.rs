@@ -167,6 +167,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     // Scheduled backups (docs/backup.md): after the settings are settled.
     tokio::spawn(Arc::clone(&state.backup_schedule).run_loop());
+    // Certificate expiry warnings: at start, then daily (docs/certificates.md).
+    tokio::spawn(Arc::clone(&state.tls).watch_expiry());
     if config.mode == Mode::Appliance {
         // After the self-check, which pins the certificate it started with.
         tokio::spawn(Arc::clone(&state.tls).follow_names());

@@ -138,6 +138,7 @@ impl StatusService {
         status.specs.clock = specs::clock_now();
         status.time = status.specs.clock.utc.clone();
         status.failover = pair;
+        status.certificates_expiring = self.tls.expiring(crate::tls::store::now());
         Ok(status)
     }
 
@@ -185,6 +186,7 @@ impl StatusService {
             scheduled_backup: crate::backup::runner::status(&self.store, units::now())?,
             update_keys: self.update_keys.clone(),
             failover: None,
+            certificates_expiring: Vec::new(),
         })
     }
 }

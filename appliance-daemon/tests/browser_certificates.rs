@@ -183,6 +183,7 @@ fn import_a_pkcs12_assign_it_export_it_and_request_a_csr() {
     // A request: key made on the appliance, the CSR shown and listed as pending.
     b.type_into("#request-names", "appliance.example.test\n127.0.0.1")
         .unwrap();
+    b.click("#request-key option[value='rsa-2048']").unwrap();
     b.click("#request").unwrap();
     b.wait_for_text("#csr-made", T).unwrap();
     let source = b.source().unwrap();
@@ -191,6 +192,33 @@ fn import_a_pkcs12_assign_it_export_it_and_request_a_csr() {
         "the CSR is shown"
     );
     assert!(b.exists("#pending-requests"));
+    let pending = b.text("#pending-requests").unwrap();
+    assert!(pending.contains("rsa-2048"), "{pending}");
+
+    // TLS settings: TLS 1.3 only, HSTS off; saved and served as the API says.
+    b.click("#tls-min option[value='1.3']").unwrap();
+    b.click("#tls-hsts").unwrap();
+    b.click("#tls-save").unwrap();
+    let notice = b
+        .wait_for_text_with("#notice", "TLS settings saved", T)
+        .unwrap();
+    assert!(notice.contains("TLS settings saved"), "{notice}");
+    // 127.0.0.1 serves the imported certificate now: not the pin `DevDaemon::call` keeps.
+    let auth = format!("Bearer {token}");
+    let r = https::request(
+        d.https,
+        "GET",
+        "/api/v1/certificates/settings",
+        &[("Authorization", auth.as_str())],
+        b"",
+        &Trust::Any,
+        T,
+    )
+    .unwrap();
+    assert_eq!(
+        r.value(),
+        serde_json::json!({"min_tls_version": "1.3", "hsts": false})
+    );
 
     // In French, with a French refusal.
     b.goto(&format!("{base}/appliance/certificates?lang=fr"))

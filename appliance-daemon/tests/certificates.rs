@@ -518,3 +518,354 @@ fn certificates_are_imported_assigned_served_exported_and_requested() {
     let _ = std::fs::remove_dir_all(&state);
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The test CA in `dir` (`ca.key`, `ca.crt`).
+fn make_ca(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ca.key",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=Test CA",
+            "-days",
+            "30",
+            "-out",
+            "ca.crt",
+        ],
+    );
+}
+
+/// Whether a TLS handshake with only `version` (`-tls1_2`, `-tls1_3`) succeeds on `ip`.
+fn handshake_with(d: &DevDaemon, ip: [u8; 4], version: &str) -> bool {
+    Command::new("openssl")
+        .args(["s_client", "-connect", &at(d, ip).to_string(), version])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client")
+        .status
+        .success()
+}
+
+/// The `Strict-Transport-Security` header of an answer served on `ip`.
+fn hsts_on(d: &DevDaemon, ip: [u8; 4]) -> Option<String> {
+    https::get(at(d, ip), "/api/v1/health", &Trust::Any, TIMEOUT)
+        .expect("health over TLS")
+        .header("strict-transport-security")
+        .map(str::to_string)
+}
+
+fn audit_actions(d: &DevDaemon, token: &str, action: &str) -> Vec<String> {
+    let r = send(d, token, "GET", "/api/v1/audit?limit=500", &[], b"");
+    assert_eq!(r.status, 200);
+    r.value()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn tls_settings_minimum_version_and_hsts() {
+    let state = state_dir("certificates-tls");
+    let work = state_dir("certificates-tls-work");
+    let w = work.as_path();
+    let mut d = start(&state);
+    let token = d.first_login("certificates-secret-2");
+
+    // Defaults: TLS 1.2 and 1.3, HSTS on but not sent with the self-signed certificate.
+    let r = send(&d, &token, "GET", "/api/v1/certificates/settings", &[], b"");
+    assert_eq!(
+        r.value(),
+        serde_json::json!({"min_tls_version": "1.2", "hsts": true})
+    );
+    assert!(handshake_with(&d, [127, 0, 0, 1], "-tls1_2"));
+    assert_eq!(hsts_on(&d, [127, 0, 0, 1]), None, "self-signed: no HSTS");
+
+    // A CA-signed certificate on 127.0.0.2: HSTS there, not on the self-signed addresses.
+    make_ca(w);
+    issue(w, "delta", "127.0.0.2");
+    let read = |n: &str| std::fs::read(w.join(n)).unwrap();
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[],
+        &[read("delta.crt"), read("ca.crt"), read("delta.key")].concat(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.value()["certificate"]["id"].as_str().unwrap().to_string();
+    assert_eq!(hsts_on(&d, [127, 0, 0, 2]), None, "not assigned yet");
+    json(
+        &d,
+        &token,
+        "PUT",
+        &format!("/api/v1/certificates/{id}/assign"),
+        &serde_json::json!({"addresses": ["127.0.0.2"]}),
+    );
+    assert_eq!(served(&d, [127, 0, 0, 2]), der_of(&read("delta.crt")));
+    assert_eq!(
+        hsts_on(&d, [127, 0, 0, 2]).as_deref(),
+        Some("max-age=31536000")
+    );
+    assert_eq!(hsts_on(&d, [127, 0, 0, 1]), None);
+
+    // Refusals change nothing.
+    for body in [
+        serde_json::json!({"min_tls_version": "1.1", "hsts": true}),
+        serde_json::json!({"min_tls_version": "1.3"}),
+    ] {
+        let r = json(&d, &token, "PUT", "/api/v1/certificates/settings", &body);
+        assert!(r.status == 422 || r.status == 400, "{}", r.status);
+    }
+    assert!(handshake_with(&d, [127, 0, 0, 2], "-tls1_2"));
+
+    // TLS 1.3 only: a TLS 1.2 handshake fails on every address, TLS 1.3 succeeds.
+    let r = json(
+        &d,
+        &token,
+        "PUT",
+        "/api/v1/certificates/settings",
+        &serde_json::json!({"min_tls_version": "1.3", "hsts": true}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.value()["min_tls_version"], "1.3");
+    for ip in [[127, 0, 0, 1], [127, 0, 0, 2]] {
+        assert!(
+            !handshake_with(&d, ip, "-tls1_2"),
+            "TLS 1.2 refused on {ip:?}"
+        );
+        assert!(
+            handshake_with(&d, ip, "-tls1_3"),
+            "TLS 1.3 served on {ip:?}"
+        );
+    }
+    assert!(hsts_on(&d, [127, 0, 0, 2]).is_some());
+
+    // HSTS off: absent everywhere.
+    let r = json(
+        &d,
+        &token,
+        "PUT",
+        "/api/v1/certificates/settings",
+        &serde_json::json!({"min_tls_version": "1.3", "hsts": false}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(hsts_on(&d, [127, 0, 0, 2]), None);
+    let audited = audit_actions(&d, &token, "certificates.settings");
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert!(
+        audited.iter().any(|a| a.contains("HSTS off")),
+        "{audited:?}"
+    );
+
+    // Kept across a restart (they live in the store's index).
+    drop(d);
+    d = start(&state);
+    assert!(!handshake_with(&d, [127, 0, 0, 2], "-tls1_2"));
+    assert!(handshake_with(&d, [127, 0, 0, 2], "-tls1_3"));
+    assert_eq!(hsts_on(&d, [127, 0, 0, 2]), None);
+    let token = d.token("certificates-secret-2");
+    let r = send(&d, &token, "GET", "/api/v1/certificates/settings", &[], b"");
+    assert_eq!(
+        r.value(),
+        serde_json::json!({"min_tls_version": "1.3", "hsts": false})
+    );
+    drop(d);
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn expiry_warnings_are_logged_once_and_shown_on_status() {
+    let state = state_dir("certificates-expiry");
+    let work = state_dir("certificates-expiry-work");
+    let w = work.as_path();
+    let mut d = start(&state);
+    let token = d.first_login("certificates-secret-3");
+    let r = send(&d, &token, "GET", "/api/v1/status", &[], b"");
+    assert_eq!(r.value()["certificates_expiring"], serde_json::json!([]));
+    // The status answer is made at most once a second: the next one is made anew.
+    std::thread::sleep(Duration::from_millis(1100));
+
+    // A certificate valid for 5 more days: the 30- and 7-day warnings, not the 1-day one.
+    make_ca(w);
+    openssl(
+        w,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "short.key",
+            "-subj",
+            "/CN=short.example.test",
+            "-addext",
+            "subjectAltName=DNS:short.example.test",
+            "-out",
+            "short.csr",
+        ],
+    );
+    openssl(
+        w,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "short.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "5",
+            "-copy_extensions",
+            "copy",
+            "-out",
+            "short.crt",
+        ],
+    );
+    let read = |n: &str| std::fs::read(w.join(n)).unwrap();
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import?name=Short-lived",
+        &[],
+        &[read("short.crt"), read("short.key")].concat(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.value()["certificate"]["id"].as_str().unwrap().to_string();
+    let warnings = r.value()["warnings"].to_string();
+    assert!(warnings.contains("expires_soon"), "{warnings}");
+
+    let check = |d: &DevDaemon, token: &str| {
+        let logged = audit_actions(d, token, "certificates.expiry");
+        assert_eq!(logged.len(), 2, "{logged:?}");
+        assert!(logged.iter().any(|l| l.contains("the 30-day warning")));
+        assert!(logged.iter().any(|l| l.contains("the 7-day warning")));
+        // 5 days from openssl's now: 5 whole days left within the same second, then 4.
+        assert!(
+            logged.iter().all(|l| l.contains(&id)
+                && l.contains("Short-lived")
+                && (l.contains("expires in 4 days") || l.contains("expires in 5 days"))),
+            "{logged:?}"
+        );
+        let r = send(d, token, "GET", "/api/v1/status", &[], b"");
+        let expiring = r.value()["certificates_expiring"].clone();
+        assert_eq!(expiring.as_array().map(Vec::len), Some(1), "{expiring}");
+        assert_eq!(expiring[0]["id"], id.as_str());
+        assert_eq!(expiring[0]["name"], "Short-lived");
+        let left = expiring[0]["days_left"].as_i64().unwrap();
+        assert!(left == 4 || left == 5, "{expiring}");
+    };
+    check(&d, &token);
+    let page = d.web_page("certificates-secret-3", "/appliance/status");
+    assert!(
+        page.contains("Certificates expiring within 30 days"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Short-lived") && (page.contains("4 days") || page.contains("5 days")),
+        "{page}"
+    );
+
+    // A restart checks again at start, and does not repeat what was logged.
+    drop(d);
+    d = start(&state);
+    let token = d.token("certificates-secret-3");
+    // The start-up check runs beside the listener: give it a moment.
+    std::thread::sleep(Duration::from_secs(2));
+    check(&d, &token);
+    drop(d);
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn rsa_requests_are_signed_imported_and_served() {
+    let state = state_dir("certificates-rsa");
+    let work = state_dir("certificates-rsa-work");
+    let w = work.as_path();
+    let d = start(&state);
+    let token = d.first_login("certificates-secret-4");
+    make_ca(w);
+
+    let started = Instant::now();
+    let r = json(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/request",
+        &serde_json::json!({"names": ["rsa.example.test", "127.0.0.5"], "key": "rsa-2048"}),
+    );
+    println!("RSA 2048 request made in {:?}", started.elapsed());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.value()["key_type"], "rsa-2048");
+    std::fs::write(w.join("rsa.csr"), r.value()["csr"].as_str().unwrap()).unwrap();
+    openssl(w, &["req", "-verify", "-in", "rsa.csr", "-noout"]);
+    let text = openssl(w, &["req", "-in", "rsa.csr", "-noout", "-text"]);
+    assert!(
+        text.contains("rsaEncryption") && text.contains("(2048 bit)"),
+        "{text}"
+    );
+    assert!(text.contains("sha256WithRSAEncryption"), "{text}");
+    let r = json(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/request",
+        &serde_json::json!({"names": ["rsa.example.test"], "key": "rsa-1024"}),
+    );
+    assert_eq!(r.status, 422);
+
+    sign(w, "rsa");
+    let r = send(
+        &d,
+        &token,
+        "POST",
+        "/api/v1/certificates/import",
+        &[],
+        &std::fs::read(w.join("rsa.crt")).unwrap(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.value()["from_request"], true);
+    assert_eq!(r.value()["certificate"]["key_type"], "rsa-2048");
+    let id = r.value()["certificate"]["id"].as_str().unwrap().to_string();
+    json(
+        &d,
+        &token,
+        "PUT",
+        &format!("/api/v1/certificates/{id}/assign"),
+        &serde_json::json!({"addresses": ["127.0.0.5"]}),
+    );
+    assert_eq!(
+        served(&d, [127, 0, 0, 5]),
+        der_of(&std::fs::read(w.join("rsa.crt")).unwrap())
+    );
+    drop(d);
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_dir_all(&work);
+}

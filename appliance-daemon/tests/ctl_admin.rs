@@ -936,4 +936,25 @@ fn certificates_requested_imported_assigned_and_exported_from_the_command_line()
     );
     ok(op.run(&["certificate", "assign", &id], &[]));
     ok(op.run(&["certificate", "delete", &id], &[]));
+
+    // TLS settings: shown, then changed one field at a time.
+    let run = ok(op.run(&["certificate", "settings"], &[]));
+    assert!(
+        run.stdout.contains("Minimum TLS version")
+            && run.stdout.contains("1.2")
+            && run.stdout.contains("HSTS")
+            && run.stdout.contains("on (sent when"),
+        "{}",
+        run.stdout
+    );
+    let run = ok(op.run(&["certificate", "settings", "--min-tls", "1.3"], &[]));
+    assert!(run.stdout.contains("1.3"), "{}", run.stdout);
+    let run = ok(op.run(&["--json", "certificate", "settings", "--hsts", "off"], &[]));
+    let settings: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        settings,
+        serde_json::json!({"min_tls_version": "1.3", "hsts": false})
+    );
+    let run = op.run(&["certificate", "settings", "--min-tls", "1.1"], &[]);
+    assert_eq!(run.code, 2, "refused by the parser: {}", run.stderr);
 }

@@ -148,6 +148,14 @@ fn the_backup_follows_the_primary_and_refuses_synced_settings() {
         Some(json!({"servers": ["ntp.primary.example"]})),
     );
     assert_eq!(status, 200, "{v}");
+    // The TLS settings live with the certificates: synced too.
+    let tls_settings = json!({"min_tls_version": "1.3", "hsts": false});
+    let (status, v) = a.call(
+        "PUT",
+        "/api/v1/certificates/settings",
+        Some(tls_settings.clone()),
+    );
+    assert_eq!(status, 200, "{v}");
 
     let established = Instant::now();
     establish(&a, &b);
@@ -189,6 +197,24 @@ fn the_backup_follows_the_primary_and_refuses_synced_settings() {
     );
     // B's accounts are A's now: A's password logs in on B.
     b.token = token_of(&login(&b.daemon, &a.password));
+    // And it serves with A's TLS settings: TLS 1.2 refused, 1.3 served.
+    assert_eq!(b.get("/api/v1/certificates/settings"), tls_settings);
+    let handshake = |version: &str| {
+        std::process::Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", b.daemon.https.port()),
+                version,
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl s_client")
+            .status
+            .success()
+    };
+    assert!(!handshake("-tls1_2"), "the backup refuses TLS 1.2 as A");
+    assert!(handshake("-tls1_3"));
     let bf = b.failover();
     assert_eq!(bf["sync"]["initial_done"], true, "{bf}");
     assert!(bf["last_sync"].as_u64().is_some(), "{bf}");
@@ -218,6 +244,11 @@ fn the_backup_follows_the_primary_and_refuses_synced_settings() {
             Some(json!({"servers": ["x.example"]})),
         ),
         ("DELETE", "/api/v1/tls/certificate", None),
+        (
+            "PUT",
+            "/api/v1/certificates/settings",
+            Some(json!({"min_tls_version": "1.2", "hsts": true})),
+        ),
         (
             "PUT",
             "/api/v1/updates/server",

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use api_types::{
     CertificateAssign, CertificateExport, CertificateImported, CertificateRequest,
-    CertificateRequested, StoredCertificate,
+    CertificateRequested, CertificateSettings, StoredCertificate,
 };
 
 use super::extract::{Caller, Json};
@@ -163,4 +163,24 @@ pub(super) async fn delete(
         .delete(&id, &caller.session.user, caller.address)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn settings(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+) -> axum::Json<CertificateSettings> {
+    axum::Json(state.tls.settings())
+}
+
+pub(super) async fn put_settings(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    _synced: NotBackup,
+    Json(body): Json<CertificateSettings>,
+) -> Result<axum::Json<CertificateSettings>, ApiError> {
+    let answer = state
+        .tls
+        .set_settings(body, &caller.session.user, caller.address)
+        .await?;
+    Ok(axum::Json(answer))
 }

@@ -157,6 +157,16 @@ pub(crate) fn routes() -> Routes {
             certificates::import,
         )
         .add(
+            Method::GET,
+            "/api/v1/certificates/settings",
+            certificates::settings,
+        )
+        .add(
+            Method::PUT,
+            "/api/v1/certificates/settings",
+            certificates::put_settings,
+        )
+        .add(
             Method::POST,
             "/api/v1/certificates/request",
             certificates::request,

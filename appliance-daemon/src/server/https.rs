@@ -5,7 +5,9 @@
 //! ([`pair::PAIR_SERVER_NAME`]) gets the pair identity and must show a client certificate,
 //! whose public-key SHA-256 handlers receive as [`PairClient`]; any other name (or none)
 //! gets the certificate chosen by the local address the connection arrived on, then by
-//! that name ([`crate::tls::select`]), as browsers and appliancectl expect.
+//! that name ([`crate::tls::select`]), as browsers and appliancectl expect. Its answers
+//! carry `Strict-Transport-Security` when that certificate is not self-signed and HSTS is
+//! on (docs/certificates.md "TLS settings").
 
 use axum::Router;
 use hyper::service::Service as _;
@@ -55,13 +57,14 @@ pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
             let handshake = async {
                 let start =
                     LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
-                let (pair_channel, config) = {
+                let (pair_channel, config, hsts) = {
                     let hello = start.client_hello();
                     let server_name = hello.server_name();
                     if server_name == Some(pair::PAIR_SERVER_NAME) {
-                        (true, Arc::clone(&configs.pair))
+                        (true, Arc::clone(&configs.pair), false)
                     } else {
-                        (false, configs.service.choose(local, server_name))
+                        let served = configs.service.choose(local, server_name);
+                        (false, served.config, served.hsts)
                     }
                 };
                 let stream = start.into_stream(config).await?;
@@ -70,9 +73,9 @@ pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
                     .flatten()
                     .and_then(|chain| chain.first())
                     .map(|leaf| PairClient(appliancectl::tls::fingerprint(leaf.as_ref())));
-                Ok::<_, std::io::Error>((stream, client))
+                Ok::<_, std::io::Error>((stream, client, hsts))
             };
-            let (tls, pair_client) =
+            let (tls, pair_client, hsts) =
                 match tokio::time::timeout(limits::HANDSHAKE_TIMEOUT, handshake).await {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(err)) => {
@@ -92,7 +95,17 @@ pub(crate) async fn serve(listener: TcpListener, tls: TlsConfigs, app: Router) {
                     if let Some(client) = pair_client {
                         req.extensions_mut().insert(client);
                     }
-                    TowerToHyperService::new(app.clone()).call(req)
+                    let answer = TowerToHyperService::new(app.clone()).call(req);
+                    async move {
+                        let mut response = answer.await?;
+                        if hsts {
+                            response.headers_mut().insert(
+                                hyper::header::STRICT_TRANSPORT_SECURITY,
+                                hyper::header::HeaderValue::from_static(crate::tls::select::HSTS),
+                            );
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 });
             let result = limits::http1()
                 .serve_connection(TokioIo::new(tls), service)

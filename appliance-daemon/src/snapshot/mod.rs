@@ -66,6 +66,8 @@ pub(crate) const RECORDS: &[(&str, Class)] = &[
     (apply::APPLIED_KEY, Class::Machine),
     // What this machine's scheduled backups did (Status).
     ("backup_runs", Class::Machine),
+    // Which certificate expiry warnings this machine already logged (each logs its own).
+    (crate::tls::expiry::KEY, Class::Machine),
 ];
 
 /// Every entry of the data directory (`/data`) and whose it is. Only directories are

@@ -11,8 +11,10 @@
 //! same key and [`Certificates`] swaps it in without a restart.
 
 mod cert;
+pub(crate) mod expiry;
 mod files;
 pub(crate) mod import;
+pub(crate) mod keygen;
 mod peer;
 mod pkcs12;
 pub(crate) mod select;

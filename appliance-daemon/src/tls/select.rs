@@ -26,52 +26,70 @@ impl ResolvesServerCert for Fixed {
     }
 }
 
+/// What a connection is served: the TLS configuration, and whether its HTTPS answers
+/// carry `Strict-Transport-Security` (a certificate that is not self-signed, HSTS on).
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) hsts: bool,
+}
+
+/// `Strict-Transport-Security` as the appliance sends it: a year, this host only (its
+/// host name's domain may hold hosts that do not speak HTTPS).
+pub(crate) const HSTS: &str = "max-age=31536000";
+
 /// The configurations of one moment.
 #[derive(Debug)]
 pub(crate) struct Table {
-    by_address: HashMap<IpAddr, Arc<ServerConfig>>,
+    by_address: HashMap<IpAddr, Served>,
     /// The leaf each assigned address serves (the self-check pins it).
     leaf_by_address: HashMap<IpAddr, CertificateDer<'static>>,
     /// Exact DNS names (lower case) of assigned certificates.
-    by_name: HashMap<String, Arc<ServerConfig>>,
+    by_name: HashMap<String, Served>,
     /// `*.example.com` of assigned certificates, keyed by `example.com`.
-    by_wildcard: HashMap<String, Arc<ServerConfig>>,
-    fallback: Arc<ServerConfig>,
+    by_wildcard: HashMap<String, Served>,
+    fallback: Served,
     /// The leaf served where nothing is assigned (the self-check pins it).
     fallback_leaf: CertificateDer<'static>,
 }
 
 impl Table {
-    /// The table for the self-signed certificate and the store's assignments.
+    /// The table for the self-signed certificate and the store's assignments, served as
+    /// the store's settings say.
     pub(crate) fn build(self_signed: Arc<CertifiedKey>, store: &Store) -> Result<Table, Error> {
+        let only_13 = store.settings.min_tls_version == "1.3";
+        let served = |key: Arc<CertifiedKey>, self_signed: bool| {
+            Ok::<_, Error>(Served {
+                config: config(key, only_13)?,
+                hsts: store.settings.hsts && !self_signed,
+            })
+        };
         let mut table = Table {
             by_address: HashMap::new(),
             leaf_by_address: HashMap::new(),
             by_name: HashMap::new(),
             by_wildcard: HashMap::new(),
             fallback_leaf: self_signed.cert[0].clone(),
-            fallback: config(self_signed)?,
+            fallback: served(self_signed, true)?,
         };
         for entry in &store.entries {
             if entry.record.assigned.is_empty() {
                 continue;
             }
-            let served = config(Arc::clone(&entry.certified))?;
+            let this = served(Arc::clone(&entry.certified), entry.info.self_signed)?;
             for address in &entry.record.assigned {
                 if address == ANY {
-                    table.fallback = Arc::clone(&served);
+                    table.fallback = this.clone();
                     table.fallback_leaf = entry.chain[0].clone();
                 } else if let Ok(ip) = address.parse::<IpAddr>() {
-                    table.by_address.insert(ip, Arc::clone(&served));
+                    table.by_address.insert(ip, this.clone());
                     table.leaf_by_address.insert(ip, entry.chain[0].clone());
                 }
             }
             for name in &entry.info.dns_names {
                 match name.strip_prefix("*.") {
-                    Some(rest) => table
-                        .by_wildcard
-                        .insert(rest.to_string(), Arc::clone(&served)),
-                    None => table.by_name.insert(name.clone(), Arc::clone(&served)),
+                    Some(rest) => table.by_wildcard.insert(rest.to_string(), this.clone()),
+                    None => table.by_name.insert(name.clone(), this.clone()),
                 };
             }
         }
@@ -79,7 +97,7 @@ impl Table {
     }
 
     /// The configuration for a connection to `local` asking for `server_name`.
-    pub(crate) fn choose(&self, local: IpAddr, server_name: Option<&str>) -> &Arc<ServerConfig> {
+    pub(crate) fn choose(&self, local: IpAddr, server_name: Option<&str>) -> &Served {
         if let Some(config) = self.by_address.get(&local.to_canonical()) {
             return config;
         }
@@ -114,8 +132,8 @@ impl Selector {
     }
 
     /// The configuration for a connection (see [`Table::choose`]).
-    pub(crate) fn choose(&self, local: IpAddr, server_name: Option<&str>) -> Arc<ServerConfig> {
-        Arc::clone(self.0.load().choose(local, server_name))
+    pub(crate) fn choose(&self, local: IpAddr, server_name: Option<&str>) -> Served {
+        self.0.load().choose(local, server_name).clone()
     }
 
     /// The leaf served on an address with no assignment.
@@ -134,11 +152,17 @@ impl Selector {
     }
 }
 
-/// The server configuration for one certificate: TLS 1.3 and 1.2 with ring's default
-/// suites (ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only), HTTP/1.1 by ALPN.
-fn config(served: Arc<CertifiedKey>) -> Result<Arc<ServerConfig>, Error> {
+/// The server configuration for one certificate: TLS 1.3 and 1.2 (1.3 alone when
+/// `only_13`) with ring's default suites (ECDHE key exchange with AES-GCM or
+/// ChaCha20-Poly1305 only), HTTP/1.1 by ALPN.
+fn config(served: Arc<CertifiedKey>, only_13: bool) -> Result<Arc<ServerConfig>, Error> {
+    let versions: &[&rustls::SupportedProtocolVersion] = if only_13 {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
     let mut config = ServerConfig::builder_with_provider(super::provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(versions)
         .map_err(|source| Error::Rustls {
             dir: std::path::PathBuf::new(),
             source,
@@ -186,9 +210,10 @@ mod tests {
         let dormant = entry("dormant", &["dormant.example.com"], &[]);
         let mut store = Store {
             entries: vec![a.clone(), b.clone(), dormant],
+            settings: api_types::CertificateSettings::default(),
         };
         let table = Table::build(Arc::clone(&own.certified), &store).unwrap();
-        let same = |x: &Arc<ServerConfig>, y: &Arc<ServerConfig>| Arc::ptr_eq(x, y);
+        let same = |x: &Served, y: &Served| Arc::ptr_eq(&x.config, &y.config);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let for_a = table.choose(ip("10.0.0.1"), None);
         let for_b = table.choose(ip("10.0.0.2"), None);

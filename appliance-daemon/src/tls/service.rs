@@ -8,14 +8,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use api_types::{
-    AssignmentOutcome, CertificateImported, CertificateRequested, CertificateWarning,
-    StoredCertificate,
+    AssignmentOutcome, CertificateImported, CertificateRequested, CertificateSettings,
+    CertificateWarning, ExpiringCertificate, StoredCertificate,
 };
 use rustls::sign::CertifiedKey;
 
 use super::import::{self, ImportError};
 use super::select::{Selector, Table};
 use super::store::{self, AddError, Store, ANY};
+use super::{expiry, keygen};
 use super::{Identity, Names};
 use crate::store::{Audit, Store as Settings};
 
@@ -80,6 +81,8 @@ pub(crate) struct Certificates {
     selector: Arc<Selector>,
     current: Mutex<Current>,
     settings: Settings,
+    /// Held by an expiry check: two at once (start, an import) would log a threshold twice.
+    expiry_check: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -101,6 +104,7 @@ impl Certificates {
             selector,
             current: Mutex::new(Current { self_signed, store }),
             settings,
+            expiry_check: Mutex::new(()),
         })
     }
 
@@ -237,6 +241,11 @@ impl Certificates {
             ),
         )?;
         self.settings.service_changed();
+        // A certificate imported near its end is warned about at once, not at the next
+        // daily check.
+        if let Err(err) = self.check_expiry(store::now()) {
+            tracing::error!("cannot check the certificates' expiry: {err}");
+        }
         Ok(CertificateImported {
             certificate: self.one(&id)?,
             warnings: checked
@@ -348,23 +357,19 @@ impl Certificates {
         user: &str,
         address: Option<IpAddr>,
     ) -> Result<CertificateRequested, CertificateError> {
-        let key_type = key.unwrap_or_else(|| "ecdsa-p256".into());
-        let algorithm = match key_type.as_str() {
-            "ecdsa-p256" => &rcgen::PKCS_ECDSA_P256_SHA256,
-            "ecdsa-p384" => &rcgen::PKCS_ECDSA_P384_SHA384,
-            other => {
-                return Err(CertificateError::Invalid(format!(
-                    "key type {other:?} is not offered: ecdsa-p256 or ecdsa-p384 \
-                     (an RSA certificate made elsewhere can be imported)"
-                )))
-            }
-        };
+        let key_type = key.unwrap_or_else(|| keygen::OFFERED[0].into());
+        if !keygen::OFFERED.contains(&key_type.as_str()) {
+            return Err(CertificateError::Invalid(format!(
+                "key type {key_type:?} is not offered: {}",
+                keygen::OFFERED.join(", ")
+            )));
+        }
         let names = check_names(names)?;
         let dir = self.dir.clone();
         let names_for = names.clone();
         let kt = key_type.clone();
         let answer = tokio::task::spawn_blocking(move || {
-            let pair = rcgen::KeyPair::generate_for(algorithm)
+            let pair = keygen::generate(&kt)
                 .map_err(|e| CertificateError::internal("Making the key failed", e))?;
             let mut params = rcgen::CertificateParams::new(names_for.clone())
                 .map_err(|e| CertificateError::Invalid(format!("a name is not valid: {e}")))?;
@@ -466,6 +471,131 @@ impl Certificates {
         self.serve(&current.self_signed, &next)?;
         current.store = next;
         Ok(())
+    }
+
+    /// How the certificates are served: minimum TLS version, HSTS.
+    pub(crate) fn settings(&self) -> CertificateSettings {
+        lock(&self.current).store.settings.clone()
+    }
+
+    /// Serve with `settings` from the next handshake on (stored first; audited).
+    pub(crate) async fn set_settings(
+        self: &Arc<Self>,
+        settings: CertificateSettings,
+        user: &str,
+        address: Option<IpAddr>,
+    ) -> Result<CertificateSettings, CertificateError> {
+        if !["1.2", "1.3"].contains(&settings.min_tls_version.as_str()) {
+            return Err(CertificateError::Invalid(format!(
+                "the minimum TLS version must be \"1.2\" or \"1.3\", not {:?}",
+                settings.min_tls_version
+            )));
+        }
+        let this = Arc::clone(self);
+        let wanted = settings.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut current = lock(&this.current);
+            let next = current
+                .store
+                .with_settings(&this.dir, wanted)
+                .map_err(|e| CertificateError::internal("Storing the TLS settings failed", e))?;
+            this.serve(&current.self_signed, &next)?;
+            current.store = next;
+            Ok::<_, CertificateError>(())
+        })
+        .await
+        .map_err(|e| CertificateError::internal("The TLS settings change did not finish", e))??;
+        self.audit(
+            user,
+            address,
+            "certificates.settings",
+            format!(
+                "TLS settings: minimum version {}, HSTS {}",
+                settings.min_tls_version,
+                if settings.hsts { "on" } else { "off" }
+            ),
+        )?;
+        self.settings.service_changed();
+        Ok(self.settings())
+    }
+
+    /// The stored certificates with at most 30 days left at `now` (expired ones too),
+    /// soonest first (Status).
+    pub(crate) fn expiring(&self, now: i64) -> Vec<ExpiringCertificate> {
+        let current = lock(&self.current);
+        let mut out: Vec<ExpiringCertificate> = current
+            .store
+            .entries
+            .iter()
+            .filter(|e| e.info.not_after - now <= expiry::SHOWN_WITHIN_DAYS * 86_400)
+            .map(|e| ExpiringCertificate {
+                id: e.record.id.clone(),
+                name: e.record.name.clone(),
+                not_after: store::rfc3339(e.info.not_after),
+                days_left: expiry::days_left(e.info.not_after, now),
+                assigned: e.record.assigned.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| (a.days_left, &a.id).cmp(&(b.days_left, &b.id)));
+        out
+    }
+
+    /// Log and audit each stored certificate's expiry thresholds (30, 7, 1 days) crossed
+    /// and not yet logged on this machine; forget certificates no longer stored.
+    pub(crate) fn check_expiry(&self, now: i64) -> Result<(), CertificateError> {
+        let _one_at_a_time = lock(&self.expiry_check);
+        let stored: Vec<(String, String, i64)> = lock(&self.current)
+            .store
+            .entries
+            .iter()
+            .map(|e| (e.record.id.clone(), e.record.name.clone(), e.info.not_after))
+            .collect();
+        let mut warned: expiry::Warned = self.settings.get()?;
+        // Certificates no longer stored are forgotten with the next warning written.
+        warned
+            .by_certificate
+            .retain(|id, _| stored.iter().any(|(s, _, _)| s == id));
+        for (id, name, not_after) in &stored {
+            let already = warned.by_certificate.get(id).cloned().unwrap_or_default();
+            let due = expiry::due(*not_after, now, &already);
+            if due.is_empty() {
+                continue;
+            }
+            let left = expiry::days_left(*not_after, now);
+            let what = expiry::sentence(id, name, &store::rfc3339(*not_after), left);
+            tracing::warn!("{what}");
+            // One audit entry per threshold, each committed with the record that says it
+            // was logged: a crash between two leaves the second to the next check.
+            for threshold in due {
+                warned
+                    .by_certificate
+                    .entry(id.clone())
+                    .or_default()
+                    .push(threshold);
+                let record = warned.clone();
+                self.settings.change(
+                    Audit::system(
+                        "certificates.expiry",
+                        format!("{what} (the {threshold}-day warning)"),
+                    ),
+                    |tx| tx.put(&record),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check expiries at start, then every [`expiry::CHECK_EVERY`] (runs forever).
+    pub(crate) async fn watch_expiry(self: Arc<Self>) {
+        loop {
+            let this = Arc::clone(&self);
+            match tokio::task::spawn_blocking(move || this.check_expiry(store::now())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::error!("cannot check the certificates' expiry: {err}"),
+                Err(err) => tracing::error!("the certificates' expiry check did not finish: {err}"),
+            }
+            tokio::time::sleep(expiry::CHECK_EVERY).await;
+        }
     }
 
     /// Remove a certificate that serves nothing (never the self-signed one).
@@ -607,6 +737,9 @@ impl Certificates {
         .await
         .map_err(|e| CertificateError::internal("Loading the certificate did not finish", e))??;
         tracing::info!(pin = %self.pin(), "serving the restored certificates");
+        if let Err(err) = self.check_expiry(store::now()) {
+            tracing::error!("cannot check the certificates' expiry: {err}");
+        }
         Ok(created)
     }
 

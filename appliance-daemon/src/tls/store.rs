@@ -1,7 +1,8 @@
 //! The certificate store on data, beside the self-signed certificate in the TLS directory
 //! (so that the service snapshot carries it: failover sync, backups):
 //!
-//! - `store/index.json`: the certificates (id, name, when added, assigned addresses);
+//! - `store/index.json`: the certificates (id, name, when added, assigned addresses) and
+//!   how they are served (minimum TLS version, HSTS);
 //! - `store/<id>/chain.pem` (leaf first, 0644) and `store/<id>/key.pem` (PKCS#8, 0600);
 //! - `store/pending/<id>/key.pem` and `request.json`: a request's key, kept until its
 //!   signed certificate is imported.
@@ -10,6 +11,7 @@
 //! atomically: a power cut leaves the store as before or as after; a directory the index
 //! does not name is a leftover and is removed at load. docs/certificates.md.
 
+use api_types::CertificateSettings;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
@@ -44,6 +46,9 @@ pub(crate) struct Record {
 struct Index {
     #[serde(default)]
     certificates: Vec<Record>,
+    /// Minimum TLS version and HSTS (an older index has none: the defaults).
+    #[serde(default)]
+    settings: CertificateSettings,
 }
 
 /// A request waiting for its signed certificate.
@@ -69,6 +74,8 @@ pub(crate) struct Entry {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Store {
     pub(crate) entries: Vec<Entry>,
+    /// Minimum TLS version and HSTS, kept in the index with the assignments.
+    pub(crate) settings: CertificateSettings,
 }
 
 fn store_dir(tls: &Path) -> PathBuf {
@@ -123,8 +130,8 @@ impl Store {
         let dir = store_dir(tls);
         let index = read_index(&dir)?;
         let mut entries = Vec::new();
-        for record in index.certificates {
-            match load_entry(&dir, &record) {
+        for record in &index.certificates {
+            match load_entry(&dir, record) {
                 Ok(entry) => entries.push(entry),
                 Err(err) => {
                     tracing::error!(id = %record.id, "a stored certificate cannot be served: {err}");
@@ -142,7 +149,10 @@ impl Store {
                 }
             }
         }
-        Ok(Store { entries })
+        Ok(Store {
+            entries,
+            settings: index.settings,
+        })
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<&Entry> {
@@ -184,7 +194,7 @@ impl Store {
         };
         let mut records = self.records();
         records.push(record.clone());
-        write_index(&dir, &records)?;
+        write_index(&dir, &records, &self.settings)?;
         let mut next = self.clone();
         next.entries.push(Entry {
             record,
@@ -210,7 +220,19 @@ impl Store {
                 entry.record.assigned.retain(|a| !addresses.contains(a));
             }
         }
-        write_index(&store_dir(tls), &next.records())?;
+        write_index(&store_dir(tls), &next.records(), &next.settings)?;
+        Ok(next)
+    }
+
+    /// The same certificates served with `settings` (written first).
+    pub(crate) fn with_settings(
+        &self,
+        tls: &Path,
+        settings: CertificateSettings,
+    ) -> Result<Store, Error> {
+        write_index(&store_dir(tls), &self.records(), &settings)?;
+        let mut next = self.clone();
+        next.settings = settings;
         Ok(next)
     }
 
@@ -219,7 +241,7 @@ impl Store {
         let mut next = self.clone();
         next.entries.retain(|e| e.record.id != id);
         let dir = store_dir(tls);
-        write_index(&dir, &next.records())?;
+        write_index(&dir, &next.records(), &next.settings)?;
         let _ = std::fs::remove_dir_all(dir.join(id));
         Ok(next)
     }
@@ -263,10 +285,15 @@ fn read_index(dir: &Path) -> Result<Index, Error> {
     }
 }
 
-fn write_index(dir: &Path, records: &[Record]) -> Result<(), Error> {
+fn write_index(
+    dir: &Path,
+    records: &[Record],
+    settings: &CertificateSettings,
+) -> Result<(), Error> {
     make_dir(dir)?;
     let json = serde_json::to_vec_pretty(&Index {
         certificates: records.to_vec(),
+        settings: settings.clone(),
     })
     .unwrap_or_default();
     write(&dir.join(INDEX), &json, 0o644)

@@ -35,6 +35,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
             )),
         )
         .route("/appliance/certificates/request", post(request))
+        .route("/appliance/certificates/settings", post(settings))
         .route(
             "/appliance/certificates/requests/{id}/csr",
             get(download_csr),
@@ -54,6 +55,10 @@ struct CertificatesPage {
     warnings: Vec<String>,
     /// A request just made: its id and CSR.
     csr: Option<(String, String)>,
+    /// Minimum TLS version and HSTS.
+    tls: api_types::CertificateSettings,
+    /// The key types a request may ask for: (value, label).
+    key_types: Vec<(&'static str, &'static str)>,
 }
 
 /// A local address the assign form offers: (value, label).
@@ -274,6 +279,8 @@ async fn render(state: &AppState, ctx: &Ctx, extra: Extra) -> Response {
             pending,
             warnings: extra.warnings,
             csr: extra.csr,
+            tls: state.tls.settings(),
+            key_types: KEY_TYPES.to_vec(),
         },
     )
 }
@@ -470,6 +477,48 @@ async fn delete(
     let c = words::text(ctx.lang);
     let extra = match state.tls.delete(&id, &user, ctx.address).await {
         Ok(()) => Extra::notice(c.deleted.to_string()),
+        Err(e) => Extra::refused(c, c.change_failed, words::error(ctx.lang, e)),
+    };
+    render(&state, &ctx, extra).await
+}
+
+/// The request form's key types, as `tls::keygen::OFFERED`.
+const KEY_TYPES: [(&str, &str); 5] = [
+    ("ecdsa-p256", "ECDSA P-256"),
+    ("ecdsa-p384", "ECDSA P-384"),
+    ("rsa-2048", "RSA 2048"),
+    ("rsa-3072", "RSA 3072"),
+    ("rsa-4096", "RSA 4096"),
+];
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    min_tls_version: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    hsts: Option<String>,
+}
+
+/// The TLS settings form: minimum version and HSTS.
+async fn settings(
+    State(state): State<Arc<AppState>>,
+    ctx: Ctx,
+    Form(form): Form<SettingsForm>,
+) -> Response {
+    let user = user_or_return!(ctx, &form.csrf);
+    if let Err(r) = ctx.not_backup() {
+        return r;
+    }
+    let c = words::text(ctx.lang);
+    let wanted = api_types::CertificateSettings {
+        min_tls_version: form.min_tls_version,
+        hsts: form.hsts.is_some(),
+    };
+    let extra = match state.tls.set_settings(wanted, &user, ctx.address).await {
+        Ok(_) => Extra::notice(c.tls_saved.to_string()),
         Err(e) => Extra::refused(c, c.change_failed, words::error(ctx.lang, e)),
     };
     render(&state, &ctx, extra).await

@@ -8,6 +8,7 @@
 mod backup;
 mod backup_schedule;
 mod backup_status;
+mod certificate_status;
 mod certificates;
 mod failover;
 pub(crate) mod i18n;

@@ -81,6 +81,11 @@ pub(super) async fn basics(
     if let Some(record) = &status.sanitization {
         sections.push(super::reset::sanitization_section(ctx.lang, record));
     }
+    if let Some(expiring) =
+        super::certificate_status::section(ctx.lang, &status.certificates_expiring)
+    {
+        sections.push(expiring);
+    }
     if let Some(backups) = super::backup_status::section(ctx.lang, &status.scheduled_backup) {
         sections.push(backups);
     }

@@ -40,14 +40,15 @@ pub use network::{
 pub use roles::{AutoFailoverRequest, BecomePrimaryAnswer, BecomePrimaryRequest, SharedIpAnswered};
 pub use session::{Credentials, PasswordChange, Session, Unlocked, LOCAL_SOCKET};
 pub use status::{
-    BackupRun, ClockState, Cpu, Disk, Dmi, Memory, Nic, PairStatus, Partition, SanitizationRecord,
-    ScheduledBackup, Specs, Status, UpdateKeys, Versions,
+    BackupRun, ClockState, Cpu, Disk, Dmi, ExpiringCertificate, Memory, Nic, PairStatus, Partition,
+    SanitizationRecord, ScheduledBackup, Specs, Status, UpdateKeys, Versions,
 };
 pub use system::{FactoryReset, PowerAction, ResetAccepted};
 pub use time::{Time, TimeRequest, TimeSource};
 pub use tls::{
     Certificate, CertificateAssign, CertificateExport, CertificateImported, CertificateInstall,
-    CertificateRequest, CertificateRequested, CertificateWarning, StoredCertificate,
+    CertificateRequest, CertificateRequested, CertificateSettings, CertificateWarning,
+    StoredCertificate,
 };
 pub use updates::{
     Available, CatalogFailure, CatalogInfo, Installed, PendingInstall, Progress, Requirement,

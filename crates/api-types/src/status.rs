@@ -38,6 +38,24 @@ pub struct Status {
     /// The failover pair's sync, while this appliance is in a pair; null otherwise
     /// (`GET /api/v1/failover` has the whole state).
     pub failover: Option<PairStatus>,
+    /// Stored certificates that expire within 30 days (or have expired), soonest first.
+    pub certificates_expiring: Vec<ExpiringCertificate>,
+}
+
+/// A stored certificate near its end, on Status (docs/certificates.md "Expiry warnings").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExpiringCertificate {
+    /// Its id in `GET /api/v1/certificates`.
+    pub id: String,
+    /// Its friendly name.
+    pub name: String,
+    /// UTC, RFC 3339.
+    pub not_after: String,
+    /// Whole days left (rounded down); 0 on its last day, negative once expired.
+    pub days_left: i64,
+    /// The addresses it is served on (`*` for every address with no assignment of its own).
+    pub assigned: Vec<String>,
 }
 
 /// The keys an update package must be signed with, read from the running slot at start.

@@ -201,6 +201,13 @@ fn every_body_round_trips() {
                 message: "the sync did not finish".into(),
             }),
         }),
+        certificates_expiring: vec![ExpiringCertificate {
+            id: "0123456789abcdef".into(),
+            name: "Portal".into(),
+            not_after: "2027-01-05T00:00:00Z".into(),
+            days_left: 5,
+            assigned: vec!["10.0.0.5".into()],
+        }],
     });
     round_trip(Updates {
         running: Running {
@@ -339,7 +346,7 @@ fn status_and_updates_keep_their_field_order() {
             r#""clock":{"utc":"","unix":0,"kernel_synchronized":false,"max_error_us":null,"#,
             r#""est_error_us":null}},"sanitization":null,"#,
             r#""scheduled_backup":{"enabled":false,"next_run":null,"last":null},"#,
-            r#""update_keys":{"trusted":[],"development":false},"failover":null}"#
+            r#""update_keys":{"trusted":[],"development":false},"failover":null,"certificates_expiring":[]}"#
         )
     );
 }

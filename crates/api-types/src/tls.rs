@@ -109,7 +109,7 @@ impl std::fmt::Debug for CertificateExport {
 pub struct CertificateRequest {
     /// DNS names and IP addresses; the first is the subject's common name.
     pub names: Vec<String>,
-    /// `ecdsa-p256` (default) or `ecdsa-p384`.
+    /// `ecdsa-p256` (default), `ecdsa-p384`, `rsa-2048`, `rsa-3072` or `rsa-4096`.
     #[serde(default)]
     pub key: Option<String>,
 }
@@ -134,4 +134,25 @@ pub struct CertificateRequested {
 pub struct CertificateAssign {
     /// IP addresses, or `*` for every address with no assignment of its own.
     pub addresses: Vec<String>,
+}
+
+/// `GET`/`PUT /api/v1/certificates/settings`: how the certificates are served (a synced
+/// setting, kept with the certificate store). A `PUT` gives both fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSettings {
+    /// The lowest TLS version served: `1.2` (default) or `1.3`.
+    pub min_tls_version: String,
+    /// Send `Strict-Transport-Security` on HTTPS answers whose connection is served a
+    /// certificate that is not self-signed (default true).
+    pub hsts: bool,
+}
+
+impl Default for CertificateSettings {
+    fn default() -> Self {
+        CertificateSettings {
+            min_tls_version: "1.2".into(),
+            hsts: true,
+        }
+    }
 }

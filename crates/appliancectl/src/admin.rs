@@ -25,6 +25,7 @@ pub const TLS_CERTIFICATE: &str = "/api/v1/tls/certificate";
 pub const CERTIFICATES: &str = "/api/v1/certificates";
 pub const CERTIFICATES_IMPORT: &str = "/api/v1/certificates/import";
 pub const CERTIFICATES_REQUEST: &str = "/api/v1/certificates/request";
+pub const CERTIFICATES_SETTINGS: &str = "/api/v1/certificates/settings";
 
 /// `/api/v1/certificates/{id}/{action}` (`export`, `assign`), or the certificate itself
 /// when `action` is empty.

@@ -74,6 +74,15 @@ pub(crate) struct CertText {
     pub csr: &'static str,
     pub change_failed: &'static str,
     pub no_file: &'static str,
+    pub tls_heading: &'static str,
+    pub tls_help: &'static str,
+    pub min_tls: &'static str,
+    pub tls12: &'static str,
+    pub tls13: &'static str,
+    pub hsts: &'static str,
+    pub hsts_help: &'static str,
+    pub tls_save: &'static str,
+    pub tls_saved: &'static str,
     /// Between what failed and why: ": " in English, " : " in French.
     pub colon: &'static str,
 }
@@ -151,6 +160,16 @@ static EN: CertText = CertText {
     csr: "Certificate signing request",
     change_failed: "Nothing was changed",
     no_file: "choose a certificate file",
+    tls_heading: "TLS Settings",
+    tls_help: "How every certificate is served, from the next connection on.",
+    min_tls: "Minimum TLS version",
+    tls12: "TLS 1.2 (and 1.3)",
+    tls13: "TLS 1.3 only",
+    hsts: "Send HSTS (Strict-Transport-Security)",
+    hsts_help: "Browsers then reach this appliance by HTTPS only, for a year. Sent only on \
+                connections served a certificate that is not self-signed.",
+    tls_save: "Save TLS Settings",
+    tls_saved: "TLS settings saved.",
     colon: ": ",
 };
 
@@ -228,6 +247,17 @@ static FR: CertText = CertText {
     csr: "Demande de signature de certificat",
     change_failed: "Rien n'a été modifié",
     no_file: "choisissez un fichier de certificat",
+    tls_heading: "Paramètres TLS",
+    tls_help: "La façon dont chaque certificat est présenté, dès la connexion suivante.",
+    min_tls: "Version TLS minimale",
+    tls12: "TLS 1.2 (et 1.3)",
+    tls13: "TLS 1.3 seulement",
+    hsts: "Envoyer HSTS (Strict-Transport-Security)",
+    hsts_help: "Les navigateurs ne joignent alors cette appliance qu'en HTTPS, pendant un an. \
+                Envoyé seulement sur les connexions qui reçoivent un certificat non \
+                auto-signé.",
+    tls_save: "Enregistrer les paramètres TLS",
+    tls_saved: "Paramètres TLS enregistrés.",
     colon: " : ",
 };
 

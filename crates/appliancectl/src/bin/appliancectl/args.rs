@@ -302,7 +302,11 @@ enum CertificateWord {
     Request {
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
-        #[arg(long, value_parser = ["ecdsa-p256", "ecdsa-p384"], default_value = "ecdsa-p256")]
+        #[arg(
+            long,
+            value_parser = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"],
+            default_value = "ecdsa-p256"
+        )]
         key: String,
         /// Save the CSR to FILE (default: print it)
         #[arg(long, short, value_name = "FILE")]
@@ -317,6 +321,14 @@ enum CertificateWord {
     },
     /// Delete a certificate assigned to no address
     Delete { id: String },
+    /// Show the TLS settings, or change them: the minimum TLS version, HSTS (sent only on
+    /// connections served a certificate that is not self-signed)
+    Settings {
+        #[arg(long = "min-tls", value_parser = ["1.2", "1.3"], value_name = "VERSION")]
+        min_tls: Option<String>,
+        #[arg(long, value_parser = ["on", "off"])]
+        hsts: Option<String>,
+    },
 }
 
 /// Where an optional password comes from (never the command line).
@@ -413,6 +425,10 @@ pub(crate) enum Command {
     },
     CertificateDelete {
         id: String,
+    },
+    CertificateSettings {
+        min_tls: Option<String>,
+        hsts: Option<bool>,
     },
     FactoryReset {
         then: ResetThen,
@@ -572,6 +588,12 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
         Word::Certificate {
             action: Some(CertificateWord::Delete { id }),
         } => Command::CertificateDelete { id },
+        Word::Certificate {
+            action: Some(CertificateWord::Settings { min_tls, hsts }),
+        } => Command::CertificateSettings {
+            min_tls,
+            hsts: hsts.map(|h| h == "on"),
+        },
         Word::FactoryReset { then, confirm } => Command::FactoryReset {
             // The parser admits only these two words.
             then: ResetThen::parse(&then).unwrap_or_default(),
@@ -944,6 +966,33 @@ mod tests {
             }
         );
         assert!(parse_str("certificate request").is_err());
+        assert_eq!(
+            parse_str("certificate request a.example.com --key rsa-3072")
+                .unwrap()
+                .command,
+            Command::CertificateRequest {
+                names: vec!["a.example.com".into()],
+                key: "rsa-3072".into(),
+                output: None
+            }
+        );
+        assert_eq!(
+            parse_str("certificate settings").unwrap().command,
+            Command::CertificateSettings {
+                min_tls: None,
+                hsts: None
+            }
+        );
+        assert_eq!(
+            parse_str("certificate settings --min-tls 1.3 --hsts off")
+                .unwrap()
+                .command,
+            Command::CertificateSettings {
+                min_tls: Some("1.3".into()),
+                hsts: Some(false)
+            }
+        );
+        assert!(parse_str("certificate settings --min-tls 1.1").is_err());
         assert_eq!(
             parse_str("certificate assign abc 10.0.0.1 *")
                 .unwrap()

@@ -164,6 +164,55 @@ impl Cli {
         Ok(())
     }
 
+    /// Show the TLS settings; with a change, read them, change what was given and put
+    /// them back (fields a newer appliance has and this client does not know are kept).
+    pub(crate) fn certificate_settings(
+        &mut self,
+        min_tls: Option<String>,
+        hsts: Option<bool>,
+    ) -> Result<(), Failure> {
+        let answer = self
+            .session_client()?
+            .call(Method::GET, admin::CERTIFICATES_SETTINGS, None)
+            .map_err(client_error)?;
+        let answer = if min_tls.is_none() && hsts.is_none() {
+            answer
+        } else {
+            let mut settings: serde_json::Value = answer.json().map_err(client_error)?;
+            if let Some(version) = min_tls {
+                settings["min_tls_version"] = version.into();
+            }
+            if let Some(on) = hsts {
+                settings["hsts"] = on.into();
+            }
+            self.session_client()?
+                .call(Method::PUT, admin::CERTIFICATES_SETTINGS, Some(&settings))
+                .map_err(client_error)?
+        };
+        let Some(settings) = self.typed::<serde_json::Value>(&answer)? else {
+            return Ok(());
+        };
+        let hsts = match settings["hsts"].as_bool() {
+            Some(true) => "on (sent when the certificate served is not self-signed)",
+            Some(false) => "off",
+            None => "unknown",
+        };
+        print!(
+            "{}",
+            aligned(&[
+                (
+                    "Minimum TLS version".into(),
+                    settings["min_tls_version"]
+                        .as_str()
+                        .unwrap_or("unknown")
+                        .to_string()
+                ),
+                ("HSTS".into(), hsts.into()),
+            ])
+        );
+        Ok(())
+    }
+
     pub(crate) fn certificate_delete(&mut self, id: &str) -> Result<(), Failure> {
         let answer = self
             .session_client()?

@@ -162,6 +162,7 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         }
         Command::CertificateAssign { id, addresses } => cli.certificate_assign(&id, addresses),
         Command::CertificateDelete { id } => cli.certificate_delete(&id),
+        Command::CertificateSettings { min_tls, hsts } => cli.certificate_settings(min_tls, hsts),
         Command::FactoryReset { then, yes } => cli.factory_reset(then, yes),
         Command::Failover => cli.failover(),
         Command::FailoverKey { generate } => cli.failover_key(generate),

@@ -89,6 +89,23 @@ pub(crate) fn status(status: &Status) -> String {
     );
     push(&mut rows, "Time", known(&status.time));
     push(&mut rows, "Certificate", known(&status.certificate_sha256));
+    if !status.certificates_expiring.is_empty() {
+        let list = status
+            .certificates_expiring
+            .iter()
+            .map(|c| {
+                let left = match c.days_left {
+                    n if n < 0 => "expired".to_string(),
+                    0 => "expires today".to_string(),
+                    1 => "1 day left".to_string(),
+                    n => format!("{n} days left"),
+                };
+                format!("{} ({left}, until {})", c.name, c.not_after)
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        push(&mut rows, "Expiring", Some(list));
+    }
     if !status.update_keys.trusted.is_empty() {
         let mut keys = status.update_keys.trusted.join(", ");
         if status.update_keys.development {
@@ -362,6 +379,8 @@ mod tests {
             "model": "RS-1000", "profile": "box", "serial": null, "appliance_id": "a1",
             "version": "1.2.0", "slot": "B", "uptime_seconds": 7380,
             "update_keys": {"trusted": ["0123456789abcdef"], "development": true},
+            "certificates_expiring": [{"id": "ab", "name": "Portal", "days_left": 5,
+                                       "not_after": "2027-01-05T00:00:00Z", "assigned": []}],
             "failover": {"role": "backup", "epoch": 2, "peer": "10.0.0.1:443",
                          "peer_reachable": true, "last_sync": 1_700_000_000u64,
                          "generation": 7, "lag_seconds": 0,
@@ -383,6 +402,7 @@ Serial:       none
 Appliance ID: a1
 Version:      1.2.0 (slot B)
 Uptime:       2 h 03 min
+Expiring:     Portal (5 days left, until 2027-01-05T00:00:00Z)
 Update keys:  0123456789abcdef (DEVELOPMENT BUILD: accepts packages signed with the public development key)
 Failover:     backup (epoch 2), peer 10.0.0.1:443 answering, generation 7, last sync 2023-11-14T22:13:20Z; last error: the sync did not finish
 CPU:          Xeon, 4 cores, 2400 MHz
