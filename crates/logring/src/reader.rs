@@ -119,7 +119,10 @@ fn resolve(dir: &Path, sel: BootSel) -> Option<u64> {
         BootSel::Number(n) => Some(n),
         BootSel::Back(k) => {
             let all = boots(dir);
-            let i = all.len().checked_sub(1)?.checked_sub(usize::try_from(k).ok()?)?;
+            let i = all
+                .len()
+                .checked_sub(1)?
+                .checked_sub(usize::try_from(k).ok()?)?;
             Some(all[i].number)
         }
     }
@@ -133,10 +136,12 @@ pub fn read(dir: &Path, q: &Query) -> io::Result<Page> {
         Err(e) => return Err(e),
     };
     let mut page = Page {
-        head: segments.last().map_or(Cursor::default(), |&(n, len)| Cursor {
-            segment: n,
-            offset: len,
-        }),
+        head: segments
+            .last()
+            .map_or(Cursor::default(), |&(n, len)| Cursor {
+                segment: n,
+                offset: len,
+            }),
         ..Page::default()
     };
     let boot = match q.boot {
@@ -223,4 +228,3 @@ fn matches(r: &Record, q: &Query, boot: Option<u64>) -> bool {
         && q.level.is_none_or(|l| r.level <= l)
         && q.since_us.is_none_or(|t| r.time_us >= t)
 }
-

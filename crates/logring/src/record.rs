@@ -252,7 +252,10 @@ mod tests {
         assert_eq!(Level::guess("<3>kernel says"), Level::Error);
         assert_eq!(Level::guess("<5>note"), Level::Notice);
         assert_eq!(Level::guess("[DEBUG] x"), Level::Debug);
-        assert_eq!(Level::guess("plain words with more words and ERROR later on"), Level::Info);
+        assert_eq!(
+            Level::guess("plain words with more words and ERROR later on"),
+            Level::Info
+        );
         assert_eq!(Level::guess(""), Level::Info);
     }
 }

@@ -69,7 +69,7 @@ pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<(u64, u64)>> {
         else {
             continue;
         };
-        let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+        let len = e.metadata().map_or(0, |m| m.len());
         out.push((n, len));
     }
     out.sort_unstable();
@@ -319,7 +319,9 @@ fn last_boot(dir: &Path, segments: &VecDeque<(u64, u64)>) -> u64 {
             }
             let text = fs::read(path).ok()?;
             let text = String::from_utf8_lossy(&text);
-            text.lines().rev().find_map(|l| Record::parse(l).map(|r| r.boot))
+            text.lines()
+                .rev()
+                .find_map(|l| Record::parse(l).map(|r| r.boot))
         })
         .unwrap_or(0);
     from_index.max(from_segments)

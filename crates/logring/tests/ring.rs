@@ -51,7 +51,14 @@ fn a_flood_of_lines_keeps_the_ring_under_its_cap() {
     assert_eq!(ring.size(), on_disk);
     assert_eq!(ring.dropped(), 0);
     // The newest line is there, the oldest went.
-    let page = read(&dir, &Query { limit: 1, ..Query::default() }).unwrap();
+    let page = read(
+        &dir,
+        &Query {
+            limit: 1,
+            ..Query::default()
+        },
+    )
+    .unwrap();
     assert!(page.lines[0].1.message.starts_with("line 99999 "));
     let all = read(&dir, &Query::default()).unwrap();
     assert!(all.lines.len() > 3000, "{}", all.lines.len());
@@ -65,7 +72,12 @@ fn lines_from_before_a_restart_are_read_after_it() {
     {
         let mut ring = Ring::open(&dir, 1 << 20, "aaaa").unwrap();
         assert_eq!(ring.boot(), 1);
-        ring.append(&entry("appliance-daemon", Level::Info, "before the restart", 10));
+        ring.append(&entry(
+            "appliance-daemon",
+            Level::Info,
+            "before the restart",
+            10,
+        ));
     }
     // A torn tail, as a power cut leaves it.
     let seg = dir.join("00000001.log");
