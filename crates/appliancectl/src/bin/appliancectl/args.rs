@@ -126,6 +126,36 @@ enum Word {
         #[arg(long)]
         force: bool,
     },
+    /// The appliance's log, newest last; -f keeps printing new lines
+    ///
+    /// What init and every service wrote, kept on the data disk across restarts. --boot
+    /// takes a boot's number, or 0 for this boot, -1 for the one before, and so on.
+    Logs {
+        /// Keep printing lines as they come (Ctrl-C stops)
+        #[arg(long, short)]
+        follow: bool,
+        /// Only this service's lines (init, appliance-daemon, ntpd, …)
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+        /// Only this boot's lines
+        #[arg(long, short, value_name = "N", allow_hyphen_values = true)]
+        boot: Option<String>,
+        /// Only lines at this level or worse (error, warn, notice, info, debug)
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<String>,
+        /// How many of the newest lines (default 100)
+        #[arg(long, short = 'n', value_name = "N")]
+        lines: Option<usize>,
+    },
+    /// Download the support bundle (logs, status, redacted settings, boot state, dmesg)
+    SupportBundle {
+        /// Save to FILE (default: the appliance's name for it)
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
     /// Restore a backup file; prints what was restored and what was left out
     ///
     /// Checked whole before anything changes, then applied as one step. Network settings
@@ -440,6 +470,17 @@ pub(crate) enum Command {
         file: PathBuf,
         password: PasswordFrom,
     },
+    Logs {
+        follow: bool,
+        service: Option<String>,
+        boot: Option<String>,
+        level: Option<String>,
+        lines: Option<usize>,
+    },
+    SupportBundle {
+        output: Option<PathBuf>,
+        force: bool,
+    },
     FailoverBecomePrimary {
         pull: bool,
     },
@@ -601,6 +642,20 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
             output,
             force,
         },
+        Word::Logs {
+            follow,
+            service,
+            boot,
+            level,
+            lines,
+        } => Command::Logs {
+            follow,
+            service,
+            boot,
+            level,
+            lines,
+        },
+        Word::SupportBundle { output, force } => Command::SupportBundle { output, force },
         Word::Restore { file, password } => Command::Restore {
             file,
             password: password.source(),
