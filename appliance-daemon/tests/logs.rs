@@ -73,7 +73,11 @@ fn lines_from_before_a_restart_are_read_after_it_with_filters_and_pages() {
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["boot"], 1);
         assert!(messages(&v).contains(&first_boot_marker), "{v}");
-        assert!(v["lines"].as_array().unwrap().iter().all(|l| l["boot"] == 1));
+        assert!(v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["boot"] == 1));
     }
     let (_, now) = get(&d, &token, "/api/v1/logs?boot=0");
     assert_eq!(now["boot"], 2);
@@ -131,7 +135,9 @@ fn lines_from_before_a_restart_are_read_after_it_with_filters_and_pages() {
     let disposition = r.header("content-disposition").unwrap_or_default();
     assert!(disposition.contains("appliance-log-"), "{disposition}");
     let text = String::from_utf8_lossy(&r.body);
-    let first = text.find(&first_boot_marker).expect("boot 1 in the download");
+    let first = text
+        .find(&first_boot_marker)
+        .expect("boot 1 in the download");
     assert!(text[..first].lines().all(|l| l.contains(" boot 1 ")));
     assert!(text.lines().last().unwrap().contains(" boot 2 "));
     // The Logs page, in English and in French.
@@ -167,12 +173,27 @@ fn the_support_bundle_holds_no_secret() {
     openssl(
         &work,
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "k.pem", "-out", "c.pem",
-            "-days", "30", "-subj", "/CN=bundle.example",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=bundle.example",
         ],
     );
     let key_pem = std::fs::read_to_string(work.join("k.pem")).unwrap();
-    let body = [std::fs::read(work.join("c.pem")).unwrap(), key_pem.clone().into_bytes()].concat();
+    let body = [
+        std::fs::read(work.join("c.pem")).unwrap(),
+        key_pem.clone().into_bytes(),
+    ]
+    .concat();
     let r = https::request(
         d.https,
         "POST",
@@ -183,7 +204,7 @@ fn the_support_bundle_holds_no_secret() {
         TIMEOUT,
     )
     .unwrap();
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     // Every base64 line of the key's body (each is 64 characters of the key itself).
     secrets.extend(
         key_pem
@@ -251,7 +272,10 @@ fn the_support_bundle_holds_no_secret() {
     let settings: Value =
         serde_json::from_slice(&std::fs::read(out.join("settings.json")).unwrap()).unwrap();
     assert_eq!(settings["accounts"]["users"][0]["name"], "admin");
-    assert_eq!(settings["accounts"]["users"][0]["password_hash"], "<redacted>");
+    assert_eq!(
+        settings["accounts"]["users"][0]["password_hash"],
+        "<redacted>"
+    );
     assert_eq!(settings["failover"]["key"], "<redacted>");
     let status: Value =
         serde_json::from_slice(&std::fs::read(out.join("status.json")).unwrap()).unwrap();
@@ -292,7 +316,10 @@ fn the_support_bundle_holds_no_secret() {
         .expect("support.bundle audited");
     assert_eq!(entry["actor"], "admin");
     // Without a session: refused.
-    assert_eq!(d.call("GET", "/api/v1/support/bundle", None, None).status, 401);
+    assert_eq!(
+        d.call("GET", "/api/v1/support/bundle", None, None).status,
+        401
+    );
     drop(d);
     let _ = std::fs::remove_dir_all(&state);
 }

@@ -288,7 +288,11 @@ impl From<LogError> for ApiError {
     fn from(e: LogError) -> Self {
         match e {
             LogError::Read(e) => ApiError::internal("Reading the log failed", e),
-            e => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_filter", e.to_string()),
+            e => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_filter",
+                e.to_string(),
+            ),
         }
     }
 }

@@ -15,11 +15,10 @@ use crate::logs::Filter;
 use crate::state::AppState;
 use crate::store::Audit;
 
+/// The answer's form, beside the filters (a flattened struct would read `limit` as text).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct LogsQuery {
-    #[serde(flatten)]
-    pub filter: Filter,
+pub(crate) struct Format {
     /// `text`: every matching line, oldest first, as a text file.
     pub format: Option<String>,
 }
@@ -27,11 +26,12 @@ pub(crate) struct LogsQuery {
 pub(super) async fn get(
     State(state): State<Arc<AppState>>,
     _caller: Caller,
-    Query(q): Query<LogsQuery>,
+    Query(filter): Query<Filter>,
+    Query(q): Query<Format>,
 ) -> Result<Response, ApiError> {
     match q.format.as_deref() {
-        None | Some("" | "json") => Ok(axum::Json(state.logs.page(q.filter).await?).into_response()),
-        Some("text") => text_download(&state, q.filter).await,
+        None | Some("" | "json") => Ok(axum::Json(state.logs.page(filter).await?).into_response()),
+        Some("text") => text_download(&state, filter).await,
         Some(other) => Err(ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_filter",
@@ -46,7 +46,10 @@ pub(crate) async fn text_download(state: &AppState, filter: Filter) -> Result<Re
     let name = format!("appliance-log-{}.txt", file_date());
     Ok((
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
@@ -77,7 +80,8 @@ pub(crate) async fn bundle_download(
     user: &str,
     address: Option<IpAddr>,
 ) -> Result<Response, ApiError> {
-    let failed = |e: &dyn std::fmt::Display| ApiError::internal("Making the support bundle failed", e);
+    let failed =
+        |e: &dyn std::fmt::Display| ApiError::internal("Making the support bundle failed", e);
     let status = state.status.json().await?.to_vec();
     let records = state.store.raw_records()?;
     let audit = bundle::audit_json(&state.store.audit_log(1000)?);
@@ -86,7 +90,12 @@ pub(crate) async fn bundle_download(
         Ok(s) => s
             .env()
             .to_block()
-            .map(|b| String::from_utf8_lossy(&b).trim_end_matches(['#', '\n']).to_string() + "\n")
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .trim_end_matches(['#', '\n'])
+                    .to_string()
+                    + "\n"
+            })
             .unwrap_or_else(|e| format!("grubenv cannot be written out: {e}\n")),
         Err(e) => format!("grubenv cannot be read: {e}\n"),
     })

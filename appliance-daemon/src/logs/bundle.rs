@@ -183,7 +183,12 @@ fn readme(i: &Inputs) -> String {
     )
 }
 
-fn add(tar: &mut tar::Builder<impl Write>, name: &str, data: &[u8], mtime: u64) -> std::io::Result<()> {
+fn add(
+    tar: &mut tar::Builder<impl Write>,
+    name: &str,
+    data: &[u8],
+    mtime: u64,
+) -> std::io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_size(data.len() as u64);
     h.set_mode(0o644);
@@ -204,7 +209,12 @@ pub(crate) fn build(i: &Inputs) -> std::io::Result<Vec<u8>> {
     add(&mut tar, "boot/grubenv.txt", i.grubenv.as_bytes(), t)?;
     let cmdline = std::fs::read_to_string(crate::paths::CMDLINE).unwrap_or_default();
     add(&mut tar, "boot/cmdline.txt", cmdline.as_bytes(), t)?;
-    add(&mut tar, "boot/timings.txt", timings(&i.log_dir).as_bytes(), t)?;
+    add(
+        &mut tar,
+        "boot/timings.txt",
+        timings(&i.log_dir).as_bytes(),
+        t,
+    )?;
     add(&mut tar, "dmesg.txt", dmesg().as_bytes(), t)?;
     let mut names: Vec<_> = std::fs::read_dir(&i.log_dir)
         .map(|rd| {
@@ -218,7 +228,12 @@ pub(crate) fn build(i: &Inputs) -> std::io::Result<Vec<u8>> {
     for name in names {
         // Read whole: init may append meanwhile, and a tar entry's size is fixed first.
         if let Ok(data) = std::fs::read(i.log_dir.join(&name)) {
-            add(&mut tar, &format!("log/{}", name.to_string_lossy()), &data, t)?;
+            add(
+                &mut tar,
+                &format!("log/{}", name.to_string_lossy()),
+                &data,
+                t,
+            )?;
         }
     }
     tar.into_inner()?.finish()

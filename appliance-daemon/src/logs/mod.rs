@@ -232,15 +232,24 @@ mod tests {
             })
         );
         assert_eq!(q.limit, 10);
-        assert!(matches!(f("loud", "", "").query(1), Err(LogError::BadLevel(_))));
+        assert!(matches!(
+            f("loud", "", "").query(1),
+            Err(LogError::BadLevel(_))
+        ));
         assert!(matches!(f("", "x", "").query(1), Err(LogError::BadBoot(_))));
-        assert!(matches!(f("", "", "3:4").query(1), Err(LogError::BadCursor(_))));
+        assert!(matches!(
+            f("", "", "3:4").query(1),
+            Err(LogError::BadCursor(_))
+        ));
         assert_eq!(f("", "", "").query(7).unwrap().limit, 7);
         assert!(f("", "", "").query(7).unwrap().level.is_none());
     }
 
     #[test]
     fn times_carry_microseconds() {
-        assert_eq!(time_text(951_782_400_000_042), "2000-02-29T00:00:00.000042Z");
+        assert_eq!(
+            time_text(951_782_400_000_042),
+            "2000-02-29T00:00:00.000042Z"
+        );
     }
 }

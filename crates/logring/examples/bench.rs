@@ -8,9 +8,10 @@ use logring::{Entry, Level, Ring, DEFAULT_CAP};
 use std::time::Instant;
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .map_or_else(|| std::env::temp_dir().join(format!("logring-bench-{}", std::process::id())), Into::into);
+    let dir = std::env::args().nth(1).map_or_else(
+        || std::env::temp_dir().join(format!("logring-bench-{}", std::process::id())),
+        Into::into,
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let mut ring = Ring::open(&dir, DEFAULT_CAP, "bench").expect("open the ring");
     let messages: Vec<String> = (0..512)

@@ -308,6 +308,11 @@ fn last_boot(dir: &Path, segments: &VecDeque<(u64, u64)>) -> u64 {
                 .max()
         })
         .unwrap_or(0);
+    // The index is enough (and cheap): the newest segment (up to 8 MiB) is read only when
+    // the index is missing, not at every boot.
+    if from_index > 0 {
+        return from_index;
+    }
     let from_segments = segments
         .iter()
         .rev()

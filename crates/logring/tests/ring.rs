@@ -108,6 +108,10 @@ fn lines_from_before_a_restart_are_read_after_it() {
     assert_eq!(prev.boot, Some(1));
     assert_eq!(prev.lines.len(), 1);
     assert_eq!(prev.lines[0].1.boot_id, "aaaa");
+    // Without its boot index the ring still counts on from its newest line.
+    drop(ring);
+    std::fs::remove_file(dir.join("boots")).unwrap();
+    assert_eq!(Ring::open(&dir, 1 << 20, "cccc").unwrap().boot(), 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

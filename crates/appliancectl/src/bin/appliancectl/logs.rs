@@ -85,7 +85,11 @@ impl Cli {
         }
     }
 
-    pub(crate) fn support_bundle(&mut self, output: Option<&Path>, force: bool) -> Result<(), Failure> {
+    pub(crate) fn support_bundle(
+        &mut self,
+        output: Option<&Path>,
+        force: bool,
+    ) -> Result<(), Failure> {
         if let Some(path) = output.filter(|p| p.exists() && !force) {
             return Err(Failure::Failed(refuse_existing(path).to_string()));
         }
