@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn count_lines(dir: &std::path::Path) -> usize {
-    logring::read(dir, &logring::Query::default())
-        .map(|p| p.lines.len())
-        .unwrap_or(0)
+    logring::read(dir, &logring::Query::default()).map_or(0, |p| p.lines.len())
 }
 
 fn run(label: &str, lines: usize, pause_every: usize) {

@@ -87,16 +87,15 @@ pub(crate) async fn bundle_download(
     let audit = bundle::audit_json(&state.store.audit_log(1000)?);
     let env = state.updater.platform.env();
     let grubenv = tokio::task::spawn_blocking(move || match env.read() {
-        Ok(s) => s
-            .env()
-            .to_block()
-            .map(|b| {
+        Ok(s) => s.env().to_block().map_or_else(
+            |e| format!("grubenv cannot be written out: {e}\n"),
+            |b| {
                 String::from_utf8_lossy(&b)
                     .trim_end_matches(['#', '\n'])
                     .to_string()
                     + "\n"
-            })
-            .unwrap_or_else(|e| format!("grubenv cannot be written out: {e}\n")),
+            },
+        ),
         Err(e) => format!("grubenv cannot be read: {e}\n"),
     })
     .await

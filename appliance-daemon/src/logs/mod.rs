@@ -153,14 +153,12 @@ impl LogService {
         let page = logring::read(&self.dir, &q)?;
         let boots = logring::boots(&self.dir);
         let last = boots.last().map(|b| b.number);
-        let size = std::fs::read_dir(&self.dir)
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0);
+        let size = std::fs::read_dir(&self.dir).map_or(0, |rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        });
         Ok(Logs {
             lines: page.lines.into_iter().map(|(c, r)| line(c, r)).collect(),
             next: page.next.map(|c| c.to_string()),

@@ -47,12 +47,9 @@ impl Cli {
                 filters.push(format!("{k}={}", encode(v)));
             }
         }
+        let prefix: String = filters.iter().map(|f| f.clone() + "&").collect();
         let client = self.session_client()?;
-        let first = format!(
-            "{}limit={}",
-            filters.iter().map(|f| format!("{f}&")).collect::<String>(),
-            lines.unwrap_or(DEFAULT_LINES).max(1)
-        );
+        let first = format!("{prefix}limit={}", lines.unwrap_or(DEFAULT_LINES).max(1));
         let page: Logs = client.logs(&first).map_err(client_error)?;
         if self.options.json && !follow {
             let text = serde_json::to_string_pretty(&page).unwrap_or_default();
@@ -74,11 +71,7 @@ impl Cli {
         let mut head = page.head;
         loop {
             std::thread::sleep(FOLLOW_EVERY);
-            let q = format!(
-                "{}after={}&limit=5000",
-                filters.iter().map(|f| format!("{f}&")).collect::<String>(),
-                encode(&head)
-            );
+            let q = format!("{prefix}after={}&limit=5000", encode(&head));
             let page: Logs = client.logs(&q).map_err(client_error)?;
             show(&page.lines, self.options.json);
             head = page.head;
