@@ -250,15 +250,20 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_by_name_and_by_look() {
-        let mut v = serde_json::json!({
-            "accounts": {"users": [{"name": "admin", "password_hash": "$argon2id$v=19$x"}]},
-            "failover": {"key": "abcd-efgh", "state": {"role": "primary"}, "peer": {"pin": "00ff"}},
-            "download_key": {"appliance_id": "A1", "seed": "99"},
-            "backup_client_key": {"openssh": "-----BEGIN OPENSSH PRIVATE KEY-----"},
-            "backup_schedule": {"password": null, "destination": {"secret": "s3"}},
-            "odd": {"note": "-----BEGIN PRIVATE KEY-----\nMII"},
-        });
-        redact(&mut v);
+        // As settings.json is made: each record redacted inside (a record's own name,
+        // such as `download_key`, is not a field).
+        let records: Vec<(String, Vec<u8>)> = [
+            ("accounts", serde_json::json!({"users": [{"name": "admin", "password_hash": "$argon2id$v=19$x"}]})),
+            ("failover", serde_json::json!({"key": "abcd-efgh", "state": {"role": "primary"}, "peer": {"pin": "00ff"}})),
+            ("download_key", serde_json::json!({"appliance_id": "A1", "seed": "99"})),
+            ("backup_client_key", serde_json::json!({"openssh": "-----BEGIN OPENSSH PRIVATE KEY-----"})),
+            ("backup_schedule", serde_json::json!({"password": null, "destination": {"secret": "s3"}})),
+            ("odd", serde_json::json!({"note": "-----BEGIN PRIVATE KEY-----\nMII"})),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), serde_json::to_vec(&v).unwrap()))
+        .collect();
+        let v: Value = serde_json::from_slice(&settings(&records)).unwrap();
         let text = v.to_string();
         for secret in ["$argon2id", "abcd-efgh", "\"99\"", "OPENSSH", "s3", "MII"] {
             assert!(!text.contains(secret), "{secret} left in {text}");

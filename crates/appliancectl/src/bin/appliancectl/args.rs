@@ -872,6 +872,43 @@ mod tests {
     }
 
     #[test]
+    fn logs_and_the_support_bundle() {
+        assert_eq!(
+            parse_str("logs -f --service ntpd --boot -1 --level warn -n 20")
+                .unwrap()
+                .command,
+            Command::Logs {
+                follow: true,
+                service: Some("ntpd".into()),
+                boot: Some("-1".into()),
+                level: Some("warn".into()),
+                lines: Some(20),
+            }
+        );
+        assert_eq!(
+            parse_str("logs").unwrap().command,
+            Command::Logs {
+                follow: false,
+                service: None,
+                boot: None,
+                level: None,
+                lines: None,
+            }
+        );
+        assert!(parse_str("--json logs").unwrap().json);
+        assert_eq!(
+            parse_str("support-bundle -o b.tar.zst --force")
+                .unwrap()
+                .command,
+            Command::SupportBundle {
+                output: Some(PathBuf::from("b.tar.zst")),
+                force: true,
+            }
+        );
+        assert!(parse_str("logs -n many").is_err());
+    }
+
+    #[test]
     fn usage_errors_say_what_is_wrong() {
         assert_eq!(parse_str("").unwrap_err().0, "no command given");
         for (line, words) in [
