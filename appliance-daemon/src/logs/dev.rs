@@ -36,12 +36,13 @@ impl Write for Tee {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_micros() as u64);
                 for l in text.lines().filter(|l| !l.trim().is_empty()) {
+                    let (level, message) = Level::split(l);
                     ring.append(&Entry {
                         time_us: now,
                         uptime_ms: 0,
-                        level: Level::guess(l),
+                        level,
                         service: SERVICE,
-                        message: l,
+                        message,
                     });
                 }
             }

@@ -41,6 +41,34 @@ impl Level {
         Level::ALL.into_iter().find(|l| l.as_str() == s)
     }
 
+    /// The level a service's line states and the message to keep: a line that starts
+    /// with its own UTC time stamp and level word (`2026-12-07T23:00:00.123Z  INFO text`,
+    /// as `tracing` prints) keeps only `text`, since the log stamps every line itself;
+    /// any other line is kept whole, its level from [`Level::guess`].
+    pub fn split(line: &str) -> (Level, &str) {
+        let mut words = line.splitn(2, ' ');
+        let (Some(stamp), Some(rest)) = (words.next(), words.next()) else {
+            return (Level::guess(line), line);
+        };
+        let stamped = stamp.len() >= 20
+            && stamp.as_bytes()[0].is_ascii_digit()
+            && stamp.as_bytes().get(10) == Some(&b'T')
+            && stamp.ends_with('Z');
+        let rest = rest.trim_start();
+        let (word, text) = rest.split_once(' ').unwrap_or((rest, ""));
+        let level = match word {
+            "ERROR" => Some(Level::Error),
+            "WARN" => Some(Level::Warn),
+            "INFO" => Some(Level::Info),
+            "DEBUG" | "TRACE" => Some(Level::Debug),
+            _ => None,
+        };
+        match (stamped, level) {
+            (true, Some(level)) => (level, text),
+            _ => (Level::guess(line), line),
+        }
+    }
+
     /// The level a service's line states: a syslog `<N>` prefix, or one of the first four
     /// words being `ERROR`, `WARN`, `INFO`, `DEBUG`, `TRACE` (as `tracing` and most
     /// daemons print them). Anything else is `info`.
@@ -237,6 +265,28 @@ mod tests {
         assert_eq!(Record::parse("12 abc 1765"), None);
         assert_eq!(Record::parse("12 abc 1 2 loud init x"), None);
         assert_eq!(Record::parse(""), None);
+    }
+
+    #[test]
+    fn a_tracing_line_loses_its_own_stamp_and_level() {
+        assert_eq!(
+            Level::split("2026-12-08T00:11:49.583272Z  INFO serving HTTPS addr=127.0.0.1:1"),
+            (Level::Info, "serving HTTPS addr=127.0.0.1:1")
+        );
+        assert_eq!(
+            Level::split("2026-12-08T00:11:49Z  WARN slot B unreadable"),
+            (Level::Warn, "slot B unreadable")
+        );
+        // Anything else stays whole.
+        assert_eq!(
+            Level::split("ERROR something broke"),
+            (Level::Error, "ERROR something broke")
+        );
+        assert_eq!(
+            Level::split("2026-12-08T00:11:49Z nothing"),
+            (Level::Info, "2026-12-08T00:11:49Z nothing")
+        );
+        assert_eq!(Level::split(""), (Level::Info, ""));
     }
 
     #[test]

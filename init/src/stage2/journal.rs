@@ -124,11 +124,8 @@ impl Handle {
         raw.push('\n');
         let n = raw.len();
         self.console.send(raw, n);
-        self.ring(Line::now(
-            service.clone(),
-            Level::guess(text),
-            text.to_string(),
-        ));
+        let (level, message) = Level::split(text);
+        self.ring(Line::now(service.clone(), level, message.to_string()));
     }
 
     /// A line for the ring only (init's own lines are already on the console).
