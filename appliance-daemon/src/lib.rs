@@ -8,6 +8,7 @@ pub(crate) mod boot;
 pub mod config;
 pub(crate) mod failover;
 pub mod logging;
+pub mod logs;
 pub(crate) mod net;
 pub(crate) mod paths;
 /// The hidden `--net-only` mode (tests): the factory network bring-up alone.
@@ -333,6 +334,7 @@ pub(crate) fn app(
         ),
         store,
         state_dir: config.state_dir.clone(),
+        logs: logs::LogService::new(&config.state_dir),
         auth,
         net,
         tls: certificates,

@@ -21,7 +21,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    appliance_daemon::logging::init(config.mode == appliance_daemon::config::Mode::Dev);
+    let dev = config.mode == appliance_daemon::config::Mode::Dev;
+    let dev_log = dev.then(|| config.state_dir.join(appliance_daemon::logs::DIR));
+    appliance_daemon::logging::init_with_log(dev, dev_log.as_deref());
     match appliance_daemon::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     pub backup: BackupService,
     /// The failover pair.
     pub failover: Arc<crate::failover::Failover>,
+    /// The persistent log (read side) and the support bundle's log part.
+    pub logs: crate::logs::LogService,
     /// Scheduled backups: the schedule, its task, the kept backups.
     pub backup_schedule: Arc<crate::backup::runner::Scheduler>,
 }

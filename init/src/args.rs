@@ -5,7 +5,8 @@
 //! anything else stage 2. `--stage1`/`--stage2` override it.
 //!
 //! Stage-2 options exist for tests that run init as PID 1 of a PID namespace:
-//! `--services FILE` (service table), `--control-socket PATH`, `--health-timeout SECS`
+//! `--services FILE` (service table), `--control-socket PATH`, `--log-dir DIR` and
+//! `--log-cap BYTES` (the persistent log), `--health-timeout SECS`
 //! (the health deadline without a kernel command line) and `--no-system` (skip
 //! everything that touches the machine: mounts, hostname, Ctrl-Alt-Del, watchdog, power
 //! button, /data). The kernel may pass stray command-line words to init as arguments,
@@ -28,6 +29,10 @@ pub struct Options {
     /// Seconds the booted slot has to report healthy before init restarts the machine
     /// (0: never); `None`: from the kernel command line (docs/boot.md). For tests.
     pub health_timeout: Option<u64>,
+    /// The persistent log's directory (default `/data/log` with the system, none without)
+    /// and its cap in bytes (default 64 MiB): for tests.
+    pub log_dir: Option<PathBuf>,
+    pub log_cap: Option<u64>,
     /// Arguments that meant nothing to us (reported once, then ignored).
     pub ignored: Vec<String>,
 }
@@ -44,6 +49,8 @@ pub fn parse(args: &[String]) -> Options {
         control_socket: PathBuf::from(control::SOCKET_PATH),
         system: true,
         health_timeout: None,
+        log_dir: None,
+        log_cap: None,
         ignored: Vec::new(),
     };
     let mut it = args.iter().skip(1);
@@ -58,6 +65,14 @@ pub fn parse(args: &[String]) -> Options {
             },
             "--health-timeout" => match it.next().and_then(|s| s.parse().ok()) {
                 Some(secs) => o.health_timeout = Some(secs),
+                None => o.ignored.push(a.clone()),
+            },
+            "--log-dir" => match it.next() {
+                Some(p) => o.log_dir = Some(PathBuf::from(p)),
+                None => o.ignored.push(a.clone()),
+            },
+            "--log-cap" => match it.next().and_then(|s| s.parse().ok()) {
+                Some(n) => o.log_cap = Some(n),
                 None => o.ignored.push(a.clone()),
             },
             "--control-socket" => match it.next() {

@@ -11,12 +11,20 @@
 //! reboots, how far a factory reset or a repair has got. Routine boot lines stay on the
 //! serial console.
 
+use crate::stage2::journal::{Handle, Line};
+use logring::Level;
 use std::fs::File;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 static KMSG: Mutex<Option<File>> = Mutex::new(None);
 static SCREEN: Mutex<screen::Screen> = Mutex::new(screen::Screen::NONE);
+/// Where lines also go once stage 2 opened the persistent log (docs/logs.md).
+static JOURNAL: Mutex<Option<Handle>> = Mutex::new(None);
+/// Lines from before that (stage 1's, stage 2's first ones), handed over then.
+static EARLY: Mutex<Vec<Line>> = Mutex::new(Vec::new());
+/// Lines kept for the handover at most.
+const EARLY_MAX: usize = 4000;
 
 /// Seconds since boot, suspend included.
 pub fn boottime() -> f64 {
@@ -93,6 +101,7 @@ pub fn enable_screen() {
 pub fn line(msg: &str) {
     let text = format_line(boottime(), msg);
     write_line(&text, msg);
+    to_journal(Level::Info, msg);
 }
 
 /// [`line`], and on the screen too.
@@ -101,6 +110,54 @@ pub fn said(msg: &str) {
     write_line(&text, msg);
     if let Ok(mut s) = SCREEN.lock() {
         s.write(&text);
+    }
+    to_journal(Level::Notice, msg);
+}
+
+fn to_journal(level: Level, msg: &str) {
+    let line = Line::now(Arc::from("init"), level, msg.to_string());
+    if let Ok(j) = JOURNAL.lock() {
+        if let Some(h) = j.as_ref() {
+            h.ring(line);
+            return;
+        }
+    }
+    if let Ok(mut early) = EARLY.lock() {
+        if early.len() < EARLY_MAX {
+            early.push(line);
+        }
+    }
+}
+
+/// Send init's lines to the persistent log from now on (the ones kept so far first);
+/// `None` stops it (shutdown, before /data is unmounted).
+pub fn set_journal(handle: Option<Handle>) {
+    if let Some(h) = &handle {
+        if let Ok(mut early) = EARLY.lock() {
+            for l in early.drain(..) {
+                h.ring(l);
+            }
+        }
+    }
+    if let Ok(mut j) = JOURNAL.lock() {
+        *j = handle;
+    }
+}
+
+/// Stage 1: leave the lines kept so far in `path` (on /run, which stage 2 finds moved
+/// into the slot) as `UPTIME_MS LEVEL MESSAGE` lines. Best effort.
+pub fn save_early(path: &str) {
+    if let Ok(early) = EARLY.lock() {
+        let mut text = String::new();
+        for l in early.iter() {
+            text.push_str(&format!(
+                "{} {} {}\n",
+                l.uptime_ms,
+                l.level.as_str(),
+                l.message.replace('\n', " ")
+            ));
+        }
+        let _ = std::fs::write(path, text);
     }
 }
 

@@ -9,6 +9,7 @@ use super::ApiError;
 use crate::backup::runner::ScheduleError as BackupScheduleError;
 use crate::backup::BackupError;
 use crate::failover::{FailoverError, SyncError};
+use crate::logs::LogError;
 use crate::reset::ResetError;
 use crate::snapshot::SnapshotError;
 use crate::status::StatusError;
@@ -280,6 +281,19 @@ impl From<BackupScheduleError> for ApiError {
             }
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::Read(e) => ApiError::internal("Reading the log failed", e),
+            e => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_filter",
+                e.to_string(),
+            ),
+        }
     }
 }
 

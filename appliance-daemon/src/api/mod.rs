@@ -15,6 +15,7 @@ mod error;
 pub(crate) mod extract;
 mod failover;
 mod health;
+pub(crate) mod logs;
 mod network;
 mod peer;
 pub(crate) mod peer_sync;
@@ -116,6 +117,8 @@ pub(crate) fn routes() -> Routes {
         )
         .add(Method::GET, "/api/v1/status", status::get)
         .add(Method::GET, "/api/v1/audit", account::audit)
+        .add(Method::GET, "/api/v1/logs", logs::get)
+        .add(Method::GET, "/api/v1/support/bundle", logs::support_bundle)
         .add(
             Method::POST,
             "/api/v1/accounts/{name}/unlock",

@@ -86,6 +86,8 @@ pub(crate) const DIRECTORIES: &[(&str, Class)] = &[
     ("clock", Class::Machine),
     ("sanitization.json", Class::Machine),
     ("update-cache", Class::Machine),
+    // The persistent log init writes (docs/logs.md): this machine's history.
+    (crate::logs::DIR, Class::Machine),
     // A backup on its way to the operator (removed once sent, and at start).
     (crate::backup::WORK_DIR, Class::Machine),
     // Scheduled backups kept on data: a snapshot carrying them would nest backups.

@@ -4,6 +4,7 @@
 pub(crate) mod backup;
 pub(crate) mod certificates;
 pub(crate) mod failover;
+pub(crate) mod logs;
 pub(crate) mod updates;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +174,7 @@ pub(crate) struct Text {
     pub nav_management: &'static str,
     pub nav_backup: &'static str,
     pub nav_failover: &'static str,
+    pub nav_logs: &'static str,
     pub nav_certificates: &'static str,
 }
 
@@ -289,6 +291,7 @@ pub(crate) static EN: Text = Text {
     nav_management: backup::EN.nav_management,
     nav_backup: backup::EN.nav_backup,
     nav_failover: failover::NAV_EN,
+    nav_logs: logs::EN.nav_logs,
     nav_certificates: certificates::NAV_EN,
 };
 
@@ -408,6 +411,7 @@ pub(crate) static FR: Text = Text {
     nav_management: backup::FR.nav_management,
     nav_backup: backup::FR.nav_backup,
     nav_failover: failover::NAV_FR,
+    nav_logs: logs::FR.nav_logs,
     nav_certificates: certificates::NAV_FR,
 };
 

@@ -13,6 +13,7 @@ mod certificates;
 mod failover;
 pub(crate) mod i18n;
 mod layout;
+mod logs;
 mod network;
 mod pages;
 mod reset;
@@ -73,6 +74,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(backup::routes())
         .merge(failover::routes())
         .merge(certificates::routes())
+        .merge(logs::routes())
         .route("/appliance/time", get(time::page).post(time::save))
         .route("/appliance/network", get(network::page).post(network::save))
         .route("/appliance/network/confirm", post(network::keep))

@@ -12,6 +12,7 @@ mod backup;
 mod error;
 mod failover;
 mod health;
+mod logs;
 mod network;
 mod roles;
 mod session;
@@ -33,6 +34,7 @@ pub use failover::{
 };
 pub use failover::{FailoverSync, SyncAnswer};
 pub use health::Health;
+pub use logs::{LogBoot, LogLine, Logs};
 pub use network::{
     Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
     NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,

@@ -4,7 +4,7 @@
 
 use crate::api::{
     BackupRequest, Certificate, CertificateInstall, EstablishRequest, FactoryReset,
-    FailoverKeyRequest, Installed, NetworkView, PeerAddress, ResetAccepted, ResetThen,
+    FailoverKeyRequest, Installed, Logs, NetworkView, PeerAddress, ResetAccepted, ResetThen,
     RestoreReport, Time, TimeRequest, Updates,
 };
 use crate::upload::OnProgress;
@@ -18,6 +18,8 @@ pub use crate::upload::UPLOAD_IDLE_TIMEOUT;
 pub const NETWORK: &str = "/api/v1/network";
 pub const NETWORK_CONFIRM: &str = "/api/v1/network/confirm";
 pub const TIME: &str = "/api/v1/time";
+pub const LOGS: &str = "/api/v1/logs";
+pub const SUPPORT_BUNDLE: &str = "/api/v1/support/bundle";
 pub const UPDATES: &str = "/api/v1/updates";
 pub const UPDATE_UPLOAD: &str = "/api/v1/updates/upload";
 pub const TLS: &str = "/api/v1/tls";
@@ -190,11 +192,37 @@ impl Client {
         self.download_to(
             Method::POST,
             BACKUP,
-            &backup_body(password, include_history),
+            Some(&backup_body(password, include_history)),
             &limits,
             open,
         )
         .await
+    }
+
+    /// `GET /api/v1/logs` with `query` (`service=…&boot=…&before=…`, already encoded):
+    /// a page of the persistent log, newest first.
+    pub async fn logs(&self, query: &str) -> Result<Logs> {
+        let path = if query.is_empty() {
+            LOGS.to_string()
+        } else {
+            format!("{LOGS}?{query}")
+        };
+        self.call(Method::GET, &path, None).await?.json()
+    }
+
+    /// `GET /api/v1/support/bundle`, written as it arrives into the writer `open` makes
+    /// from the answer's headers (as [`Client::backup_to`]).
+    pub async fn support_bundle_to<W: std::io::Write>(
+        &self,
+        open: impl FnOnce(&hyper::HeaderMap) -> std::io::Result<W>,
+    ) -> Result<(W, u64)> {
+        let limits = crate::Download {
+            max_bytes: u64::MAX,
+            answer_timeout: BACKUP_ANSWER_TIMEOUT.max(self.timeout()),
+            idle_timeout: UPLOAD_IDLE_TIMEOUT.max(self.timeout()),
+        };
+        self.download_to(Method::GET, SUPPORT_BUNDLE, None, &limits, open)
+            .await
     }
 
     /// `POST /api/v1/backup/restore` with the backup file, streamed, and its password;

@@ -8,11 +8,11 @@ mod system;
 pub use api_types::{
     Address, Available, CatalogFailure, CatalogInfo, Certificate, CertificateInstall, ClockState,
     Conflict, Cpu, Credentials, Dhcp, Disk, Dmi, Dns, DnsConfig, ErrorBody, FactoryReset, Health,
-    HistoryEntry, Installed, Interface, InterfaceConfig, Lease, Memory, NetworkConfig, NetworkView,
-    Nic, Partition, PasswordChange, PendingChange, PendingInstall, PowerAction, Problem, Progress,
-    Requirement, ResetAccepted, Route, RouteConfig, Running, SanitizationRecord, Session, SharedIp,
-    SharedIpConfig, SiteInfo, SlotInfo, Specs, Status, Time, TimeRequest, TimeSource, UpdateEvent,
-    Updates, Versions,
+    HistoryEntry, Installed, Interface, InterfaceConfig, Lease, LogBoot, LogLine, Logs, Memory,
+    NetworkConfig, NetworkView, Nic, Partition, PasswordChange, PendingChange, PendingInstall,
+    PowerAction, Problem, Progress, Requirement, ResetAccepted, Route, RouteConfig, Running,
+    SanitizationRecord, Session, SharedIp, SharedIpConfig, SiteInfo, SlotInfo, Specs, Status, Time,
+    TimeRequest, TimeSource, UpdateEvent, Updates, Versions,
 };
 pub use api_types::{
     AssignmentOutcome, AutoFailoverRequest, BackupInfo, BackupRequest, BecomePrimaryAnswer,

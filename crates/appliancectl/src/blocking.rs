@@ -127,6 +127,19 @@ impl Client {
             .block_on(self.inner.backup_to(password, include_history, open))
     }
 
+    /// See [`crate::Client::logs`].
+    pub fn logs(&self, query: &str) -> Result<crate::api::Logs> {
+        self.runtime.block_on(self.inner.logs(query))
+    }
+
+    /// See [`crate::Client::support_bundle_to`].
+    pub fn support_bundle_to<W: std::io::Write>(
+        &self,
+        open: impl FnOnce(&hyper::HeaderMap) -> std::io::Result<W>,
+    ) -> Result<(W, u64)> {
+        self.runtime.block_on(self.inner.support_bundle_to(open))
+    }
+
     pub fn send_restore(
         &self,
         backup: &Path,

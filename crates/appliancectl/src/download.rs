@@ -100,11 +100,11 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: &Value,
+        body: Option<&Value>,
         limits: &Download,
         open: impl FnOnce(&HeaderMap) -> std::io::Result<W>,
     ) -> Result<(W, u64)> {
-        let request = self.build_request(&method, path, Some(body))?;
+        let request = self.build_request(&method, path, body)?;
         let writer: RefCell<Option<W>> = RefCell::new(None);
         let received = self
             .stream(

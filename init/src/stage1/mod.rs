@@ -187,6 +187,8 @@ pub fn run() -> ! {
         }
     }
     log!("stage1 done (cpu idle so far {})", crate::log::idle());
+    // Stage 2 puts these lines in the persistent log (docs/logs.md).
+    crate::log::save_early(crate::stage2::journal::STAGE1_LINES);
     match switch_root::switch_root(NEW_ROOT, "/sbin/init") {
         Ok(never) => match never {},
         Err(e) => give_up(&format!("switch to the slot failed: {e}")),

@@ -6,6 +6,8 @@
 //! buttons, with a timeout for the next restart or watchdog pet.
 
 pub mod control_socket;
+pub mod journal;
+pub mod output;
 pub mod power_button;
 pub mod process;
 pub mod services;
@@ -37,6 +39,22 @@ pub struct Ctx {
     pub signals: SignalFd,
     pub watchdog: Option<Watchdog>,
     pub system: bool,
+    /// The services' output pipes still open.
+    pub outputs: Vec<output::Output>,
+    pub journal: journal::Journal,
+}
+
+impl Ctx {
+    /// Read every output pipe that has something (or has ended); `ready` says which.
+    pub fn drain_outputs(&mut self, ready: &dyn Fn(usize) -> bool) {
+        let handle = self.journal.handle.clone();
+        let mut n = 0;
+        self.outputs.retain_mut(|o| {
+            let keep = !ready(n) || o.drain(&handle);
+            n += 1;
+            keep
+        });
+    }
 }
 
 fn load_table(opts: &Options) -> Vec<ServiceSpec> {
@@ -63,9 +81,12 @@ fn load_table(opts: &Options) -> Vec<ServiceSpec> {
     }
 }
 
-fn start(svc: &mut Service, now: Instant) {
+fn start(svc: &mut Service, outputs: &mut Vec<output::Output>, now: Instant) {
     match process::spawn(&svc.spec) {
-        Ok(pid) => {
+        Ok((pid, out)) => {
+            if let Some(fd) = out {
+                outputs.push(output::Output::new(&svc.spec.name, fd));
+            }
             svc.started(pid, now);
             log!("service {} started pid={pid}", svc.spec.name);
         }
@@ -139,6 +160,21 @@ pub fn run(opts: &Options) -> ! {
             power::finish(Action::Reboot);
         }
     };
+    // With signals blocked (so do the threads started from here on): the persistent log.
+    let log_dir = opts.log_dir.clone().or_else(|| {
+        opts.system
+            .then(|| std::path::PathBuf::from(journal::RING_DIR))
+    });
+    let journal = journal::start(log_dir, opts.log_cap.unwrap_or(logring::DEFAULT_CAP));
+    if opts.system {
+        if let Ok(text) = std::fs::read_to_string(journal::STAGE1_LINES) {
+            for l in journal::stage1_lines(&text) {
+                journal.handle.ring(l);
+            }
+            let _ = std::fs::remove_file(journal::STAGE1_LINES);
+        }
+    }
+    crate::log::set_journal(Some(journal.handle.clone()));
     // With signals blocked: the thread inherits the mask and never takes one. It saves
     // once the daemon reports healthy (below), not while the daemon starts.
     let mut save_seed = if opts.system {
@@ -165,6 +201,8 @@ pub fn run(opts: &Options) -> ! {
         signals,
         watchdog: if opts.system { Watchdog::open() } else { None },
         system: opts.system,
+        outputs: Vec::new(),
+        journal,
     };
     let mut buttons = power_button::Buttons::default();
     let mut next_scan = now;
@@ -187,7 +225,10 @@ pub fn run(opts: &Options) -> ! {
 
     loop {
         let now = Instant::now();
-        for svc in ctx.services.iter_mut().filter(|s| s.due(now)) {
+        let Ctx {
+            services, outputs, ..
+        } = &mut ctx;
+        for svc in services.iter_mut().filter(|s| s.due(now)) {
             let exists = |p: &str| std::path::Path::new(p).exists();
             if let Some(path) = svc
                 .missing_after(exists, now, AFTER_POLL)
@@ -199,7 +240,7 @@ pub fn run(opts: &Options) -> ! {
                 }
                 continue;
             }
-            start(svc, now);
+            start(svc, outputs, now);
         }
         watchdog::pet(&mut ctx.watchdog);
         if opts.system && now >= next_scan {
@@ -227,7 +268,7 @@ pub fn run(opts: &Options) -> ! {
             .as_millis()
             .clamp(1, 60_000) as u16;
 
-        let (sig_ready, sock_ready, pressed) = {
+        let (sig_ready, sock_ready, pressed, outs) = {
             let mut fds = vec![PollFd::new(ctx.signals.as_fd(), PollFlags::POLLIN)];
             if let Some(l) = &listener {
                 fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
@@ -239,17 +280,25 @@ pub fn run(opts: &Options) -> ! {
                     .iter()
                     .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN)),
             );
+            let first_output = fds.len();
+            fds.extend(
+                ctx.outputs
+                    .iter()
+                    .map(|o| PollFd::new(o.fd(), PollFlags::POLLIN)),
+            );
             let _ = poll(&mut fds, PollTimeout::from(ms));
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             let sock = listener.is_some() && ready(&fds[1]);
-            let pressed: Vec<usize> = fds[first_button..]
+            let outs: Vec<bool> = fds[first_output..].iter().map(ready).collect();
+            let pressed: Vec<usize> = fds[first_button..first_output]
                 .iter()
                 .enumerate()
                 .filter(|(_, f)| ready(f))
                 .map(|(i, _)| i)
                 .collect();
-            (ready(&fds[0]), sock, pressed)
+            (ready(&fds[0]), sock, pressed, outs)
         };
+        ctx.drain_outputs(&|i| outs.get(i).copied().unwrap_or(false));
 
         let mut action: Option<(Action, String)> = None;
         if sig_ready {

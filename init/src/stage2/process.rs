@@ -4,8 +4,10 @@
 
 use super::services::ServiceSpec;
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -15,14 +17,26 @@ use std::process::{Command, Stdio};
 pub const SERVICE_NOFILE: libc::rlim_t = 16384;
 
 /// Start a service in its own session (so its whole process group can be signalled),
-/// stdin from /dev/null, stdout/stderr on init's console, [`SERVICE_NOFILE`] open files.
-pub fn spawn(spec: &ServiceSpec) -> std::io::Result<i32> {
+/// stdin from /dev/null, [`SERVICE_NOFILE`] open files, and stdout/stderr into one pipe
+/// whose read end (non-blocking) is returned: init copies the lines to the console and the
+/// persistent log (docs/logs.md). Should the pipe fail, the service writes to init's
+/// console itself, as before the log existed.
+pub fn spawn(spec: &ServiceSpec) -> std::io::Result<(i32, Option<OwnedFd>)> {
     let (prog, args) = spec
         .argv
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(Stdio::null());
+    let pipe = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok();
+    let mut read_end = None;
+    if let Some((r, w)) = pipe {
+        if let Ok(w2) = w.try_clone() {
+            let _ = nix::fcntl::fcntl(r.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+            cmd.stdout(Stdio::from(w)).stderr(Stdio::from(w2));
+            read_end = Some(r);
+        }
+    }
     let nice = spec.nice;
     // SAFETY: setsid, setpriority, setrlimit, sigemptyset and sigprocmask are
     // async-signal-safe and touch only the child's own stack.
@@ -58,8 +72,12 @@ pub fn spawn(spec: &ServiceSpec) -> std::io::Result<i32> {
         });
     }
     let child = cmd.spawn()?;
+    // The write ends went to the child (and are closed here with `cmd`): the pipe ends when
+    // the service and whatever it left running have all closed it.
+    drop(cmd);
     // The Child handle is dropped without waiting: init reaps with waitpid(-1).
-    i32::try_from(child.id()).map_err(|_| std::io::Error::other("pid out of range"))
+    let pid = i32::try_from(child.id()).map_err(|_| std::io::Error::other("pid out of range"))?;
+    Ok((pid, read_end))
 }
 
 /// A child that ended.
@@ -101,7 +119,7 @@ mod tests {
         let out = dir.join("nofile");
         let script = format!("ulimit -n > {}", out.display());
         let spec = ServiceSpec::new("probe", &["/bin/sh", "-c", &script]);
-        let pid = spawn(&spec).unwrap();
+        let (pid, _out) = spawn(&spec).unwrap();
         waitpid(Pid::from_raw(pid), None).unwrap();
         let limit: u64 = std::fs::read_to_string(&out)
             .unwrap()

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 const GRACE: Duration = Duration::from_secs(3);
 const AFTER_KILL: Duration = Duration::from_secs(2);
+/// How long the log ring's writer gets to store its queue at shutdown.
+const LOG_FLUSH: Duration = Duration::from_secs(2);
 
 /// Reap and pet until `done` says so (true) or `deadline` passes (false).
 fn wait(
@@ -43,6 +45,8 @@ fn wait(
         let mut fds = [PollFd::new(ctx.signals.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::from(ms.max(1)));
         super::signals::drain(&mut ctx.signals);
+        // The services' last lines: a full pipe would hold a service in its write.
+        ctx.drain_outputs(&|_| true);
     }
 }
 
@@ -101,6 +105,16 @@ pub fn run(ctx: &mut Ctx, action: Action, why: &str) -> ! {
     let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
     wait(ctx, Instant::now() + AFTER_KILL, &mut gone, &no_children);
 
+    ctx.drain_outputs(&|_| true);
+    // The ring's file must be closed before /data is unmounted.
+    if ctx.journal.close(LOG_FLUSH) {
+        log!("shutdown: log ring closed");
+    } else {
+        log!(
+            "shutdown: the log ring's writer did not finish within {:.0} s",
+            LOG_FLUSH.as_secs_f64()
+        );
+    }
     log!("shutdown: syncing disks");
     nix::unistd::sync();
     watchdog::pet(&mut ctx.watchdog);

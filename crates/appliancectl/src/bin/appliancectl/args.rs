@@ -126,6 +126,36 @@ enum Word {
         #[arg(long)]
         force: bool,
     },
+    /// The appliance's log, newest last; -f keeps printing new lines
+    ///
+    /// What init and every service wrote, kept on the data disk across restarts. --boot
+    /// takes a boot's number, or 0 for this boot, -1 for the one before, and so on.
+    Logs {
+        /// Keep printing lines as they come (Ctrl-C stops)
+        #[arg(long, short)]
+        follow: bool,
+        /// Only this service's lines (init, appliance-daemon, ntpd, …)
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+        /// Only this boot's lines
+        #[arg(long, short, value_name = "N", allow_hyphen_values = true)]
+        boot: Option<String>,
+        /// Only lines at this level or worse (error, warn, notice, info, debug)
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<String>,
+        /// How many of the newest lines (default 100)
+        #[arg(long, short = 'n', value_name = "N")]
+        lines: Option<usize>,
+    },
+    /// Download the support bundle (logs, status, redacted settings, boot state, dmesg)
+    SupportBundle {
+        /// Save to FILE (default: the appliance's name for it)
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
     /// Restore a backup file; prints what was restored and what was left out
     ///
     /// Checked whole before anything changes, then applied as one step. Network settings
@@ -456,6 +486,17 @@ pub(crate) enum Command {
         file: PathBuf,
         password: PasswordFrom,
     },
+    Logs {
+        follow: bool,
+        service: Option<String>,
+        boot: Option<String>,
+        level: Option<String>,
+        lines: Option<usize>,
+    },
+    SupportBundle {
+        output: Option<PathBuf>,
+        force: bool,
+    },
     FailoverBecomePrimary {
         pull: bool,
     },
@@ -623,6 +664,20 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
             output,
             force,
         },
+        Word::Logs {
+            follow,
+            service,
+            boot,
+            level,
+            lines,
+        } => Command::Logs {
+            follow,
+            service,
+            boot,
+            level,
+            lines,
+        },
+        Word::SupportBundle { output, force } => Command::SupportBundle { output, force },
         Word::Restore { file, password } => Command::Restore {
             file,
             password: password.source(),
@@ -836,6 +891,43 @@ mod tests {
         assert!(parse_str("failover auto --enable --disable").is_err());
         assert!(parse_str("failover key 0123456789ABCDEFGHJKMNPQRS").is_err());
         assert!(parse_str("failover establish --backup b").is_err());
+    }
+
+    #[test]
+    fn logs_and_the_support_bundle() {
+        assert_eq!(
+            parse_str("logs -f --service ntpd --boot -1 --level warn -n 20")
+                .unwrap()
+                .command,
+            Command::Logs {
+                follow: true,
+                service: Some("ntpd".into()),
+                boot: Some("-1".into()),
+                level: Some("warn".into()),
+                lines: Some(20),
+            }
+        );
+        assert_eq!(
+            parse_str("logs").unwrap().command,
+            Command::Logs {
+                follow: false,
+                service: None,
+                boot: None,
+                level: None,
+                lines: None,
+            }
+        );
+        assert!(parse_str("--json logs").unwrap().json);
+        assert_eq!(
+            parse_str("support-bundle -o b.tar.zst --force")
+                .unwrap()
+                .command,
+            Command::SupportBundle {
+                output: Some(PathBuf::from("b.tar.zst")),
+                force: true,
+            }
+        );
+        assert!(parse_str("logs -n many").is_err());
     }
 
     #[test]

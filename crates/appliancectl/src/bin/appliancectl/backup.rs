@@ -37,10 +37,48 @@ pub(crate) fn read_password(from: &PasswordFrom) -> Result<String, Failure> {
 }
 
 /// The file being written: `NAME.part` beside the final name, renamed once complete.
-struct Target {
+pub(crate) struct Target {
     path: PathBuf,
     part: PathBuf,
     file: std::io::BufWriter<std::fs::File>,
+}
+
+impl Target {
+    /// Open `NAME.part` for `path`, refusing an existing `path` unless `force`.
+    pub(crate) fn open(path: PathBuf, force: bool) -> std::io::Result<Target> {
+        if path.exists() && !force {
+            return Err(refuse_existing(&path));
+        }
+        let mut part = path.clone().into_os_string();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&part)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", part.display())))?;
+        Ok(Target {
+            path,
+            part,
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    /// Make the file complete: flushed, synced, renamed to its name.
+    pub(crate) fn finish(self) -> Result<PathBuf, Failure> {
+        let Target { path, part, file } = self;
+        file.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&part, &path))
+            .map_err(|e| Failure::Failed(format!("cannot save {}: {e}", path.display())))?;
+        Ok(path)
+    }
+
+    pub(crate) fn part(&self) -> &Path {
+        &self.part
+    }
 }
 
 impl Write for Target {
@@ -53,7 +91,7 @@ impl Write for Target {
     }
 }
 
-fn refuse_existing(path: &Path) -> std::io::Error {
+pub(crate) fn refuse_existing(path: &Path) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::AlreadyExists,
         format!(

@@ -7,6 +7,7 @@ mod backup;
 mod certificates;
 mod failover;
 mod hosts;
+mod logs;
 mod network;
 mod render;
 mod tty;
@@ -176,6 +177,20 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
             force,
         } => cli.backup(&password, include_history, output.as_deref(), force),
         Command::Restore { file, password } => cli.restore(&file, &password),
+        Command::Logs {
+            follow,
+            service,
+            boot,
+            level,
+            lines,
+        } => cli.logs(
+            follow,
+            service.as_deref(),
+            boot.as_deref(),
+            level.as_deref(),
+            lines,
+        ),
+        Command::SupportBundle { output, force } => cli.support_bundle(output.as_deref(), force),
         Command::FailoverBecomePrimary { pull } => cli.failover_become_primary(pull),
         Command::FailoverAuto {
             enabled,
