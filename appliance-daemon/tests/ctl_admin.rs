@@ -497,11 +497,12 @@ fn certificate_shown_and_replaced_with_the_pin_followed() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
     let install = [
         "certificate",
         "install",
-        dir.join("cert.pem").to_str().unwrap(),
-        dir.join("key.pem").to_str().unwrap(),
+        cert_file.to_str().unwrap(),
+        key_file.to_str().unwrap(),
     ];
     let run = op.run(&install, &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);

@@ -115,7 +115,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 }
 
 /// The header that carries the account's password again for a sensitive act.
-pub(crate) const CURRENT_PASSWORD: &str = "x-current-password";
+const CURRENT_PASSWORD: &str = "x-current-password";
 
 /// A [`Caller`] who gave the account's password again in `X-Current-Password` (UTF-8),
 /// checked before the body is read: for a factory reset, a change of the served
@@ -150,9 +150,7 @@ impl FromRequestParts<Arc<AppState>> for Confirmed {
                 crate::auth::AuthError::WrongPassword => ApiError::new(
                     StatusCode::FORBIDDEN,
                     "wrong_password",
-                    format!(
-                        "The password in the `{CURRENT_PASSWORD}` header is wrong; nothing was changed."
-                    ),
+                    "The password in the `X-Current-Password` header is wrong; nothing was changed.",
                 ),
                 other => super::session::auth_error(other),
             })?;

@@ -75,10 +75,8 @@ pub(super) fn auth_error(err: AuthError) -> ApiError {
         AuthError::PasswordRequired => ApiError::new(
             StatusCode::FORBIDDEN,
             "password_required",
-            format!(
-                "This change needs the account's password again in the `{}` header; nothing was changed.",
-                super::extract::CURRENT_PASSWORD
-            ),
+            "This change needs the account's password again in the `X-Current-Password` header; \
+             nothing was changed.",
         ),
     }
 }
