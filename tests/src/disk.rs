@@ -19,9 +19,14 @@ pub fn built_image(image_profile: &str) -> anyhow::Result<PathBuf> {
         .map_or_else(|| workspace_root().join("out"), PathBuf::from);
     let path = out.join(image_profile).join("disk.img");
     if !path.is_file() {
+        // `vm-1.0.1` is the vm profile built as version 1.0.1.
+        let build = match image_profile.split_once('-') {
+            Some((profile, version)) => format!("--profile {profile} --version {version}"),
+            None => format!("--profile {image_profile}"),
+        };
         bail!(
             "the {image_profile} image {} does not exist; build it first with \
-             `cargo run --release -p image -- build --profile {image_profile} --out out/{image_profile}` \
+             `cargo run --release -p image -- build {build} --out out/{image_profile}` \
              (tests/run does this before the end-to-end tests)",
             path.display()
         );
