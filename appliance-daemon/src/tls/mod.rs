@@ -99,7 +99,9 @@ pub(crate) fn load_or_create(dir: &Path, hostname: &str) -> Result<Identity, Err
         match load(dir) {
             Ok(identity) => return Ok(identity),
             Err(err) => {
-                tracing::warn!("making a new certificate because the stored one is unusable: {err}")
+                tracing::warn!(
+                    "making a new certificate because the stored one is unusable: {err}"
+                );
             }
         }
     } else if cert_file.exists() || key_file.exists() {

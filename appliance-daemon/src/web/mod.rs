@@ -289,8 +289,6 @@ impl Ctx {
         Ok((token, session))
     }
 
-    /// A form of a logged-in page must carry the session's CSRF token.
-    #[allow(clippy::result_large_err)]
     /// The session user's password typed again in a form (field `current_password`) for a
     /// sensitive act ([`crate::auth::Auth::confirm_password`]: a wrong one counts toward the
     /// lockout); the refusal's status and sentence in the page's language otherwise.
@@ -330,6 +328,8 @@ impl Ctx {
         }
     }
 
+    /// A form of a logged-in page must carry the session's CSRF token.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn check_csrf(&self, session: &Session, given: &str) -> Result<(), Response> {
         if !given.is_empty() && same_secret(&session.csrf, given) {
             Ok(())
