@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "sensitive-test-password";
 
+/// One test of this file at a time: the timing test measures argon2, which the others'
+/// logins would slow down at random on a machine of two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn start(tag: &str) -> DevDaemon {
     DevDaemon::start(
         Path::new(env!("CARGO_BIN_EXE_appliance-daemon")),
@@ -43,6 +53,7 @@ fn login_from(d: &DevDaemon, source: IpAddr, user: &str, password: &str) -> (u16
 
 #[test]
 fn wrong_passwords_given_again_count_toward_the_lockout() {
+    let _alone = alone();
     let d = start("reauth-lockout");
     let token = d.first_login(PASSWORD);
     let server = r#"{"url":"https://updates.example.test/stable"}"#;
@@ -159,6 +170,7 @@ fn ended(tls: &mut flood::TlsStream) -> bool {
 
 #[test]
 fn the_progress_stream_ends_at_logout() {
+    let _alone = alone();
     let d = start("progress-logout");
     let first = d.first_login(PASSWORD);
     let second = d.token(PASSWORD);
@@ -198,13 +210,18 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+fn fastest(v: &[Duration]) -> Duration {
+    v.iter().copied().min().unwrap_or_default()
+}
+
 #[test]
 fn an_unknown_user_name_costs_what_a_wrong_password_does() {
+    let _alone = alone();
     let d = start("unknown-user-timing");
     d.first_login(PASSWORD);
     // One source per try: the lockout (5 failures per source) stays out of the way.
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for i in 0..6u8 {
+    for i in 0..8u8 {
         let started = Instant::now();
         let (status, body_known) = login_from(&d, host(i), "admin", "not-the-password");
         known.push(started.elapsed());
@@ -216,12 +233,20 @@ fn an_unknown_user_name_costs_what_a_wrong_password_does() {
         assert_eq!(status, 401);
         assert_eq!(body_known, body_unknown, "the same answer");
     }
-    let (k, u) = (median(known), median(unknown));
-    println!("login refused: known user {k:?}, unknown user {u:?} (medians of 6)");
+    let (k, u) = (fastest(&known), fastest(&unknown));
+    println!(
+        "login refused: known user {k:?}, unknown user {u:?} (fastest of 8; medians {:?}, {:?})",
+        median(known.clone()),
+        median(unknown.clone())
+    );
     // Both run one argon2 verification and one audited store write: the same time within
-    // a generous factor (the TLS handshake and the request are in both).
+    // a generous factor of 3 (the TLS handshake and the request are in both). The fastest
+    // of each is compared: what other work on the machine adds only ever slows a try down.
     let ratio = u.as_secs_f64() / k.as_secs_f64();
-    assert!((0.5..2.0).contains(&ratio), "known {k:?}, unknown {u:?}");
+    assert!(
+        (1.0 / 3.0..3.0).contains(&ratio),
+        "known {known:?}, unknown {unknown:?}"
+    );
     let token = d.token(PASSWORD);
     let audit = d
         .call("GET", "/api/v1/audit?limit=40", Some(&token), None)
@@ -232,5 +257,5 @@ fn an_unknown_user_name_costs_what_a_wrong_password_does() {
         .iter()
         .filter(|e| e["actor"] == "nobody-here" && e["detail"] == "unknown user name")
         .count();
-    assert_eq!(unknown_audited, 6, "{audit}");
+    assert_eq!(unknown_audited, 8, "{audit}");
 }
