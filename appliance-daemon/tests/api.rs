@@ -273,7 +273,8 @@ fn web_login_page_and_csrf() {
 #[test]
 fn an_administrator_certificate_replaces_the_self_signed_one() {
     let d = start("tls");
-    let token = d.first_login("tls-secret-1");
+    const PASSWORD: &str = "tls-secret-1";
+    let token = d.first_login(PASSWORD);
     let make = |name: &str| {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec![name.to_string()])
@@ -295,42 +296,76 @@ fn an_administrator_certificate_replaces_the_self_signed_one() {
     };
     let before = served();
 
+    // The password again: missing or wrong, nothing changes.
     let r = d.call(
         "PUT",
         "/api/v1/tls/certificate",
         Some(&token),
+        Some(&body(&cert, &key)),
+    );
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "password_required".into())
+    );
+    let r = d.confirmed(
+        "PUT",
+        "/api/v1/tls/certificate",
+        &token,
+        "tls-secret-2",
+        Some(&body(&cert, &key)),
+    );
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "wrong_password".into())
+    );
+    let r = d.call("DELETE", "/api/v1/tls/certificate", Some(&token), None);
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "password_required".into())
+    );
+    assert_eq!(served(), before, "nothing changed without the password");
+
+    let r = d.confirmed(
+        "PUT",
+        "/api/v1/tls/certificate",
+        &token,
+        PASSWORD,
         Some(&body(&cert, &other_key)),
     );
     assert_eq!(r.status, 422);
     assert_eq!(r.value()["error"], "certificate_key_mismatch");
-    let r = d.call(
+    let r = d.confirmed(
         "PUT",
         "/api/v1/tls/certificate",
-        Some(&token),
+        &token,
+        PASSWORD,
         Some(&body("nonsense", &key)),
     );
     assert_eq!(r.status, 422);
     assert_eq!(r.value()["error"], "invalid_certificate");
     assert_eq!(served(), before, "refusals change nothing");
 
-    let r = appliance_tests::dev::api_call(
+    let confirm = [(appliancectl::CURRENT_PASSWORD_HEADER, PASSWORD)];
+    let r = appliance_tests::dev::api_call_with(
         d.https,
         &any,
         "PUT",
         "/api/v1/tls/certificate",
         Some(&token),
+        &confirm,
         Some(&body(&cert, &key)),
     );
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.value()["installed"], true);
     assert_eq!(served(), der, "the installed certificate is served at once");
 
-    let r = appliance_tests::dev::api_call(
+    let r = appliance_tests::dev::api_call_with(
         d.https,
         &any,
         "DELETE",
         "/api/v1/tls/certificate",
         Some(&token),
+        &confirm,
         None,
     );
     assert_eq!(r.value()["installed"], false);

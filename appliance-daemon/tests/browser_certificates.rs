@@ -88,12 +88,28 @@ fn import_a_pkcs12_assign_it_export_it_and_request_a_csr() {
         .unwrap()
         .starts_with('*'));
 
-    // A wrong password: refused with the API's sentence, nothing stored.
+    // The account's password is asked again: a wrong one refuses, nothing stored.
+    b.choose_file("#import-file", &work.join("cert.p12"))
+        .unwrap();
+    b.type_into("#import-password", "import pass 1").unwrap();
+    b.type_into("#import-current", "browser-certs-2").unwrap();
+    b.click("#import").unwrap();
+    let error = b.wait_for_text("#error", T).unwrap();
+    assert!(
+        error.contains("The password is wrong; nothing was changed"),
+        "{error}"
+    );
+    assert_eq!(stored(&d, &token).len(), 1, "only the self-signed one");
+
+    // A wrong PKCS#12 password: refused with the API's sentence, nothing stored.
     b.choose_file("#import-file", &work.join("cert.p12"))
         .unwrap();
     b.type_into("#import-password", "not the password").unwrap();
+    b.type_into("#import-current", "browser-certs-1").unwrap();
     b.click("#import").unwrap();
-    let error = b.wait_for_text("#error", T).unwrap();
+    let error = b
+        .wait_for_text_with("#error", "the password is wrong", T)
+        .unwrap();
     assert!(error.contains("the password is wrong"), "{error}");
     assert_eq!(stored(&d, &token).len(), 1, "only the self-signed one");
 
@@ -101,6 +117,7 @@ fn import_a_pkcs12_assign_it_export_it_and_request_a_csr() {
     b.choose_file("#import-file", &work.join("cert.p12"))
         .unwrap();
     b.type_into("#import-password", "import pass 1").unwrap();
+    b.type_into("#import-current", "browser-certs-1").unwrap();
     b.type_into("#import-name", "Browser test").unwrap();
     b.click("#import").unwrap();
     let notice = b.wait_for_text("#notice", T).unwrap();
@@ -118,6 +135,8 @@ fn import_a_pkcs12_assign_it_export_it_and_request_a_csr() {
 
     // Assigned to 127.0.0.1: served there from the next connection on.
     b.click(&format!("#assign-{id} input[value='127.0.0.1']"))
+        .unwrap();
+    b.type_into(&format!("#assign-{id}-current"), "browser-certs-1")
         .unwrap();
     b.click(&format!("#assign-{id}-save")).unwrap();
     let notice = b
@@ -229,6 +248,7 @@ fn import_a_pkcs12_assign_it_export_it_and_request_a_csr() {
         .unwrap();
     b.type_into("#import-password", "pas le mot de passe")
         .unwrap();
+    b.type_into("#import-current", "browser-certs-1").unwrap();
     b.click("#import").unwrap();
     let error = b.wait_for_text("#error", T).unwrap();
     assert_eq!(

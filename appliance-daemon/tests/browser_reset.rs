@@ -51,13 +51,28 @@ fn record_on_status_then_a_confirmed_request() {
     b.wait_for_url("/appliance/confirm/factory-reset", T)
         .unwrap();
     b.type_into("#confirm", "factory reset").unwrap();
+    b.type_into("#current-password", "reset-in-browser-1")
+        .unwrap();
     b.click("#confirm-reset").unwrap();
     b.wait_for_url("/appliance/system/factory-reset", T)
         .unwrap();
     assert!(b.text("#error").unwrap().contains("does not match"));
     assert_eq!(requested(&state), None, "nothing recorded");
 
+    // The right word, a wrong password: refused, nothing recorded.
     b.type_into("#confirm", "factory-reset").unwrap();
+    b.type_into("#current-password", "reset-in-browser-2")
+        .unwrap();
+    b.click("#confirm-reset").unwrap();
+    let error = b
+        .wait_for_text_with("#error", "The password is wrong", T)
+        .unwrap();
+    assert!(error.contains("nothing was changed"), "{error}");
+    assert_eq!(requested(&state), None, "nothing recorded");
+
+    b.type_into("#confirm", "factory-reset").unwrap();
+    b.type_into("#current-password", "reset-in-browser-1")
+        .unwrap();
     b.click("#confirm-reset").unwrap();
     let deadline = std::time::Instant::now() + T;
     while requested(&state).is_none() {

@@ -78,6 +78,7 @@ fn server_check_install_rollback_and_download_key() {
     b.type_into("#server-url", "http://127.0.0.1/stable")
         .unwrap();
     b.type_into("#server-ca", &ca_pem).unwrap();
+    b.type_into("#server-current", "updates-secret-1").unwrap();
     b.click("#save-server").unwrap();
     assert!(wait_for(&b, "#url-error", "https://").contains("not an https://"));
     assert!(!b.exists("#ca-error"));
@@ -86,10 +87,21 @@ fn server_check_install_rollback_and_download_key() {
     b.goto(&format!("{base}/appliance/updates")).unwrap();
     assert_eq!(b.text("#server-ca").unwrap(), "");
 
+    // A wrong password: nothing stored, the fields kept as typed.
+    b.type_into("#server-url", &format!("https://{server}/stable"))
+        .unwrap();
+    b.type_into("#server-ca", &ca_pem).unwrap();
+    b.type_into("#server-current", "updates-secret-2").unwrap();
+    b.click("#save-server").unwrap();
+    let error = wait_for(&b, "#error", "password is wrong");
+    assert!(error.contains("not changed"), "{error}");
+    assert!(b.text("#server-ca").unwrap().contains("BEGIN CERTIFICATE"));
+
     // The server and its CA saved, then Check now.
     b.type_into("#server-url", &format!("https://{server}/stable"))
         .unwrap();
     b.type_into("#server-ca", &ca_pem).unwrap();
+    b.type_into("#server-current", "updates-secret-1").unwrap();
     b.click("#save-server").unwrap();
     wait_for(&b, "p.notice", "Update server saved");
     assert!(!b.exists("#url-error"));

@@ -81,18 +81,39 @@ fn check_lists_installs_by_id_and_refuses_what_does_not_verify() {
     let r = d.call("POST", "/api/v1/updates/check", t, None);
     refused(&r, 409, "no_update_server");
     let setting = json!({"url": format!("https://{server}/stable"), "ca_certificate": ca_pem});
+    // Changing the update server asks for the password again: without it, or with a wrong
+    // one, nothing is stored.
     let r = d.call(
         "PUT",
         "/api/v1/updates/server",
         t,
         Some(&setting.to_string()),
     );
-    assert_eq!(r.status, 200, "{}", r.value());
-    assert_eq!(r.value()["url"], format!("https://{server}/stable/"));
-    let r = d.call(
+    refused(&r, 403, "password_required");
+    let r = d.confirmed(
         "PUT",
         "/api/v1/updates/server",
-        t,
+        &token,
+        "not-the-catalog-secret",
+        Some(&setting.to_string()),
+    );
+    refused(&r, 403, "wrong_password");
+    let r = d.call("GET", "/api/v1/updates/server", t, None);
+    assert_eq!(r.value()["url"], serde_json::Value::Null, "{}", r.value());
+    let r = d.confirmed(
+        "PUT",
+        "/api/v1/updates/server",
+        &token,
+        "catalog-secret",
+        Some(&setting.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.value());
+    assert_eq!(r.value()["url"], format!("https://{server}/stable/"));
+    let r = d.confirmed(
+        "PUT",
+        "/api/v1/updates/server",
+        &token,
+        "catalog-secret",
         Some(r#"{"url":"http://example.com/"}"#),
     );
     refused(&r, 422, "invalid_update_server");

@@ -58,7 +58,25 @@ fn served_for_name(d: &DevDaemon, ip: [u8; 4], name: &str) -> Vec<u8> {
     der_of(&out.stdout)
 }
 
+/// The admin password of these tests, given again with every call (`X-Current-Password`:
+/// import, assign and delete ask for it, the others ignore it).
+const PASSWORD: &str = "certificates-secret-1";
+
 fn send(
+    d: &DevDaemon,
+    token: &str,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut headers = vec![("X-Current-Password", PASSWORD)];
+    headers.extend_from_slice(extra);
+    send_as_is(d, token, method, path, &headers, body)
+}
+
+/// [`send`] without the password.
+fn send_as_is(
     d: &DevDaemon,
     token: &str,
     method: &str,
@@ -159,7 +177,7 @@ fn certificates_are_imported_assigned_served_exported_and_requested() {
     let work = state_dir("certificates-work");
     let w = work.as_path();
     let mut d = start(&state);
-    let token = d.first_login("certificates-secret-1");
+    let token = d.first_login(PASSWORD);
     let self_signed = served(&d, [127, 0, 0, 1]);
 
     // The test CA and two certificates.
@@ -194,7 +212,21 @@ fn certificates_are_imported_assigned_served_exported_and_requested() {
     issue(w, "beta", "127.0.0.3");
     let read = |n: &str| std::fs::read(w.join(n)).unwrap();
 
-    // Refusals first: nothing stored, nothing served differently.
+    // Refusals first: nothing stored, nothing served differently. Without the password
+    // given again, or with a wrong one, nothing is read.
+    let alpha_pem = [read("alpha.crt"), read("ca.crt"), read("alpha.key")].concat();
+    let path = "/api/v1/certificates/import";
+    let r = send_as_is(&d, &token, "POST", path, &[], &alpha_pem);
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "password_required".into())
+    );
+    let wrong = [("X-Current-Password", "certificates-secret-2")];
+    let r = send_as_is(&d, &token, "POST", path, &wrong, &alpha_pem);
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "wrong_password".into())
+    );
     let r = send(
         &d,
         &token,
@@ -215,7 +247,6 @@ fn certificates_are_imported_assigned_served_exported_and_requested() {
     );
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.value()["error"], "too_large");
-    let alpha_pem = [read("alpha.crt"), read("ca.crt"), read("alpha.key")].concat();
     let r = send(
         &d,
         &token,
@@ -309,6 +340,22 @@ fn certificates_are_imported_assigned_served_exported_and_requested() {
         self_signed,
         "imported, not yet assigned"
     );
+
+    // Assigning asks for the password again: without it, nothing is served differently.
+    let assign_path = format!("/api/v1/certificates/{alpha_id}/assign");
+    let to_alpha = br#"{"addresses": ["127.0.0.2"]}"#;
+    let ct = ("Content-Type", "application/json");
+    let r = send_as_is(&d, &token, "PUT", &assign_path, &[ct], to_alpha);
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "password_required".into())
+    );
+    let r = send_as_is(&d, &token, "PUT", &assign_path, &[ct, wrong[0]], to_alpha);
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "wrong_password".into())
+    );
+    assert_eq!(served(&d, [127, 0, 0, 2]), self_signed);
 
     // Assigned: each served on its own address at once; the rest keep the self-signed one.
     let started = Instant::now();
@@ -441,6 +488,17 @@ fn certificates_are_imported_assigned_served_exported_and_requested() {
         &serde_json::json!({"addresses": []}),
     );
     assert_eq!(served(&d, [127, 0, 0, 3]), self_signed);
+    let beta_path = format!("/api/v1/certificates/{beta_id}");
+    let r = send_as_is(&d, &token, "DELETE", &beta_path, &[], b"");
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "password_required".into())
+    );
+    let r = send(&d, &token, "GET", "/api/v1/certificates", &[], b"");
+    assert!(
+        String::from_utf8_lossy(&r.body).contains(beta_id.as_str()),
+        "still there"
+    );
     let r = send(
         &d,
         &token,

@@ -447,7 +447,27 @@ fn factory_reset_needs_the_typed_word_or_yes() {
     );
     assert!(!requested());
 
-    let run = ok(op.run(&["factory-reset", "--yes", "--then", "reboot"], &[]));
+    // The password again: none (no terminal, no $APPLIANCE_PASSWORD) or a wrong one, and
+    // nothing is requested.
+    let run = op.run(&["factory-reset", "--yes", "--then", "reboot"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("needs your password again"),
+        "{}",
+        run.stderr
+    );
+    let run = op.run(
+        &["factory-reset", "--yes", "--then", "reboot"],
+        &[("APPLIANCE_PASSWORD", "not the password")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("(wrong_password)"), "{}", run.stderr);
+    assert!(!requested());
+
+    let run = ok(op.run(
+        &["factory-reset", "--yes", "--then", "reboot"],
+        &[("APPLIANCE_PASSWORD", PASSWORD)],
+    ));
     assert!(
         run.stdout
             .contains("is restarting to erase itself; it will then start as new"),
@@ -477,15 +497,24 @@ fn certificate_shown_and_replaced_with_the_pin_followed() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-    let run = ok(op.run(
-        &[
-            "certificate",
-            "install",
-            dir.join("cert.pem").to_str().unwrap(),
-            dir.join("key.pem").to_str().unwrap(),
-        ],
-        &[],
-    ));
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let install = [
+        "certificate",
+        "install",
+        cert_file.to_str().unwrap(),
+        key_file.to_str().unwrap(),
+    ];
+    let run = op.run(&install, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("needs your password again"),
+        "{}",
+        run.stderr
+    );
+    let run = op.run(&install, &[("APPLIANCE_PASSWORD", "not the password")]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("(wrong_password)"), "{}", run.stderr);
+    let run = ok(op.run(&install, &[("APPLIANCE_PASSWORD", PASSWORD)]));
     assert!(
         run.stdout
             .contains("Certificate:        installed by an administrator"),
@@ -509,7 +538,7 @@ fn certificate_shown_and_replaced_with_the_pin_followed() {
             dir.join("cert.pem").to_str().unwrap(),
             dir.join("cert.pem").to_str().unwrap(),
         ],
-        &[],
+        &[("APPLIANCE_PASSWORD", PASSWORD)],
     );
     assert_eq!(run.code, 1);
     assert!(
@@ -519,7 +548,10 @@ fn certificate_shown_and_replaced_with_the_pin_followed() {
         run.stderr
     );
 
-    let run = ok(op.run(&["certificate", "self-signed"], &[]));
+    let run = ok(op.run(
+        &["certificate", "self-signed"],
+        &[("APPLIANCE_PASSWORD", PASSWORD)],
+    ));
     assert!(
         run.stdout.contains("self-signed by the appliance"),
         "{}",
@@ -870,13 +902,16 @@ fn certificates_requested_imported_assigned_and_exported_from_the_command_line()
             "--name",
             "From the CLI",
         ],
-        &[],
+        &[("APPLIANCE_PASSWORD", PASSWORD)],
     ));
     let imported: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(imported["from_request"], true);
     assert_eq!(imported["certificate"]["name"], "From the CLI");
     let id = imported["certificate"]["id"].as_str().unwrap().to_string();
-    let run = ok(op.run(&["certificate", "assign", &id, "127.0.0.9"], &[]));
+    let run = ok(op.run(
+        &["certificate", "assign", &id, "127.0.0.9"],
+        &[("APPLIANCE_PASSWORD", PASSWORD)],
+    ));
     assert!(run.stdout.contains("127.0.0.9"), "{}", run.stdout);
     let run = ok(op.run(&["--json", "certificate", "list"], &[]));
     let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -927,15 +962,24 @@ fn certificates_requested_imported_assigned_and_exported_from_the_command_line()
         opened.contains("PRIVATE KEY") && opened.contains("CN = ctl.example.test"),
         "{opened}"
     );
-    let run = op.run(&["certificate", "delete", &id], &[]);
+    let run = op.run(
+        &["certificate", "delete", &id],
+        &[("APPLIANCE_PASSWORD", PASSWORD)],
+    );
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains("(certificate_in_use)"),
         "{}",
         run.stderr
     );
-    ok(op.run(&["certificate", "assign", &id], &[]));
-    ok(op.run(&["certificate", "delete", &id], &[]));
+    ok(op.run(
+        &["certificate", "assign", &id],
+        &[("APPLIANCE_PASSWORD", PASSWORD)],
+    ));
+    ok(op.run(
+        &["certificate", "delete", &id],
+        &[("APPLIANCE_PASSWORD", PASSWORD)],
+    ));
 
     // TLS settings: shown, then changed one field at a time.
     let run = ok(op.run(&["certificate", "settings"], &[]));

@@ -24,14 +24,58 @@ fn grubenv(state: &Path) -> Option<grubenv::Env> {
 fn refused_requests_start_nothing_and_an_accepted_one_is_recorded() {
     let state = state_dir("factory-reset");
     let d = start(&state);
+    const PASSWORD: &str = "reset-tester-1";
+    let path = "/api/v1/system/factory-reset";
     let reset = |token: Option<&str>, body: Option<&str>| {
-        d.call("POST", "/api/v1/system/factory-reset", token, body)
+        d.confirmed("POST", path, token.unwrap_or(""), PASSWORD, body)
     };
     assert_eq!(
-        reset(None, Some(r#"{"confirm":"factory-reset"}"#)).value()["error"],
+        d.call("POST", path, None, Some(r#"{"confirm":"factory-reset"}"#))
+            .value()["error"],
         "unauthorized"
     );
-    let token = d.first_login("reset-tester-1");
+    let token = d.first_login(PASSWORD);
+    // The password again: missing or wrong, nothing starts; a wrong one is audited.
+    let r = d.call(
+        "POST",
+        path,
+        Some(&token),
+        Some(r#"{"confirm":"factory-reset"}"#),
+    );
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "password_required".into())
+    );
+    assert!(r.value()["message"]
+        .as_str()
+        .unwrap()
+        .contains("X-Current-Password"));
+    let r = d.confirmed(
+        "POST",
+        path,
+        &token,
+        "not-the-password",
+        Some(r#"{"confirm":"factory-reset"}"#),
+    );
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (403, "wrong_password".into())
+    );
+    assert!(
+        grubenv(&state).is_none_or(|env| env.get("FACTORY_RESET").is_none()),
+        "no reset without the password"
+    );
+    let r = d.call("GET", "/api/v1/audit?limit=10", Some(&token), None);
+    assert!(
+        r.value()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "account.confirm_failed"
+                && e["detail"] == "wrong password given to confirm a factory reset"),
+        "{}",
+        r.value()
+    );
     for body in [
         None,
         Some("{}"),

@@ -26,7 +26,7 @@
 
 mod netlab;
 
-use appliance_tests::dev::{api_call, state_dir, DevDaemon};
+use appliance_tests::dev::{api_call, api_call_with, state_dir, DevDaemon};
 use appliance_tests::https::{Response, Trust};
 use appliance_tests::lab::{arp_reply, arping_macs, Lab as Segment};
 use appliance_tests::Api;
@@ -67,6 +67,19 @@ impl Api for NsApi {
     fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Response {
         in_ns(&self.ns, || {
             api_call(self.addr, &self.trust, method, path, token, body)
+        })
+    }
+
+    fn api_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Response {
+        in_ns(&self.ns, || {
+            api_call_with(self.addr, &self.trust, method, path, token, headers, body)
         })
     }
 }

@@ -41,6 +41,7 @@ const MODULES: &[&str] = &[
     "sleep",
     "keystatus",
     "read",
+    "password_pbkdf2",
 ];
 const EFI_MODULES: &[&str] = &["all_video"];
 const BIOS_MODULES: &[&str] = &["biosdisk"];

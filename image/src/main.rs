@@ -13,6 +13,7 @@ mod cpio;
 mod disk;
 mod elf;
 mod esp;
+mod grub_password;
 mod initramfs;
 mod kernel;
 mod modules;

@@ -128,11 +128,12 @@ pub(crate) fn write(p: &Parts, out: &Path, started: Instant) -> Result<()> {
     );
 
     let grubenv = grubenv::BootState::factory().env().to_block()?;
+    let grub_cfg = crate::grub_password::grub_cfg(esp::GRUB_CFG, &p.signing.grub_password_hash)?;
     let esp_img = work.join("esp.img");
     esp::build(
         &esp::Files {
             bootx64: p.grub.efi,
-            grub_cfg: esp::GRUB_CFG.as_bytes(),
+            grub_cfg: grub_cfg.as_bytes(),
             grubenv: &grubenv,
         },
         &work.join("esp"),

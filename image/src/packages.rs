@@ -277,15 +277,36 @@ pub(crate) struct SigningArgs {
     /// (repeatable; default: the development key keys/dev/dev.pub).
     #[arg(long = "trust", value_name = "FILE")]
     trust: Vec<PathBuf>,
-    /// A release: --key and --trust are required, and the published development key is
-    /// refused among them (an appliance that trusts it accepts packages from anybody).
+    /// A release: --key, --trust and --grub-password-file are required, and the published
+    /// development key and GRUB password are refused (an appliance that trusts the key
+    /// accepts packages from anybody).
     #[arg(long)]
     release: bool,
+    /// The password of GRUB's editor and command line (user `vendor`), on the first line of
+    /// FILE; only its PBKDF2 hash goes into the image (default: the development password
+    /// keys/dev/grub-password).
+    #[arg(long, value_name = "FILE")]
+    grub_password_file: Option<PathBuf>,
 }
 
 impl SigningArgs {
     /// A release signs with and trusts only keys given, none of them the development key.
     fn check_release(&self) -> Result<()> {
+        let Some(grub) = &self.grub_password_file else {
+            bail!(
+                "a release build needs --grub-password-file (the password of GRUB's editor \
+                 and command line): the development password is never the default of a release"
+            );
+        };
+        let dev_password =
+            crate::grub_password::read(&workspace().join(crate::grub_password::DEV_PASSWORD_FILE))?;
+        if crate::grub_password::read(grub)? == dev_password {
+            bail!(
+                "--grub-password-file {}: the published development GRUB password; a release \
+                 build refuses it",
+                grub.display()
+            );
+        }
         if self.keys.is_empty() || self.trust.is_empty() {
             bail!(
                 "a release build needs --key (the release signing key) and --trust (the \
@@ -322,6 +343,8 @@ pub(crate) struct Signing {
     pub trusted: Vec<(String, Vec<u8>)>,
     /// What the build should say about its keys.
     pub notes: Vec<String>,
+    /// `grub.pbkdf2.sha512.…` of the GRUB password ([`crate::grub_password`]).
+    pub grub_password_hash: String,
 }
 
 impl SigningArgs {
@@ -374,10 +397,23 @@ impl SigningArgs {
                 "no signing key is among the trusted keys: this slot will not accept a package signed like its own update.pkg".into(),
             );
         }
+        let grub_file = match &self.grub_password_file {
+            Some(file) => file.clone(),
+            None => {
+                notes.push(format!(
+                    "GRUB's editor and command line take the DEVELOPMENT password of {} (pass --grub-password-file for a release)",
+                    crate::grub_password::DEV_PASSWORD_FILE
+                ));
+                ws.join(crate::grub_password::DEV_PASSWORD_FILE)
+            }
+        };
+        let grub_password_hash =
+            crate::grub_password::hash(&crate::grub_password::read(&grub_file)?)?;
         Ok(Signing {
             signers,
             trusted,
             notes,
+            grub_password_hash,
         })
     }
 }
@@ -415,12 +451,25 @@ mod tests {
             .unwrap()
             .write_pair(&dir.join("release"))
             .unwrap();
+        let grub = dir.join("grub-password");
+        std::fs::write(&grub, "a vendor's own GRUB password\n").unwrap();
         let args = |keys: Vec<PathBuf>, trust: Vec<PathBuf>| SigningArgs {
             keys,
             trust,
             release: true,
+            grub_password_file: Some(grub.clone()),
         };
         let error = |a: SigningArgs| a.load().err().expect("refused").to_string();
+        let no_grub = SigningArgs {
+            grub_password_file: None,
+            ..args(vec![key.clone()], vec![public.clone()])
+        };
+        assert!(error(no_grub).contains("needs --grub-password-file"));
+        let dev_grub = SigningArgs {
+            grub_password_file: Some(ws.join(crate::grub_password::DEV_PASSWORD_FILE)),
+            ..args(vec![key.clone()], vec![public.clone()])
+        };
+        assert!(error(dev_grub).contains("development GRUB password"));
         assert!(error(args(vec![], vec![])).contains("needs --key"));
         assert!(error(args(vec![key.clone()], vec![])).contains("needs --key"));
         assert!(error(args(vec![ws.join(DEV_KEY)], vec![public.clone()]))
@@ -436,14 +485,18 @@ mod tests {
         assert_eq!(signing.trusted.len(), 1);
         assert!(signing.notes.is_empty(), "{:?}", signing.notes);
         // Not a release: the development default, said in the notes.
+        assert!(signing
+            .grub_password_hash
+            .starts_with("grub.pbkdf2.sha512.10000."));
         let dev = SigningArgs {
             keys: vec![],
             trust: vec![],
             release: false,
+            grub_password_file: None,
         }
         .load()
         .unwrap();
-        assert_eq!(dev.notes.len(), 2, "{:?}", dev.notes);
+        assert_eq!(dev.notes.len(), 3, "{:?}", dev.notes);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

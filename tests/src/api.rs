@@ -10,6 +10,35 @@ pub trait Api {
     /// One API call: JSON body, optional Bearer token.
     fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Response;
 
+    /// One API call with more headers.
+    fn api_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Response;
+
+    /// A call that gives the account's password again (`X-Current-Password`): a factory
+    /// reset, a change of the served certificate, of the update server.
+    fn confirmed(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        password: &str,
+        body: Option<&str>,
+    ) -> Response {
+        self.api_with(
+            method,
+            path,
+            Some(token),
+            &[(appliancectl::CURRENT_PASSWORD_HEADER, password)],
+            body,
+        )
+    }
+
     /// `POST /api/v1/session` as admin with `password`.
     fn login(&self, password: &str) -> Response {
         let body = serde_json::json!(Credentials {

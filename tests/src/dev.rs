@@ -180,6 +180,25 @@ impl crate::Api for DevDaemon {
     fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Response {
         self.call(method, path, token, body)
     }
+
+    fn api_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Response {
+        api_call_with(
+            self.https,
+            &self.trust(),
+            method,
+            path,
+            token,
+            headers,
+            body,
+        )
+    }
 }
 
 /// One API call to `addr`: JSON body, Bearer token, 60 s timeout (logins hash passwords).
@@ -191,8 +210,21 @@ pub fn api_call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Response {
+    api_call_with(addr, trust, method, path, token, &[], body)
+}
+
+/// [`api_call`] with more headers.
+pub fn api_call_with(
+    addr: SocketAddr,
+    trust: &Trust,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+    body: Option<&str>,
+) -> Response {
     let auth = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![];
+    let mut headers = extra.to_vec();
     if let Some(a) = &auth {
         headers.push(("Authorization", a.as_str()));
     }

@@ -458,4 +458,15 @@ impl crate::Api for Machine {
     ) -> https::Response {
         self.call(method, path, token, body)
     }
+
+    fn api_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> https::Response {
+        crate::dev::api_call_with(self.https, &Trust::Any, method, path, token, headers, body)
+    }
 }

@@ -26,11 +26,14 @@ const PASSWORD: &str = "shipped-back-1";
 const POLICY: &str = r#"{"max_failed_logins":7,"lockout_seconds":86371,"session_idle_seconds":86353,"session_max_seconds":604777}"#;
 const NTP_CANARY: &str = "ntp-canary-5c2e91d7.example.net";
 
+/// The reset request, with the admin password given again (every machine here has
+/// [`PASSWORD`]).
 fn reset(m: &Machine, token: &str, body: &str) -> Response {
-    m.call(
+    m.confirmed(
         "POST",
         "/api/v1/system/factory-reset",
-        Some(token),
+        token,
+        PASSWORD,
         Some(body),
     )
 }

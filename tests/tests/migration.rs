@@ -119,10 +119,11 @@ fn a_box_backup_restored_on_a_vm_brings_its_password_and_certificate() {
         Some(r#"{"servers":["ntp.box.example.net"]}"#),
     ));
     let install = json!({"certificate": cert_pem, "key": key_pem}).to_string();
-    let tls = ok(&boxm.call(
+    let tls = ok(&boxm.confirmed(
         "PUT",
         "/api/v1/tls/certificate",
-        Some(&token),
+        &token,
+        BOX_PASSWORD,
         Some(&install),
     ));
     assert_ne!(tls["certificate_sha256"], Value::Null, "{tls}");

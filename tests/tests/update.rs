@@ -121,7 +121,12 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
         m.https,
         "POST",
         "/api/v1/certificates/import?name=Site",
-        &[("Authorization", &auth), ("X-Password", "site-p12-pass")],
+        &[
+            ("Authorization", &auth),
+            ("X-Password", "site-p12-pass"),
+            // Import and assign ask for the account's password again.
+            (appliancectl::CURRENT_PASSWORD_HEADER, "update-secret-1"),
+        ],
         &p12,
         &Trust::Any,
         Duration::from_secs(60),
@@ -129,10 +134,11 @@ fn update_restart_then_rollback_from_a_wrecked_slot() {
     .unwrap();
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let id = r.value()["certificate"]["id"].as_str().unwrap().to_string();
-    let r = m.call(
+    let r = m.confirmed(
         "PUT",
         &format!("/api/v1/certificates/{id}/assign"),
-        Some(&token),
+        &token,
+        "update-secret-1",
         Some(r#"{"addresses": ["10.0.2.15"]}"#),
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));

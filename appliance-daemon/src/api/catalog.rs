@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::extract::{Caller, Json};
+use super::extract::{Caller, Confirmed, Json};
 use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
@@ -24,8 +24,8 @@ pub(super) async fn get_server(
 
 pub(super) async fn put_server(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     _synced: NotBackup,
+    Confirmed(caller): Confirmed,
     Json(change): Json<Change>,
 ) -> Result<axum::Json<UpdateServer>, ApiError> {
     let server = change.validate().map_err(|reason| {

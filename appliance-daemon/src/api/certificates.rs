@@ -14,7 +14,7 @@ use api_types::{
     CertificateRequested, CertificateSettings, StoredCertificate,
 };
 
-use super::extract::{Caller, Json};
+use super::extract::{Caller, Confirmed, Json};
 use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
@@ -36,8 +36,8 @@ pub(super) struct ImportQuery {
 
 pub(super) async fn import(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     _synced: NotBackup,
+    Confirmed(caller): Confirmed,
     Query(query): Query<ImportQuery>,
     headers: HeaderMap,
     body: Body,
@@ -140,8 +140,8 @@ pub(super) async fn request(
 
 pub(super) async fn assign(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     _synced: NotBackup,
+    Confirmed(caller): Confirmed,
     Path(id): Path<String>,
     Json(body): Json<CertificateAssign>,
 ) -> Result<axum::Json<StoredCertificate>, ApiError> {
@@ -154,8 +154,8 @@ pub(super) async fn assign(
 
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     _synced: NotBackup,
+    Confirmed(caller): Confirmed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state

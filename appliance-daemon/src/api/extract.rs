@@ -114,6 +114,62 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
+/// The header that carries the account's password again for a sensitive act.
+const CURRENT_PASSWORD: &str = "x-current-password";
+
+/// A [`Caller`] who gave the account's password again in `X-Current-Password` (UTF-8),
+/// checked before the body is read: for a factory reset, a change of the served
+/// certificate or key, and of the update server. Missing: 403 `password_required`; wrong:
+/// 403 `wrong_password`, audited and counted toward the lockout as a failed login.
+#[derive(Debug, Clone)]
+pub(crate) struct Confirmed(pub Caller);
+
+impl FromRequestParts<Arc<AppState>> for Confirmed {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let password = parts
+            .headers
+            .get(CURRENT_PASSWORD)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .map(str::to_string);
+        let what = act(parts.method.as_str(), parts.uri.path());
+        state
+            .auth
+            .confirm_password(
+                &caller.session.user,
+                password.as_deref(),
+                what,
+                caller.address,
+            )
+            .await
+            .map_err(|err| match err {
+                crate::auth::AuthError::WrongPassword => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "wrong_password",
+                    "The password in the `X-Current-Password` header is wrong; nothing was changed.",
+                ),
+                other => super::session::auth_error(other),
+            })?;
+        Ok(Confirmed(caller))
+    }
+}
+
+/// What a confirmed request does, for the audit log of a wrong password.
+fn act(method: &str, path: &str) -> &'static str {
+    match (method, path) {
+        (_, "/api/v1/system/factory-reset") => "a factory reset",
+        (_, "/api/v1/updates/server") => "an update server change",
+        (_, "/api/v1/tls/certificate") => "a change of the served certificate",
+        (_, "/api/v1/certificates/import") => "a certificate import",
+        ("DELETE", _) => "a certificate deletion",
+        _ => "a certificate assignment",
+    }
+}
+
 fn bearer(parts: &Parts) -> Option<String> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use grubenv::Then;
 
-use super::extract::Caller;
+use super::extract::Confirmed;
 use super::ApiError;
 use crate::reset;
 use crate::state::AppState;
@@ -56,7 +56,7 @@ fn validate(body: &[u8]) -> Result<Then, ApiError> {
 
 pub(super) async fn post(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    Confirmed(caller): Confirmed,
     body: Bytes,
 ) -> Result<(StatusCode, axum::Json<ResetAccepted>), ApiError> {
     let then = validate(&body)?;

@@ -72,5 +72,11 @@ pub(super) fn auth_error(err: AuthError) -> ApiError {
         AuthError::Task(e) => ApiError::internal("The password check did not finish", e),
         AuthError::NoSuchUser(_) => ApiError::new(StatusCode::NOT_FOUND, "no_such_user", message),
         AuthError::Busy { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message),
+        AuthError::PasswordRequired => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "password_required",
+            "This change needs the account's password again in the `X-Current-Password` header; \
+             nothing was changed.",
+        ),
     }
 }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use std::sync::Arc;
 
-use super::extract::{Caller, Json};
+use super::extract::{Caller, Confirmed, Json};
 use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::state::AppState;
@@ -21,8 +21,8 @@ pub(super) use api_types::CertificateInstall as Install;
 
 pub(super) async fn install(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     _synced: NotBackup,
+    Confirmed(caller): Confirmed,
     Json(body): Json<Install>,
 ) -> Result<axum::Json<TlsView>, ApiError> {
     let view = state
@@ -39,8 +39,8 @@ pub(super) async fn install(
 
 pub(super) async fn self_signed(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
     _synced: NotBackup,
+    Confirmed(caller): Confirmed,
 ) -> Result<axum::Json<TlsView>, ApiError> {
     let view = state
         .tls

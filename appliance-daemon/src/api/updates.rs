@@ -16,17 +16,26 @@ pub(super) async fn get(
     Ok(axum::Json(state.updater.view()?))
 }
 
+/// How often an open progress stream looks whether its session has expired (a logout is
+/// seen at once).
+const SESSION_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `GET /api/v1/updates/progress`: server-sent events, one `progress` event with the
-/// current state at once and one per change (every MiB written, each phase).
+/// current state at once and one per change (every MiB written, each phase). The stream
+/// ends when the session that opened it ends (logout, expiry, password change).
 pub(super) async fn progress(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
 ) -> axum::response::sse::Sse<
     impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let mut rx = state.updater.progress.subscribe();
+    let mut ended = state.auth.sessions_ended();
+    let token = caller.token;
     let stream = async_stream(move |tx| async move {
+        let mut look = tokio::time::interval(SESSION_LOOK);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let current = rx.borrow_and_update().clone();
             let event = Event::default()
@@ -36,8 +45,26 @@ pub(super) async fn progress(
             if tx.send(Ok(event)).await.is_err() {
                 return;
             }
-            if rx.changed().await.is_err() {
-                return;
+            loop {
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                    gone = ended.changed() => {
+                        if gone.is_err() {
+                            return;
+                        }
+                    }
+                    _ = look.tick() => {}
+                    () = tx.closed() => return,
+                }
+                if !state.auth.alive(&token, crate::auth::Kind::Api) {
+                    tracing::debug!("progress stream closed: its session ended");
+                    return;
+                }
             }
         }
     });

@@ -30,6 +30,8 @@ pub(crate) enum AuthError {
     Locked { remaining_seconds: u64 },
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error("this change needs the current password again; nothing was changed")]
+    PasswordRequired,
     #[error("{0}")]
     Weak(#[from] password::Weak),
     #[error("the session has expired or is not valid; log in again")]
@@ -181,16 +183,29 @@ impl Auth {
 
     /// The live session behind a token, if any.
     pub(crate) fn session(&self, token: &str, kind: Kind) -> Option<Session> {
+        self.sessions.get(token, kind, self.limits())
+    }
+
+    /// The session limits of the current policy.
+    fn limits(&self) -> sessions::Limits {
         let policy = self
             .policy
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let limits = sessions::Limits {
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sessions::Limits {
             idle: Duration::from_secs(policy.session_idle_seconds.max(60)),
             max: Duration::from_secs(policy.session_max_seconds.max(60)),
-        };
-        self.sessions.get(token, kind, limits)
+        }
+    }
+
+    /// Whether `token` is still a live session of `kind`, without counting it as a use.
+    pub(crate) fn alive(&self, token: &str, kind: Kind) -> bool {
+        self.sessions.alive(token, kind, self.limits())
+    }
+
+    /// Changes each time sessions end: look again with [`Auth::alive`].
+    pub(crate) fn sessions_ended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sessions.ended()
     }
 
     pub(crate) fn logout(&self, token: &str) {
@@ -211,6 +226,35 @@ impl Auth {
             .await?;
         tracing::info!(user = %name, was_locked, "account unlocked");
         Ok(was_locked)
+    }
+
+    /// Check the password of the session's user again before a sensitive act (a factory
+    /// reset, a change of the served key, of the update server). Waits for a turn like a
+    /// login; a wrong password is audited and counts toward the lockout of this account
+    /// and source as a failed login does, and a locked source is refused unchecked.
+    pub(crate) async fn confirm_password(
+        &self,
+        user: &str,
+        password: Option<&str>,
+        what: &str,
+        address: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        let Some(password) = password.filter(|p| !p.is_empty()) else {
+            return Err(AuthError::PasswordRequired);
+        };
+        let waiter = self.checks.queue(address).map_err(|_| AuthError::Busy {
+            retry_after_seconds: checks::RETRY_AFTER_SECONDS,
+        })?;
+        let turn = waiter.turn().await;
+        let store = self.store.clone();
+        let locks = Arc::clone(&self.lockout);
+        let (user, password, what) = (user.to_string(), password.to_string(), what.to_string());
+        blocking(move || {
+            let outcome = check_confirm(&store, &locks, &user, &password, &what, address);
+            drop(turn);
+            outcome
+        })
+        .await?
     }
 
     /// Change the password of the session's user; other sessions of that user end.
@@ -340,6 +384,45 @@ fn check_login(
     )?;
     locks.succeeded(&name, source);
     Ok(user)
+}
+
+/// The check of a password given again ([`Auth::confirm_password`]) and the record of a
+/// failure, in the checks' turn.
+fn check_confirm(
+    store: &Store,
+    locks: &Lockout,
+    name: &str,
+    password: &str,
+    what: &str,
+    address: Option<IpAddr>,
+) -> Result<(), AuthError> {
+    let accounts: Accounts = store.get()?;
+    let policy: SecurityPolicy = store.get()?;
+    let source = Source::of(address);
+    let Some(user) = accounts.user(name) else {
+        return Err(AuthError::NoSession);
+    };
+    if let lockout::Gate::Locked { remaining_seconds } =
+        locks.gate(name, source, Instant::now(), &policy)
+    {
+        return Err(AuthError::Locked { remaining_seconds });
+    }
+    if !password::verify(&user.password_hash, password) {
+        store.change(
+            Audit::user(
+                name,
+                address,
+                "account.confirm_failed",
+                format!("wrong password given to confirm {what}"),
+            ),
+            |_| Ok::<_, crate::store::Error>(()),
+        )?;
+        if locks.failed(name, source, Instant::now(), &policy) {
+            tracing::warn!(user = %name, ?address, "sign-in from this source locked after repeated wrong passwords");
+        }
+        return Err(AuthError::WrongPassword);
+    }
+    Ok(())
 }
 
 fn kind_name(kind: Kind) -> &'static str {

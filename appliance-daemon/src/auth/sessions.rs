@@ -36,9 +36,22 @@ pub(crate) struct Limits {
     pub max: Duration,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    /// Counts the times sessions ended (logout, password change, removed account, expiry
+    /// seen, eviction): what stays open for a session (the update progress stream) looks
+    /// again when it moves.
+    ended: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            map: Mutex::default(),
+            ended: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 /// Above this many live sessions the oldest is dropped, so that scripted logins cannot grow
@@ -66,6 +79,7 @@ impl Sessions {
                 .map(|(t, _)| t.clone())
             {
                 map.remove(&oldest);
+                self.bump();
             }
         }
         map.insert(token.clone(), session);
@@ -84,6 +98,7 @@ impl Sessions {
             || now.duration_since(session.created) >= limits.max;
         if expired {
             map.remove(token);
+            self.bump();
             return None;
         }
         if session.kind != kind {
@@ -95,6 +110,30 @@ impl Sessions {
 
     pub(crate) fn remove(&self, token: &str) {
         self.lock().remove(token);
+        self.bump();
+    }
+
+    /// Whether `token` is a live session of `kind`, without counting this as a use (a
+    /// stream left open must not keep its session from expiring).
+    pub(crate) fn alive(&self, token: &str, kind: Kind, limits: Limits) -> bool {
+        self.alive_at(token, kind, limits, Instant::now())
+    }
+
+    fn alive_at(&self, token: &str, kind: Kind, limits: Limits, now: Instant) -> bool {
+        self.lock().get(token).is_some_and(|s| {
+            s.kind == kind
+                && now.duration_since(s.last_used) < limits.idle
+                && now.duration_since(s.created) < limits.max
+        })
+    }
+
+    /// Changes each time sessions end ([`Sessions::alive`] tells which).
+    pub(crate) fn ended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.ended.subscribe()
+    }
+
+    fn bump(&self) {
+        self.ended.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// After a password change: end every other session of `user`, clear the flag on `keep`.
@@ -104,12 +143,15 @@ impl Sessions {
         if let Some(s) = map.get_mut(keep) {
             s.must_change_password = false;
         }
+        drop(map);
+        self.bump();
     }
 
     /// After the accounts were replaced (a restore, the pair's sync): end the sessions of
     /// users that no longer exist.
     pub(crate) fn retain_users(&self, exists: impl Fn(&str) -> bool) {
         self.lock().retain(|_, s| exists(&s.user));
+        self.bump();
     }
 
     pub(crate) fn count(&self) -> usize {
@@ -185,6 +227,30 @@ mod tests {
         );
         assert!(s.get(&other, Kind::Web, LIMITS).is_none());
         assert!(s.get(&someone, Kind::Api, LIMITS).is_some());
+    }
+
+    #[test]
+    fn alive_neither_refreshes_nor_outlives_the_session() {
+        let s = Sessions::default();
+        let mut ended = s.ended();
+        let t = s.create("admin", Kind::Api, false);
+        let start = Instant::now();
+        assert!(s.alive_at(&t, Kind::Api, LIMITS, start));
+        assert!(!s.alive_at(&t, Kind::Web, LIMITS, start));
+        // Looked at every 10 s, it still goes idle after 60 s without a use.
+        for i in 1..6 {
+            assert!(s.alive_at(&t, Kind::Api, LIMITS, start + Duration::from_secs(10 * i)));
+        }
+        assert!(!s.alive_at(&t, Kind::Api, LIMITS, start + Duration::from_secs(61)));
+        assert!(!ended.has_changed().unwrap());
+        s.remove(&t);
+        assert!(ended.has_changed().unwrap(), "a logout is announced");
+        ended.mark_unchanged();
+        assert!(!s.alive(&t, Kind::Api, LIMITS));
+        let u = s.create("admin", Kind::Api, false);
+        s.password_changed("admin", "another");
+        assert!(ended.has_changed().unwrap());
+        assert!(!s.alive(&u, Kind::Api, LIMITS));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! Files: `<state>/tls/cert.pem` (0644) and `<state>/tls/key.pem` (0600), each replaced
 //! atomically. The key is written first; a start that finds only one of them, or a pair
 //! that does not match, makes a new pair (a lost certificate must not lock the operator out).
+//! A replaced key is not kept: the new one is renamed over it, and the `key.previous.pem`
+//! and `cert.previous.pem` an older firmware kept beside them are deleted at start.
 //! `names.json` records the host name and addresses the self-signed certificate was made
 //! for: when they change (a DHCP lease, a new host name) [`refresh`] re-issues it with the
 //! same key and [`Certificates`] swaps it in without a restart.
@@ -98,15 +100,11 @@ pub(crate) fn load_or_create(dir: &Path, hostname: &str) -> Result<Identity, Err
     if cert_file.exists() && key_file.exists() {
         match load(dir) {
             Ok(identity) => return Ok(identity),
-            Err(err) => match restore_previous(dir) {
-                Some(identity) => {
-                    tracing::warn!("the stored certificate is unusable ({err}); using the previous one again (an install was interrupted?)");
-                    return Ok(identity);
-                }
-                None => tracing::warn!(
+            Err(err) => {
+                tracing::warn!(
                     "making a new certificate because the stored one is unusable: {err}"
-                ),
-            },
+                );
+            }
         }
     } else if cert_file.exists() || key_file.exists() {
         tracing::warn!(dir = %dir.display(), "only one of cert.pem and key.pem exists; making a new pair");
@@ -121,15 +119,23 @@ pub(crate) fn load_or_create(dir: &Path, hostname: &str) -> Result<Identity, Err
     Ok(identity)
 }
 
-/// The pair an install kept aside (`key.previous.pem`, `cert.previous.pem`), put back if
-/// it is usable: the key and the certificate are two files, and a power cut between the
-/// two writes of an install leaves a new key beside the old certificate.
-fn restore_previous(dir: &Path) -> Option<Identity> {
-    let key = std::fs::read(previous_key_path(dir)).ok()?;
-    let cert = std::fs::read(previous_cert_path(dir)).ok()?;
-    write(&key_path(dir), &key, 0o600).ok()?;
-    write(&cert_path(dir), &cert, 0o644).ok()?;
-    load(dir).ok()
+/// Delete the pair an older firmware's install kept aside (`key.previous.pem`,
+/// `cert.previous.pem`): a replaced private key is not kept on the appliance.
+fn remove_previous(dir: &Path) -> Result<(), Error> {
+    for path in [previous_key_path(dir), previous_cert_path(dir)] {
+        remove(&path)?;
+    }
+    Ok(())
+}
+
+fn remove(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Write {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn previous_key_path(dir: &Path) -> PathBuf {
@@ -264,31 +270,33 @@ fn load(dir: &Path) -> Result<Identity, Error> {
     Ok(identity)
 }
 
-/// Go back to a new self-signed certificate (new key) for `hostname`.
+/// Go back to a new self-signed certificate (new key) for `hostname`. The new key is
+/// renamed over the old one (one atomic step: no moment without a key, no copy of the old
+/// one left); a cut before the certificate follows leaves a pair that does not match, and
+/// the next start makes a new one.
 pub(crate) fn use_self_signed(dir: &Path, hostname: &str) -> Result<Identity, Error> {
-    for path in [
-        installed_marker(dir),
-        cert_path(dir),
-        key_path(dir),
-        Names::path(dir),
-    ] {
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::Write { path, source: e })
-            }
-            _ => {}
-        }
-    }
-    load_or_create(dir, hostname)
+    remove_previous(dir)?;
+    remove(&installed_marker(dir))?;
+    let names = Names::new(hostname, cert::local_addresses());
+    let generated = cert::generate(&names.hostname, &names.addresses, None)?;
+    write(&key_path(dir), generated.key_pem.as_bytes(), 0o600)?;
+    write(&cert_path(dir), generated.cert_pem.as_bytes(), 0o644)?;
+    names.save(dir)?;
+    let mut identity = load(dir)?;
+    identity.created = true;
+    Ok(identity)
 }
 
 /// The self-signed certificate in `dir` (made if missing), after moving an administrator's
 /// certificate installed by an older firmware into the store ([`store::migrate`]).
 pub(crate) fn open(dir: &Path, hostname: &str) -> Result<Identity, Error> {
     let identity = load_or_create(dir, hostname)?;
-    if store::migrate(dir, hostname)? {
-        return load_or_create(dir, hostname);
-    }
+    let identity = if store::migrate(dir, hostname)? {
+        load_or_create(dir, hostname)?
+    } else {
+        identity
+    };
+    remove_previous(dir)?;
     Ok(identity)
 }
 
@@ -415,27 +423,79 @@ mod tests {
         assert_eq!(store::Store::load(&tls).unwrap().entries.len(), 1);
     }
 
+    /// Every private key (DER) found in the PEM files under `dir`.
+    fn keys_under(dir: &Path) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                keys.extend(keys_under(&path));
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                keys.extend(
+                    PrivateKeyDer::pem_slice_iter(&bytes)
+                        .filter_map(Result::ok)
+                        .map(|k| k.secret_der().to_vec()),
+                );
+            }
+        }
+        keys
+    }
+
+    fn key_der(tls: &Path) -> Vec<u8> {
+        PrivateKeyDer::from_pem_slice(&std::fs::read(key_path(tls)).unwrap())
+            .unwrap()
+            .secret_der()
+            .to_vec()
+    }
+
     #[test]
-    fn an_install_cut_between_key_and_certificate_falls_back_to_the_previous_pair() {
-        let dir = TestDir::new("tls-cut");
+    fn a_replaced_key_is_not_kept() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = TestDir::new("tls-old-key");
         let tls = dir.path().join("tls");
-        let first = load_or_create(&tls, "appliance").unwrap();
+        load_or_create(&tls, "appliance").unwrap();
+        let first = key_der(&tls);
+        // An older firmware's install kept the replaced pair aside: deleted at start.
         let theirs = cert::generate("support.example.com", &[], None).unwrap();
         install_the_old_way(&tls, &theirs.cert_pem, &theirs.key_pem);
-        // A second install cut after its key was written.
-        std::fs::copy(key_path(&tls), previous_key_path(&tls)).unwrap();
-        std::fs::copy(cert_path(&tls), previous_cert_path(&tls)).unwrap();
-        let next = cert::generate("next.example.com", &[], None).unwrap();
-        write(&key_path(&tls), next.key_pem.as_bytes(), 0o600).unwrap();
-        assert!(load(&tls).is_err(), "new key, old certificate");
-        let back = load_or_create(&tls, "appliance").unwrap();
-        assert!(!back.created);
-        assert_ne!(back.cert, first.cert);
-        assert_eq!(
-            back.cert,
-            CertificateDer::from_pem_slice(theirs.cert_pem.as_bytes()).unwrap()
+        assert!(previous_key_path(&tls).exists());
+        let own = open(&tls, "appliance").unwrap();
+        assert!(!previous_key_path(&tls).exists());
+        assert!(!previous_cert_path(&tls).exists());
+        let second = key_der(&tls);
+        assert_ne!(second, first);
+        assert!(!keys_under(&tls).contains(&first), "the first key is gone");
+        // Back to self-signed: a new key renamed over the old one (a new inode, 0600).
+        let inode = std::fs::metadata(key_path(&tls)).unwrap().ino();
+        let back = use_self_signed(&tls, "appliance").unwrap();
+        assert_ne!(back.cert, own.cert);
+        let meta = std::fs::metadata(key_path(&tls)).unwrap();
+        assert_ne!(
+            meta.ino(),
+            inode,
+            "replaced by a rename, not rewritten in place"
         );
-        assert_eq!(load(&tls).unwrap().cert, back.cert, "and it stays");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let third = key_der(&tls);
+        assert_ne!(third, second);
+        let keys = keys_under(&tls);
+        assert!(!keys.contains(&second), "the replaced key is not kept");
+        assert!(!keys.contains(&first));
+        assert!(keys.contains(&third));
+        // The administrator's certificate lives on in the store, with its key: 2 keys.
+        assert_eq!(keys.len(), 2, "{} keys under tls/", keys.len());
+        let names: Vec<String> = std::fs::read_dir(&tls)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.contains("previous") && !n.ends_with(".tmp")),
+            "{names:?}"
+        );
+        assert_eq!(load_or_create(&tls, "appliance").unwrap().cert, back.cert);
     }
 
     #[test]

@@ -313,8 +313,13 @@ async fn import(
     let fail =
         |e: (StatusCode, String)| render(&state, &ctx, Extra::refused(c, c.import_failed, e));
     let unreadable = |message: String| (StatusCode::BAD_REQUEST, message);
-    let (mut csrf, mut password, mut name, mut file) =
-        (String::new(), String::new(), String::new(), None);
+    let (mut csrf, mut password, mut current, mut name, mut file) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        None,
+    );
     loop {
         let mut field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -324,6 +329,7 @@ async fn import(
         let target = match field.name() {
             Some("csrf") => &mut csrf,
             Some("password") => &mut password,
+            Some("current_password") => &mut current,
             Some("name") => &mut name,
             Some("file") => {
                 let mut bytes = Vec::new();
@@ -360,6 +366,12 @@ async fn import(
     let Some(bytes) = file.filter(|b| !b.is_empty()) else {
         return fail((StatusCode::UNPROCESSABLE_ENTITY, c.no_file.to_string())).await;
     };
+    if let Err(refused) = ctx
+        .confirm_password(&state, &session.user, &current, "a certificate import")
+        .await
+    {
+        return fail(refused).await;
+    }
     let password = (!password.is_empty()).then_some(password);
     let name = (!name.trim().is_empty()).then(|| name.trim().to_string());
     let extra = match state
@@ -403,6 +415,16 @@ async fn assign(
         return r;
     }
     let c = words::text(ctx.lang);
+    let current = fields
+        .iter()
+        .find(|(k, _)| k == "current_password")
+        .map_or("", |(_, v)| v.as_str());
+    if let Err(refused) = ctx
+        .confirm_password(&state, &user, current, "a certificate assignment")
+        .await
+    {
+        return render(&state, &ctx, Extra::refused(c, c.change_failed, refused)).await;
+    }
     let addresses = fields
         .iter()
         .filter(|(k, _)| k == "address")
@@ -459,22 +481,35 @@ async fn export(
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
+struct DeleteForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    current_password: String,
 }
 
 async fn delete(
     State(state): State<Arc<AppState>>,
     ctx: Ctx,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<DeleteForm>,
 ) -> Response {
     let user = user_or_return!(ctx, &form.csrf);
     if let Err(r) = ctx.not_backup() {
         return r;
     }
     let c = words::text(ctx.lang);
+    if let Err(refused) = ctx
+        .confirm_password(
+            &state,
+            &user,
+            &form.current_password,
+            "a certificate deletion",
+        )
+        .await
+    {
+        return render(&state, &ctx, Extra::refused(c, c.change_failed, refused)).await;
+    }
     let extra = match state.tls.delete(&id, &user, ctx.address).await {
         Ok(()) => Extra::notice(c.deleted.to_string()),
         Err(e) => Extra::refused(c, c.change_failed, words::error(ctx.lang, e)),

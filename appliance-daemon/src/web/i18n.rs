@@ -83,6 +83,11 @@ pub(crate) struct Text {
     pub confirm_password: &'static str,
     pub passwords_differ: &'static str,
     pub wrong_current: &'static str,
+    /// The field of a form whose act needs the password again (a factory reset, a change
+    /// of the served certificate, of the update server).
+    pub confirm_with_password: &'static str,
+    pub confirm_password_missing: &'static str,
+    pub confirm_password_wrong: &'static str,
     pub weak_password: &'static str,
     pub password_changed: &'static str,
     pub nav_status: &'static str,
@@ -197,6 +202,9 @@ pub(crate) static EN: Text = Text {
     confirm_password: "New password again",
     passwords_differ: "The two new passwords differ.",
     wrong_current: "The current password is wrong.",
+    confirm_with_password: "Your password, to confirm",
+    confirm_password_missing: "Type your password to confirm this change; nothing was changed.",
+    confirm_password_wrong: "The password is wrong; nothing was changed.",
     weak_password: "The new password is refused",
     password_changed: "The password has been changed.",
     nav_status: "Status",
@@ -314,6 +322,10 @@ pub(crate) static FR: Text = Text {
     confirm_password: "Nouveau mot de passe (confirmation)",
     passwords_differ: "Les deux nouveaux mots de passe diffèrent.",
     wrong_current: "Le mot de passe actuel est incorrect.",
+    confirm_with_password: "Votre mot de passe, pour confirmer",
+    confirm_password_missing:
+        "Saisissez votre mot de passe pour confirmer ce changement ; rien n'a été modifié.",
+    confirm_password_wrong: "Le mot de passe est incorrect ; rien n'a été modifié.",
     weak_password: "Le nouveau mot de passe est refusé",
     password_changed: "Le mot de passe a été changé.",
     nav_status: "État",

@@ -292,6 +292,45 @@ impl Ctx {
         Ok((token, session))
     }
 
+    /// The session user's password typed again in a form (field `current_password`) for a
+    /// sensitive act ([`crate::auth::Auth::confirm_password`]: a wrong one counts toward the
+    /// lockout); the refusal's status and sentence in the page's language otherwise.
+    pub(crate) async fn confirm_password(
+        &self,
+        state: &AppState,
+        user: &str,
+        given: &str,
+        what: &str,
+    ) -> Result<(), (StatusCode, String)> {
+        let t = self.t();
+        match state
+            .auth
+            .confirm_password(user, Some(given), what, self.address)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(AuthError::PasswordRequired) => Err((
+                StatusCode::FORBIDDEN,
+                t.confirm_password_missing.to_string(),
+            )),
+            Err(AuthError::WrongPassword) => {
+                Err((StatusCode::FORBIDDEN, t.confirm_password_wrong.to_string()))
+            }
+            Err(AuthError::Locked { remaining_seconds }) => Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                t.locked
+                    .replace("{minutes}", &remaining_seconds.div_ceil(60).to_string()),
+            )),
+            Err(AuthError::Busy { .. }) => {
+                Err((StatusCode::SERVICE_UNAVAILABLE, t.login_busy.to_string()))
+            }
+            Err(err) => {
+                tracing::error!("the password check failed: {err}");
+                Err((StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+            }
+        }
+    }
+
     /// A form of a logged-in page must carry the session's CSRF token.
     #[allow(clippy::result_large_err)]
     pub(crate) fn check_csrf(&self, session: &Session, given: &str) -> Result<(), Response> {

@@ -132,6 +132,8 @@ pub(super) struct ResetForm {
     confirm: String,
     #[serde(default)]
     then: String,
+    #[serde(default)]
+    current_password: String,
 }
 
 pub(super) async fn request(
@@ -153,6 +155,17 @@ pub(super) async fn request(
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(w.wrong_word.to_string()),
         );
+    }
+    if let Err((status, message)) = ctx
+        .confirm_password(
+            &state,
+            &session.user,
+            &f.current_password,
+            "a factory reset",
+        )
+        .await
+    {
+        return form(&ctx, status, Some(message));
     }
     let then = Then::parse(&f.then).unwrap_or(Then::PowerOff);
     let started = crate::reset::start(

@@ -288,6 +288,8 @@ pub(super) struct ServerForm {
     url: String,
     #[serde(default)]
     ca_certificate: String,
+    #[serde(default)]
+    current_password: String,
 }
 
 /// The update server form checked field by field, so that each error shows next to its
@@ -342,6 +344,31 @@ pub(super) async fn save_server(
             ))
         }
     };
+    if let Err((status, message)) = ctx
+        .confirm_password(
+            &state,
+            &user,
+            &form.current_password,
+            "an update server change",
+        )
+        .await
+    {
+        return Ok(render_with(
+            &state,
+            &ctx,
+            status,
+            Extra {
+                error: Some(format!("{} {message}", u.server_not_saved)),
+                server: Some(ServerFields {
+                    url: form.url,
+                    ca_certificate: form.ca_certificate,
+                    url_error: None,
+                    ca_error: None,
+                }),
+                ..Extra::default()
+            },
+        ));
+    }
     let result = state
         .updater
         .store_server(server, &user, ctx.address)

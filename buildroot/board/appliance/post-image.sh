@@ -28,6 +28,11 @@ set --
 if [ -n "${APPLIANCE_KEY:-}" ] || [ -n "${APPLIANCE_TRUST:-}" ]; then
 	set -- --release --key "${APPLIANCE_KEY:-}" --trust "${APPLIANCE_TRUST:-}"
 fi
+# The password of GRUB's editor and command line (first line of the file; docs/boot.md
+# "GRUB password"); a release needs one, a development build takes keys/dev/grub-password.
+if [ -n "${APPLIANCE_GRUB_PASSWORD_FILE:-}" ]; then
+	set -- "$@" --grub-password-file "$APPLIANCE_GRUB_PASSWORD_FILE"
+fi
 
 exec "$HOST_DIR/bin/appliance-image" assemble "$@" \
 	--profile "$PROFILE" \

@@ -57,6 +57,12 @@ impl Client {
         self.inner.set_timeout(timeout);
     }
 
+    /// Give the account's password again (`X-Current-Password`) with each request from now
+    /// on, for the calls that ask for it (see [`crate::Client::confirmed`]); None: no longer.
+    pub fn set_current_password(&mut self, password: Option<&str>) {
+        self.inner.set_current_password(password);
+    }
+
     pub fn health(&self) -> Result<Health> {
         self.runtime.block_on(self.inner.health())
     }

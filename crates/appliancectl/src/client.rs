@@ -47,6 +47,22 @@ pub struct Client {
     user_agent: &'static str,
     /// The TLS server name sent instead of the endpoint's host (the pair channel's).
     server_name: Option<String>,
+    /// The account's password given again, sent as `X-Current-Password` ([`Client::confirmed`]).
+    current_password: Option<Secret>,
+}
+
+/// The header that carries the account's password again for a sensitive call: a factory
+/// reset, a change of the served certificate or key, of the update server.
+pub const CURRENT_PASSWORD_HEADER: &str = "x-current-password";
+
+/// A password kept for a call, never printed.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<password>")
+    }
 }
 
 /// An answer as received: status, headers and raw body, and what the TLS session was.
@@ -159,6 +175,7 @@ impl Client {
             timeout: DEFAULT_TIMEOUT,
             user_agent: USER_AGENT_VALUE,
             server_name,
+            current_password: None,
         }
     }
 
@@ -218,6 +235,21 @@ impl Client {
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
+    }
+
+    /// A copy of this client that gives the account's password again
+    /// (`X-Current-Password`) with each request, for the calls that ask for it: a factory
+    /// reset, certificate import, assignment, deletion and installation, and the update
+    /// server. Without it they answer 403 `password_required`.
+    pub fn confirmed(&self, password: &str) -> Client {
+        let mut client = self.clone();
+        client.set_current_password(Some(password));
+        client
+    }
+
+    /// Give the password again with each request from now on (None: no longer).
+    pub fn set_current_password(&mut self, password: Option<&str>) {
+        self.current_password = password.map(|p| Secret(p.to_string()));
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) {
@@ -472,6 +504,15 @@ impl Client {
                     reason: "the session token is not a valid header".into(),
                 })?;
             builder = builder.header(AUTHORIZATION, value);
+        }
+        if let Some(Secret(password)) = &self.current_password {
+            let value =
+                HeaderValue::from_bytes(password.as_bytes()).map_err(|_| Error::Request {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    reason: "the password holds a control character and cannot be sent".into(),
+                })?;
+            builder = builder.header(CURRENT_PASSWORD_HEADER, value);
         }
         Ok(builder)
     }

@@ -18,7 +18,9 @@ pub mod tls;
 mod upload;
 
 pub use api::{Health, PowerAction, Session, Status};
-pub use client::{fetch_fingerprint, Client, Connection, Response, DEFAULT_TIMEOUT};
+pub use client::{
+    fetch_fingerprint, Client, Connection, Response, CURRENT_PASSWORD_HEADER, DEFAULT_TIMEOUT,
+};
 pub use download::Download;
 pub use endpoint::{Endpoint, DEFAULT_PORT};
 pub use error::Error;

@@ -155,7 +155,7 @@ impl Cli {
 
     pub(crate) fn certificate_install(&mut self, cert: &Path, key: &Path) -> Result<(), Failure> {
         let body = certificate_body(&read_file(cert)?, &read_file(key)?);
-        let client = self.session_client()?;
+        let client = self.confirmed_client()?;
         let answer = client
             .call(Method::PUT, admin::TLS_CERTIFICATE, Some(&body))
             .map_err(client_error)?;
@@ -163,7 +163,7 @@ impl Cli {
     }
 
     pub(crate) fn certificate_self_signed(&mut self) -> Result<(), Failure> {
-        let client = self.session_client()?;
+        let client = self.confirmed_client()?;
         let answer = client
             .call(Method::DELETE, admin::TLS_CERTIFICATE, None)
             .map_err(client_error)?;
@@ -214,7 +214,7 @@ impl Cli {
     }
 
     pub(crate) fn factory_reset(&mut self, then: ResetThen, yes: bool) -> Result<(), Failure> {
-        let client = self.session_client()?;
+        self.session_client()?;
         if !yes {
             if !tty::available() {
                 return Err(Failure::Usage(format!(
@@ -238,7 +238,8 @@ impl Cli {
                 )));
             }
         }
-        let answer = client
+        let answer = self
+            .confirmed_client()?
             .call(
                 Method::POST,
                 admin::FACTORY_RESET,

@@ -8,8 +8,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
-Environment: APPLIANCE_HOST, APPLIANCE_PASSWORD (login; current password for passwd),
-APPLIANCE_NEW_PASSWORD (passwd), XDG_CONFIG_HOME (where sessions and pins are kept).
+Environment: APPLIANCE_HOST, APPLIANCE_PASSWORD (login; current password for passwd,
+factory-reset and the certificate changes), APPLIANCE_NEW_PASSWORD (passwd), XDG_CONFIG_HOME (where sessions and pins are kept).
 Exit status: 0 done (or answered no), 1 the appliance refused or the connection or a file
 failed, 2 usage error.";
 

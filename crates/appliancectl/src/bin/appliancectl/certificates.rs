@@ -45,7 +45,7 @@ impl Cli {
             headers.push(("X-Password", p.as_str()));
         }
         let answer = self
-            .session_client()?
+            .confirmed_client()?
             .send_with(Method::POST, &path, &headers, bytes)
             .and_then(appliancectl::Response::error_for_status)
             .map_err(client_error)?;
@@ -153,7 +153,7 @@ impl Cli {
     ) -> Result<(), Failure> {
         let body = serde_json::json!(CertificateAssign { addresses });
         let answer = self
-            .session_client()?
+            .confirmed_client()?
             .call(Method::PUT, &certificate_path(id, "assign"), Some(&body))
             .map_err(client_error)?;
         let Some(certificate) = self.typed::<StoredCertificate>(&answer)? else {
@@ -215,7 +215,7 @@ impl Cli {
 
     pub(crate) fn certificate_delete(&mut self, id: &str) -> Result<(), Failure> {
         let answer = self
-            .session_client()?
+            .confirmed_client()?
             .call(Method::DELETE, &certificate_path(id, ""), None)
             .map_err(client_error)?;
         self.report(&answer, &format!("Certificate {id} deleted."))

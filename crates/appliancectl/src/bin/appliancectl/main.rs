@@ -326,6 +326,32 @@ impl Cli {
         self.client()
     }
 
+    /// A session client that gives the account's password again, as a factory reset, a
+    /// change of the served certificate and the certificate store ask for: taken from
+    /// $APPLIANCE_PASSWORD as at login, else asked on the terminal.
+    pub(crate) fn confirmed_client(&mut self) -> Result<blocking::Client, Failure> {
+        let mut client = self.session_client()?;
+        let password = match env_secret("APPLIANCE_PASSWORD") {
+            Some(p) => p,
+            None if tty::available() => {
+                let user = self.record.user.as_deref().unwrap_or("your account");
+                tty::password(&format!(
+                    "Password of {user} on {}, to confirm: ",
+                    self.endpoint
+                ))?
+            }
+            None => {
+                return Err(Failure::Usage(format!(
+                    "this change needs your password again: set APPLIANCE_PASSWORD or run on a \
+                     terminal; nothing was sent to {}",
+                    self.endpoint
+                )))
+            }
+        };
+        client.set_current_password(Some(&password));
+        Ok(client)
+    }
+
     fn login(&mut self, user: &str) -> Result<(), Failure> {
         let mut client = self.client()?;
         let password = match env_secret("APPLIANCE_PASSWORD") {
