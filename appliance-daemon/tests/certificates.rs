@@ -645,7 +645,7 @@ fn tls_settings_minimum_version_and_hsts() {
     let work = state_dir("certificates-tls-work");
     let w = work.as_path();
     let mut d = start(&state);
-    let token = d.first_login("certificates-secret-2");
+    let token = d.first_login(PASSWORD);
 
     // Defaults: TLS 1.2 and 1.3, HSTS on but not sent with the self-signed certificate.
     let r = send(&d, &token, "GET", "/api/v1/certificates/settings", &[], b"");
@@ -740,7 +740,7 @@ fn tls_settings_minimum_version_and_hsts() {
     assert!(!handshake_with(&d, [127, 0, 0, 2], "-tls1_2"));
     assert!(handshake_with(&d, [127, 0, 0, 2], "-tls1_3"));
     assert_eq!(hsts_on(&d, [127, 0, 0, 2]), None);
-    let token = d.token("certificates-secret-2");
+    let token = d.token(PASSWORD);
     let r = send(&d, &token, "GET", "/api/v1/certificates/settings", &[], b"");
     assert_eq!(
         r.value(),
@@ -757,7 +757,7 @@ fn expiry_warnings_are_logged_once_and_shown_on_status() {
     let work = state_dir("certificates-expiry-work");
     let w = work.as_path();
     let mut d = start(&state);
-    let token = d.first_login("certificates-secret-3");
+    let token = d.first_login(PASSWORD);
     let r = send(&d, &token, "GET", "/api/v1/status", &[], b"");
     assert_eq!(r.value()["certificates_expiring"], serde_json::json!([]));
     // The status answer is made at most once a second: the next one is made anew.
@@ -840,7 +840,7 @@ fn expiry_warnings_are_logged_once_and_shown_on_status() {
         assert!(left == 4 || left == 5, "{expiring}");
     };
     check(&d, &token);
-    let page = d.web_page("certificates-secret-3", "/appliance/status");
+    let page = d.web_page(PASSWORD, "/appliance/status");
     assert!(
         page.contains("Certificates expiring within 30 days"),
         "{page}"
@@ -853,7 +853,7 @@ fn expiry_warnings_are_logged_once_and_shown_on_status() {
     // A restart checks again at start, and does not repeat what was logged.
     drop(d);
     d = start(&state);
-    let token = d.token("certificates-secret-3");
+    let token = d.token(PASSWORD);
     // The start-up check runs beside the listener: give it a moment.
     std::thread::sleep(Duration::from_secs(2));
     check(&d, &token);
@@ -868,7 +868,7 @@ fn rsa_requests_are_signed_imported_and_served() {
     let work = state_dir("certificates-rsa-work");
     let w = work.as_path();
     let d = start(&state);
-    let token = d.first_login("certificates-secret-4");
+    let token = d.first_login(PASSWORD);
     make_ca(w);
 
     let started = Instant::now();

@@ -198,7 +198,10 @@ fn the_support_bundle_holds_no_secret() {
         d.https,
         "POST",
         "/api/v1/certificates/import",
-        &[("Authorization", &format!("Bearer {token}"))],
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("X-Current-Password", PASSWORD),
+        ],
         &body,
         &Trust::Any,
         TIMEOUT,
