@@ -1,6 +1,6 @@
 //! The management API on the booted virtual appliance: first login and the forced password
 //! change, bad input, the web UI's login page, restart through the API (the guest really
-//! comes back, the new password still works), lockout, and shutdown through the API (QEMU
+//! comes back, the new password still works, the log of the boot before is kept), lockout, and shutdown through the API (QEMU
 //! exits by itself).
 
 use appliance_tests::devices::{Firmware, Profile};
@@ -93,6 +93,44 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
     let r = m.login("guest-secret-1");
     assert_eq!(r.value()["must_change_password"], false, "password kept");
     let token = r.value()["token"].as_str().unwrap().to_string();
+
+    // The persistent log on data: the boot before the restart is kept, to its shutdown,
+    // and this boot's log starts with stage 1's lines (docs/logs.md).
+    let logs = |query: &str| {
+        let r = m.call("GET", &format!("/api/v1/logs?{query}"), Some(&token), None);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.value()
+    };
+    let has = |page: &serde_json::Value, service: &str, text: &str| {
+        page["lines"].as_array().unwrap().iter().any(|l| {
+            l["service"] == service && l["message"].as_str().unwrap_or("").contains(text)
+        })
+    };
+    let before = logs("boot=-1&service=init&limit=5000");
+    let boots = before["boots"].as_array().unwrap();
+    assert_eq!(boots.len(), 2, "{}", before["boots"]);
+    assert_eq!(boots[1]["current"], true);
+    assert!(
+        has(&before, "init", "shutdown: sending SIGTERM"),
+        "the boot before the restart, to its shutdown: {before}"
+    );
+    let daemon_before = logs("boot=-1&service=appliance-daemon&limit=5000");
+    assert!(
+        !daemon_before["lines"].as_array().unwrap().is_empty(),
+        "the daemon's lines of the boot before: {daemon_before}"
+    );
+    let now = logs("boot=0&service=init&limit=5000");
+    assert!(
+        has(&now, "init", "stage1: modules loaded"),
+        "stage 1's lines in this boot's log: {now}"
+    );
+    m.report(
+        "log on data",
+        format!(
+            "{} bytes of {} after two boots",
+            now["size_bytes"], now["cap_bytes"]
+        ),
+    );
 
     // Five wrong passwords lock the account: the right one is refused too.
     for _ in 0..5 {
