@@ -101,11 +101,12 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.value()
     };
-    let has = |page: &serde_json::Value, service: &str, text: &str| {
-        page["lines"].as_array().unwrap().iter().any(|l| {
-            l["service"] == service && l["message"].as_str().unwrap_or("").contains(text)
-        })
-    };
+    let has =
+        |page: &serde_json::Value, service: &str, text: &str| {
+            page["lines"].as_array().unwrap().iter().any(|l| {
+                l["service"] == service && l["message"].as_str().unwrap_or("").contains(text)
+            })
+        };
     let before = logs("boot=-1&service=init&limit=5000");
     let boots = before["boots"].as_array().unwrap();
     assert_eq!(boots.len(), 2, "{}", before["boots"]);
