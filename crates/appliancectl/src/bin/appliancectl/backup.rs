@@ -81,6 +81,40 @@ impl Target {
     }
 }
 
+/// Save a download to `output`, or to the name its answer gives (`default` without one),
+/// through `NAME.part`, renamed once complete and removed on any failure; an existing file
+/// is refused unless `force`. `fetch` runs the request with the function that opens the
+/// file once the answer's headers are known.
+pub(crate) fn download(
+    output: Option<&Path>,
+    force: bool,
+    default: &str,
+    fetch: impl FnOnce(
+        &dyn Fn(&hyper::HeaderMap) -> std::io::Result<Target>,
+    ) -> Result<(Target, u64), Failure>,
+) -> Result<(PathBuf, u64), Failure> {
+    if let Some(path) = output.filter(|p| p.exists() && !force) {
+        return Err(Failure::Failed(refuse_existing(path).to_string()));
+    }
+    let part_made: std::cell::RefCell<Option<PathBuf>> = Default::default();
+    let open = |headers: &hyper::HeaderMap| {
+        let path = match output {
+            Some(path) => path.to_path_buf(),
+            None => PathBuf::from(attachment_name(headers).unwrap_or_else(|| default.to_string())),
+        };
+        let target = Target::open(path, force)?;
+        *part_made.borrow_mut() = Some(target.part().to_path_buf());
+        Ok(target)
+    };
+    let saved = fetch(&open).and_then(|(target, size)| Ok((target.finish()?, size)));
+    if saved.is_err() {
+        if let Some(part) = part_made.borrow().as_ref() {
+            let _ = std::fs::remove_file(part);
+        }
+    }
+    saved
+}
+
 impl Write for Target {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.file.write(buf)
@@ -114,52 +148,11 @@ impl Cli {
             return Err(Failure::Failed(refuse_existing(path).to_string()));
         }
         let client = self.session_client()?;
-        // Also removes the part left by a failure after the file was opened.
-        let part_made: std::cell::RefCell<Option<PathBuf>> = Default::default();
-        let result = client.backup_to(&password, include_history, |headers| {
-            let path = match output {
-                Some(path) => path.to_path_buf(),
-                None => PathBuf::from(
-                    attachment_name(headers).unwrap_or_else(|| DEFAULT_NAME.to_string()),
-                ),
-            };
-            if path.exists() && !force {
-                return Err(refuse_existing(&path));
-            }
-            let mut part = path.clone().into_os_string();
-            part.push(".part");
-            let part = PathBuf::from(part);
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&part)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", part.display())))?;
-            *part_made.borrow_mut() = Some(part.clone());
-            Ok(Target {
-                path,
-                part,
-                file: std::io::BufWriter::new(file),
-            })
-        });
-        let saved = result.map_err(client_error).and_then(|(target, size)| {
-            let Target { path, part, file } = target;
-            file.into_inner()
-                .map_err(std::io::IntoInnerError::into_error)
-                .and_then(|f| f.sync_all())
-                .and_then(|()| std::fs::rename(&part, &path))
-                .map_err(|e| Failure::Failed(format!("cannot save {}: {e}", path.display())))?;
-            Ok((path, size))
-        });
-        let (path, size) = match saved {
-            Ok(saved) => saved,
-            Err(failure) => {
-                if let Some(part) = part_made.borrow().as_ref() {
-                    let _ = std::fs::remove_file(part);
-                }
-                return Err(failure);
-            }
-        };
+        let (path, size) = download(output, force, DEFAULT_NAME, |open| {
+            client
+                .backup_to(&password, include_history, open)
+                .map_err(client_error)
+        })?;
         if self.options.json {
             let answer = serde_json::json!({"file": path.display().to_string(), "bytes": size});
             return print_raw(answer.to_string().as_bytes());

@@ -1,11 +1,10 @@
 //! `logs [-f]` (the persistent log, oldest of the asked lines first, then new ones as they
 //! come) and `support-bundle` (the support bundle saved into a file as it arrives).
 
-use crate::backup::{refuse_existing, Target};
+use crate::backup::download;
 use crate::{client_error, print_raw, render, Cli, Failure};
 use appliancectl::api::{LogLine, Logs};
-use appliancectl::download::attachment_name;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// Lines shown without -n.
@@ -83,34 +82,10 @@ impl Cli {
         output: Option<&Path>,
         force: bool,
     ) -> Result<(), Failure> {
-        if let Some(path) = output.filter(|p| p.exists() && !force) {
-            return Err(Failure::Failed(refuse_existing(path).to_string()));
-        }
         let client = self.session_client()?;
-        let part_made: std::cell::RefCell<Option<PathBuf>> = Default::default();
-        let result = client.support_bundle_to(|headers| {
-            let path = match output {
-                Some(path) => path.to_path_buf(),
-                None => PathBuf::from(
-                    attachment_name(headers).unwrap_or_else(|| DEFAULT_BUNDLE.to_string()),
-                ),
-            };
-            let target = Target::open(path, force)?;
-            *part_made.borrow_mut() = Some(target.part().to_path_buf());
-            Ok(target)
-        });
-        let saved = result
-            .map_err(client_error)
-            .and_then(|(target, size)| Ok((target.finish()?, size)));
-        let (path, size) = match saved {
-            Ok(saved) => saved,
-            Err(failure) => {
-                if let Some(part) = part_made.borrow().as_ref() {
-                    let _ = std::fs::remove_file(part);
-                }
-                return Err(failure);
-            }
-        };
+        let (path, size) = download(output, force, DEFAULT_BUNDLE, |open| {
+            client.support_bundle_to(open).map_err(client_error)
+        })?;
         if self.options.json {
             let answer = serde_json::json!({"file": path.display().to_string(), "bytes": size});
             return print_raw(answer.to_string().as_bytes());
