@@ -185,7 +185,10 @@ fn schedule_backups_then_back_up_now_and_download_the_kept_one() {
 
     // Back up now: kept on the appliance, listed, and downloaded from the list.
     b.click("#backup-now").unwrap();
-    let notice = b.wait_for_text("[role=status]", T).unwrap();
+    // The schedule's notice stays until the new page comes: wait for this one's.
+    let notice = b
+        .wait_for_text_with("[role=status]", "kept on the appliance", T)
+        .unwrap();
     assert!(notice.contains("kept on the appliance"), "{notice}");
     let listed = b.text("#kept-backups").unwrap();
     assert!(listed.contains(".backup"), "{listed}");
