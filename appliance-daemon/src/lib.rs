@@ -11,6 +11,7 @@ pub mod logging;
 pub mod logs;
 pub(crate) mod net;
 pub(crate) mod paths;
+pub mod privileged;
 /// The hidden `--net-only` mode (tests): the factory network bring-up alone.
 pub use net::oneshot as net_only;
 /// One wrong field of a request: `netconfig`'s, whose network checks report it; the time
@@ -250,13 +251,7 @@ pub(crate) fn app(
         &system.release.version,
         &system.release.profile,
     ));
-    let time = time::TimeService::new(
-        config.mode,
-        &config.state_dir,
-        store.clone(),
-        &config.control_socket,
-    );
-    time.at_start();
+    let time = time::TimeService::new(config.mode, &config.state_dir, store.clone());
     if config.mode == Mode::Appliance {
         tokio::spawn(time.clone().watch());
     }
@@ -368,7 +363,8 @@ async fn health_gate(
         tracing::info!("HTTPS self-check passed (dev mode: grubenv not touched)");
         return false;
     }
-    match tokio::task::spawn_blocking(move || boot::mark_good(slot)).await {
+    // The privileged part marks it (docs/security.md).
+    match tokio::task::spawn_blocking(privileged::client::mark_good).await {
         Ok(Ok(boot::Outcome::Marked { device })) => {
             tracing::info!(%device, "HTTPS self-check passed; slot {slot} marked good");
             true

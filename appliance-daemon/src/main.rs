@@ -24,6 +24,14 @@ fn main() -> ExitCode {
     let dev = config.mode == appliance_daemon::config::Mode::Dev;
     let dev_log = dev.then(|| config.state_dir.join(appliance_daemon::logs::DIR));
     appliance_daemon::logging::init_with_log(dev, dev_log.as_deref());
+    // On the appliance: the privileged part stays in here, the service goes on.
+    let config = match appliance_daemon::privileged::split(config) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     match appliance_daemon::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

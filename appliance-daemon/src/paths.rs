@@ -17,16 +17,25 @@ pub(crate) const SYS_CLASS_BLOCK: &str = "/sys/class/block";
 pub(crate) const SYS_CLASS_NET: &str = "/sys/class/net";
 /// The data partition, mounted by init (settings, certificates, site packages).
 pub(crate) const DATA: &str = "/data";
-/// The resolver file the network settings and DHCP leases write.
-pub(crate) const RESOLV_CONF: &str = "/run/resolv.conf";
+/// The resolver file the network settings and DHCP leases write (in the service's run
+/// directory: `privileged`).
+pub(crate) const RESOLV_CONF: &str = "/run/appliance/resolv.conf";
+/// Where the resolver reads it: a link to [`RESOLV_CONF`] the privileged part makes.
+pub(crate) const RESOLV_LINK: &str = "/run/resolv.conf";
 /// Where the ESP is mounted while grubenv is rewritten.
 pub(crate) const ESP_MOUNT: &str = "/run/esp";
 /// The NTP daemon's configuration, written before init starts it.
-pub(crate) const NTP_TOML: &str = "/run/ntp.toml";
+pub(crate) const NTP_TOML: &str = "/run/appliance/ntp.toml";
+/// Where the NTP daemon and init read it (`ntpd` in `/etc/appliance/services`): a link to
+/// [`NTP_TOML`].
+pub(crate) const NTP_LINK: &str = "/run/ntp.toml";
 /// The daemon's local socket (root only): the console's unlock (`server/local.rs`).
 pub(crate) const LOCAL_SOCKET: &str = api_types::LOCAL_SOCKET;
+/// The kernel's promote_secondaries for every interface (`all` is or-ed with each
+/// interface's own): set by the privileged part at start.
+pub(crate) const PROMOTE_SECONDARIES_ALL: &str = "/proc/sys/net/ipv4/conf/all/promote_secondaries";
 /// The NTP daemon's observation socket.
-pub(crate) const NTP_OBSERVE: &str = "/run/ntpd.observe";
+pub(crate) const NTP_OBSERVE: &str = "/run/appliance/ntpd.observe";
 
 /// The environment variables the daemon reads.
 pub(crate) mod env {

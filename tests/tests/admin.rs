@@ -68,6 +68,37 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
         status["specs"]["nics"]
     );
 
+    // Least privilege (docs/security.md): the service that parses network input runs as
+    // the appliance user with three capabilities; only its parent, the privileged part,
+    // is root. Read from /proc on the guest, through the support bundle.
+    let r = m.call("GET", "/api/v1/support/bundle", Some(&token), None);
+    assert_eq!(r.status, 200);
+    let processes = bundle_entry(&r.body, "processes.txt");
+    let rows: Vec<Vec<&str>> = processes
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .filter(|f: &Vec<&str>| f.len() == 5 && f[4].starts_with("appliance-daem"))
+        .collect();
+    let service = rows
+        .iter()
+        .find(|r| rows.iter().any(|p| p[0] == r[1]))
+        .unwrap_or_else(|| panic!("no daemon whose parent is a daemon:\n{processes}"));
+    let parent = rows.iter().find(|p| p[0] == service[1]).unwrap();
+    assert_eq!(service[2], "200", "the service's uid:\n{processes}");
+    assert_eq!(
+        service[3], "0000000000003400",
+        "the service's capabilities:\n{processes}"
+    );
+    assert_eq!(parent[2], "0", "the privileged part's uid:\n{processes}");
+    m.report(
+        "daemon processes",
+        format!(
+            "service uid {} CapEff {}, privileged part uid {}",
+            service[2], service[3], parent[2]
+        ),
+    );
+
     let r = m.call("GET", "/appliance/login", None, None);
     assert_eq!(r.status, 200);
     assert!(String::from_utf8_lossy(&r.body).contains(r#"type="password""#));
@@ -146,4 +177,30 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
     assert_eq!(r.status, 202);
     let status = m.wait_exit(Duration::from_secs(120)).unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// One file of a support bundle (tar.zst), read with the zstd and tar commands.
+fn bundle_entry(bundle: &[u8], name: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!("bundle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bundle.tar.zst");
+    std::fs::File::create(&file)
+        .unwrap()
+        .write_all(bundle)
+        .unwrap();
+    let out = Command::new("tar")
+        .args(["--zstd", "-xOf"])
+        .arg(&file)
+        .arg(name)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("tar runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "tar could not read {name} from the bundle"
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

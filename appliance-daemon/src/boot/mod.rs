@@ -38,6 +38,8 @@ pub enum Error {
     Esp(#[from] esp::Error),
     #[error(transparent)]
     Grubenv(#[from] grubenv_file::Error),
+    #[error(transparent)]
+    Privileged(#[from] crate::privileged::client::Error),
 }
 
 /// Mark `slot` good on the appliance's ESP.
@@ -59,7 +61,10 @@ pub(crate) fn mark_good(slot: BootSlot) -> Result<Outcome, Error> {
 /// Where the A/B state lives: the ESP's grubenv on the appliance, a plain file in dev mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum EnvStore {
+    /// Mounted here (the privileged part).
     Esp,
+    /// Through the privileged part (the service on the appliance).
+    Privileged,
     File(PathBuf),
 }
 
@@ -69,6 +74,7 @@ impl EnvStore {
         match self {
             EnvStore::File(path) if !path.exists() => Ok(BootState::factory()),
             EnvStore::File(path) => Ok(grubenv_file::read(path)?),
+            EnvStore::Privileged => Ok(crate::privileged::client::read_boot_state()?),
             EnvStore::Esp => Ok(with_esp(Access::Read, |dir| {
                 grubenv_file::read(&dir.join(GRUBENV_PATH))
             })?
@@ -80,6 +86,7 @@ impl EnvStore {
     pub(crate) fn write(&self, state: &BootState) -> Result<(), Error> {
         match self {
             EnvStore::File(path) => Ok(grubenv_file::write(path, state)?),
+            EnvStore::Privileged => Ok(crate::privileged::client::write_boot_state(state)?),
             EnvStore::Esp => {
                 with_esp(Access::Write, |dir| {
                     grubenv_file::write(&dir.join(GRUBENV_PATH), state)

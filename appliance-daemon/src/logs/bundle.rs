@@ -87,18 +87,50 @@ fn settings(records: &[(String, Vec<u8>)]) -> Vec<u8> {
     serde_json::to_vec_pretty(&Value::Object(all)).unwrap_or_default()
 }
 
-/// The kernel's ring buffer, read from /dev/kmsg without waiting: one record per read.
-fn dmesg() -> String {
-    use std::io::Read;
+/// `/dev/kmsg` opened by the service before it dropped its privileges: reading the
+/// kernel's log is checked when it is opened (CAP_SYSLOG). Rewound for each bundle.
+static KMSG: std::sync::OnceLock<std::sync::Mutex<std::fs::File>> = std::sync::OnceLock::new();
+
+fn open_kmsg() -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg");
-    let mut f = match file {
-        Ok(f) => f,
-        Err(e) => return format!("/dev/kmsg cannot be read: {e}\n"),
-    };
+        .open("/dev/kmsg")
+}
+
+/// Open `/dev/kmsg` for the bundles to come (before the service drops its privileges).
+pub(crate) fn preload_kernel_log() {
+    match open_kmsg() {
+        Ok(f) => {
+            let _ = KMSG.set(std::sync::Mutex::new(f));
+        }
+        Err(e) => tracing::warn!("/dev/kmsg cannot be opened; support bundles go without it: {e}"),
+    }
+}
+
+/// The kernel's ring buffer, read from /dev/kmsg without waiting: one record per read.
+fn dmesg() -> String {
+    use std::io::{Seek, SeekFrom};
+    if let Some(kept) = KMSG.get() {
+        let mut f = kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // SEEK_SET 0: back to the oldest record the kernel still holds.
+        if let Err(e) = f.seek(SeekFrom::Start(0)) {
+            return format!("/dev/kmsg cannot be rewound: {e}\n");
+        }
+        return records(&mut f);
+    }
+    match open_kmsg() {
+        Ok(mut f) => records(&mut f),
+        Err(e) => format!("/dev/kmsg cannot be read: {e}\n"),
+    }
+}
+
+/// The records readable from `f` now, one per read.
+fn records(f: &mut std::fs::File) -> String {
+    use std::io::Read;
     let mut out = String::new();
     let mut buf = vec![0u8; 8192];
     // A bounded number of records: the kernel's buffer is at most a few MiB.
@@ -167,6 +199,40 @@ fn timings(log_dir: &Path) -> String {
     out
 }
 
+/// One line per process from `/proc/PID/status`: who runs what with which privileges
+/// (docs/security.md).
+pub(crate) fn processes() -> String {
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.sort_unstable();
+    let mut out = String::from("PID PPID UID CAPEFF NAME\n");
+    for pid in pids {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+                .unwrap_or_default()
+        };
+        out.push_str(&format!(
+            "{pid} {} {} {} {}\n",
+            field("PPid:"),
+            field("Uid:"),
+            field("CapEff:"),
+            field("Name:")
+        ));
+    }
+    out
+}
+
 fn readme(i: &Inputs) -> String {
     format!(
         "Support bundle of the appliance, firmware {}, made {}.\n\n\
@@ -177,6 +243,7 @@ fn readme(i: &Inputs) -> String {
          boot/cmdline.txt   the kernel command line of this boot\n\
          boot/timings.txt   init's lines of this boot and the one before, seconds since boot\n\
          dmesg.txt          the kernel's messages, if they could be read\n\
+         processes.txt      every process: PID, parent, user, effective capabilities, name\n\
          log/               the persistent log as kept on data: NNNNNNNN.log segments\n                   (BOOT BOOT_ID TIME_US UPTIME_MS LEVEL SERVICE MESSAGE) and the boots index\n",
         i.version,
         units::rfc3339(i.created)
@@ -216,6 +283,7 @@ pub(crate) fn build(i: &Inputs) -> std::io::Result<Vec<u8>> {
         t,
     )?;
     add(&mut tar, "dmesg.txt", dmesg().as_bytes(), t)?;
+    add(&mut tar, "processes.txt", processes().as_bytes(), t)?;
     let mut names: Vec<_> = std::fs::read_dir(&i.log_dir)
         .map(|rd| {
             rd.flatten()

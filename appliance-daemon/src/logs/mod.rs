@@ -4,6 +4,7 @@
 //! (`dev.rs`), since no init captures them.
 
 pub(crate) mod bundle;
+pub(crate) use bundle::preload_kernel_log;
 pub(crate) mod dev;
 
 use api_types::{LogBoot, LogLine, Logs};

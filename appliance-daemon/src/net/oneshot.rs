@@ -39,7 +39,7 @@ impl Args {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, ArgsError> {
         let mut parsed = Args {
             interfaces: Vec::new(),
-            resolv_conf: PathBuf::from(crate::paths::RESOLV_CONF),
+            resolv_conf: PathBuf::from(crate::paths::RESOLV_LINK),
             timeout: Duration::from_secs(60),
             hold: Duration::ZERO,
         };

@@ -1,4 +1,4 @@
-//! The local socket (`/run/appliance-daemon.sock`, root only, mode 0600; in dev mode
+//! The local socket (`/run/appliance/daemon.sock`, root only, mode 0600; in dev mode
 //! `local.sock` in the state directory): what someone at the console may do without a
 //! password, being root there the proof of presence. Today one call: `POST /unlock/{name}`
 //! ends the account's lockout (`appliancectl unlock NAME`), audited as done from the console.

@@ -8,6 +8,11 @@ pub(crate) mod release;
 pub(crate) mod shutdown;
 pub(crate) mod specs;
 
+/// What the service reads of the machine while still root (`privileged`).
+pub(crate) fn preload_serial() {
+    specs::dmi::preload();
+}
+
 use std::path::Path;
 
 pub(crate) use cmdline::BootSlot;

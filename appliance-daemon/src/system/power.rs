@@ -3,7 +3,7 @@
 //! before it starts shutting down, so a caller that wants its own reply delivered first
 //! (the HTTP handler) answers its client, then calls [`request`].
 
-use control::{Request, Response, ServiceInfo};
+use control::{Request, Response};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -63,16 +63,6 @@ pub(crate) async fn report_healthy(socket: &Path) -> Result<(), PowerError> {
     let req = Request::Healthy;
     match call(socket, &req).await? {
         Response::Accepted => Ok(()),
-        Response::Refused(why) => Err(PowerError::Refused(why)),
-        other => Err(unexpected(socket, &req, &other)),
-    }
-}
-
-/// The services init supervises, with their state.
-pub(crate) async fn services(socket: &Path) -> Result<Vec<ServiceInfo>, PowerError> {
-    let req = Request::ServiceStatus;
-    match call(socket, &req).await? {
-        Response::Services(list) => Ok(list),
         Response::Refused(why) => Err(PowerError::Refused(why)),
         other => Err(unexpected(socket, &req, &other)),
     }
@@ -192,18 +182,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn services_and_an_unexpected_answer() {
-        let dir = TestDir::new("power-services");
-        let list = vec![ServiceInfo {
+    async fn an_unexpected_answer() {
+        let list = vec![control::ServiceInfo {
             name: "appliance-daemon".into(),
             state: ServiceState::Running,
             pid: Some(212),
             restarts: 0,
         }];
-        let (path, init) = fake_init(&dir, Response::Services(list.clone()));
-        assert_eq!(services(&path).await.unwrap(), list);
-        assert_eq!(init.join().unwrap(), Request::ServiceStatus);
-
         let dir = TestDir::new("power-unexpected");
         let (path, init) = fake_init(&dir, Response::Services(list));
         let err = request(PowerAction::Reboot, &path).await.unwrap_err();

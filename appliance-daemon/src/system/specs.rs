@@ -8,7 +8,7 @@
 
 mod clock;
 mod disks;
-mod dmi;
+pub(crate) mod dmi;
 mod nics;
 mod proc;
 

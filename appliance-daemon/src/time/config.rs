@@ -100,7 +100,7 @@ pub(crate) fn ntp_toml(servers: &[String], observation_path: &str) -> String {
          log-level = \"info\"\n\
          ansi-colors = false\n\
          observation-path = \"{observation_path}\"\n\
-         observation-permissions = 0o600\n\
+         observation-permissions = 0o666\n\
          \n\
          [synchronization]\n\
          minimum-agreeing-sources = 1\n\

@@ -28,7 +28,6 @@ pub(crate) struct TimeService {
     observe: PathBuf,
     /// The last good time, on data.
     saved: PathBuf,
-    control: PathBuf,
 }
 
 /// `GET /api/v1/time`.
@@ -64,7 +63,7 @@ pub(crate) enum TimeError {
 }
 
 impl TimeService {
-    pub(crate) fn new(mode: Mode, state_dir: &Path, store: Store, control: &Path) -> Self {
+    pub(crate) fn new(mode: Mode, state_dir: &Path, store: Store) -> Self {
         let (toml, observe) = match mode {
             Mode::Appliance => (
                 PathBuf::from(crate::paths::NTP_TOML),
@@ -77,16 +76,7 @@ impl TimeService {
             store,
             toml,
             observe,
-            saved: state_dir.join("clock"),
-            control: control.to_path_buf(),
-        }
-    }
-
-    /// At start, before anything reads the clock: move it forward to the last good time
-    /// if it is behind it.
-    pub(crate) fn at_start(&self) {
-        if self.mode == Mode::Appliance {
-            self.restore_clock();
+            saved: state_dir.join(SAVED_CLOCK),
         }
     }
 
@@ -96,26 +86,6 @@ impl TimeService {
     pub(crate) fn start_time_daemon(&self) -> Result<(), TimeError> {
         let config: TimeConfig = self.store.get()?;
         self.write_config(&config)
-    }
-
-    fn restore_clock(&self) {
-        let Ok(text) = std::fs::read_to_string(&self.saved) else {
-            return;
-        };
-        let Ok(saved) = text.trim().parse::<i64>() else {
-            return;
-        };
-        let now = units::now() as i64;
-        if now < saved {
-            let ts = nix::sys::time::TimeSpec::new(saved, 0);
-            match nix::time::clock_settime(nix::time::ClockId::CLOCK_REALTIME, ts) {
-                Ok(()) => tracing::warn!(
-                    "the clock was {} s behind the last good time; moved it forward until NTP synchronizes",
-                    saved - now
-                ),
-                Err(err) => tracing::error!("cannot set the clock to the last good time: {err}"),
-            }
-        }
     }
 
     /// Remember now as a good time (called while synchronized).
@@ -188,25 +158,11 @@ impl TimeService {
 
     /// Stop the running time daemon; init starts it again with the new file.
     async fn restart_daemon(&self) {
-        match crate::system::power::services(&self.control).await {
-            Ok(services) => {
-                let pid = services
-                    .iter()
-                    .find(|s| s.name == SERVICE)
-                    .and_then(|s| s.pid);
-                match pid {
-                    Some(pid) => {
-                        let pid = nix::unistd::Pid::from_raw(pid as i32);
-                        if let Err(err) = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM) {
-                            tracing::warn!("cannot stop the time daemon (pid {pid}): {err}");
-                        }
-                    }
-                    None => tracing::info!(
-                        "the time daemon is not running; init starts it with the new servers"
-                    ),
-                }
-            }
-            Err(err) => tracing::warn!("cannot ask init for the time daemon: {err}"),
+        // Stopping it is the privileged part's (the time daemon runs as root).
+        match tokio::task::spawn_blocking(crate::privileged::client::restart_time_service).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!("cannot restart the time daemon: {err}"),
+            Err(err) => tracing::warn!("restarting the time daemon did not finish: {err}"),
         }
     }
 
@@ -247,6 +203,32 @@ impl TimeService {
                     self.save_good_time();
                 }
             }
+        }
+    }
+}
+
+/// The file in the state directory that holds the last good time.
+pub(crate) const SAVED_CLOCK: &str = "clock";
+
+/// At start, before anything reads the clock: move it forward to the last good time kept
+/// in `saved` if it is behind it (the privileged part does it on the appliance, before
+/// the service starts).
+pub(crate) fn restore_clock(saved: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(saved) else {
+        return;
+    };
+    let Ok(saved) = text.trim().parse::<i64>() else {
+        return;
+    };
+    let now = units::now() as i64;
+    if now < saved {
+        let ts = nix::sys::time::TimeSpec::new(saved, 0);
+        match nix::time::clock_settime(nix::time::ClockId::CLOCK_REALTIME, ts) {
+            Ok(()) => tracing::warn!(
+                "the clock was {} s behind the last good time; moved it forward until NTP synchronizes",
+                saved - now
+            ),
+            Err(err) => tracing::error!("cannot set the clock to the last good time: {err}"),
         }
     }
 }

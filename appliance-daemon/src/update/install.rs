@@ -19,6 +19,7 @@ use super::checks::{self, Refusal};
 use super::progress::{Progress, Publisher};
 use super::state::{Event, Pending, SlotInfo, Updates};
 use super::Updater;
+use crate::privileged::client::SlotWriter;
 use crate::store::Audit;
 
 /// A package whose manifest and signature were verified: what the installers use of it.
@@ -39,6 +40,8 @@ pub(crate) struct Update {
     /// The operator asked for this package although it is older than the installed
     /// version (refused otherwise); audited as `update.downgrade`.
     pub downgrade: bool,
+    /// The package's signed entries, for the privileged part's own check.
+    pub signed: package::Signed,
 }
 
 impl Update {
@@ -55,6 +58,7 @@ impl Update {
             payload_size: payload.map_or(0, |p| p.size),
             installed_size: payload.map_or(0, |p| p.installed_size),
             downgrade: false,
+            signed: package::Signed::default(),
         }
     }
 
@@ -193,6 +197,28 @@ impl From<Installed> for api_types::Installed {
 const CHUNK: usize = 1 << 20;
 /// Chunks in flight between the hashing reader and the slot writer.
 const BUFFERS: usize = 4;
+
+/// Where the slot's bytes go: the dev-mode slot file, or the privileged part.
+enum SlotSink {
+    File(std::fs::File),
+    Privileged(SlotWriter),
+}
+
+impl Write for SlotSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            SlotSink::File(f) => f.write(buf),
+            SlotSink::Privileged(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            SlotSink::File(f) => f.flush(),
+            SlotSink::Privileged(w) => w.flush(),
+        }
+    }
+}
 
 /// Map an error from the payload reader: the package crate reports hash and size
 /// mismatches as `InvalidData` with a sentence; anything else is a broken upload.
@@ -385,17 +411,28 @@ impl Updater {
             .map_err(|source| InstallError::Write { slot, source })?;
         checks::check_space(slot, update.payload_size, capacity)?;
 
-        // From here the target is not bootable until it is complete and verified.
-        boot.begin_install(slot);
-        env.write(&boot)?;
-        let path = self.platform.slot_path(slot).map_err(InstallError::Boot)?;
+        // From here the target is not bootable until it is complete and verified. On the
+        // appliance the privileged part does it, checks the signed entries again and
+        // makes the slot bootable once the bytes it wrote match them (docs/security.md).
         let write_err = |source| InstallError::Write { slot, source };
-        let mut device = OpenOptions::new()
-            .write(true)
-            .create(matches!(self.platform, super::Platform::Dev { .. }))
-            .truncate(false)
-            .open(&path)
-            .map_err(write_err)?;
+        let mut device = match &self.platform {
+            super::Platform::Appliance => SlotSink::Privileged(
+                SlotWriter::begin(slot, &update.signed).map_err(crate::boot::Error::from)?,
+            ),
+            super::Platform::Dev { .. } => {
+                boot.begin_install(slot);
+                env.write(&boot)?;
+                let path = self.platform.slot_path(slot).map_err(InstallError::Boot)?;
+                SlotSink::File(
+                    OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(&path)
+                        .map_err(write_err)?,
+                )
+            }
+        };
         progress.set(Progress {
             phase: "writing",
             version: Some(update.version.to_string()),
@@ -450,9 +487,25 @@ impl Updater {
             }
             write_result.map_err(write_err)?;
             Ok(written)
-        })?;
-        device.sync_all().map_err(write_err)?;
-        drop(device);
+        });
+        let written = match (written, device) {
+            (Ok(written), SlotSink::File(file)) => {
+                file.sync_all().map_err(write_err)?;
+                written
+            }
+            (Ok(written), SlotSink::Privileged(writer)) => {
+                writer.finish().map_err(crate::boot::Error::from)?;
+                written
+            }
+            // The privileged part's own sentence says more than a broken pipe.
+            (Err(InstallError::Write { .. }), SlotSink::Privileged(writer)) => {
+                writer.finish().map_err(crate::boot::Error::from)?;
+                return Err(write_err(std::io::Error::other(
+                    "the privileged part stopped taking the image",
+                )));
+            }
+            (Err(e), _) => return Err(e),
+        };
         progress.set(Progress {
             phase: "finishing",
             version: Some(update.version.to_string()),
@@ -460,14 +513,16 @@ impl Updater {
             total: update.payload_size,
             message: None,
         });
-        boot.commit_install(slot);
-        // The floor also lives on the ESP, which a factory reset keeps (docs/updates.md).
-        if let Some(floor) = update.floor {
-            if boot.floor().and_then(|f| f.parse::<Version>().ok()) < Some(floor) {
-                boot.set_floor(&floor.to_string());
+        if let super::Platform::Dev { .. } = self.platform {
+            boot.commit_install(slot);
+            // The floor also lives on the ESP, which a factory reset keeps (docs/updates.md).
+            if let Some(floor) = update.floor {
+                if boot.floor().and_then(|f| f.parse::<Version>().ok()) < Some(floor) {
+                    boot.set_floor(&floor.to_string());
+                }
             }
+            env.write(&boot)?;
         }
-        env.write(&boot)?;
         Ok(Installed {
             kind: "base",
             name: package::BASE_NAME.to_string(),
@@ -517,6 +572,7 @@ mod tests {
             payload_size: size,
             installed_size: size,
             downgrade: false,
+            signed: package::Signed::default(),
         }
     }
 

@@ -63,7 +63,7 @@ impl Platform {
 
     pub(crate) fn env(&self) -> EnvStore {
         match self {
-            Platform::Appliance => EnvStore::Esp,
+            Platform::Appliance => EnvStore::Privileged,
             Platform::Dev { dir } => EnvStore::File(dir.join("grubenv")),
         }
     }

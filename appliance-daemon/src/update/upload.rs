@@ -58,6 +58,7 @@ impl Updater {
             }
         };
         let mut update = Update::from_manifest(&manifest);
+        update.signed = reader.signed().clone();
         // Marked only when it is one: the install's audit entry says "update.downgrade".
         update.downgrade = downgrade
             && super::checks::is_older(

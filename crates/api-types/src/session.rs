@@ -32,7 +32,7 @@ pub struct PasswordChange {
 
 /// The daemon's local socket on the appliance (root only, mode 0600): `POST /unlock/{name}`
 /// there ends the account's lockout without a password, being root on the console the proof.
-pub const LOCAL_SOCKET: &str = "/run/appliance-daemon.sock";
+pub const LOCAL_SOCKET: &str = "/run/appliance/daemon.sock";
 
 /// `POST /api/v1/accounts/{name}/unlock` answer, and the local socket's (`appliancectl
 /// unlock` on the console).

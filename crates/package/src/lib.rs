@@ -30,8 +30,8 @@ pub use manifest::{
     SITE_PAYLOAD,
 };
 pub use reader::{
-    inspect, inspect_reader, verify_file, verify_reader, PackageReader, PayloadReader, Verified,
-    MANIFEST_ENTRY, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE_ENTRY,
+    inspect, inspect_reader, verify_file, verify_reader, PackageReader, PayloadReader, Signed,
+    Verified, MANIFEST_ENTRY, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE_ENTRY,
 };
 pub use version::{Version, VersionError};
 

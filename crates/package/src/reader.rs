@@ -23,6 +23,30 @@ pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 /// Largest `manifest.sig` accepted; checked before it is read.
 pub const MAX_SIGNATURE_BYTES: u64 = 64 * 1024;
 
+/// The signed entries of a package, as they were in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signed {
+    pub manifest: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl Signed {
+    /// Verify the signatures against `keyring`, then parse and validate the manifest:
+    /// what [`PackageReader::open`] does, for a verifier that gets the two entries only.
+    pub fn verify(&self, keyring: &Keyring) -> Result<Verified<Manifest>> {
+        if self.manifest.len() as u64 > MAX_MANIFEST_BYTES
+            || self.signature.len() as u64 > MAX_SIGNATURE_BYTES
+        {
+            return Err(Error::Malformed(
+                "the signed entries are larger than a package may hold".into(),
+            ));
+        }
+        let signed_by = keys::verify_manifest(&self.manifest, &self.signature, keyring)?;
+        let manifest = Manifest::from_json(&self.manifest)?;
+        Ok(Verified::new(manifest, signed_by))
+    }
+}
+
 /// A value whose signature verified against a keyring. Only this crate makes one.
 #[derive(Debug, Clone)]
 pub struct Verified<T> {
@@ -68,6 +92,7 @@ impl<T> Deref for Verified<T> {
 /// ```
 pub struct PackageReader<R> {
     src: Source<R>,
+    signed: Signed,
     payloads: Vec<Payload>,
     next: usize,
     ended: bool,
@@ -83,6 +108,10 @@ impl<R: Read> PackageReader<R> {
         let manifest = Manifest::from_json(&manifest_bytes)?;
         let reader = PackageReader {
             src,
+            signed: Signed {
+                manifest: manifest_bytes,
+                signature: sig,
+            },
             payloads: manifest.payloads.clone(),
             next: 0,
             ended: false,
@@ -94,6 +123,12 @@ impl<R: Read> PackageReader<R> {
             },
             reader,
         ))
+    }
+
+    /// `manifest.json` and `manifest.sig` exactly as read, for a second verifier (the
+    /// appliance's privileged part checks them again before it lets a slot boot).
+    pub fn signed(&self) -> &Signed {
+        &self.signed
     }
 
     /// The next payload, or `None` once every payload was handed out and the archive

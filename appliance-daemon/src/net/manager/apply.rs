@@ -655,7 +655,7 @@ impl Manager {
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if &current != name {
-                match nix::unistd::sethostname(name) {
+                match crate::privileged::client::set_hostname(name) {
                     Ok(()) => tracing::info!("network: hostname set to {name}"),
                     Err(err) => tracing::error!("network: cannot set the hostname {name}: {err}"),
                 }
@@ -705,6 +705,11 @@ impl Manager {
 /// the kernel removing it too: a lease that moves to another address of the same subnet
 /// adds the new address before removing the old one (see [`plan::Changes`]).
 fn promote_secondaries(iface: &str) {
+    // On the appliance the privileged part sets it for every interface at start.
+    if std::fs::read_to_string(crate::paths::PROMOTE_SECONDARIES_ALL).is_ok_and(|v| v.trim() == "1")
+    {
+        return;
+    }
     let path = format!("/proc/sys/net/ipv4/conf/{iface}/promote_secondaries");
     if let Err(err) = std::fs::write(&path, b"1") {
         tracing::warn!(

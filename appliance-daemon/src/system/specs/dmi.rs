@@ -6,6 +6,15 @@ use std::path::Path;
 
 pub(crate) use api_types::Dmi;
 
+/// The serial number, read while the service was still root (the file is root's only).
+static SERIAL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Read the root-only fields for later (before the service drops its privileges).
+pub(crate) fn preload() {
+    let dir = Path::new("/sys/class/dmi/id");
+    let _ = SERIAL.set(super::attr(dir, "product_serial").and_then(|v| meaningful(&v)));
+}
+
 pub(super) fn read(root: &Path) -> Dmi {
     let dir = root.join("sys/class/dmi/id");
     if !dir.is_dir() {
@@ -16,7 +25,7 @@ pub(super) fn read(root: &Path) -> Dmi {
     Dmi {
         vendor: field("sys_vendor"),
         product: field("product_name"),
-        serial: field("product_serial"),
+        serial: field("product_serial").or_else(|| SERIAL.get().cloned().flatten()),
         board: field("board_name"),
     }
 }

@@ -362,6 +362,7 @@ fn the_pure_checks() {
         payload_size: 1,
         installed_size: 1,
         downgrade: false,
+        signed: package::Signed::default(),
     };
     let none = Updates::default();
     let on = |profile| checks::installed(profile, "1.0.0", &none).unwrap();
