@@ -24,6 +24,33 @@
       xhr.send(new FormData(form));
     });
   }
+  // While a catalog install runs: its phase and bytes, asked every half second.
+  function follow(el) {
+    if (!el || !window.fetch) return;
+    var bar = el.querySelector("progress"), text = el.querySelector("span");
+    var mib = function (n) { return (n / 1048576).toFixed(1) + " MiB"; };
+    function tick() {
+      fetch(el.dataset.url, { cache: "no-store", credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (p) {
+          if (p && el.dataset[p.phase]) {
+            var line = el.dataset[p.phase] + " " + p.version;
+            var counting = p.phase === "downloading" || p.phase === "writing";
+            if (p.total > 0 && counting) {
+              bar.max = p.total;
+              bar.value = p.bytes;
+              line += ": " + mib(p.bytes) + " " + el.dataset.of + " " + mib(p.total);
+            } else {
+              bar.removeAttribute("value");
+            }
+            text.textContent = line;
+          }
+          setTimeout(tick, 500);
+        })
+        .catch(function () { setTimeout(tick, 1000); });
+    }
+    tick();
+  }
   var busy = document.getElementById("install-progress");
   var installs = document.querySelectorAll("form.install-form");
   Array.prototype.forEach.call(installs, function (f) {
@@ -35,6 +62,7 @@
         });
       });
       if (busy) busy.hidden = false;
+      follow(busy);
       var xhr = new XMLHttpRequest();
       xhr.open("POST", f.action);
       xhr.setRequestHeader("Content-Type", "application/x-www-form-urlencoded");

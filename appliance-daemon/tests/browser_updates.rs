@@ -10,9 +10,11 @@ mod update_server;
 use std::time::{Duration, Instant};
 
 use appliance_tests::browser::Browser;
+use appliance_tests::Api;
 use package::catalog;
 use update_server::{
-    base_package, certificates, daemon_trusting_dev_key, dev_key, needs, site_package,
+    base_package, base_package_of, certificates, daemon_trusting_dev_key, dev_key, needs,
+    paced_update_server, site_package,
 };
 
 const T: Duration = Duration::from_secs(60);
@@ -202,4 +204,86 @@ fn server_check_install_rollback_and_download_key() {
         .unwrap()
         .contains("La dernière vérification"));
     assert!(b.text("#sites").unwrap().contains("Version précédente"));
+}
+
+/// A catalog install says where it is while it runs: the phase and the bytes, asked by
+/// the page every half second, from a server that sends the 12 MiB package at 3 MiB/s.
+#[test]
+fn a_catalog_install_shows_its_progress_live() {
+    let (d, state) = daemon_trusting_dev_key("browser-updates-progress");
+    let token = d.first_login("progress-secret-1");
+    let work = state.join("work");
+    let root = state.join("server");
+    let stable = root.join("stable");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&stable).unwrap();
+    base_package_of(&work, &stable, "1.0.1", vec![], 12);
+    let now = units::now();
+    catalog::build_dir(&stable, &[dev_key()], now, now + 7 * DAY).unwrap();
+    let (ca_pem, tls) = certificates();
+    let server = paced_update_server(root, tls, 3 << 20);
+    let setting =
+        serde_json::json!({"url": format!("https://{server}/stable"), "ca_certificate": ca_pem});
+    let r = d.confirmed(
+        "PUT",
+        "/api/v1/updates/server",
+        &token,
+        "progress-secret-1",
+        Some(&setting.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.value());
+    let r = d.call("POST", "/api/v1/updates/check", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", r.value());
+
+    let b = Browser::start("fr-FR,fr").expect("headless Chromium");
+    let base = format!("https://{}", d.https);
+    b.goto(&format!("{base}/appliance/login")).unwrap();
+    b.type_into("#username", "admin").unwrap();
+    b.type_into("#password", "progress-secret-1").unwrap();
+    b.click("#login").unwrap();
+    b.wait_for_url("/appliance/status", T).unwrap();
+    b.goto(&format!("{base}/appliance/updates")).unwrap();
+    // Without a session the progress is not told.
+    let anonymous = appliance_tests::https::get(
+        d.https,
+        "/appliance/updates/progress",
+        &d.trust(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(anonymous.status, 303);
+
+    b.click("button[data-install='base-1.0.1-vm']").unwrap();
+    let started = Instant::now();
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        if b.exists("p.notice") {
+            break;
+        }
+        let text = b.text("#install-status").unwrap_or_default();
+        if !text.is_empty() && seen.last() != Some(&text) {
+            seen.push(text);
+        }
+        assert!(
+            started.elapsed() < T,
+            "the install never ended; seen: {seen:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
+    let downloading: Vec<&String> = seen
+        .iter()
+        .filter(|s| s.starts_with("Téléchargement 1.0.1: ") && s.ends_with("sur 12.0 MiB"))
+        .collect();
+    assert!(
+        downloading.len() >= 3,
+        "at least three download steps in French: {seen:#?}"
+    );
+    println!(
+        "catalog install of 12 MiB at 3 MiB/s: {:.1} s, {} distinct progress lines: {:?}",
+        took.as_secs_f64(),
+        seen.len(),
+        seen
+    );
+    wait_for(&b, "#pending", "1.0.1");
 }

@@ -123,6 +123,7 @@ fn privileged(child: Pid, requests: UnixListener, relay: UnixListener, ctx: Arc<
 
 /// What only root may open, opened before the service drops privileges.
 fn preload() {
+    screen::keep_open();
     crate::logs::preload_kernel_log();
     crate::system::preload_serial();
 }

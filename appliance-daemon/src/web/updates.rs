@@ -7,8 +7,8 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::post;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -29,6 +29,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/appliance/updates/server", post(save_server))
         .route("/appliance/updates/check", post(check))
         .route("/appliance/updates/install", post(install))
+        .route("/appliance/updates/progress", get(progress))
         .route("/appliance/updates/download-key", post(download_key))
         .route(
             "/appliance/updates/site/{name}/rollback",
@@ -418,6 +419,20 @@ pub(super) struct InstallForm {
     csrf: String,
     #[serde(default)]
     id: String,
+}
+
+/// The install's progress for the page's script while a catalog install runs (the
+/// session's cookie; the API has the same as server-sent events).
+pub(super) async fn progress(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    if let Err(answer) = ctx.require(false) {
+        return answer;
+    }
+    let now: api_types::Progress = state.updater.progress.current().into();
+    (
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(now),
+    )
+        .into_response()
 }
 
 pub(super) async fn install(

@@ -77,11 +77,20 @@ fn meta(version: &str, requires: Vec<Requirement>) -> Metadata {
 
 /// `base-VERSION-vm.pkg` in `out_dir`, its slot image (1 MiB) made in `work`.
 pub(crate) fn base_package(work: &Path, out_dir: &Path, version: &str, requires: Vec<Requirement>) {
+    base_package_of(work, out_dir, version, requires, 1);
+}
+
+/// [`base_package`] with a slot image of `mib` MiB.
+pub(crate) fn base_package_of(
+    work: &Path,
+    out_dir: &Path,
+    version: &str,
+    requires: Vec<Requirement>,
+    mib: u32,
+) {
     let slot = work.join(format!("slot-{version}.sqfs"));
     let seed = version.bytes().map(u32::from).sum::<u32>();
-    let data: Vec<u8> = (0..(1u32 << 20))
-        .map(|i| ((i + seed) % 251) as u8)
-        .collect();
+    let data: Vec<u8> = (0..(mib << 20)).map(|i| ((i + seed) % 251) as u8).collect();
     std::fs::write(&slot, data).unwrap();
     package::build_base(
         &slot,
@@ -150,6 +159,46 @@ pub(crate) fn update_server(root: PathBuf, tls: Arc<rustls::ServerConfig>) -> So
                     .body(axum::body::Body::empty())
                     .unwrap(),
             }
+        }
+    })
+}
+
+/// [`update_server`], sending each package at about `per_second` bytes a second (a tenth
+/// of it every 100 ms), as a slow link would.
+pub(crate) fn paced_update_server(
+    root: PathBuf,
+    tls: Arc<rustls::ServerConfig>,
+    per_second: usize,
+) -> SocketAddr {
+    serve_https(tls, move |req| {
+        let path = root.join(req.uri().path().trim_start_matches('/'));
+        let piece = (per_second / 10).max(1);
+        async move {
+            let Ok(bytes) = std::fs::read(&path) else {
+                return hyper::Response::builder()
+                    .status(404)
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+            };
+            if path.extension().is_none_or(|e| e != "pkg") {
+                return hyper::Response::new(axum::body::Body::from(bytes));
+            }
+            let len = bytes.len();
+            let stream = futures::stream::unfold((bytes, 0usize), move |(bytes, at)| async move {
+                if at >= bytes.len() {
+                    return None;
+                }
+                if at > 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let end = (at + piece).min(bytes.len());
+                let chunk = axum::body::Bytes::copy_from_slice(&bytes[at..end]);
+                Some((Ok::<_, std::io::Error>(chunk), (bytes, end)))
+            });
+            hyper::Response::builder()
+                .header("content-length", len)
+                .body(axum::body::Body::from_stream(stream))
+                .unwrap()
         }
     })
 }

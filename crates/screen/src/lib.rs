@@ -21,6 +21,15 @@ const FRONT_VT: &str = "/dev/tty0";
 /// The screen, when it is a console of its own beside `/dev/console`.
 pub struct Screen(Option<File>);
 
+/// The screen opened once by [`keep_open`], for a process that may not open it later.
+static KEPT: std::sync::OnceLock<Option<File>> = std::sync::OnceLock::new();
+
+/// Open the screen now and let every later [`Screen::open`] use that: for a process that
+/// is about to lose the right to open `/dev/tty0` (the daemon's service gives up root).
+pub fn keep_open() {
+    let _ = KEPT.set(Screen::open_now().0);
+}
+
 /// Write `text` on the console (stderr) and then on the screen, if it is a separate one:
 /// for a program's occasional lines to a person at the machine. Neither write can fail the
 /// caller (a console gone or stopped drops the text, where `eprint!` would panic).
@@ -37,6 +46,13 @@ impl Screen {
     /// writes nothing (no virtual terminal among the consoles, or it is `/dev/console`
     /// itself, which the caller writes to anyway). Needs /sys mounted.
     pub fn open() -> Screen {
+        if let Some(kept) = KEPT.get() {
+            return Screen(kept.as_ref().and_then(|f| f.try_clone().ok()));
+        }
+        Screen::open_now()
+    }
+
+    fn open_now() -> Screen {
         let active = std::fs::read_to_string(ACTIVE).unwrap_or_default();
         if !separate(&active) {
             return Screen(None);
