@@ -163,6 +163,7 @@ fn prepare(data: &Path) {
     let Ok(entries) = std::fs::read_dir(data) else {
         return;
     };
+    let started = std::time::Instant::now();
     let mut changed = 0u64;
     for entry in entries.flatten() {
         if NOT_THE_SERVICES.iter().any(|n| entry.file_name() == *n) {
@@ -170,12 +171,11 @@ fn prepare(data: &Path) {
         }
         changed += give(&entry.path());
     }
-    if changed > 0 {
-        tracing::info!(
-            "{changed} files and directories of {} given to the service",
-            data.display()
-        );
-    }
+    tracing::info!(
+        "{changed} files and directories of {} given to the service ({} ms to look)",
+        data.display(),
+        started.elapsed().as_millis()
+    );
 }
 
 /// `path` and what it holds, owned by the service (links themselves, not what they
