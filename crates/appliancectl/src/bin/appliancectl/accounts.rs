@@ -97,28 +97,25 @@ fn list_text(list: &AccountList) -> String {
             a.name.clone(),
             if a.enabled { "enabled" } else { "disabled" }.to_string(),
             if a.totp { "on" } else { "off" }.to_string(),
-            a.created_at
-                .map(units::rfc3339)
-                .unwrap_or_else(|| "-".into()),
-            a.last_login
-                .map(units::rfc3339)
-                .unwrap_or_else(|| "never".into()),
+            a.created_at.map_or_else(|| "-".into(), units::rfc3339),
+            a.last_login.map_or_else(|| "never".into(), units::rfc3339),
         ]
     }))
     .collect();
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
-    rows.iter()
-        .map(|r| {
-            let line: Vec<String> = r
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect();
-            format!("{}\n", line.join("  ").trim_end())
-        })
-        .collect()
+    let mut text = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        text.push_str(line.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
 }
 
 #[cfg(test)]
