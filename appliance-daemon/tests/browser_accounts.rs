@@ -2,10 +2,12 @@
 //! against the dev-mode daemon: the Accounts page (the last enabled account kept, an
 //! account added with the password given again), the TOTP enrolment (QR code, secret, a
 //! code computed here, the recovery codes shown once), then a login in two steps with a
-//! wrong code refused and the right one accepted.
+//! used code refused and the right one accepted; and, once the policy requires a TOTP,
+//! an account without one led from its password change to the enrolment.
 
 use appliance_tests::browser::Browser;
 use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::Api;
 use std::path::Path;
 use std::time::Duration;
 
@@ -45,6 +47,8 @@ fn accounts_page_totp_enrolment_and_a_login_with_the_code() {
     let b = Browser::start("en-US,en").expect("headless Chromium");
     let base = format!("https://{}", d.https);
     b.first_login(&base, PASSWORD, T).unwrap();
+    // An API session of admin, opened before admin has a TOTP, for the policy below.
+    let api = d.token(PASSWORD);
 
     // Accounts: admin alone cannot be deleted; bob is added.
     b.goto(&format!("{base}/appliance/accounts")).unwrap();
@@ -126,6 +130,47 @@ fn accounts_page_totp_enrolment_and_a_login_with_the_code() {
     b.click("#verify").unwrap();
     b.wait_for_url("/appliance/status", T).unwrap();
     assert!(b.text(".user").unwrap().contains("admin"));
+
+    // The policy requires a TOTP: bob, without one, changes his password and is then led
+    // to the enrolment, the menu hidden, until it is confirmed.
+    let mut policy = d
+        .call("GET", "/api/v1/security/policy", Some(&api), None)
+        .value();
+    policy["require_totp"] = serde_json::json!(true);
+    let r = d.call(
+        "PUT",
+        "/api/v1/security/policy",
+        Some(&api),
+        Some(&policy.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    b.click("#logout").unwrap();
+    b.wait_for_url("/appliance/login", T).unwrap();
+    b.type_into("#username", "bob").unwrap();
+    b.type_into("#password", "Bob initial 2026").unwrap();
+    b.click("#login").unwrap();
+    b.wait_for_url("/appliance/password", T).unwrap();
+    b.type_into("#current", "Bob initial 2026").unwrap();
+    b.type_into("#new", "Bob own password 1").unwrap();
+    b.type_into("#confirm", "Bob own password 1").unwrap();
+    b.click("#change").unwrap();
+    b.wait_for_url("/appliance/account/totp", T).unwrap();
+    assert!(b.exists("#totp-required"));
+    assert!(!b.exists("nav.main"), "no menu before the enrolment");
+    b.goto(&format!("{base}/appliance/accounts")).unwrap();
+    b.wait_for_url("/appliance/account/totp", T).unwrap();
+    b.click("#totp-start").unwrap();
+    b.wait_for_text("#totp-secret", T).unwrap();
+    let bob_secret = b.text("#totp-secret").unwrap();
+    b.type_into("#totp-code", &totp(&bob_secret, now_step()))
+        .unwrap();
+    b.click("#totp-confirm").unwrap();
+    b.wait_for_text("#recovery-codes", T).unwrap();
+    assert!(b.exists("nav.main"), "the menu is back once enrolled");
+    b.goto(&format!("{base}/appliance/accounts")).unwrap();
+    b.wait_for_url("/appliance/accounts", T).unwrap();
+    assert_eq!(b.text("#account-bob td:nth-child(3)").unwrap(), "on");
+    assert_ne!(b.text("#account-bob td:nth-child(5)").unwrap(), "never");
 
     drop(b);
     drop(d);
