@@ -107,6 +107,19 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let r = a.call("POST", "/api/v1/network/confirm", Some(&a_token), None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Admin signs in with a TOTP: its secret travels with the account.
+    let r = a.call("POST", "/api/v1/account/totp", Some(&a_token), None);
+    let totp_secret = r.value()["secret"].as_str().unwrap().to_string();
+    let r = a.call(
+        "POST",
+        "/api/v1/account/totp/confirm",
+        Some(&a_token),
+        Some(&format!(
+            r#"{{"code":"{}"}}"#,
+            totp(&totp_secret, now_step())
+        )),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 
     // Refused: no password worth the private keys it carries.
     let r = a.call(
@@ -133,6 +146,10 @@ fn a_backup_of_one_appliance_restores_on_another() {
     assert!(disposition.contains("-box-"), "{disposition}");
     let file = r.body.clone();
     assert!(file.len() > 1024);
+    assert!(
+        !String::from_utf8_lossy(&file).contains(&totp_secret),
+        "the TOTP secret is inside the encryption"
+    );
     // Written on data, sent, then removed.
     std::thread::sleep(Duration::from_millis(200));
     let work = a_state.join("backup-work");
@@ -235,8 +252,23 @@ fn a_backup_of_one_appliance_restores_on_another() {
         status["appliance_id"], b_id,
         "the appliance id is the machine's"
     );
-    // A's admin password now opens B.
-    assert_eq!(b.login("password-of-a-1").status, 200);
+    // A's admin password now opens B, with a code of A's TOTP.
+    let r = b.login("password-of-a-1");
+    assert_eq!(
+        (r.status, r.value()["error"].clone()),
+        (401, "totp_required".into())
+    );
+    let r = b.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(
+            &serde_json::json!({"username": "admin", "password": "password-of-a-1",
+                                "totp": totp(&totp_secret, now_step())})
+            .to_string(),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(b.login("password-of-b-1").status, 401);
     let audit = b.call("GET", "/api/v1/audit", Some(&b_token), None);
     let audit = String::from_utf8_lossy(&audit.body).into_owned();
@@ -244,6 +276,27 @@ fn a_backup_of_one_appliance_restores_on_another() {
     // A's history, marked as A's.
     assert!(audit.contains("network.confirm"), "{audit}");
     assert!(audit.contains("restored_from"), "{audit}");
+}
+
+/// RFC 6238 TOTP (HMAC-SHA1, 30 s, 6 digits) of a base32 secret at time step `step`.
+fn totp(secret: &str, step: u64) -> String {
+    let key = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .unwrap();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key);
+    let mac = ring::hmac::sign(&key, &step.to_be_bytes());
+    let mac = mac.as_ref();
+    let at = usize::from(mac[19] & 0x0f);
+    let n = u32::from_be_bytes([mac[at], mac[at + 1], mac[at + 2], mac[at + 3]]) & 0x7fff_ffff;
+    format!("{:06}", n % 1_000_000)
+}
+
+fn now_step() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30
 }
 
 /// `age -d FILE` with `password` typed on its terminal (age reads a passphrase from a

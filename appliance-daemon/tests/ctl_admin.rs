@@ -1002,3 +1002,122 @@ fn certificates_requested_imported_assigned_and_exported_from_the_command_line()
     let run = op.run(&["certificate", "settings", "--min-tls", "1.1"], &[]);
     assert_eq!(run.code, 2, "refused by the parser: {}", run.stderr);
 }
+
+/// RFC 6238 TOTP (HMAC-SHA1, 30 s, 6 digits) of a base32 secret at time step `step`.
+fn totp(secret: &str, step: u64) -> String {
+    let key = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .unwrap();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key);
+    let mac = ring::hmac::sign(&key, &step.to_be_bytes());
+    let mac = mac.as_ref();
+    let at = usize::from(mac[19] & 0x0f);
+    let n = u32::from_be_bytes([mac[at], mac[at + 1], mac[at + 2], mac[at + 3]]) & 0x7fff_ffff;
+    format!("{:06}", n % 1_000_000)
+}
+
+#[test]
+fn accounts_added_disabled_deleted_and_a_login_with_a_two_factor_code() {
+    let (d, op) = start("ctl-accounts", |_| {});
+    let confirm = [("APPLIANCE_PASSWORD", PASSWORD)];
+
+    // The last enabled account stays; a change without the password is not sent.
+    let run = op.run(&["account", "delete", "admin"], &confirm);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("(last_enabled_account)"),
+        "{}",
+        run.stderr
+    );
+    let run = op.run(
+        &["account", "add", "carol"],
+        &[("APPLIANCE_NEW_PASSWORD", "Carol initial 2026")],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+
+    let run = ok(op.run(
+        &["account", "add", "carol"],
+        &[
+            ("APPLIANCE_PASSWORD", PASSWORD),
+            ("APPLIANCE_NEW_PASSWORD", "Carol initial 2026"),
+        ],
+    ));
+    assert!(
+        run.stdout.contains("Account carol created"),
+        "{}",
+        run.stdout
+    );
+    let run = ok(op.run(&["account", "disable", "carol"], &confirm));
+    assert!(run.stdout.contains("disabled"), "{}", run.stdout);
+    let run = ok(op.run(&["account"], &[]));
+    let carol = run.stdout.lines().find(|l| l.starts_with("carol")).unwrap();
+    assert!(
+        carol.contains("disabled") && carol.contains("never"),
+        "{}",
+        run.stdout
+    );
+    ok(op.run(&["account", "enable", "carol"], &confirm));
+    let run = ok(op.run(&["--json", "account", "list"], &[]));
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["accounts"][1]["name"], "carol");
+    assert_eq!(json["accounts"][1]["enabled"], true);
+
+    // Carol sets her password, enrols a TOTP (API), then logs in with appliancectl and a code.
+    let r = d.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(r#"{"username": "carol", "password": "Carol initial 2026"}"#),
+    );
+    let token = appliance_tests::api::token_of(&r);
+    let r = d.call(
+        "PUT",
+        "/api/v1/account/password",
+        Some(&token),
+        Some(r#"{"current": "Carol initial 2026", "new": "Carol own 2026"}"#),
+    );
+    assert_eq!(r.status, 204);
+    let r = d.call("POST", "/api/v1/account/totp", Some(&token), None);
+    let secret = r.value()["secret"].as_str().unwrap().to_string();
+    let step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30;
+    let r = d.call(
+        "POST",
+        "/api/v1/account/totp/confirm",
+        Some(&token),
+        Some(&format!(r#"{{"code": "{}"}}"#, totp(&secret, step))),
+    );
+    assert_eq!(r.status, 200);
+    let carol_op = Operator {
+        config: op.config.with_file_name("carol"),
+        host: op.host.clone(),
+    };
+    std::fs::create_dir_all(&carol_op.config).unwrap();
+    let pin = format_fingerprint(&fetch_fingerprint(&Endpoint::from(d.https)).unwrap());
+    // Without a code and without a terminal: refused.
+    let run = carol_op.run(
+        &["--pin", &pin, "login", "--user", "carol"],
+        &[("APPLIANCE_PASSWORD", "Carol own 2026")],
+    );
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let run = ok(carol_op.run(
+        &["--pin", &pin, "login", "--user", "carol"],
+        &[
+            ("APPLIANCE_PASSWORD", "Carol own 2026"),
+            ("APPLIANCE_TOTP", &totp(&secret, step + 1)),
+        ],
+    ));
+    assert!(run.stdout.contains("as carol"), "{}", run.stdout);
+    ok(carol_op.run(&["status"], &[]));
+
+    // Deleted: her session ends at once.
+    ok(op.run(&["account", "delete", "carol"], &confirm));
+    let run = carol_op.run(&["status"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let run = ok(op.run(&["account"], &[]));
+    assert!(!run.stdout.contains("carol"), "{}", run.stdout);
+}

@@ -4,7 +4,7 @@
 //! `GET /api/v1/logs`, the text download, the Logs page in English and French; the
 //! support bundle unpacked with `tar --zstd` and searched for every secret the test made
 //! (the admin password, a certificate's private key, the inter-appliance key, a backup
-//! password): none is there.
+//! password, a TOTP secret and a recovery code): none is there.
 
 use appliance_tests::dev::{state_dir, DevDaemon};
 use appliance_tests::https::{self, Trust};
@@ -152,6 +152,24 @@ fn lines_from_before_a_restart_are_read_after_it_with_filters_and_pages() {
     let _ = std::fs::remove_dir_all(&state);
 }
 
+/// The RFC 6238 code (HMAC-SHA1, 30 s, 6 digits) of a base32 secret, now.
+fn totp_now(secret: &str) -> String {
+    let key = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .unwrap();
+    let step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key);
+    let mac = ring::hmac::sign(&key, &step.to_be_bytes());
+    let mac = mac.as_ref();
+    let at = usize::from(mac[19] & 0x0f);
+    let n = u32::from_be_bytes([mac[at], mac[at + 1], mac[at + 2], mac[at + 3]]) & 0x7fff_ffff;
+    format!("{:06}", n % 1_000_000)
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -244,6 +262,27 @@ fn the_support_bundle_holds_no_secret() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     secrets.push(backup_password.to_string());
 
+    // A TOTP secret and its recovery codes, confirmed with a code computed here.
+    let r = d.call("POST", "/api/v1/account/totp", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let totp_secret = r.value()["secret"].as_str().unwrap().to_string();
+    let r = d.call(
+        "POST",
+        "/api/v1/account/totp/confirm",
+        Some(&token),
+        Some(&json!({"code": totp_now(&totp_secret)}).to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let recovery: Vec<String> = r.value()["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    secrets.push(totp_secret.clone());
+    secrets.push(recovery[0].clone());
+    secrets.push(recovery[0].replace('-', ""));
+
     // The bundle, unpacked by the real tar with zstd.
     let r = d.call("GET", "/api/v1/support/bundle", Some(&token), None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -280,6 +319,7 @@ fn the_support_bundle_holds_no_secret() {
         "<redacted>"
     );
     assert_eq!(settings["failover"]["key"], "<redacted>");
+    assert_eq!(settings["accounts"]["users"][0]["totp"], "<redacted>");
     let status: Value =
         serde_json::from_slice(&std::fs::read(out.join("status.json")).unwrap()).unwrap();
     assert!(status.is_object());

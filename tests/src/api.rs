@@ -44,6 +44,7 @@ pub trait Api {
         let body = serde_json::json!(Credentials {
             username: "admin".to_string(),
             password: password.to_string(),
+            totp: None,
         })
         .to_string();
         self.api("POST", "/api/v1/session", None, Some(&body))

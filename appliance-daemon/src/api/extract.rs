@@ -110,6 +110,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 "The password must be changed first: PUT /api/v1/account/password.",
             ));
         }
+        if caller.session.must_enrol_totp {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "totp_enrolment_required",
+                "The security policy requires two-factor sign-in: enrol a TOTP first with \
+                 POST /api/v1/account/totp and POST /api/v1/account/totp/confirm.",
+            ));
+        }
         Ok(caller)
     }
 }
@@ -165,6 +173,10 @@ fn act(method: &str, path: &str) -> &'static str {
         (_, "/api/v1/updates/server") => "an update server change",
         (_, "/api/v1/tls/certificate") => "a change of the served certificate",
         (_, "/api/v1/certificates/import") => "a certificate import",
+        (_, "/api/v1/account/totp") => "turning two-factor sign-in off",
+        ("POST", "/api/v1/accounts") => "an account creation",
+        ("PUT", p) if p.starts_with("/api/v1/accounts/") => "an account's enabling or disabling",
+        ("DELETE", p) if p.starts_with("/api/v1/accounts/") => "an account deletion",
         ("DELETE", _) => "a certificate deletion",
         _ => "a certificate assignment",
     }

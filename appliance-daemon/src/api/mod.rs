@@ -124,6 +124,21 @@ pub(crate) fn routes() -> Routes {
             "/api/v1/accounts/{name}/unlock",
             account::unlock,
         )
+        .add(Method::GET, "/api/v1/accounts", account::list)
+        .add(Method::POST, "/api/v1/accounts", account::create)
+        .add(Method::PUT, "/api/v1/accounts/{name}", account::change)
+        .add(Method::DELETE, "/api/v1/accounts/{name}", account::delete)
+        .add(Method::POST, "/api/v1/account/totp", account::start_totp)
+        .add(
+            Method::DELETE,
+            "/api/v1/account/totp",
+            account::disable_totp,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/account/totp/confirm",
+            account::confirm_totp,
+        )
         .add(Method::GET, "/api/v1/security/policy", account::get_policy)
         .add(Method::PUT, "/api/v1/security/policy", account::put_policy)
         .add(Method::GET, "/api/v1/network", network::get)

@@ -19,12 +19,19 @@ pub(super) async fn create(
 ) -> Response {
     match state
         .auth
-        .login(&body.username, &body.password, Kind::Api, address)
+        .login(
+            &body.username,
+            &body.password,
+            body.totp.as_deref(),
+            Kind::Api,
+            address,
+        )
         .await
     {
         Ok(login) => axum::Json(Created {
             token: login.token,
             must_change_password: login.must_change_password,
+            must_enrol_totp: login.must_enrol_totp,
         })
         .into_response(),
         Err(err) => {
@@ -72,6 +79,19 @@ pub(super) fn auth_error(err: AuthError) -> ApiError {
         AuthError::Task(e) => ApiError::internal("The password check did not finish", e),
         AuthError::NoSuchUser(_) => ApiError::new(StatusCode::NOT_FOUND, "no_such_user", message),
         AuthError::Busy { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message),
+        AuthError::TotpRequired | AuthError::SecondStep(_) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "totp_required", message)
+        }
+        AuthError::TotpInvalid => ApiError::new(StatusCode::UNAUTHORIZED, "totp_invalid", message),
+        AuthError::NotEnrolling => ApiError::new(StatusCode::CONFLICT, "not_enrolling", message),
+        AuthError::NoTotp => ApiError::new(StatusCode::CONFLICT, "no_totp", message),
+        AuthError::LastEnabled(_) => {
+            ApiError::new(StatusCode::CONFLICT, "last_enabled_account", message)
+        }
+        AuthError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "account_exists", message),
+        AuthError::InvalidName(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_name", message)
+        }
         AuthError::PasswordRequired => ApiError::new(
             StatusCode::FORBIDDEN,
             "password_required",

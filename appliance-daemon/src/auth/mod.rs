@@ -4,10 +4,13 @@
 //! sessions live in memory ([`sessions`]). On a fresh store the `admin` account is created
 //! with the factory password and must change it before anything else is allowed.
 
+mod accounts;
 pub(crate) mod checks;
 pub(crate) mod lockout;
 pub(crate) mod password;
+pub(crate) mod second_step;
 pub(crate) mod sessions;
+pub(crate) mod totp;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 use checks::Source;
 use lockout::Lockout;
 
-use crate::store::{Accounts, Audit, SecurityPolicy, Store, User};
+use crate::store::{Accounts, Audit, Logins, SecurityPolicy, Store, User};
 pub(crate) use sessions::{Kind, Session, Sessions};
 
 /// The account an appliance ships with.
@@ -46,6 +49,26 @@ pub(crate) enum AuthError {
     NoSuchUser(String),
     #[error("too many logins are waiting to be checked; try again in {retry_after_seconds} s")]
     Busy { retry_after_seconds: u64 },
+    #[error("this account signs in with a two-factor code: give the code of the authenticator app or a recovery code")]
+    TotpRequired,
+    #[error("the two-factor code is wrong or was already used")]
+    TotpInvalid,
+    #[error(
+        "no two-factor enrolment was started for this account, or it was replaced; start again"
+    )]
+    NotEnrolling,
+    #[error("this account has no two-factor sign-in to turn off")]
+    NoTotp,
+    #[error("{0:?} is the last enabled account: enable or create another one first")]
+    LastEnabled(String),
+    #[error("an account named {0:?} exists already")]
+    Exists(String),
+    #[error("{0}")]
+    InvalidName(String),
+    /// The password of a web login was right and the account has a TOTP: the login page
+    /// asks for the code with this ticket.
+    #[error("this account signs in with a two-factor code")]
+    SecondStep(String),
 }
 
 /// A successful login.
@@ -53,6 +76,8 @@ pub(crate) enum AuthError {
 pub(crate) struct Login {
     pub token: String,
     pub must_change_password: bool,
+    /// The policy requires a TOTP and the account has none: the session may only enrol.
+    pub must_enrol_totp: bool,
 }
 
 pub(crate) struct Auth {
@@ -67,6 +92,11 @@ pub(crate) struct Auth {
     /// The store's policy, read on every authenticated request: kept here, replaced by
     /// [`Auth::set_policy`].
     policy: std::sync::RwLock<SecurityPolicy>,
+    /// Per account, the TOTP secret of an enrolment started and not confirmed yet (in
+    /// memory: a restart drops it, and the enrolment starts again).
+    enrolling: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    /// Web logins between their password and their TOTP code.
+    second_steps: second_step::SecondSteps,
 }
 
 impl std::fmt::Debug for Auth {
@@ -95,6 +125,9 @@ impl Auth {
                             failed_logins: 0,
                             locked_until: None,
                             password_changed_at: None,
+                            enabled: true,
+                            created_at: Some(units::now()),
+                            totp: None,
                         });
                         tx.put(&accounts)?;
                     }
@@ -111,6 +144,8 @@ impl Auth {
             sessions: Sessions::default(),
             checks: checks::Checks::default(),
             lockout: Arc::default(),
+            enrolling: std::sync::Mutex::default(),
+            second_steps: second_step::SecondSteps::default(),
         })
     }
 
@@ -141,12 +176,14 @@ impl Auth {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
         let exists = |user: &str| accounts.users.iter().any(|u| u.name == user);
-        self.sessions.retain_users(exists);
+        let enabled = |user: &str| accounts.user(user).is_some_and(|u| u.enabled);
+        self.sessions.retain_users(enabled);
         self.lockout.retain_users(exists);
         Ok(())
     }
 
-    /// Check a user name and password and open a session of `kind`.
+    /// Check a user name, password and, when the account has one, TOTP or recovery code,
+    /// and open a session of `kind`.
     ///
     /// The check and the record of its outcome (failure count, lock, audit) run in one
     /// blocking task that holds the checks' turn ([`checks`]): a client that hangs up
@@ -156,6 +193,7 @@ impl Auth {
         &self,
         username: &str,
         password: &str,
+        code: Option<&str>,
         kind: Kind,
         address: Option<IpAddr>,
     ) -> Result<Login, AuthError> {
@@ -166,24 +204,85 @@ impl Auth {
         let store = self.store.clone();
         let locks = Arc::clone(&self.lockout);
         let (username, password) = (username.to_string(), password.to_string());
+        let code = code.map(str::to_string).filter(|c| !c.trim().is_empty());
+        let name = username.clone();
         let user = blocking(move || {
-            let outcome = check_login(&store, &locks, &username, &password, kind, address);
+            let outcome = check_login(
+                &store,
+                &locks,
+                &username,
+                &password,
+                code.as_deref(),
+                kind,
+                address,
+            );
+            drop(turn);
+            outcome
+        })
+        .await?;
+        let user = match user {
+            Err(AuthError::TotpRequired) if kind == Kind::Web => {
+                return Err(AuthError::SecondStep(self.second_steps.begin(&name)));
+            }
+            other => other?,
+        };
+        Ok(self.open(user, kind))
+    }
+
+    /// The second step of a web login ([`AuthError::SecondStep`]): the TOTP or recovery
+    /// code for the account whose password was right, within [`second_step::LIFETIME`].
+    /// A wrong code counts toward the lockout and the step may be tried again.
+    pub(crate) async fn login_second_step(
+        &self,
+        ticket: &str,
+        code: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Login, AuthError> {
+        let name = self.second_steps.user(ticket).ok_or(AuthError::NoSession)?;
+        let waiter = self.checks.queue(address).map_err(|_| AuthError::Busy {
+            retry_after_seconds: checks::RETRY_AFTER_SECONDS,
+        })?;
+        let turn = waiter.turn().await;
+        let store = self.store.clone();
+        let locks = Arc::clone(&self.lockout);
+        let code = code.to_string();
+        let user = blocking(move || {
+            let outcome = check_second_step(&store, &locks, &name, &code, address);
             drop(turn);
             outcome
         })
         .await??;
+        self.second_steps.end(ticket);
+        Ok(self.open(user, Kind::Web))
+    }
+
+    /// A session for `user`, who just signed in.
+    fn open(&self, user: User, kind: Kind) -> Login {
         let token = self
             .sessions
             .create(&user.name, kind, user.must_change_password);
-        Ok(Login {
+        let must_enrol_totp = user.totp.is_none() && self.policy().require_totp;
+        if must_enrol_totp {
+            self.sessions.require_enrolment(&token);
+        }
+        Login {
             token,
             must_change_password: user.must_change_password,
-        })
+            must_enrol_totp,
+        }
     }
 
     /// The live session behind a token, if any.
     pub(crate) fn session(&self, token: &str, kind: Kind) -> Option<Session> {
         self.sessions.get(token, kind, self.limits())
+    }
+
+    /// The current policy.
+    pub(crate) fn policy(&self) -> SecurityPolicy {
+        self.policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The session limits of the current policy.
@@ -334,6 +433,7 @@ fn check_login(
     locks: &Lockout,
     username: &str,
     password: &str,
+    code: Option<&str>,
     kind: Kind,
     address: Option<IpAddr>,
 ) -> Result<User, AuthError> {
@@ -369,21 +469,148 @@ fn check_login(
         }
         return Err(AuthError::InvalidCredentials);
     }
+    if !user.enabled {
+        // The same answer as a wrong password: the account's state is not told.
+        store.change(
+            Audit::user(&name, address, "session.failed", "account disabled"),
+            |_| Ok::<_, crate::store::Error>(()),
+        )?;
+        return Err(AuthError::InvalidCredentials);
+    }
+    complete_login(store, locks, &policy, user, code, kind, address)
+}
+
+/// The rest of a login once the password was right (or, for the second step of the web
+/// login, was right moments ago): the TOTP or recovery code if the account has one, then
+/// the record of the sign-in.
+fn complete_login(
+    store: &Store,
+    locks: &Lockout,
+    policy: &SecurityPolicy,
+    user: User,
+    code: Option<&str>,
+    kind: Kind,
+    address: Option<IpAddr>,
+) -> Result<User, AuthError> {
+    let name = user.name.clone();
+    let source = Source::of(address);
+    let now = units::now();
+    let logins: Logins = store.get()?;
+    let mut used = Used::Nothing;
+    if let Some(enrolled) = &user.totp {
+        let Some(code) = code else {
+            return Err(AuthError::TotpRequired);
+        };
+        used = second_factor(enrolled, code, now, &logins, &name);
+        if let Used::Refused(why) = used {
+            store.change(Audit::user(&name, address, "session.failed", why), |_| {
+                Ok::<_, crate::store::Error>(())
+            })?;
+            if locks.failed(&name, source, Instant::now(), policy) {
+                tracing::warn!(user = %name, ?address, "sign-in from this source locked after repeated wrong codes");
+            }
+            return Err(AuthError::TotpInvalid);
+        }
+    }
+    let detail = match &used {
+        Used::Recovery(_) => format!(
+            "{} with a recovery code ({} left)",
+            kind_name(kind),
+            user.totp
+                .as_ref()
+                .map_or(0, |t| t.recovery.len().saturating_sub(1))
+        ),
+        Used::Step(_) => format!("{} with a two-factor code", kind_name(kind)),
+        _ => kind_name(kind).to_string(),
+    };
     store.change(
-        Audit::user(&name, address, "session.create", kind_name(kind)),
+        Audit::user(&name, address, "session.create", detail),
         |tx| {
             let mut accounts: Accounts = tx.get()?;
             if let Some(u) = accounts.user_mut(&name) {
                 // Left by firmware that kept the lockout in the store.
                 u.failed_logins = 0;
                 u.locked_until = None;
+                if let (Used::Recovery(hash), Some(t)) = (&used, u.totp.as_mut()) {
+                    t.recovery.retain(|h| h != hash);
+                }
             }
             tx.put(&accounts)?;
+            let mut logins: Logins = tx.get()?;
+            let record = logins.users.entry(name.clone()).or_default();
+            record.last_login = Some(now);
+            if let Used::Step(step) = used {
+                record.totp_step = record.totp_step.max(step);
+            }
+            tx.put(&logins)?;
             Ok::<_, crate::store::Error>(())
         },
     )?;
     locks.succeeded(&name, source);
     Ok(user)
+}
+
+/// The second step of a web login: the account still exists and is enabled, its source
+/// is not locked, then [`complete_login`] with the code.
+fn check_second_step(
+    store: &Store,
+    locks: &Lockout,
+    name: &str,
+    code: &str,
+    address: Option<IpAddr>,
+) -> Result<User, AuthError> {
+    let accounts: Accounts = store.get()?;
+    let policy: SecurityPolicy = store.get()?;
+    let Some(user) = accounts.user(name).filter(|u| u.enabled).cloned() else {
+        return Err(AuthError::InvalidCredentials);
+    };
+    if let lockout::Gate::Locked { remaining_seconds } =
+        locks.gate(name, Source::of(address), Instant::now(), &policy)
+    {
+        return Err(AuthError::Locked { remaining_seconds });
+    }
+    if code.trim().is_empty() {
+        return Err(AuthError::TotpRequired);
+    }
+    complete_login(store, locks, &policy, user, Some(code), Kind::Web, address)
+}
+
+/// Which second factor a sign-in used.
+enum Used {
+    Nothing,
+    /// A TOTP code of this step.
+    Step(u64),
+    /// The recovery code of this hash (removed from the account).
+    Recovery(String),
+    /// Refused, and why (for the audit log).
+    Refused(&'static str),
+}
+
+/// Check a TOTP or recovery code against an enrolled account.
+fn second_factor(
+    enrolled: &crate::store::Totp,
+    code: &str,
+    now: u64,
+    logins: &Logins,
+    name: &str,
+) -> Used {
+    if totp::is_totp_code(code) {
+        let Some(key) = totp::decode(&enrolled.secret) else {
+            return Used::Refused("unreadable two-factor secret");
+        };
+        let last = logins.users.get(name).map_or(0, |r| r.totp_step);
+        return match totp::check(&key, code, now, last) {
+            totp::Verdict::Valid(step) => Used::Step(step),
+            totp::Verdict::Reused => Used::Refused("two-factor code already used"),
+            totp::Verdict::Wrong => Used::Refused("wrong two-factor code"),
+        };
+    }
+    let hash = totp::recovery_hash(code);
+    if enrolled.recovery.iter().any(|h| same_secret(h, &hash)) {
+        Used::Recovery(hash)
+    } else {
+        Used::Refused("wrong recovery code")
+    }
 }
 
 /// The check of a password given again ([`Auth::confirm_password`]) and the record of a

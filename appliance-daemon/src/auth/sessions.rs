@@ -25,6 +25,9 @@ pub(crate) struct Session {
     /// The token every form of the web UI must carry (unused by API sessions).
     pub csrf: Arc<str>,
     pub must_change_password: bool,
+    /// The policy requires a TOTP and the account has none: only its enrolment (and a
+    /// password change, a logout) is allowed.
+    pub must_enrol_totp: bool,
     created: Instant,
     last_used: Instant,
 }
@@ -68,6 +71,7 @@ impl Sessions {
             kind,
             csrf: Arc::from(random_hex(32)),
             must_change_password,
+            must_enrol_totp: false,
             created: now,
             last_used: now,
         };
@@ -144,6 +148,26 @@ impl Sessions {
             s.must_change_password = false;
         }
         drop(map);
+        self.bump();
+    }
+
+    /// Mark a new session as able only to enrol a TOTP.
+    pub(crate) fn require_enrolment(&self, token: &str) {
+        if let Some(s) = self.lock().get_mut(token) {
+            s.must_enrol_totp = true;
+        }
+    }
+
+    /// After `user` enrolled a TOTP: their sessions may do everything again.
+    pub(crate) fn enrolled(&self, user: &str) {
+        for s in self.lock().values_mut().filter(|s| &*s.user == user) {
+            s.must_enrol_totp = false;
+        }
+    }
+
+    /// End every session of `user` (the account was disabled or deleted).
+    pub(crate) fn end_user(&self, user: &str) {
+        self.lock().retain(|_, s| &*s.user != user);
         self.bump();
     }
 
@@ -251,6 +275,20 @@ mod tests {
         s.password_changed("admin", "another");
         assert!(ended.has_changed().unwrap());
         assert!(!s.alive(&u, Kind::Api, LIMITS));
+    }
+
+    #[test]
+    fn a_disabled_users_sessions_end_and_enrolment_lifts_its_limit() {
+        let s = Sessions::default();
+        let a = s.create("alice", Kind::Api, false);
+        let b = s.create("bob", Kind::Web, false);
+        s.require_enrolment(&b);
+        assert!(s.get(&b, Kind::Web, LIMITS).unwrap().must_enrol_totp);
+        s.enrolled("bob");
+        assert!(!s.get(&b, Kind::Web, LIMITS).unwrap().must_enrol_totp);
+        s.end_user("alice");
+        assert!(s.get(&a, Kind::Api, LIMITS).is_none());
+        assert!(s.get(&b, Kind::Web, LIMITS).is_some());
     }
 
     #[test]

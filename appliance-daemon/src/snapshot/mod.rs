@@ -52,6 +52,10 @@ pub(crate) const RECORDS: &[(&str, Class)] = &[
     // settings over (restore on new hardware, the pair's backup) is still let in by the
     // servers that trusted it.
     ("backup_client_key", Class::Service),
+    // Each account's last sign-in here and the latest TOTP step accepted here (a code is
+    // refused once its step was used): written at every sign-in, which must not make the
+    // pair sync the accounts.
+    ("account_logins", Class::Machine),
     // The appliance id, made at first boot: each appliance of a pair keeps its own.
     ("identity", Class::Machine),
     ("network", Class::Machine),

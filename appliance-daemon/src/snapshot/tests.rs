@@ -111,6 +111,14 @@ fn primary() -> Appliance {
                 failed_logins: 0,
                 locked_until: None,
                 password_changed_at: Some(1_700_000_000),
+                enabled: true,
+                created_at: Some(1_700_000_000),
+                // Carried with the account, as its password hash is.
+                totp: Some(crate::store::Totp {
+                    secret: "JBSWY3DPEHPK3PXP".into(),
+                    enrolled_at: 1_700_000_000,
+                    recovery: vec!["0".repeat(64)],
+                }),
             });
             tx.put(&accounts)
         })
@@ -144,6 +152,12 @@ fn the_service_part_moves_and_the_machine_part_stays() {
     assert_eq!(policy.max_failed_logins, 9);
     let accounts: Accounts = b.store.get().unwrap();
     assert!(accounts.users.iter().any(|u| u.name == "operator"));
+    let operator = accounts.user("operator").unwrap();
+    assert_eq!(
+        operator.totp.as_ref().map(|t| t.secret.as_str()),
+        Some("JBSWY3DPEHPK3PXP"),
+        "the TOTP secret travels with its account"
+    );
     assert_eq!(b.read("tls/cert.pem").as_deref(), Some("PRIMARY CERT"));
     assert_eq!(
         b.read("site/current/index.html").as_deref(),

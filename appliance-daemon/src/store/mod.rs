@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub(crate) use audit::read_line as read_audit_line;
 pub use audit::{Audit, AuditEntry, AuditExport, AuditOrigin, Imported, AUDIT_KEEP};
-pub use records::{Accounts, Identity, SecurityPolicy, User};
+pub use records::{Accounts, Identity, LoginRecord, Logins, SecurityPolicy, Totp, User};
 pub use schema::SCHEMA_VERSION;
 
 /// Page cache of the database; the file holds a few MB at most.

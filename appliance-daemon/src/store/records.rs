@@ -41,6 +41,43 @@ pub struct User {
     pub locked_until: Option<u64>,
     /// Unix seconds of the last password change.
     pub password_changed_at: Option<u64>,
+    /// A disabled account cannot sign in; its sessions ended when it was disabled.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// Unix seconds of the account's creation (None: the first account, made before this
+    /// was recorded).
+    #[serde(default)]
+    pub created_at: Option<u64>,
+    /// Two-factor sign-in, once enrolled (a secret: redacted from the support bundle by
+    /// its name, carried by backups and the pair's sync with the account).
+    #[serde(default)]
+    pub totp: Option<Totp>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// An account's enrolled TOTP (RFC 6238: HMAC-SHA1, 30 s steps, 6 digits).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totp {
+    /// The shared secret, RFC 4648 base32 without padding.
+    pub secret: String,
+    /// Unix seconds of the enrolment.
+    pub enrolled_at: u64,
+    /// SHA-256 (hex) of each recovery code not used yet; each works once.
+    pub recovery: Vec<String>,
+}
+
+/// Keeps the secret out of logs.
+impl std::fmt::Debug for Totp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Totp")
+            .field("secret", &"<hidden>")
+            .field("enrolled_at", &self.enrolled_at)
+            .field("recovery", &self.recovery.len())
+            .finish()
+    }
 }
 
 /// Keeps password hashes out of logs.
@@ -53,6 +90,9 @@ impl std::fmt::Debug for User {
             .field("failed_logins", &self.failed_logins)
             .field("locked_until", &self.locked_until)
             .field("password_changed_at", &self.password_changed_at)
+            .field("enabled", &self.enabled)
+            .field("created_at", &self.created_at)
+            .field("totp", &self.totp.is_some())
             .finish()
     }
 }
@@ -68,6 +108,9 @@ pub struct SecurityPolicy {
     pub session_idle_seconds: u64,
     /// A session ends this long after sign-in, used or not.
     pub session_max_seconds: u64,
+    /// Every account signs in with a TOTP code: one without an enrolled TOTP may, after
+    /// its password, only enrol one (docs/admin-interface.md "Two-factor sign-in").
+    pub require_totp: bool,
 }
 
 impl Default for SecurityPolicy {
@@ -77,12 +120,36 @@ impl Default for SecurityPolicy {
             lockout_seconds: 15 * 60,
             session_idle_seconds: 30 * 60,
             session_max_seconds: 12 * 60 * 60,
+            require_totp: false,
         }
     }
 }
 
 impl Record for SecurityPolicy {
     const KEY: &'static str = "security_policy";
+}
+
+/// Per account, what this appliance alone records of its sign-ins (a machine record:
+/// neither the pair's sync nor a restore carries it, and a sign-in does not make the
+/// accounts record change).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Logins {
+    pub users: std::collections::BTreeMap<String, LoginRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginRecord {
+    /// Unix seconds of the last successful sign-in here.
+    pub last_login: Option<u64>,
+    /// The latest TOTP time step accepted here: a code of this step or an earlier one is
+    /// refused as reused.
+    pub totp_step: u64,
+}
+
+impl Record for Logins {
+    const KEY: &'static str = "account_logins";
 }
 
 /// What names this appliance, made once (see [`Store::identity`]). Empty until then.

@@ -20,6 +20,9 @@ fn alice() -> User {
         failed_logins: 0,
         locked_until: None,
         password_changed_at: Some(1_700_000_000),
+        enabled: true,
+        created_at: None,
+        totp: None,
     }
 }
 
@@ -454,4 +457,19 @@ fn only_a_changed_service_record_signals_the_service_part() {
         })
         .unwrap();
     assert_eq!(count(), 3, "nothing to remove");
+}
+
+#[test]
+fn an_account_of_older_firmware_is_enabled_without_totp() {
+    let user: User = serde_json::from_str(
+        r#"{"name": "admin", "password_hash": "$argon2id$x", "must_change_password": false,
+            "failed_logins": 0, "locked_until": null, "password_changed_at": null}"#,
+    )
+    .unwrap();
+    assert!(user.enabled);
+    assert_eq!(user.created_at, None);
+    assert!(user.totp.is_none());
+    let policy: super::SecurityPolicy =
+        serde_json::from_str(r#"{"max_failed_logins": 3}"#).unwrap();
+    assert!(!policy.require_totp);
 }

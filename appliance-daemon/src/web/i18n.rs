@@ -1,6 +1,7 @@
 //! The UI's words in English and French, and the choice between them: the language switch
 //! (a cookie) first, then the browser's `Accept-Language`, then English.
 
+pub(crate) mod accounts;
 pub(crate) mod backup;
 pub(crate) mod certificates;
 pub(crate) mod failover;
@@ -95,6 +96,7 @@ pub(crate) struct Text {
     pub nav_specs: &'static str,
     pub nav_security: &'static str,
     pub nav_account: &'static str,
+    pub nav_accounts: &'static str,
     pub model: &'static str,
     pub serial: &'static str,
     pub appliance_id: &'static str,
@@ -212,6 +214,7 @@ pub(crate) static EN: Text = Text {
     nav_specs: "Specs",
     nav_security: "Security",
     nav_account: "Account",
+    nav_accounts: accounts::EN.nav_accounts,
     model: "Model",
     serial: "Serial number",
     appliance_id: "Appliance ID",
@@ -333,6 +336,7 @@ pub(crate) static FR: Text = Text {
     nav_specs: "Caractéristiques",
     nav_security: "Sécurité",
     nav_account: "Compte",
+    nav_accounts: accounts::FR.nav_accounts,
     model: "Modèle",
     serial: "Numéro de série",
     appliance_id: "Identifiant de l'appliance",

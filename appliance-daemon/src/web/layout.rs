@@ -29,6 +29,9 @@ pub(crate) struct Page {
 pub(super) struct LoginPage {
     pub page: Page,
     pub username: String,
+    /// Not empty on the second step (the account's TOTP code).
+    pub ticket: String,
+    pub a: &'static super::i18n::accounts::AccountsText,
 }
 
 #[derive(Template)]

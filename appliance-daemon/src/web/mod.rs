@@ -5,6 +5,7 @@
 //! token: the session's own, or before login a random one also set as a cookie (double
 //! submit). Every page is sent with a strict Content-Security-Policy.
 
+mod accounts;
 mod backup;
 mod backup_schedule;
 mod backup_status;
@@ -71,6 +72,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             post(updates::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .merge(updates::routes())
+        .merge(accounts::routes())
         .merge(backup::routes())
         .merge(failover::routes())
         .merge(certificates::routes())
@@ -272,12 +274,25 @@ impl Ctx {
             (Some(token), Some(session)) => {
                 if session.must_change_password && !allow_must_change {
                     Err(Redirect::to("/appliance/password").into_response())
+                } else if session.must_enrol_totp && !allow_must_change {
+                    Err(Redirect::to("/appliance/account/totp").into_response())
                 } else {
                     Ok((token, session))
                 }
             }
             _ => Err(Redirect::to("/appliance/login").into_response()),
         }
+    }
+
+    /// The logged-in session for the two-factor pages: one that must still enrol a TOTP
+    /// is let in; one that must still change its password is sent to that first.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn require_enrolling(&self) -> Result<(&str, &Session), Response> {
+        let (token, session) = self.require(true)?;
+        if session.must_change_password {
+            return Err(Redirect::to("/appliance/password").into_response());
+        }
+        Ok((token, session))
     }
 
     /// The session behind a posted form, its CSRF token checked.
@@ -405,7 +420,35 @@ fn login_form(ctx: &Ctx, status: StatusCode, username: String, error: Option<Str
     let mut page = ctx.page(ctx.t().log_in, "");
     page.csrf = csrf.clone();
     page.error = error;
-    let mut response = ctx.render(status, &layout::LoginPage { page, username });
+    let mut response = ctx.render(
+        status,
+        &layout::LoginPage {
+            page,
+            username,
+            ticket: String::new(),
+            a: i18n::accounts::text(ctx.lang),
+        },
+    );
+    append_cookie(&mut response, appliance_cookie(LOGIN_CSRF_COOKIE, csrf));
+    response
+}
+
+/// The login's second step: the code of an account with a TOTP, under `ticket`.
+fn code_form(ctx: &Ctx, status: StatusCode, ticket: String, error: Option<String>) -> Response {
+    let csrf = crate::auth::random_hex(32);
+    let a = i18n::accounts::text(ctx.lang);
+    let mut page = ctx.page(a.login_code, "");
+    page.csrf = csrf.clone();
+    page.error = error;
+    let mut response = ctx.render(
+        status,
+        &layout::LoginPage {
+            page,
+            username: String::new(),
+            ticket,
+            a,
+        },
+    );
     append_cookie(&mut response, appliance_cookie(LOGIN_CSRF_COOKIE, csrf));
     response
 }
@@ -418,6 +461,11 @@ struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
+    /// The second step: the ticket of the first and the code.
+    #[serde(default)]
+    ticket: String,
+    #[serde(default)]
+    code: String,
 }
 
 async fn login(
@@ -429,14 +477,24 @@ async fn login(
     if form.csrf.is_empty() || !same_secret(expected, &form.csrf) {
         return ctx.form_expired();
     }
-    match state
-        .auth
-        .login(&form.username, &form.password, Kind::Web, ctx.address)
-        .await
-    {
+    let second = !form.ticket.is_empty();
+    let outcome = if second {
+        state
+            .auth
+            .login_second_step(&form.ticket, &form.code, ctx.address)
+            .await
+    } else {
+        state
+            .auth
+            .login(&form.username, &form.password, None, Kind::Web, ctx.address)
+            .await
+    };
+    match outcome {
         Ok(login) => {
             let target = if login.must_change_password {
                 "/appliance/password"
+            } else if login.must_enrol_totp {
+                "/appliance/account/totp"
             } else {
                 "/appliance/status"
             };
@@ -446,6 +504,19 @@ async fn login(
             ctx.add_lang_cookie(&mut response);
             response
         }
+        Err(AuthError::SecondStep(ticket)) => code_form(&ctx, StatusCode::OK, ticket, None),
+        Err(AuthError::TotpInvalid | AuthError::TotpRequired) if second => code_form(
+            &ctx,
+            StatusCode::UNAUTHORIZED,
+            form.ticket,
+            Some(i18n::accounts::text(ctx.lang).wrong_code.to_string()),
+        ),
+        Err(AuthError::NoSession) if second => login_form(
+            &ctx,
+            StatusCode::UNAUTHORIZED,
+            String::new(),
+            Some(ctx.t().form_expired.to_string()),
+        ),
         Err(AuthError::InvalidCredentials) => login_form(
             &ctx,
             StatusCode::UNAUTHORIZED,

@@ -276,6 +276,7 @@ pub(super) async fn account(State(state): State<Arc<AppState>>, ctx: Ctx) -> Res
             page: ctx.page(ctx.t().nav_account, "account"),
             username: session.user.to_string(),
             audit,
+            totp_link: super::i18n::accounts::text(ctx.lang).manage_totp,
         },
     )
 }
@@ -286,6 +287,7 @@ pub(super) struct AccountPage {
     pub page: Page,
     pub username: String,
     pub audit: Vec<Vec<String>>,
+    pub totp_link: &'static str,
 }
 
 /// Why a new password was refused, in the page's language.

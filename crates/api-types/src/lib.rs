@@ -40,7 +40,10 @@ pub use network::{
     NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,
 };
 pub use roles::{AutoFailoverRequest, BecomePrimaryAnswer, BecomePrimaryRequest, SharedIpAnswered};
-pub use session::{Credentials, PasswordChange, Session, Unlocked, LOCAL_SOCKET};
+pub use session::{
+    Account, AccountChange, AccountList, Credentials, NewAccount, PasswordChange, RecoveryCodes,
+    Session, TotpConfirm, TotpEnrolment, Unlocked, LOCAL_SOCKET,
+};
 pub use status::{
     BackupRun, ClockState, Cpu, Disk, Dmi, ExpiringCertificate, Memory, Nic, PairStatus, Partition,
     SanitizationRecord, ScheduledBackup, Specs, Status, UpdateKeys, Versions,

@@ -24,10 +24,12 @@ fn every_body_round_trips() {
     round_trip(Credentials {
         username: "admin".into(),
         password: "secret".into(),
+        totp: Some("123456".into()),
     });
     round_trip(Session {
         token: "t0k".into(),
         must_change_password: true,
+        must_enrol_totp: false,
     });
     round_trip(PasswordChange {
         current: "old".into(),

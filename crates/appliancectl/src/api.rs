@@ -5,6 +5,7 @@
 
 mod system;
 
+pub use api_types::{Account, AccountChange, AccountList, NewAccount};
 pub use api_types::{
     Address, Available, CatalogFailure, CatalogInfo, Certificate, CertificateInstall, ClockState,
     Conflict, Cpu, Credentials, Dhcp, Disk, Dmi, Dns, DnsConfig, ErrorBody, FactoryReset, Health,

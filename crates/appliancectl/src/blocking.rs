@@ -71,6 +71,17 @@ impl Client {
         self.runtime.block_on(self.inner.login(username, password))
     }
 
+    /// [`crate::Client::login_with_code`].
+    pub fn login_with_code(
+        &mut self,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> Result<Session> {
+        self.runtime
+            .block_on(self.inner.login_with_code(username, password, code))
+    }
+
     pub fn change_password(&self, current: &str, new: &str) -> Result<()> {
         self.runtime
             .block_on(self.inner.change_password(current, new))

@@ -268,9 +268,21 @@ impl Client {
 
     /// `POST /api/v1/session`; on success the client keeps the token for later calls.
     pub async fn login(&mut self, username: &str, password: &str) -> Result<Session> {
+        self.login_with_code(username, password, None).await
+    }
+
+    /// [`Client::login`] with the account's TOTP code or a recovery code (an account with
+    /// two-factor sign-in answers `totp_required` without it).
+    pub async fn login_with_code(
+        &mut self,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> Result<Session> {
         let body = json!(Credentials {
             username: username.to_string(),
             password: password.to_string(),
+            totp: code.map(str::to_string),
         });
         let session: Session = self
             .call(Method::POST, "/api/v1/session", Some(&body))

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Environment: APPLIANCE_HOST, APPLIANCE_PASSWORD (login; current password for passwd,
-factory-reset and the certificate changes), APPLIANCE_NEW_PASSWORD (passwd), XDG_CONFIG_HOME (where sessions and pins are kept).
+factory-reset, the certificate and account changes), APPLIANCE_TOTP (login's two-factor
+code), APPLIANCE_NEW_PASSWORD (passwd, account add), XDG_CONFIG_HOME (where sessions and pins are kept).
 Exit status: 0 done (or answered no), 1 the appliance refused or the connection or a file
 failed, 2 usage error.";
 
@@ -102,6 +103,11 @@ enum Word {
     Certificate {
         #[command(subcommand)]
         action: Option<CertificateWord>,
+    },
+    /// The administrators' accounts: list, add, enable, disable, delete
+    Account {
+        #[command(subcommand)]
+        action: Option<AccountWord>,
     },
     /// The failover pair: role, epoch, peer, key fingerprint
     Failover {
@@ -393,8 +399,48 @@ pub(crate) enum TrustChoice {
     Insecure,
 }
 
+#[derive(Debug, Subcommand)]
+enum AccountWord {
+    /// Every account: enabled, two-factor, created, last sign-in (the default)
+    List,
+    /// Create an account (asks your password again, then its initial password; its holder
+    /// changes it at first sign-in)
+    ///
+    /// The initial password comes from $APPLIANCE_NEW_PASSWORD or the terminal.
+    Add {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Let a disabled account sign in again (asks your password again)
+    Enable {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Stop an account from signing in and end its sessions (asks your password again)
+    Disable {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Delete an account and end its sessions (asks your password again)
+    Delete {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Command {
+    AccountList,
+    AccountAdd {
+        name: String,
+    },
+    AccountEnable {
+        name: String,
+        enabled: bool,
+    },
+    AccountDelete {
+        name: String,
+    },
     Login {
         user: String,
     },
@@ -635,6 +681,27 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
             min_tls,
             hsts: hsts.map(|h| h == "on"),
         },
+        Word::Account {
+            action: None | Some(AccountWord::List),
+        } => Command::AccountList,
+        Word::Account {
+            action: Some(AccountWord::Add { name }),
+        } => Command::AccountAdd { name },
+        Word::Account {
+            action: Some(AccountWord::Enable { name }),
+        } => Command::AccountEnable {
+            name,
+            enabled: true,
+        },
+        Word::Account {
+            action: Some(AccountWord::Disable { name }),
+        } => Command::AccountEnable {
+            name,
+            enabled: false,
+        },
+        Word::Account {
+            action: Some(AccountWord::Delete { name }),
+        } => Command::AccountDelete { name },
         Word::FactoryReset { then, confirm } => Command::FactoryReset {
             // The parser admits only these two words.
             then: ResetThen::parse(&then).unwrap_or_default(),

@@ -1,6 +1,7 @@
 //! `appliancectl`: the administrator's command line for the appliance's HTTPS API.
 //! See docs/appliancectl.md.
 
+mod accounts;
 mod admin;
 mod args;
 mod backup;
@@ -163,6 +164,10 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
         }
         Command::CertificateAssign { id, addresses } => cli.certificate_assign(&id, addresses),
         Command::CertificateDelete { id } => cli.certificate_delete(&id),
+        Command::AccountList => cli.account_list(),
+        Command::AccountAdd { name } => cli.account_add(&name),
+        Command::AccountEnable { name, enabled } => cli.account_enable(&name, enabled),
+        Command::AccountDelete { name } => cli.account_delete(&name),
         Command::CertificateSettings { min_tls, hsts } => cli.certificate_settings(min_tls, hsts),
         Command::FactoryReset { then, yes } => cli.factory_reset(then, yes),
         Command::Failover => cli.failover(),
@@ -358,7 +363,18 @@ impl Cli {
             Some(p) => p,
             None => tty::password(&format!("Password for {user} on {}: ", self.endpoint))?,
         };
-        let session = client.login(user, &password).map_err(client_error)?;
+        let session = match client.login(user, &password) {
+            Err(appliancectl::Error::Api { code, .. }) if code == "totp_required" => {
+                let code = match env_secret("APPLIANCE_TOTP") {
+                    Some(c) => c,
+                    None => tty::password("Two-factor code (or a recovery code): ")?,
+                };
+                client
+                    .login_with_code(user, &password, Some(code.trim()))
+                    .map_err(client_error)?
+            }
+            other => other.map_err(client_error)?,
+        };
         match &self.options.trust {
             TrustChoice::Pin(sha256) => {
                 self.record.fingerprint = Some(format_fingerprint(sha256));
@@ -382,6 +398,12 @@ impl Cli {
         }
         if session.must_change_password {
             eprintln!("{MUST_CHANGE}");
+        }
+        if session.must_enrol_totp {
+            eprintln!(
+                "The security policy requires two-factor sign-in: enrol it on the web page \
+                 Security > Account > Two-factor sign-in."
+            );
         }
         Ok(())
     }
