@@ -52,6 +52,9 @@ pub(crate) const RECORDS: &[(&str, Class)] = &[
     // settings over (restore on new hardware, the pair's backup) is still let in by the
     // servers that trusted it.
     ("backup_client_key", Class::Service),
+    // The syslog servers and their CAs (docs/logs.md "Syslog forwarding"): the operator's
+    // setting; the appliance taking over the service logs to the same servers.
+    ("log_forwarding", Class::Service),
     // The appliance id, made at first boot: each appliance of a pair keeps its own.
     ("identity", Class::Machine),
     ("network", Class::Machine),
