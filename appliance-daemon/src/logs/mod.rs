@@ -5,7 +5,7 @@
 
 pub(crate) mod bundle;
 pub(crate) mod dev;
-pub(crate) mod forward;
+pub mod forward;
 
 use api_types::{LogBoot, LogLine, Logs};
 use logring::{BootSel, Cursor, Level, Query, Record};

@@ -8,6 +8,7 @@
 //! entry on every server. What happened before the daemon started, or while no server was
 //! set, is not sent.
 
+pub mod bench;
 pub(crate) mod config;
 mod link;
 pub(crate) mod message;

@@ -146,6 +146,8 @@ enum Word {
         /// How many of the newest lines (default 100)
         #[arg(long, short = 'n', value_name = "N")]
         lines: Option<usize>,
+        #[command(subcommand)]
+        action: Option<LogsWord>,
     },
     /// Download the support bundle (logs, status, redacted settings, boot state, dmesg)
     SupportBundle {
@@ -279,6 +281,37 @@ enum TimeWord {
         )]
         servers: Vec<String>,
         /// Turn NTP off
+        #[arg(long)]
+        none: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LogsWord {
+    /// Syslog forwarding: the servers and each one's state; `set` replaces them
+    Forwarding {
+        #[command(subcommand)]
+        action: Option<ForwardingWord>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ForwardingWord {
+    /// The servers, connected or not, lines waiting, dropped and sent, the last error
+    Show,
+    /// Forward to these servers: udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT
+    /// (--none: stop forwarding)
+    Set {
+        #[arg(
+            value_name = "URL",
+            required_unless_present = "none",
+            conflicts_with = "none"
+        )]
+        servers: Vec<String>,
+        /// The CA (PEM) that signed the TLS servers' certificates
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// Stop forwarding
         #[arg(long)]
         none: bool,
     },
@@ -493,6 +526,11 @@ pub(crate) enum Command {
         level: Option<String>,
         lines: Option<usize>,
     },
+    LogForwarding,
+    LogForwardingSet {
+        servers: Vec<String>,
+        ca: Option<PathBuf>,
+    },
     SupportBundle {
         output: Option<PathBuf>,
         force: bool,
@@ -665,11 +703,26 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
             force,
         },
         Word::Logs {
+            action:
+                Some(LogsWord::Forwarding {
+                    action: None | Some(ForwardingWord::Show),
+                }),
+            ..
+        } => Command::LogForwarding,
+        Word::Logs {
+            action:
+                Some(LogsWord::Forwarding {
+                    action: Some(ForwardingWord::Set { servers, ca, .. }),
+                }),
+            ..
+        } => Command::LogForwardingSet { servers, ca },
+        Word::Logs {
             follow,
             service,
             boot,
             level,
             lines,
+            action: None,
         } => Command::Logs {
             follow,
             service,
