@@ -9,7 +9,7 @@
 //!   it is back; with the queue overflowed, the oldest are missing, the newest arrive in
 //!   order, and a line says how many were dropped: as many as the status counts;
 //! - a CA that did not sign the server's certificate: the TLS link fails with the
-//!   handshake's error in the status.
+//!   handshake's error in the status, and the Logs page shows it (English and French).
 //!
 //! Needs the Debian packages rsyslog, rsyslog-gnutls and openssl (image/deps).
 
@@ -479,6 +479,29 @@ fn audit_events_and_log_lines_reach_rsyslog_over_udp_tcp_and_tls() {
         "{why}"
     );
     assert_eq!(s["sent"], 0, "{v}");
+
+    // The Logs page shows the server and why it is not connected, in English and French.
+    let en = d.web_page(PASSWORD, "/appliance/logs");
+    let table = en
+        .split("id=\"forwarding-status\"")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap_or_else(|| panic!("no forwarding status: {en}"));
+    assert!(
+        table.contains(&format!("localhost:{} (tls)", rs.tls)),
+        "{table}"
+    );
+    assert!(
+        table.contains(">no<") && table.contains("UnknownIssuer"),
+        "{table}"
+    );
+    assert!(
+        en.contains("id=\"host_0\" name=\"host_0\" value=\"localhost\""),
+        "{en}"
+    );
+    let fr = d.web_page(PASSWORD, "/appliance/logs?lang=fr");
+    assert!(fr.contains("Transfert vers des serveurs syslog"), "{fr}");
+    assert!(fr.contains(">non<"), "{fr}");
 
     drop(d);
     rs.stop();

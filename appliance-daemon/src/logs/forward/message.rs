@@ -42,11 +42,7 @@ fn timestamp(time_us: u64) -> String {
 /// A header field: printable US-ASCII without spaces, at most `max` characters; `-` when
 /// nothing is left.
 fn field(s: &str, max: usize) -> String {
-    let f: String = s
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(max)
-        .collect();
+    let f: String = s.chars().filter(char::is_ascii_graphic).take(max).collect();
     if f.is_empty() {
         "-".into()
     } else {

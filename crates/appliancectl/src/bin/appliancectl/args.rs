@@ -947,6 +947,36 @@ mod tests {
     }
 
     #[test]
+    fn log_forwarding_words() {
+        assert_eq!(
+            parse_str("logs forwarding").unwrap().command,
+            Command::LogForwarding
+        );
+        assert_eq!(
+            parse_str("logs forwarding show").unwrap().command,
+            Command::LogForwarding
+        );
+        assert_eq!(
+            parse_str("logs forwarding set udp://a:514 tls://b:6514 --ca ca.pem")
+                .unwrap()
+                .command,
+            Command::LogForwardingSet {
+                servers: vec!["udp://a:514".into(), "tls://b:6514".into()],
+                ca: Some("ca.pem".into())
+            }
+        );
+        assert_eq!(
+            parse_str("logs forwarding set --none").unwrap().command,
+            Command::LogForwardingSet {
+                servers: Vec::new(),
+                ca: None
+            }
+        );
+        assert!(parse_str("logs forwarding set").is_err());
+        assert!(parse_str("logs forwarding set udp://a:514 --none").is_err());
+    }
+
+    #[test]
     fn logs_and_the_support_bundle() {
         assert_eq!(
             parse_str("logs -f --service ntpd --boot -1 --level warn -n 20")
