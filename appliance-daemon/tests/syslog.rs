@@ -460,6 +460,10 @@ fn audit_events_and_log_lines_reach_rsyslog_over_udp_tcp_and_tls() {
         })
         .sum();
     assert_eq!(told, dropped, "the dropped lines told: {lines:?}");
+    eprintln!(
+        "outage: {CHANGES} changes made, the first {first} missing, {} arrived; {dropped} lines dropped and told",
+        got.len()
+    );
 
     // A CA that did not sign the server's certificate: no connection, the reason shown.
     let (code, v) = put(
