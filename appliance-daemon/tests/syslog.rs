@@ -9,11 +9,13 @@
 //!   it is back; with the queue overflowed, the oldest are missing, the newest arrive in
 //!   order, and a line says how many were dropped: as many as the status counts;
 //! - a CA that did not sign the server's certificate: the TLS link fails with the
-//!   handshake's error in the status, and the Logs page shows it (English and French).
+//!   handshake's error in the status, and the Logs page shows it (English and French);
+//! - the page's form: refused without its CSRF token or with a wrong port, then kept.
 //!
 //! Needs the Debian packages rsyslog, rsyslog-gnutls and openssl (image/deps).
 
 use appliance_tests::dev::{state_dir, DevDaemon};
+use appliance_tests::https::{self, Trust};
 use appliance_tests::openssl::openssl;
 use appliance_tests::Api;
 use serde_json::{json, Value};
@@ -506,6 +508,90 @@ fn audit_events_and_log_lines_reach_rsyslog_over_udp_tcp_and_tls() {
     let fr = d.web_page(PASSWORD, "/appliance/logs?lang=fr");
     assert!(fr.contains("Transfert vers des serveurs syslog"), "{fr}");
     assert!(fr.contains(">non<"), "{fr}");
+
+    // The page's form: a session cookie and its CSRF token, as a browser sends them.
+    let web = |method: &str, path: &str, cookies: &str, body: &str| {
+        let mut headers = vec![("Cookie", cookies)];
+        if !body.is_empty() {
+            headers.push(("Content-Type", "application/x-www-form-urlencoded"));
+        }
+        https::request(
+            d.https,
+            method,
+            path,
+            &headers,
+            body.as_bytes(),
+            &Trust::Any,
+            Duration::from_secs(60),
+        )
+        .unwrap()
+    };
+    let cookies_of = |r: &https::Response| {
+        r.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.split(';').next().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let csrf_of = |html: &str| {
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_string()
+    };
+    let form = web("GET", "/appliance/login", "", "");
+    let csrf = csrf_of(&String::from_utf8_lossy(&form.body));
+    let login = web(
+        "POST",
+        "/appliance/login",
+        &cookies_of(&form),
+        &format!(
+            "csrf={csrf}&username=admin&password={}",
+            PASSWORD.replace(' ', "+")
+        ),
+    );
+    let session = cookies_of(&login);
+    let page =
+        String::from_utf8_lossy(&web("GET", "/appliance/logs", &session, "").body).into_owned();
+    let csrf = csrf_of(&page);
+    let body = |csrf: &str, port: &str| {
+        format!("csrf={csrf}&host_0=127.0.0.1&port_0={port}&transport_0=tcp&ca_0=&host_1=&port_1=&transport_1=udp&ca_1=")
+    };
+    // A wrong CSRF token, then a port that is not one: refused, nothing changed.
+    let r = web(
+        "POST",
+        "/appliance/logs/forwarding",
+        &session,
+        &body("0000", &rs.tcp.to_string()),
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let r = web(
+        "POST",
+        "/appliance/logs/forwarding",
+        &session,
+        &body(&csrf, "x"),
+    );
+    assert_eq!(r.status, 422);
+    let html = String::from_utf8_lossy(&r.body);
+    assert!(
+        html.contains("The syslog servers are refused") && html.contains("servers[0].port"),
+        "{html}"
+    );
+    assert_eq!(status(&d, &token)["servers"][0]["transport"], "tls");
+    let r = web(
+        "POST",
+        "/appliance/logs/forwarding",
+        &session,
+        &body(&csrf, &rs.tcp.to_string()),
+    );
+    assert_eq!(r.status, 303, "{}", String::from_utf8_lossy(&r.body));
+    let v = wait_status(&d, &token, "the page's server connected", |v| {
+        v["servers"][0]["connected"] == true
+    });
+    assert_eq!(v["servers"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["servers"][0]["port"], rs.tcp, "{v}");
 
     drop(d);
     rs.stop();
