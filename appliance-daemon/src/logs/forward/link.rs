@@ -203,7 +203,11 @@ impl Link {
                         Ok(_) => continue,
                         Err(e) => return Err(e),
                     },
-                    _ = stop.changed() => return Ok(()),
+                    _ = stop.changed() => {
+                        // TLS: close_notify, so that the server sees an orderly close.
+                        let _ = tokio::time::timeout(Duration::from_secs(2), wr.shutdown()).await;
+                        return Ok(());
+                    }
                 }
             }
             buf.clear();

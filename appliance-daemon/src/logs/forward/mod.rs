@@ -224,6 +224,11 @@ impl Forwarder {
                 Ok(p) => {
                     warned = false;
                     more |= p.more;
+                    if p.missed {
+                        tracing::warn!(
+                            "syslog forwarding fell a whole log behind: lines were rotated out before they were sent"
+                        );
+                    }
                     let lines: Vec<Arc<str>> = p
                         .records
                         .iter()
