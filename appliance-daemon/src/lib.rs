@@ -267,7 +267,11 @@ pub(crate) fn app(
         tracing::error!("cannot read the failover pair's state: {err}");
     }
     tokio::spawn(Arc::clone(&failover).watch());
+    let forwarding =
+        logs::forward::Forwarder::new(Some(store.clone()), &config.state_dir.join(logs::DIR));
+    forwarding.start();
     let reload = snapshot::Reload {
+        forwarding: Arc::clone(&forwarding),
         auth: Arc::clone(&auth),
         tls: Arc::clone(&certificates),
         time: time.clone(),
@@ -330,6 +334,7 @@ pub(crate) fn app(
         store,
         state_dir: config.state_dir.clone(),
         logs: logs::LogService::new(&config.state_dir),
+        forwarding,
         auth,
         net,
         tls: certificates,

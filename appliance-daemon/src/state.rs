@@ -40,6 +40,8 @@ pub(crate) struct AppState {
     pub failover: Arc<crate::failover::Failover>,
     /// The persistent log (read side) and the support bundle's log part.
     pub logs: crate::logs::LogService,
+    /// Syslog forwarding: the servers, their queues and links.
+    pub forwarding: Arc<crate::logs::forward::Forwarder>,
     /// Scheduled backups: the schedule, its task, the kept backups.
     pub backup_schedule: Arc<crate::backup::runner::Scheduler>,
 }

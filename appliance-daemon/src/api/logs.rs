@@ -1,5 +1,6 @@
 //! `GET /api/v1/logs` (the persistent log, a page at a time or as a text download) and
-//! `GET /api/v1/support/bundle` (crate::logs, docs/logs.md).
+//! `GET /api/v1/support/bundle` (crate::logs, docs/logs.md), and `GET|PUT
+//! /api/v1/logs/forwarding` (syslog forwarding, crate::logs::forward).
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -8,9 +9,11 @@ use serde::Deserialize;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::extract::Caller;
+use super::extract::{Caller, Json};
+use super::peer_sync::NotBackup;
 use super::ApiError;
 use crate::logs::bundle::{self, Inputs};
+use crate::logs::forward::ChangeError;
 use crate::logs::Filter;
 use crate::state::AppState;
 use crate::store::Audit;
@@ -137,4 +140,42 @@ pub(crate) async fn bundle_download(
         bytes,
     )
         .into_response())
+}
+
+/// `GET /api/v1/logs/forwarding`: the syslog servers and each link's state.
+pub(super) async fn get_forwarding(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+) -> axum::Json<api_types::Forwarding> {
+    axum::Json(state.forwarding.view())
+}
+
+/// `PUT /api/v1/logs/forwarding`: replace the servers (checked as a whole).
+pub(super) async fn put_forwarding(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    _synced: NotBackup,
+    Json(body): Json<api_types::ForwardingRequest>,
+) -> Result<axum::Json<api_types::Forwarding>, ApiError> {
+    match state
+        .forwarding
+        .change(&body.servers, &caller.session.user, caller.address)
+        .await
+    {
+        Ok(view) => Ok(axum::Json(view)),
+        Err(ChangeError::Invalid(problems)) => {
+            let message = format!(
+                "The syslog servers are refused: {}; nothing was changed.",
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            Err(ApiError::invalid("invalid_forwarding", message, problems))
+        }
+        Err(ChangeError::Store(e)) => {
+            Err(ApiError::internal("Changing the syslog servers failed", e))
+        }
+    }
 }

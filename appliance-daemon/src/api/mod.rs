@@ -118,6 +118,8 @@ pub(crate) fn routes() -> Routes {
         .add(Method::GET, "/api/v1/status", status::get)
         .add(Method::GET, "/api/v1/audit", account::audit)
         .add(Method::GET, "/api/v1/logs", logs::get)
+        .add(Method::GET, "/api/v1/logs/forwarding", logs::get_forwarding)
+        .add(Method::PUT, "/api/v1/logs/forwarding", logs::put_forwarding)
         .add(Method::GET, "/api/v1/support/bundle", logs::support_bundle)
         .add(
             Method::POST,

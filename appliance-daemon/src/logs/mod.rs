@@ -6,6 +6,7 @@
 pub(crate) mod bundle;
 pub(crate) use bundle::preload_kernel_log;
 pub(crate) mod dev;
+pub mod forward;
 
 use api_types::{LogBoot, LogLine, Logs};
 use logring::{BootSel, Cursor, Level, Query, Record};

@@ -56,6 +56,9 @@ pub(crate) const RECORDS: &[(&str, Class)] = &[
     // refused once its step was used): written at every sign-in, which must not make the
     // pair sync the accounts.
     ("account_logins", Class::Machine),
+    // The syslog servers and their CAs (docs/logs.md "Syslog forwarding"): the operator's
+    // setting; the appliance taking over the service logs to the same servers.
+    ("log_forwarding", Class::Service),
     // The appliance id, made at first boot: each appliance of a pair keeps its own.
     ("identity", Class::Machine),
     ("network", Class::Machine),

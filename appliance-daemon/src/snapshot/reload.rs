@@ -19,6 +19,7 @@ pub(crate) struct Reload {
     pub(crate) tls: Arc<Certificates>,
     pub(crate) time: TimeService,
     pub(crate) net: crate::net::Handle,
+    pub(crate) forwarding: Arc<crate::logs::forward::Forwarder>,
 }
 
 /// What the services did with the replaced service part.
@@ -63,6 +64,10 @@ impl Reload {
         if let Err(e) = self.time.settings_replaced().await {
             tracing::error!("time servers after a restore: {e}");
             out.not_reloaded.push(format!("time servers: {e}"));
+        }
+        if let Err(e) = self.forwarding.settings_replaced() {
+            tracing::error!("syslog servers after a restore: {e}");
+            out.not_reloaded.push(format!("syslog servers: {e}"));
         }
         if network {
             out.network = Some(match self.net.reload().await {

@@ -127,6 +127,27 @@ pub(super) fn latest(
     Ok(entries)
 }
 
+/// Up to `limit` entries with an id above `after`, oldest first (the syslog forwarding
+/// follows the log so), and the newest id in the log (0 when empty).
+pub(super) fn after(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    after: u64,
+    limit: usize,
+) -> Result<(Vec<AuditEntry>, u64), Error> {
+    let last = table.last()?.map_or(0, |(id, _)| id.value());
+    let mut entries = Vec::new();
+    for item in table.range(after.saturating_add(1)..)?.take(limit) {
+        let (id, bytes) = item?;
+        let entry: AuditEntry =
+            serde_json::from_slice(bytes.value()).map_err(|source| Error::Corrupt {
+                key: format!("audit entry {}", id.value()),
+                source,
+            })?;
+        entries.push(entry);
+    }
+    Ok((entries, last))
+}
+
 fn clip(detail: &str) -> String {
     if detail.len() <= DETAIL_MAX {
         return detail.to_owned();

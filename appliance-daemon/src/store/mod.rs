@@ -281,6 +281,17 @@ impl Store {
         audit::export(&txn.open_table(schema::AUDIT)?)
     }
 
+    /// Up to `limit` audit entries with an id above `after`, oldest first, and the newest
+    /// id in the log (0 when it is empty).
+    pub(crate) fn audit_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<AuditEntry>, u64), Error> {
+        let txn = self.db.begin_read()?;
+        audit::after(&txn.open_table(schema::AUDIT)?, after, limit)
+    }
+
     /// The latest `limit` audit entries, newest first.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, Error> {
         let txn = self.db.begin_read()?;

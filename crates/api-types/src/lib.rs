@@ -34,7 +34,9 @@ pub use failover::{
 };
 pub use failover::{FailoverSync, SyncAnswer};
 pub use health::Health;
-pub use logs::{LogBoot, LogLine, Logs};
+pub use logs::{
+    Forwarding, ForwardingRequest, LogBoot, LogLine, Logs, SyslogServer, SyslogServerStatus,
+};
 pub use network::{
     Address, Conflict, Dhcp, Dns, DnsConfig, HistoryEntry, Interface, InterfaceConfig, Lease,
     NetworkConfig, NetworkView, PendingChange, Route, RouteConfig, SharedIp, SharedIpConfig,

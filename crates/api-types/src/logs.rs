@@ -57,3 +57,56 @@ pub struct Logs {
     pub size_bytes: u64,
     pub cap_bytes: u64,
 }
+
+/// One syslog server the appliance forwards its log and audit events to
+/// (`/api/v1/logs/forwarding`, docs/logs.md "Syslog forwarding").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyslogServer {
+    /// A host name or an IP address; for `tls`, the name the server's certificate must
+    /// carry.
+    pub host: String,
+    pub port: u16,
+    /// `udp`, `tcp` or `tls`.
+    pub transport: String,
+    /// For `tls`: the CA (PEM) the server's certificate must chain to; the only one
+    /// trusted. Null for `udp` and `tcp`.
+    pub ca: Option<String>,
+}
+
+/// `PUT /api/v1/logs/forwarding` request; unknown fields are refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardingRequest {
+    pub servers: Vec<SyslogServer>,
+}
+
+/// One server with what its link is doing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyslogServerStatus {
+    #[serde(flatten)]
+    pub server: SyslogServer,
+    /// A connection (TCP, TLS) is up, or the UDP socket sends without error.
+    pub connected: bool,
+    /// Lines waiting for the server, and their bytes.
+    pub queued_lines: u64,
+    pub queued_bytes: u64,
+    /// Lines dropped because the queue was full, since the daemon started or this server
+    /// was set.
+    pub dropped: u64,
+    /// Lines the server took since then.
+    pub sent: u64,
+    /// The last failure (connect, TLS, write), and when (UTC, RFC 3339).
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+/// `GET /api/v1/logs/forwarding` answer, and the answer of `PUT`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Forwarding {
+    pub servers: Vec<SyslogServerStatus>,
+    /// The bound of each server's queue, in bytes (the oldest lines go first).
+    pub queue_cap_bytes: u64,
+}

@@ -19,6 +19,7 @@ pub const NETWORK: &str = "/api/v1/network";
 pub const NETWORK_CONFIRM: &str = "/api/v1/network/confirm";
 pub const TIME: &str = "/api/v1/time";
 pub const LOGS: &str = "/api/v1/logs";
+pub const LOG_FORWARDING: &str = "/api/v1/logs/forwarding";
 pub const SUPPORT_BUNDLE: &str = "/api/v1/support/bundle";
 pub const UPDATES: &str = "/api/v1/updates";
 pub const UPDATE_UPLOAD: &str = "/api/v1/updates/upload";

@@ -26,6 +26,7 @@ pub use api_types::{
     CertificateRequested, CertificateWarning, StoredCertificate,
 };
 pub use api_types::{FailoverSync, SyncAnswer};
+pub use api_types::{Forwarding, ForwardingRequest, SyslogServer, SyslogServerStatus};
 pub use system::ResetThen;
 
 #[cfg(test)]

@@ -9,10 +9,12 @@
 //! No dependency and no `unsafe`: std files only.
 #![forbid(unsafe_code)]
 
+mod follow;
 mod reader;
 mod record;
 mod writer;
 
+pub use follow::{Followed, Follower};
 pub use reader::{boots, read, Boot, BootSel, Cursor, Page, Query};
 pub use record::{Level, Record};
 pub use writer::{Entry, Ring, DEFAULT_CAP};

@@ -152,6 +152,8 @@ enum Word {
         /// How many of the newest lines (default 100)
         #[arg(long, short = 'n', value_name = "N")]
         lines: Option<usize>,
+        #[command(subcommand)]
+        action: Option<LogsWord>,
     },
     /// Download the support bundle (logs, status, redacted settings, boot state, dmesg)
     SupportBundle {
@@ -285,6 +287,37 @@ enum TimeWord {
         )]
         servers: Vec<String>,
         /// Turn NTP off
+        #[arg(long)]
+        none: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LogsWord {
+    /// Syslog forwarding: the servers and each one's state; `set` replaces them
+    Forwarding {
+        #[command(subcommand)]
+        action: Option<ForwardingWord>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ForwardingWord {
+    /// The servers, connected or not, lines waiting, dropped and sent, the last error
+    Show,
+    /// Forward to these servers: udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT
+    /// (--none: stop forwarding)
+    Set {
+        #[arg(
+            value_name = "URL",
+            required_unless_present = "none",
+            conflicts_with = "none"
+        )]
+        servers: Vec<String>,
+        /// The CA (PEM) that signed the TLS servers' certificates
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// Stop forwarding
         #[arg(long)]
         none: bool,
     },
@@ -539,6 +572,11 @@ pub(crate) enum Command {
         level: Option<String>,
         lines: Option<usize>,
     },
+    LogForwarding,
+    LogForwardingSet {
+        servers: Vec<String>,
+        ca: Option<PathBuf>,
+    },
     SupportBundle {
         output: Option<PathBuf>,
         force: bool,
@@ -732,11 +770,26 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, 
             force,
         },
         Word::Logs {
+            action:
+                Some(LogsWord::Forwarding {
+                    action: None | Some(ForwardingWord::Show),
+                }),
+            ..
+        } => Command::LogForwarding,
+        Word::Logs {
+            action:
+                Some(LogsWord::Forwarding {
+                    action: Some(ForwardingWord::Set { servers, ca, .. }),
+                }),
+            ..
+        } => Command::LogForwardingSet { servers, ca },
+        Word::Logs {
             follow,
             service,
             boot,
             level,
             lines,
+            action: None,
         } => Command::Logs {
             follow,
             service,
@@ -958,6 +1011,36 @@ mod tests {
         assert!(parse_str("failover auto --enable --disable").is_err());
         assert!(parse_str("failover key 0123456789ABCDEFGHJKMNPQRS").is_err());
         assert!(parse_str("failover establish --backup b").is_err());
+    }
+
+    #[test]
+    fn log_forwarding_words() {
+        assert_eq!(
+            parse_str("logs forwarding").unwrap().command,
+            Command::LogForwarding
+        );
+        assert_eq!(
+            parse_str("logs forwarding show").unwrap().command,
+            Command::LogForwarding
+        );
+        assert_eq!(
+            parse_str("logs forwarding set udp://a:514 tls://b:6514 --ca ca.pem")
+                .unwrap()
+                .command,
+            Command::LogForwardingSet {
+                servers: vec!["udp://a:514".into(), "tls://b:6514".into()],
+                ca: Some("ca.pem".into())
+            }
+        );
+        assert_eq!(
+            parse_str("logs forwarding set --none").unwrap().command,
+            Command::LogForwardingSet {
+                servers: Vec::new(),
+                ca: None
+            }
+        );
+        assert!(parse_str("logs forwarding set").is_err());
+        assert!(parse_str("logs forwarding set udp://a:514 --none").is_err());
     }
 
     #[test]

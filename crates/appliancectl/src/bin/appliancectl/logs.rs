@@ -1,9 +1,9 @@
 //! `logs [-f]` (the persistent log, oldest of the asked lines first, then new ones as they
-//! come) and `support-bundle` (the support bundle saved into a file as it arrives).
+//! come), `logs forwarding [show|set]` (syslog servers) and `support-bundle` (the support bundle saved into a file as it arrives).
 
 use crate::backup::download;
 use crate::{client_error, print_raw, render, Cli, Failure};
-use appliancectl::api::{LogLine, Logs};
+use appliancectl::api::{Forwarding, ForwardingRequest, LogLine, Logs, SyslogServer};
 use std::path::Path;
 use std::time::Duration;
 
@@ -97,5 +97,124 @@ impl Cli {
             render::bytes(size)
         );
         Ok(())
+    }
+}
+
+/// `udp://HOST:PORT`, `tcp://HOST:PORT`, `tls://HOST:PORT` (`[ADDR]` for IPv6); the CA for
+/// TLS. The appliance checks the rest.
+pub(crate) fn server_of(url: &str, ca: Option<&str>) -> Result<SyslogServer, String> {
+    let (transport, rest) = url.split_once("://").ok_or_else(|| {
+        format!("{url:?}: write udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT")
+    })?;
+    let (host, port) = rest
+        .trim_end_matches('/')
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{url:?} has no port"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("{url:?}: {port:?} is not a port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let transport = transport.to_ascii_lowercase();
+    Ok(SyslogServer {
+        host: host.to_string(),
+        port,
+        ca: (transport == "tls").then(|| ca.unwrap_or_default().to_string()),
+        transport,
+    })
+}
+
+/// The servers and their state, one block each.
+pub(crate) fn forwarding_text(f: &Forwarding) -> String {
+    if f.servers.is_empty() {
+        return "No syslog server: forwarding is off.\n".to_string();
+    }
+    let mut out = String::new();
+    for s in &f.servers {
+        out.push_str(&format!(
+            "{}://{}:{}\n  connected   {}\n  waiting     {} lines, {} bytes (at most {})\n  dropped     {}\n  sent        {}\n",
+            s.server.transport,
+            s.server.host,
+            s.server.port,
+            if s.connected { "yes" } else { "no" },
+            s.queued_lines,
+            s.queued_bytes,
+            f.queue_cap_bytes,
+            s.dropped,
+            s.sent,
+        ));
+        if let Some(e) = &s.last_error {
+            out.push_str(&format!(
+                "  last error  {} ({})\n",
+                e,
+                s.last_error_at.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    out
+}
+
+impl Cli {
+    pub(crate) fn log_forwarding(&mut self) -> Result<(), Failure> {
+        if let Some(f) = self.session_call::<Forwarding>(
+            appliancectl::Method::GET,
+            appliancectl::admin::LOG_FORWARDING,
+            None,
+        )? {
+            print!("{}", forwarding_text(&f));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn log_forwarding_set(
+        &mut self,
+        urls: &[String],
+        ca: Option<&Path>,
+    ) -> Result<(), Failure> {
+        let ca =
+            match ca {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+                    Failure::Usage(format!("cannot read the CA {}: {e}", p.display()))
+                })?),
+                None => None,
+            };
+        let servers = urls
+            .iter()
+            .map(|u| server_of(u, ca.as_deref()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Failure::Usage)?;
+        let body = serde_json::to_value(ForwardingRequest { servers }).unwrap_or_default();
+        if let Some(f) = self.session_call::<Forwarding>(
+            appliancectl::Method::PUT,
+            appliancectl::admin::LOG_FORWARDING,
+            Some(&body),
+        )? {
+            println!("Syslog servers set.");
+            print!("{}", forwarding_text(&f));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod forwarding_tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_are_read() {
+        let s = server_of("tls://logs.example:6514", Some("PEM")).unwrap();
+        assert_eq!(
+            (
+                s.host.as_str(),
+                s.port,
+                s.transport.as_str(),
+                s.ca.as_deref()
+            ),
+            ("logs.example", 6514, "tls", Some("PEM"))
+        );
+        let s = server_of("udp://[2001:db8::1]:514", Some("PEM")).unwrap();
+        assert_eq!((s.host.as_str(), s.ca), ("2001:db8::1", None));
+        assert!(server_of("logs.example:514", None).is_err());
+        assert!(server_of("tcp://logs.example", None).is_err());
+        assert!(server_of("tcp://logs.example:x", None).is_err());
     }
 }

@@ -195,6 +195,10 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Failure> {
             level.as_deref(),
             lines,
         ),
+        Command::LogForwarding => cli.log_forwarding(),
+        Command::LogForwardingSet { servers, ca } => {
+            cli.log_forwarding_set(&servers, ca.as_deref())
+        }
         Command::SupportBundle { output, force } => cli.support_bundle(output.as_deref(), force),
         Command::FailoverBecomePrimary { pull } => cli.failover_become_primary(pull),
         Command::FailoverAuto {
