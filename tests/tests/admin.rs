@@ -106,6 +106,54 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
     let r = m.call("POST", "/api/v1/session", None, Some("{oops"));
     assert!(r.status == 400 || r.status == 422, "{}", r.status);
 
+    // Syslog forwarding on the booted image: the ring init writes, followed by the
+    // service, and the audit log, to a UDP server on the host's loopback (QEMU's user
+    // network takes the guest's 10.0.2.2 there).
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let port = syslog.local_addr().unwrap().port();
+    let r = m.call(
+        "PUT",
+        "/api/v1/logs/forwarding",
+        Some(&token),
+        Some(&format!(
+            r#"{{"servers":[{{"host":"10.0.2.2","port":{port},"transport":"udp"}}]}}"#
+        )),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(m.login("not-the-password").status, 401);
+    let (mut audit, mut daemon_line) = (None, None);
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    while (audit.is_none() || daemon_line.is_none()) && started.elapsed() < Duration::from_secs(30)
+    {
+        let Ok(n) = syslog.recv(&mut buf) else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if line.contains("[audit@32473") && line.contains("session.failed") {
+            audit = Some(line);
+        } else if line.contains(" appliance-daemon ") && line.starts_with('<') {
+            daemon_line = Some(line);
+        }
+    }
+    let audit = audit.expect("the failed login's audit event over syslog");
+    assert!(
+        audit.starts_with('<') && audit.contains(">1 "),
+        "RFC 5424: {audit}"
+    );
+    assert!(audit.contains(r#"address="10.0.2.2""#), "{audit}");
+    daemon_line.expect("a line of the log ring over syslog");
+    m.report(
+        "syslog (UDP to the host)",
+        format!(
+            "audit line after {:.1}s: {audit}",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+
     // Restart through the API: the answer comes first, then the guest really restarts.
     let r = m.call("POST", "/api/v1/system/reboot", Some(&token), None);
     assert_eq!(r.status, 202);
