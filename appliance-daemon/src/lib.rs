@@ -267,8 +267,12 @@ pub(crate) fn app(
         tracing::error!("cannot read the failover pair's state: {err}");
     }
     tokio::spawn(Arc::clone(&failover).watch());
-    let forwarding =
-        logs::forward::Forwarder::new(Some(store.clone()), &config.state_dir.join(logs::DIR));
+    let forwarding = logs::forward::Forwarder::new(
+        Some(store.clone()),
+        &config.state_dir.join(logs::DIR),
+        (config.mode == Mode::Appliance)
+            .then(|| std::path::PathBuf::from(paths::FORWARDING_POSITION)),
+    );
     forwarding.start();
     let reload = snapshot::Reload {
         forwarding: Arc::clone(&forwarding),

@@ -34,6 +34,9 @@ pub(crate) const LOCAL_SOCKET: &str = api_types::LOCAL_SOCKET;
 /// The kernel's promote_secondaries for every interface (`all` is or-ed with each
 /// interface's own): set by the privileged part at start.
 pub(crate) const PROMOTE_SECONDARIES_ALL: &str = "/proc/sys/net/ipv4/conf/all/promote_secondaries";
+/// Where syslog forwarding is in the log and the audit log, for the daemon's next start
+/// in this boot (tmpfs).
+pub(crate) const FORWARDING_POSITION: &str = "/run/appliance/forwarding.pos";
 /// The NTP daemon's observation socket.
 pub(crate) const NTP_OBSERVE: &str = "/run/appliance/ntpd.observe";
 

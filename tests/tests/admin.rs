@@ -173,6 +173,24 @@ fn accounts_restart_lockout_and_shutdown_through_the_api() {
     assert_eq!(r.value()["must_change_password"], false, "password kept");
     let token = r.value()["token"].as_str().unwrap().to_string();
 
+    // The forwarding's first start in a boot sends that boot's lines written before it:
+    // init's, from the start of the boot.
+    let started = std::time::Instant::now();
+    let mut init_line = None;
+    while init_line.is_none() && started.elapsed() < Duration::from_secs(30) {
+        let Ok(n) = syslog.recv(&mut buf) else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if line.contains(" init ") && line.contains("stage2 start") {
+            init_line = Some(line);
+        }
+    }
+    let init_line = init_line.expect("init's early line of the new boot over syslog");
+    // The ring numbers boots from 1: this is the second.
+    assert!(init_line.contains(r#"[log@32473 boot="2"]"#), "{init_line}");
+    m.report("syslog after the restart", init_line);
+
     // The persistent log on data: the boot before the restart is kept, to its shutdown,
     // and this boot's log starts with stage 1's lines (docs/logs.md).
     let logs = |query: &str| {

@@ -43,6 +43,19 @@ impl Follower {
         f
     }
 
+    /// From the start of the newest segment: what was written shortly before, e.g. the
+    /// lines of this boot before the reader started (a segment is a sixteenth of the cap).
+    pub fn at_last_segment(dir: &Path) -> Follower {
+        let segment = list_segments(dir)
+            .ok()
+            .and_then(|s| s.last().map(|&(n, _)| n))
+            .unwrap_or_default();
+        Follower {
+            dir: dir.to_path_buf(),
+            at: Cursor { segment, offset: 0 },
+        }
+    }
+
     /// From `at` (a cursor an earlier poll or a page gave).
     pub fn at(dir: &Path, at: Cursor) -> Follower {
         Follower {

@@ -12,6 +12,7 @@ pub mod bench;
 pub(crate) mod config;
 mod link;
 pub(crate) mod message;
+mod position;
 pub(crate) mod queue;
 
 use std::net::IpAddr;
@@ -47,6 +48,10 @@ pub(crate) struct Forwarder {
     log_dir: PathBuf,
     cap: usize,
     links: Mutex<Vec<Arc<Link>>>,
+    /// On the appliance: where the position is kept (on tmpfs: it lasts one boot), so that
+    /// a restart of the daemon goes on where it stopped, and the first start of a boot
+    /// sends this boot's lines written before it (init's, from the ring's newest segment).
+    resume: Option<PathBuf>,
 }
 
 /// The queue bound: `APPLIANCE_SYSLOG_QUEUE_BYTES` (tests), else 4 MiB.
@@ -65,8 +70,16 @@ fn hostname() -> String {
 impl Forwarder {
     /// The service over the ring in `log_dir` and the audit log of `store` (none: the log
     /// only). Call [`Forwarder::start`] in a runtime.
-    pub(crate) fn new(store: Option<Store>, log_dir: &Path) -> Arc<Forwarder> {
-        Self::with_cap(store, log_dir, cap_from_env())
+    pub(crate) fn new(
+        store: Option<Store>,
+        log_dir: &Path,
+        resume: Option<PathBuf>,
+    ) -> Arc<Forwarder> {
+        let mut f = Self::with_cap(store, log_dir, cap_from_env());
+        if let Some(f) = Arc::get_mut(&mut f) {
+            f.resume = resume;
+        }
+        f
     }
 
     pub(crate) fn with_cap(store: Option<Store>, log_dir: &Path, cap: usize) -> Arc<Forwarder> {
@@ -75,6 +88,7 @@ impl Forwarder {
             log_dir: log_dir.to_path_buf(),
             cap,
             links: Mutex::new(Vec::new()),
+            resume: None,
         })
     }
 
@@ -188,14 +202,34 @@ impl Forwarder {
 
     /// The source task: new ring lines and audit entries to every link.
     async fn follow(self: Arc<Self>) {
-        let mut ring = logring::Follower::at_head(&self.log_dir);
-        let mut audit_seen = self
+        let audit_end = self
             .store
             .as_ref()
             .and_then(|s| s.audit_after(u64::MAX - 1, 0).ok())
             .map_or(0, |(_, last)| last);
+        let saved = self.resume.as_deref().and_then(position::load);
+        // The first start of a boot on the appliance: this boot's lines only.
+        let mut this_boot = None;
+        let (mut ring, mut audit_seen) = match (&self.resume, saved) {
+            (Some(_), Some((cursor, audit))) => {
+                (logring::Follower::at(&self.log_dir, cursor), audit)
+            }
+            (Some(_), None) => {
+                this_boot = logring::boots(&self.log_dir).last().map(|b| b.number);
+                (logring::Follower::at_last_segment(&self.log_dir), audit_end)
+            }
+            (None, _) => (logring::Follower::at_head(&self.log_dir), audit_end),
+        };
+        let mut saved_at = None;
         let mut warned = false;
         loop {
+            if let Some(file) = &self.resume {
+                let now = (ring.position(), audit_seen);
+                if saved_at != Some(now) {
+                    position::save(file, now.0, now.1);
+                    saved_at = Some(now);
+                }
+            }
             let links = self.links();
             if links.is_empty() {
                 // Nothing to send to: what happens meanwhile is not kept.
@@ -232,6 +266,7 @@ impl Forwarder {
                     let lines: Vec<Arc<str>> = p
                         .records
                         .iter()
+                        .filter(|r| this_boot.is_none_or(|b| r.boot == b))
                         .map(|r| Arc::from(message::log_line(r, &host)))
                         .collect();
                     for l in &links {
