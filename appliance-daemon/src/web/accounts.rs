@@ -132,14 +132,20 @@ struct AddForm {
     current_password: String,
 }
 
+/// The session behind a posted form that changes accounts: its CSRF token checked, and
+/// refused on a failover backup (the primary's sync brings accounts).
+#[allow(clippy::result_large_err)]
+fn changing_session(ctx: &Ctx, csrf: &str) -> Result<crate::auth::Session, Response> {
+    let session = ctx.form_session(false, csrf)?.1.clone();
+    ctx.not_backup()?;
+    Ok(session)
+}
+
 async fn add(State(state): State<Arc<AppState>>, ctx: Ctx, Form(form): Form<AddForm>) -> Response {
-    let session = match ctx.form_session(false, &form.csrf) {
-        Ok((_, s)) => s.clone(),
+    let session = match changing_session(&ctx, &form.csrf) {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.not_backup() {
-        return r;
-    }
     if let Err((status, e)) = ctx
         .confirm_password(
             &state,
@@ -192,13 +198,10 @@ async fn act(
     Path(name): Path<String>,
     Form(form): Form<ActForm>,
 ) -> Response {
-    let session = match ctx.form_session(false, &form.csrf) {
-        Ok((_, s)) => s.clone(),
+    let session = match changing_session(&ctx, &form.csrf) {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.not_backup() {
-        return r;
-    }
     let what = match form.op.as_str() {
         "enable" | "disable" => "an account's enabling or disabling",
         "delete" => "an account deletion",
@@ -478,13 +481,10 @@ async fn totp_disable(
     ctx: Ctx,
     Form(form): Form<DisableForm>,
 ) -> Response {
-    let session = match ctx.form_session(false, &form.csrf) {
-        Ok((_, s)) => s.clone(),
+    let session = match changing_session(&ctx, &form.csrf) {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.not_backup() {
-        return r;
-    }
     if let Err((status, e)) = ctx
         .confirm_password(
             &state,
